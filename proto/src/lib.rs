@@ -1,0 +1,30 @@
+//! Contracts of the loyalty platform: the generated gRPC services and messages
+//! of every `loyalty.<service>.v1` package, with canonical proto3 JSON
+//! (serde via pbjson) for every message, and the file-descriptor set that
+//! services register with gRPC reflection.
+#![forbid(unsafe_code)]
+#![allow(clippy::all, missing_docs)]
+
+/// Encoded `FileDescriptorSet` of every loyalty proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("loyalty_descriptor");
+
+/// Shared types: money, paging, error details.
+pub mod common {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("loyalty.common.v1");
+        include!(concat!(env!("OUT_DIR"), "/loyalty.common.v1.serde.rs"));
+    }
+}
+
+/// Diagnostic events of the event-sourcing kit's probe tool.
+pub mod kit {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("loyalty.kit.v1");
+        include!(concat!(env!("OUT_DIR"), "/loyalty.kit.v1.serde.rs"));
+    }
+}
+
+pub use pbjson_types;
+pub use prost;

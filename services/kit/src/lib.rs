@@ -1,0 +1,18 @@
+//! The event-sourcing kit of the loyalty platform.
+//!
+//! Every stateful service builds on it:
+//! - [`log`]: the append-only event log on sled, durable before acknowledged
+//!   (group commit with real fsync), checksummed, with optimistic concurrency
+//!   and an idempotency store written atomically with the events;
+//! - [`aggregate`]: pure `decide`/`apply` aggregates and a repository that
+//!   loads, decides, appends and retries on conflict;
+//! - [`projection`]: read models fed from the log by checkpoint, rebuildable;
+//! - [`outbox`]: the relay publishing every event to NATS JetStream exactly once;
+//! - [`consumer`]: durable JetStream consumers with retries and a dead-letter subject;
+//! - [`telemetry`]: tracing, OpenTelemetry export and trace-context propagation;
+//! - [`bootstrap`]: configuration, the gRPC server with health and reflection,
+//!   `/metrics`, and graceful shutdown.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod log;
