@@ -15,4 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod log;
+pub mod progress;
+pub mod projection;

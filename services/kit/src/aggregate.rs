@@ -1,0 +1,312 @@
+//! Aggregates and the repository that runs commands against them.
+//!
+//! An aggregate is pure: [`Aggregate::decide`] turns a command into events (or
+//! a domain error) without I/O, and [`Aggregate::apply`] folds an event into
+//! the state and cannot fail. The [`Repository`] loads an aggregate by
+//! replaying its stream, decides, appends with the loaded version as the
+//! expected one, and retries on a concurrent-write conflict — so two commands
+//! can never both act on the same stale state.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::log::{
+    AppendOutcome, EventLog, ExpectedVersion, IdempotencyRecord, LogError, Metadata, NewEvent,
+    RecordedEvent,
+};
+
+/// An event payload that cannot be decoded.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot decode event of type {event_type:?}: {reason}")]
+pub struct DecodeError {
+    /// Stored event type.
+    pub event_type: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// A domain event that the log can store.
+///
+/// `event_type` is the event's versioned type: the full name of its proto
+/// message (e.g. `loyalty.ledger.v1.PointsAccrued`); a new version of an event
+/// is a new message (`...v2.PointsAccrued`), and `decode` keeps reading the old.
+pub trait DomainEvent: Sized + Clone + Send + Sync + 'static {
+    /// The event's type name.
+    fn event_type(&self) -> &'static str;
+    /// Encodes the payload (protobuf bytes).
+    fn encode(&self) -> Vec<u8>;
+    /// Decodes a stored payload of the given type.
+    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// A pure, event-sourced aggregate.
+pub trait Aggregate: Default + Clone + Send + Sync + 'static {
+    /// Commands the aggregate handles.
+    type Command: Send + Sync;
+    /// Events the aggregate emits and folds.
+    type Event: DomainEvent;
+    /// Domain errors (rejected commands).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Decides what happens when `command` meets the current state.
+    fn decide(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+    /// Folds one event into the state. Must not fail: events are facts.
+    fn apply(&mut self, event: &Self::Event);
+}
+
+/// Replays `events` onto a default aggregate (for tests and projections).
+pub fn replay<'a, A: Aggregate>(events: impl IntoIterator<Item = &'a A::Event>) -> A {
+    let mut state = A::default();
+    for e in events {
+        state.apply(e);
+    }
+    state
+}
+
+/// Given past events, when a command arrives: the events it produces.
+/// The "given / when / then" form of aggregate tests.
+pub fn given_when<A: Aggregate>(
+    given: &[A::Event],
+    when: &A::Command,
+) -> Result<Vec<A::Event>, A::Error> {
+    replay::<A>(given).decide(when)
+}
+
+/// Errors of [`Repository::execute`].
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError<E: std::error::Error + 'static> {
+    /// The aggregate rejected the command.
+    #[error(transparent)]
+    Domain(E),
+    /// The event log failed or refused the append.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A stored event could not be decoded.
+    #[error("event at position {position}: {source}")]
+    Decode {
+        /// Position of the event.
+        position: u64,
+        /// Why it failed.
+        source: DecodeError,
+    },
+    /// The stream kept moving; gave up after the configured retries.
+    #[error("stream {stream:?} kept changing; gave up after {attempts} attempts")]
+    TooManyConflicts {
+        /// The contended stream.
+        stream: String,
+        /// Attempts made.
+        attempts: usize,
+    },
+}
+
+/// Idempotency of one command: the caller's key and a hash of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// Caller's key (operation id, request id, source event id, ...).
+    pub key: String,
+    /// SHA-256 of the request's canonical bytes ([`crate::log::request_hash`]).
+    pub request_hash: [u8; 32],
+}
+
+/// What executing a command did.
+#[derive(Debug, Clone)]
+pub enum Executed<A> {
+    /// The command was decided now; its events (possibly none) are durable.
+    Applied {
+        /// State after the events.
+        state: A,
+        /// Stream version after the events.
+        version: u64,
+        /// The recorded events.
+        events: Vec<RecordedEvent>,
+        /// The reply stored under the idempotency key (empty without one).
+        reply: Vec<u8>,
+    },
+    /// The same request was executed before: its stored reply, nothing done.
+    Repeated {
+        /// The stored reply.
+        reply: Vec<u8>,
+    },
+}
+
+impl<A> Executed<A> {
+    /// The reply bytes, whether fresh or stored.
+    pub fn reply(&self) -> &[u8] {
+        match self {
+            Executed::Applied { reply, .. } | Executed::Repeated { reply } => reply,
+        }
+    }
+}
+
+/// Loads aggregates from the log and runs commands against them.
+pub struct Repository<A: Aggregate> {
+    log: Arc<EventLog>,
+    max_attempts: usize,
+    cache_capacity: usize,
+    cache: Mutex<HashMap<String, (u64, A)>>,
+}
+
+impl<A: Aggregate> Repository<A> {
+    /// A repository over `log`, retrying conflicts up to 16 times and keeping
+    /// up to 100 000 loaded aggregates in memory (the log stays the truth:
+    /// a cached state is only ever advanced with newer events from the log).
+    pub fn new(log: Arc<EventLog>) -> Self {
+        Self {
+            log,
+            max_attempts: 16,
+            cache_capacity: 100_000,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets how many aggregates are kept in memory (0 disables the cache).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// The log behind the repository.
+    pub fn log(&self) -> &Arc<EventLog> {
+        &self.log
+    }
+
+    /// Loads the current state and version of the aggregate in `stream`
+    /// (default state at version 0 when the stream does not exist).
+    pub fn load(&self, stream: &str) -> Result<(A, u64), RepositoryError<A::Error>> {
+        let cached = self.cache.lock().expect("cache lock").get(stream).cloned();
+        let (mut version, mut state) = cached.unwrap_or_default();
+        let events = match self.log.read_stream(stream, version) {
+            Ok(events) => events,
+            Err(LogError::StreamNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for recorded in &events {
+            let event =
+                A::Event::decode(&recorded.event_type, &recorded.payload).map_err(|source| {
+                    RepositoryError::Decode {
+                        position: recorded.position,
+                        source,
+                    }
+                })?;
+            state.apply(&event);
+            version = recorded.version;
+        }
+        if !events.is_empty() {
+            self.remember(stream, version, &state);
+        }
+        Ok((state, version))
+    }
+
+    fn remember(&self, stream: &str, version: u64, state: &A) {
+        if self.cache_capacity == 0 {
+            return;
+        }
+        let mut cache = self.cache.lock().expect("cache lock");
+        if cache.len() >= self.cache_capacity && !cache.contains_key(stream) {
+            // Crude but bounded: drop everything; the log rebuilds on demand.
+            cache.clear();
+        }
+        match cache.get(stream) {
+            Some((v, _)) if *v >= version => {}
+            _ => {
+                cache.insert(stream.to_owned(), (version, state.clone()));
+            }
+        }
+    }
+
+    /// Runs `command` against the aggregate in `stream`.
+    ///
+    /// With `idempotency`, a repeat of the same request returns the stored
+    /// reply without deciding again; the same key with another request is
+    /// [`LogError::IdempotencyConflict`]. `reply` builds the bytes stored as
+    /// the result from the new state and the events just decided.
+    pub async fn execute(
+        &self,
+        stream: &str,
+        command: &A::Command,
+        idempotency: Option<Idempotency>,
+        metadata: Metadata,
+        reply: impl Fn(&A, &[A::Event]) -> Vec<u8>,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        if let Some(idem) = &idempotency
+            && let Some(stored) = self
+                .log
+                .check_idempotency(&idem.key, &idem.request_hash)
+                .await?
+        {
+            return Ok(Executed::Repeated {
+                reply: stored.result,
+            });
+        }
+        for _ in 0..self.max_attempts {
+            let (mut state, version) = self.load(stream)?;
+            let events = state.decide(command).map_err(RepositoryError::Domain)?;
+            for e in &events {
+                state.apply(e);
+            }
+            let reply_bytes = reply(&state, &events);
+            if events.is_empty() && idempotency.is_none() {
+                return Ok(Executed::Applied {
+                    state,
+                    version,
+                    events: Vec::new(),
+                    reply: reply_bytes,
+                });
+            }
+            let new_events: Vec<NewEvent> = events
+                .iter()
+                .map(|e| NewEvent {
+                    event_type: e.event_type().to_owned(),
+                    payload: e.encode(),
+                    metadata: metadata.clone(),
+                })
+                .collect();
+            let expected = ExpectedVersion::Exact(version);
+            let result = match &idempotency {
+                Some(idem) => {
+                    self.log
+                        .append_idempotent(
+                            stream,
+                            expected,
+                            new_events,
+                            IdempotencyRecord {
+                                key: idem.key.clone(),
+                                request_hash: idem.request_hash,
+                                result: reply_bytes.clone(),
+                            },
+                        )
+                        .await
+                }
+                None => self
+                    .log
+                    .append(stream, expected, new_events)
+                    .await
+                    .map(AppendOutcome::Appended),
+            };
+            match result {
+                Ok(AppendOutcome::Appended(appended)) => {
+                    if !appended.events.is_empty() {
+                        self.remember(stream, appended.stream_version, &state);
+                    }
+                    return Ok(Executed::Applied {
+                        state,
+                        version: version.max(appended.stream_version),
+                        events: appended.events,
+                        reply: reply_bytes,
+                    });
+                }
+                Ok(AppendOutcome::Duplicate(stored)) => {
+                    return Ok(Executed::Repeated {
+                        reply: stored.result,
+                    });
+                }
+                Err(LogError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RepositoryError::TooManyConflicts {
+            stream: stream.to_owned(),
+            attempts: self.max_attempts,
+        })
+    }
+}
