@@ -16,6 +16,10 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod bootstrap;
+pub mod consumer;
 pub mod log;
+pub mod outbox;
 pub mod progress;
 pub mod projection;
+pub mod telemetry;

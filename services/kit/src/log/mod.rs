@@ -287,9 +287,9 @@ impl LogMetrics {
             events: Counter::default(),
             conflicts: Counter::default(),
             flushes: Counter::default(),
-            flush_seconds: Histogram::new(
-                [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5].into_iter(),
-            ),
+            flush_seconds: Histogram::new([
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5,
+            ]),
             head: Gauge::default(),
         }
     }

@@ -1,0 +1,406 @@
+//! Service bootstrap: configuration, the gRPC server with health and
+//! reflection, Prometheus `/metrics`, background tasks and graceful shutdown.
+//!
+//! A service's `main` parses its flags (flattening [`ServiceArgs`]), calls
+//! [`ServiceArgs::validate`], binds its listeners and hands them to
+//! [`Runtime::serve`] with its gRPC routes; tests do the same with port 0.
+//! On SIGTERM/SIGINT the runtime reports NOT_SERVING, lets in-flight calls
+//! finish, stops background tasks (outbox, projections, consumers) and
+//! flushes the event log before exiting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::IntoResponse;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::log::{EventLog, LogOptions};
+use crate::outbox::{EventCodec, OutboxConfig, OutboxRelay};
+use crate::telemetry::{self, LogFormat, TelemetryGuard};
+
+/// Env var: gRPC listen address.
+pub const ENV_GRPC_ADDR: &str = "LOYALTY_GRPC_ADDR";
+/// Env var: Prometheus `/metrics` listen address.
+pub const ENV_METRICS_ADDR: &str = "LOYALTY_METRICS_ADDR";
+/// Env var: data directory (the sled event log lives in `<dir>/eventlog`).
+pub const ENV_DATA_DIR: &str = "LOYALTY_DATA_DIR";
+/// Env var: NATS URL; unset disables the outbox relay and consumers.
+pub const ENV_NATS_URL: &str = "LOYALTY_NATS_URL";
+/// Env var: JetStream duplicate window in seconds.
+pub const ENV_NATS_DUPLICATE_WINDOW: &str = "LOYALTY_NATS_DUPLICATE_WINDOW_SECS";
+/// Env var: log format (`text` or `json`).
+pub const ENV_LOG_FORMAT: &str = "LOYALTY_LOG_FORMAT";
+/// Env var: sled cache size in MiB.
+pub const ENV_CACHE_MB: &str = "LOYALTY_CACHE_MB";
+/// Env var: longest wait for in-flight calls on shutdown, in seconds.
+pub const ENV_SHUTDOWN_GRACE: &str = "LOYALTY_SHUTDOWN_GRACE_SECS";
+
+/// Settings every service shares. Each flag can also be set by its env var;
+/// flags win over env vars, env vars over defaults.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = ENV_GRPC_ADDR, default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Address the Prometheus `/metrics` endpoint listens on.
+    #[arg(long, env = ENV_METRICS_ADDR, default_value = "127.0.0.1:9100")]
+    pub metrics_addr: SocketAddr,
+    /// Directory for this instance's data (event log, projections).
+    #[arg(long, env = ENV_DATA_DIR, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// NATS server URL, e.g. nats://127.0.0.1:4222. Without it events stay in
+    /// the log (the outbox relay catches up once it is configured).
+    #[arg(long, env = ENV_NATS_URL)]
+    pub nats_url: Option<String>,
+    /// JetStream duplicate window for the LOYALTY stream, in seconds.
+    #[arg(long, env = ENV_NATS_DUPLICATE_WINDOW, default_value_t = 600)]
+    pub nats_duplicate_window_secs: u64,
+    /// Log line format.
+    #[arg(long, env = ENV_LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// OTLP/gRPC endpoint for traces; unset disables export.
+    #[arg(long, env = telemetry::ENV_OTLP_ENDPOINT)]
+    pub otlp_endpoint: Option<String>,
+    /// sled page cache size in MiB.
+    #[arg(long, env = ENV_CACHE_MB, default_value_t = 256)]
+    pub cache_mb: u64,
+    /// Longest wait for in-flight calls to finish on shutdown, in seconds.
+    #[arg(long, env = ENV_SHUTDOWN_GRACE, default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting has an unusable value.
+    #[error("invalid --{flag}: {reason}")]
+    Invalid {
+        /// The flag (kebab case).
+        flag: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ServiceArgs {
+    /// Checks the settings together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.grpc_addr.port() != 0 && self.grpc_addr == self.metrics_addr {
+            return Err(ConfigError::Invalid {
+                flag: "metrics-addr",
+                reason: "must differ from --grpc-addr".into(),
+            });
+        }
+        if let Some(url) = &self.nats_url
+            && !url
+                .split(',')
+                .all(|u| u.starts_with("nats://") || u.starts_with("tls://") || !u.contains("://"))
+        {
+            return Err(ConfigError::Invalid {
+                flag: "nats-url",
+                reason: format!("{url:?} is not a nats:// URL"),
+            });
+        }
+        if !(1..=86_400).contains(&self.nats_duplicate_window_secs) {
+            return Err(ConfigError::Invalid {
+                flag: "nats-duplicate-window-secs",
+                reason: "must be between 1 and 86400".into(),
+            });
+        }
+        if self.cache_mb == 0 {
+            return Err(ConfigError::Invalid {
+                flag: "cache-mb",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Where the event log lives.
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_dir.join("eventlog")
+    }
+
+    /// Event-log options from these settings.
+    pub fn log_options(&self) -> LogOptions {
+        LogOptions {
+            cache_capacity: self.cache_mb * 1024 * 1024,
+            ..LogOptions::default()
+        }
+    }
+
+    /// Installs telemetry for service `name` from these settings.
+    pub fn init_telemetry(&self, name: &str) -> anyhow::Result<TelemetryGuard> {
+        telemetry::init(name, self.log_format, self.otlp_endpoint.as_deref())
+    }
+}
+
+/// A cancellation token cancelled on SIGTERM or SIGINT.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+            _ = t.cancelled() => {}
+        }
+        t.cancel();
+    });
+    token
+}
+
+/// One running service: its log, metrics registry, background tasks and
+/// shutdown token.
+pub struct Runtime {
+    name: &'static str,
+    args: ServiceArgs,
+    log: Arc<EventLog>,
+    registry: Registry,
+    shutdown: CancellationToken,
+    tasks_token: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Opens the service's event log under the data dir. `shutdown` ends the
+    /// service (see [`shutdown_on_signals`]).
+    pub fn open(
+        name: &'static str,
+        args: ServiceArgs,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let log = EventLog::open_with(args.log_dir(), args.log_options())?;
+        let mut registry = Registry::with_prefix("loyalty");
+        log.register_metrics(&mut registry);
+        Ok(Self {
+            name,
+            args,
+            log,
+            registry,
+            shutdown,
+            tasks_token: CancellationToken::new(),
+            tasks: Vec::new(),
+        })
+    }
+
+    /// The service's event log.
+    pub fn log(&self) -> &Arc<EventLog> {
+        &self.log
+    }
+
+    /// The settings.
+    pub fn args(&self) -> &ServiceArgs {
+        &self.args
+    }
+
+    /// The metrics registry, to register more instruments.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// Token cancelled when background tasks must stop (after the gRPC server
+    /// has drained).
+    pub fn tasks_token(&self) -> CancellationToken {
+        self.tasks_token.clone()
+    }
+
+    /// Runs `task` in the background until shutdown; it must return soon
+    /// after [`Runtime::tasks_token`] is cancelled.
+    pub fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Starts the outbox relay when a NATS URL is configured.
+    pub fn start_outbox(&mut self, codec: Arc<dyn EventCodec>) -> anyhow::Result<()> {
+        let Some(url) = self.args.nats_url.clone() else {
+            tracing::warn!("no NATS URL configured: events stay in the log until one is");
+            return Ok(());
+        };
+        let mut config = OutboxConfig::new(self.name, &url);
+        config.duplicate_window = Duration::from_secs(self.args.nats_duplicate_window_secs);
+        let relay = OutboxRelay::new(Arc::clone(&self.log), config, codec)?;
+        relay.register_metrics(&mut self.registry);
+        let token = self.tasks_token();
+        self.spawn(relay.run(token));
+        Ok(())
+    }
+
+    /// Serves gRPC `routes` (plus health and reflection) on `grpc` and
+    /// `/metrics` on `metrics` until shutdown; then drains, stops the
+    /// background tasks and flushes the log. `services` are the full names
+    /// of the gRPC services in `routes`, reported SERVING by health.
+    pub async fn serve(
+        self,
+        grpc: TcpListener,
+        metrics: TcpListener,
+        routes: tonic::service::Routes,
+        services: &[&str],
+    ) -> anyhow::Result<()> {
+        let Runtime {
+            name,
+            args,
+            log,
+            registry,
+            shutdown,
+            tasks_token,
+            tasks,
+        } = self;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        for s in services {
+            health
+                .set_service_status(*s, tonic_health::ServingStatus::Serving)
+                .await;
+        }
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(loyalty_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(loyalty_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let routes = routes
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        let registry = Arc::new(registry);
+        let metrics_app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let registry = Arc::clone(&registry);
+                async move {
+                    let mut body = String::new();
+                    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                        Ok(()) => (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            body,
+                        )
+                            .into_response(),
+                        Err(_) => (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            "metrics encoding failed",
+                        )
+                            .into_response(),
+                    }
+                }
+            }),
+        );
+        let metrics_addr = metrics.local_addr()?;
+        let metrics_token = tasks_token.clone();
+        let metrics_task = tokio::spawn(async move {
+            let _ = axum::serve(metrics, metrics_app)
+                .with_graceful_shutdown(metrics_token.cancelled_owned())
+                .await;
+        });
+
+        tracing::info!(
+            service = name,
+            grpc = %grpc.local_addr()?,
+            metrics = %metrics_addr,
+            data = %args.data_dir.display(),
+            "serving"
+        );
+        let grace = Duration::from_secs(args.shutdown_grace_secs);
+        let drain_signal = shutdown.clone();
+        let health_on_stop = health.clone();
+        let server = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(grpc),
+                async move {
+                    drain_signal.cancelled().await;
+                    health_on_stop
+                        .set_service_status("", tonic_health::ServingStatus::NotServing)
+                        .await;
+                },
+            );
+        tokio::pin!(server);
+        let served = tokio::select! {
+            r = &mut server => r,
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("in-flight calls did not finish within the grace period");
+                Ok(())
+            }
+        };
+        tasks_token.cancel();
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = metrics_task.await;
+        log.close();
+        tracing::info!(
+            service = name,
+            head = log.head(),
+            "stopped; event log flushed"
+        );
+        served?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        service: ServiceArgs,
+    }
+
+    fn parse(args: &[&str]) -> ServiceArgs {
+        Cli::try_parse_from(std::iter::once("svc").chain(args.iter().copied()))
+            .unwrap()
+            .service
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let a = parse(&[]);
+        a.validate().unwrap();
+        assert_eq!(a.log_dir(), PathBuf::from("./data/eventlog"));
+    }
+
+    #[test]
+    fn validate_rejects_unusable_settings() {
+        let same = parse(&[
+            "--grpc-addr",
+            "127.0.0.1:7000",
+            "--metrics-addr",
+            "127.0.0.1:7000",
+        ]);
+        assert!(matches!(
+            same.validate(),
+            Err(ConfigError::Invalid {
+                flag: "metrics-addr",
+                ..
+            })
+        ));
+        let url = parse(&["--nats-url", "http://x"]);
+        assert!(matches!(
+            url.validate(),
+            Err(ConfigError::Invalid {
+                flag: "nats-url",
+                ..
+            })
+        ));
+        let window = parse(&["--nats-duplicate-window-secs", "0"]);
+        assert!(window.validate().is_err());
+    }
+}

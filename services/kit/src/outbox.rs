@@ -1,0 +1,412 @@
+//! The transactional outbox: a relay that follows the event log and publishes
+//! every durable event to NATS JetStream exactly once.
+//!
+//! Each event goes to `loyalty.<service>.<event_snake_case>` with
+//! `Nats-Msg-Id` = the event id (JetStream drops a re-publish inside the
+//! stream's duplicate window), CloudEvents headers, `traceparent` and
+//! `content-type: application/json`; the payload is the event message in
+//! canonical proto3 JSON. The relay's checkpoint (last published position)
+//! advances only after every PubAck of a batch has arrived, so a crash or a
+//! NATS outage only ever causes re-publishes that JetStream de-duplicates.
+//! While NATS is unreachable the service keeps serving; the relay retries
+//! with backoff and its lag is exported as `outbox_lag_events`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, stream};
+use bytes::Bytes;
+use chrono::SecondsFormat;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::aggregate::DecodeError;
+use crate::log::{EventLog, RecordedEvent};
+
+/// Name of the JetStream stream holding every platform event.
+pub const STREAM_NAME: &str = "LOYALTY";
+/// Subjects of that stream.
+pub const STREAM_SUBJECTS: &str = "loyalty.>";
+/// Header with the event's global position in its service's log.
+pub const HEADER_POSITION: &str = "loyalty-position";
+/// Header with the event's stream (aggregate id).
+pub const HEADER_STREAM: &str = "loyalty-stream";
+/// Header with the event's version within its stream.
+pub const HEADER_STREAM_VERSION: &str = "loyalty-stream-version";
+/// Header with the correlation id.
+pub const HEADER_CORRELATION_ID: &str = "loyalty-correlation-id";
+/// Header with the causation id.
+pub const HEADER_CAUSATION_ID: &str = "loyalty-causation-id";
+
+/// Turns stored event payloads into canonical proto3 JSON.
+pub trait EventCodec: Send + Sync + 'static {
+    /// JSON of the event of type `event_type` with protobuf `payload`.
+    fn to_json(&self, event_type: &str, payload: &[u8]) -> Result<Vec<u8>, DecodeError>;
+}
+
+type Converter = fn(&str, &[u8]) -> Result<Vec<u8>, DecodeError>;
+
+fn prost_to_json<M>(event_type: &str, payload: &[u8]) -> Result<Vec<u8>, DecodeError>
+where
+    M: prost::Message + Default + serde::Serialize,
+{
+    let err = |reason: String| DecodeError {
+        event_type: event_type.to_owned(),
+        reason,
+    };
+    let message = M::decode(payload).map_err(|e| err(e.to_string()))?;
+    serde_json::to_vec(&message).map_err(|e| err(e.to_string()))
+}
+
+/// An [`EventCodec`] over generated prost messages with pbjson serde impls.
+#[derive(Default, Clone)]
+pub struct ProtoJsonCodec {
+    converters: HashMap<String, Converter>,
+}
+
+impl ProtoJsonCodec {
+    /// An empty codec.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers message type `M` under its proto full name `event_type`.
+    pub fn register<M>(mut self, event_type: &str) -> Self
+    where
+        M: prost::Message + Default + serde::Serialize + 'static,
+    {
+        self.converters
+            .insert(event_type.to_owned(), prost_to_json::<M> as Converter);
+        self
+    }
+}
+
+impl EventCodec for ProtoJsonCodec {
+    fn to_json(&self, event_type: &str, payload: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        let convert = self.converters.get(event_type).ok_or_else(|| DecodeError {
+            event_type: event_type.to_owned(),
+            reason: "no JSON codec registered for this event type".to_owned(),
+        })?;
+        convert(event_type, payload)
+    }
+}
+
+/// `PointsAccrued` → `points_accrued`.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The subject of an event: `loyalty.<service>.<snake_case(message name)>`.
+pub fn subject_for(service: &str, event_type: &str) -> String {
+    let message = event_type.rsplit('.').next().unwrap_or(event_type);
+    format!("loyalty.{service}.{}", snake_case(message))
+}
+
+/// Settings of the relay.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// Service name: the subject's second token and `ce-source` `/loyalty/<service>`.
+    pub service: String,
+    /// NATS server URL(s), comma separated.
+    pub nats_url: String,
+    /// JetStream duplicate window of the `LOYALTY` stream.
+    pub duplicate_window: Duration,
+    /// Most publishes awaiting their PubAck at once.
+    pub max_in_flight: usize,
+    /// How long to wait for one PubAck.
+    pub ack_timeout: Duration,
+    /// Longest pause between retries while NATS is unreachable.
+    pub max_backoff: Duration,
+}
+
+impl OutboxConfig {
+    /// Defaults for `service` publishing to `nats_url`.
+    pub fn new(service: &str, nats_url: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+            nats_url: nats_url.to_owned(),
+            duplicate_window: Duration::from_secs(600),
+            max_in_flight: 512,
+            ack_timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Creates or updates the `LOYALTY` stream (file storage, `loyalty.>`).
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    duplicate_window: Duration,
+) -> anyhow::Result<stream::Info> {
+    let config = stream::Config {
+        name: STREAM_NAME.to_owned(),
+        subjects: vec![STREAM_SUBJECTS.to_owned()],
+        storage: stream::StorageType::File,
+        duplicate_window,
+        ..Default::default()
+    };
+    Ok(js.create_or_update_stream(config).await?)
+}
+
+/// The relay's Prometheus instruments.
+#[derive(Clone, Default)]
+struct OutboxMetrics {
+    published: Counter,
+    errors: Counter,
+    lag: Gauge,
+    checkpoint: Gauge,
+}
+
+/// Follows the log and publishes to JetStream. See the module docs.
+pub struct OutboxRelay {
+    log: Arc<EventLog>,
+    config: OutboxConfig,
+    codec: Arc<dyn EventCodec>,
+    tree: sled::Tree,
+    metrics: OutboxMetrics,
+}
+
+const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+
+impl OutboxRelay {
+    /// A relay for `log`, its checkpoint kept in the log's database.
+    pub fn new(
+        log: Arc<EventLog>,
+        config: OutboxConfig,
+        codec: Arc<dyn EventCodec>,
+    ) -> anyhow::Result<Self> {
+        let tree = log.db().open_tree("outbox")?;
+        let relay = Self {
+            log,
+            config,
+            codec,
+            tree,
+            metrics: OutboxMetrics::default(),
+        };
+        relay.update_lag()?;
+        Ok(relay)
+    }
+
+    /// Registers `outbox_published`, `outbox_errors`, `outbox_lag_events` and
+    /// `outbox_checkpoint`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let m = &self.metrics;
+        registry.register(
+            "outbox_published",
+            "Events published to JetStream",
+            m.published.clone(),
+        );
+        registry.register("outbox_errors", "Failed publish attempts", m.errors.clone());
+        registry.register(
+            "outbox_lag_events",
+            "Durable events not yet acknowledged by JetStream",
+            m.lag.clone(),
+        );
+        registry.register(
+            "outbox_checkpoint",
+            "Last log position acknowledged by JetStream",
+            m.checkpoint.clone(),
+        );
+    }
+
+    /// Last position acknowledged by JetStream.
+    pub fn checkpoint(&self) -> anyhow::Result<u64> {
+        Ok(self
+            .tree
+            .get(CHECKPOINT_KEY)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    fn update_lag(&self) -> anyhow::Result<u64> {
+        let cp = self.checkpoint()?;
+        self.metrics.checkpoint.set(cp as i64);
+        let lag = self.log.head().saturating_sub(cp);
+        self.metrics.lag.set(lag as i64);
+        Ok(lag)
+    }
+
+    fn headers(&self, e: &RecordedEvent) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let id = e.id.to_string();
+        h.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+        h.insert("ce-specversion", "1.0");
+        h.insert("ce-id", id.as_str());
+        h.insert("ce-type", e.event_type.as_str());
+        h.insert(
+            "ce-source",
+            format!("/loyalty/{}", self.config.service).as_str(),
+        );
+        h.insert("ce-subject", e.stream.as_str());
+        h.insert(
+            "ce-time",
+            e.time.to_rfc3339_opts(SecondsFormat::Micros, true).as_str(),
+        );
+        h.insert("content-type", "application/json");
+        h.insert(HEADER_POSITION, e.position.to_string().as_str());
+        h.insert(HEADER_STREAM, e.stream.as_str());
+        h.insert(HEADER_STREAM_VERSION, e.version.to_string().as_str());
+        if let Some(tp) = &e.metadata.traceparent {
+            h.insert("traceparent", tp.as_str());
+        }
+        if let Some(c) = &e.metadata.correlation_id {
+            h.insert(HEADER_CORRELATION_ID, c.as_str());
+        }
+        if let Some(c) = &e.metadata.causation_id {
+            h.insert(HEADER_CAUSATION_ID, c.as_str());
+        }
+        h
+    }
+
+    /// Publishes the next batch after the checkpoint; returns how many were
+    /// published (0: caught up).
+    async fn publish_batch(&self, js: &jetstream::Context) -> anyhow::Result<u64> {
+        let from = self.checkpoint()? + 1;
+        let events = self.log.read_all(from, self.config.max_in_flight)?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(0);
+        };
+        let mut acks = Vec::with_capacity(events.len());
+        for e in &events {
+            let payload = match self.codec.to_json(&e.event_type, &e.payload) {
+                Ok(json) => json,
+                Err(error) => {
+                    // A stored event we cannot render is a bug to fix, never to skip.
+                    tracing::error!(position = e.position, %error, "outbox cannot render an event");
+                    anyhow::bail!(
+                        "event at position {} cannot be rendered: {error}",
+                        e.position
+                    );
+                }
+            };
+            let subject = subject_for(&self.config.service, &e.event_type);
+            let ack = js
+                .publish_with_headers(subject, self.headers(e), Bytes::from(payload))
+                .await?;
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await?;
+        }
+        self.tree.insert(CHECKPOINT_KEY, &last.to_be_bytes()[..])?;
+        let n = events.len() as u64;
+        self.metrics.published.inc_by(n);
+        Ok(n)
+    }
+
+    async fn connect(&self) -> anyhow::Result<jetstream::Context> {
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("{}-outbox", self.config.service))
+            .connection_timeout(Duration::from_secs(2))
+            .connect(self.config.nats_url.as_str())
+            .await?;
+        let js = jetstream::ContextBuilder::new()
+            .ack_timeout(self.config.ack_timeout)
+            .timeout(self.config.ack_timeout)
+            .build(client);
+        ensure_stream(&js, self.config.duplicate_window).await?;
+        Ok(js)
+    }
+
+    /// Runs until `shutdown`, publishing every durable event in log order.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut durable = self.log.subscribe();
+        let mut backoff = Duration::from_millis(50);
+        let mut js: Option<jetstream::Context> = None;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let step = async {
+                if js.is_none() {
+                    js = Some(self.connect().await?);
+                    tracing::info!(url = %self.config.nats_url, "outbox connected to NATS");
+                }
+                self.publish_batch(js.as_ref().expect("connected")).await
+            }
+            .await;
+            let _ = self.update_lag();
+            match step {
+                Ok(n) if n > 0 => {
+                    backoff = Duration::from_millis(50);
+                    continue;
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(50);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = durable.changed() => {}
+                    }
+                }
+                Err(error) => {
+                    self.metrics.errors.inc();
+                    tracing::warn!(%error, lag = self.log.head().saturating_sub(self.checkpoint().unwrap_or(0)),
+                        "outbox cannot publish; will retry");
+                    // Reconnect (and re-ensure the stream) on the next attempt.
+                    js = None;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_snake_case_message_names() {
+        assert_eq!(
+            subject_for("ledger", "loyalty.ledger.v1.PointsAccrued"),
+            "loyalty.ledger.points_accrued"
+        );
+        assert_eq!(
+            subject_for("kit", "loyalty.kit.v1.ProbeRecorded"),
+            "loyalty.kit.probe_recorded"
+        );
+        assert_eq!(snake_case("HoldCaptured"), "hold_captured");
+    }
+
+    #[test]
+    fn codec_renders_canonical_json() {
+        use loyalty_proto::kit::v1::ProbeRecorded;
+        let codec = ProtoJsonCodec::new().register::<ProbeRecorded>("loyalty.kit.v1.ProbeRecorded");
+        let msg = ProbeRecorded {
+            writer: 3,
+            seq: 12_345_678_901,
+            created_at: None,
+            note: "n".into(),
+        };
+        let json = codec
+            .to_json(
+                "loyalty.kit.v1.ProbeRecorded",
+                &prost::Message::encode_to_vec(&msg),
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["writer"], 3);
+        // proto3 JSON renders 64-bit integers as strings.
+        assert_eq!(v["seq"], "12345678901");
+        assert!(codec.to_json("unknown.Type", b"").is_err());
+    }
+}
