@@ -32,11 +32,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(&descriptor_path)
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
+        // Canonical (Z-normalised) JSON for timestamps; see src/wkt.rs.
+        .extern_path(".google.protobuf.Timestamp", "crate::wkt::Timestamp")
         .compile_protos(&protos, &[PathBuf::from(".")])?;
 
     let set = std::fs::read(&descriptor_path)?;
     pbjson_build::Builder::new()
         .register_descriptors(&set)?
+        .extern_path(".google.protobuf.Timestamp", "crate::wkt::Timestamp")
         .build(&[".loyalty"])?;
     Ok(())
 }

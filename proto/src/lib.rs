@@ -26,5 +26,7 @@ pub mod kit {
     }
 }
 
+pub mod wkt;
+
 pub use pbjson_types;
 pub use prost;

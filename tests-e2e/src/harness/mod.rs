@@ -13,6 +13,7 @@
 //! When a test panics, dropping a harness process prints the tail of its log to
 //! stderr and keeps its temp dir (the path is printed), so failures can be read.
 
+pub mod metrics;
 mod nats;
 mod proc;
 mod service;
