@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Shared helpers for the loyalty platform's scripts.
+#
+# Source it from another script:   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# or call one helper directly:       scripts/lib.sh ensure_buf
+#
+# Every ensure_* helper installs what is missing from the package registries the
+# project uses (Debian apt, npm, crates.io), so a fresh machine needs nothing by hand.
+set -euo pipefail
+
+# Repository root, whatever the caller's working directory.
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO
+
+# Pinned tool versions.
+BUF_VERSION="${BUF_VERSION:-1.75.0}"
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# header "text": a visible step marker in script and CI output.
+header() { printf '\n==> %s\n' "$*" >&2; }
+
+# as_root cmd...: run cmd as root, through sudo only when we are not root already.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "need root to run '$*' and sudo is not installed"
+	fi
+}
+
+# apt_install pkg...: install Debian packages non-interactively.
+apt_install() {
+	log "installing $* with apt-get"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+# Build directory shared by every clone on this machine (CI runs in a fresh clone:
+# this lets it reuse earlier builds). An explicit CARGO_TARGET_DIR always wins.
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -n "${HOME:-}" ] && mkdir -p "$HOME/.cache" 2>/dev/null; then
+	CARGO_TARGET_DIR="$HOME/.cache/loyalty-target"
+fi
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+	export CARGO_TARGET_DIR
+fi
+
+# target_dir: where cargo puts its output.
+target_dir() { printf '%s\n' "${CARGO_TARGET_DIR:-$REPO/target}"; }
+
+# ensure_nats_server: make a nats-server binary available; export NATS_SERVER_BIN.
+ensure_nats_server() {
+	local bin=""
+	if [ -n "${NATS_SERVER_BIN:-}" ] && [ -x "$NATS_SERVER_BIN" ]; then
+		bin="$NATS_SERVER_BIN"
+	elif command -v nats-server >/dev/null 2>&1; then
+		bin="$(command -v nats-server)"
+	elif [ -x /usr/sbin/nats-server ]; then
+		bin=/usr/sbin/nats-server
+	else
+		apt_install nats-server
+		if [ -x /usr/sbin/nats-server ]; then
+			bin=/usr/sbin/nats-server
+		else
+			bin="$(command -v nats-server)" || die "nats-server still missing after apt-get install"
+		fi
+	fi
+	NATS_SERVER_BIN="$bin"
+	export NATS_SERVER_BIN
+	log "nats-server: $NATS_SERVER_BIN ($("$NATS_SERVER_BIN" --version 2>&1 | head -n1))"
+}
+
+# ensure_buf: buf (the protobuf linter) from npm into $REPO/.tools; export BUF_BIN.
+ensure_buf() {
+	local bin="$REPO/.tools/node_modules/.bin/buf"
+	if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null || true)" != "$BUF_VERSION" ]; then
+		if ! command -v npm >/dev/null 2>&1; then
+			apt_install nodejs npm
+		fi
+		log "installing buf $BUF_VERSION with npm into $REPO/.tools"
+		mkdir -p "$REPO/.tools"
+		npm install --prefix "$REPO/.tools" --no-audit --no-fund --loglevel=error \
+			"@bufbuild/buf@$BUF_VERSION" >&2
+	fi
+	[ -x "$bin" ] || die "buf not found at $bin after npm install"
+	BUF_BIN="$bin"
+	export BUF_BIN
+	log "buf: $BUF_BIN ($("$BUF_BIN" --version))"
+}
+
+# ensure_rust_components: rustfmt and clippy (rustup components).
+ensure_rust_components() {
+	if ! cargo fmt --version >/dev/null 2>&1; then
+		rustup component add rustfmt
+	fi
+	if ! cargo clippy --version >/dev/null 2>&1; then
+		rustup component add clippy
+	fi
+}
+
+# ensure_nextest: cargo-nextest from crates.io when missing.
+ensure_nextest() {
+	if ! cargo nextest --version >/dev/null 2>&1; then
+		log "installing cargo-nextest"
+		cargo install cargo-nextest --locked
+	fi
+	log "nextest: $(cargo nextest --version 2>/dev/null | head -n1)"
+}
+
+# free_port: print a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# port_in_use PORT: true when something accepts connections on 127.0.0.1:PORT.
+port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# port_is_nats PORT: true when the listener on 127.0.0.1:PORT greets like a NATS server.
+port_is_nats() {
+	local line=""
+	# shellcheck disable=SC2016 # $1 is expanded by the inner shell on purpose.
+	line="$(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && head -c 5 <&3' _ "$1" 2>/dev/null || true)"
+	[ "$line" = "INFO " ]
+}
+
+# wait_for_port PORT SECONDS [PID]: wait until PORT accepts connections; fails on
+# timeout, or at once when PID (the process expected to listen) has exited.
+wait_for_port() {
+	local port="$1" secs="$2" pid="${3:-}" i
+	for ((i = 0; i < secs * 10; i++)); do
+		if port_in_use "$port"; then
+			return 0
+		fi
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# Run a helper by name when executed rather than sourced: scripts/lib.sh ensure_buf
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	[ $# -ge 1 ] || die "usage: $0 FUNCTION [ARGS...]  (e.g. ensure_nats_server, ensure_buf, free_port)"
+	"$@"
+fi

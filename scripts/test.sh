@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: formatting, lints, contract lint, build, tests.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh -E 'test(ledger)'   extra arguments go to `cargo nextest run`
+#
+# On a fresh machine it installs what is missing: nats-server (apt), buf (npm, into
+# .tools/), cargo-nextest (crates.io), rustfmt and clippy (rustup).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO"
+
+# step "title" cmd...: announce and run one step; stop with its exit code on failure.
+step() {
+	local title="$1" rc=0
+	shift
+	header "$title"
+	"$@" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '\nFAILED: %s (exit %d)\n' "$title" "$rc" >&2
+		exit "$rc"
+	fi
+}
+
+header "tools"
+ensure_rust_components
+ensure_nats_server
+ensure_buf
+ensure_nextest
+log "target dir: $(target_dir)"
+
+buf_lint() { (cd proto && "$BUF_BIN" lint); }
+
+step "cargo fmt --all -- --check" cargo fmt --all -- --check
+step "cargo clippy --workspace --all-targets -- -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+step "buf lint (in proto/)" buf_lint
+# The end-to-end tests start the service binaries from $CARGO_TARGET_DIR/debug.
+step "cargo build --workspace --bins" cargo build --workspace --bins
+step "cargo nextest run --workspace --no-fail-fast $*" cargo nextest run --workspace --no-fail-fast "$@"
+
+header "all checks passed"
