@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use uuid::Uuid;
+
 use crate::log::{
     AppendOutcome, EventLog, ExpectedVersion, IdempotencyRecord, LogError, Metadata, NewEvent,
     RecordedEvent,
@@ -138,42 +140,84 @@ impl<A> Executed<A> {
     }
 }
 
-/// The latest state of one stream as this process knows it, including
-/// appends it has submitted that may not be durable yet.
-type Slot<A> = Arc<tokio::sync::Mutex<Option<(u64, A)>>>;
+/// The latest state of one stream as this process knows it.
+#[derive(Clone)]
+struct Known<A> {
+    state: A,
+    version: u64,
+    /// Id of the stream's last event (`None` at version 0).
+    last_event: Option<Uuid>,
+    /// True when the state includes appends not confirmed durable yet.
+    speculative: bool,
+}
+
+impl<A> Known<A> {
+    /// The expected version for an append on top of this state.
+    fn expected(&self) -> ExpectedVersion {
+        match self.last_event {
+            Some(id) => ExpectedVersion::ExactAfter(self.version, id),
+            None => ExpectedVersion::Exact(self.version),
+        }
+    }
+}
+
+type Slot<A> = Arc<tokio::sync::Mutex<Option<Known<A>>>>;
 
 /// Loads aggregates from the log and runs commands against them.
 ///
 /// Commands on one stream are serialised in-process: each decides on the
 /// state left by the previous one — even while that one's append is still
-/// on its way to disk — and submits its own append behind it, so a hot
-/// stream (one account taking 1000 concurrent withdrawals) commits many
-/// commands per flush instead of one per flush plus a storm of conflicts.
-/// If an earlier append fails, the later ones conflict on their expected
-/// version and are retried on fresh state from the log: nothing is decided
-/// on state that did not become durable.
+/// on its way to disk — and submits its own append behind it, expecting the
+/// previous append's last event as the stream's head
+/// ([`ExpectedVersion::ExactAfter`]). So a hot stream (one account taking
+/// 1000 concurrent withdrawals) commits many commands per flush, and if an
+/// earlier append fails, every append decided on it is refused and retried on
+/// fresh state: nothing is committed on state that did not become durable.
+/// A command that ends without an append (a rejection, a no-op) is answered
+/// only after the state it was decided on is confirmed durable.
+///
+/// Requests with the same idempotency key run one at a time, so a client's
+/// retry of a request still in flight gets that request's stored reply.
 pub struct Repository<A: Aggregate> {
     log: Arc<EventLog>,
     max_attempts: usize,
     cache_capacity: usize,
     slots: Mutex<HashMap<String, Slot<A>>>,
+    keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Holds an idempotency key for one request; releases it on drop.
+struct KeyGuard<'a> {
+    keys: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    key: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.keys.lock().expect("keys lock");
+        // The map and this guard hold the only references: nobody waits.
+        if Arc::strong_count(&self.lock) == 2 {
+            keys.remove(&self.key);
+        }
+    }
 }
 
 impl<A: Aggregate> Repository<A> {
     /// A repository over `log`, retrying conflicts up to 16 times and keeping
-    /// up to 100 000 loaded aggregates in memory (the log stays the truth:
-    /// a cached state is only ever advanced with events from the log or by
-    /// appends that then succeed).
+    /// up to 100 000 loaded aggregates in memory (the log stays the truth).
     pub fn new(log: Arc<EventLog>) -> Self {
         Self {
             log,
             max_attempts: 16,
             cache_capacity: 100_000,
             slots: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Sets how many aggregates are kept in memory (0: reload every time).
+    /// Sets how many idle aggregates are kept in memory.
     pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
         self.cache_capacity = capacity;
         self
@@ -198,17 +242,32 @@ impl<A: Aggregate> Repository<A> {
         slot
     }
 
-    /// Folds the stream's events after `version` into `state`.
-    fn catch_up(
-        &self,
-        stream: &str,
-        mut state: A,
-        mut version: u64,
-    ) -> Result<(A, u64), RepositoryError<A::Error>> {
-        let events = match self.log.read_stream(stream, version) {
+    async fn lock_key(&self, key: &str) -> KeyGuard<'_> {
+        let lock = {
+            let mut keys = self.keys.lock().expect("keys lock");
+            Arc::clone(keys.entry(key.to_owned()).or_default())
+        };
+        let guard = Arc::clone(&lock).lock_owned().await;
+        KeyGuard {
+            keys: &self.keys,
+            key: key.to_owned(),
+            lock,
+            _guard: guard,
+        }
+    }
+
+    /// Loads the current state of the aggregate in `stream` from the log.
+    fn load_known(&self, stream: &str) -> Result<Known<A>, RepositoryError<A::Error>> {
+        let events = match self.log.read_stream(stream, 0) {
             Ok(events) => events,
             Err(LogError::StreamNotFound(_)) => Vec::new(),
             Err(e) => return Err(e.into()),
+        };
+        let mut known = Known {
+            state: A::default(),
+            version: 0,
+            last_event: None,
+            speculative: false,
         };
         for recorded in &events {
             let event =
@@ -218,24 +277,36 @@ impl<A: Aggregate> Repository<A> {
                         source,
                     }
                 })?;
-            state.apply(&event);
-            version = recorded.version;
+            known.state.apply(&event);
+            known.version = recorded.version;
+            known.last_event = Some(recorded.id);
         }
-        Ok((state, version))
+        Ok(known)
     }
 
     /// Loads the current state and version of the aggregate in `stream` from
     /// the log (default state at version 0 when the stream does not exist).
     pub fn load(&self, stream: &str) -> Result<(A, u64), RepositoryError<A::Error>> {
-        self.catch_up(stream, A::default(), 0)
+        let known = self.load_known(stream)?;
+        Ok((known.state, known.version))
+    }
+
+    /// Waits until everything submitted so far is committed, then checks that
+    /// the stream's durable head is the one `known` was built on.
+    async fn confirm(&self, stream: &str, known: &Known<A>) -> Result<bool, LogError> {
+        self.log.barrier()?.outcome().await?;
+        let head = self.log.stream_head(stream)?;
+        Ok(head == known.last_event.map(|id| (known.version, id)))
     }
 
     /// Runs `command` against the aggregate in `stream`.
     ///
     /// With `idempotency`, a repeat of the same request returns the stored
     /// reply without deciding again; the same key with another request is
-    /// [`LogError::IdempotencyConflict`]. `reply` builds the bytes stored as
-    /// the result from the new state and the events just decided.
+    /// [`LogError::IdempotencyConflict`]. Keys share one namespace per log:
+    /// scope them by their source (e.g. `api/Withdraw/<operationId>`,
+    /// [`crate::consumer::Inbound::idempotency_key`]). `reply` builds the
+    /// bytes stored as the result from the new state and the events decided.
     pub async fn execute(
         &self,
         stream: &str,
@@ -244,6 +315,10 @@ impl<A: Aggregate> Repository<A> {
         metadata: Metadata,
         reply: impl Fn(&A, &[A::Event]) -> Vec<u8>,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        let _key = match &idempotency {
+            Some(idem) => Some(self.lock_key(&idem.key).await),
+            None => None,
+        };
         if let Some(idem) = &idempotency
             && let Some(stored) = self
                 .log
@@ -256,33 +331,45 @@ impl<A: Aggregate> Repository<A> {
         }
         let slot = self.slot(stream);
         for _ in 0..self.max_attempts {
-            let (pending, state, version) = {
-                let mut known = slot.lock().await;
-                let (state, version) = match known.take() {
-                    Some((version, state)) if self.cache_capacity > 0 => (state, version),
-                    _ => self.catch_up(stream, A::default(), 0)?,
+            let (pending, next, reply_bytes, version) = {
+                let mut guard = slot.lock().await;
+                let mut known = match guard.take() {
+                    Some(known) => known,
+                    None => self.load_known(stream)?,
                 };
-                let events = match state.decide(command) {
-                    Ok(events) => events,
-                    Err(e) => {
-                        *known = Some((version, state));
-                        return Err(RepositoryError::Domain(e));
+                let decided = known.state.decide(command);
+                let events = match decided {
+                    Ok(events) if !events.is_empty() || idempotency.is_some() => events,
+                    other => {
+                        // No append: answer only from confirmed durable state.
+                        if known.speculative {
+                            if !self.confirm(stream, &known).await? {
+                                continue;
+                            }
+                            known.speculative = false;
+                        }
+                        let version = known.version;
+                        let state = known.state.clone();
+                        *guard = Some(known);
+                        return match other {
+                            Ok(_) => {
+                                let reply_bytes = reply(&state, &[]);
+                                Ok(Executed::Applied {
+                                    state,
+                                    version,
+                                    events: Vec::new(),
+                                    reply: reply_bytes,
+                                })
+                            }
+                            Err(e) => Err(RepositoryError::Domain(e)),
+                        };
                     }
                 };
-                let mut next = state.clone();
+                let mut next = known.state.clone();
                 for e in &events {
                     next.apply(e);
                 }
                 let reply_bytes = reply(&next, &events);
-                if events.is_empty() && idempotency.is_none() {
-                    *known = Some((version, state));
-                    return Ok(Executed::Applied {
-                        state: next,
-                        version,
-                        events: Vec::new(),
-                        reply: reply_bytes,
-                    });
-                }
                 let new_events: Vec<NewEvent> = events
                     .iter()
                     .map(|e| NewEvent {
@@ -296,14 +383,19 @@ impl<A: Aggregate> Repository<A> {
                     request_hash: i.request_hash,
                     result: reply_bytes.clone(),
                 });
-                let pending =
-                    self.log
-                        .submit(stream, ExpectedVersion::Exact(version), new_events, idem)?;
+                let pending = self
+                    .log
+                    .submit(stream, known.expected(), new_events, idem)?;
+                let version = known.version;
                 // Later commands decide on the state this append will produce.
-                *known = Some((version + events.len() as u64, next.clone()));
-                (pending, (next, reply_bytes), version)
+                *guard = Some(Known {
+                    state: next.clone(),
+                    version: version + events.len() as u64,
+                    last_event: pending.event_ids().last().copied().or(known.last_event),
+                    speculative: true,
+                });
+                (pending, next, reply_bytes, version)
             };
-            let (next, reply_bytes) = state;
             match pending.outcome().await {
                 Ok(AppendOutcome::Appended(appended)) => {
                     return Ok(Executed::Applied {
@@ -321,7 +413,6 @@ impl<A: Aggregate> Repository<A> {
                 }
                 Err(LogError::Conflict { .. }) => {
                     *slot.lock().await = None;
-                    continue;
                 }
                 Err(e) => {
                     *slot.lock().await = None;

@@ -371,3 +371,46 @@ async fn rebuild_reports_a_live_projection_that_drifted() {
     let fixed = live.get(b"b/w").unwrap().unwrap();
     assert_eq!(i64::from_be_bytes(fixed.as_ref().try_into().unwrap()), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_racing_its_original_gets_the_original_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let repo = Arc::new(Repository::<Wallet>::new(Arc::clone(&log)));
+    repo.execute(
+        "w",
+        &WalletCommand::Deposit(50),
+        None,
+        Metadata::default(),
+        no_reply,
+    )
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        for _copy in 0..2 {
+            let repo = Arc::clone(&repo);
+            tasks.push(tokio::spawn(async move {
+                repo.execute(
+                    "w",
+                    &WalletCommand::Withdraw(1),
+                    idem(&format!("wd-{i}"), &format!("withdraw 1 #{i}")),
+                    Metadata::default(),
+                    balance_reply,
+                )
+                .await
+            }));
+        }
+    }
+    let mut applied = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Executed::Applied { .. }) => applied += 1,
+            Ok(Executed::Repeated { .. }) => {}
+            Err(e) => panic!("a retry must get the original's reply, got {e}"),
+        }
+    }
+    assert_eq!(applied, 50);
+    assert_eq!(repo.load("w").unwrap().0.balance, 0);
+    assert_eq!(log.read_stream("w", 0).unwrap().len(), 51);
+}

@@ -274,3 +274,60 @@ async fn reopening_keeps_everything_and_continues_positions() {
     assert_eq!(a.events[0].position, 3);
     assert_eq!(log.verify().unwrap().events, 3);
 }
+
+#[tokio::test]
+async fn an_append_behind_a_refused_one_is_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    log.append("s", ExpectedVersion::Exact(0), vec![event(0)])
+        .await
+        .unwrap();
+    // Submitted back to back, committed in this order:
+    let x = log
+        .submit("s", ExpectedVersion::Exact(1), vec![event(1)], None)
+        .unwrap();
+    let a = log
+        .submit("s", ExpectedVersion::Exact(1), vec![event(2)], None)
+        .unwrap();
+    let a_id = a.event_ids()[0];
+    // B was decided on A's outcome. Plain Exact(2) would land on top of X.
+    let b = log
+        .submit(
+            "s",
+            ExpectedVersion::ExactAfter(2, a_id),
+            vec![event(3)],
+            None,
+        )
+        .unwrap();
+    assert!(matches!(x.outcome().await, Ok(AppendOutcome::Appended(_))));
+    assert!(matches!(a.outcome().await, Err(LogError::Conflict { .. })));
+    assert!(matches!(
+        b.outcome().await,
+        Err(LogError::Conflict { current: 2, .. })
+    ));
+    let head = log.stream_head("s").unwrap().unwrap();
+    assert_eq!(head.0, 2);
+    assert_eq!(log.read_stream("s", 0).unwrap()[1].id, head.1);
+    // Appending behind the real head works.
+    log.append(
+        "s",
+        ExpectedVersion::ExactAfter(head.0, head.1),
+        vec![event(4)],
+    )
+    .await
+    .unwrap();
+    log.verify().unwrap();
+}
+
+#[tokio::test]
+async fn metadata_with_control_characters_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let mut e = event(1);
+    e.metadata.correlation_id = Some("evil\r\nNats-Msg-Id: x".into());
+    assert!(matches!(
+        log.append("s", ExpectedVersion::Any, vec![e]).await,
+        Err(LogError::InvalidMetadata("correlation_id"))
+    ));
+    assert_eq!(log.head(), 0);
+}

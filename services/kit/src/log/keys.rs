@@ -61,6 +61,24 @@ pub(crate) fn idempotency_key(key: &str) -> Vec<u8> {
     k
 }
 
+/// Encodes a stream head: its version and the id of its last event.
+pub(crate) fn head_value(version: u64, last_event: uuid::Uuid) -> [u8; 24] {
+    let mut v = [0u8; 24];
+    v[..8].copy_from_slice(&version.to_be_bytes());
+    v[8..].copy_from_slice(last_event.as_bytes());
+    v
+}
+
+/// Decodes a stream head written by [`head_value`].
+pub(crate) fn decode_head(bytes: &[u8]) -> Option<(u64, uuid::Uuid)> {
+    if bytes.len() != 24 {
+        return None;
+    }
+    let version = be_u64(&bytes[..8])?;
+    let id = uuid::Uuid::from_bytes(bytes[8..].try_into().ok()?);
+    Some((version, id))
+}
+
 pub(crate) fn be_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }

@@ -6,14 +6,17 @@
 //! |--------|-------------------------------|--------------------------------|
 //! | `E`    | global position (u64 BE)      | event record (checksummed)     |
 //! | `S`    | stream id, `0x00`, version BE | global position (u64 BE)       |
-//! | `H`    | stream id                     | stream head version (u64 BE)   |
+//! | `H`    | stream id                     | head version (u64 BE), last event id |
 //! | `I`    | idempotency key               | idempotency record (checksummed) |
 //!
 //! Appends go to one writer thread that commits every waiting append in one
 //! atomic sled batch and one flush + fsync (group commit), and answers each
-//! only once that batch is durable. Readers only see
-//! events up to the durable head, so nothing downstream (projections, the
-//! outbox) ever acts on an event a crash could take back.
+//! only once that batch is durable. The log-wide readers ([`EventLog::iter_from`],
+//! [`EventLog::read_all`], [`EventLog::subscribe`]) stop at the durable head,
+//! so projections and the outbox never act on an event a crash could take
+//! back. Stream reads ([`EventLog::read_stream`], [`EventLog::stream_head`])
+//! may also see the cycle being committed at that moment; the repository
+//! confirms such state (see [`EventLog::barrier`]) before answering from it.
 
 mod keys;
 mod record;
@@ -35,8 +38,8 @@ pub use types::*;
 pub use writer::{Durable, PendingAppend};
 
 use keys::{
-    EVENT_PREFIX, IDEMPOTENCY_PREFIX, be_u64, event_key, head_key, idempotency_key, stream_key,
-    stream_prefix, validate_short, validate_stream,
+    EVENT_PREFIX, IDEMPOTENCY_PREFIX, be_u64, decode_head, event_key, head_key, idempotency_key,
+    stream_key, stream_prefix, validate_short, validate_stream,
 };
 use writer::Writer;
 
@@ -251,8 +254,12 @@ impl EventLog {
                 ("causation_id", &md.causation_id),
                 ("traceparent", &md.traceparent),
             ] {
-                if value.as_ref().is_some_and(|v| v.len() > MAX_SHORT_FIELD) {
-                    return Err(LogError::MetadataTooLong(name));
+                // Metadata travels in NATS headers: no control characters.
+                if value
+                    .as_ref()
+                    .is_some_and(|v| v.len() > MAX_SHORT_FIELD || v.chars().any(char::is_control))
+                {
+                    return Err(LogError::InvalidMetadata(name));
                 }
             }
         }
@@ -301,6 +308,14 @@ impl EventLog {
             .submit(stream.to_owned(), expected, events, idempotency)
     }
 
+    /// Resolves once everything submitted before it has been committed (or
+    /// refused): the writer answers requests in order, after their cycle is
+    /// durable.
+    pub fn barrier(&self) -> Result<PendingAppend, LogError> {
+        self.writer
+            .submit(String::new(), ExpectedVersion::Any, Vec::new(), None)
+    }
+
     /// Waits until everything up to `position` is durable.
     pub async fn wait_durable_position(&self, position: u64) -> Result<(), LogError> {
         let mut rx = self.writer.subscribe();
@@ -328,11 +343,22 @@ impl EventLog {
 
     /// Current version of `stream` (0 when it has no events).
     pub fn stream_version(&self, stream: &str) -> Result<u64, LogError> {
+        Ok(self.stream_head(stream)?.map_or(0, |(v, _)| v))
+    }
+
+    /// Version of `stream` and the id of its last event (`None`: no events).
+    pub fn stream_head(&self, stream: &str) -> Result<Option<(u64, uuid::Uuid)>, LogError> {
         validate_stream(stream)?;
-        Ok(match self.tree.get(head_key(stream))? {
-            Some(v) => be_u64(&v).unwrap_or(0),
-            None => 0,
-        })
+        self.tree
+            .get(head_key(stream))?
+            .map(|v| {
+                decode_head(&v).ok_or_else(|| LogError::InconsistentIndex {
+                    stream: stream.to_owned(),
+                    version: 0,
+                    reason: "malformed head record",
+                })
+            })
+            .transpose()
     }
 
     /// Reads the events of `stream` with version > `after_version`, oldest
@@ -407,7 +433,7 @@ impl EventLog {
     /// versions per stream, and that the stream index and heads agree with
     /// the events. Returns the first problem found.
     pub fn verify(&self) -> Result<VerifyReport, LogError> {
-        let mut versions: HashMap<String, u64> = HashMap::new();
+        let mut versions: HashMap<String, (u64, uuid::Uuid)> = HashMap::new();
         let mut expected_position = 1;
         for entry in self.tree.scan_prefix([EVENT_PREFIX]) {
             let (key, value) = entry?;
@@ -421,14 +447,14 @@ impl EventLog {
             }
             expected_position += 1;
             let v = versions.entry(event.stream.clone()).or_default();
-            if event.version != *v + 1 {
+            if event.version != v.0 + 1 {
                 return Err(LogError::InconsistentIndex {
                     stream: event.stream,
                     version: event.version,
                     reason: "gap in stream versions",
                 });
             }
-            *v = event.version;
+            *v = (event.version, event.id);
             let indexed = self.tree.get(stream_key(&event.stream, event.version))?;
             if indexed.as_deref().and_then(be_u64) != Some(position) {
                 return Err(LogError::InconsistentIndex {
@@ -438,11 +464,11 @@ impl EventLog {
                 });
             }
         }
-        for (stream, version) in &versions {
-            if self.stream_version(stream)? != *version {
+        for (stream, head) in &versions {
+            if self.stream_head(stream)? != Some(*head) {
                 return Err(LogError::InconsistentIndex {
                     stream: stream.clone(),
-                    version: *version,
+                    version: head.0,
                     reason: "stream head differs from its last event",
                 });
             }

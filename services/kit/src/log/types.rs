@@ -38,9 +38,11 @@ pub enum LogError {
     /// An event type that is empty, too long or contains control characters.
     #[error("invalid event type {0:?}")]
     InvalidEventType(String),
-    /// Metadata value longer than [`MAX_SHORT_FIELD`].
-    #[error("metadata field {0} is longer than {MAX_SHORT_FIELD} bytes")]
-    MetadataTooLong(&'static str),
+    /// Metadata value longer than [`MAX_SHORT_FIELD`] or with control characters.
+    #[error(
+        "metadata field {0} is longer than {MAX_SHORT_FIELD} bytes or contains control characters"
+    )]
+    InvalidMetadata(&'static str),
     /// An event payload above the configured maximum.
     #[error("event payload of {size} bytes exceeds the maximum of {max} bytes")]
     EventTooLarge {
@@ -116,6 +118,10 @@ pub enum ExpectedVersion {
     Any,
     /// The stream must be at exactly this version (0: must not exist yet).
     Exact(u64),
+    /// The stream must be at exactly this version and its last event must be
+    /// this one. Used to append behind an append that is not committed yet:
+    /// if that one fails, this one cannot land on top of someone else's event.
+    ExactAfter(u64, Uuid),
 }
 
 impl std::fmt::Display for ExpectedVersion {
@@ -123,6 +129,7 @@ impl std::fmt::Display for ExpectedVersion {
         match self {
             ExpectedVersion::Any => f.write_str("any version"),
             ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+            ExpectedVersion::ExactAfter(v, id) => write!(f, "version {v} ending with event {id}"),
         }
     }
 }

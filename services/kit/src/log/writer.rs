@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
-use super::keys::{be_u64, event_key, head_key, idempotency_key, stream_key};
+use super::keys::{decode_head, event_key, head_key, head_value, idempotency_key, stream_key};
 use super::record::{self, StoredIdempotency};
 use super::{
     AppendOutcome, Appended, ExpectedVersion, IdempotencyRecord, LogError, LogMetrics, NewEvent,
@@ -43,30 +43,43 @@ pub struct Durable {
     pub failed: bool,
 }
 
+/// What one append asks for.
+struct Append {
+    ids: Vec<Uuid>,
+    stream: String,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    idempotency: Option<IdempotencyRecord>,
+}
+
 /// One append waiting for the writer.
-pub(crate) struct Request {
-    pub(crate) stream: String,
-    pub(crate) expected: ExpectedVersion,
-    pub(crate) events: Vec<NewEvent>,
-    pub(crate) idempotency: Option<IdempotencyRecord>,
-    pub(crate) reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
+struct Request {
+    append: Append,
+    reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
 }
 
 impl Request {
     fn size(&self) -> usize {
-        self.events.iter().map(|e| e.payload.len()).sum::<usize>()
-            + self.idempotency.as_ref().map_or(0, |i| i.result.len())
+        let a = &self.append;
+        a.events.iter().map(|e| e.payload.len()).sum::<usize>()
+            + a.idempotency.as_ref().map_or(0, |i| i.result.len())
     }
 }
 
 /// An append queued to the writer; await [`PendingAppend::outcome`].
 #[derive(Debug)]
 pub struct PendingAppend {
+    ids: Vec<Uuid>,
     answer: oneshot::Receiver<Result<AppendOutcome, LogError>>,
     durable: watch::Receiver<Durable>,
 }
 
 impl PendingAppend {
+    /// Ids the submitted events will have if the append succeeds.
+    pub fn event_ids(&self) -> &[Uuid] {
+        &self.ids
+    }
+
     /// Waits for the append's outcome, given once it is durable.
     pub async fn outcome(self) -> Result<AppendOutcome, LogError> {
         let durable = self.durable;
@@ -97,7 +110,11 @@ impl Writer {
         last_position: u64,
         metrics: LogMetrics,
     ) -> Result<Self, LogError> {
-        let files = SyncedFiles::open(dir)?;
+        let mut files = SyncedFiles::open(dir)?;
+        // What sled recovered may sit only in the page cache (e.g. after a
+        // kill -9): make it durable before calling any of it durable.
+        db.flush()?;
+        files.sync().map_err(LogError::Io)?;
         let (tx, rx) = mpsc::channel();
         let (durable_tx, durable) = watch::channel(Durable {
             position: last_position,
@@ -132,17 +149,22 @@ impl Writer {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<PendingAppend, LogError> {
         let (reply, answer) = oneshot::channel();
+        let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
         let request = Request {
-            stream,
-            expected,
-            events,
-            idempotency,
+            append: Append {
+                ids: ids.clone(),
+                stream,
+                expected,
+                events,
+                idempotency,
+            },
             reply,
         };
         let tx = self.tx.lock().expect("writer sender lock");
         let tx = tx.as_ref().ok_or(LogError::Closed)?;
         tx.send(request).map_err(|_| LogError::Closed)?;
         Ok(PendingAppend {
+            ids,
             answer,
             durable: self.durable.clone(),
         })
@@ -187,7 +209,7 @@ struct WriterThread {
 #[derive(Default)]
 struct Cycle {
     batch: sled::Batch,
-    heads: HashMap<String, u64>,
+    heads: HashMap<String, (u64, Uuid)>,
     keys: HashMap<String, StoredIdempotency>,
     replies: Vec<Pending>,
     writes: bool,
@@ -223,16 +245,16 @@ impl WriterThread {
         let time = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
         let mut cycle = Cycle::default();
         let start_position = self.last_position;
-        for request in requests {
-            let reply = request.reply;
-            let result = self.stage(
-                &mut cycle,
-                request.stream,
-                request.expected,
-                request.events,
-                request.idempotency,
-                time,
-            );
+        for Request { append, reply } in requests {
+            let result = if append.events.is_empty() && append.idempotency.is_none() {
+                // A barrier: answered, like everything, after the cycle.
+                Ok(AppendOutcome::Appended(Appended {
+                    stream_version: 0,
+                    events: Vec::new(),
+                }))
+            } else {
+                self.stage(&mut cycle, append, time)
+            };
             cycle.replies.push((reply, result));
         }
         if cycle.writes {
@@ -280,12 +302,16 @@ impl WriterThread {
     fn stage(
         &mut self,
         cycle: &mut Cycle,
-        stream: String,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        idempotency: Option<IdempotencyRecord>,
+        append: Append,
         time: DateTime<Utc>,
     ) -> Result<AppendOutcome, LogError> {
+        let Append {
+            ids,
+            stream,
+            expected,
+            events,
+            idempotency,
+        } = append;
         if let Some(idem) = &idempotency {
             let stored = match cycle.keys.get(&idem.key) {
                 Some(s) => Some(s.clone()),
@@ -304,20 +330,24 @@ impl WriterThread {
                 return Ok(AppendOutcome::Duplicate(stored));
             }
         }
-        let current = match cycle.heads.get(&stream) {
-            Some(v) => *v,
+        let head = match cycle.heads.get(&stream) {
+            Some(h) => Some(*h),
             None => match self.tree.get(head_key(&stream))? {
-                Some(v) => be_u64(&v).ok_or_else(|| LogError::InconsistentIndex {
+                Some(v) => Some(decode_head(&v).ok_or_else(|| LogError::InconsistentIndex {
                     stream: stream.clone(),
                     version: 0,
                     reason: "malformed head record",
-                })?,
-                None => 0,
+                })?),
+                None => None,
             },
         };
-        if let ExpectedVersion::Exact(v) = expected
-            && v != current
-        {
+        let current = head.map_or(0, |(v, _)| v);
+        let matches = match expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::Exact(v) => v == current,
+            ExpectedVersion::ExactAfter(v, id) => head == Some((v, id)),
+        };
+        if !matches {
             return Err(LogError::Conflict {
                 stream,
                 expected,
@@ -325,12 +355,12 @@ impl WriterThread {
             });
         }
         let mut recorded = Vec::with_capacity(events.len());
-        for (i, e) in events.into_iter().enumerate() {
+        for (i, (e, id)) in events.into_iter().zip(ids).enumerate() {
             let r = RecordedEvent {
                 position: self.last_position + 1 + i as u64,
                 stream: stream.clone(),
                 version: current + 1 + i as u64,
-                id: Uuid::now_v7(),
+                id,
                 event_type: e.event_type,
                 time,
                 payload: e.payload,
@@ -347,11 +377,13 @@ impl WriterThread {
         }
         let stream_version = current + recorded.len() as u64;
         self.last_position += recorded.len() as u64;
-        if !recorded.is_empty() {
+        if let Some(last) = recorded.last() {
             cycle
                 .batch
-                .insert(head_key(&stream), &stream_version.to_be_bytes()[..]);
-            cycle.heads.insert(stream.clone(), stream_version);
+                .insert(head_key(&stream), &head_value(stream_version, last.id)[..]);
+            cycle
+                .heads
+                .insert(stream.clone(), (stream_version, last.id));
         }
         if let Some(idem) = idempotency {
             let stored = StoredIdempotency {
@@ -380,7 +412,7 @@ struct SyncedFiles {
     dir: PathBuf,
     db_file: File,
     blobs_dir: PathBuf,
-    synced_blobs: HashSet<PathBuf>,
+    synced_blobs: HashSet<(PathBuf, u64)>,
 }
 
 impl SyncedFiles {
@@ -405,14 +437,23 @@ impl SyncedFiles {
         };
         let mut new_files = false;
         for entry in entries {
-            let path = entry?.path();
-            if !self.synced_blobs.contains(&path) {
-                // sled's GC may remove a blob concurrently: skip it then.
-                if let Ok(f) = File::open(&path) {
-                    f.sync_all()?;
-                    new_files = true;
+            let entry = entry?;
+            let path = entry.path();
+            let len = match entry.metadata() {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            // Keyed by length too: a blob still being written is synced again.
+            if !self.synced_blobs.contains(&(path.clone(), len)) {
+                match File::open(&path) {
+                    Ok(f) => f.sync_all()?,
+                    // sled's GC removed it meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
                 }
-                self.synced_blobs.insert(path);
+                new_files = true;
+                self.synced_blobs.insert((path, len));
             }
         }
         if new_files {
