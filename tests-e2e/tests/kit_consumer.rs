@@ -143,7 +143,11 @@ async fn retries_dead_letters_and_never_doubles_an_effect() {
             h.get("loyalty-dlq-subject").unwrap().as_str(),
             "loyalty.test.something"
         );
-        let id = h.get("ce-id").unwrap().to_string();
+        assert!(
+            h.get("ce-id").is_none(),
+            "a dead letter is not the event again"
+        );
+        let id = h.get("loyalty-dlq-event-id").unwrap().to_string();
         assert_eq!(m.payload, format!("payload of {id}").as_bytes());
         dead.insert(
             id,

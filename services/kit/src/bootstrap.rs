@@ -318,6 +318,27 @@ impl Runtime {
             data = %args.data_dir.display(),
             "serving"
         );
+        // A log that cannot flush must not keep serving: stop, let the
+        // orchestrator restart the process on its (recovered) data.
+        let log_failed = {
+            let mut durable = log.subscribe();
+            let shutdown = shutdown.clone();
+            let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = Arc::clone(&failed);
+            tokio::spawn(async move {
+                tokio::select! {
+                    r = durable.wait_for(|d| d.failed) => {
+                        if r.is_ok() {
+                            tracing::error!("event log failed; shutting down");
+                            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                            shutdown.cancel();
+                        }
+                    }
+                    _ = shutdown.cancelled() => {}
+                }
+            });
+            failed
+        };
         let grace = Duration::from_secs(args.shutdown_grace_secs);
         let drain_signal = shutdown.clone();
         let health_on_stop = health.clone();
@@ -352,6 +373,10 @@ impl Runtime {
             "stopped; event log flushed"
         );
         served?;
+        anyhow::ensure!(
+            !log_failed.load(std::sync::atomic::Ordering::SeqCst),
+            "stopped because the event log could not be flushed"
+        );
         Ok(())
     }
 }

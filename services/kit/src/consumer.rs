@@ -20,6 +20,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::outbox::{STREAM_NAME, ensure_stream};
 
@@ -29,6 +30,10 @@ pub const HEADER_DLQ_REASON: &str = "loyalty-dlq-reason";
 pub const HEADER_DLQ_DELIVERIES: &str = "loyalty-dlq-deliveries";
 /// Header of a dead letter: the original subject.
 pub const HEADER_DLQ_SUBJECT: &str = "loyalty-dlq-subject";
+/// Header of a dead letter: the original event id (`ce-id`).
+pub const HEADER_DLQ_EVENT_ID: &str = "loyalty-dlq-event-id";
+/// Header of a dead letter: the original event type (`ce-type`).
+pub const HEADER_DLQ_EVENT_TYPE: &str = "loyalty-dlq-event-type";
 
 /// Subject where consumer `name` puts messages it could not process.
 pub fn dlq_subject(name: &str) -> String {
@@ -55,9 +60,10 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    /// Idempotency key for the effect of this message in consumer `consumer`.
+    /// Idempotency key for the effect of this message in consumer
+    /// `consumer`: `consumer/<name>/<source event id>`, a namespace of its own.
     pub fn idempotency_key(&self, consumer: &str) -> String {
-        format!("{consumer}/{}", self.event_id)
+        format!("consumer/{consumer}/{}", self.event_id)
     }
 
     fn from_message(message: &jetstream::Message) -> anyhow::Result<Self> {
@@ -107,6 +113,8 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
     /// Duplicate window used if the consumer has to create the stream.
     pub duplicate_window: Duration,
+    /// Messages fetched per pull request.
+    pub pull_batch: usize,
 }
 
 impl ConsumerConfig {
@@ -120,6 +128,7 @@ impl ConsumerConfig {
             backoff: [100, 500, 2_000, 5_000].map(Duration::from_millis).to_vec(),
             ack_wait: Duration::from_secs(30),
             duplicate_window: Duration::from_secs(600),
+            pull_batch: 16,
         }
     }
 }
@@ -186,7 +195,13 @@ impl Consumer {
                 },
             )
             .await?;
-        let messages = consumer.messages().await?;
+        // Small pulls: a message waiting in a big local buffer would be
+        // redelivered by the server (ack_wait) before the handler sees it.
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.pull_batch)
+            .messages()
+            .await?;
         Ok((js, messages))
     }
 
@@ -196,21 +211,28 @@ impl Consumer {
         inbound: &Inbound,
         reason: &str,
     ) -> anyhow::Result<()> {
-        let mut headers = inbound.headers.clone();
+        // A dead letter is not the event again: it carries no `ce-*` or
+        // `Nats-Expected-*` headers of the original, only these.
+        let mut headers = HeaderMap::new();
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,
             format!("dlq-{}-{}", self.config.name, inbound.event_id).as_str(),
         );
-        let reason: String = reason.chars().take(512).collect();
-        headers.insert(
-            HEADER_DLQ_REASON,
-            reason.replace(['\r', '\n'], " ").as_str(),
-        );
+        let clean =
+            |s: &str| -> String { s.chars().filter(|c| !c.is_control()).take(512).collect() };
+        headers.insert(HEADER_DLQ_REASON, clean(reason).as_str());
         headers.insert(
             HEADER_DLQ_DELIVERIES,
             inbound.delivered.to_string().as_str(),
         );
         headers.insert(HEADER_DLQ_SUBJECT, inbound.subject.as_str());
+        headers.insert(HEADER_DLQ_EVENT_ID, clean(&inbound.event_id).as_str());
+        headers.insert(HEADER_DLQ_EVENT_TYPE, clean(&inbound.event_type).as_str());
+        for name in ["traceparent", "content-type"] {
+            if let Some(v) = inbound.headers.get(name) {
+                headers.insert(name, v.as_str());
+            }
+        }
         js.publish_with_headers(
             dlq_subject(&self.config.name),
             headers,
@@ -235,8 +257,7 @@ impl Consumer {
         let span = tracing::info_span!("consume", consumer = %self.config.name,
             subject = %inbound.subject, event_id = %inbound.event_id, delivered = inbound.delivered);
         crate::telemetry::accept_nats(&span, &inbound.headers);
-        let _entered = span.enter();
-        let outcome = handler(inbound.clone()).await;
+        let outcome = handler(inbound.clone()).instrument(span).await;
         let ack = |kind| message.ack_with(kind);
         match outcome {
             Ok(()) => {

@@ -148,11 +148,27 @@ impl OutboxConfig {
     }
 }
 
-/// Creates or updates the `LOYALTY` stream (file storage, `loyalty.>`).
+/// Creates the `LOYALTY` stream (file storage, `loyalty.>`) if it does not
+/// exist. An existing stream is left as its operator configured it (limits,
+/// replicas); a missing subject or a different duplicate window is logged.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     duplicate_window: Duration,
 ) -> anyhow::Result<stream::Info> {
+    if let Ok(mut existing) = js.get_stream(STREAM_NAME).await {
+        let info = existing.info().await?.clone();
+        if !info.config.subjects.iter().any(|s| s == STREAM_SUBJECTS) {
+            tracing::warn!(subjects = ?info.config.subjects, "stream {STREAM_NAME} does not cover {STREAM_SUBJECTS}");
+        }
+        if info.config.duplicate_window != duplicate_window {
+            tracing::warn!(
+                configured = ?info.config.duplicate_window,
+                wanted = ?duplicate_window,
+                "stream {STREAM_NAME} has another duplicate window; keeping it"
+            );
+        }
+        return Ok(info);
+    }
     let config = stream::Config {
         name: STREAM_NAME.to_owned(),
         subjects: vec![STREAM_SUBJECTS.to_owned()],
@@ -160,7 +176,8 @@ pub async fn ensure_stream(
         duplicate_window,
         ..Default::default()
     };
-    Ok(js.create_or_update_stream(config).await?)
+    let mut created = js.create_stream(config).await?;
+    Ok(created.info().await?.clone())
 }
 
 /// The relay's Prometheus instruments.
@@ -275,9 +292,9 @@ impl OutboxRelay {
 
     /// Publishes the next batch after the checkpoint; returns how many were
     /// published (0: caught up).
-    async fn publish_batch(&self, js: &jetstream::Context) -> anyhow::Result<u64> {
+    async fn publish_batch(&self, js: &jetstream::Context, max: usize) -> anyhow::Result<u64> {
         let from = self.checkpoint()? + 1;
-        let events = self.log.read_all(from, self.config.max_in_flight)?;
+        let events = self.log.read_all(from, max)?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
         };
@@ -304,6 +321,9 @@ impl OutboxRelay {
             ack.await?;
         }
         self.tree.insert(CHECKPOINT_KEY, &last.to_be_bytes()[..])?;
+        // Survives a kill -9 (sled buffers writes in memory until a flush), so
+        // a restart re-publishes at most the batch in flight.
+        self.tree.flush_async().await?;
         let n = events.len() as u64;
         self.metrics.published.inc_by(n);
         Ok(n)
@@ -328,6 +348,9 @@ impl OutboxRelay {
         let mut durable = self.log.subscribe();
         let mut backoff = Duration::from_millis(50);
         let mut js: Option<jetstream::Context> = None;
+        // After a failure, publish one at a time until past the failed batch:
+        // a retry must not land before messages the server already stored.
+        let mut careful_until = 0u64;
         loop {
             if shutdown.is_cancelled() {
                 return;
@@ -337,7 +360,14 @@ impl OutboxRelay {
                     js = Some(self.connect().await?);
                     tracing::info!(url = %self.config.nats_url, "outbox connected to NATS");
                 }
-                self.publish_batch(js.as_ref().expect("connected")).await
+                let careful = self.checkpoint()? < careful_until;
+                let max = if careful {
+                    1
+                } else {
+                    self.config.max_in_flight
+                };
+                self.publish_batch(js.as_ref().expect("connected"), max)
+                    .await
             }
             .await;
             let _ = self.update_lag();
@@ -355,6 +385,8 @@ impl OutboxRelay {
                 }
                 Err(error) => {
                     self.metrics.errors.inc();
+                    careful_until =
+                        self.checkpoint().unwrap_or(0) + self.config.max_in_flight as u64;
                     tracing::warn!(%error, lag = self.log.head().saturating_sub(self.checkpoint().unwrap_or(0)),
                         "outbox cannot publish; will retry");
                     // Reconnect (and re-ensure the stream) on the next attempt.

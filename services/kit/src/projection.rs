@@ -1,8 +1,10 @@
 //! Projections: read models written from the log by position.
 //!
-//! Each projection owns one sled tree (`proj/<name>`). Its rows and its
-//! checkpoint (the last position applied) are written in one atomic batch, so
-//! after a crash a projection resumes exactly where its data stops. Because
+//! Each projection owns one sled tree (`proj/<name>`) for its rows; its
+//! checkpoint (the last position applied) lives in the `proj-checkpoints`
+//! tree and is written in the same sled transaction as the rows, so after a
+//! crash a projection resumes exactly where its data stops. Row keys are the
+//! projection's own: nothing is reserved. Because
 //! the log only exposes durable events, a projection never shows an event a
 //! crash could take back. [`rebuild`] replays the whole log into a fresh tree,
 //! compares it with the live one and replaces it.
@@ -21,9 +23,8 @@ use tokio_util::sync::CancellationToken;
 use crate::log::{EventLog, LogError, RecordedEvent};
 use crate::progress::Progress;
 
-/// Key of the checkpoint inside a projection's tree. Projection keys must not
-/// start with `0x00`.
-const CHECKPOINT_KEY: &[u8] = b"\x00checkpoint";
+/// Tree holding every projection's checkpoint, keyed by tree name.
+const CHECKPOINTS_TREE: &str = "proj-checkpoints";
 /// Events applied per atomic batch.
 const CHUNK: usize = 2_000;
 
@@ -36,6 +37,9 @@ pub enum ProjectionError {
     /// sled failed.
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),
+    /// The projection's code panicked.
+    #[error("projection {0} panicked")]
+    Panicked(&'static str),
     /// The projection's own code failed on an event.
     #[error("projection {projection} failed at position {position}: {source:#}")]
     Apply {
@@ -79,14 +83,9 @@ impl<'a> Rows<'a> {
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
-    /// Writes a row. Keys starting with `0x00` are reserved.
+    /// Writes a row.
     pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        let key = key.into();
-        assert!(
-            key.first() != Some(&0),
-            "projection keys must not start with 0x00"
-        );
-        self.pending.insert(key, Some(value.into()));
+        self.pending.insert(key.into(), Some(value.into()));
     }
 
     /// Removes a row.
@@ -94,21 +93,31 @@ impl<'a> Rows<'a> {
         self.pending.insert(key.into(), None);
     }
 
-    /// Rows whose key starts with `prefix`, as stored before this batch.
-    pub fn scan_prefix(&self, prefix: &[u8]) -> sled::Iter {
-        self.tree.scan_prefix(prefix)
-    }
-
-    fn commit(self, checkpoint: u64) -> Result<(), sled::Error> {
-        let mut batch = sled::Batch::default();
-        for (k, v) in self.pending {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        batch.insert(CHECKPOINT_KEY, &checkpoint.to_be_bytes()[..]);
-        self.tree.apply_batch(batch)
+    /// Writes the rows and the checkpoint in one transaction.
+    fn commit(
+        self,
+        checkpoints: &sled::Tree,
+        name: &str,
+        checkpoint: u64,
+    ) -> Result<(), sled::Error> {
+        use sled::Transactional;
+        (self.tree, checkpoints)
+            .transaction(|(rows, cps)| {
+                for (k, v) in &self.pending {
+                    match v {
+                        Some(v) => rows.insert(k.as_slice(), v.as_slice())?,
+                        None => rows.remove(k.as_slice())?,
+                    };
+                }
+                cps.insert(name.as_bytes(), &checkpoint.to_be_bytes()[..])?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => e,
+                sled::transaction::TransactionError::Abort(()) => {
+                    sled::Error::ReportableBug("projection commit aborted".into())
+                }
+            })
     }
 }
 
@@ -117,10 +126,14 @@ pub fn tree_name(name: &str) -> String {
     format!("proj/{name}")
 }
 
-/// Last position applied to the projection stored in `tree` (0: none).
-pub fn checkpoint(tree: &sled::Tree) -> Result<u64, sled::Error> {
-    Ok(tree
-        .get(CHECKPOINT_KEY)?
+fn checkpoints(db: &sled::Db) -> Result<sled::Tree, sled::Error> {
+    db.open_tree(CHECKPOINTS_TREE)
+}
+
+/// Last position applied to the projection whose rows are in `tree` (0: none).
+pub fn checkpoint(db: &sled::Db, tree: &sled::Tree) -> Result<u64, sled::Error> {
+    Ok(checkpoints(db)?
+        .get(tree.name())?
         .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
         .unwrap_or(0))
 }
@@ -133,8 +146,10 @@ pub fn catch_up(
     tree: &sled::Tree,
     mut on_chunk: impl FnMut(u64),
 ) -> Result<u64, ProjectionError> {
+    let cps = checkpoints(log.db())?;
+    let name = String::from_utf8_lossy(&tree.name()).into_owned();
     let mut applied = 0;
-    let mut from = checkpoint(tree)? + 1;
+    let mut from = checkpoint(log.db(), tree)? + 1;
     loop {
         let mut rows = Rows::new(tree);
         let mut last = None;
@@ -152,12 +167,19 @@ pub fn catch_up(
         let Some(last) = last else {
             return Ok(applied);
         };
-        rows.commit(last)?;
+        rows.commit(&cps, &name, last)?;
         let n = last + 1 - from;
         applied += n;
         on_chunk(n);
         from = last + 1;
     }
+}
+
+/// Drops a projection's rows and checkpoint.
+fn clear(db: &sled::Db, tree_name: &str) -> Result<(), sled::Error> {
+    db.drop_tree(tree_name)?;
+    checkpoints(db)?.remove(tree_name)?;
+    Ok(())
 }
 
 /// A projection registered with a [`ProjectionRunner`]: its tree, and its
@@ -215,7 +237,7 @@ impl ProjectionRunner {
         projection: Arc<dyn Projection>,
     ) -> Result<ProjectionHandle, ProjectionError> {
         let tree = self.log.db().open_tree(tree_name(projection.name()))?;
-        let (tx, rx) = watch::channel(checkpoint(&tree)?);
+        let (tx, rx) = watch::channel(checkpoint(self.log.db(), &tree)?);
         let handle = ProjectionHandle {
             name: projection.name(),
             tree: tree.clone(),
@@ -255,12 +277,13 @@ impl ProjectionRunner {
                 let mut backoff = Duration::from_millis(100);
                 loop {
                     let (log2, p2, t2) = (Arc::clone(&log), Arc::clone(&projection), tree.clone());
+                    let name = projection.name();
                     let result = tokio::task::spawn_blocking(move || {
                         catch_up(&log2, p2.as_ref(), &t2, |_| {})
                     })
                     .await
-                    .expect("projection task panicked");
-                    let cp = checkpoint(&tree).unwrap_or(0);
+                    .unwrap_or(Err(ProjectionError::Panicked(name)));
+                    let cp = checkpoint(log.db(), &tree).unwrap_or(0);
                     tx.send_replace(cp);
                     lag.set(log.head().saturating_sub(cp) as i64);
                     let wait = match result {
@@ -302,7 +325,7 @@ pub struct RebuildReport {
     pub events: u64,
     /// Time taken by the replay.
     pub elapsed: Duration,
-    /// Rows (including the checkpoint) in the rebuilt projection.
+    /// Rows in the rebuilt projection.
     pub rows: u64,
     /// Rows that differed between the live and the rebuilt projection
     /// (missing on either side or with other values); 0 when identical.
@@ -358,10 +381,15 @@ pub fn rebuild(
     projection: &dyn Projection,
 ) -> Result<RebuildReport, ProjectionError> {
     let db = log.db();
-    let live = db.open_tree(tree_name(projection.name()))?;
-    catch_up(log, projection, &live, |_| {})?;
-    let scratch_name = format!("{}.rebuild", tree_name(projection.name()));
-    db.drop_tree(&scratch_name)?;
+    let live_name = tree_name(projection.name());
+    let live = db.open_tree(&live_name)?;
+    // Bring the live rows up to the head for a fair comparison; a live
+    // projection that cannot catch up is exactly what a rebuild repairs.
+    if let Err(error) = catch_up(log, projection, &live, |_| {}) {
+        tracing::warn!(%error, "live projection could not catch up; rebuilding anyway");
+    }
+    let scratch_name = format!("{live_name}.rebuild");
+    clear(db, &scratch_name)?;
     let scratch = db.open_tree(&scratch_name)?;
     let head = log.head();
     let progress = Progress::new(head, &format!("rebuild {}", projection.name()));
@@ -370,25 +398,25 @@ pub fn rebuild(
     let elapsed = started.elapsed();
     progress.finish();
     let differences = differences(&live, &scratch)?;
-    // Replace the live rows by the rebuilt ones.
-    let mut batch = sled::Batch::default();
+    // Replace the live rows and checkpoint by the rebuilt ones, atomically.
+    let rebuilt_checkpoint = checkpoint(db, &scratch)?;
+    let mut rows = Rows::new(&live);
     for entry in live.iter() {
-        let (k, _) = entry?;
-        batch.remove(k);
+        rows.remove(entry?.0.to_vec());
     }
-    let mut rows = 0;
+    let mut count = 0;
     for entry in scratch.iter() {
         let (k, v) = entry?;
-        batch.insert(k, v);
-        rows += 1;
+        rows.insert(k.to_vec(), v.to_vec());
+        count += 1;
     }
-    live.apply_batch(batch)?;
-    db.drop_tree(&scratch_name)?;
+    rows.commit(&checkpoints(db)?, &live_name, rebuilt_checkpoint)?;
+    clear(db, &scratch_name)?;
     Ok(RebuildReport {
         projection: projection.name(),
         events,
         elapsed,
-        rows,
+        rows: count,
         differences,
     })
 }

@@ -10,8 +10,8 @@ use super::StoredIdempotency;
 /// Longest stream id, event type, idempotency key or metadata value, in bytes.
 pub const MAX_SHORT_FIELD: usize = 1024;
 
-/// Errors of the event log. Every one is typed; nothing is half-written when
-/// one is returned from an append.
+/// Errors of the event log. Every one is typed; an append that returns one
+/// wrote nothing (except [`LogError::FlushFailed`], whose outcome is unknown).
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// The stream moved since the caller read it (optimistic concurrency).
@@ -97,7 +97,9 @@ pub enum LogError {
         /// What is inconsistent.
         reason: &'static str,
     },
-    /// A flush to disk failed; the log refuses further writes.
+    /// A flush to disk failed: the outcome of this append is unknown (its
+    /// batch may or may not be on disk after a restart); the log refuses
+    /// further writes and the service stops.
     #[error("the event log could not be flushed to disk and refuses further writes")]
     FlushFailed,
     /// The log was closed.
