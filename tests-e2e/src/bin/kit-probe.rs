@@ -19,6 +19,7 @@ use kit::log::{ExpectedVersion, Metadata, NewEvent};
 use kit::outbox::ProtoJsonCodec;
 use loyalty_proto::kit::v1::ProbeRecorded;
 use prost::Message;
+use tracing::Instrument;
 
 const EVENT_TYPE: &str = "loyalty.kit.v1.ProbeRecorded";
 
@@ -76,6 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         created_at: Some(loyalty_proto::wkt::Timestamp::from(chrono::Utc::now())),
                         note: "x".repeat((seq % 64) as usize),
                     };
+                    let span = tracing::info_span!("probe_append", writer, seq);
                     let appended = log
                         .append(
                             &stream,
@@ -86,10 +88,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                                 metadata: Metadata {
                                     correlation_id: Some(format!("probe-{writer}-{seq}")),
                                     causation_id: None,
-                                    traceparent: kit::telemetry::current_traceparent(),
+                                    traceparent: span.in_scope(kit::telemetry::current_traceparent),
                                 },
                             }],
                         )
+                        .instrument(span)
                         .await;
                     match appended {
                         Ok(a) => {
