@@ -17,6 +17,15 @@ pub mod common {
     }
 }
 
+/// The ledger: accounts, operations, balances and their events.
+pub mod ledger {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("loyalty.ledger.v1");
+        include!(concat!(env!("OUT_DIR"), "/loyalty.ledger.v1.serde.rs"));
+    }
+}
+
 /// Diagnostic events of the event-sourcing kit's probe tool.
 pub mod kit {
     /// Version 1.

@@ -1,0 +1,557 @@
+//! The account aggregate: one member's balance in one currency, kept in
+//! lifetime buckets, with holds and a record of operations for refunds.
+//!
+//! Rules:
+//! - a balance never goes negative: an overdraw is refused with the
+//!   available and requested amounts;
+//! - withdrawals and holds draw from the soonest-expiring buckets first and
+//!   record which buckets they drew from, so refunds and releases put the
+//!   amounts back where they came from;
+//! - a refund is linked to its original and never exceeds what is left of it;
+//! - buckets whose expiry has passed are expired (exactly once) before any
+//!   other change, so nothing ever spends an expired amount.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+pub use super::model::{
+    AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError,
+};
+
+/// An operation that can be refunded.
+#[derive(Debug, Clone, PartialEq)]
+struct Refundable {
+    /// True for credits (accruals), false for debits (withdrawals, captures).
+    credit: bool,
+    /// Bucket of a credit, or the draws of a debit.
+    draws: Vec<Draw>,
+    /// Original amount.
+    amount: Decimal,
+    /// Refunded so far.
+    refunded: Decimal,
+}
+
+/// An open or closed hold.
+#[derive(Debug, Clone, PartialEq)]
+struct HoldState {
+    amount: Decimal,
+    draws: Vec<Draw>,
+    open: bool,
+}
+
+/// State of one account.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Account {
+    buckets: BTreeMap<u64, Bucket>,
+    next_bucket: u64,
+    holds: HashMap<String, HoldState>,
+    operations: HashMap<String, Refundable>,
+}
+
+impl Account {
+    /// Spendable amount at `now` (buckets due to expire are not spendable).
+    pub fn available(&self, now: DateTime<Utc>) -> Decimal {
+        self.buckets
+            .values()
+            .filter(|b| !is_due(b, now))
+            .map(|b| b.amount)
+            .sum()
+    }
+
+    /// Amount reserved by open holds.
+    pub fn held(&self) -> Decimal {
+        self.holds
+            .values()
+            .filter(|h| h.open)
+            .map(|h| h.amount)
+            .sum()
+    }
+
+    /// The next expiry after `now` and the amount expiring then.
+    pub fn next_expiry(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, Decimal)> {
+        let next = self
+            .buckets
+            .values()
+            .filter_map(|b| b.expires_at.filter(|t| *t > now))
+            .min()?;
+        let amount = self
+            .buckets
+            .values()
+            .filter(|b| b.expires_at == Some(next))
+            .map(|b| b.amount)
+            .sum();
+        Some((next, amount))
+    }
+
+    /// Buckets with a balance, soonest-expiring first.
+    pub fn buckets(&self) -> Vec<&Bucket> {
+        let mut v: Vec<&Bucket> = self.buckets.values().collect();
+        v.sort_by_key(|b| (b.expires_at.is_none(), b.expires_at, b.id));
+        v
+    }
+
+    /// Balances as booked: every bucket counts until its expiry is recorded,
+    /// so each event's `after` equals the running sum of the stream.
+    fn booked(&self) -> Balances {
+        Balances {
+            available: self.buckets.values().map(|b| b.amount).sum(),
+            held: self.held(),
+        }
+    }
+
+    /// Plans draws of `amount` from the soonest-expiring spendable buckets.
+    fn plan_draws(&self, amount: Decimal, now: DateTime<Utc>) -> Result<Vec<Draw>, LedgerError> {
+        let available = self.available(now);
+        if amount > available {
+            return Err(LedgerError::InsufficientFunds {
+                available,
+                requested: amount,
+            });
+        }
+        let mut left = amount;
+        let mut draws = Vec::new();
+        for b in self.buckets() {
+            if left.is_zero() {
+                break;
+            }
+            if is_due(b, now) || b.amount.is_zero() {
+                continue;
+            }
+            let take = left.min(b.amount);
+            draws.push(Draw {
+                bucket_id: b.id,
+                amount: take,
+                expires_at: b.expires_at,
+            });
+            left -= take;
+        }
+        Ok(draws)
+    }
+
+    /// Folds an event (see [`kit::aggregate::Aggregate::apply`]).
+    pub fn fold(&mut self, event: &Event) {
+        match event {
+            Event::Accrued {
+                operation_id,
+                amount,
+                bucket,
+                ..
+            } => {
+                self.next_bucket = self.next_bucket.max(bucket.id + 1);
+                self.buckets.insert(bucket.id, bucket.clone());
+                self.operations.insert(
+                    operation_id.clone(),
+                    Refundable {
+                        credit: true,
+                        draws: vec![Draw {
+                            bucket_id: bucket.id,
+                            amount: *amount,
+                            expires_at: bucket.expires_at,
+                        }],
+                        amount: *amount,
+                        refunded: Decimal::ZERO,
+                    },
+                );
+            }
+            Event::Withdrawn {
+                operation_id,
+                amount,
+                draws,
+                ..
+            } => {
+                self.take(draws);
+                self.operations.insert(
+                    operation_id.clone(),
+                    Refundable {
+                        credit: false,
+                        draws: draws.clone(),
+                        amount: *amount,
+                        refunded: Decimal::ZERO,
+                    },
+                );
+            }
+            Event::Held {
+                hold_id,
+                amount,
+                draws,
+                ..
+            } => {
+                self.take(draws);
+                self.holds.insert(
+                    hold_id.clone(),
+                    HoldState {
+                        amount: *amount,
+                        draws: draws.clone(),
+                        open: true,
+                    },
+                );
+            }
+            Event::Captured {
+                hold_id,
+                operation_id,
+                amount,
+                captured,
+                returned,
+                ..
+            } => {
+                self.give(returned);
+                if let Some(h) = self.holds.get_mut(hold_id) {
+                    h.open = false;
+                }
+                self.operations.insert(
+                    operation_id.clone(),
+                    Refundable {
+                        credit: false,
+                        draws: captured.clone(),
+                        amount: *amount,
+                        refunded: Decimal::ZERO,
+                    },
+                );
+            }
+            Event::Released {
+                hold_id, returned, ..
+            } => {
+                self.give(returned);
+                if let Some(h) = self.holds.get_mut(hold_id) {
+                    h.open = false;
+                }
+            }
+            Event::Refunded {
+                original_operation_id,
+                amount,
+                draws,
+                credit,
+                ..
+            } => {
+                if *credit {
+                    self.give(draws);
+                } else {
+                    self.take(draws);
+                }
+                if let Some(op) = self.operations.get_mut(original_operation_id) {
+                    op.refunded += *amount;
+                }
+            }
+            Event::Expired {
+                bucket_id, amount, ..
+            } => {
+                self.take(&[Draw {
+                    bucket_id: *bucket_id,
+                    amount: *amount,
+                    expires_at: None,
+                }]);
+            }
+        }
+    }
+
+    fn take(&mut self, draws: &[Draw]) {
+        for d in draws {
+            if let Some(b) = self.buckets.get_mut(&d.bucket_id) {
+                b.amount -= d.amount;
+            }
+        }
+    }
+
+    fn give(&mut self, draws: &[Draw]) {
+        for d in draws {
+            if let Some(b) = self.buckets.get_mut(&d.bucket_id) {
+                b.amount += d.amount;
+            }
+        }
+    }
+
+    /// Decides a command (see [`kit::aggregate::Aggregate::decide`]).
+    pub fn handle(&self, command: &Command) -> Result<Vec<Event>, LedgerError> {
+        let (key, now) = command.key_and_time();
+        // Expire what is due first, on a scratch copy, then decide on it.
+        let mut state = self.clone();
+        let mut events = Vec::new();
+        let mut due: Vec<&Bucket> = self
+            .buckets
+            .values()
+            .filter(|b| is_due(b, now) && !b.amount.is_zero())
+            .collect();
+        due.sort_by_key(|b| (b.expires_at, b.id));
+        for b in due {
+            let mut e = Event::Expired {
+                key: key.clone(),
+                bucket_id: b.id,
+                amount: b.amount,
+                expired_at: b.expires_at.unwrap_or(now),
+                after: Balances::default(),
+            };
+            state.fold(&e);
+            set_after(&mut e, state.booked());
+            events.push(e);
+        }
+        if let Some(mut e) = state.decide_one(command)? {
+            state.fold(&e);
+            set_after(&mut e, state.booked());
+            events.push(e);
+        }
+        Ok(events)
+    }
+
+    fn ensure_new_operation(&self, id: &str) -> Result<(), LedgerError> {
+        if self.operations.contains_key(id) {
+            return Err(LedgerError::OperationExists(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn decide_one(&self, command: &Command) -> Result<Option<Event>, LedgerError> {
+        let zero = Balances::default();
+        Ok(Some(match command {
+            Command::Accrue {
+                key,
+                operation_id,
+                amount,
+                lifetime,
+                expires_at,
+                kind,
+                reward_type,
+                context,
+                ..
+            } => {
+                self.ensure_new_operation(operation_id)?;
+                let bucket = Bucket {
+                    id: self.next_bucket,
+                    amount: *amount,
+                    expires_at: *expires_at,
+                    lifetime: lifetime.clone(),
+                };
+                Event::Accrued {
+                    key: key.clone(),
+                    operation_id: operation_id.clone(),
+                    amount: *amount,
+                    bucket,
+                    kind: *kind,
+                    reward_type: *reward_type,
+                    context: context.clone(),
+                    after: zero,
+                }
+            }
+            Command::Withdraw {
+                key,
+                operation_id,
+                amount,
+                kind,
+                withdraw_type,
+                context,
+                now,
+            } => {
+                self.ensure_new_operation(operation_id)?;
+                Event::Withdrawn {
+                    key: key.clone(),
+                    operation_id: operation_id.clone(),
+                    amount: *amount,
+                    draws: self.plan_draws(*amount, *now)?,
+                    kind: *kind,
+                    withdraw_type: *withdraw_type,
+                    context: context.clone(),
+                    after: zero,
+                }
+            }
+            Command::Hold {
+                key,
+                hold_id,
+                amount,
+                context,
+                now,
+            } => {
+                if self.holds.contains_key(hold_id) {
+                    return Err(LedgerError::HoldExists(hold_id.clone()));
+                }
+                Event::Held {
+                    key: key.clone(),
+                    hold_id: hold_id.clone(),
+                    amount: *amount,
+                    draws: self.plan_draws(*amount, *now)?,
+                    context: context.clone(),
+                    after: zero,
+                }
+            }
+            Command::Capture {
+                key,
+                operation_id,
+                hold_id,
+                amount,
+                context,
+                ..
+            } => {
+                self.ensure_new_operation(operation_id)?;
+                let hold = self.open_hold(hold_id)?;
+                let requested = amount.unwrap_or(hold.amount);
+                if requested > hold.amount {
+                    return Err(LedgerError::CaptureExceedsHold {
+                        held: hold.amount,
+                        requested,
+                    });
+                }
+                // Spend from the hold's draws in order; the rest goes back.
+                let (captured, returned) = split_draws(&hold.draws, requested);
+                Event::Captured {
+                    key: key.clone(),
+                    hold_id: hold_id.clone(),
+                    operation_id: operation_id.clone(),
+                    amount: requested,
+                    captured,
+                    returned,
+                    context: context.clone(),
+                    after: zero,
+                }
+            }
+            Command::Release {
+                key,
+                hold_id,
+                context,
+                ..
+            } => {
+                let hold = self.open_hold(hold_id)?;
+                Event::Released {
+                    key: key.clone(),
+                    hold_id: hold_id.clone(),
+                    amount: hold.amount,
+                    returned: hold.draws.clone(),
+                    context: context.clone(),
+                    after: zero,
+                }
+            }
+            Command::Refund {
+                key,
+                operation_id,
+                original_operation_id,
+                amount,
+                context,
+                now,
+            } => {
+                self.ensure_new_operation(operation_id)?;
+                let original = self
+                    .operations
+                    .get(original_operation_id)
+                    .ok_or_else(|| LedgerError::UnknownOperation(original_operation_id.clone()))?;
+                let remaining = original.amount - original.refunded;
+                let requested = amount.unwrap_or(remaining);
+                if requested > remaining || requested.is_zero() {
+                    return Err(LedgerError::RefundExceedsOriginal {
+                        remaining,
+                        requested,
+                    });
+                }
+                let draws = if original.credit {
+                    // Take the accrual back from its own bucket first, then
+                    // from the soonest-expiring others.
+                    self.plan_refund_of_credit(&original.draws, requested, *now)?
+                } else {
+                    // Give back to the buckets drawn from, latest-expiring
+                    // first, skipping what earlier refunds gave back.
+                    let (_, not_refunded_tail) =
+                        split_draws(&original.draws, remaining - requested);
+                    split_draws(&not_refunded_tail, requested).0
+                };
+                Event::Refunded {
+                    key: key.clone(),
+                    operation_id: operation_id.clone(),
+                    original_operation_id: original_operation_id.clone(),
+                    amount: requested,
+                    draws,
+                    credit: !original.credit,
+                    context: context.clone(),
+                    after: zero,
+                }
+            }
+            Command::Expire { .. } => return Ok(None),
+        }))
+    }
+
+    fn open_hold(&self, hold_id: &str) -> Result<&HoldState, LedgerError> {
+        let hold = self
+            .holds
+            .get(hold_id)
+            .ok_or_else(|| LedgerError::UnknownHold(hold_id.to_owned()))?;
+        if !hold.open {
+            return Err(LedgerError::HoldClosed(hold_id.to_owned()));
+        }
+        Ok(hold)
+    }
+
+    fn plan_refund_of_credit(
+        &self,
+        original: &[Draw],
+        amount: Decimal,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Draw>, LedgerError> {
+        let available = self.available(now);
+        if amount > available {
+            return Err(LedgerError::InsufficientFunds {
+                available,
+                requested: amount,
+            });
+        }
+        let mut left = amount;
+        let mut draws = Vec::new();
+        let own = original.first().map(|d| d.bucket_id);
+        let order = own
+            .and_then(|id| self.buckets.get(&id))
+            .into_iter()
+            .chain(self.buckets().into_iter().filter(|b| Some(b.id) != own));
+        for b in order {
+            if left.is_zero() {
+                break;
+            }
+            if is_due(b, now) || b.amount.is_zero() {
+                continue;
+            }
+            let take = left.min(b.amount);
+            draws.push(Draw {
+                bucket_id: b.id,
+                amount: take,
+                expires_at: b.expires_at,
+            });
+            left -= take;
+        }
+        Ok(draws)
+    }
+}
+
+/// Splits `draws` into the first `amount` (in order) and the rest.
+fn split_draws(draws: &[Draw], amount: Decimal) -> (Vec<Draw>, Vec<Draw>) {
+    let mut left = amount;
+    let mut first = Vec::new();
+    let mut rest = Vec::new();
+    for d in draws {
+        let take = left.min(d.amount);
+        if !take.is_zero() {
+            first.push(Draw {
+                amount: take,
+                ..d.clone()
+            });
+        }
+        if d.amount > take {
+            rest.push(Draw {
+                amount: d.amount - take,
+                ..d.clone()
+            });
+        }
+        left -= take;
+    }
+    (first, rest)
+}
+
+fn is_due(bucket: &Bucket, now: DateTime<Utc>) -> bool {
+    bucket.expires_at.is_some_and(|t| t <= now)
+}
+
+fn set_after(event: &mut Event, balances: Balances) {
+    match event {
+        Event::Accrued { after, .. }
+        | Event::Withdrawn { after, .. }
+        | Event::Held { after, .. }
+        | Event::Captured { after, .. }
+        | Event::Released { after, .. }
+        | Event::Refunded { after, .. }
+        | Event::Expired { after, .. } => *after = balances,
+    }
+}

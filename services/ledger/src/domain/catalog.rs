@@ -1,0 +1,144 @@
+//! Currencies and lifetime definitions: what can be held, with which
+//! precision, and when accrued amounts expire.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+
+/// A currency an account can hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Currency {
+    /// External id (`currencyExternalId`), e.g. `BONUS`, `EUR`.
+    pub id: String,
+    /// Decimals allowed in amounts.
+    pub precision: u32,
+}
+
+/// When accrued amounts expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Never.
+    Never,
+    /// A number of days after the accrual.
+    Days(u32),
+    /// At the end of the month of the accrual plus a number of days.
+    EndOfMonthPlus(u32),
+}
+
+impl Lifetime {
+    /// Expiry of an amount accrued at `at`.
+    pub fn expires_at(self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Lifetime::Never => None,
+            Lifetime::Days(d) => Some(at + Duration::days(i64::from(d))),
+            Lifetime::EndOfMonthPlus(d) => {
+                let (y, m) = if at.month() == 12 {
+                    (at.year() + 1, 1)
+                } else {
+                    (at.year(), at.month() + 1)
+                };
+                let first_of_next = Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single()?;
+                Some(first_of_next + Duration::days(i64::from(d)))
+            }
+        }
+    }
+}
+
+/// Everything the ledger knows about currencies and lifetimes.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    currencies: BTreeMap<String, Currency>,
+    default_currency: String,
+    lifetimes: BTreeMap<String, Lifetime>,
+    default_lifetime: String,
+}
+
+impl Default for Catalog {
+    /// `BONUS` (2 decimals, default), `RUB`, `EUR`; lifetimes `forever`
+    /// (default), `365d`, `eom+30` (end of month + 30 days).
+    fn default() -> Self {
+        let currencies = [("BONUS", 2), ("RUB", 2), ("EUR", 2)]
+            .into_iter()
+            .map(|(id, precision)| {
+                (
+                    id.to_owned(),
+                    Currency {
+                        id: id.to_owned(),
+                        precision,
+                    },
+                )
+            })
+            .collect();
+        let lifetimes = [
+            ("forever", Lifetime::Never),
+            ("365d", Lifetime::Days(365)),
+            ("eom+30", Lifetime::EndOfMonthPlus(30)),
+        ]
+        .into_iter()
+        .map(|(id, l)| (id.to_owned(), l))
+        .collect();
+        Self {
+            currencies,
+            default_currency: "BONUS".into(),
+            lifetimes,
+            default_lifetime: "forever".into(),
+        }
+    }
+}
+
+impl Catalog {
+    /// The currency with `id`, or the default bonus currency for an empty id.
+    pub fn currency(&self, id: &str) -> Option<&Currency> {
+        let id = if id.is_empty() {
+            &self.default_currency
+        } else {
+            id
+        };
+        self.currencies.get(id)
+    }
+
+    /// Every currency.
+    pub fn currencies(&self) -> impl Iterator<Item = &Currency> {
+        self.currencies.values()
+    }
+
+    /// The lifetime with `id` (and its id), or the default for an empty id.
+    pub fn lifetime(&self, id: &str) -> Option<(&str, Lifetime)> {
+        let id = if id.is_empty() {
+            &self.default_lifetime
+        } else {
+            id
+        };
+        self.lifetimes
+            .get_key_value(id)
+            .map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_compute_expiry() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 15, 10, 0, 0).unwrap();
+        assert_eq!(Lifetime::Never.expires_at(at), None);
+        assert_eq!(
+            Lifetime::Days(30).expires_at(at),
+            Some(Utc.with_ymd_and_hms(2027, 1, 14, 10, 0, 0).unwrap())
+        );
+        assert_eq!(
+            Lifetime::EndOfMonthPlus(30).expires_at(at),
+            Some(Utc.with_ymd_and_hms(2027, 1, 31, 0, 0, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn defaults_resolve_empty_ids() {
+        let c = Catalog::default();
+        assert_eq!(c.currency("").unwrap().id, "BONUS");
+        assert!(c.currency("XYZ").is_none());
+        assert_eq!(c.lifetime("").unwrap().0, "forever");
+        assert!(c.lifetime("nope").is_none());
+    }
+}

@@ -1,0 +1,349 @@
+//! The ledger's vocabulary: account keys, buckets, draws, commands, events
+//! and errors.
+
+use chrono::{DateTime, Utc};
+use loyalty_proto::ledger::v1 as pb;
+use rust_decimal::Decimal;
+
+/// Identifies an account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct AccountKey {
+    /// Member id.
+    pub member_id: String,
+    /// Currency external id.
+    pub currency: String,
+}
+
+impl AccountKey {
+    /// The account's stream in the event log.
+    pub fn stream(&self) -> String {
+        format!("account/{}/{}", self.member_id, self.currency)
+    }
+}
+
+/// Where an operation came from; carried as given into events and history.
+pub type Context = pb::OperationContext;
+
+/// Kind of operation, for analytics and history.
+pub type Kind = pb::OperationKind;
+
+/// An amount taken from or returned to one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draw {
+    /// Bucket id.
+    pub bucket_id: u64,
+    /// Amount (positive).
+    pub amount: Decimal,
+    /// The bucket's expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A bucket of accrued amounts that expire together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// Id, increasing within the account.
+    pub id: u64,
+    /// What is left in it.
+    pub amount: Decimal,
+    /// When it expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Lifetime definition id.
+    pub lifetime: String,
+}
+
+/// Balances after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Balances {
+    /// Spendable.
+    pub available: Decimal,
+    /// Reserved by open holds.
+    pub held: Decimal,
+}
+
+/// What happened to an account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// An amount was credited into a new bucket.
+    Accrued {
+        /// Account.
+        key: AccountKey,
+        /// Operation id.
+        operation_id: String,
+        /// Amount.
+        amount: Decimal,
+        /// The new bucket (with its amount).
+        bucket: Bucket,
+        /// Kind.
+        kind: Kind,
+        /// History reward type.
+        reward_type: pb::RewardType,
+        /// Source.
+        context: Context,
+        /// Balances after.
+        after: Balances,
+    },
+    /// An amount was debited.
+    Withdrawn {
+        /// Account.
+        key: AccountKey,
+        /// Operation id.
+        operation_id: String,
+        /// Amount.
+        amount: Decimal,
+        /// Buckets drawn from.
+        draws: Vec<Draw>,
+        /// Kind.
+        kind: Kind,
+        /// History withdraw type.
+        withdraw_type: pb::WithdrawType,
+        /// Source.
+        context: Context,
+        /// Balances after.
+        after: Balances,
+    },
+    /// An amount was reserved.
+    Held {
+        /// Account.
+        key: AccountKey,
+        /// Hold id.
+        hold_id: String,
+        /// Amount.
+        amount: Decimal,
+        /// Buckets it was taken from.
+        draws: Vec<Draw>,
+        /// Source.
+        context: Context,
+        /// Balances after.
+        after: Balances,
+    },
+    /// A hold was captured; the remainder went back.
+    Captured {
+        /// Account.
+        key: AccountKey,
+        /// Hold id.
+        hold_id: String,
+        /// Capture operation id.
+        operation_id: String,
+        /// Amount captured.
+        amount: Decimal,
+        /// Buckets the captured amount was spent from.
+        captured: Vec<Draw>,
+        /// Buckets the remainder went back to.
+        returned: Vec<Draw>,
+        /// Source.
+        context: Context,
+        /// Balances after.
+        after: Balances,
+    },
+    /// A hold was released.
+    Released {
+        /// Account.
+        key: AccountKey,
+        /// Hold id.
+        hold_id: String,
+        /// Amount returned.
+        amount: Decimal,
+        /// Buckets it went back to.
+        returned: Vec<Draw>,
+        /// Source.
+        context: Context,
+        /// Balances after.
+        after: Balances,
+    },
+    /// An earlier operation was refunded.
+    Refunded {
+        /// Account.
+        key: AccountKey,
+        /// Refund operation id.
+        operation_id: String,
+        /// The original operation.
+        original_operation_id: String,
+        /// Amount.
+        amount: Decimal,
+        /// Buckets debited (refund of a credit) or credited (refund of a debit).
+        draws: Vec<Draw>,
+        /// True when the refund credits the account.
+        credit: bool,
+        /// Source.
+        context: Context,
+        /// Balances after.
+        after: Balances,
+    },
+    /// What was left in a bucket expired.
+    Expired {
+        /// Account.
+        key: AccountKey,
+        /// The bucket.
+        bucket_id: u64,
+        /// Amount expired.
+        amount: Decimal,
+        /// Its expiry time.
+        expired_at: DateTime<Utc>,
+        /// Balances after.
+        after: Balances,
+    },
+}
+
+/// A request to change an account. `now` is the command's time (the edge
+/// reads the clock; the aggregate stays pure).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Credit `amount` into a new bucket expiring at `expires_at`.
+    Accrue {
+        /// Account.
+        key: AccountKey,
+        /// Operation id.
+        operation_id: String,
+        /// Amount (positive, validated).
+        amount: Decimal,
+        /// Lifetime definition id.
+        lifetime: String,
+        /// Expiry computed from the lifetime.
+        expires_at: Option<DateTime<Utc>>,
+        /// Kind.
+        kind: Kind,
+        /// Reward type.
+        reward_type: pb::RewardType,
+        /// Source.
+        context: Context,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Debit `amount`.
+    Withdraw {
+        /// Account.
+        key: AccountKey,
+        /// Operation id.
+        operation_id: String,
+        /// Amount (positive, validated).
+        amount: Decimal,
+        /// Kind.
+        kind: Kind,
+        /// Withdraw type.
+        withdraw_type: pb::WithdrawType,
+        /// Source.
+        context: Context,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Reserve `amount`.
+    Hold {
+        /// Account.
+        key: AccountKey,
+        /// Hold id.
+        hold_id: String,
+        /// Amount (positive, validated).
+        amount: Decimal,
+        /// Source.
+        context: Context,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Spend all (`None`) or part of a hold.
+    Capture {
+        /// Account.
+        key: AccountKey,
+        /// Capture operation id.
+        operation_id: String,
+        /// Hold id.
+        hold_id: String,
+        /// Amount, or the whole hold.
+        amount: Option<Decimal>,
+        /// Source.
+        context: Context,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Return a hold's amount.
+    Release {
+        /// Account.
+        key: AccountKey,
+        /// Hold id.
+        hold_id: String,
+        /// Source.
+        context: Context,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Refund all that is left (`None`) or part of an earlier operation.
+    Refund {
+        /// Account.
+        key: AccountKey,
+        /// Refund operation id.
+        operation_id: String,
+        /// The original operation.
+        original_operation_id: String,
+        /// Amount, or all that is left.
+        amount: Option<Decimal>,
+        /// Source.
+        context: Context,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Expire every bucket due at `now`.
+    Expire {
+        /// Account.
+        key: AccountKey,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// Not enough spendable amount.
+    #[error("insufficient funds: available {available}, requested {requested}")]
+    InsufficientFunds {
+        /// Spendable now.
+        available: Decimal,
+        /// Asked for.
+        requested: Decimal,
+    },
+    /// No hold with this id.
+    #[error("hold {0:?} does not exist")]
+    UnknownHold(String),
+    /// The hold was captured or released already.
+    #[error("hold {0:?} is no longer open")]
+    HoldClosed(String),
+    /// A hold with this id exists already.
+    #[error("hold {0:?} exists already")]
+    HoldExists(String),
+    /// Capturing more than is held.
+    #[error("capture of {requested} exceeds the hold of {held}")]
+    CaptureExceedsHold {
+        /// Held.
+        held: Decimal,
+        /// Asked for.
+        requested: Decimal,
+    },
+    /// No operation with this id in the account.
+    #[error("operation {0:?} does not exist in this account")]
+    UnknownOperation(String),
+    /// The operation id is used by another operation of this account.
+    #[error("operation id {0:?} is already used in this account")]
+    OperationExists(String),
+    /// Refunding more than is left of the original.
+    #[error("refund of {requested} exceeds the {remaining} left to refund")]
+    RefundExceedsOriginal {
+        /// Left to refund.
+        remaining: Decimal,
+        /// Asked for.
+        requested: Decimal,
+    },
+}
+
+impl Command {
+    /// The account and time of the command.
+    pub fn key_and_time(&self) -> (&AccountKey, DateTime<Utc>) {
+        match self {
+            Command::Accrue { key, now, .. }
+            | Command::Withdraw { key, now, .. }
+            | Command::Hold { key, now, .. }
+            | Command::Capture { key, now, .. }
+            | Command::Release { key, now, .. }
+            | Command::Refund { key, now, .. }
+            | Command::Expire { key, now } => (key, *now),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! `ledger`: the ledger service binary.
+#![forbid(unsafe_code)]
+
+fn main() {}

@@ -1,0 +1,331 @@
+//! Given past events, when a command arrives, then these events (or this
+//! error): the account's rules, without I/O.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use kit::aggregate::{Aggregate, given_when, replay};
+use ledger::domain::account::{Account, AccountKey, Command, Event, LedgerError};
+use loyalty_proto::ledger::v1 as pb;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+/// Decimal from a literal string.
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn key() -> AccountKey {
+    AccountKey {
+        member_id: "m-1".into(),
+        currency: "BONUS".into(),
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap()
+}
+
+fn accrue(op: &str, amount: &str, expires_in_days: Option<i64>, now: DateTime<Utc>) -> Command {
+    Command::Accrue {
+        key: key(),
+        operation_id: op.into(),
+        amount: d(amount),
+        lifetime: "test".into(),
+        expires_at: expires_in_days.map(|n| now + Duration::days(n)),
+        kind: pb::OperationKind::Regular,
+        reward_type: pb::RewardType::Bonus,
+        context: Default::default(),
+        now,
+    }
+}
+
+fn withdraw(op: &str, amount: &str, now: DateTime<Utc>) -> Command {
+    Command::Withdraw {
+        key: key(),
+        operation_id: op.into(),
+        amount: d(amount),
+        kind: pb::OperationKind::Regular,
+        withdraw_type: pb::WithdrawType::Bonus,
+        context: Default::default(),
+        now,
+    }
+}
+
+fn refund(op: &str, original: &str, amount: Option<&str>, now: DateTime<Utc>) -> Command {
+    Command::Refund {
+        key: key(),
+        operation_id: op.into(),
+        original_operation_id: original.into(),
+        amount: amount.map(d),
+        context: Default::default(),
+        now,
+    }
+}
+
+/// Runs commands in order, each on the state left by the previous ones.
+fn run(commands: &[Command]) -> (Account, Vec<Event>) {
+    let mut history = Vec::new();
+    for c in commands {
+        let events = given_when::<Account>(&history, c).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        history.extend(events);
+    }
+    (replay::<Account>(&history), history)
+}
+
+fn draws_of(e: &Event) -> Vec<(u64, Decimal)> {
+    match e {
+        Event::Withdrawn { draws, .. }
+        | Event::Held { draws, .. }
+        | Event::Refunded { draws, .. } => draws.iter().map(|d| (d.bucket_id, d.amount)).collect(),
+        other => panic!("no draws in {other:?}"),
+    }
+}
+
+#[test]
+fn withdrawal_burns_soonest_expiring_buckets_first() {
+    let now = t0();
+    let (_, events) = run(&[
+        accrue("a1", "100", None, now),
+        accrue("a2", "50", Some(30), now),
+        accrue("a3", "20", Some(10), now),
+        withdraw("w1", "60", now),
+    ]);
+    // Bucket 2 (10 days) then bucket 1 (30 days); the never-expiring one untouched.
+    assert_eq!(
+        draws_of(events.last().unwrap()),
+        [(2, d("20")), (1, d("40"))]
+    );
+}
+
+#[test]
+fn overdraw_is_refused_with_available_and_requested() {
+    let now = t0();
+    let (account, history) = run(&[accrue("a1", "10.50", None, now)]);
+    assert_eq!(
+        account.decide(&withdraw("w1", "10.51", now)),
+        Err(LedgerError::InsufficientFunds {
+            available: d("10.50"),
+            requested: d("10.51")
+        })
+    );
+    assert_eq!(history.len(), 1);
+}
+
+#[test]
+fn refund_of_a_withdrawal_restores_the_right_buckets_and_never_exceeds_it() {
+    let now = t0();
+    let (account, events) = run(&[
+        accrue("a1", "100", None, now),
+        accrue("a2", "50", Some(30), now),
+        withdraw("w1", "80", now), // 50 from bucket 1, 30 from bucket 0
+        refund("r1", "w1", Some("20"), now), // latest-expiring first: bucket 0
+        refund("r2", "w1", Some("20"), now), // then 10 to bucket 0, 10 to bucket 1
+    ]);
+    assert_eq!(draws_of(&events[3]), [(0, d("20"))]);
+    assert_eq!(draws_of(&events[4]), [(1, d("10")), (0, d("10"))]);
+    assert_eq!(account.available(now), d("110"));
+    // 40 of 80 left to refund.
+    assert_eq!(
+        account.decide(&refund("r3", "w1", Some("40.01"), now)),
+        Err(LedgerError::RefundExceedsOriginal {
+            remaining: d("40"),
+            requested: d("40.01")
+        })
+    );
+    let rest = given_when::<Account>(&events, &refund("r3", "w1", None, now)).unwrap();
+    assert!(matches!(&rest[0], Event::Refunded { amount, credit: true, .. } if *amount == d("40")));
+}
+
+#[test]
+fn refund_of_an_accrual_takes_it_back_from_its_own_bucket_first() {
+    let now = t0();
+    let (account, events) = run(&[
+        accrue("a1", "30", Some(5), now),
+        accrue("a2", "40", None, now),
+        refund("r1", "a2", Some("25"), now),
+    ]);
+    assert_eq!(draws_of(events.last().unwrap()), [(1, d("25"))]);
+    assert_eq!(account.available(now), d("45"));
+    assert!(matches!(
+        account.decide(&refund("r2", "nope", None, now)),
+        Err(LedgerError::UnknownOperation(_))
+    ));
+}
+
+#[test]
+fn hold_capture_partial_returns_the_rest_and_can_be_refunded() {
+    let now = t0();
+    let hold = Command::Hold {
+        key: key(),
+        hold_id: "h1".into(),
+        amount: d("30"),
+        context: Default::default(),
+        now,
+    };
+    let capture = Command::Capture {
+        key: key(),
+        operation_id: "c1".into(),
+        hold_id: "h1".into(),
+        amount: Some(d("12.5")),
+        context: Default::default(),
+        now,
+    };
+    let (account, _) = run(&[accrue("a1", "100", None, now), hold.clone()]);
+    assert_eq!((account.available(now), account.held()), (d("70"), d("30")));
+    let (account, events) = run(&[
+        accrue("a1", "100", None, now),
+        hold,
+        capture.clone(),
+        refund("r1", "c1", None, now),
+    ]);
+    assert_eq!((account.available(now), account.held()), (d("100"), d("0")));
+    assert!(
+        matches!(&events[2], Event::Captured { amount, returned, .. }
+        if *amount == d("12.5") && returned[0].amount == d("17.5"))
+    );
+    assert_eq!(
+        account.decide(&capture),
+        Err(LedgerError::OperationExists("c1".into()))
+    );
+    let release = Command::Release {
+        key: key(),
+        hold_id: "h1".into(),
+        context: Default::default(),
+        now,
+    };
+    assert_eq!(
+        account.decide(&release),
+        Err(LedgerError::HoldClosed("h1".into()))
+    );
+}
+
+#[test]
+fn capture_beyond_the_hold_is_refused() {
+    let now = t0();
+    let (account, _) = run(&[
+        accrue("a1", "10", None, now),
+        Command::Hold {
+            key: key(),
+            hold_id: "h1".into(),
+            amount: d("5"),
+            context: Default::default(),
+            now,
+        },
+    ]);
+    let capture = Command::Capture {
+        key: key(),
+        operation_id: "c1".into(),
+        hold_id: "h1".into(),
+        amount: Some(d("5.01")),
+        context: Default::default(),
+        now,
+    };
+    assert_eq!(
+        account.decide(&capture),
+        Err(LedgerError::CaptureExceedsHold {
+            held: d("5"),
+            requested: d("5.01")
+        })
+    );
+}
+
+#[test]
+fn due_buckets_expire_exactly_once_before_anything_else() {
+    let now = t0();
+    let (account, history) = run(&[
+        accrue("a1", "30", Some(10), now),
+        accrue("a2", "5", None, now),
+    ]);
+    let later = now + Duration::days(10);
+    // Not spendable once due, even before the expiry ran.
+    assert_eq!(account.available(later), d("5"));
+    assert_eq!(account.next_expiry(now), Some((later, d("30"))));
+    let expire = Command::Expire {
+        key: key(),
+        now: later,
+    };
+    let events = given_when::<Account>(&history, &expire).unwrap();
+    assert!(
+        matches!(&events[..], [Event::Expired { bucket_id: 0, amount, .. }] if *amount == d("30"))
+    );
+    let mut all = history.clone();
+    all.extend(events);
+    assert!(
+        given_when::<Account>(&all, &expire).unwrap().is_empty(),
+        "never twice"
+    );
+    // A withdrawal after the due date expires first, then draws.
+    let w = given_when::<Account>(&history, &withdraw("w1", "5", later)).unwrap();
+    assert!(matches!(&w[0], Event::Expired { .. }));
+    assert!(matches!(&w[1], Event::Withdrawn { .. }));
+    assert!(matches!(
+        given_when::<Account>(&history, &withdraw("w2", "6", later)),
+        Err(LedgerError::InsufficientFunds { .. })
+    ));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Accrue(u32, Option<i64>),
+    Withdraw(u32),
+    Refund(usize, Option<u32>),
+    Advance(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (1u32..5000, proptest::option::of(1i64..20)).prop_map(|(a, e)| Op::Accrue(a, e)),
+        (1u32..5000).prop_map(Op::Withdraw),
+        (0usize..50, proptest::option::of(1u32..3000)).prop_map(|(i, a)| Op::Refund(i, a)),
+        (1i64..10).prop_map(Op::Advance),
+    ]
+}
+
+proptest! {
+    /// Over random operation sequences: the balance never goes negative and
+    /// always equals the sum of what the events moved, and every event's
+    /// balance_after matches a replay.
+    #[test]
+    fn balance_equals_the_sum_of_the_history(ops in proptest::collection::vec(op(), 1..80)) {
+        let mut now = t0();
+        let mut history: Vec<Event> = Vec::new();
+        let mut op_ids: Vec<String> = Vec::new();
+        for (i, o) in ops.iter().enumerate() {
+            let id = format!("op-{i}");
+            let cmd = match o {
+                // Amounts in cents: exact decimals with 2 places.
+                Op::Accrue(c, e) => accrue(&id, &Decimal::new(i64::from(*c), 2).to_string(), *e, now),
+                Op::Withdraw(c) => withdraw(&id, &Decimal::new(i64::from(*c), 2).to_string(), now),
+                Op::Refund(j, a) if !op_ids.is_empty() => {
+                    let original = op_ids[j % op_ids.len()].clone();
+                    refund(&id, &original, a.map(|c| Decimal::new(i64::from(c), 2).to_string()).as_deref(), now)
+                }
+                Op::Refund(..) => continue,
+                Op::Advance(days) => { now += Duration::days(*days); Command::Expire { key: key(), now } }
+            };
+            if let Ok(events) = given_when::<Account>(&history, &cmd) {
+                if matches!(o, Op::Accrue(..) | Op::Withdraw(_)) { op_ids.push(id); }
+                history.extend(events);
+            }
+        }
+        let mut balance = Decimal::ZERO;
+        let mut state = Account::default();
+        for e in &history {
+            balance += match e {
+                Event::Accrued { amount, .. } => *amount,
+                Event::Withdrawn { amount, .. } | Event::Expired { amount, .. } => -*amount,
+                Event::Refunded { amount, credit, .. } => if *credit { *amount } else { -*amount },
+                _ => Decimal::ZERO,
+            };
+            state.apply(e);
+            prop_assert!(balance >= Decimal::ZERO);
+            let after = match e {
+                Event::Accrued { after, .. } | Event::Withdrawn { after, .. }
+                | Event::Expired { after, .. } | Event::Refunded { after, .. } => *after,
+                _ => unreachable!("no holds in this property"),
+            };
+            prop_assert_eq!(after.available + after.held, balance);
+        }
+        let total: Decimal = state.buckets().iter().map(|b| b.amount).sum();
+        prop_assert_eq!(total, balance);
+    }
+}
