@@ -1,0 +1,151 @@
+//! The ledger's gRPC error boundary: every failure becomes one status, with
+//! google.rpc error details that standard clients decode.
+
+use std::collections::HashMap;
+
+use kit::aggregate::RepositoryError;
+use kit::log::LogError;
+use tonic::Code;
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::domain::account::LedgerError;
+
+/// Error domain in google.rpc.ErrorInfo.
+const DOMAIN: &str = "ledger.loyalty";
+
+/// Everything a ledger call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input: one violation per field.
+    #[error("invalid request: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldViolation>),
+    /// The account refused the command.
+    #[error(transparent)]
+    Domain(#[from] LedgerError),
+    /// The idempotency key was used for another request.
+    #[error("operation id {0:?} was already used for a different request")]
+    IdempotencyConflict(String),
+    /// The stream was too contended.
+    #[error("the account is too busy; retry")]
+    Busy,
+    /// Anything else (storage, corruption, shutdown): logged with an id.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<RepositoryError<LedgerError>> for ApiError {
+    fn from(e: RepositoryError<LedgerError>) -> Self {
+        match e {
+            RepositoryError::Domain(e) => ApiError::Domain(e),
+            RepositoryError::Log(LogError::IdempotencyConflict { key }) => {
+                ApiError::IdempotencyConflict(key.rsplit('/').next().unwrap_or(&key).to_owned())
+            }
+            RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
+            other => ApiError::Unexpected(anyhow::Error::new(other)),
+        }
+    }
+}
+
+fn info(reason: &str, metadata: HashMap<String, String>) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason, DOMAIN, metadata)
+}
+
+fn status(code: Code, message: String, reason: &str, metadata: &[(&str, String)]) -> tonic::Status {
+    let metadata = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    tonic::Status::with_error_details(code, message, info(reason, metadata))
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        let message = e.to_string();
+        match e {
+            ApiError::Invalid(violations) => tonic::Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request(violations),
+            ),
+            ApiError::Domain(d) => match d {
+                LedgerError::InsufficientFunds {
+                    available,
+                    requested,
+                } => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "INSUFFICIENT_FUNDS",
+                    &[
+                        ("available", available.to_string()),
+                        ("requested", requested.to_string()),
+                    ],
+                ),
+                LedgerError::UnknownHold(id) => {
+                    status(Code::NotFound, message, "UNKNOWN_HOLD", &[("hold_id", id)])
+                }
+                LedgerError::HoldClosed(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "HOLD_CLOSED",
+                    &[("hold_id", id)],
+                ),
+                LedgerError::HoldExists(id) => status(
+                    Code::AlreadyExists,
+                    message,
+                    "HOLD_EXISTS",
+                    &[("hold_id", id)],
+                ),
+                LedgerError::CaptureExceedsHold { held, requested } => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "CAPTURE_EXCEEDS_HOLD",
+                    &[
+                        ("held", held.to_string()),
+                        ("requested", requested.to_string()),
+                    ],
+                ),
+                LedgerError::UnknownOperation(id) => status(
+                    Code::NotFound,
+                    message,
+                    "UNKNOWN_OPERATION",
+                    &[("original_operation_id", id)],
+                ),
+                LedgerError::OperationExists(id) => status(
+                    Code::AlreadyExists,
+                    message,
+                    "OPERATION_EXISTS",
+                    &[("operation_id", id)],
+                ),
+                LedgerError::RefundExceedsOriginal {
+                    remaining,
+                    requested,
+                } => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "REFUND_EXCEEDS_ORIGINAL",
+                    &[
+                        ("remaining", remaining.to_string()),
+                        ("requested", requested.to_string()),
+                    ],
+                ),
+            },
+            ApiError::IdempotencyConflict(id) => status(
+                Code::AlreadyExists,
+                message,
+                "IDEMPOTENCY_KEY_REUSED",
+                &[("operation_id", id)],
+            ),
+            ApiError::Busy => status(Code::Aborted, message, "CONTENDED", &[]),
+            ApiError::Unexpected(error) => {
+                let error_id = uuid::Uuid::now_v7().to_string();
+                tracing::error!(%error_id, error = format!("{error:#}"), "unexpected failure");
+                status(
+                    Code::Internal,
+                    format!("internal error {error_id}"),
+                    "INTERNAL",
+                    &[("error_id", error_id.clone())],
+                )
+            }
+        }
+    }
+}

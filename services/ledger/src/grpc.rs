@@ -1,0 +1,509 @@
+//! The ledger's gRPC edge: validates requests into domain commands, runs
+//! them through the repository, and renders results.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kit::aggregate::{Executed, Idempotency, Repository};
+use kit::log::{Metadata, request_hash};
+use loyalty_proto::ledger::v1 as pb;
+use loyalty_proto::ledger::v1::ledger_service_server::LedgerService;
+use prost::Message;
+use rust_decimal::Decimal;
+use tonic::{Request, Response, Status};
+use tonic_types::FieldViolation;
+
+use crate::domain::account::{Account, AccountKey, Command, Draw, Event};
+use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::money::{self, AmountError};
+use crate::error::ApiError;
+
+/// Longest accepted id (operation, hold, member).
+const MAX_ID: usize = 128;
+
+/// A clock, injectable for tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The gRPC service.
+pub struct LedgerApi {
+    repo: Arc<Repository<Account>>,
+    catalog: Arc<Catalog>,
+    clock: Clock,
+}
+
+/// Collects field violations while validating a request.
+#[derive(Default)]
+struct Check(Vec<FieldViolation>);
+
+impl Check {
+    fn fail(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    fn id(&mut self, field: &str, value: &str) -> String {
+        if value.trim().is_empty() {
+            self.fail(field, "is required");
+        } else if value.len() > MAX_ID || value.chars().any(char::is_control) {
+            self.fail(
+                field,
+                format!("must be at most {MAX_ID} printable characters"),
+            );
+        }
+        value.to_owned()
+    }
+
+    fn currency<'c>(
+        &mut self,
+        catalog: &'c Catalog,
+        field: &str,
+        id: &str,
+    ) -> Option<&'c Currency> {
+        let c = catalog.currency(id);
+        if c.is_none() {
+            self.fail(field, format!("unknown currency {id:?}"));
+        }
+        c
+    }
+
+    fn amount(&mut self, field: &str, value: &str, currency: Option<&Currency>) -> Decimal {
+        let Some(c) = currency else {
+            return Decimal::ZERO;
+        };
+        match money::parse_positive(value, c.precision) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(field, describe(&e));
+                Decimal::ZERO
+            }
+        }
+    }
+
+    fn optional_amount(
+        &mut self,
+        field: &str,
+        value: &str,
+        currency: Option<&Currency>,
+    ) -> Option<Decimal> {
+        (!value.trim().is_empty()).then(|| self.amount(field, value, currency))
+    }
+
+    fn done(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.0))
+        }
+    }
+}
+
+fn describe(e: &AmountError) -> String {
+    format!("{e} ({})", e.reason())
+}
+
+fn draws(d: &[Draw], precision: u32) -> Vec<pb::BucketDraw> {
+    d.iter()
+        .map(|d| pb::BucketDraw {
+            bucket_id: d.bucket_id,
+            amount: money::render(d.amount, precision),
+            expires_at: d.expires_at.map(Into::into),
+        })
+        .collect()
+}
+
+/// Renders the result of the command's main (last) event, amounts with the
+/// currency's `precision`.
+fn result_of(events: &[Event], now: DateTime<Utc>, precision: u32) -> pb::OperationResult {
+    let Some(main) = events.last() else {
+        return pb::OperationResult::default();
+    };
+    let (key, id, amount, moved, after) = match main {
+        Event::Accrued {
+            key,
+            operation_id,
+            amount,
+            bucket,
+            after,
+            ..
+        } => (
+            key,
+            operation_id.clone(),
+            *amount,
+            vec![Draw {
+                bucket_id: bucket.id,
+                amount: *amount,
+                expires_at: bucket.expires_at,
+            }],
+            after,
+        ),
+        Event::Withdrawn {
+            key,
+            operation_id,
+            amount,
+            draws,
+            after,
+            ..
+        }
+        | Event::Refunded {
+            key,
+            operation_id,
+            amount,
+            draws,
+            after,
+            ..
+        } => (key, operation_id.clone(), *amount, draws.clone(), after),
+        Event::Held {
+            key,
+            hold_id,
+            amount,
+            draws,
+            after,
+            ..
+        } => (key, hold_id.clone(), *amount, draws.clone(), after),
+        Event::Captured {
+            key,
+            operation_id,
+            amount,
+            captured,
+            after,
+            ..
+        } => (key, operation_id.clone(), *amount, captured.clone(), after),
+        Event::Released {
+            key,
+            hold_id,
+            amount,
+            returned,
+            after,
+            ..
+        } => (key, hold_id.clone(), *amount, returned.clone(), after),
+        Event::Expired {
+            key, amount, after, ..
+        } => (key, String::new(), *amount, Vec::new(), after),
+    };
+    pb::OperationResult {
+        operation_id: id,
+        account: Some(pb::AccountRef {
+            member_id: key.member_id.clone(),
+            currency: key.currency.clone(),
+        }),
+        amount: money::render(amount, precision),
+        draws: draws(&moved, precision),
+        balance_after: Some(pb::BalanceAfter {
+            available: money::render(after.available, precision),
+            held: money::render(after.held, precision),
+        }),
+        recorded_at: Some(now.into()),
+    }
+}
+
+impl LedgerApi {
+    /// A service over `repo` with `catalog`, reading time from `clock`.
+    pub fn new(repo: Arc<Repository<Account>>, catalog: Arc<Catalog>, clock: Clock) -> Self {
+        Self {
+            repo,
+            catalog,
+            clock,
+        }
+    }
+
+    fn key(member_id: &str, currency: &Currency) -> AccountKey {
+        AccountKey {
+            member_id: member_id.to_owned(),
+            currency: currency.id.clone(),
+        }
+    }
+
+    /// Runs `command` with idempotency key `api/<method>/<account>/<id>`.
+    async fn run<M: Message>(
+        &self,
+        method: &str,
+        id: &str,
+        request: &M,
+        command: Command,
+        now: DateTime<Utc>,
+    ) -> Result<pb::OperationResult, ApiError> {
+        let (key, _) = command.key_and_time();
+        let stream = key.stream();
+        let precision = self
+            .catalog
+            .currency(&key.currency)
+            .map_or(2, |c| c.precision);
+        let idempotency = Idempotency {
+            key: format!("api/{method}/{stream}/{id}"),
+            request_hash: request_hash(&request.encode_to_vec()),
+        };
+        let metadata = Metadata {
+            correlation_id: Some(id.to_owned()),
+            causation_id: None,
+            traceparent: kit::telemetry::current_traceparent(),
+        };
+        let executed = self
+            .repo
+            .execute(
+                &stream,
+                &command,
+                Some(idempotency),
+                metadata,
+                |_, events| result_of(events, now, precision).encode_to_vec(),
+            )
+            .await?;
+        match executed {
+            Executed::Applied { reply, .. } | Executed::Repeated { reply } => {
+                pb::OperationResult::decode(reply.as_slice())
+                    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored reply: {e}")))
+            }
+        }
+    }
+
+    async fn accrue(&self, r: pb::AccrueRequest) -> Result<pb::OperationResult, ApiError> {
+        let now = (self.clock)();
+        let mut c = Check::default();
+        let op = c.id("operation_id", &r.operation_id);
+        let member = c.id("member_id", &r.member_id);
+        let money = r.amount.clone().unwrap_or_default();
+        let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
+        let amount = c.amount("amount.amount", &money.amount, currency);
+        let lifetime = self.catalog.lifetime(&r.lifetime);
+        if lifetime.is_none() {
+            c.fail(
+                "lifetime",
+                format!("unknown lifetime definition {:?}", r.lifetime),
+            );
+        }
+        let kind = pb::OperationKind::try_from(r.kind).unwrap_or(pb::OperationKind::Unspecified);
+        if kind == pb::OperationKind::Unspecified && r.kind != 0 {
+            c.fail("kind", "unknown operation kind");
+        }
+        c.done()?;
+        let (currency, (lifetime_id, lifetime)) =
+            (currency.expect("checked"), lifetime.expect("checked"));
+        let command = Command::Accrue {
+            key: Self::key(&member, currency),
+            operation_id: op.clone(),
+            amount,
+            lifetime: lifetime_id.to_owned(),
+            expires_at: lifetime.expires_at(now),
+            kind: if kind == pb::OperationKind::Unspecified {
+                pb::OperationKind::Regular
+            } else {
+                kind
+            },
+            reward_type: match pb::RewardType::try_from(r.reward_type) {
+                Ok(pb::RewardType::Unspecified) | Err(_) => pb::RewardType::Bonus,
+                Ok(t) => t,
+            },
+            context: r.context.clone().unwrap_or_default(),
+            now,
+        };
+        self.run("Accrue", &op, &r, command, now).await
+    }
+
+    async fn withdraw(&self, r: pb::WithdrawRequest) -> Result<pb::OperationResult, ApiError> {
+        let now = (self.clock)();
+        let mut c = Check::default();
+        let op = c.id("operation_id", &r.operation_id);
+        let member = c.id("member_id", &r.member_id);
+        let money = r.amount.clone().unwrap_or_default();
+        let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
+        let amount = c.amount("amount.amount", &money.amount, currency);
+        c.done()?;
+        let currency = currency.expect("checked");
+        let command = Command::Withdraw {
+            key: Self::key(&member, currency),
+            operation_id: op.clone(),
+            amount,
+            kind: match pb::OperationKind::try_from(r.kind) {
+                Ok(pb::OperationKind::Unspecified) | Err(_) => pb::OperationKind::Regular,
+                Ok(k) => k,
+            },
+            withdraw_type: match pb::WithdrawType::try_from(r.withdraw_type) {
+                Ok(pb::WithdrawType::Unspecified) | Err(_) => pb::WithdrawType::Bonus,
+                Ok(t) => t,
+            },
+            context: r.context.clone().unwrap_or_default(),
+            now,
+        };
+        self.run("Withdraw", &op, &r, command, now).await
+    }
+
+    async fn hold(&self, r: pb::HoldRequest) -> Result<pb::OperationResult, ApiError> {
+        let now = (self.clock)();
+        let mut c = Check::default();
+        let hold_id = c.id("hold_id", &r.hold_id);
+        let member = c.id("member_id", &r.member_id);
+        let money = r.amount.clone().unwrap_or_default();
+        let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
+        let amount = c.amount("amount.amount", &money.amount, currency);
+        c.done()?;
+        let command = Command::Hold {
+            key: Self::key(&member, currency.expect("checked")),
+            hold_id: hold_id.clone(),
+            amount,
+            context: r.context.clone().unwrap_or_default(),
+            now,
+        };
+        self.run("Hold", &hold_id, &r, command, now).await
+    }
+
+    async fn capture(&self, r: pb::CaptureHoldRequest) -> Result<pb::OperationResult, ApiError> {
+        let now = (self.clock)();
+        let mut c = Check::default();
+        let op = c.id("operation_id", &r.operation_id);
+        let member = c.id("member_id", &r.member_id);
+        let hold_id = c.id("hold_id", &r.hold_id);
+        let currency = c.currency(&self.catalog, "currency", &r.currency);
+        let amount = c.optional_amount("amount", &r.amount, currency);
+        c.done()?;
+        let command = Command::Capture {
+            key: Self::key(&member, currency.expect("checked")),
+            operation_id: op.clone(),
+            hold_id,
+            amount,
+            context: r.context.clone().unwrap_or_default(),
+            now,
+        };
+        self.run("CaptureHold", &op, &r, command, now).await
+    }
+
+    async fn release(&self, r: pb::ReleaseHoldRequest) -> Result<pb::OperationResult, ApiError> {
+        let now = (self.clock)();
+        let mut c = Check::default();
+        let op = c.id("operation_id", &r.operation_id);
+        let member = c.id("member_id", &r.member_id);
+        let hold_id = c.id("hold_id", &r.hold_id);
+        let currency = c.currency(&self.catalog, "currency", &r.currency);
+        c.done()?;
+        let command = Command::Release {
+            key: Self::key(&member, currency.expect("checked")),
+            hold_id,
+            context: r.context.clone().unwrap_or_default(),
+            now,
+        };
+        self.run("ReleaseHold", &op, &r, command, now).await
+    }
+
+    async fn refund(&self, r: pb::RefundRequest) -> Result<pb::OperationResult, ApiError> {
+        let now = (self.clock)();
+        let mut c = Check::default();
+        let op = c.id("operation_id", &r.operation_id);
+        let member = c.id("member_id", &r.member_id);
+        let original = c.id("original_operation_id", &r.original_operation_id);
+        let currency = c.currency(&self.catalog, "currency", &r.currency);
+        let amount = c.optional_amount("amount", &r.amount, currency);
+        c.done()?;
+        let command = Command::Refund {
+            key: Self::key(&member, currency.expect("checked")),
+            operation_id: op.clone(),
+            original_operation_id: original,
+            amount,
+            context: r.context.clone().unwrap_or_default(),
+            now,
+        };
+        self.run("Refund", &op, &r, command, now).await
+    }
+
+    async fn balance(&self, r: pb::GetBalanceRequest) -> Result<pb::GetBalanceResponse, ApiError> {
+        let now = (self.clock)();
+        let mut c = Check::default();
+        let member = c.id("member_id", &r.member_id);
+        let only = if r.currency.is_empty() {
+            None
+        } else {
+            c.currency(&self.catalog, "currency", &r.currency)
+        };
+        c.done()?;
+        let mut accounts = Vec::new();
+        for currency in self.catalog.currencies() {
+            if only.is_some_and(|o| o.id != currency.id) {
+                continue;
+            }
+            let stream = Self::key(&member, currency).stream();
+            let (account, version) = self.repo.load(&stream)?;
+            if version == 0 && only.is_none() {
+                continue;
+            }
+            let next = account.next_expiry(now);
+            accounts.push(pb::AccountBalance {
+                currency: currency.id.clone(),
+                available: money::render(account.available(now), currency.precision),
+                held: money::render(account.held(), currency.precision),
+                next_expiring_amount: money::render(
+                    next.map_or(Decimal::ZERO, |(_, a)| a),
+                    currency.precision,
+                ),
+                next_expiry: next.map(|(t, _)| t.into()),
+            });
+        }
+        Ok(pb::GetBalanceResponse { accounts })
+    }
+}
+
+fn reply<T>(
+    r: Result<pb::OperationResult, ApiError>,
+    wrap: impl FnOnce(Option<pb::OperationResult>) -> T,
+) -> Result<Response<T>, Status> {
+    Ok(Response::new(wrap(Some(r?))))
+}
+
+#[tonic::async_trait]
+impl LedgerService for LedgerApi {
+    async fn accrue(
+        &self,
+        request: Request<pb::AccrueRequest>,
+    ) -> Result<Response<pb::AccrueResponse>, Status> {
+        reply(self.accrue(request.into_inner()).await, |result| {
+            pb::AccrueResponse { result }
+        })
+    }
+
+    async fn withdraw(
+        &self,
+        request: Request<pb::WithdrawRequest>,
+    ) -> Result<Response<pb::WithdrawResponse>, Status> {
+        reply(self.withdraw(request.into_inner()).await, |result| {
+            pb::WithdrawResponse { result }
+        })
+    }
+
+    async fn hold(
+        &self,
+        request: Request<pb::HoldRequest>,
+    ) -> Result<Response<pb::HoldResponse>, Status> {
+        reply(self.hold(request.into_inner()).await, |result| {
+            pb::HoldResponse { result }
+        })
+    }
+
+    async fn capture_hold(
+        &self,
+        request: Request<pb::CaptureHoldRequest>,
+    ) -> Result<Response<pb::CaptureHoldResponse>, Status> {
+        reply(self.capture(request.into_inner()).await, |result| {
+            pb::CaptureHoldResponse { result }
+        })
+    }
+
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
+        reply(self.release(request.into_inner()).await, |result| {
+            pb::ReleaseHoldResponse { result }
+        })
+    }
+
+    async fn refund(
+        &self,
+        request: Request<pb::RefundRequest>,
+    ) -> Result<Response<pb::RefundResponse>, Status> {
+        reply(self.refund(request.into_inner()).await, |result| {
+            pb::RefundResponse { result }
+        })
+    }
+
+    async fn get_balance(
+        &self,
+        request: Request<pb::GetBalanceRequest>,
+    ) -> Result<Response<pb::GetBalanceResponse>, Status> {
+        Ok(Response::new(self.balance(request.into_inner()).await?))
+    }
+}

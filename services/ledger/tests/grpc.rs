@@ -1,0 +1,273 @@
+//! The ledger over real gRPC on a real socket, with its event log on disk.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use kit::bootstrap::ServiceArgs;
+use ledger::config::LedgerArgs;
+use loyalty_proto::common::v1::Money;
+use loyalty_proto::ledger::v1 as pb;
+use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+struct Ledger {
+    client: LedgerServiceClient<Channel>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Ledger {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let service =
+            Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).service;
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = grpc.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(ledger::run(
+            LedgerArgs { service },
+            grpc,
+            metrics,
+            shutdown.clone(),
+            Arc::new(chrono::Utc::now),
+        ));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        Self {
+            client: LedgerServiceClient::new(channel),
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn money(amount: &str, currency: &str) -> Option<Money> {
+    Some(Money {
+        amount: amount.into(),
+        currency: currency.into(),
+    })
+}
+
+fn accrue(op: &str, member: &str, amount: &str) -> pb::AccrueRequest {
+    pb::AccrueRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        amount: money(amount, "BONUS"),
+        ..Default::default()
+    }
+}
+
+fn withdraw(op: &str, member: &str, amount: &str) -> pb::WithdrawRequest {
+    pb::WithdrawRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        amount: money(amount, "BONUS"),
+        ..Default::default()
+    }
+}
+
+async fn balance(client: &mut LedgerServiceClient<Channel>, member: &str) -> (String, String) {
+    let b = client
+        .get_balance(pb::GetBalanceRequest {
+            member_id: member.into(),
+            currency: "BONUS".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (b.accounts[0].available.clone(), b.accounts[0].held.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accrue_withdraw_and_balance() {
+    let mut l = Ledger::start().await;
+    let r = l
+        .client
+        .accrue(accrue("a1", "m1", "100.50"))
+        .await
+        .unwrap()
+        .into_inner();
+    let result = r.result.unwrap();
+    assert_eq!(result.amount, "100.50");
+    assert_eq!(result.balance_after.unwrap().available, "100.50");
+    l.client
+        .withdraw(withdraw("w1", "m1", "0.50"))
+        .await
+        .unwrap();
+    assert_eq!(
+        balance(&mut l.client, "m1").await,
+        ("100.00".into(), "0.00".into())
+    );
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_names_the_fields_and_changes_nothing() {
+    let mut l = Ledger::start().await;
+    let mut bad = accrue("", "m1", "1.234");
+    bad.lifetime = "nope".into();
+    let status = l.client.accrue(bad).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["operation_id", "amount.amount", "lifetime"]);
+    for (amount, currency, field) in [
+        ("-5", "BONUS", "amount.amount"),
+        ("0", "BONUS", "amount.amount"),
+        ("5", "XYZ", "amount.currency"),
+    ] {
+        let mut r = accrue("a1", "m1", amount);
+        r.amount = money(amount, currency);
+        let status = l.client.accrue(r).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{amount} {currency}");
+        assert_eq!(
+            status.get_details_bad_request().unwrap().field_violations[0].field,
+            field
+        );
+    }
+    let empty = l
+        .client
+        .get_balance(pb::GetBalanceRequest {
+            member_id: "m1".into(),
+            currency: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(empty.accounts.is_empty(), "nothing was applied");
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overdraw_is_failed_precondition_with_amounts() {
+    let mut l = Ledger::start().await;
+    l.client.accrue(accrue("a1", "m1", "10")).await.unwrap();
+    let status = l
+        .client
+        .withdraw(withdraw("w1", "m1", "10.01"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(info.reason, "INSUFFICIENT_FUNDS");
+    assert_eq!(info.metadata["available"], "10");
+    assert_eq!(info.metadata["requested"], "10.01");
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mutating_call_is_idempotent_by_its_key() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let first = c
+        .accrue(accrue("a1", "m1", "100"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        c.accrue(accrue("a1", "m1", "100"))
+            .await
+            .unwrap()
+            .into_inner(),
+        first
+    );
+    let w = c
+        .withdraw(withdraw("w1", "m1", "30"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        c.withdraw(withdraw("w1", "m1", "30"))
+            .await
+            .unwrap()
+            .into_inner(),
+        w
+    );
+    let hold = pb::HoldRequest {
+        hold_id: "h1".into(),
+        member_id: "m1".into(),
+        amount: money("20", "BONUS"),
+        context: None,
+    };
+    let h = c.hold(hold.clone()).await.unwrap().into_inner();
+    assert_eq!(c.hold(hold).await.unwrap().into_inner(), h);
+    let capture = pb::CaptureHoldRequest {
+        operation_id: "c1".into(),
+        member_id: "m1".into(),
+        hold_id: "h1".into(),
+        amount: "15".into(),
+        ..Default::default()
+    };
+    let cap = c.capture_hold(capture.clone()).await.unwrap().into_inner();
+    assert_eq!(c.capture_hold(capture).await.unwrap().into_inner(), cap);
+    let refund = pb::RefundRequest {
+        operation_id: "r1".into(),
+        member_id: "m1".into(),
+        original_operation_id: "w1".into(),
+        amount: "10".into(),
+        ..Default::default()
+    };
+    let rf = c.refund(refund.clone()).await.unwrap().into_inner();
+    assert_eq!(c.refund(refund).await.unwrap().into_inner(), rf);
+    // 100 - 30 - 15 (captured) + 10 (refund) = 65.
+    assert_eq!(balance(c, "m1").await, ("65.00".into(), "0.00".into()));
+    // The same key with another request is refused, never a second effect.
+    let status = c.withdraw(withdraw("w1", "m1", "31")).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert_eq!(
+        status.get_details_error_info().unwrap().reason,
+        "IDEMPOTENCY_KEY_REUSED"
+    );
+    assert_eq!(balance(c, "m1").await, ("65.00".into(), "0.00".into()));
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_withdrawals_never_overdraw() {
+    let mut l = Ledger::start().await;
+    l.client.accrue(accrue("seed", "hot", "500")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..1000 {
+        let mut c = l.client.clone();
+        tasks.push(tokio::spawn(async move {
+            c.withdraw(withdraw(&format!("w{i}"), "hot", "1")).await
+        }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(s) if s.code() == Code::FailedPrecondition => refused += 1,
+            Err(s) => panic!("unexpected {s:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (500, 500));
+    assert_eq!(
+        balance(&mut l.client, "hot").await,
+        ("0.00".into(), "0.00".into())
+    );
+    l.stop().await;
+}
