@@ -45,32 +45,32 @@ pub const ENV_SHUTDOWN_GRACE: &str = "LOYALTY_SHUTDOWN_GRACE_SECS";
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServiceArgs {
     /// Address the gRPC server listens on.
-    #[arg(long, env = ENV_GRPC_ADDR, default_value = "127.0.0.1:50051")]
+    #[arg(long, global = true, env = ENV_GRPC_ADDR, default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
     /// Address the Prometheus `/metrics` endpoint listens on.
-    #[arg(long, env = ENV_METRICS_ADDR, default_value = "127.0.0.1:9100")]
+    #[arg(long, global = true, env = ENV_METRICS_ADDR, default_value = "127.0.0.1:9100")]
     pub metrics_addr: SocketAddr,
     /// Directory for this instance's data (event log, projections).
-    #[arg(long, env = ENV_DATA_DIR, default_value = "./data")]
+    #[arg(long, global = true, env = ENV_DATA_DIR, default_value = "./data")]
     pub data_dir: PathBuf,
     /// NATS server URL, e.g. nats://127.0.0.1:4222. Without it events stay in
     /// the log (the outbox relay catches up once it is configured).
-    #[arg(long, env = ENV_NATS_URL)]
+    #[arg(long, global = true, env = ENV_NATS_URL)]
     pub nats_url: Option<String>,
     /// JetStream duplicate window for the LOYALTY stream, in seconds.
-    #[arg(long, env = ENV_NATS_DUPLICATE_WINDOW, default_value_t = 600)]
+    #[arg(long, global = true, env = ENV_NATS_DUPLICATE_WINDOW, default_value_t = 600)]
     pub nats_duplicate_window_secs: u64,
     /// Log line format.
-    #[arg(long, env = ENV_LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = ENV_LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// OTLP/gRPC endpoint for traces; unset disables export.
-    #[arg(long, env = telemetry::ENV_OTLP_ENDPOINT)]
+    #[arg(long, global = true, env = telemetry::ENV_OTLP_ENDPOINT)]
     pub otlp_endpoint: Option<String>,
     /// sled page cache size in MiB.
-    #[arg(long, env = ENV_CACHE_MB, default_value_t = 256)]
+    #[arg(long, global = true, env = ENV_CACHE_MB, default_value_t = 256)]
     pub cache_mb: u64,
     /// Longest wait for in-flight calls to finish on shutdown, in seconds.
-    #[arg(long, env = ENV_SHUTDOWN_GRACE, default_value_t = 20)]
+    #[arg(long, global = true, env = ENV_SHUTDOWN_GRACE, default_value_t = 20)]
     pub shutdown_grace_secs: u64,
 }
 

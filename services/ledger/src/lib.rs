@@ -7,12 +7,16 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod expiry;
 pub mod grpc;
+pub mod projections;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kit::aggregate::Repository;
 use kit::bootstrap::Runtime;
+use kit::projection::{ProjectionRunner, RebuildReport};
 use loyalty_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::LedgerArgs;
 use crate::domain::account::Account;
 use crate::domain::catalog::Catalog;
+use crate::expiry::ExpiryScheduler;
 use crate::grpc::{Clock, LedgerApi};
+use crate::projections::expiry::ExpirySchedule;
 
 /// Full name of the gRPC service, as health reports it.
 pub const SERVICE_NAME: &str = "loyalty.ledger.v1.LedgerService";
@@ -36,7 +42,25 @@ pub async fn run(
     let mut runtime = Runtime::open("ledger", args.service.clone(), shutdown)?;
     runtime.start_outbox(Arc::new(events::json_codec()))?;
     let repo = Arc::new(Repository::<Account>::new(Arc::clone(runtime.log())));
+    let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
+    let schedule = projections.add(Arc::new(ExpirySchedule))?;
+    projections.register_metrics(runtime.registry_mut());
+    let token = runtime.tasks_token();
+    runtime.spawn(projections.run(token.clone()));
+    let scheduler = ExpiryScheduler::new(Arc::clone(&repo), schedule, Arc::clone(&clock));
+    let interval = Duration::from_secs(args.expiry_interval_secs);
+    runtime.spawn(scheduler.run(interval, token));
     let api = LedgerApi::new(repo, Arc::new(Catalog::default()), clock);
     let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
     runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await
+}
+
+/// Drops and rebuilds every projection of the ledger in `args`' data dir by
+/// replaying the whole log (the service must be stopped). Each report says
+/// how many rows differed from the projection it replaced (0: identical).
+pub fn rebuild_projections(args: &LedgerArgs) -> anyhow::Result<Vec<RebuildReport>> {
+    let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())?;
+    let reports = vec![kit::projection::rebuild(&log, &ExpirySchedule)?];
+    log.close();
+    Ok(reports)
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use kit::bootstrap::ServiceArgs;
 use ledger::config::LedgerArgs;
 use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
@@ -16,7 +15,7 @@ use tonic_types::StatusExt;
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]
-    service: ServiceArgs,
+    args: LedgerArgs,
 }
 
 struct Ledger {
@@ -29,14 +28,13 @@ struct Ledger {
 impl Ledger {
     async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let service =
-            Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).service;
+        let args = Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args;
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = grpc.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(ledger::run(
-            LedgerArgs { service },
+            args,
             grpc,
             metrics,
             shutdown.clone(),

@@ -19,6 +19,15 @@ impl AccountKey {
     pub fn stream(&self) -> String {
         format!("account/{}/{}", self.member_id, self.currency)
     }
+
+    /// The key of an account stream (currency ids contain no `/`).
+    pub fn from_stream(stream: &str) -> Option<Self> {
+        let (member, currency) = stream.strip_prefix("account/")?.rsplit_once('/')?;
+        Some(Self {
+            member_id: member.to_owned(),
+            currency: currency.to_owned(),
+        })
+    }
 }
 
 /// Where an operation came from; carried as given into events and history.

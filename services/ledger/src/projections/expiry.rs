@@ -1,0 +1,157 @@
+//! The expiry schedule: which accounts have buckets expiring when.
+//!
+//! Rows:
+//! - `b<stream>\0<bucket id BE>` → expiry (µs BE, 8 bytes) + amount left (decimal string);
+//! - `d<expiry µs BE><stream>\0<bucket id BE>` → empty, present while the
+//!   bucket has an amount left.
+//!
+//! The scheduler scans `d` rows up to now and asks each account to expire
+//! what is due; the resulting `PointsExpired` events empty the buckets and
+//! remove their rows, so every bucket expires exactly once.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use kit::aggregate::DomainEvent;
+use kit::log::RecordedEvent;
+use kit::projection::{Projection, Rows};
+use rust_decimal::Decimal;
+
+use crate::domain::account::{Draw, Event};
+
+/// Name of the projection (tree `proj/expiry`).
+pub const NAME: &str = "expiry";
+
+/// The expiry-schedule projection.
+pub struct ExpirySchedule;
+
+fn bucket_key(stream: &str, bucket: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.len() + 10);
+    k.push(b'b');
+    k.extend_from_slice(stream.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&bucket.to_be_bytes());
+    k
+}
+
+fn due_key(expires: i64, stream: &str, bucket: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.len() + 18);
+    k.push(b'd');
+    // Expiry times are after 1970: the big-endian bytes sort by time.
+    k.extend_from_slice(&(expires.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(stream.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&bucket.to_be_bytes());
+    k
+}
+
+/// Parses a `d` row key into (expiry, stream).
+pub fn parse_due_key(key: &[u8]) -> Option<(DateTime<Utc>, String)> {
+    let rest = key.strip_prefix(b"d")?;
+    let micros = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let tail = rest.get(8..)?;
+    let nul = tail.iter().position(|b| *b == 0)?;
+    let stream = std::str::from_utf8(&tail[..nul]).ok()?.to_owned();
+    Some((DateTime::from_timestamp_micros(micros as i64)?, stream))
+}
+
+/// The first key after every `d` row due at or before `now`.
+pub fn due_until(now: DateTime<Utc>) -> Vec<u8> {
+    let mut k = vec![b'd'];
+    k.extend_from_slice(&((now.timestamp_micros().max(0) as u64) + 1).to_be_bytes());
+    k
+}
+
+impl ExpirySchedule {
+    /// Adds `delta` to a bucket's amount, keeping the `d` row in step.
+    fn adjust(
+        rows: &mut Rows<'_>,
+        stream: &str,
+        bucket: u64,
+        expires: Option<DateTime<Utc>>,
+        delta: Decimal,
+    ) -> anyhow::Result<()> {
+        let key = bucket_key(stream, bucket);
+        let (expiry, amount) = match rows.get(&key)? {
+            Some(v) if v.len() >= 8 => (
+                i64::from_be_bytes(v[..8].try_into()?),
+                Decimal::from_str(std::str::from_utf8(&v[8..])?)?,
+            ),
+            _ => match expires {
+                Some(t) => (t.timestamp_micros(), Decimal::ZERO),
+                // Buckets that never expire are not scheduled.
+                None => return Ok(()),
+            },
+        };
+        let left = amount + delta;
+        let due = due_key(expiry, stream, bucket);
+        if left > Decimal::ZERO {
+            let mut v = expiry.to_be_bytes().to_vec();
+            v.extend_from_slice(left.to_string().as_bytes());
+            rows.insert(key, v);
+            rows.insert(due, Vec::new());
+        } else {
+            rows.remove(key);
+            rows.remove(due);
+        }
+        Ok(())
+    }
+
+    fn draws(
+        rows: &mut Rows<'_>,
+        stream: &str,
+        draws: &[Draw],
+        sign: Decimal,
+    ) -> anyhow::Result<()> {
+        for d in draws {
+            Self::adjust(rows, stream, d.bucket_id, d.expires_at, sign * d.amount)?;
+        }
+        Ok(())
+    }
+}
+
+impl Projection for ExpirySchedule {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn apply(&self, rows: &mut Rows<'_>, recorded: &RecordedEvent) -> anyhow::Result<()> {
+        let event = Event::decode(&recorded.event_type, &recorded.payload)?;
+        let s = recorded.stream.as_str();
+        let (plus, minus) = (Decimal::ONE, Decimal::NEGATIVE_ONE);
+        match &event {
+            Event::Accrued { bucket, amount, .. } => {
+                Self::adjust(rows, s, bucket.id, bucket.expires_at, *amount)?
+            }
+            Event::Withdrawn { draws, .. } | Event::Held { draws, .. } => {
+                Self::draws(rows, s, draws, minus)?
+            }
+            Event::Captured { returned, .. } | Event::Released { returned, .. } => {
+                Self::draws(rows, s, returned, plus)?
+            }
+            Event::Refunded { draws, credit, .. } => {
+                Self::draws(rows, s, draws, if *credit { plus } else { minus })?
+            }
+            Event::Expired {
+                bucket_id, amount, ..
+            } => Self::adjust(rows, s, *bucket_id, None, -*amount)?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_keys_sort_by_time_and_parse_back() {
+        let t1 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let t2 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let a = due_key(t1.timestamp_micros(), "account/z/BONUS", 9);
+        let b = due_key(t2.timestamp_micros(), "account/a/BONUS", 1);
+        assert!(a < b);
+        assert_eq!(parse_due_key(&a), Some((t1, "account/z/BONUS".to_owned())));
+        assert!(a < due_until(t1) && b > due_until(t1));
+    }
+}

@@ -1,0 +1,3 @@
+//! The ledger's read models, fed from its event log by the kit's runner.
+
+pub mod expiry;
