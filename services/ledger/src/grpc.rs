@@ -17,6 +17,8 @@ use crate::domain::account::{Account, AccountKey, Command, Draw, Event};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money::{self, AmountError};
 use crate::error::ApiError;
+use crate::projections::history;
+use kit::projection::ProjectionHandle;
 
 /// Longest accepted id (operation, hold, member).
 const MAX_ID: usize = 128;
@@ -29,6 +31,7 @@ pub struct LedgerApi {
     repo: Arc<Repository<Account>>,
     catalog: Arc<Catalog>,
     clock: Clock,
+    history: ProjectionHandle,
 }
 
 /// Collects field violations while validating a request.
@@ -196,13 +199,55 @@ fn result_of(events: &[Event], now: DateTime<Utc>, precision: u32) -> pb::Operat
 }
 
 impl LedgerApi {
-    /// A service over `repo` with `catalog`, reading time from `clock`.
-    pub fn new(repo: Arc<Repository<Account>>, catalog: Arc<Catalog>, clock: Clock) -> Self {
+    /// A service over `repo` with `catalog`, reading time from `clock`,
+    /// answering history from the `history` projection.
+    pub fn new(
+        repo: Arc<Repository<Account>>,
+        catalog: Arc<Catalog>,
+        clock: Clock,
+        history: ProjectionHandle,
+    ) -> Self {
         Self {
             repo,
             catalog,
             clock,
+            history,
         }
+    }
+
+    async fn history(&self, r: pb::GetHistoryRequest) -> Result<pb::GetHistoryResponse, ApiError> {
+        let mut c = Check::default();
+        let member = c.id("member_id", &r.member_id);
+        let mut micros = |field: &str, t: Option<loyalty_proto::wkt::Timestamp>| {
+            t.and_then(|t| match DateTime::<Utc>::try_from(t) {
+                Ok(t) => Some(t.timestamp_micros()),
+                Err(e) => {
+                    c.fail(field, e);
+                    None
+                }
+            })
+        };
+        let filter = history::Filter {
+            to: micros("to_date", r.to_date),
+            from_date: micros("from_date", r.from_date),
+            count: (r.count > 0).then_some(r.count),
+            card_id: (!r.card_id.is_empty()).then(|| r.card_id.clone()),
+            offset: r.from,
+        };
+        c.done()?;
+        // Read your writes: the projection catches up with the log first.
+        let head = self.repo.log().head();
+        if !self
+            .history
+            .wait_for(head, std::time::Duration::from_secs(5))
+            .await
+        {
+            return Err(ApiError::Unexpected(anyhow::anyhow!(
+                "history projection is behind"
+            )));
+        }
+        let (all_count, rows) = history::query(self.history.tree(), &member, &filter)?;
+        Ok(pb::GetHistoryResponse { all_count, rows })
     }
 
     fn key(member_id: &str, currency: &Currency) -> AccountKey {
@@ -505,5 +550,12 @@ impl LedgerService for LedgerApi {
         request: Request<pb::GetBalanceRequest>,
     ) -> Result<Response<pb::GetBalanceResponse>, Status> {
         Ok(Response::new(self.balance(request.into_inner()).await?))
+    }
+
+    async fn get_history(
+        &self,
+        request: Request<pb::GetHistoryRequest>,
+    ) -> Result<Response<pb::GetHistoryResponse>, Status> {
+        Ok(Response::new(self.history(request.into_inner()).await?))
     }
 }

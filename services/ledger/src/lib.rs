@@ -27,6 +27,7 @@ use crate::domain::catalog::Catalog;
 use crate::expiry::ExpiryScheduler;
 use crate::grpc::{Clock, LedgerApi};
 use crate::projections::expiry::ExpirySchedule;
+use crate::projections::history::History;
 
 /// Full name of the gRPC service, as health reports it.
 pub const SERVICE_NAME: &str = "loyalty.ledger.v1.LedgerService";
@@ -44,13 +45,14 @@ pub async fn run(
     let repo = Arc::new(Repository::<Account>::new(Arc::clone(runtime.log())));
     let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
     let schedule = projections.add(Arc::new(ExpirySchedule))?;
+    let history = projections.add(Arc::new(History))?;
     projections.register_metrics(runtime.registry_mut());
     let token = runtime.tasks_token();
     runtime.spawn(projections.run(token.clone()));
     let scheduler = ExpiryScheduler::new(Arc::clone(&repo), schedule, Arc::clone(&clock));
     let interval = Duration::from_secs(args.expiry_interval_secs);
     runtime.spawn(scheduler.run(interval, token));
-    let api = LedgerApi::new(repo, Arc::new(Catalog::default()), clock);
+    let api = LedgerApi::new(repo, Arc::new(Catalog::default()), clock, history);
     let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
     runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await
 }
@@ -60,7 +62,10 @@ pub async fn run(
 /// how many rows differed from the projection it replaced (0: identical).
 pub fn rebuild_projections(args: &LedgerArgs) -> anyhow::Result<Vec<RebuildReport>> {
     let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())?;
-    let reports = vec![kit::projection::rebuild(&log, &ExpirySchedule)?];
+    let reports = vec![
+        kit::projection::rebuild(&log, &ExpirySchedule)?,
+        kit::projection::rebuild(&log, &History)?,
+    ];
     log.close();
     Ok(reports)
 }

@@ -269,3 +269,101 @@ async fn a_thousand_concurrent_withdrawals_never_overdraw() {
     );
     l.stop().await;
 }
+
+fn context(description: &str, card: &str, purchase: &str) -> Option<pb::OperationContext> {
+    Some(pb::OperationContext {
+        description: description.into(),
+        reason: "test".into(),
+        card_id: card.into(),
+        purchase_id: purchase.into(),
+        ..Default::default()
+    })
+}
+
+async fn history(
+    c: &mut LedgerServiceClient<Channel>,
+    to: Option<loyalty_proto::wkt::Timestamp>,
+    count: u32,
+    tweak: impl FnOnce(&mut pb::GetHistoryRequest),
+) -> (u64, Vec<String>) {
+    let mut r = pb::GetHistoryRequest {
+        member_id: "m1".into(),
+        to_date: to,
+        count,
+        ..Default::default()
+    };
+    tweak(&mut r);
+    let h = c.get_history(r).await.unwrap().into_inner();
+    (h.all_count, h.rows.into_iter().map(|r| r.id).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_follows_the_seed_filters() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let mut a1 = accrue("a1", "m1", "100");
+    a1.context = context("Welcome bonus", "card-1", "");
+    c.accrue(a1).await.unwrap();
+    let mut w1 = withdraw("w1", "m1", "10");
+    w1.kind = pb::OperationKind::Manual as i32;
+    w1.context = context("Correction", "card-2", "");
+    c.withdraw(w1).await.unwrap();
+    let mut a2 = accrue("a2", "m1", "5");
+    a2.context = context("Cheque 42", "card-1", "P-42");
+    c.accrue(a2).await.unwrap();
+    let mut w2 = withdraw("w2", "m1", "3");
+    w2.context = context("Cheque 42", "card-1", "P-42");
+    c.withdraw(w2).await.unwrap();
+
+    let now: Option<loyalty_proto::wkt::Timestamp> = Some(chrono::Utc::now().into());
+    // Neither required filter, or only `count`: nothing.
+    assert_eq!(history(c, None, 0, |_| {}).await, (0, vec![]));
+    assert_eq!(history(c, None, 10, |_| {}).await, (0, vec![]));
+    // Only `toDate`: the count without rows.
+    assert_eq!(history(c, now, 0, |_| {}).await, (3, vec![]));
+    // Both: newest first; a purchase is one row with its reward and withdrawal.
+    let (all, ids) = history(c, now, 2, |_| {}).await;
+    assert_eq!(all, 3);
+    assert_eq!(ids[0], "P-42");
+    let full = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: now,
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let types: Vec<i32> = full.rows.iter().map(|r| r.r#type).collect();
+    assert_eq!(
+        types,
+        [
+            pb::HistoryRowType::Purchase as i32,
+            pb::HistoryRowType::WithdrawData as i32,
+            pb::HistoryRowType::RewardData as i32
+        ]
+    );
+    let purchase = &full.rows[0];
+    assert_eq!((purchase.rewards.len(), purchase.withdraws.len()), (1, 1));
+    assert_eq!(purchase.rewards[0].amount, "5");
+    assert_eq!(purchase.withdraws[0].amount, "3");
+    assert_eq!(full.rows[1].description, "Correction");
+    assert_eq!(full.rows[1].kind, pb::OperationKind::Manual as i32);
+    assert_eq!(full.rows[2].description, "Welcome bonus");
+    // `from` skips rows; `cardId` filters; `fromDate` bounds from below.
+    assert_eq!(history(c, now, 5, |r| r.from = 1).await.1.len(), 2);
+    assert_eq!(
+        history(c, now, 5, |r| r.card_id = "card-2".into()).await,
+        (1, vec![full.rows[1].id.clone()])
+    );
+    let since_w1 = full.rows[1].date_time;
+    assert_eq!(history(c, now, 5, |r| r.from_date = since_w1).await.0, 2);
+    // `toDate` before everything: nothing.
+    let before = Some(loyalty_proto::wkt::Timestamp {
+        seconds: 1,
+        nanos: 0,
+    });
+    assert_eq!(history(c, before, 5, |_| {}).await, (0, vec![]));
+    l.stop().await;
+}
