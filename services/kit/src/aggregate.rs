@@ -112,11 +112,9 @@ pub struct Idempotency {
 
 /// What executing a command did.
 #[derive(Debug, Clone)]
-pub enum Executed<A> {
+pub enum Executed {
     /// The command was decided now; its events (possibly none) are durable.
     Applied {
-        /// State after the events.
-        state: A,
         /// Stream version after the events.
         version: u64,
         /// The recorded events.
@@ -131,7 +129,7 @@ pub enum Executed<A> {
     },
 }
 
-impl<A> Executed<A> {
+impl Executed {
     /// The reply bytes, whether fresh or stored.
     pub fn reply(&self) -> &[u8] {
         match self {
@@ -314,7 +312,7 @@ impl<A: Aggregate> Repository<A> {
         idempotency: Option<Idempotency>,
         metadata: Metadata,
         reply: impl Fn(&A, &[A::Event]) -> Vec<u8>,
-    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+    ) -> Result<Executed, RepositoryError<A::Error>> {
         let _key = match &idempotency {
             Some(idem) => Some(self.lock_key(&idem.key).await),
             None => None,
@@ -331,7 +329,7 @@ impl<A: Aggregate> Repository<A> {
         }
         let slot = self.slot(stream);
         for _ in 0..self.max_attempts {
-            let (pending, next, reply_bytes, version) = {
+            let (pending, reply_bytes, version) = {
                 let mut guard = slot.lock().await;
                 let mut known = match guard.take() {
                     Some(known) => known,
@@ -349,27 +347,30 @@ impl<A: Aggregate> Repository<A> {
                             known.speculative = false;
                         }
                         let version = known.version;
-                        let state = known.state.clone();
-                        *guard = Some(known);
-                        return match other {
-                            Ok(_) => {
-                                let reply_bytes = reply(&state, &[]);
-                                Ok(Executed::Applied {
-                                    state,
-                                    version,
-                                    events: Vec::new(),
-                                    reply: reply_bytes,
-                                })
-                            }
+                        let result = match other {
+                            Ok(_) => Ok(Executed::Applied {
+                                version,
+                                events: Vec::new(),
+                                reply: reply(&known.state, &[]),
+                            }),
                             Err(e) => Err(RepositoryError::Domain(e)),
                         };
+                        *guard = Some(known);
+                        return result;
                     }
                 };
-                let mut next = known.state.clone();
+                let expected = known.expected();
+                // Advance the known state in place: no copy on the hot path.
+                let Known {
+                    mut state,
+                    version,
+                    last_event,
+                    ..
+                } = known;
                 for e in &events {
-                    next.apply(e);
+                    state.apply(e);
                 }
-                let reply_bytes = reply(&next, &events);
+                let reply_bytes = reply(&state, &events);
                 let new_events: Vec<NewEvent> = events
                     .iter()
                     .map(|e| NewEvent {
@@ -383,23 +384,19 @@ impl<A: Aggregate> Repository<A> {
                     request_hash: i.request_hash,
                     result: reply_bytes.clone(),
                 });
-                let pending = self
-                    .log
-                    .submit(stream, known.expected(), new_events, idem)?;
-                let version = known.version;
+                let pending = self.log.submit(stream, expected, new_events, idem)?;
                 // Later commands decide on the state this append will produce.
                 *guard = Some(Known {
-                    state: next.clone(),
+                    state,
                     version: version + events.len() as u64,
-                    last_event: pending.event_ids().last().copied().or(known.last_event),
+                    last_event: pending.event_ids().last().copied().or(last_event),
                     speculative: true,
                 });
-                (pending, next, reply_bytes, version)
+                (pending, reply_bytes, version)
             };
             match pending.outcome().await {
                 Ok(AppendOutcome::Appended(appended)) => {
                     return Ok(Executed::Applied {
-                        state: next,
                         version: version.max(appended.stream_version),
                         events: appended.events,
                         reply: reply_bytes,

@@ -44,6 +44,7 @@ struct HoldState {
 /// State of one account.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Account {
+    booked: Balances,
     buckets: BTreeMap<u64, Bucket>,
     next_bucket: u64,
     holds: HashMap<String, HoldState>,
@@ -92,13 +93,10 @@ impl Account {
         v
     }
 
-    /// Balances as booked: every bucket counts until its expiry is recorded,
-    /// so each event's `after` equals the running sum of the stream.
-    fn booked(&self) -> Balances {
-        Balances {
-            available: self.buckets.values().map(|b| b.amount).sum(),
-            held: self.held(),
-        }
+    /// Balances as booked (every bucket counts until its expiry is
+    /// recorded), so each event's `after` equals the running sum of the stream.
+    pub fn booked(&self) -> Balances {
+        self.booked
     }
 
     /// Plans draws of `amount` from the soonest-expiring spendable buckets.
@@ -132,6 +130,7 @@ impl Account {
 
     /// Folds an event (see [`kit::aggregate::Aggregate::apply`]).
     pub fn fold(&mut self, event: &Event) {
+        self.booked = shift(self.booked, event);
         match event {
             Event::Accrued {
                 operation_id,
@@ -265,14 +264,23 @@ impl Account {
     /// Decides a command (see [`kit::aggregate::Aggregate::decide`]).
     pub fn handle(&self, command: &Command) -> Result<Vec<Event>, LedgerError> {
         let (key, now) = command.key_and_time();
-        // Expire what is due first, on a scratch copy, then decide on it.
-        let mut state = self.clone();
-        let mut events = Vec::new();
         let mut due: Vec<&Bucket> = self
             .buckets
             .values()
             .filter(|b| is_due(b, now) && !b.amount.is_zero())
             .collect();
+        if due.is_empty() {
+            // The common case: decide on the state as it is, no copy.
+            let Some(mut e) = self.decide_one(command)? else {
+                return Ok(Vec::new());
+            };
+            let after = shift(self.booked, &e);
+            set_after(&mut e, after);
+            return Ok(vec![e]);
+        }
+        // Expire what is due first, on a scratch copy, then decide on it.
+        let mut state = self.clone();
+        let mut events = Vec::new();
         due.sort_by_key(|b| (b.expires_at, b.id));
         for b in due {
             let mut e = Event::Expired {
@@ -282,13 +290,14 @@ impl Account {
                 expired_at: b.expires_at.unwrap_or(now),
                 after: Balances::default(),
             };
+            let after = shift(state.booked, &e);
+            set_after(&mut e, after);
             state.fold(&e);
-            set_after(&mut e, state.booked());
             events.push(e);
         }
         if let Some(mut e) = state.decide_one(command)? {
-            state.fold(&e);
-            set_after(&mut e, state.booked());
+            let after = shift(state.booked, &e);
+            set_after(&mut e, after);
             events.push(e);
         }
         Ok(events)
@@ -538,6 +547,46 @@ fn split_draws(draws: &[Draw], amount: Decimal) -> (Vec<Draw>, Vec<Draw>) {
         left -= take;
     }
     (first, rest)
+}
+
+/// Balances after `event`, from the balances before it.
+fn shift(b: Balances, event: &Event) -> Balances {
+    let sum = |d: &[Draw]| d.iter().map(|d| d.amount).sum::<Decimal>();
+    match event {
+        Event::Accrued { amount, .. } => Balances {
+            available: b.available + amount,
+            ..b
+        },
+        Event::Withdrawn { amount, .. } | Event::Expired { amount, .. } => Balances {
+            available: b.available - amount,
+            ..b
+        },
+        Event::Held { amount, .. } => Balances {
+            available: b.available - amount,
+            held: b.held + amount,
+        },
+        Event::Captured {
+            amount, returned, ..
+        } => {
+            let back = sum(returned);
+            Balances {
+                available: b.available + back,
+                held: b.held - amount - back,
+            }
+        }
+        Event::Released { amount, .. } => Balances {
+            available: b.available + amount,
+            held: b.held - amount,
+        },
+        Event::Refunded { amount, credit, .. } => Balances {
+            available: if *credit {
+                b.available + amount
+            } else {
+                b.available - amount
+            },
+            ..b
+        },
+    }
 }
 
 fn is_due(bucket: &Bucket, now: DateTime<Utc>) -> bool {

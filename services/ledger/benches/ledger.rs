@@ -1,0 +1,375 @@
+//! Ledger benchmark (`scripts/bench.sh ledger`): prints figures, asserts nothing.
+//!
+//! 1. Durable accrue + withdraw operations per second over gRPC with
+//!    `LEDGER_BENCH_CLIENTS` (64) concurrent clients, p50/p99 latency.
+//! 2. The same workload, in the same run, against a baseline ledger in
+//!    PostgreSQL built the usual way: one transaction per operation, an
+//!    idempotency row, `SELECT … FOR UPDATE` on the balance row, an UPDATE
+//!    and a history INSERT (`LEDGER_BENCH_PG`, default
+//!    `host=127.0.0.1 user=postgres dbname=test`; `off` skips it).
+//! 3. `rebuild-projections` speed over `LEDGER_BENCH_REBUILD_EVENTS` (1M) events.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use ledger::config::LedgerArgs;
+use loyalty_proto::common::v1::Money;
+use loyalty_proto::ledger::v1 as pb;
+use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use rust_decimal::Decimal;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: LedgerArgs,
+}
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn bench_root() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    target.join("ledger-bench")
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
+}
+
+struct Figures {
+    ops_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn summarise(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
+    latencies.sort();
+    Figures {
+        ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: pct(&latencies, 0.5),
+        p99_ms: pct(&latencies, 0.99),
+    }
+}
+
+fn money(amount: &str) -> Option<Money> {
+    Some(Money {
+        amount: amount.into(),
+        currency: "BONUS".into(),
+    })
+}
+
+async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
+    std::fs::create_dir_all(bench_root()).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("grpc-")
+        .tempdir_in(bench_root())
+        .unwrap();
+    let args = Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args;
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = grpc.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(ledger::run(
+        args,
+        grpc,
+        metrics,
+        shutdown.clone(),
+        Arc::new(chrono::Utc::now),
+    ));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let client = LedgerServiceClient::new(channel);
+    for c in 0..clients {
+        let mut cl = client.clone();
+        cl.accrue(pb::AccrueRequest {
+            operation_id: format!("seed-{c}"),
+            member_id: format!("bench-{c}"),
+            amount: money("1000000"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let mut cl = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = 0u64;
+            while started.elapsed() < duration {
+                let t = Instant::now();
+                cl.accrue(pb::AccrueRequest {
+                    operation_id: format!("a-{c}-{i}"),
+                    member_id: format!("bench-{c}"),
+                    amount: money("1.00"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+                latencies.push(t.elapsed());
+                let t = Instant::now();
+                cl.withdraw(pb::WithdrawRequest {
+                    operation_id: format!("w-{c}-{i}"),
+                    member_id: format!("bench-{c}"),
+                    amount: money("1.00"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+                latencies.push(t.elapsed());
+                i += 1;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let figures = summarise(all, started.elapsed());
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    figures
+}
+
+const PG_SCHEMA: &str = "
+DROP TABLE IF EXISTS bench_ledger_history, bench_ledger_ops, bench_ledger_accounts;
+CREATE TABLE bench_ledger_accounts (member_id text, currency text, balance numeric NOT NULL,
+    PRIMARY KEY (member_id, currency));
+CREATE TABLE bench_ledger_ops (operation_id text PRIMARY KEY);
+CREATE TABLE bench_ledger_history (id bigserial PRIMARY KEY, member_id text, currency text,
+    operation_id text, amount numeric, balance_after numeric, at timestamptz DEFAULT now());
+";
+
+async fn pg_op(
+    db: &mut tokio_postgres::Client,
+    member: &str,
+    op: &str,
+    delta: Decimal,
+) -> Result<(), tokio_postgres::Error> {
+    let tx = db.transaction().await?;
+    tx.execute(
+        "INSERT INTO bench_ledger_ops (operation_id) VALUES ($1)",
+        &[&op],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            "SELECT balance::text FROM bench_ledger_accounts WHERE member_id = $1 AND currency = 'BONUS' FOR UPDATE",
+            &[&member],
+        )
+        .await?;
+    let balance: Decimal = row.get::<_, String>(0).parse().expect("numeric");
+    let after = balance + delta;
+    assert!(after >= Decimal::ZERO, "baseline never overdraws");
+    let after_s = after.to_string();
+    let delta_s = delta.to_string();
+    tx.execute(
+        "UPDATE bench_ledger_accounts SET balance = $2::text::numeric WHERE member_id = $1 AND currency = 'BONUS'",
+        &[&member, &after_s],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO bench_ledger_history (member_id, currency, operation_id, amount, balance_after) VALUES ($1, 'BONUS', $2, $3::text::numeric, $4::text::numeric)",
+        &[&member, &op, &delta_s, &after_s],
+    )
+    .await?;
+    tx.commit().await
+}
+
+async fn pg_workload(
+    conninfo: &str,
+    clients: usize,
+    duration: Duration,
+) -> Result<Figures, tokio_postgres::Error> {
+    let (admin, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    admin.batch_execute(PG_SCHEMA).await?;
+    for c in 0..clients {
+        let member = format!("bench-{c}");
+        admin
+            .execute(
+                "INSERT INTO bench_ledger_accounts VALUES ($1, 'BONUS', 1000000)",
+                &[&member],
+            )
+            .await?;
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (mut db, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        tasks.push(tokio::spawn(async move {
+            let member = format!("bench-{c}");
+            let mut latencies = Vec::new();
+            let mut i = 0u64;
+            while started.elapsed() < duration {
+                for (op, delta) in [
+                    (format!("a-{c}-{i}"), Decimal::ONE),
+                    (format!("w-{c}-{i}"), Decimal::NEGATIVE_ONE),
+                ] {
+                    let t = Instant::now();
+                    pg_op(&mut db, &member, &op, delta).await.unwrap();
+                    latencies.push(t.elapsed());
+                }
+                i += 1;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    Ok(summarise(all, started.elapsed()))
+}
+
+async fn rebuild(events: u64) -> (u64, f64, Vec<(String, f64, u64)>) {
+    std::fs::create_dir_all(bench_root()).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("rebuild-")
+        .tempdir_in(bench_root())
+        .unwrap();
+    let args = Cli::parse_from([
+        "ledger",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--cache-mb",
+        "1024",
+    ])
+    .args;
+    let log =
+        kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options()).unwrap();
+    // Realistic events: accruals with expiry spread over 10 000 accounts.
+    let fill = Instant::now();
+    let per_batch = 1_000u64;
+    for b in 0..events / per_batch {
+        let member = format!("m-{}", b % 10_000);
+        let key = ledger::domain::account::AccountKey {
+            member_id: member,
+            currency: "BONUS".into(),
+        };
+        let version = log.stream_version(&key.stream()).unwrap();
+        let batch = (0..per_batch)
+            .map(|i| {
+                let n = version + i;
+                let amount = Decimal::new(150, 2);
+                let event = ledger::domain::account::Event::Accrued {
+                    key: key.clone(),
+                    operation_id: format!("op-{b}-{i}"),
+                    amount,
+                    bucket: ledger::domain::account::Bucket {
+                        id: n,
+                        amount,
+                        expires_at: Some(chrono::Utc::now() + chrono::Duration::days(365)),
+                        lifetime: "365d".into(),
+                    },
+                    kind: pb::OperationKind::Regular,
+                    reward_type: pb::RewardType::Bonus,
+                    context: pb::OperationContext {
+                        description: "bench".into(),
+                        ..Default::default()
+                    },
+                    after: ledger::domain::account::Balances {
+                        available: Decimal::from(n + 1) * amount,
+                        held: Decimal::ZERO,
+                    },
+                };
+                let (event_type, payload) = ledger::events::encode(&event);
+                kit::log::NewEvent {
+                    event_type: event_type.into(),
+                    payload,
+                    metadata: Default::default(),
+                }
+            })
+            .collect();
+        log.append(&key.stream(), kit::log::ExpectedVersion::Any, batch)
+            .await
+            .unwrap();
+    }
+    let fill_rate = events as f64 / fill.elapsed().as_secs_f64();
+    log.close();
+    drop(log);
+    let reports = ledger::rebuild_projections(&args).unwrap();
+    let head = reports.first().map_or(0, |r| r.events);
+    (
+        head,
+        fill_rate,
+        reports
+            .into_iter()
+            .map(|r| {
+                (
+                    r.projection.to_owned(),
+                    r.events_per_second(),
+                    r.differences,
+                )
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let clients: usize = env("LEDGER_BENCH_CLIENTS", 64);
+    let seconds: u64 = env("LEDGER_BENCH_SECONDS", 10);
+    let rebuild_events: u64 = env("LEDGER_BENCH_REBUILD_EVENTS", 1_000_000);
+    let pg: String = env(
+        "LEDGER_BENCH_PG",
+        "host=127.0.0.1 user=postgres dbname=test".to_owned(),
+    );
+    let duration = Duration::from_secs(seconds);
+    println!(
+        "ledger benchmark on {} cores; {clients} concurrent clients, {seconds} s per run; accrue + withdraw of 1.00 on the client's own account",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    let ours = rt.block_on(grpc_workload(clients, duration));
+    println!(
+        "  ledger over gRPC (sled event log, fsync per group commit): {:>8.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        ours.ops_per_sec, ours.p50_ms, ours.p99_ms
+    );
+    if pg != "off" {
+        match rt.block_on(pg_workload(&pg, clients, duration)) {
+            Ok(base) => {
+                println!(
+                    "  PostgreSQL baseline (tx, FOR UPDATE, history insert):        {:>8.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                    base.ops_per_sec, base.p50_ms, base.p99_ms
+                );
+                println!(
+                    "  ratio ledger / PostgreSQL: {:.2}x",
+                    ours.ops_per_sec / base.ops_per_sec
+                );
+            }
+            Err(e) => println!("  PostgreSQL baseline skipped: {e}"),
+        }
+    }
+    if rebuild_events > 0 {
+        let (events, fill, reports) = rt.block_on(rebuild(rebuild_events));
+        println!(
+            "rebuild-projections over {events} events (log filled at {fill:.0} events/s, sled cache 1024 MiB):"
+        );
+        for (name, rate, diff) in reports {
+            println!(
+                "  {name:<8} {rate:>10.0} events/s  ({diff} rows differed from the live projection)"
+            );
+        }
+    }
+    println!("1M-line batch apply: not measured yet (batch balance changes are not built yet)");
+}
