@@ -87,12 +87,18 @@ async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
         shutdown.clone(),
         Arc::new(chrono::Utc::now),
     ));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy();
-    let client = LedgerServiceClient::new(channel);
+    // Like a fleet of tills: several connections (one HTTP/2 connection is
+    // served by one task), 4 clients per connection.
+    let connections: Vec<_> = (0..clients.div_ceil(4))
+        .map(|_| {
+            let endpoint =
+                tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
+            LedgerServiceClient::new(endpoint.connect_lazy())
+        })
+        .collect();
+    let client_for = |c: usize| connections[c / 4].clone();
     for c in 0..clients {
-        let mut cl = client.clone();
+        let mut cl = client_for(c);
         cl.accrue(pb::AccrueRequest {
             operation_id: format!("seed-{c}"),
             member_id: format!("bench-{c}"),
@@ -105,7 +111,7 @@ async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let mut cl = client.clone();
+        let mut cl = client_for(c);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut i = 0u64;
