@@ -101,6 +101,17 @@ impl Account {
 
     /// Plans draws of `amount` from the soonest-expiring spendable buckets.
     fn plan_draws(&self, amount: Decimal, now: DateTime<Utc>) -> Result<Vec<Draw>, LedgerError> {
+        self.draw_in_order(self.buckets(), amount, now)
+    }
+
+    /// Plans draws of `amount` from spendable buckets taken in `order`;
+    /// refuses an amount above what is spendable.
+    fn draw_in_order<'a>(
+        &self,
+        order: impl IntoIterator<Item = &'a Bucket>,
+        amount: Decimal,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Draw>, LedgerError> {
         let available = self.available(now);
         if amount > available {
             return Err(LedgerError::InsufficientFunds {
@@ -110,7 +121,7 @@ impl Account {
         }
         let mut left = amount;
         let mut draws = Vec::new();
-        for b in self.buckets() {
+        for b in order {
             if left.is_zero() {
                 break;
             }
@@ -486,42 +497,20 @@ impl Account {
         Ok(hold)
     }
 
+    /// Plans taking an accrual back: from its own bucket first, then from
+    /// the soonest-expiring others.
     fn plan_refund_of_credit(
         &self,
         original: &[Draw],
         amount: Decimal,
         now: DateTime<Utc>,
     ) -> Result<Vec<Draw>, LedgerError> {
-        let available = self.available(now);
-        if amount > available {
-            return Err(LedgerError::InsufficientFunds {
-                available,
-                requested: amount,
-            });
-        }
-        let mut left = amount;
-        let mut draws = Vec::new();
         let own = original.first().map(|d| d.bucket_id);
         let order = own
             .and_then(|id| self.buckets.get(&id))
             .into_iter()
             .chain(self.buckets().into_iter().filter(|b| Some(b.id) != own));
-        for b in order {
-            if left.is_zero() {
-                break;
-            }
-            if is_due(b, now) || b.amount.is_zero() {
-                continue;
-            }
-            let take = left.min(b.amount);
-            draws.push(Draw {
-                bucket_id: b.id,
-                amount: take,
-                expires_at: b.expires_at,
-            });
-            left -= take;
-        }
-        Ok(draws)
+        self.draw_in_order(order, amount, now)
     }
 }
 
