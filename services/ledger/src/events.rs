@@ -41,6 +41,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::HoldReleased>(types::RELEASED)
         .register::<pb::PointsRefunded>(types::REFUNDED)
         .register::<pb::PointsExpired>(types::EXPIRED)
+        .register::<pb::BatchApplied>(crate::batch::BATCH_APPLIED)
 }
 
 fn ts(t: DateTime<Utc>) -> Timestamp {

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 use tonic_types::FieldViolation;
 
+use crate::batch::BatchApplier;
 use crate::domain::account::{Account, AccountKey, Command, Draw, Event};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money::{self, AmountError};
@@ -32,6 +33,7 @@ pub struct LedgerApi {
     catalog: Arc<Catalog>,
     clock: Clock,
     history: ProjectionHandle,
+    batch: Arc<BatchApplier>,
 }
 
 /// Collects field violations while validating a request.
@@ -206,12 +208,14 @@ impl LedgerApi {
         catalog: Arc<Catalog>,
         clock: Clock,
         history: ProjectionHandle,
+        batch: Arc<BatchApplier>,
     ) -> Self {
         Self {
             repo,
             catalog,
             clock,
             history,
+            batch,
         }
     }
 
@@ -557,5 +561,40 @@ impl LedgerService for LedgerApi {
         request: Request<pb::GetHistoryRequest>,
     ) -> Result<Response<pb::GetHistoryResponse>, Status> {
         Ok(Response::new(self.history(request.into_inner()).await?))
+    }
+
+    async fn apply_batch(
+        &self,
+        request: Request<tonic::Streaming<pb::ApplyBatchRequest>>,
+    ) -> Result<Response<pb::ApplyBatchResponse>, Status> {
+        use futures::StreamExt;
+        use pb::apply_batch_request::Part;
+        let mut stream = request.into_inner();
+        let header = match stream.next().await {
+            Some(Ok(pb::ApplyBatchRequest {
+                part: Some(Part::Header(h)),
+            })) => h,
+            Some(Err(status)) => return Err(status),
+            _ => {
+                return Err(ApiError::Invalid(vec![FieldViolation::new(
+                    "header",
+                    "the first message must carry the batch header",
+                )])
+                .into());
+            }
+        };
+        let chunks = stream.map(|m| match m {
+            Ok(pb::ApplyBatchRequest {
+                part: Some(Part::Lines(l)),
+            }) => Ok(l.lines),
+            Ok(_) => Err(ApiError::Invalid(vec![FieldViolation::new(
+                "lines",
+                "after the header, every message must carry lines",
+            )])),
+            Err(status) => Err(ApiError::Unexpected(anyhow::anyhow!(
+                "upload interrupted: {status}"
+            ))),
+        });
+        Ok(Response::new(self.batch.apply(header, chunks).await?))
     }
 }

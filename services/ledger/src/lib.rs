@@ -3,12 +3,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod expiry;
 pub mod grpc;
+pub mod members;
 pub mod projections;
 
 use std::sync::Arc;
@@ -21,11 +23,13 @@ use loyalty_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::batch::BatchApplier;
 use crate::config::LedgerArgs;
 use crate::domain::account::Account;
 use crate::domain::catalog::Catalog;
 use crate::expiry::ExpiryScheduler;
 use crate::grpc::{Clock, LedgerApi};
+use crate::members::MemberNoIsMemberId;
 use crate::projections::expiry::ExpirySchedule;
 use crate::projections::history::History;
 
@@ -52,7 +56,13 @@ pub async fn run(
     let scheduler = ExpiryScheduler::new(Arc::clone(&repo), schedule, Arc::clone(&clock));
     let interval = Duration::from_secs(args.expiry_interval_secs);
     runtime.spawn(scheduler.run(interval, token));
-    let api = LedgerApi::new(repo, Arc::new(Catalog::default()), clock, history);
+    let catalog = Arc::new(Catalog::default());
+    let batch = Arc::new(BatchApplier::new(
+        Arc::clone(&repo),
+        Arc::clone(&catalog),
+        Arc::new(MemberNoIsMemberId),
+    ));
+    let api = LedgerApi::new(repo, catalog, clock, history, batch);
     let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
     runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await
 }

@@ -1,61 +1,14 @@
 //! The ledger over real gRPC on a real socket, with its event log on disk.
 
-use std::sync::Arc;
+mod common;
 
-use clap::Parser;
-use ledger::config::LedgerArgs;
+use common::Ledger;
 use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: LedgerArgs,
-}
-
-struct Ledger {
-    client: LedgerServiceClient<Channel>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Ledger {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let args = Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args;
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(ledger::run(
-            args,
-            grpc,
-            metrics,
-            shutdown.clone(),
-            Arc::new(chrono::Utc::now),
-        ));
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect_lazy();
-        Self {
-            client: LedgerServiceClient::new(channel),
-            shutdown,
-            task,
-            _dir: dir,
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
-    }
-}
 
 fn money(amount: &str, currency: &str) -> Option<Money> {
     Some(Money {

@@ -17,7 +17,7 @@ use kit::log::RecordedEvent;
 use kit::projection::{Projection, Rows};
 use rust_decimal::Decimal;
 
-use crate::domain::account::{Draw, Event};
+use crate::domain::account::{AccountKey, Draw, Event};
 
 /// Name of the projection (tree `proj/expiry`).
 pub const NAME: &str = "expiry";
@@ -116,6 +116,9 @@ impl Projection for ExpirySchedule {
     }
 
     fn apply(&self, rows: &mut Rows<'_>, recorded: &RecordedEvent) -> anyhow::Result<()> {
+        if AccountKey::from_stream(&recorded.stream).is_none() {
+            return Ok(()); // batch records and other non-account streams
+        }
         let event = Event::decode(&recorded.event_type, &recorded.payload)?;
         let s = recorded.stream.as_str();
         let (plus, minus) = (Decimal::ONE, Decimal::NEGATIVE_ONE);

@@ -89,6 +89,9 @@ impl Projection for History {
     }
 
     fn apply(&self, rows: &mut Rows<'_>, recorded: &RecordedEvent) -> anyhow::Result<()> {
+        if AccountKey::from_stream(&recorded.stream).is_none() {
+            return Ok(()); // batch records and other non-account streams
+        }
         let event = Event::decode(&recorded.event_type, &recorded.payload)?;
         let expired_context = pb::OperationContext {
             description: "Points expired".into(),

@@ -1,0 +1,380 @@
+//! Batch balance changes (seed types 2-5) with the seed-004 report.
+//!
+//! Lines are applied as they stream in, up to [`IN_FLIGHT`] at once, each
+//! as its own idempotent operation (`batch/<requestId>/<line>`), so a batch
+//! re-sent after a crash completes without doubling anything. When the last
+//! line is done, a `BatchApplied` event stores the report under the batch's
+//! own idempotency key (`batch/<requestId>`, hashed over the whole content):
+//! the same batch again returns that report; different content under the
+//! same `requestId` is refused.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
+use kit::aggregate::{Idempotency, Repository, RepositoryError};
+use kit::log::{AppendOutcome, ExpectedVersion, IdempotencyRecord, LogError, Metadata, NewEvent};
+use loyalty_proto::ledger::v1 as pb;
+use prost::Message;
+use rust_decimal::Decimal;
+use sha2::Digest;
+
+use crate::domain::account::{Account, AccountKey, Command};
+use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::money;
+use crate::error::ApiError;
+use crate::members::MemberDirectory;
+
+/// Lines applied concurrently.
+pub const IN_FLIGHT: usize = 512;
+/// Event type of a finished batch.
+pub const BATCH_APPLIED: &str = "loyalty.ledger.v1.BatchApplied";
+/// Format of `operationDate`.
+const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// Applies batches.
+pub struct BatchApplier {
+    repo: Arc<Repository<Account>>,
+    catalog: Arc<Catalog>,
+    members: Arc<dyn MemberDirectory>,
+}
+
+/// A validated header.
+struct Header {
+    request_id: String,
+    kind: pb::BatchType,
+    description: String,
+    currency: Currency,
+    lifetime: String,
+    expires: crate::domain::catalog::Lifetime,
+}
+
+/// Outcome of one line: accepted amount or a rejection comment.
+type LineOutcome = (u64, Result<Decimal, String>);
+
+impl BatchApplier {
+    /// An applier over `repo`, resolving members through `members`.
+    pub fn new(
+        repo: Arc<Repository<Account>>,
+        catalog: Arc<Catalog>,
+        members: Arc<dyn MemberDirectory>,
+    ) -> Self {
+        Self {
+            repo,
+            catalog,
+            members,
+        }
+    }
+
+    fn header(&self, h: &pb::BatchHeader) -> Result<Header, ApiError> {
+        let mut violations = Vec::new();
+        let mut fail =
+            |field: &str, d: String| violations.push(tonic_types::FieldViolation::new(field, d));
+        if h.request_id.trim().is_empty() || h.request_id.len() > 128 {
+            fail(
+                "header.request_id",
+                "is required, at most 128 characters".into(),
+            );
+        }
+        let kind = pb::BatchType::try_from(h.r#type).unwrap_or(pb::BatchType::Unspecified);
+        if kind == pb::BatchType::Unspecified {
+            fail(
+                "header.type",
+                format!("must be 2, 3, 4 or 5, got {}", h.r#type),
+            );
+        }
+        let currency = self.catalog.currency(&h.currency_external_id).cloned();
+        if currency.is_none() {
+            fail(
+                "header.currency_external_id",
+                format!("unknown currency {:?}", h.currency_external_id),
+            );
+        }
+        let lifetime = self.catalog.lifetime(&h.life_time_definition_external_id);
+        if lifetime.is_none() {
+            fail(
+                "header.life_time_definition_external_id",
+                format!(
+                    "unknown lifetime definition {:?}",
+                    h.life_time_definition_external_id
+                ),
+            );
+        }
+        if !violations.is_empty() {
+            return Err(ApiError::Invalid(violations));
+        }
+        let (lifetime, expires) = lifetime.expect("checked");
+        Ok(Header {
+            request_id: h.request_id.clone(),
+            kind,
+            description: h.accrue_description.clone(),
+            currency: currency.expect("checked"),
+            lifetime: lifetime.to_owned(),
+            expires,
+        })
+    }
+
+    /// Applies the batch whose header is `header` and whose lines come from
+    /// `chunks`; returns the report.
+    pub async fn apply<S>(
+        &self,
+        header: pb::BatchHeader,
+        mut chunks: S,
+    ) -> Result<pb::ApplyBatchResponse, ApiError>
+    where
+        S: futures::Stream<Item = Result<Vec<pb::BatchLine>, ApiError>> + Unpin,
+    {
+        let h = self.header(&header)?;
+        let batch_key = format!("batch/{}", h.request_id);
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(header.encode_to_vec());
+        let log = self.repo.log();
+        if let Some(stored) = log
+            .lookup_idempotency(&batch_key)
+            .map_err(|e| ApiError::Unexpected(e.into()))?
+        {
+            // Seen before: answer from the stored report if the content matches.
+            while let Some(chunk) = chunks.next().await {
+                for line in chunk? {
+                    hasher.update(line.encode_to_vec());
+                }
+            }
+            let hash: [u8; 32] = hasher.finalize().into();
+            return match log.check_idempotency(&batch_key, &hash).await {
+                Ok(_) => pb::ApplyBatchResponse::decode(stored.result.as_slice())
+                    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored report: {e}"))),
+                Err(LogError::IdempotencyConflict { .. }) => {
+                    Err(ApiError::IdempotencyConflict(h.request_id))
+                }
+                Err(e) => Err(ApiError::Unexpected(e.into())),
+            };
+        }
+        let now = Utc::now();
+        let mut in_flight = FuturesUnordered::new();
+        let mut outcomes: Vec<LineOutcome> = Vec::new();
+        let mut next_line = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            for line in chunk? {
+                next_line += 1;
+                hasher.update(line.encode_to_vec());
+                in_flight.push(self.apply_line(&h, next_line, line, now));
+                if in_flight.len() >= IN_FLIGHT
+                    && let Some(done) = in_flight.next().await
+                {
+                    outcomes.push(done?);
+                }
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            outcomes.push(done?);
+        }
+        let hash: [u8; 32] = hasher.finalize().into();
+        let report = report(&h, next_line, outcomes);
+        let event = pb::BatchApplied {
+            request_id: h.request_id.clone(),
+            r#type: h.kind as i32,
+            currency: h.currency.id.clone(),
+            accepted_count: report.accepted_count,
+            accepted_sum: report.accepted_sum.clone(),
+            error_count: report.error_count,
+            code: report.code,
+        };
+        let outcome = log
+            .append_idempotent(
+                &batch_key,
+                ExpectedVersion::Exact(0),
+                vec![NewEvent {
+                    event_type: BATCH_APPLIED.into(),
+                    payload: event.encode_to_vec(),
+                    metadata: Metadata {
+                        correlation_id: Some(h.request_id.clone()),
+                        ..Metadata::default()
+                    },
+                }],
+                IdempotencyRecord {
+                    key: batch_key.clone(),
+                    request_hash: hash,
+                    result: report.encode_to_vec(),
+                },
+            )
+            .await;
+        match outcome {
+            Ok(AppendOutcome::Appended(_)) => Ok(report),
+            // A concurrent upload of the same batch finished first.
+            Ok(AppendOutcome::Duplicate(stored)) => {
+                pb::ApplyBatchResponse::decode(stored.result.as_slice())
+                    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored report: {e}")))
+            }
+            Err(LogError::IdempotencyConflict { .. } | LogError::Conflict { .. }) => {
+                Err(ApiError::IdempotencyConflict(h.request_id.clone()))
+            }
+            Err(e) => Err(ApiError::Unexpected(e.into())),
+        }
+    }
+
+    /// Validates, resolves and applies one line. `Err` only for failures
+    /// that must stop the batch (storage); line problems are `Ok((n, Err))`.
+    async fn apply_line(
+        &self,
+        h: &Header,
+        n: u64,
+        line: pb::BatchLine,
+        now: DateTime<Utc>,
+    ) -> Result<LineOutcome, ApiError> {
+        let reject = |comment: String| Ok((n, Err(comment)));
+        let amount = match money::parse_positive(&line.points_amount, h.currency.precision) {
+            Ok(a) => a,
+            Err(e) => return reject(format!("pointsAmount: {e}")),
+        };
+        if !line.transaction_amount.trim().is_empty()
+            && line.transaction_amount.trim().parse::<Decimal>().is_err()
+        {
+            return reject(format!(
+                "transactionAmount: {:?} is not a decimal number",
+                line.transaction_amount
+            ));
+        }
+        let operation_time =
+            match NaiveDateTime::parse_from_str(line.operation_date.trim(), DATE_FORMAT) {
+                Ok(t) => t.and_utc(),
+                Err(_) => {
+                    return reject(format!(
+                        "operationDate: {:?} is not YYYY-MM-DD HH:MM:SS",
+                        line.operation_date
+                    ));
+                }
+            };
+        let member_no = line.member_no.trim();
+        if member_no.is_empty() {
+            return reject("memberNo is required".into());
+        }
+        let member = match self.members.resolve(member_no).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return reject(format!("memberNo {member_no:?} is unknown")),
+            Err(e) => return Err(ApiError::Unexpected(e.context("resolving memberNo"))),
+        };
+        let key = AccountKey {
+            member_id: member,
+            currency: h.currency.id.clone(),
+        };
+        let operation_id = format!("batch/{}/{n}", h.request_id);
+        let description = if line.description.is_empty() {
+            h.description.clone()
+        } else {
+            line.description.clone()
+        };
+        let context = pb::OperationContext {
+            description,
+            reason: "batch".into(),
+            merchant_name: line.merchant_name.trim().to_owned(),
+            batch_id: h.request_id.clone(),
+            operation_time: Some(operation_time.into()),
+            transaction_amount: line.transaction_amount.trim().to_owned(),
+            ..Default::default()
+        };
+        let manual = matches!(
+            h.kind,
+            pb::BatchType::ManualAccrue | pb::BatchType::ManualWithdraw
+        );
+        let kind = if manual {
+            pb::OperationKind::Manual
+        } else {
+            pb::OperationKind::Regular
+        };
+        let command = match h.kind {
+            pb::BatchType::Accrue | pb::BatchType::ManualAccrue => Command::Accrue {
+                key: key.clone(),
+                operation_id: operation_id.clone(),
+                amount,
+                lifetime: h.lifetime.clone(),
+                expires_at: h.expires.expires_at(now),
+                kind,
+                reward_type: pb::RewardType::Bonus,
+                context,
+                now,
+            },
+            _ => Command::Withdraw {
+                key: key.clone(),
+                operation_id: operation_id.clone(),
+                amount,
+                kind,
+                withdraw_type: pb::WithdrawType::Withdraw,
+                context,
+                now,
+            },
+        };
+        let idempotency = Idempotency {
+            key: operation_id.clone(),
+            request_hash: kit::log::request_hash(&line.encode_to_vec()),
+        };
+        let metadata = Metadata {
+            correlation_id: Some(h.request_id.clone()),
+            ..Metadata::default()
+        };
+        match self
+            .repo
+            .execute(
+                &key.stream(),
+                &command,
+                Some(idempotency),
+                metadata,
+                |_, _| Vec::new(),
+            )
+            .await
+        {
+            Ok(_) => Ok((n, Ok(amount))),
+            Err(RepositoryError::Domain(e)) => reject(e.to_string()),
+            Err(RepositoryError::Log(LogError::IdempotencyConflict { .. })) => reject(format!(
+                "line differs from line {n} of the batch already applied as {}",
+                h.request_id
+            )),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    }
+}
+
+/// Builds the seed-004 report.
+fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBatchResponse {
+    outcomes.sort_by_key(|(n, _)| *n);
+    let mut sum = Decimal::ZERO;
+    let mut accepted = 0u64;
+    let mut errors = Vec::new();
+    for (line, outcome) in outcomes {
+        match outcome {
+            Ok(amount) => {
+                accepted += 1;
+                sum += amount;
+            }
+            Err(comment) => errors.push(pb::BatchLineError { line, comment }),
+        }
+    }
+    let code = match (accepted, lines) {
+        (0, 1) => 188,
+        (0, _) => 185,
+        _ => 0,
+    };
+    let message = match code {
+        0 if errors.is_empty() => "Операция выполнена успешно".to_owned(),
+        0 => format!(
+            "Операция выполнена частично: принято строк {accepted}, отклонено {}",
+            errors.len()
+        ),
+        188 => errors
+            .first()
+            .map(|e| e.comment.clone())
+            .unwrap_or_default(),
+        _ => "Ошибка импорта: отклонены все строки. Подробности в errors".to_owned(),
+    };
+    pb::ApplyBatchResponse {
+        request_id: h.request_id.clone(),
+        r#type: h.kind as i32,
+        status: i32::from(code != 0),
+        message,
+        code,
+        accepted_count: accepted,
+        accepted_sum: money::render(sum, h.currency.precision),
+        error_count: errors.len() as u64,
+        errors,
+        currency: h.currency.id.clone(),
+    }
+}

@@ -1,0 +1,226 @@
+//! Batch balance changes over gRPC: the seed's example, per-line reports
+//! (seed 004 codes 0 / 185 / 188), and idempotency by requestId.
+
+mod common;
+
+use common::Ledger;
+use loyalty_proto::ledger::v1 as pb;
+use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn line(member: &str, points: &str, date: &str) -> pb::BatchLine {
+    pb::BatchLine {
+        member_no: member.into(),
+        description: "string".into(),
+        operation_date: date.into(),
+        merchant_name: " merchantName".into(),
+        transaction_amount: "152246.54".into(),
+        points_amount: points.into(),
+    }
+}
+
+fn seed_line() -> pb::BatchLine {
+    line("012345", "1522.46", "2013-08-14 12:26:14")
+}
+
+async fn apply(
+    c: &mut LedgerServiceClient<Channel>,
+    request_id: &str,
+    kind: pb::BatchType,
+    lines: Vec<pb::BatchLine>,
+) -> Result<pb::ApplyBatchResponse, tonic::Status> {
+    use pb::apply_batch_request::Part;
+    let mut messages = vec![pb::ApplyBatchRequest {
+        part: Some(Part::Header(pb::BatchHeader {
+            request_id: request_id.into(),
+            r#type: kind as i32,
+            accrue_description: "string".into(),
+            ..Default::default()
+        })),
+    }];
+    // Two lines per message, to exercise chunking.
+    for chunk in lines.chunks(2) {
+        messages.push(pb::ApplyBatchRequest {
+            part: Some(Part::Lines(pb::BatchLines {
+                lines: chunk.to_vec(),
+            })),
+        });
+    }
+    c.apply_batch(futures::stream::iter(messages))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn available(c: &mut LedgerServiceClient<Channel>, member: &str) -> String {
+    c.get_balance(pb::GetBalanceRequest {
+        member_id: member.into(),
+        currency: "BONUS".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .accounts[0]
+        .available
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_example_is_applied_and_reported() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let report = apply(
+        c,
+        "123",
+        pb::BatchType::Accrue,
+        vec![seed_line(), seed_line(), seed_line()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            report.request_id.as_str(),
+            report.r#type,
+            report.status,
+            report.code
+        ),
+        ("123", 2, 0, 0)
+    );
+    assert_eq!(
+        (
+            report.accepted_count,
+            report.accepted_sum.as_str(),
+            report.error_count
+        ),
+        (3, "4567.38", 0)
+    );
+    assert!(report.errors.is_empty());
+    assert_eq!(available(c, "012345").await, "4567.38");
+    // The same requestId again: the same report, nothing applied twice.
+    let again = apply(
+        c,
+        "123",
+        pb::BatchType::Accrue,
+        vec![seed_line(), seed_line(), seed_line()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, report);
+    assert_eq!(available(c, "012345").await, "4567.38");
+    // The same requestId with other content: a clear error.
+    let other = apply(
+        c,
+        "123",
+        pb::BatchType::Accrue,
+        vec![seed_line(), seed_line()],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(other.code(), Code::AlreadyExists);
+    assert_eq!(available(c, "012345").await, "4567.38");
+    // History shows the lines with their description.
+    let h = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "012345".into(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.all_count, 3);
+    assert!(h.rows.iter().all(|r| r.r#type == pb::HistoryRowType::RewardData as i32 && r.description == "string"));
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lines_are_reported_by_line_and_good_lines_applied() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let lines = vec![
+        line("m1", "10.00", "2026-01-01 10:00:00"),
+        line("m1", "1.234", "2026-01-01 10:00:00"),
+        line("m1", "5", "2026-01-01"),
+        line("", "5", "2026-01-01 10:00:00"),
+        line("m2", "7.5", "2026-01-01 10:00:00"),
+    ];
+    let r = apply(c, "b-1", pb::BatchType::ManualAccrue, lines)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.code,
+            r.status,
+            r.accepted_count,
+            r.accepted_sum.as_str(),
+            r.error_count
+        ),
+        (0, 0, 2, "17.50", 3)
+    );
+    let at: Vec<u64> = r.errors.iter().map(|e| e.line).collect();
+    assert_eq!(at, [2, 3, 4]);
+    assert!(
+        r.errors[0].comment.contains("pointsAmount"),
+        "{}",
+        r.errors[0].comment
+    );
+    assert!(r.errors[1].comment.contains("operationDate"));
+    assert!(r.errors[2].comment.contains("memberNo"));
+    assert_eq!(available(c, "m1").await, "10.00");
+    assert_eq!(available(c, "m2").await, "7.50");
+
+    // Type 3 (return of bonuses): an overdrawn line is a line error.
+    let r = apply(
+        c,
+        "b-2",
+        pb::BatchType::Withdraw,
+        vec![
+            line("m1", "4", "2026-01-02 10:00:00"),
+            line("m2", "8", "2026-01-02 10:00:00"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.code, r.accepted_count, r.error_count), (0, 1, 1));
+    assert!(
+        r.errors[0].comment.contains("insufficient funds"),
+        "{}",
+        r.errors[0].comment
+    );
+    assert_eq!(available(c, "m1").await, "6.00");
+
+    // Every line rejected: 185; a single-line batch rejected: 188 with the reason.
+    let r = apply(
+        c,
+        "b-3",
+        pb::BatchType::Accrue,
+        vec![
+            line("m1", "0", "2026-01-01 10:00:00"),
+            line("m1", "x", "2026-01-01 10:00:00"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.code, r.status, r.accepted_count, r.error_count),
+        (185, 1, 0, 2)
+    );
+    let r = apply(
+        c,
+        "b-4",
+        pb::BatchType::Accrue,
+        vec![line("m1", "-1", "2026-01-01 10:00:00")],
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.code, r.status), (188, 1));
+    assert!(r.message.contains("pointsAmount"), "{}", r.message);
+
+    // A bad header is a request error, nothing applied.
+    let status = apply(c, "", pb::BatchType::Unspecified, vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    l.stop().await;
+}
