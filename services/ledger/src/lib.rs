@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod batch_file;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -23,11 +23,69 @@ enum Operator {
     /// Drop every projection and rebuild it by replaying the event log, with
     /// progress; reports events/s and whether the result equals what it replaced.
     RebuildProjections,
+    /// Batch balance changes.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+}
+
+/// `ledger batch ...`.
+#[derive(Debug, clap::Subcommand)]
+enum BatchCommand {
+    /// Stream a batch file (the seed's JSON, or CSV with a header row) to a
+    /// running ledger and print its per-line report (seed 004) as JSON.
+    Apply {
+        /// The batch file; `.csv` files are CSV, anything else JSON.
+        file: std::path::PathBuf,
+        /// The ledger's gRPC URL.
+        #[arg(long, env = "LEDGER_URL", default_value = "http://127.0.0.1:50052")]
+        ledger_url: String,
+        /// CSV only: `requestId` of the batch.
+        #[arg(long, default_value = "")]
+        request_id: String,
+        /// CSV only: batch `type` (2 accrue, 3 return, 4 manual accrue, 5 manual return).
+        #[arg(long = "type", default_value_t = 2)]
+        kind: i32,
+        /// CSV only: `accrueDescription`.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// CSV only: `currencyExternalId` (empty: the default bonus currency).
+        #[arg(long, default_value = "")]
+        currency: String,
+        /// CSV only: `lifeTimeDefinitionExternalId` (empty: the default).
+        #[arg(long, default_value = "")]
+        lifetime: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.args.validate()?;
+    if let Some(Operator::Batch(BatchCommand::Apply {
+        file,
+        ledger_url,
+        request_id,
+        kind,
+        description,
+        currency,
+        lifetime,
+    })) = cli.command
+    {
+        let _telemetry = cli.args.service.init_telemetry("ledger")?;
+        let header = ledger::batch_file::CsvHeader {
+            request_id,
+            r#type: kind,
+            description,
+            currency,
+            lifetime,
+        };
+        let report = tokio::runtime::Runtime::new()?.block_on(ledger::batch_file::apply(
+            &ledger_url,
+            &file,
+            header,
+        ))?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        std::process::exit(if report.code == 0 { 0 } else { 1 });
+    }
     if let Some(Operator::RebuildProjections) = cli.command {
         let _telemetry = cli.args.service.init_telemetry("ledger")?;
         for r in ledger::rebuild_projections(&cli.args)? {

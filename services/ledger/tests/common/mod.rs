@@ -17,6 +17,8 @@ struct Cli {
 
 pub struct Ledger {
     pub client: LedgerServiceClient<Channel>,
+    /// `http://host:port` of the gRPC server.
+    pub url: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
@@ -42,6 +44,7 @@ impl Ledger {
             .connect_lazy();
         Self {
             client: LedgerServiceClient::new(channel),
+            url: format!("http://{addr}"),
             shutdown,
             task,
             _dir: dir,
