@@ -313,6 +313,30 @@ impl<A: Aggregate> Repository<A> {
         metadata: Metadata,
         reply: impl Fn(&A, &[A::Event]) -> Vec<u8>,
     ) -> Result<Executed, RepositoryError<A::Error>> {
+        self.execute_with(
+            stream,
+            |state| state.decide(command).map(|events| (events, ())),
+            idempotency,
+            metadata,
+            reply,
+        )
+        .await
+        .map(|(executed, _)| executed)
+    }
+
+    /// Like [`Repository::execute`], with the decision made by `decide`
+    /// (pure, possibly called again after a conflict), which may also return
+    /// an output of its own — e.g. an outcome per item of a multi-item
+    /// command. The output of the decision that was committed is returned
+    /// (`None` for a repeated request).
+    pub async fn execute_with<R>(
+        &self,
+        stream: &str,
+        decide: impl Fn(&A) -> Result<(Vec<A::Event>, R), A::Error>,
+        idempotency: Option<Idempotency>,
+        metadata: Metadata,
+        reply: impl Fn(&A, &[A::Event]) -> Vec<u8>,
+    ) -> Result<(Executed, Option<R>), RepositoryError<A::Error>> {
         let _key = match &idempotency {
             Some(idem) => Some(self.lock_key(&idem.key).await),
             None => None,
@@ -323,21 +347,26 @@ impl<A: Aggregate> Repository<A> {
                 .check_idempotency(&idem.key, &idem.request_hash)
                 .await?
         {
-            return Ok(Executed::Repeated {
-                reply: stored.result,
-            });
+            return Ok((
+                Executed::Repeated {
+                    reply: stored.result,
+                },
+                None,
+            ));
         }
         let slot = self.slot(stream);
         for _ in 0..self.max_attempts {
-            let (pending, reply_bytes, version) = {
+            let (pending, reply_bytes, version, output) = {
                 let mut guard = slot.lock().await;
                 let mut known = match guard.take() {
                     Some(known) => known,
                     None => self.load_known(stream)?,
                 };
-                let decided = known.state.decide(command);
-                let events = match decided {
-                    Ok(events) if !events.is_empty() || idempotency.is_some() => events,
+                let decided = decide(&known.state);
+                let (events, output) = match decided {
+                    Ok((events, output)) if !events.is_empty() || idempotency.is_some() => {
+                        (events, output)
+                    }
                     other => {
                         // No append: answer only from confirmed durable state.
                         if known.speculative {
@@ -348,11 +377,14 @@ impl<A: Aggregate> Repository<A> {
                         }
                         let version = known.version;
                         let result = match other {
-                            Ok(_) => Ok(Executed::Applied {
-                                version,
-                                events: Vec::new(),
-                                reply: reply(&known.state, &[]),
-                            }),
+                            Ok((_, output)) => Ok((
+                                Executed::Applied {
+                                    version,
+                                    events: Vec::new(),
+                                    reply: reply(&known.state, &[]),
+                                },
+                                Some(output),
+                            )),
                             Err(e) => Err(RepositoryError::Domain(e)),
                         };
                         *guard = Some(known);
@@ -392,21 +424,27 @@ impl<A: Aggregate> Repository<A> {
                     last_event: pending.event_ids().last().copied().or(last_event),
                     speculative: true,
                 });
-                (pending, reply_bytes, version)
+                (pending, reply_bytes, version, output)
             };
             match pending.outcome().await {
                 Ok(AppendOutcome::Appended(appended)) => {
-                    return Ok(Executed::Applied {
-                        version: version.max(appended.stream_version),
-                        events: appended.events,
-                        reply: reply_bytes,
-                    });
+                    return Ok((
+                        Executed::Applied {
+                            version: version.max(appended.stream_version),
+                            events: appended.events,
+                            reply: reply_bytes,
+                        },
+                        Some(output),
+                    ));
                 }
                 Ok(AppendOutcome::Duplicate(stored)) => {
                     *slot.lock().await = None;
-                    return Ok(Executed::Repeated {
-                        reply: stored.result,
-                    });
+                    return Ok((
+                        Executed::Repeated {
+                            reply: stored.result,
+                        },
+                        None,
+                    ));
                 }
                 Err(LogError::Conflict { .. }) => {
                     *slot.lock().await = None;

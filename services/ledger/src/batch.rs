@@ -1,32 +1,36 @@
 //! Batch balance changes (seed types 2-5) with the seed-004 report.
 //!
-//! Lines are applied as they stream in, up to [`IN_FLIGHT`] at once, each
-//! as its own idempotent operation (`batch/<requestId>/<line>`), so a batch
-//! re-sent after a crash completes without doubling anything. When the last
+//! Lines are applied as they stream in, a chunk at a time: each account's
+//! lines of the chunk are decided together and written in one append, and
+//! the chunk's accounts are written concurrently, so they share group
+//! commits. Every line becomes an operation `batch/<requestId>/<line>` of
+//! its account; the account knows the operations it has, so a batch re-sent
+//! after a crash completes without doubling anything. When the last
 //! line is done, a `BatchApplied` event stores the report under the batch's
 //! own idempotency key (`batch/<requestId>`, hashed over the whole content):
 //! the same batch again returns that report; different content under the
 //! same `requestId` is refused.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
-use kit::aggregate::{Idempotency, Repository, RepositoryError};
+use kit::aggregate::Repository;
 use kit::log::{AppendOutcome, ExpectedVersion, IdempotencyRecord, LogError, Metadata, NewEvent};
 use loyalty_proto::ledger::v1 as pb;
 use prost::Message;
 use rust_decimal::Decimal;
 use sha2::Digest;
 
-use crate::domain::account::{Account, AccountKey, Command};
+use crate::domain::account::{Account, AccountKey, Command, LineOutcome as Planned};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::members::MemberDirectory;
 
-/// Lines applied concurrently.
-pub const IN_FLIGHT: usize = 512;
+/// Accounts written concurrently.
+pub const IN_FLIGHT: usize = 20_000;
 /// Event type of a finished batch.
 pub const BATCH_APPLIED: &str = "loyalty.ledger.v1.BatchApplied";
 /// Format of `operationDate`.
@@ -51,6 +55,9 @@ struct Header {
 
 /// Outcome of one line: accepted amount or a rejection comment.
 type LineOutcome = (u64, Result<Decimal, String>);
+
+/// Lines validated and written per chunk.
+const CHUNK_LINES: usize = 20_000;
 
 impl BatchApplier {
     /// An applier over `repo`, resolving members through `members`.
@@ -150,24 +157,23 @@ impl BatchApplier {
             };
         }
         let now = Utc::now();
-        let mut in_flight = FuturesUnordered::new();
         let mut outcomes: Vec<LineOutcome> = Vec::new();
+        let mut buffer: Vec<(u64, pb::BatchLine)> = Vec::with_capacity(CHUNK_LINES);
         let mut next_line = 0u64;
         while let Some(chunk) = chunks.next().await {
             for line in chunk? {
                 next_line += 1;
                 hasher.update(line.encode_to_vec());
-                in_flight.push(self.apply_line(&h, next_line, line, now));
-                if in_flight.len() >= IN_FLIGHT
-                    && let Some(done) = in_flight.next().await
-                {
-                    outcomes.push(done?);
+                buffer.push((next_line, line));
+                if buffer.len() >= CHUNK_LINES {
+                    outcomes.extend(
+                        self.apply_chunk(&h, std::mem::take(&mut buffer), now)
+                            .await?,
+                    );
                 }
             }
         }
-        while let Some(done) = in_flight.next().await {
-            outcomes.push(done?);
-        }
+        outcomes.extend(self.apply_chunk(&h, buffer, now).await?);
         let hash: [u8; 32] = hasher.finalize().into();
         let report = report(&h, next_line, outcomes);
         let event = pb::BatchApplied {
@@ -212,45 +218,41 @@ impl BatchApplier {
         }
     }
 
-    /// Validates, resolves and applies one line. `Err` only for failures
-    /// that must stop the batch (storage); line problems are `Ok((n, Err))`.
-    async fn apply_line(
+    /// Validates and resolves one line into a command for its account.
+    async fn validate_line(
         &self,
         h: &Header,
         n: u64,
         line: pb::BatchLine,
         now: DateTime<Utc>,
-    ) -> Result<LineOutcome, ApiError> {
-        let reject = |comment: String| Ok((n, Err(comment)));
+    ) -> Result<Result<(AccountKey, Command), String>, ApiError> {
         let amount = match money::parse_positive(&line.points_amount, h.currency.precision) {
             Ok(a) => a,
-            Err(e) => return reject(format!("pointsAmount: {e}")),
+            Err(e) => return Ok(Err(format!("pointsAmount: {e}"))),
         };
-        if !line.transaction_amount.trim().is_empty()
-            && line.transaction_amount.trim().parse::<Decimal>().is_err()
-        {
-            return reject(format!(
-                "transactionAmount: {:?} is not a decimal number",
-                line.transaction_amount
-            ));
+        let transaction = line.transaction_amount.trim();
+        if !transaction.is_empty() && transaction.parse::<Decimal>().is_err() {
+            return Ok(Err(format!(
+                "transactionAmount: {transaction:?} is not a decimal number"
+            )));
         }
         let operation_time =
             match NaiveDateTime::parse_from_str(line.operation_date.trim(), DATE_FORMAT) {
                 Ok(t) => t.and_utc(),
                 Err(_) => {
-                    return reject(format!(
+                    return Ok(Err(format!(
                         "operationDate: {:?} is not YYYY-MM-DD HH:MM:SS",
                         line.operation_date
-                    ));
+                    )));
                 }
             };
         let member_no = line.member_no.trim();
         if member_no.is_empty() {
-            return reject("memberNo is required".into());
+            return Ok(Err("memberNo is required".into()));
         }
         let member = match self.members.resolve(member_no).await {
             Ok(Some(m)) => m,
-            Ok(None) => return reject(format!("memberNo {member_no:?} is unknown")),
+            Ok(None) => return Ok(Err(format!("memberNo {member_no:?} is unknown"))),
             Err(e) => return Err(ApiError::Unexpected(e.context("resolving memberNo"))),
         };
         let key = AccountKey {
@@ -261,7 +263,7 @@ impl BatchApplier {
         let description = if line.description.is_empty() {
             h.description.clone()
         } else {
-            line.description.clone()
+            line.description
         };
         let context = pb::OperationContext {
             description,
@@ -269,7 +271,7 @@ impl BatchApplier {
             merchant_name: line.merchant_name.trim().to_owned(),
             batch_id: h.request_id.clone(),
             operation_time: Some(operation_time.into()),
-            transaction_amount: line.transaction_amount.trim().to_owned(),
+            transaction_amount: transaction.to_owned(),
             ..Default::default()
         };
         let manual = matches!(
@@ -284,7 +286,7 @@ impl BatchApplier {
         let command = match h.kind {
             pb::BatchType::Accrue | pb::BatchType::ManualAccrue => Command::Accrue {
                 key: key.clone(),
-                operation_id: operation_id.clone(),
+                operation_id,
                 amount,
                 lifetime: h.lifetime.clone(),
                 expires_at: h.expires.expires_at(now),
@@ -295,7 +297,7 @@ impl BatchApplier {
             },
             _ => Command::Withdraw {
                 key: key.clone(),
-                operation_id: operation_id.clone(),
+                operation_id,
                 amount,
                 kind,
                 withdraw_type: pb::WithdrawType::Withdraw,
@@ -303,33 +305,78 @@ impl BatchApplier {
                 now,
             },
         };
-        let idempotency = Idempotency {
-            key: operation_id.clone(),
-            request_hash: kit::log::request_hash(&line.encode_to_vec()),
-        };
-        let metadata = Metadata {
-            correlation_id: Some(h.request_id.clone()),
-            ..Metadata::default()
-        };
-        match self
-            .repo
-            .execute(
-                &key.stream(),
-                &command,
-                Some(idempotency),
-                metadata,
-                |_, _| Vec::new(),
-            )
-            .await
-        {
-            Ok(_) => Ok((n, Ok(amount))),
-            Err(RepositoryError::Domain(e)) => reject(e.to_string()),
-            Err(RepositoryError::Log(LogError::IdempotencyConflict { .. })) => reject(format!(
-                "line differs from line {n} of the batch already applied as {}",
-                h.request_id
-            )),
-            Err(e) => Err(ApiError::from(e)),
+        Ok(Ok((key, command)))
+    }
+
+    /// Applies a chunk of lines: each account's lines go in one append, and
+    /// the accounts of the chunk are written concurrently (one group commit).
+    async fn apply_chunk(
+        &self,
+        h: &Header,
+        lines: Vec<(u64, pb::BatchLine)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LineOutcome>, ApiError> {
+        let mut outcomes = Vec::with_capacity(lines.len());
+        let mut groups: HashMap<AccountKey, (Vec<u64>, Vec<Command>)> = HashMap::new();
+        for (n, line) in lines {
+            match self.validate_line(h, n, line, now).await? {
+                Ok((key, command)) => {
+                    let group = groups.entry(key).or_default();
+                    group.0.push(n);
+                    group.1.push(command);
+                }
+                Err(comment) => outcomes.push((n, Err(comment))),
+            }
         }
+        let mut in_flight = FuturesUnordered::new();
+        for (key, (numbers, commands)) in groups {
+            in_flight.push(async move {
+                let stream = key.stream();
+                let metadata = Metadata {
+                    correlation_id: Some(h.request_id.clone()),
+                    ..Metadata::default()
+                };
+                let (_, planned) = self
+                    .repo
+                    .execute_with(
+                        &stream,
+                        |account: &Account| Ok(account.plan_lines(&key, &commands, now)),
+                        None,
+                        metadata,
+                        |_, _| Vec::new(),
+                    )
+                    .await?;
+                let planned = planned.unwrap_or_default();
+                Ok::<_, ApiError>(
+                    numbers
+                        .into_iter()
+                        .zip(commands.iter().zip(planned))
+                        .map(|(n, (command, outcome))| match outcome {
+                            Planned::Applied | Planned::AlreadyApplied => {
+                                (n, Ok(command_amount(command)))
+                            }
+                            Planned::Rejected(reason) => (n, Err(reason)),
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            });
+            if in_flight.len() >= IN_FLIGHT
+                && let Some(done) = in_flight.next().await
+            {
+                outcomes.extend(done?);
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            outcomes.extend(done?);
+        }
+        Ok(outcomes)
+    }
+}
+
+fn command_amount(command: &Command) -> Decimal {
+    match command {
+        Command::Accrue { amount, .. } | Command::Withdraw { amount, .. } => *amount,
+        _ => Decimal::ZERO,
     }
 }
 

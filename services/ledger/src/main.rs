@@ -4,6 +4,10 @@
 use std::sync::Arc;
 
 use clap::Parser;
+
+/// sled allocates heavily; mimalloc handles that far better than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ledger::config::LedgerArgs;
 
 /// The ledger service: accounts per member and currency, lifetime buckets,

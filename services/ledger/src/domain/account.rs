@@ -20,6 +20,17 @@ pub use super::model::{
     AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError,
 };
 
+/// Outcome of one line of [`Account::plan_lines`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineOutcome {
+    /// Applied now.
+    Applied,
+    /// Applied before (same operation id and amount).
+    AlreadyApplied,
+    /// Refused, with the reason.
+    Rejected(String),
+}
+
 /// An operation that can be refunded.
 #[derive(Debug, Clone, PartialEq)]
 struct Refundable {
@@ -275,12 +286,11 @@ impl Account {
     /// Decides a command (see [`kit::aggregate::Aggregate::decide`]).
     pub fn handle(&self, command: &Command) -> Result<Vec<Event>, LedgerError> {
         let (key, now) = command.key_and_time();
-        let mut due: Vec<&Bucket> = self
+        if !self
             .buckets
             .values()
-            .filter(|b| is_due(b, now) && !b.amount.is_zero())
-            .collect();
-        if due.is_empty() {
+            .any(|b| is_due(b, now) && !b.amount.is_zero())
+        {
             // The common case: decide on the state as it is, no copy.
             let Some(mut e) = self.decide_one(command)? else {
                 return Ok(Vec::new());
@@ -291,27 +301,94 @@ impl Account {
         }
         // Expire what is due first, on a scratch copy, then decide on it.
         let mut state = self.clone();
-        let mut events = Vec::new();
-        due.sort_by_key(|b| (b.expires_at, b.id));
-        for b in due {
-            let mut e = Event::Expired {
-                key: key.clone(),
-                bucket_id: b.id,
-                amount: b.amount,
-                expired_at: b.expires_at.unwrap_or(now),
-                after: Balances::default(),
-            };
-            let after = shift(state.booked, &e);
-            set_after(&mut e, after);
-            state.fold(&e);
-            events.push(e);
-        }
+        let mut events = state.expire_due(key, now);
         if let Some(mut e) = state.decide_one(command)? {
             let after = shift(state.booked, &e);
             set_after(&mut e, after);
             events.push(e);
         }
         Ok(events)
+    }
+
+    /// Expires every due bucket of this (scratch) state; returns the events.
+    fn expire_due(&mut self, key: &AccountKey, now: DateTime<Utc>) -> Vec<Event> {
+        let mut due: Vec<(Option<DateTime<Utc>>, u64, Decimal)> = self
+            .buckets
+            .values()
+            .filter(|b| is_due(b, now) && !b.amount.is_zero())
+            .map(|b| (b.expires_at, b.id, b.amount))
+            .collect();
+        due.sort();
+        let mut events = Vec::new();
+        for (expires_at, bucket_id, amount) in due {
+            let mut e = Event::Expired {
+                key: key.clone(),
+                bucket_id,
+                amount,
+                expired_at: expires_at.unwrap_or(now),
+                after: Balances::default(),
+            };
+            let after = shift(self.booked, &e);
+            set_after(&mut e, after);
+            self.fold(&e);
+            events.push(e);
+        }
+        events
+    }
+
+    /// Decides many accrue / withdraw commands for this account in one go
+    /// (a batch's lines for one member): due buckets expire first, then each
+    /// line is decided on the state the previous lines left. A line whose
+    /// operation id the account already has counts as applied when its
+    /// amount matches (a batch re-sent after a crash) and is refused otherwise.
+    /// Returns the events and one outcome per line.
+    pub fn plan_lines(
+        &self,
+        key: &AccountKey,
+        lines: &[Command],
+        now: DateTime<Utc>,
+    ) -> (Vec<Event>, Vec<LineOutcome>) {
+        let mut state = self.clone();
+        let mut events = state.expire_due(key, now);
+        let mut outcomes = Vec::with_capacity(lines.len());
+        for line in lines {
+            let (op, amount) = match line {
+                Command::Accrue {
+                    operation_id,
+                    amount,
+                    ..
+                }
+                | Command::Withdraw {
+                    operation_id,
+                    amount,
+                    ..
+                } => (operation_id, *amount),
+                _ => {
+                    outcomes.push(LineOutcome::Rejected("not a batch line".into()));
+                    continue;
+                }
+            };
+            if let Some(existing) = state.operations.get(op) {
+                outcomes.push(if existing.amount == amount {
+                    LineOutcome::AlreadyApplied
+                } else {
+                    LineOutcome::Rejected(LedgerError::OperationExists(op.clone()).to_string())
+                });
+                continue;
+            }
+            match state.decide_one(line) {
+                Ok(Some(mut e)) => {
+                    let after = shift(state.booked, &e);
+                    set_after(&mut e, after);
+                    state.fold(&e);
+                    events.push(e);
+                    outcomes.push(LineOutcome::Applied);
+                }
+                Ok(None) => outcomes.push(LineOutcome::Applied),
+                Err(e) => outcomes.push(LineOutcome::Rejected(e.to_string())),
+            }
+        }
+        (events, outcomes)
     }
 
     fn ensure_new_operation(&self, id: &str) -> Result<(), LedgerError> {
