@@ -329,3 +329,34 @@ proptest! {
         prop_assert_eq!(total, balance);
     }
 }
+
+#[test]
+fn batch_lines_already_applied_are_recognised_and_not_doubled() {
+    use ledger::domain::account::LineOutcome;
+    let now = t0();
+    let (account, _) = run(&[accrue("batch/r1/1", "10", None, now)]);
+    let lines = [
+        accrue("batch/r1/1", "10", None, now), // re-sent after a crash
+        accrue("batch/r1/2", "5", None, now),  // new
+        accrue("batch/r1/1", "11", None, now), // same id, other amount
+        withdraw("batch/r1/3", "100", now),    // overdraw
+    ];
+    let (events, outcomes) = account.plan_lines(&key(), &lines, now);
+    assert_eq!(
+        outcomes,
+        [
+            LineOutcome::AlreadyApplied,
+            LineOutcome::Applied,
+            LineOutcome::Rejected(
+                "operation id \"batch/r1/1\" is already used in this account".into()
+            ),
+            LineOutcome::Rejected("insufficient funds: available 15, requested 100".into()),
+        ]
+    );
+    assert_eq!(events.len(), 1, "only the new line produces an event");
+    let mut state = account.clone();
+    for e in &events {
+        state.apply(e);
+    }
+    assert_eq!(state.available(now), d("15"));
+}
