@@ -58,6 +58,8 @@ type LineOutcome = (u64, Result<Decimal, String>);
 
 /// Lines validated and written per chunk.
 const CHUNK_LINES: usize = 20_000;
+/// Most lines of one account in one append.
+const MAX_LINES_PER_APPEND: usize = 2_000;
 
 impl BatchApplier {
     /// An applier over `repo`, resolving members through `members`.
@@ -134,7 +136,7 @@ impl BatchApplier {
         let h = self.header(&header)?;
         let batch_key = format!("batch/{}", h.request_id);
         let mut hasher = sha2::Sha256::new();
-        hasher.update(header.encode_to_vec());
+        hasher.update(header.encode_length_delimited_to_vec());
         let log = self.repo.log();
         if let Some(stored) = log
             .lookup_idempotency(&batch_key)
@@ -143,7 +145,7 @@ impl BatchApplier {
             // Seen before: answer from the stored report if the content matches.
             while let Some(chunk) = chunks.next().await {
                 for line in chunk? {
-                    hasher.update(line.encode_to_vec());
+                    hasher.update(line.encode_length_delimited_to_vec());
                 }
             }
             let hash: [u8; 32] = hasher.finalize().into();
@@ -163,7 +165,7 @@ impl BatchApplier {
         while let Some(chunk) = chunks.next().await {
             for line in chunk? {
                 next_line += 1;
-                hasher.update(line.encode_to_vec());
+                hasher.update(line.encode_length_delimited_to_vec());
                 buffer.push((next_line, line));
                 if buffer.len() >= CHUNK_LINES {
                     outcomes.extend(
@@ -247,8 +249,13 @@ impl BatchApplier {
                 }
             };
         let member_no = line.member_no.trim();
-        if member_no.is_empty() {
-            return Ok(Err("memberNo is required".into()));
+        if member_no.is_empty()
+            || member_no.contains('/')
+            || member_no.chars().any(char::is_control)
+        {
+            return Ok(Err(format!(
+                "memberNo {member_no:?} is missing or malformed"
+            )));
         }
         let member = match self.members.resolve(member_no).await {
             Ok(Some(m)) => m,
@@ -328,6 +335,16 @@ impl BatchApplier {
                 Err(comment) => outcomes.push((n, Err(comment))),
             }
         }
+        // One append per account, split so no append exceeds the log's
+        // per-append limit (leaving room for expiry events).
+        let groups = groups.into_iter().flat_map(|(key, (numbers, commands))| {
+            let parts: Vec<(Vec<u64>, Vec<Command>)> = numbers
+                .chunks(MAX_LINES_PER_APPEND)
+                .zip(commands.chunks(MAX_LINES_PER_APPEND))
+                .map(|(n, c)| (n.to_vec(), c.to_vec()))
+                .collect();
+            parts.into_iter().map(move |part| (key.clone(), part))
+        });
         let mut in_flight = FuturesUnordered::new();
         for (key, (numbers, commands)) in groups {
             in_flight.push(async move {

@@ -50,14 +50,16 @@ pub async fn run(
     let repo = Arc::new(Repository::<Account>::new(Arc::clone(runtime.log())));
     let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
     let schedule = projections.add(Arc::new(ExpirySchedule))?;
-    let history = projections.add(Arc::new(History))?;
+    let catalog = Arc::new(Catalog::default());
+    let history = projections.add(Arc::new(History {
+        catalog: Arc::clone(&catalog),
+    }))?;
     projections.register_metrics(runtime.registry_mut());
     let token = runtime.tasks_token();
     runtime.spawn(projections.run(token.clone()));
     let scheduler = ExpiryScheduler::new(Arc::clone(&repo), schedule, Arc::clone(&clock));
     let interval = Duration::from_secs(args.expiry_interval_secs);
     runtime.spawn(scheduler.run(interval, token));
-    let catalog = Arc::new(Catalog::default());
     let batch = Arc::new(BatchApplier::new(
         Arc::clone(&repo),
         Arc::clone(&catalog),
@@ -75,7 +77,12 @@ pub fn rebuild_projections(args: &LedgerArgs) -> anyhow::Result<Vec<RebuildRepor
     let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())?;
     let reports = vec![
         kit::projection::rebuild(&log, &ExpirySchedule)?,
-        kit::projection::rebuild(&log, &History)?,
+        kit::projection::rebuild(
+            &log,
+            &History {
+                catalog: Arc::new(Catalog::default()),
+            },
+        )?,
     ];
     log.close();
     Ok(reports)

@@ -360,3 +360,34 @@ fn batch_lines_already_applied_are_recognised_and_not_doubled() {
     }
     assert_eq!(state.available(now), d("15"));
 }
+
+#[test]
+fn refund_ids_are_taken_and_next_expiry_ignores_empty_buckets() {
+    let now = t0();
+    let (account, _) = run(&[
+        accrue("a1", "100", Some(365), now),
+        withdraw("w1", "100", now),
+        accrue("a2", "50", Some(375), now),
+        refund("r1", "w1", Some("10"), now),
+    ]);
+    // The refund's id cannot be reused by another operation.
+    assert_eq!(
+        account.decide(&withdraw("r1", "1", now)),
+        Err(LedgerError::OperationExists("r1".into()))
+    );
+    // Bucket 0 holds the refunded 10, bucket 1 holds 50: the next expiry is bucket 0's.
+    assert_eq!(
+        account.next_expiry(now),
+        Some((now + Duration::days(365), d("10")))
+    );
+    let (spent, _) = run(&[
+        accrue("a1", "100", Some(365), now),
+        withdraw("w1", "100", now),
+        accrue("a2", "50", Some(375), now),
+    ]);
+    assert_eq!(
+        spent.next_expiry(now),
+        Some((now + Duration::days(375), d("50"))),
+        "an emptied bucket does not count"
+    );
+}

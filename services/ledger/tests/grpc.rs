@@ -299,8 +299,8 @@ async fn history_follows_the_seed_filters() {
     );
     let purchase = &full.rows[0];
     assert_eq!((purchase.rewards.len(), purchase.withdraws.len()), (1, 1));
-    assert_eq!(purchase.rewards[0].amount, "5");
-    assert_eq!(purchase.withdraws[0].amount, "3");
+    assert_eq!(purchase.rewards[0].amount, "5.00");
+    assert_eq!(purchase.withdraws[0].amount, "3.00");
     assert_eq!(full.rows[1].description, "Correction");
     assert_eq!(full.rows[1].kind, pb::OperationKind::Manual as i32);
     assert_eq!(full.rows[2].description, "Welcome bonus");

@@ -86,6 +86,7 @@ impl Account {
         let next = self
             .buckets
             .values()
+            .filter(|b| b.amount > Decimal::ZERO)
             .filter_map(|b| b.expires_at.filter(|t| *t > now))
             .min()?;
         let amount = self
@@ -240,6 +241,7 @@ impl Account {
                 }
             }
             Event::Refunded {
+                operation_id,
                 original_operation_id,
                 amount,
                 draws,
@@ -254,6 +256,16 @@ impl Account {
                 if let Some(op) = self.operations.get_mut(original_operation_id) {
                     op.refunded += *amount;
                 }
+                // The refund's own id is taken too; a refund is not refundable.
+                self.operations.insert(
+                    operation_id.clone(),
+                    Refundable {
+                        credit: !*credit,
+                        draws: Vec::new(),
+                        amount: *amount,
+                        refunded: *amount,
+                    },
+                );
             }
             Event::Expired {
                 bucket_id, amount, ..

@@ -14,12 +14,18 @@ use loyalty_proto::ledger::v1 as pb;
 use prost::Message;
 
 use crate::domain::account::{AccountKey, Event};
+use crate::domain::catalog::Catalog;
+use crate::domain::money;
 
 /// Name of the projection (tree `proj/history`).
 pub const NAME: &str = "history";
 
-/// The history projection.
-pub struct History;
+/// The history projection; amounts are rendered with their currency's
+/// precision from `catalog`.
+pub struct History {
+    /// Currencies, for rendering amounts.
+    pub catalog: std::sync::Arc<Catalog>,
+}
 
 /// Prefix of a member's rows.
 pub fn member_prefix(member: &str) -> Vec<u8> {
@@ -93,6 +99,11 @@ impl Projection for History {
             return Ok(()); // batch records and other non-account streams
         }
         let event = Event::decode(&recorded.event_type, &recorded.payload)?;
+        let precision = |k: &AccountKey| {
+            self.catalog
+                .currency(&k.currency)
+                .map_or(2, |c| c.precision)
+        };
         let expired_context = pb::OperationContext {
             description: "Points expired".into(),
             reason: "expired".into(),
@@ -111,7 +122,7 @@ impl Projection for History {
                 key,
                 reward(
                     key,
-                    amount.to_string(),
+                    money::render(*amount, precision(key)),
                     *reward_type,
                     operation_id,
                     &context.description,
@@ -131,7 +142,7 @@ impl Projection for History {
                 key,
                 withdraw(
                     key,
-                    amount.to_string(),
+                    money::render(*amount, precision(key)),
                     *withdraw_type,
                     operation_id,
                     &context.description,
@@ -149,7 +160,7 @@ impl Projection for History {
                 key,
                 withdraw(
                     key,
-                    amount.to_string(),
+                    money::render(*amount, precision(key)),
                     pb::WithdrawType::Bonus,
                     operation_id,
                     &context.description,
@@ -168,7 +179,7 @@ impl Projection for History {
                 let entry = if *credit {
                     reward(
                         key,
-                        amount.to_string(),
+                        money::render(*amount, precision(key)),
                         pb::RewardType::Bonus,
                         operation_id,
                         &context.description,
@@ -176,7 +187,7 @@ impl Projection for History {
                 } else {
                     withdraw(
                         key,
-                        amount.to_string(),
+                        money::render(*amount, precision(key)),
                         pb::WithdrawType::Withdraw,
                         operation_id,
                         &context.description,
@@ -188,7 +199,7 @@ impl Projection for History {
                 key,
                 withdraw(
                     key,
-                    amount.to_string(),
+                    money::render(*amount, precision(key)),
                     pb::WithdrawType::Bonus,
                     "",
                     "Points expired",
