@@ -33,6 +33,8 @@ use crate::members::MemberDirectory;
 pub const IN_FLIGHT: usize = 20_000;
 /// Event type of a finished batch.
 pub const BATCH_APPLIED: &str = "loyalty.ledger.v1.BatchApplied";
+/// Event type of a chunk's fingerprint.
+pub const BATCH_CHUNK_ACCEPTED: &str = "loyalty.ledger.v1.BatchChunkAccepted";
 /// Format of `operationDate`.
 const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
@@ -41,6 +43,7 @@ pub struct BatchApplier {
     repo: Arc<Repository<Account>>,
     catalog: Arc<Catalog>,
     members: Arc<dyn MemberDirectory>,
+    chunk_lines: usize,
 }
 
 /// A validated header.
@@ -72,17 +75,27 @@ impl BatchApplier {
             repo,
             catalog,
             members,
+            chunk_lines: CHUNK_LINES,
         }
+    }
+
+    /// Sets the lines per chunk (the unit of fingerprinting and writing).
+    pub fn with_chunk_lines(mut self, lines: usize) -> Self {
+        self.chunk_lines = lines.max(1);
+        self
     }
 
     fn header(&self, h: &pb::BatchHeader) -> Result<Header, ApiError> {
         let mut violations = Vec::new();
         let mut fail =
             |field: &str, d: String| violations.push(tonic_types::FieldViolation::new(field, d));
-        if h.request_id.trim().is_empty() || h.request_id.len() > 128 {
+        if h.request_id.trim().is_empty()
+            || h.request_id.len() > 128
+            || h.request_id.chars().any(char::is_control)
+        {
             fail(
                 "header.request_id",
-                "is required, at most 128 characters".into(),
+                "is required, at most 128 printable characters".into(),
             );
         }
         let kind = pb::BatchType::try_from(h.r#type).unwrap_or(pb::BatchType::Unspecified);
@@ -159,23 +172,29 @@ impl BatchApplier {
             };
         }
         let now = Utc::now();
+        let header_bytes = header.encode_length_delimited_to_vec();
+        let applied_chunks = self.applied_chunks(&batch_key)?;
         let mut outcomes: Vec<LineOutcome> = Vec::new();
-        let mut buffer: Vec<(u64, pb::BatchLine)> = Vec::with_capacity(CHUNK_LINES);
+        let mut buffer: Vec<(u64, pb::BatchLine)> = Vec::with_capacity(self.chunk_lines);
         let mut next_line = 0u64;
         while let Some(chunk) = chunks.next().await {
             for line in chunk? {
                 next_line += 1;
                 hasher.update(line.encode_length_delimited_to_vec());
                 buffer.push((next_line, line));
-                if buffer.len() >= CHUNK_LINES {
-                    outcomes.extend(
-                        self.apply_chunk(&h, std::mem::take(&mut buffer), now)
-                            .await?,
-                    );
+                if buffer.len() >= self.chunk_lines {
+                    let lines = std::mem::take(&mut buffer);
+                    self.check_chunk(&h, &batch_key, &header_bytes, &applied_chunks, &lines)
+                        .await?;
+                    outcomes.extend(self.apply_chunk(&h, lines, now).await?);
                 }
             }
         }
-        outcomes.extend(self.apply_chunk(&h, buffer, now).await?);
+        if !buffer.is_empty() {
+            self.check_chunk(&h, &batch_key, &header_bytes, &applied_chunks, &buffer)
+                .await?;
+            outcomes.extend(self.apply_chunk(&h, buffer, now).await?);
+        }
         let hash: [u8; 32] = hasher.finalize().into();
         let report = report(&h, next_line, outcomes);
         let event = pb::BatchApplied {
@@ -190,7 +209,7 @@ impl BatchApplier {
         let outcome = log
             .append_idempotent(
                 &batch_key,
-                ExpectedVersion::Exact(0),
+                ExpectedVersion::Any,
                 vec![NewEvent {
                     event_type: BATCH_APPLIED.into(),
                     payload: event.encode_to_vec(),
@@ -217,6 +236,73 @@ impl BatchApplier {
                 Err(ApiError::IdempotencyConflict(h.request_id.clone()))
             }
             Err(e) => Err(ApiError::Unexpected(e.into())),
+        }
+    }
+
+    /// Fingerprints of the chunks an earlier upload of this batch recorded,
+    /// by first line.
+    fn applied_chunks(&self, batch_key: &str) -> Result<HashMap<u64, String>, ApiError> {
+        let events = match self.repo.log().read_stream(batch_key, 0) {
+            Ok(events) => events,
+            Err(LogError::StreamNotFound(_)) => return Ok(HashMap::new()),
+            Err(e) => return Err(ApiError::Unexpected(e.into())),
+        };
+        Ok(events
+            .iter()
+            .filter(|e| e.event_type == BATCH_CHUNK_ACCEPTED)
+            .filter_map(|e| pb::BatchChunkAccepted::decode(e.payload.as_slice()).ok())
+            .map(|c| (c.first_line, c.fingerprint))
+            .collect())
+    }
+
+    /// Before a chunk is applied: if an earlier upload of the batch applied
+    /// a chunk starting at the same line, it must have the same content;
+    /// otherwise the chunk's fingerprint is recorded (durably) first.
+    async fn check_chunk(
+        &self,
+        h: &Header,
+        batch_key: &str,
+        header_bytes: &[u8],
+        applied: &HashMap<u64, String>,
+        lines: &[(u64, pb::BatchLine)],
+    ) -> Result<(), ApiError> {
+        let Some(first_line) = lines.first().map(|(n, _)| *n) else {
+            return Ok(());
+        };
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(header_bytes);
+        for (_, line) in lines {
+            hasher.update(line.encode_length_delimited_to_vec());
+        }
+        let fingerprint = hex::encode(hasher.finalize());
+        match applied.get(&first_line) {
+            Some(earlier) if *earlier == fingerprint => Ok(()),
+            Some(_) => Err(ApiError::IdempotencyConflict(h.request_id.clone())),
+            None => {
+                let record = pb::BatchChunkAccepted {
+                    request_id: h.request_id.clone(),
+                    first_line,
+                    line_count: lines.len() as u64,
+                    fingerprint,
+                };
+                self.repo
+                    .log()
+                    .append(
+                        batch_key,
+                        ExpectedVersion::Any,
+                        vec![NewEvent {
+                            event_type: BATCH_CHUNK_ACCEPTED.into(),
+                            payload: record.encode_to_vec(),
+                            metadata: Metadata {
+                                correlation_id: Some(h.request_id.clone()),
+                                ..Metadata::default()
+                            },
+                        }],
+                    )
+                    .await
+                    .map_err(|e| ApiError::Unexpected(e.into()))?;
+                Ok(())
+            }
         }
     }
 

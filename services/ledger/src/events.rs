@@ -42,6 +42,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::PointsRefunded>(types::REFUNDED)
         .register::<pb::PointsExpired>(types::EXPIRED)
         .register::<pb::BatchApplied>(crate::batch::BATCH_APPLIED)
+        .register::<pb::BatchChunkAccepted>(crate::batch::BATCH_CHUNK_ACCEPTED)
 }
 
 fn ts(t: DateTime<Utc>) -> Timestamp {

@@ -39,14 +39,11 @@ impl ExpiryScheduler {
             self.schedule.wait_for(head, Duration::from_secs(30)).await,
             "expiry schedule is behind the log"
         );
-        let mut streams: Vec<String> = Vec::new();
+        let mut streams = std::collections::BTreeSet::new();
         for row in self.schedule.tree().range(b"d".to_vec()..due_until(now)) {
             let (key, _) = row?;
-            if let Some((_, stream)) = parse_due_key(&key)
-                && streams.last() != Some(&stream)
-                && !streams.contains(&stream)
-            {
-                streams.push(stream);
+            if let Some((_, stream)) = parse_due_key(&key) {
+                streams.insert(stream);
             }
         }
         for stream in &streams {
@@ -54,15 +51,17 @@ impl ExpiryScheduler {
                 tracing::error!(%stream, "unexpected stream in the expiry schedule");
                 continue;
             };
-            self.repo
-                .execute(
-                    stream,
-                    &Command::Expire { key, now },
-                    None,
-                    Metadata::default(),
-                    |_, _| Vec::new(),
-                )
-                .await?;
+            let expire = Command::Expire { key, now };
+            // One failing account must not keep the others from expiring.
+            if let Err(error) = self
+                .repo
+                .execute(stream, &expire, None, Metadata::default(), |_, _| {
+                    Vec::new()
+                })
+                .await
+            {
+                tracing::error!(%stream, %error, "expiry failed for an account");
+            }
         }
         Ok(streams.len())
     }

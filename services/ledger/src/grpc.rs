@@ -53,6 +53,9 @@ impl Check {
                 field,
                 format!("must be at most {MAX_ID} printable characters"),
             );
+        } else if field == "member_id" && value.contains('/') {
+            // Member ids are part of stream names and idempotency keys.
+            self.fail(field, "must not contain '/'");
         }
         value.to_owned()
     }
