@@ -121,7 +121,13 @@ fn draws(d: &[Draw], precision: u32) -> Vec<pb::BucketDraw> {
 /// Renders the result of the command's main (last) event, amounts with the
 /// currency's `precision`.
 fn result_of(events: &[Event], now: DateTime<Utc>, precision: u32) -> pb::OperationResult {
-    let Some(main) = events.last() else {
+    // The command's own event: expiries may come before or after it.
+    let Some(main) = events
+        .iter()
+        .rev()
+        .find(|e| !matches!(e, Event::Expired { .. }))
+        .or(events.last())
+    else {
         return pb::OperationResult::default();
     };
     let (key, id, amount, moved, after) = match main {

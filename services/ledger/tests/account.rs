@@ -391,3 +391,49 @@ fn refund_ids_are_taken_and_next_expiry_ignores_empty_buckets() {
         "an emptied bucket does not count"
     );
 }
+
+#[test]
+fn amounts_returned_into_an_expired_bucket_expire_at_once() {
+    let now = t0();
+    let hold = Command::Hold {
+        key: key(),
+        hold_id: "h1".into(),
+        amount: d("60"),
+        context: Default::default(),
+        now,
+    };
+    let (_, history) = run(&[accrue("a1", "100", Some(10), now), hold]);
+    let later = now + Duration::days(11);
+    let release = Command::Release {
+        key: key(),
+        hold_id: "h1".into(),
+        context: Default::default(),
+        now: later,
+    };
+    let events = given_when::<Account>(&history, &release).unwrap();
+    // The free 40 expire first, then the released 60 expire right after.
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            Event::Expired { .. } => "expired",
+            Event::Released { .. } => "released",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["expired", "released", "expired"]);
+    let mut all = history.clone();
+    all.extend(events);
+    let account = replay::<Account>(&all);
+    assert_eq!((account.available(later), account.held()), (d("0"), d("0")));
+    assert!(
+        given_when::<Account>(
+            &all,
+            &Command::Expire {
+                key: key(),
+                now: later
+            }
+        )
+        .unwrap()
+        .is_empty()
+    );
+}

@@ -309,7 +309,14 @@ impl Account {
             };
             let after = shift(self.booked, &e);
             set_after(&mut e, after);
-            return Ok(vec![e]);
+            if !returns_into_due_bucket(&e, now) {
+                return Ok(vec![e]);
+            }
+            let mut state = self.clone();
+            state.fold(&e);
+            let mut events = vec![e];
+            events.extend(state.expire_due(key, now));
+            return Ok(events);
         }
         // Expire what is due first, on a scratch copy, then decide on it.
         let mut state = self.clone();
@@ -317,7 +324,13 @@ impl Account {
         if let Some(mut e) = state.decide_one(command)? {
             let after = shift(state.booked, &e);
             set_after(&mut e, after);
+            let returns = returns_into_due_bucket(&e, now);
+            state.fold(&e);
             events.push(e);
+            // Amounts returned into a bucket past its expiry expire at once.
+            if returns {
+                events.extend(state.expire_due(key, now));
+            }
         }
         Ok(events)
     }
@@ -664,6 +677,20 @@ fn shift(b: Balances, event: &Event) -> Balances {
             },
             ..b
         },
+    }
+}
+
+/// Whether `event` puts amounts back into a bucket whose expiry has passed.
+fn returns_into_due_bucket(event: &Event, now: DateTime<Utc>) -> bool {
+    let due = |d: &[Draw]| d.iter().any(|d| d.expires_at.is_some_and(|t| t <= now));
+    match event {
+        Event::Captured { returned, .. } | Event::Released { returned, .. } => due(returned),
+        Event::Refunded {
+            draws,
+            credit: true,
+            ..
+        } => due(draws),
+        _ => false,
     }
 }
 
