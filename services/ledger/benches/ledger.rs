@@ -73,24 +73,49 @@ fn money(amount: &str) -> Option<Money> {
     })
 }
 
+/// A ledger served in-process on a fresh data dir on the target's disk.
+struct Server {
+    addr: std::net::SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(prefix: &str) -> Self {
+        std::fs::create_dir_all(bench_root()).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(bench_root())
+            .unwrap();
+        let args = Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args;
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = grpc.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(ledger::run(
+            args,
+            grpc,
+            metrics,
+            shutdown.clone(),
+            Arc::new(chrono::Utc::now),
+        ));
+        Self {
+            addr,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+}
+
 async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
-    std::fs::create_dir_all(bench_root()).unwrap();
-    let dir = tempfile::Builder::new()
-        .prefix("grpc-")
-        .tempdir_in(bench_root())
-        .unwrap();
-    let args = Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args;
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(ledger::run(
-        args,
-        grpc,
-        metrics,
-        shutdown.clone(),
-        Arc::new(chrono::Utc::now),
-    ));
+    let Server {
+        addr,
+        shutdown,
+        task: server,
+        _dir,
+    } = Server::start("grpc-").await;
     // Like a fleet of tills: several connections (one HTTP/2 connection is
     // served by one task), 4 clients per connection.
     let connections: Vec<_> = (0..clients.div_ceil(4))
@@ -249,23 +274,12 @@ async fn pg_workload(
 
 async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
     use pb::apply_batch_request::Part;
-    std::fs::create_dir_all(bench_root()).unwrap();
-    let dir = tempfile::Builder::new()
-        .prefix("batch-")
-        .tempdir_in(bench_root())
-        .unwrap();
-    let args = Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args;
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = grpc.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(ledger::run(
-        args,
-        grpc,
-        metrics,
-        shutdown.clone(),
-        Arc::new(chrono::Utc::now),
-    ));
+    let Server {
+        addr,
+        shutdown,
+        task: server,
+        _dir,
+    } = Server::start("batch-").await;
     let mut client = LedgerServiceClient::connect(format!("http://{addr}"))
         .await
         .unwrap();

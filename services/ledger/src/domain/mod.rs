@@ -5,6 +5,7 @@ pub mod account;
 pub mod catalog;
 pub mod model;
 pub mod money;
+mod rules;
 
 use kit::aggregate::Aggregate;
 
