@@ -308,3 +308,55 @@ pub async fn apply(
     progress.finish();
     Ok(answer?.into_inner())
 }
+
+/// The report in the seed-004 CSV form:
+/// `0;<requestId>;<acceptedSum>` (or `<code>;"<message>"` when every line
+/// was rejected), then `errors;<requestId>;<count>`, then one
+/// `errorAtLine;<line>;"<comment>"` per rejected line.
+pub fn report_csv(report: &pb::ApplyBatchResponse) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut out = if report.code == 0 {
+        format!("0;{};{}\n", report.request_id, report.accepted_sum)
+    } else {
+        format!("{};{}\n", report.code, quote(&report.message))
+    };
+    out.push_str(&format!(
+        "errors;{};{}\n",
+        report.request_id, report.error_count
+    ));
+    for e in &report.errors {
+        out.push_str(&format!("errorAtLine;{};{}\n", e.line, quote(&e.comment)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_report_follows_seed_004() {
+        let ok = pb::ApplyBatchResponse {
+            request_id: "938059f7".into(),
+            accepted_sum: "1.20".into(),
+            ..Default::default()
+        };
+        assert_eq!(report_csv(&ok), "0;938059f7;1.20\nerrors;938059f7;0\n");
+        let failed = pb::ApplyBatchResponse {
+            request_id: "0839e09e".into(),
+            code: 185,
+            status: 1,
+            message: "Ошибка импорта".into(),
+            error_count: 1,
+            errors: vec![pb::BatchLineError {
+                line: 1,
+                comment: "Неверно задано значение поля \"memberNo\"".into(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            report_csv(&failed),
+            "185;\"Ошибка импорта\"\nerrors;0839e09e;1\nerrorAtLine;1;\"Неверно задано значение поля \"\"memberNo\"\"\"\n"
+        );
+    }
+}

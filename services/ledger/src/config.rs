@@ -3,6 +3,8 @@
 
 use kit::bootstrap::{ConfigError, ServiceArgs};
 
+/// Env var: gRPC URL of the ledger, for operator commands that call it.
+pub const ENV_LEDGER_URL: &str = "LEDGER_URL";
 /// Env var: seconds between expiry runs.
 pub const ENV_EXPIRY_INTERVAL: &str = "LEDGER_EXPIRY_INTERVAL_SECS";
 

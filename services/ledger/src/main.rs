@@ -36,12 +36,12 @@ enum Operator {
 #[derive(Debug, clap::Subcommand)]
 enum BatchCommand {
     /// Stream a batch file (the seed's JSON, or CSV with a header row) to a
-    /// running ledger and print its per-line report (seed 004) as JSON.
+    /// running ledger and print its per-line report (seed 004) as JSON or CSV.
     Apply {
         /// The batch file; `.csv` files are CSV, anything else JSON.
         file: std::path::PathBuf,
         /// The ledger's gRPC URL.
-        #[arg(long, env = "LEDGER_URL", default_value = "http://127.0.0.1:50052")]
+        #[arg(long, env = ledger::config::ENV_LEDGER_URL, default_value = "http://127.0.0.1:50052")]
         ledger_url: String,
         /// CSV only: `requestId` of the batch.
         #[arg(long, default_value = "")]
@@ -58,6 +58,9 @@ enum BatchCommand {
         /// CSV only: `lifeTimeDefinitionExternalId` (empty: the default).
         #[arg(long, default_value = "")]
         lifetime: String,
+        /// Report format: `json` (the service's answer) or `csv` (seed 004).
+        #[arg(long, value_parser = ["json", "csv"], default_value = "json")]
+        format: String,
     },
 }
 
@@ -72,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         description,
         currency,
         lifetime,
+        format,
     })) = cli.command
     {
         let _telemetry = cli.args.service.init_telemetry("ledger")?;
@@ -87,7 +91,11 @@ fn main() -> anyhow::Result<()> {
             &file,
             header,
         ))?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        if format == "csv" {
+            print!("{}", ledger::batch_file::report_csv(&report));
+        } else {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         std::process::exit(if report.code == 0 { 0 } else { 1 });
     }
     if let Some(Operator::RebuildProjections) = cli.command {
