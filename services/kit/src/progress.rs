@@ -67,7 +67,7 @@ impl Progress {
             task = %self.label,
             done,
             seconds = secs,
-            per_second = (done as f64 / secs.max(1e-9)).round(),
+            per_second = u128::from(done) * 1_000_000 / self.started.elapsed().as_micros().max(1),
             "finished"
         );
     }

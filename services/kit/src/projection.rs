@@ -334,8 +334,9 @@ pub struct RebuildReport {
 
 impl RebuildReport {
     /// Replay speed.
-    pub fn events_per_second(&self) -> f64 {
-        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    pub fn events_per_second(&self) -> u64 {
+        let micros = self.elapsed.as_micros().max(1);
+        u64::try_from(u128::from(self.events) * 1_000_000 / micros).unwrap_or(u64::MAX)
     }
 }
 

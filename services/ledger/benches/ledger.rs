@@ -318,7 +318,7 @@ async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
     (secs, report)
 }
 
-async fn rebuild(events: u64) -> (u64, f64, Vec<(String, f64, u64)>) {
+async fn rebuild(events: u64) -> (u64, f64, Vec<(String, u64, u64)>) {
     std::fs::create_dir_all(bench_root()).unwrap();
     let dir = tempfile::Builder::new()
         .prefix("rebuild-")
@@ -454,7 +454,7 @@ fn main() {
         );
         for (name, rate, diff) in reports {
             println!(
-                "  {name:<8} {rate:>10.0} events/s  ({diff} rows differed from the live projection)"
+                "  {name:<8} {rate:>10} events/s  ({diff} rows differed from the live projection)"
             );
         }
     }

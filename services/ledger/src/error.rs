@@ -38,7 +38,13 @@ impl From<RepositoryError<LedgerError>> for ApiError {
         match e {
             RepositoryError::Domain(e) => ApiError::Domain(e),
             RepositoryError::Log(LogError::IdempotencyConflict { key }) => {
-                ApiError::IdempotencyConflict(key.rsplit('/').next().unwrap_or(&key).to_owned())
+                // `api/<method>/account/<member>/<currency>/<operation id>`:
+                // the operation id may itself contain '/'.
+                let id = match key.strip_prefix("api/") {
+                    Some(rest) => rest.splitn(5, '/').nth(4).unwrap_or(rest).to_owned(),
+                    None => key,
+                };
+                ApiError::IdempotencyConflict(id)
             }
             RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
             other => ApiError::Unexpected(anyhow::Error::new(other)),

@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
         let _telemetry = cli.args.service.init_telemetry("ledger")?;
         for r in ledger::rebuild_projections(&cli.args)? {
             println!(
-                "{}: {} events in {:.2} s ({:.0} events/s), {} rows; {}",
+                "{}: {} events in {:.2} s ({} events/s), {} rows; {}",
                 r.projection,
                 r.events,
                 r.elapsed.as_secs_f64(),

@@ -188,10 +188,9 @@ async fn every_mutating_call_is_idempotent_by_its_key() {
     // The same key with another request is refused, never a second effect.
     let status = c.withdraw(withdraw("w1", "m1", "31")).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
-    assert_eq!(
-        status.get_details_error_info().unwrap().reason,
-        "IDEMPOTENCY_KEY_REUSED"
-    );
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(info.reason, "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(info.metadata["operation_id"], "w1");
     assert_eq!(balance(c, "m1").await, ("65.00".into(), "0.00".into()));
     l.stop().await;
 }

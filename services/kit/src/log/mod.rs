@@ -216,7 +216,9 @@ impl EventLog {
                 key: key.to_owned(),
             });
         }
-        self.wait_durable_position(entry.position).await?;
+        // The entry may belong to the cycle being committed right now (an
+        // entry without events carries the previous head as its position).
+        self.barrier()?.outcome().await?;
         Ok(Some(entry))
     }
 

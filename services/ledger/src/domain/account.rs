@@ -57,6 +57,8 @@ struct HoldState {
 /// State of one account.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Account {
+    /// Balances as booked: every bucket counts until its expiry is recorded, so
+    /// each event's `after` equals the running sum of the stream.
     booked: Balances,
     buckets: BTreeMap<u64, Bucket>,
     next_bucket: u64,
@@ -105,12 +107,6 @@ impl Account {
         let mut v: Vec<&Bucket> = self.buckets.values().collect();
         v.sort_by_key(|b| (b.expires_at.is_none(), b.expires_at, b.id));
         v
-    }
-
-    /// Balances as booked (every bucket counts until its expiry is
-    /// recorded), so each event's `after` equals the running sum of the stream.
-    pub fn booked(&self) -> Balances {
-        self.booked
     }
 
     /// Plans draws of `amount` from the soonest-expiring spendable buckets.
