@@ -26,6 +26,15 @@ pub mod ledger {
     }
 }
 
+/// Identity: registration, tokens, cards, members and their events.
+pub mod identity {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("loyalty.identity.v1");
+        include!(concat!(env!("OUT_DIR"), "/loyalty.identity.v1.serde.rs"));
+    }
+}
+
 /// Diagnostic events of the event-sourcing kit's probe tool.
 pub mod kit {
     /// Version 1.

@@ -1,6 +1,8 @@
 //! End-to-end test support: a process harness that runs real service binaries
 //! and a real `nats-server`, plus the `kit-probe` binary (see `src/bin`) that
-//! proves the event-sourcing kit's guarantees with a real process.
+//! proves the event-sourcing kit's guarantees with a real process, and
+//! [`identity`]: the real identity service with its clients and flows.
 #![forbid(unsafe_code)]
 
 pub mod harness;
+pub mod identity;

@@ -46,6 +46,11 @@ pub const HEADER_CAUSATION_ID: &str = "loyalty-causation-id";
 pub trait EventCodec: Send + Sync + 'static {
     /// JSON of the event of type `event_type` with protobuf `payload`.
     fn to_json(&self, event_type: &str, payload: &[u8]) -> Result<Vec<u8>, DecodeError>;
+    /// True for a private event type: kept in the service's own log (e.g.
+    /// because it carries a secret's hash) and never published.
+    fn is_private(&self, _event_type: &str) -> bool {
+        false
+    }
 }
 
 type Converter = fn(&str, &[u8]) -> Result<Vec<u8>, DecodeError>;
@@ -66,6 +71,7 @@ where
 #[derive(Default, Clone)]
 pub struct ProtoJsonCodec {
     converters: HashMap<String, Converter>,
+    private: std::collections::HashSet<String>,
 }
 
 impl ProtoJsonCodec {
@@ -83,9 +89,19 @@ impl ProtoJsonCodec {
             .insert(event_type.to_owned(), prost_to_json::<M> as Converter);
         self
     }
+
+    /// Declares `event_type` private: the relay skips it.
+    pub fn private(mut self, event_type: &str) -> Self {
+        self.private.insert(event_type.to_owned());
+        self
+    }
 }
 
 impl EventCodec for ProtoJsonCodec {
+    fn is_private(&self, event_type: &str) -> bool {
+        self.private.contains(event_type)
+    }
+
     fn to_json(&self, event_type: &str, payload: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let convert = self.converters.get(event_type).ok_or_else(|| DecodeError {
             event_type: event_type.to_owned(),
@@ -299,7 +315,10 @@ impl OutboxRelay {
             return Ok(0);
         };
         let mut acks = Vec::with_capacity(events.len());
-        for e in &events {
+        for e in events
+            .iter()
+            .filter(|e| !self.codec.is_private(&e.event_type))
+        {
             let payload = match self.codec.to_json(&e.event_type, &e.payload) {
                 Ok(json) => json,
                 Err(error) => {
@@ -440,5 +459,8 @@ mod tests {
         // proto3 JSON renders 64-bit integers as strings.
         assert_eq!(v["seq"], "12345678901");
         assert!(codec.to_json("unknown.Type", b"").is_err());
+        assert!(!codec.is_private("loyalty.kit.v1.ProbeRecorded"));
+        let codec = codec.private("loyalty.kit.v1.Secret");
+        assert!(codec.is_private("loyalty.kit.v1.Secret"));
     }
 }

@@ -88,7 +88,15 @@ impl Server {
             .prefix(prefix)
             .tempdir_in(bench_root())
             .unwrap();
-        let args = Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args;
+        // Batch lines name member ids: no identity service in the bench.
+        let args = Cli::parse_from([
+            "ledger",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--member-directory",
+            "member-id",
+        ])
+        .args;
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = grpc.local_addr().unwrap();

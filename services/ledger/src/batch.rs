@@ -10,6 +10,13 @@
 //! own idempotency key (`batch/<requestId>`, hashed over the whole content):
 //! the same batch again returns that report; different content under the
 //! same `requestId` is refused.
+//!
+//! Each chunk's `memberNo`s are resolved through the [`MemberDirectory`]
+//! (one or a few calls per chunk) before anything of the chunk is recorded
+//! or applied: an unknown `memberNo` is a line error; a directory that
+//! cannot answer fails the batch with [`ApiError::Unavailable`], leaving the
+//! chunk untouched (chunks before it stay applied, and a retry under the
+//! same `requestId` counts them as already applied).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +65,23 @@ struct Header {
 
 /// Outcome of one line: accepted amount or a rejection comment.
 type LineOutcome = (u64, Result<Decimal, String>);
+
+/// A chunk's `memberNo`s and their member ids (`None`: unknown).
+type Members = HashMap<String, Option<String>>;
+
+/// Longest `memberNo` or member id (card numbers have at most 19 digits,
+/// member ids are UUIDs): keeps a directory call of 10 000 numbers small.
+const MAX_MEMBER_NO: usize = 128;
+
+/// Whether `id` can be a `memberNo` or a member id: not empty, not too long,
+/// no `/` (ids are parts of stream names and idempotency keys), no control
+/// characters.
+fn well_formed(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_MEMBER_NO
+        && !id.contains('/')
+        && !id.chars().any(char::is_control)
+}
 
 /// Lines validated and written per chunk.
 const CHUNK_LINES: usize = 20_000;
@@ -184,16 +208,18 @@ impl BatchApplier {
                 buffer.push((next_line, line));
                 if buffer.len() >= self.chunk_lines {
                     let lines = std::mem::take(&mut buffer);
+                    let members = self.resolve_members(&lines).await?;
                     self.check_chunk(&h, &batch_key, &header_bytes, &applied_chunks, &lines)
                         .await?;
-                    outcomes.extend(self.apply_chunk(&h, lines, now).await?);
+                    outcomes.extend(self.apply_chunk(&h, lines, &members, now).await?);
                 }
             }
         }
         if !buffer.is_empty() {
+            let members = self.resolve_members(&buffer).await?;
             self.check_chunk(&h, &batch_key, &header_bytes, &applied_chunks, &buffer)
                 .await?;
-            outcomes.extend(self.apply_chunk(&h, buffer, now).await?);
+            outcomes.extend(self.apply_chunk(&h, buffer, &members, now).await?);
         }
         let hash: [u8; 32] = hasher.finalize().into();
         let report = report(&h, next_line, outcomes);
@@ -306,47 +332,70 @@ impl BatchApplier {
         }
     }
 
-    /// Validates and resolves one line into a command for its account.
-    async fn validate_line(
+    /// Resolves the well-formed `memberNo`s of a chunk's lines, each once,
+    /// in one [`MemberDirectory::resolve_many`] call (which may split it).
+    async fn resolve_members(&self, lines: &[(u64, pb::BatchLine)]) -> Result<Members, ApiError> {
+        let mut unique: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (_, line) in lines {
+            let no = line.member_no.trim();
+            if well_formed(no) && seen.insert(no) {
+                unique.push(no.to_owned());
+            }
+        }
+        let answers = self.members.resolve_many(&unique).await.map_err(|e| {
+            ApiError::Unavailable(format!(
+                "member directory could not resolve memberNos: {e:#}"
+            ))
+        })?;
+        if answers.len() != unique.len() {
+            return Err(ApiError::Unavailable(format!(
+                "member directory gave {} answers for {} memberNos",
+                answers.len(),
+                unique.len()
+            )));
+        }
+        Ok(unique.into_iter().zip(answers).collect())
+    }
+
+    /// Validates one line into a command for its account, its member
+    /// resolved through `members`.
+    fn validate_line(
         &self,
         h: &Header,
         n: u64,
         line: pb::BatchLine,
+        members: &Members,
         now: DateTime<Utc>,
-    ) -> Result<Result<(AccountKey, Command), String>, ApiError> {
-        let amount = match money::parse_positive(&line.points_amount, h.currency.precision) {
-            Ok(a) => a,
-            Err(e) => return Ok(Err(format!("pointsAmount: {e}"))),
-        };
+    ) -> Result<(AccountKey, Command), String> {
+        let amount = money::parse_positive(&line.points_amount, h.currency.precision)
+            .map_err(|e| format!("pointsAmount: {e}"))?;
         let transaction = line.transaction_amount.trim();
         if !transaction.is_empty() && transaction.parse::<Decimal>().is_err() {
-            return Ok(Err(format!(
+            return Err(format!(
                 "transactionAmount: {transaction:?} is not a decimal number"
-            )));
+            ));
         }
-        let operation_time =
-            match NaiveDateTime::parse_from_str(line.operation_date.trim(), DATE_FORMAT) {
-                Ok(t) => t.and_utc(),
-                Err(_) => {
-                    return Ok(Err(format!(
-                        "operationDate: {:?} is not YYYY-MM-DD HH:MM:SS",
-                        line.operation_date
-                    )));
-                }
-            };
+        let operation_time = NaiveDateTime::parse_from_str(line.operation_date.trim(), DATE_FORMAT)
+            .map_err(|_| {
+                format!(
+                    "operationDate: {:?} is not YYYY-MM-DD HH:MM:SS",
+                    line.operation_date
+                )
+            })?
+            .and_utc();
         let member_no = line.member_no.trim();
-        if member_no.is_empty()
-            || member_no.contains('/')
-            || member_no.chars().any(char::is_control)
-        {
-            return Ok(Err(format!(
-                "memberNo {member_no:?} is missing or malformed"
-            )));
+        if !well_formed(member_no) {
+            return Err(format!("memberNo {member_no:?} is missing or malformed"));
         }
-        let member = match self.members.resolve(member_no).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return Ok(Err(format!("memberNo {member_no:?} is unknown"))),
-            Err(e) => return Err(ApiError::Unexpected(e.context("resolving memberNo"))),
+        let member = match members.get(member_no) {
+            Some(Some(m)) if well_formed(m) => m.clone(),
+            Some(Some(m)) => {
+                return Err(format!(
+                    "memberNo {member_no:?} resolved to an unusable member id {m:?}"
+                ));
+            }
+            _ => return Err(format!("memberNo {member_no:?} is unknown")),
         };
         let key = AccountKey {
             member_id: member,
@@ -398,7 +447,7 @@ impl BatchApplier {
                 now,
             },
         };
-        Ok(Ok((key, command)))
+        Ok((key, command))
     }
 
     /// Applies a chunk of lines: each account's lines go in one append, and
@@ -407,12 +456,13 @@ impl BatchApplier {
         &self,
         h: &Header,
         lines: Vec<(u64, pb::BatchLine)>,
+        members: &Members,
         now: DateTime<Utc>,
     ) -> Result<Vec<LineOutcome>, ApiError> {
         let mut outcomes = Vec::with_capacity(lines.len());
         let mut groups: HashMap<AccountKey, (Vec<u64>, Vec<Command>)> = HashMap::new();
         for (n, line) in lines {
-            match self.validate_line(h, n, line, now).await? {
+            match self.validate_line(h, n, line, members, now) {
                 Ok((key, command)) => {
                     let group = groups.entry(key).or_default();
                     group.0.push(n);

@@ -1,5 +1,5 @@
 //! The ledger's settings: the shared service flags (see
-//! [`kit::bootstrap::ServiceArgs`]); ledger-specific ones join here.
+//! [`kit::bootstrap::ServiceArgs`]) and the ledger's own.
 
 use kit::bootstrap::{ConfigError, ServiceArgs};
 
@@ -7,6 +7,24 @@ use kit::bootstrap::{ConfigError, ServiceArgs};
 pub const ENV_LEDGER_URL: &str = "LEDGER_URL";
 /// Env var: seconds between expiry runs.
 pub const ENV_EXPIRY_INTERVAL: &str = "LEDGER_EXPIRY_INTERVAL_SECS";
+/// Env var: gRPC URL of the identity service (member resolution).
+pub const ENV_IDENTITY_URL: &str = "LEDGER_IDENTITY_URL";
+/// Env var: how batch lines' `memberNo`s are resolved (`identity` or `member-id`).
+pub const ENV_MEMBER_DIRECTORY: &str = "LEDGER_MEMBER_DIRECTORY";
+/// Env var: how many `memberNo` → member id answers are cached.
+pub const ENV_MEMBER_CACHE: &str = "LEDGER_MEMBER_CACHE_ENTRIES";
+/// Env var: currencies opened when identity issues a card (comma-separated).
+pub const ENV_OPEN_CURRENCIES: &str = "LEDGER_OPEN_CURRENCIES";
+
+/// How batch lines' `memberNo`s (card numbers or member ids) become member ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MemberDirectoryKind {
+    /// Ask the identity service (`MemberService.ResolveMembers`) at
+    /// `--identity-url`, with a bounded cache of positive answers.
+    Identity,
+    /// Take `memberNo` as the member id itself, without any lookup.
+    MemberId,
+}
 
 /// Command-line flags and environment of the ledger.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,6 +36,26 @@ pub struct LedgerArgs {
     /// the next operation on their account).
     #[arg(long, env = ENV_EXPIRY_INTERVAL, default_value_t = 60, global = true)]
     pub expiry_interval_secs: u64,
+    /// How batch lines' `memberNo`s are resolved to member ids: `identity`
+    /// asks the identity service; `member-id` takes `memberNo` as the member
+    /// id itself (no identity service needed).
+    #[arg(long, env = ENV_MEMBER_DIRECTORY, value_enum,
+        default_value_t = MemberDirectoryKind::Identity, global = true)]
+    pub member_directory: MemberDirectoryKind,
+    /// gRPC URL of the identity service, for `--member-directory identity`.
+    /// Connected lazily: the ledger starts while identity is down, and a
+    /// batch that needs it then fails with UNAVAILABLE.
+    #[arg(long, env = ENV_IDENTITY_URL, default_value = "http://127.0.0.1:50051", global = true)]
+    pub identity_url: String,
+    /// Entries of the `memberNo` → member id cache (only found members are
+    /// cached; 0 disables it).
+    #[arg(long, env = ENV_MEMBER_CACHE, default_value_t = 100_000, global = true)]
+    pub member_cache_entries: usize,
+    /// Currencies whose accounts are opened (empty, balance 0) when identity
+    /// issues a card to a member, comma-separated; empty: the default bonus
+    /// currency.
+    #[arg(long, env = ENV_OPEN_CURRENCIES, value_delimiter = ',', global = true)]
+    pub open_currencies: Vec<String>,
 }
 
 impl LedgerArgs {
@@ -29,6 +67,71 @@ impl LedgerArgs {
                 reason: "must be at least 1".into(),
             });
         }
+        if self.member_directory == MemberDirectoryKind::Identity
+            && !(self.identity_url.starts_with("http://")
+                || self.identity_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                flag: "identity-url",
+                reason: format!("{:?} is not an http:// or https:// URL", self.identity_url),
+            });
+        }
         self.service.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: LedgerArgs,
+    }
+
+    fn parse(args: &[&str]) -> LedgerArgs {
+        Cli::try_parse_from(std::iter::once("ledger").chain(args.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn identity_is_the_default_directory() {
+        let a = parse(&[]);
+        a.validate().unwrap();
+        assert_eq!(a.member_directory, MemberDirectoryKind::Identity);
+        assert_eq!(a.identity_url, "http://127.0.0.1:50051");
+        assert_eq!(a.member_cache_entries, 100_000);
+        assert!(a.open_currencies.is_empty());
+    }
+
+    #[test]
+    fn directory_flags_parse_and_validate() {
+        let a = parse(&[
+            "--member-directory",
+            "member-id",
+            "--identity-url",
+            "nonsense",
+            "--open-currencies",
+            "BONUS,EUR",
+        ]);
+        assert_eq!(a.member_directory, MemberDirectoryKind::MemberId);
+        assert_eq!(a.open_currencies, ["BONUS", "EUR"]);
+        // The URL is not used without the identity directory.
+        a.validate().unwrap();
+        let bad = parse(&["--identity-url", "127.0.0.1:50051"]);
+        assert!(matches!(
+            bad.validate(),
+            Err(ConfigError::Invalid {
+                flag: "identity-url",
+                ..
+            })
+        ));
+        assert!(
+            Cli::try_parse_from(["ledger", "--member-directory", "ldap"]).is_err(),
+            "only identity and member-id exist"
+        );
     }
 }

@@ -28,6 +28,10 @@ pub enum ApiError {
     /// The stream was too contended.
     #[error("the account is too busy; retry")]
     Busy,
+    /// A service the call depends on (identity, for member resolution)
+    /// could not answer; nothing of the failed step was applied: retry.
+    #[error("{0}; retry later")]
+    Unavailable(String),
     /// Anything else (storage, corruption, shutdown): logged with an id.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -142,6 +146,10 @@ impl From<ApiError> for tonic::Status {
                 &[("operation_id", id)],
             ),
             ApiError::Busy => status(Code::Aborted, message, "CONTENDED", &[]),
+            ApiError::Unavailable(_) => {
+                tracing::warn!(error = %message, "dependency unavailable");
+                status(Code::Unavailable, message, "DEPENDENCY_UNAVAILABLE", &[])
+            }
             ApiError::Unexpected(error) => {
                 let error_id = uuid::Uuid::now_v7().to_string();
                 tracing::error!(%error_id, error = format!("{error:#}"), "unexpected failure");

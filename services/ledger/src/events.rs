@@ -15,6 +15,8 @@ use crate::domain::account::{AccountKey, Balances, Bucket, Draw, Event};
 
 /// Full names of the event messages.
 pub mod types {
+    /// `AccountOpened`.
+    pub const OPENED: &str = "loyalty.ledger.v1.AccountOpened";
     /// `PointsAccrued`.
     pub const ACCRUED: &str = "loyalty.ledger.v1.PointsAccrued";
     /// `PointsWithdrawn`.
@@ -34,6 +36,7 @@ pub mod types {
 /// The JSON codec of every ledger event, for the outbox.
 pub fn json_codec() -> ProtoJsonCodec {
     ProtoJsonCodec::new()
+        .register::<pb::AccountOpened>(types::OPENED)
         .register::<pb::PointsAccrued>(types::ACCRUED)
         .register::<pb::PointsWithdrawn>(types::WITHDRAWN)
         .register::<pb::PointsHeld>(types::HELD)
@@ -76,6 +79,21 @@ fn draws(d: &[Draw]) -> Vec<pb::BucketDraw> {
 /// Converts a domain event to its message; returns (type, bytes).
 pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
     match event {
+        Event::Opened {
+            key,
+            card_id,
+            opened_at,
+            source_event_id,
+        } => (
+            types::OPENED,
+            pb::AccountOpened {
+                account: account(key),
+                card_id: card_id.clone(),
+                opened_at: Some(ts(*opened_at)),
+                source_event_id: source_event_id.clone(),
+            }
+            .encode_to_vec(),
+        ),
         Event::Accrued {
             key,
             operation_id,
@@ -290,6 +308,15 @@ impl Decoder<'_> {
 pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
     let d = Decoder { event_type };
     Ok(match event_type {
+        types::OPENED => {
+            let m: pb::AccountOpened = d.decode(payload)?;
+            Event::Opened {
+                key: d.key(m.account)?,
+                card_id: m.card_id,
+                opened_at: d.time("opened_at", m.opened_at)?,
+                source_event_id: m.source_event_id,
+            }
+        }
         types::ACCRUED => {
             let m: pb::PointsAccrued = d.decode(payload)?;
             let b = m.bucket.ok_or_else(|| d.err("bucket is missing"))?;
@@ -390,6 +417,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
 impl DomainEvent for Event {
     fn event_type(&self) -> &'static str {
         match self {
+            Event::Opened { .. } => types::OPENED,
             Event::Accrued { .. } => types::ACCRUED,
             Event::Withdrawn { .. } => types::WITHDRAWN,
             Event::Held { .. } => types::HELD,
@@ -433,6 +461,12 @@ mod tests {
             ..Default::default()
         };
         let events = vec![
+            Event::Opened {
+                key: key.clone(),
+                card_id: "***1234".into(),
+                opened_at: at,
+                source_event_id: "ev-1".into(),
+            },
             Event::Accrued {
                 key: key.clone(),
                 operation_id: "a".into(),

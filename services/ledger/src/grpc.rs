@@ -14,12 +14,16 @@ use tonic::{Request, Response, Status};
 use tonic_types::FieldViolation;
 
 use crate::batch::BatchApplier;
-use crate::domain::account::{Account, AccountKey, Command, Draw, Event};
+use crate::domain::account::{Account, AccountKey, Command};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money::{self, AmountError};
 use crate::error::ApiError;
 use crate::projections::history;
 use kit::projection::ProjectionHandle;
+
+mod render;
+
+use render::result_of;
 
 /// Longest accepted id (operation, hold, member).
 const MAX_ID: usize = 128;
@@ -106,107 +110,6 @@ impl Check {
 
 fn describe(e: &AmountError) -> String {
     format!("{e} ({})", e.reason())
-}
-
-fn draws(d: &[Draw], precision: u32) -> Vec<pb::BucketDraw> {
-    d.iter()
-        .map(|d| pb::BucketDraw {
-            bucket_id: d.bucket_id,
-            amount: money::render(d.amount, precision),
-            expires_at: d.expires_at.map(Into::into),
-        })
-        .collect()
-}
-
-/// Renders the result of the command's main (last) event, amounts with the
-/// currency's `precision`.
-fn result_of(events: &[Event], now: DateTime<Utc>, precision: u32) -> pb::OperationResult {
-    // The command's own event: expiries may come before or after it.
-    let Some(main) = events
-        .iter()
-        .rev()
-        .find(|e| !matches!(e, Event::Expired { .. }))
-        .or(events.last())
-    else {
-        return pb::OperationResult::default();
-    };
-    let (key, id, amount, moved, after) = match main {
-        Event::Accrued {
-            key,
-            operation_id,
-            amount,
-            bucket,
-            after,
-            ..
-        } => (
-            key,
-            operation_id.clone(),
-            *amount,
-            vec![Draw {
-                bucket_id: bucket.id,
-                amount: *amount,
-                expires_at: bucket.expires_at,
-            }],
-            after,
-        ),
-        Event::Withdrawn {
-            key,
-            operation_id,
-            amount,
-            draws,
-            after,
-            ..
-        }
-        | Event::Refunded {
-            key,
-            operation_id,
-            amount,
-            draws,
-            after,
-            ..
-        } => (key, operation_id.clone(), *amount, draws.clone(), after),
-        Event::Held {
-            key,
-            hold_id,
-            amount,
-            draws,
-            after,
-            ..
-        } => (key, hold_id.clone(), *amount, draws.clone(), after),
-        Event::Captured {
-            key,
-            operation_id,
-            amount,
-            captured,
-            after,
-            ..
-        } => (key, operation_id.clone(), *amount, captured.clone(), after),
-        Event::Released {
-            key,
-            hold_id,
-            amount,
-            returned,
-            after,
-            ..
-        } => (key, hold_id.clone(), *amount, returned.clone(), after),
-        Event::Expired {
-            key, amount, after, ..
-        } => (key, String::new(), *amount, Vec::new(), after),
-    };
-    pb::OperationResult {
-        operation_id: id,
-        account: Some(pb::AccountRef {
-            member_id: key.member_id.clone(),
-            currency: key.currency.clone(),
-        }),
-        amount: money::render(amount, precision),
-        draws: draws(&moved, precision),
-        balance_after: Some(pb::BalanceAfter {
-            available: money::render(after.available, precision),
-            held: money::render(after.held, precision),
-        }),
-        recorded_at: Some(now.into()),
-    }
 }
 
 impl LedgerApi {

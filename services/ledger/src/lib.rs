@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod batch_file;
 pub mod config;
+pub mod consumers;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -25,12 +26,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::BatchApplier;
-use crate::config::LedgerArgs;
+use crate::config::{LedgerArgs, MemberDirectoryKind};
+use crate::consumers::Inbox;
 use crate::domain::account::Account;
 use crate::domain::catalog::Catalog;
 use crate::expiry::ExpiryScheduler;
 use crate::grpc::{Clock, LedgerApi};
-use crate::members::MemberNoIsMemberId;
+use crate::members::{MemberDirectory, MemberNoIsMemberId};
 use crate::projections::expiry::ExpirySchedule;
 use crate::projections::history::History;
 
@@ -46,11 +48,19 @@ pub async fn run(
     clock: Clock,
 ) -> anyhow::Result<()> {
     let mut runtime = Runtime::open("ledger", args.service.clone(), shutdown)?;
-    runtime.start_outbox(Arc::new(events::json_codec()))?;
     let repo = Arc::new(Repository::<Account>::new(Arc::clone(runtime.log())));
+    let catalog = Arc::new(Catalog::default());
+    // Settings that can fail are checked before any background task starts.
+    let members = member_directory(&args)?;
+    let inbox = Inbox::new(
+        Arc::clone(&repo),
+        Arc::clone(&catalog),
+        Arc::clone(&clock),
+        &args.open_currencies,
+    )?;
+    runtime.start_outbox(Arc::new(events::json_codec()))?;
     let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
     let schedule = projections.add(Arc::new(ExpirySchedule))?;
-    let catalog = Arc::new(Catalog::default());
     let history = projections.add(Arc::new(History {
         catalog: Arc::clone(&catalog),
     }))?;
@@ -60,14 +70,30 @@ pub async fn run(
     let scheduler = ExpiryScheduler::new(Arc::clone(&repo), schedule, Arc::clone(&clock));
     let interval = Duration::from_secs(args.expiry_interval_secs);
     runtime.spawn(scheduler.run(interval, token));
+    consumers::start(&mut runtime, Arc::new(inbox));
     let batch = Arc::new(BatchApplier::new(
         Arc::clone(&repo),
         Arc::clone(&catalog),
-        Arc::new(MemberNoIsMemberId),
+        members,
     ));
     let api = LedgerApi::new(repo, catalog, clock, history, batch);
     let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
     runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await
+}
+
+/// The directory batch lines' `memberNo`s are resolved through, as
+/// `--member-directory` says.
+pub fn member_directory(args: &LedgerArgs) -> anyhow::Result<Arc<dyn MemberDirectory>> {
+    Ok(match args.member_directory {
+        MemberDirectoryKind::Identity => {
+            tracing::info!(identity = %args.identity_url, "memberNo resolved by identity");
+            Arc::new(members::identity_directory(
+                &args.identity_url,
+                args.member_cache_entries,
+            )?)
+        }
+        MemberDirectoryKind::MemberId => Arc::new(MemberNoIsMemberId),
+    })
 }
 
 /// Drops and rebuilds every projection of the ledger in `args`' data dir by

@@ -22,6 +22,8 @@ pub use super::model::{
     AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError,
 };
 
+mod plans;
+
 /// Outcome of one line of [`Account::plan_lines`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineOutcome {
@@ -64,9 +66,16 @@ pub struct Account {
     next_bucket: u64,
     holds: HashMap<String, HoldState>,
     operations: HashMap<String, Refundable>,
+    /// True once any event (even an opening) is folded in.
+    has_events: bool,
 }
 
 impl Account {
+    /// True when the account has any event (an opening counts).
+    pub fn has_events(&self) -> bool {
+        self.has_events
+    }
+
     /// Spendable amount at `now` (buckets due to expire are not spendable).
     pub fn available(&self, now: DateTime<Utc>) -> Decimal {
         self.buckets
@@ -152,7 +161,9 @@ impl Account {
     /// Folds an event (see [`kit::aggregate::Aggregate::apply`]).
     pub fn fold(&mut self, event: &Event) {
         self.booked = shift(self.booked, event);
+        self.has_events = true;
         match event {
+            Event::Opened { .. } => {}
             Event::Accrued {
                 operation_id,
                 amount,
@@ -357,61 +368,6 @@ impl Account {
             events.push(e);
         }
         events
-    }
-
-    /// Decides many accrue / withdraw commands for this account in one go
-    /// (a batch's lines for one member): due buckets expire first, then each
-    /// line is decided on the state the previous lines left. A line whose
-    /// operation id the account already has counts as applied when its
-    /// amount matches (a batch re-sent after a crash) and is refused otherwise.
-    /// Returns the events and one outcome per line.
-    pub fn plan_lines(
-        &self,
-        key: &AccountKey,
-        lines: &[Command],
-        now: DateTime<Utc>,
-    ) -> (Vec<Event>, Vec<LineOutcome>) {
-        let mut state = self.clone();
-        let mut events = state.expire_due(key, now);
-        let mut outcomes = Vec::with_capacity(lines.len());
-        for line in lines {
-            let (op, amount) = match line {
-                Command::Accrue {
-                    operation_id,
-                    amount,
-                    ..
-                }
-                | Command::Withdraw {
-                    operation_id,
-                    amount,
-                    ..
-                } => (operation_id, *amount),
-                _ => {
-                    outcomes.push(LineOutcome::Rejected("not a batch line".into()));
-                    continue;
-                }
-            };
-            if let Some(existing) = state.operations.get(op) {
-                outcomes.push(if existing.amount == amount {
-                    LineOutcome::AlreadyApplied
-                } else {
-                    LineOutcome::Rejected(LedgerError::OperationExists(op.clone()).to_string())
-                });
-                continue;
-            }
-            match state.decide_one(line) {
-                Ok(Some(mut e)) => {
-                    let after = shift(state.booked, &e);
-                    set_after(&mut e, after);
-                    state.fold(&e);
-                    events.push(e);
-                    outcomes.push(LineOutcome::Applied);
-                }
-                Ok(None) => outcomes.push(LineOutcome::Applied),
-                Err(e) => outcomes.push(LineOutcome::Rejected(e.to_string())),
-            }
-        }
-        (events, outcomes)
     }
 
     fn ensure_new_operation(&self, id: &str) -> Result<(), LedgerError> {

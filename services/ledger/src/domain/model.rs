@@ -72,6 +72,18 @@ pub struct Balances {
 /// What happened to an account.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// The account was opened empty (a card was issued to the member); it
+    /// moves no amount and is only ever an account's first event.
+    Opened {
+        /// Account.
+        key: AccountKey,
+        /// The card, masked; empty when unknown.
+        card_id: String,
+        /// When it was opened.
+        opened_at: DateTime<Utc>,
+        /// Id of the consumed event that opened it.
+        source_event_id: String,
+    },
     /// An amount was credited into a new bucket.
     Accrued {
         /// Account.

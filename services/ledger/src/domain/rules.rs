@@ -34,6 +34,7 @@ pub(super) fn split_draws(draws: &[Draw], amount: Decimal) -> (Vec<Draw>, Vec<Dr
 pub(super) fn shift(b: Balances, event: &Event) -> Balances {
     let sum = |d: &[Draw]| d.iter().map(|d| d.amount).sum::<Decimal>();
     match event {
+        Event::Opened { .. } => b,
         Event::Accrued { amount, .. } => Balances {
             available: b.available + amount,
             ..b
@@ -97,5 +98,6 @@ pub(super) fn set_after(event: &mut Event, balances: Balances) {
         | Event::Released { after, .. }
         | Event::Refunded { after, .. }
         | Event::Expired { after, .. } => *after = balances,
+        Event::Opened { .. } => {}
     }
 }

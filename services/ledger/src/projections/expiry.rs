@@ -123,6 +123,7 @@ impl Projection for ExpirySchedule {
         let s = recorded.stream.as_str();
         let (plus, minus) = (Decimal::ONE, Decimal::NEGATIVE_ONE);
         match &event {
+            Event::Opened { .. } => {}
             Event::Accrued { bucket, amount, .. } => {
                 Self::adjust(rows, s, bucket.id, bucket.expires_at, *amount)?
             }

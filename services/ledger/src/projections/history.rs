@@ -207,7 +207,8 @@ impl Projection for History {
                 &expired_context,
                 pb::OperationKind::Regular,
             ),
-            Event::Held { .. } | Event::Released { .. } => return Ok(()),
+            // Openings move nothing: an opened account has no history rows.
+            Event::Opened { .. } | Event::Held { .. } | Event::Released { .. } => return Ok(()),
         };
         let member = key.member_id.as_str();
         let purchase = context.purchase_id.as_str();

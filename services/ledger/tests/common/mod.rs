@@ -1,5 +1,8 @@
-//! Shared test harness: the ledger on a real socket with its log on disk.
+//! Shared test harness: the ledger on a real socket with its log on disk,
+//! and (see [`nats`]) a real nats-server.
 #![allow(dead_code)]
+
+pub mod nats;
 
 use std::sync::Arc;
 
@@ -25,9 +28,24 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// The ledger resolving `memberNo` as the member id itself (the
+    /// identity service is tested end to end elsewhere).
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Ledger::start`] with more flags, e.g. `--nats-url`.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let args = Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args;
+        let mut argv = vec![
+            "ledger",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--member-directory",
+            "member-id",
+        ];
+        argv.extend_from_slice(extra);
+        let args = Cli::parse_from(argv).args;
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = grpc.local_addr().unwrap();

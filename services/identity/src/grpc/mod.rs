@@ -1,0 +1,36 @@
+//! The gRPC edge: requests in, use cases called, answers and statuses out.
+
+pub mod members;
+pub mod registration;
+
+use tonic::Request;
+
+use crate::app::{Identity, Session};
+use crate::error::ApiError;
+
+/// The bearer token of a request (`authorization: Bearer <token>`).
+pub fn bearer<T>(request: &Request<T>) -> Option<&str> {
+    let value = request.metadata().get("authorization")?.to_str().ok()?;
+    Some(
+        value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .unwrap_or(value)
+            .trim(),
+    )
+}
+
+/// The caller's session, from the request's token.
+pub fn session<T>(identity: &Identity, request: &Request<T>) -> Result<Session, ApiError> {
+    let token = bearer(request).ok_or(ApiError::Unauthenticated("no token"))?;
+    identity.authenticate(token)
+}
+
+/// A session with a full (not phone-reconfirmation-only) token.
+pub fn full_session<T>(identity: &Identity, request: &Request<T>) -> Result<Session, ApiError> {
+    let s = session(identity, request)?;
+    if s.limited {
+        return Err(ApiError::Unauthenticated("confirm the phone number first"));
+    }
+    Ok(s)
+}

@@ -1,0 +1,91 @@
+//! The identity service: member registration by phone or by card (the
+//! seed's registration steps), tokens, confirm codes, the card stock, member
+//! profiles and linked identities, kept as event-sourced aggregates in the
+//! kit's event log.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod secrets;
+
+use std::sync::Arc;
+
+use kit::bootstrap::Runtime;
+use loyalty_proto::identity::v1::{
+    auth_service_server::AuthServiceServer, card_service_server::CardServiceServer,
+    member_service_server::MemberServiceServer,
+    registration_service_server::RegistrationServiceServer,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Clock, Identity, Settings};
+use crate::config::IdentityArgs;
+use crate::domain::questionnaire::Questionnaire;
+use crate::grpc::members::MembersApi;
+use crate::grpc::registration::RegistrationApi;
+
+/// Full names of the gRPC services, as health reports them.
+pub const SERVICE_NAMES: &[&str] = &[
+    "loyalty.identity.v1.RegistrationService",
+    "loyalty.identity.v1.AuthService",
+    "loyalty.identity.v1.CardService",
+    "loyalty.identity.v1.MemberService",
+];
+
+/// Builds the use-case settings from the flags (reads the questionnaire file).
+pub fn settings(args: &IdentityArgs) -> anyhow::Result<Settings> {
+    use anyhow::Context;
+    let questionnaire = match &args.questionnaire {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the questionnaire {}", path.display()))?;
+            serde_json::from_str::<Questionnaire>(&text).context("parsing the questionnaire")?
+        }
+        None => Questionnaire::default(),
+    };
+    Ok(Settings {
+        policy: args.policy(questionnaire.has_required()),
+        questionnaire,
+        limits: args.limits(),
+        token_ttl: chrono::Duration::seconds(args.token_ttl_secs as i64),
+        code_ttl: chrono::Duration::seconds(args.code_ttl_secs as i64),
+        virtual_range: args.virtual_range()?,
+    })
+}
+
+/// Runs the identity service on the given listeners until `shutdown`.
+pub async fn run(
+    args: IdentityArgs,
+    grpc: TcpListener,
+    metrics: TcpListener,
+    shutdown: CancellationToken,
+    clock: Clock,
+) -> anyhow::Result<()> {
+    let settings = settings(&args)?;
+    let secrets = secrets::Secrets::load_or_create(&args.secret_path())?;
+    let local = notify::default_local_path(&args.service.data_dir);
+    let notifier = Arc::new(notify::Notifier::from_args(&args.notify, &local)?);
+    let mut runtime = Runtime::open("identity", args.service.clone(), shutdown)?;
+    runtime.start_outbox(Arc::new(events::json_codec()))?;
+    let identity = Arc::new(Identity::new(
+        Arc::clone(runtime.log()),
+        secrets,
+        notifier,
+        settings,
+        clock,
+    ));
+    let members = MembersApi::new(Arc::clone(&identity));
+    let routes = tonic::service::Routes::new(RegistrationServiceServer::new(RegistrationApi::new(
+        Arc::clone(&identity),
+    )))
+    .add_service(AuthServiceServer::new(members.clone()))
+    .add_service(CardServiceServer::new(members.clone()))
+    .add_service(MemberServiceServer::new(members));
+    runtime.serve(grpc, metrics, routes, SERVICE_NAMES).await
+}

@@ -1,0 +1,435 @@
+//! What the ledger consumes from NATS (see docs/events.md, "consumes"):
+//!
+//! - `loyalty.identity.card_issued` (durable consumer `ledger-card-issued`):
+//!   opens the member's accounts, empty, in the default bonus currency (and
+//!   any `--open-currencies`): an `AccountOpened` event, unless the account
+//!   already has events;
+//! - `loyalty.social.social_reward_granted` and
+//!   `loyalty.social.social_penalty_applied` (durable consumer
+//!   `ledger-social`, filter `loyalty.social.>`; other social subjects are
+//!   acknowledged and ignored): a reward accrues (kind SOCIAL, reward type
+//!   BONUS); a penalty withdraws up to the available balance, never below 0.
+//!
+//! Every effect is one append whose idempotency key is the kit's
+//! [`Inbound::idempotency_key`] (`consumer/<name>/<ce-id>`), so a redelivered
+//! or republished message is answered from the idempotency store and never
+//! applied twice. A message that can never apply (malformed JSON, a missing
+//! or bad id, amount, currency or lifetime) is rejected
+//! ([`HandlerError::Reject`]): the kit dead-letters it at once to
+//! `loyalty.dlq.<consumer>` with the reason. Storage trouble is retried.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kit::aggregate::{Idempotency, Repository, RepositoryError};
+use kit::bootstrap::Runtime;
+use kit::consumer::{Consumer, ConsumerConfig, HandlerError, Inbound};
+use kit::log::{LogError, Metadata, request_hash};
+use loyalty_proto::identity::v1 as identity;
+use loyalty_proto::ledger::v1 as pb;
+
+use crate::domain::account::{Account, AccountKey, Command, LedgerError};
+use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::money;
+use crate::grpc::Clock;
+
+/// Durable consumer of identity's `CardIssued`.
+pub const CARD_ISSUED_CONSUMER: &str = "ledger-card-issued";
+/// Durable consumer of the social-poller's rewards and penalties.
+pub const SOCIAL_CONSUMER: &str = "ledger-social";
+/// Subject of identity's `CardIssued`.
+pub const CARD_ISSUED_SUBJECT: &str = "loyalty.identity.card_issued";
+/// Filter of [`SOCIAL_CONSUMER`]: every social-poller subject.
+pub const SOCIAL_SUBJECTS: &str = "loyalty.social.>";
+/// Subject of `SocialRewardGranted`.
+pub const SOCIAL_REWARD_SUBJECT: &str = "loyalty.social.social_reward_granted";
+/// Subject of `SocialPenaltyApplied`.
+pub const SOCIAL_PENALTY_SUBJECT: &str = "loyalty.social.social_penalty_applied";
+/// Longest accepted id (member, reward, penalty).
+const MAX_ID: usize = 128;
+/// Longest masked card number kept in `AccountOpened`.
+const MAX_CARD: usize = 64;
+
+/// Which feed a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// [`CARD_ISSUED_SUBJECT`].
+    CardIssued,
+    /// [`SOCIAL_SUBJECTS`].
+    Social,
+}
+
+/// Applies consumed messages to the ledger's accounts.
+pub struct Inbox {
+    repo: Arc<Repository<Account>>,
+    catalog: Arc<Catalog>,
+    clock: Clock,
+    open: Vec<Currency>,
+}
+
+fn reject(reason: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Reject(anyhow::anyhow!("{reason}"))
+}
+
+/// A failed append: the message's fault (rejected) or the ledger's (retried).
+fn classify(e: RepositoryError<LedgerError>) -> HandlerError {
+    match e {
+        RepositoryError::Domain(e) => reject(e),
+        RepositoryError::Log(LogError::IdempotencyConflict { .. }) => {
+            reject("this event id was applied before with a different payload")
+        }
+        RepositoryError::Log(
+            e @ (LogError::InvalidStreamId { .. }
+            | LogError::InvalidMetadata(_)
+            | LogError::InvalidIdempotencyKey(_)
+            | LogError::EventTooLarge { .. }),
+        ) => reject(e),
+        other => HandlerError::Retry(anyhow::Error::new(other)),
+    }
+}
+
+/// Checks an id that becomes part of stream names and operation ids.
+fn id(field: &str, value: &str) -> Result<String, HandlerError> {
+    if value.trim().is_empty()
+        || value.len() > MAX_ID
+        || value.contains('/')
+        || value.chars().any(char::is_control)
+    {
+        return Err(reject(format!(
+            "{field}: {value:?} is missing or not an id (at most {MAX_ID} printable characters, no '/')"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// Decodes a canonical proto3 JSON payload into `M`. Top-level fields `M`
+/// does not know (a newer publisher's additions) are ignored rather than
+/// refused, so adding a field to a published message never dead-letters it.
+pub fn decode_json<M: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<M, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    loop {
+        let error = match M::deserialize(&value) {
+            Ok(m) => return Ok(m),
+            Err(e) => e.to_string(),
+        };
+        let unknown = error
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next());
+        let removed = match (unknown, value.as_object_mut()) {
+            (Some(field), Some(object)) => object.remove(field).is_some(),
+            _ => false,
+        };
+        if !removed {
+            return Err(error);
+        }
+    }
+}
+
+/// The history description of a social operation.
+fn describe(what: &str, reason: &str, network: &str, activity: &str) -> String {
+    if !reason.trim().is_empty() {
+        return reason.trim().to_owned();
+    }
+    match (network.trim(), activity.trim()) {
+        ("", "") => what.to_owned(),
+        (n, "") | ("", n) => format!("{what}: {n}"),
+        (n, a) => format!("{what}: {a} ({n})"),
+    }
+}
+
+impl Inbox {
+    /// An inbox over `repo`; `open_currencies` are opened on `CardIssued`
+    /// (empty: the catalog's default bonus currency). Unknown currencies are
+    /// a configuration error.
+    pub fn new(
+        repo: Arc<Repository<Account>>,
+        catalog: Arc<Catalog>,
+        clock: Clock,
+        open_currencies: &[String],
+    ) -> anyhow::Result<Self> {
+        let mut open = Vec::new();
+        for id in open_currencies.iter().map(|c| c.trim()) {
+            let currency = catalog
+                .currency(id)
+                .ok_or_else(|| anyhow::anyhow!("--open-currencies: unknown currency {id:?}"))?;
+            if !open.contains(currency) {
+                open.push(currency.clone());
+            }
+        }
+        if open.is_empty() {
+            open.push(catalog.currency("").expect("a default currency").clone());
+        }
+        Ok(Self {
+            repo,
+            catalog,
+            clock,
+            open,
+        })
+    }
+
+    /// Handles one message of `feed`.
+    pub async fn handle(&self, feed: Feed, inbound: &Inbound) -> Result<(), HandlerError> {
+        match feed {
+            Feed::CardIssued => self.card_issued(inbound).await,
+            Feed::Social => match inbound.subject.as_str() {
+                SOCIAL_REWARD_SUBJECT => self.social_reward(inbound).await,
+                SOCIAL_PENALTY_SUBJECT => self.social_penalty(inbound).await,
+                other => {
+                    tracing::debug!(subject = other, "not for the ledger; ignored");
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    fn idempotency(&self, inbound: &Inbound, consumer: &str, suffix: &str) -> Idempotency {
+        Idempotency {
+            key: format!("{}{suffix}", inbound.idempotency_key(consumer)),
+            request_hash: request_hash(&inbound.payload),
+        }
+    }
+
+    fn metadata(inbound: &Inbound, correlation: &str) -> Metadata {
+        Metadata {
+            correlation_id: Some(correlation.to_owned()),
+            causation_id: Some(inbound.event_id.clone()),
+            traceparent: kit::telemetry::current_traceparent(),
+        }
+    }
+
+    /// `CardIssued`: opens the member's accounts that have no events yet.
+    async fn card_issued(&self, inbound: &Inbound) -> Result<(), HandlerError> {
+        let m: identity::CardIssued = decode_json(&inbound.payload)
+            .map_err(|e| reject(format!("malformed CardIssued: {e}")))?;
+        let member = id("memberId", &m.member_id)?;
+        let opened_at = m
+            .issued_at
+            .and_then(|t| DateTime::<Utc>::try_from(t).ok())
+            .unwrap_or_else(|| (self.clock)());
+        let card: String = m
+            .card_masked
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_CARD)
+            .collect();
+        for currency in &self.open {
+            let key = AccountKey {
+                member_id: member.clone(),
+                currency: currency.id.clone(),
+            };
+            let idempotency =
+                self.idempotency(inbound, CARD_ISSUED_CONSUMER, &format!("/{}", currency.id));
+            let (_, opened) = self
+                .repo
+                .execute_with(
+                    &key.stream(),
+                    |account: &Account| {
+                        let events = account.open(&key, &card, opened_at, &inbound.event_id);
+                        let opened = !events.is_empty();
+                        Ok((events, opened))
+                    },
+                    Some(idempotency),
+                    Self::metadata(inbound, &member),
+                    |_, _| Vec::new(),
+                )
+                .await
+                .map_err(classify)?;
+            tracing::info!(account = %key.stream(), opened = opened.unwrap_or(false),
+                "card issued");
+        }
+        Ok(())
+    }
+
+    /// The account and amount of a social message.
+    fn money(
+        &self,
+        member: &str,
+        amount: Option<loyalty_proto::common::v1::Money>,
+    ) -> Result<(AccountKey, rust_decimal::Decimal), HandlerError> {
+        let amount = amount.ok_or_else(|| reject("amount is missing"))?;
+        let currency = self
+            .catalog
+            .currency(&amount.currency)
+            .ok_or_else(|| reject(format!("amount: unknown currency {:?}", amount.currency)))?;
+        let value = money::parse_positive(&amount.amount, currency.precision)
+            .map_err(|e| reject(format!("amount: {e} ({})", e.reason())))?;
+        let key = AccountKey {
+            member_id: member.to_owned(),
+            currency: currency.id.clone(),
+        };
+        Ok((key, value))
+    }
+
+    /// `SocialRewardGranted`: accrues the reward.
+    async fn social_reward(&self, inbound: &Inbound) -> Result<(), HandlerError> {
+        let m: pb::SocialRewardGranted = decode_json(&inbound.payload)
+            .map_err(|e| reject(format!("malformed SocialRewardGranted: {e}")))?;
+        let reward = id("rewardId", &m.reward_id)?;
+        let member = id("memberId", &m.member_id)?;
+        let (key, amount) = self.money(&member, m.amount)?;
+        let (lifetime, expiry) = self
+            .catalog
+            .lifetime(&m.lifetime)
+            .ok_or_else(|| reject(format!("lifetime: unknown definition {:?}", m.lifetime)))?;
+        let now = (self.clock)();
+        let command = Command::Accrue {
+            key: key.clone(),
+            operation_id: format!("social/reward/{reward}"),
+            amount,
+            lifetime: lifetime.to_owned(),
+            expires_at: expiry.expires_at(now),
+            kind: pb::OperationKind::Social,
+            reward_type: pb::RewardType::Bonus,
+            context: pb::OperationContext {
+                description: describe("Social reward", &m.reason, &m.network, &m.activity),
+                reason: "social reward".into(),
+                operation_time: m.occurred_at,
+                ..Default::default()
+            },
+            now,
+        };
+        let outcome = self
+            .repo
+            .execute(
+                &key.stream(),
+                &command,
+                Some(self.idempotency(inbound, SOCIAL_CONSUMER, "")),
+                Self::metadata(inbound, &reward),
+                |_, _| Vec::new(),
+            )
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            // The same reward came before under another event id: applied once.
+            Err(RepositoryError::Domain(LedgerError::OperationExists(op))) => {
+                tracing::warn!(operation = %op, "social reward already applied; ignored");
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// `SocialPenaltyApplied`: withdraws up to the available balance.
+    async fn social_penalty(&self, inbound: &Inbound) -> Result<(), HandlerError> {
+        let m: pb::SocialPenaltyApplied = decode_json(&inbound.payload)
+            .map_err(|e| reject(format!("malformed SocialPenaltyApplied: {e}")))?;
+        let penalty = id("penaltyId", &m.penalty_id)?;
+        let member = id("memberId", &m.member_id)?;
+        let (key, amount) = self.money(&member, m.amount)?;
+        let command = Command::Withdraw {
+            key: key.clone(),
+            operation_id: format!("social/penalty/{penalty}"),
+            amount,
+            kind: pb::OperationKind::Social,
+            withdraw_type: pb::WithdrawType::Withdraw,
+            context: pb::OperationContext {
+                description: describe("Social penalty", &m.reason, &m.network, &m.activity),
+                reason: "social penalty".into(),
+                operation_time: m.occurred_at,
+                ..Default::default()
+            },
+            now: (self.clock)(),
+        };
+        let outcome = self
+            .repo
+            .execute_with(
+                &key.stream(),
+                |account: &Account| account.plan_penalty(&command),
+                Some(self.idempotency(inbound, SOCIAL_CONSUMER, "")),
+                Self::metadata(inbound, &penalty),
+                |_, _| Vec::new(),
+            )
+            .await;
+        match outcome {
+            Ok((_, taken)) => {
+                if let Some(taken) = taken.filter(|t| *t < amount) {
+                    tracing::info!(account = %key.stream(), %amount, %taken,
+                        "penalty above the balance: took what was there");
+                }
+                Ok(())
+            }
+            Err(RepositoryError::Domain(LedgerError::OperationExists(op))) => {
+                tracing::warn!(operation = %op, "social penalty already applied; ignored");
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+/// Starts the ledger's consumers on `runtime` (when a NATS URL is
+/// configured): [`CARD_ISSUED_CONSUMER`] and [`SOCIAL_CONSUMER`]. Their
+/// outcome counters are `loyalty_card_issued_consumer_messages` and
+/// `loyalty_social_consumer_messages`.
+pub fn start(runtime: &mut Runtime, inbox: Arc<Inbox>) {
+    let Some(url) = runtime.args().nats_url.clone() else {
+        tracing::warn!("no NATS URL configured: not consuming card or social events");
+        return;
+    };
+    let window = Duration::from_secs(runtime.args().nats_duplicate_window_secs);
+    let feeds = [
+        (
+            Feed::CardIssued,
+            CARD_ISSUED_CONSUMER,
+            CARD_ISSUED_SUBJECT,
+            "card_issued",
+        ),
+        (Feed::Social, SOCIAL_CONSUMER, SOCIAL_SUBJECTS, "social"),
+    ];
+    for (feed, name, filter, metrics_prefix) in feeds {
+        let mut config = ConsumerConfig::new(name, &url, filter);
+        config.duplicate_window = window;
+        let consumer = Consumer::new(config);
+        consumer.register_metrics(
+            runtime
+                .registry_mut()
+                .sub_registry_with_prefix(metrics_prefix),
+        );
+        let inbox = Arc::clone(&inbox);
+        let handler = move |inbound: Inbound| {
+            let inbox = Arc::clone(&inbox);
+            async move { inbox.handle(feed, &inbound).await }
+        };
+        let token = runtime.tasks_token();
+        runtime.spawn(consumer.run(handler, token));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_with_unknown_top_level_fields_still_decodes() {
+        let m: pb::SocialRewardGranted = decode_json(
+            br#"{"rewardId":"r1","member_id":"m1","amount":{"amount":"5","currency":"BONUS"},
+                "addedLater":1,"alsoNew":{"x":[1]}}"#,
+        )
+        .unwrap();
+        assert_eq!((m.reward_id.as_str(), m.member_id.as_str()), ("r1", "m1"));
+        assert_eq!(m.amount.unwrap().amount, "5");
+        assert!(decode_json::<pb::SocialRewardGranted>(b"{not json").is_err());
+        let wrong = decode_json::<pb::SocialRewardGranted>(br#"{"rewardId":7}"#).unwrap_err();
+        assert!(wrong.contains("invalid type"), "{wrong}");
+        assert!(decode_json::<pb::SocialRewardGranted>(b"[]").is_err());
+    }
+
+    #[test]
+    fn ids_and_descriptions() {
+        assert!(id("memberId", "m-1").is_ok());
+        for bad in ["", "  ", "a/b", "a\nb", &"x".repeat(MAX_ID + 1)] {
+            assert!(matches!(id("memberId", bad), Err(HandlerError::Reject(_))));
+        }
+        assert_eq!(
+            describe("Social reward", " Joined ", "vk", "join"),
+            "Joined"
+        );
+        assert_eq!(
+            describe("Social reward", "", "vk", "group_join"),
+            "Social reward: group_join (vk)"
+        );
+        assert_eq!(describe("Social penalty", "", "", ""), "Social penalty");
+    }
+}
