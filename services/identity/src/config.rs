@@ -32,7 +32,7 @@ pub const ENV_TOKEN_TTL: &str = "IDENTITY_TOKEN_TTL_SECS";
 pub const ENV_CODE_TTL: &str = "IDENTITY_CODE_TTL_SECS";
 /// Env var: seconds between two codes to one contact.
 pub const ENV_RESEND_COOLDOWN: &str = "IDENTITY_RESEND_COOLDOWN_SECS";
-/// Env var: codes per contact per day.
+/// Env var: codes per channel (SMS, e-mail) per day.
 pub const ENV_DAILY_CODES: &str = "IDENTITY_DAILY_CODES";
 /// Env var: first virtual card number.
 pub const ENV_VIRTUAL_FIRST: &str = "IDENTITY_VIRTUAL_CARD_FIRST";
@@ -89,7 +89,7 @@ pub struct IdentityArgs {
     /// Minimum seconds between two codes to one contact.
     #[arg(long, env = ENV_RESEND_COOLDOWN, default_value_t = 60, global = true)]
     pub resend_cooldown_secs: u64,
-    /// Codes per contact per 24 hours.
+    /// Codes per channel (SMS, e-mail) per 24 hours, whatever the contact.
     #[arg(long, env = ENV_DAILY_CODES, default_value_t = 10, global = true)]
     pub daily_codes: u32,
     /// First number of the virtual card range.

@@ -26,7 +26,7 @@ pub const MAX_TOKENS: usize = 10;
 pub struct Limits {
     /// Minimum time between two codes to one contact.
     pub resend_cooldown: Duration,
-    /// Codes per contact per 24 hours.
+    /// Codes per channel (SMS, e-mail) per 24 hours, whatever the contact.
     pub daily_codes: usize,
     /// Wrong passwords allowed within `login_window`.
     pub login_failures: usize,
