@@ -11,6 +11,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::domain::card::{CardError, Taken};
 use crate::domain::member::MemberError;
+use crate::domain::message::FailReason;
 
 /// Error domain in google.rpc.ErrorInfo.
 const DOMAIN: &str = "identity.loyalty";
@@ -48,6 +49,14 @@ pub enum ApiError {
     /// A message could not be delivered.
     #[error("the message could not be delivered; retry")]
     Delivery,
+    /// A message request failed for good (recorded as `MessageFailed`).
+    #[error("the message cannot be sent: {reason}: {detail}", reason = .reason.as_str())]
+    MessageFailed {
+        /// Why.
+        reason: FailReason,
+        /// Details (no body, no recipient).
+        detail: String,
+    },
     /// A stream was too contended.
     #[error("busy; retry")]
     Busy,
@@ -77,6 +86,7 @@ macro_rules! from_repo {
 from_repo!(MemberError, ApiError::Member);
 from_repo!(CardError, ApiError::Card);
 from_repo!(Taken, |_| ApiError::Taken("it"));
+from_repo!(std::convert::Infallible, |never| match never {});
 
 fn status(code: Code, message: String, reason: &str, metadata: &[(&str, String)]) -> tonic::Status {
     let metadata: HashMap<String, String> = metadata
@@ -199,6 +209,9 @@ impl From<ApiError> for tonic::Status {
             ),
             ApiError::Disabled(_) => status(Code::FailedPrecondition, message, "DISABLED", &[]),
             ApiError::Delivery => status(Code::Unavailable, message, "DELIVERY_FAILED", &[]),
+            ApiError::MessageFailed { reason, .. } => {
+                status(Code::FailedPrecondition, message, reason.as_str(), &[])
+            }
             ApiError::Busy => status(Code::Aborted, message, "CONTENDED", &[]),
             ApiError::Unexpected(error) => {
                 let error_id = uuid::Uuid::now_v7().simple().to_string();

@@ -71,7 +71,7 @@ macro_rules! events {
 events! {
     public: RegistrationStarted, StepCompleted, PhoneConfirmed, EmailConfirmed, CardBound,
         VirtualCardEmitted, CardIssued, RegistrationCompleted, SocialAccountLinked, BankCardBound,
-        ConsentChanged, CardsLoaded, CardBlocked, MessageSent;
+        ConsentChanged, CardsLoaded, CardBlocked, MessageSent, MessageFailed;
     private: LoginClaimed, MemberOpened, ContactEntered, ConfirmCodeIssued, ConfirmCodeFailed,
         ContactConfirmed, PasswordSet, LoginFailed, TokenIssued, TokenRevoked, AnswersSaved,
         MemberCardAdded, CardCreated, CardAssigned, CardLocked, VirtualNumberAllocated,

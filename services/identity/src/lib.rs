@@ -6,11 +6,14 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod cards_file;
 pub mod config;
+pub mod consumers;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod projections;
 pub mod secrets;
 
 use std::sync::Arc;
@@ -18,17 +21,20 @@ use std::sync::Arc;
 use kit::bootstrap::Runtime;
 use loyalty_proto::identity::v1::{
     auth_service_server::AuthServiceServer, card_service_server::CardServiceServer,
-    member_service_server::MemberServiceServer,
+    member_service_server::MemberServiceServer, messaging_service_server::MessagingServiceServer,
     registration_service_server::RegistrationServiceServer,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{Clock, Identity, Settings};
+use crate::app::{Clock, Identity, Settings, Views};
 use crate::config::IdentityArgs;
 use crate::domain::questionnaire::Questionnaire;
 use crate::grpc::members::MembersApi;
+use crate::grpc::messaging::MessagingApi;
 use crate::grpc::registration::RegistrationApi;
+use crate::projections::{directory::Directory, stock::Stock};
+use kit::projection::{ProjectionRunner, RebuildReport};
 
 /// Full names of the gRPC services, as health reports them.
 pub const SERVICE_NAMES: &[&str] = &[
@@ -36,6 +42,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "loyalty.identity.v1.AuthService",
     "loyalty.identity.v1.CardService",
     "loyalty.identity.v1.MemberService",
+    "loyalty.identity.v1.MessagingService",
 ];
 
 /// Builds the use-case settings from the flags (reads the questionnaire file).
@@ -73,19 +80,45 @@ pub async fn run(
     let notifier = Arc::new(notify::Notifier::from_args(&args.notify, &local)?);
     let mut runtime = Runtime::open("identity", args.service.clone(), shutdown)?;
     runtime.start_outbox(Arc::new(events::json_codec()))?;
-    let identity = Arc::new(Identity::new(
-        Arc::clone(runtime.log()),
-        secrets,
-        notifier,
-        settings,
-        clock,
-    ));
+    let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
+    let views = Views {
+        directory: projections.add(Arc::new(Directory))?,
+        stock: projections.add(Arc::new(Stock))?,
+    };
+    projections.register_metrics(runtime.registry_mut());
+    let token = runtime.tasks_token();
+    runtime.spawn(projections.run(token));
+    let identity = Arc::new(
+        Identity::new(
+            Arc::clone(runtime.log()),
+            secrets,
+            notifier,
+            settings,
+            clock,
+        )
+        .with_views(views),
+    );
+    consumers::start(&mut runtime, Arc::clone(&identity));
     let members = MembersApi::new(Arc::clone(&identity));
     let routes = tonic::service::Routes::new(RegistrationServiceServer::new(RegistrationApi::new(
         Arc::clone(&identity),
     )))
     .add_service(AuthServiceServer::new(members.clone()))
     .add_service(CardServiceServer::new(members.clone()))
-    .add_service(MemberServiceServer::new(members));
+    .add_service(MemberServiceServer::new(members))
+    .add_service(MessagingServiceServer::new(MessagingApi::new(identity)));
     runtime.serve(grpc, metrics, routes, SERVICE_NAMES).await
+}
+
+/// Drops and rebuilds every projection of the identity service in `args`'
+/// data dir by replaying its log (run while the service is stopped); each
+/// report says how many rows differed from the projection it replaced.
+pub fn rebuild_projections(args: &IdentityArgs) -> anyhow::Result<Vec<RebuildReport>> {
+    let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())?;
+    let reports = vec![
+        kit::projection::rebuild(&log, &Directory)?,
+        kit::projection::rebuild(&log, &Stock)?,
+    ];
+    log.close();
+    Ok(reports)
 }

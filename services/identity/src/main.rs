@@ -18,11 +18,57 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(flatten)]
     args: identity::config::IdentityArgs,
+    #[command(subcommand)]
+    command: Option<Operator>,
+}
+
+/// Operator commands.
+#[derive(Debug, clap::Subcommand)]
+enum Operator {
+    /// Drop every projection (member directory, card stock) and rebuild it by
+    /// replaying the event log, with progress; reports events/s and whether
+    /// the result equals what it replaced. Run while the service is stopped.
+    RebuildProjections,
+    /// The card stock of a running identity service.
+    #[command(subcommand)]
+    Cards(CardsCommand),
+}
+
+/// `identity cards ...`.
+#[derive(Debug, clap::Subcommand)]
+enum CardsCommand {
+    /// Load physical card numbers from a text file: one number or range
+    /// (`FIRST-LAST`) per line, `#` comments. Loading twice is harmless.
+    Load {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The identity service's gRPC URL.
+        #[arg(long, env = identity::config::ENV_IDENTITY_URL, default_value = "http://127.0.0.1:50051")]
+        identity_url: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.args.validate()?;
+    match cli.command {
+        Some(Operator::RebuildProjections) => return rebuild(&cli.args),
+        Some(Operator::Cards(CardsCommand::Load { file, identity_url })) => {
+            let answer = tokio::runtime::Runtime::new()?
+                .block_on(identity::cards_file::load(&identity_url, &file))?;
+            println!(
+                "loaded {}, already known {}, rejected {}",
+                answer.loaded,
+                answer.already_known,
+                answer.rejected.len()
+            );
+            for r in &answer.rejected {
+                println!("rejected {} ({})", r.card_number_masked, r.reason);
+            }
+            std::process::exit(if answer.rejected.is_empty() { 0 } else { 1 });
+        }
+        None => {}
+    }
     tokio::runtime::Runtime::new()?.block_on(async move {
         let _telemetry = cli.args.service.init_telemetry("identity")?;
         let grpc = tokio::net::TcpListener::bind(cli.args.service.grpc_addr).await?;
@@ -37,4 +83,13 @@ fn main() -> anyhow::Result<()> {
         )
         .await
     })
+}
+
+/// `identity rebuild-projections`.
+fn rebuild(args: &identity::config::IdentityArgs) -> anyhow::Result<()> {
+    let _telemetry = args.service.init_telemetry("identity")?;
+    for r in identity::rebuild_projections(args)? {
+        println!("{r}");
+    }
+    Ok(())
 }

@@ -96,6 +96,30 @@ pub enum HandlerError {
     Reject(anyhow::Error),
 }
 
+/// Decodes a canonical proto3 JSON payload into `M`. Top-level fields `M`
+/// does not know (a newer publisher's additions) are ignored rather than
+/// refused, so adding a field to a published message never dead-letters it.
+pub fn decode_json<M: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<M, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    loop {
+        let error = match M::deserialize(&value) {
+            Ok(m) => return Ok(m),
+            Err(e) => e.to_string(),
+        };
+        let unknown = error
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next());
+        let removed = match (unknown, value.as_object_mut()) {
+            (Some(field), Some(object)) => object.remove(field).is_some(),
+            _ => false,
+        };
+        if !removed {
+            return Err(error);
+        }
+    }
+}
+
 /// Settings of a consumer.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {

@@ -332,6 +332,31 @@ pub struct RebuildReport {
     pub differences: u64,
 }
 
+impl std::fmt::Display for RebuildReport {
+    /// One line for operators: events, time, speed, rows, and whether the
+    /// rebuilt rows equal those they replaced.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} events in {:.2} s ({} events/s), {} rows; ",
+            self.projection,
+            self.events,
+            self.elapsed.as_secs_f64(),
+            self.events_per_second(),
+            self.rows
+        )?;
+        if self.differences == 0 {
+            f.write_str("identical to the projection it replaced")
+        } else {
+            write!(
+                f,
+                "{} rows differed from the projection it replaced",
+                self.differences
+            )
+        }
+    }
+}
+
 impl RebuildReport {
     /// Replay speed.
     pub fn events_per_second(&self) -> u64 {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kit::aggregate::{Idempotency, Repository, RepositoryError};
 use kit::bootstrap::Runtime;
-use kit::consumer::{Consumer, ConsumerConfig, HandlerError, Inbound};
+use kit::consumer::{Consumer, ConsumerConfig, HandlerError, Inbound, decode_json};
 use kit::log::{LogError, Metadata, request_hash};
 use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::ledger::v1 as pb;
@@ -101,30 +101,6 @@ fn id(field: &str, value: &str) -> Result<String, HandlerError> {
         )));
     }
     Ok(value.to_owned())
-}
-
-/// Decodes a canonical proto3 JSON payload into `M`. Top-level fields `M`
-/// does not know (a newer publisher's additions) are ignored rather than
-/// refused, so adding a field to a published message never dead-letters it.
-pub fn decode_json<M: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<M, String> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
-    loop {
-        let error = match M::deserialize(&value) {
-            Ok(m) => return Ok(m),
-            Err(e) => e.to_string(),
-        };
-        let unknown = error
-            .strip_prefix("unknown field `")
-            .and_then(|rest| rest.split('`').next());
-        let removed = match (unknown, value.as_object_mut()) {
-            (Some(field), Some(object)) => object.remove(field).is_some(),
-            _ => false,
-        };
-        if !removed {
-            return Err(error);
-        }
-    }
 }
 
 /// The history description of a social operation.

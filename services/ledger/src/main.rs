@@ -101,22 +101,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(Operator::RebuildProjections) = cli.command {
         let _telemetry = cli.args.service.init_telemetry("ledger")?;
         for r in ledger::rebuild_projections(&cli.args)? {
-            println!(
-                "{}: {} events in {:.2} s ({} events/s), {} rows; {}",
-                r.projection,
-                r.events,
-                r.elapsed.as_secs_f64(),
-                r.events_per_second(),
-                r.rows,
-                if r.differences == 0 {
-                    "identical to the projection it replaced".to_owned()
-                } else {
-                    format!(
-                        "{} rows differed from the projection it replaced",
-                        r.differences
-                    )
-                }
-            );
+            println!("{r}");
         }
         return Ok(());
     }

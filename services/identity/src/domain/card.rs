@@ -52,6 +52,10 @@ pub enum CardCommand {
     Block {
         /// Why.
         reason: String,
+        /// The number, masked (for the public event).
+        masked: String,
+        /// When.
+        now: chrono::DateTime<chrono::Utc>,
     },
 }
 
@@ -80,6 +84,9 @@ impl Card {
         }
     }
 }
+
+/// The card stock's stream: one summary event per load (`CardsLoaded`).
+pub const CARD_STOCK_STREAM: &str = "card-stock";
 
 /// The stream of a card.
 pub fn card_stream(number: &str) -> String {
@@ -130,16 +137,28 @@ impl Aggregate for Card {
                     })]),
                 }
             }
-            CardCommand::Block { reason } => {
+            CardCommand::Block {
+                reason,
+                masked,
+                now,
+            } => {
                 if self.number.is_empty() {
                     return Err(CardError::Unknown);
                 }
                 Ok(if self.blocked {
                     Vec::new()
                 } else {
-                    vec![Event::CardLocked(pb::CardLocked {
-                        reason: reason.clone(),
-                    })]
+                    vec![
+                        Event::CardLocked(pb::CardLocked {
+                            reason: reason.clone(),
+                        }),
+                        Event::CardBlocked(pb::CardBlocked {
+                            card_masked: masked.clone(),
+                            member_id: self.member_id.clone().unwrap_or_default(),
+                            reason: reason.clone(),
+                            blocked_at: Some((*now).into()),
+                        }),
+                    ]
                 })
             }
         }

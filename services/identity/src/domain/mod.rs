@@ -2,6 +2,7 @@
 
 pub mod card;
 pub mod member;
+pub mod message;
 pub mod questionnaire;
 pub mod steps;
 pub mod values;

@@ -3,25 +3,19 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
-use kit::aggregate::DomainEvent;
-use kit::log::{ExpectedVersion, Metadata, NewEvent};
 use loyalty_proto::identity::v1::{
-    self as pb, auth_service_server::AuthService, card_service_server::CardService,
+    self as pb, Channel, auth_service_server::AuthService, card_service_server::CardService,
     member_service_server::MemberService,
 };
 use tonic::{Request, Response, Status};
 
 use super::{bearer, full_session};
-use crate::app::{Identity, member_stream};
-use crate::domain::card::{CardCommand, Take, card_stream};
-use crate::domain::member::{Command, Member};
-use crate::domain::values::{CardNumber, Email, Pan, mask_tail};
+use crate::app::{BankCardKey, Identity};
+use crate::domain::card::card_stream;
+use crate::domain::member::Member;
+use crate::domain::values::{Email, mask_tail};
 use crate::error::{ApiError, violation};
-use crate::events::Event;
 
-/// Cards per LoadCards request.
-pub const MAX_CARDS_PER_LOAD: u64 = 1_000_000;
 /// memberNos per ResolveMembers request.
 pub const MAX_RESOLVE: usize = 10_000;
 
@@ -51,47 +45,17 @@ impl MembersApi {
         }
         self.identity.member(member_id)
     }
-
-    fn resolve(&self, member_no: &str) -> Result<Option<(String, bool)>, ApiError> {
-        let no = member_no.trim();
-        if no.is_empty() {
-            return Ok(None);
-        }
-        if let Ok(card) = CardNumber::parse(no) {
-            let (c, _) = self.identity.cards.load(&card_stream(card.as_str()))?;
-            if let Some(m) = c.member_id {
-                return Ok(Some((m, true)));
-            }
-        }
-        if uuid::Uuid::parse_str(no).is_ok() && self.identity.member(no).is_ok() {
-            return Ok(Some((no.to_owned(), false)));
-        }
-        Ok(None)
-    }
-
-    async fn stock(&self, numbers: Vec<CardNumber>) -> Result<u64, ApiError> {
-        let identity = &self.identity;
-        let mut results = futures::stream::iter(numbers)
-            .map(|n| async move {
-                let c = CardCommand::Stock {
-                    number: n.as_str().to_owned(),
-                };
-                identity
-                    .run(&identity.cards, &card_stream(n.as_str()), &c)
-                    .await
-            })
-            .buffer_unordered(64);
-        let mut loaded = 0;
-        while let Some(r) = results.next().await {
-            if let kit::aggregate::Executed::Applied { events, .. } = r? {
-                loaded += events.len() as u64;
-            }
-        }
-        Ok(loaded)
-    }
 }
 
 type Answer<T> = Result<Response<T>, Status>;
+
+/// Refuses operator queries made with a member's token.
+fn no_member_token<T>(r: &Request<T>) -> Result<(), ApiError> {
+    match bearer(r) {
+        Some(_) => Err(ApiError::Forbidden),
+        None => Ok(()),
+    }
+}
 
 fn ok<T>(t: T) -> Answer<T> {
     Ok(Response::new(t))
@@ -131,144 +95,28 @@ impl AuthService for MembersApi {
 #[tonic::async_trait]
 impl CardService for MembersApi {
     async fn load_cards(&self, r: Request<pb::LoadCardsRequest>) -> Answer<pb::LoadCardsResponse> {
-        let r = r.into_inner();
-        let (vfirst, vlast, vwidth) = self.identity.settings.virtual_range;
-        let mut rejected = Vec::new();
-        let mut numbers = Vec::new();
-        let mut reject = |raw: &str, reason: &str| {
-            rejected.push(pb::RejectedCard {
-                card_number_masked: mask_tail(raw.trim()),
-                reason: reason.to_owned(),
-            })
-        };
-        let in_virtual =
-            |c: &CardNumber| c.as_str().len() == vwidth && (vfirst..=vlast).contains(&c.value());
-        for raw in &r.card_numbers {
-            match CardNumber::parse(raw) {
-                Ok(c) if in_virtual(&c) => reject(raw, "IN_VIRTUAL_RANGE"),
-                Ok(c) => numbers.push(c),
-                Err(e) => reject(raw, e.reason),
-            }
-        }
-        for (i, range) in r.ranges.iter().enumerate() {
-            let (first, last) = match (
-                CardNumber::parse(&range.first),
-                CardNumber::parse(&range.last),
-            ) {
-                (Ok(f), Ok(l)) if f.as_str().len() == l.as_str().len() && f <= l => (f, l),
-                _ => {
-                    return Err(violation(
-                        &format!("ranges[{i}]"),
-                        "first and last must be card numbers of one length, first <= last",
-                    )
-                    .into());
-                }
-            };
-            let count = last.value() - first.value() + 1;
-            if count + numbers.len() as u64 > MAX_CARDS_PER_LOAD {
-                return Err(violation(
-                    &format!("ranges[{i}]"),
-                    format!("at most {MAX_CARDS_PER_LOAD} cards per request"),
-                )
-                .into());
-            }
-            let width = first.as_str().len();
-            for v in first.value()..=last.value() {
-                let c = CardNumber::from_value(v, width)
-                    .map_err(|e| violation(&format!("ranges[{i}]"), e.description))?;
-                if in_virtual(&c) {
-                    reject(c.as_str(), "IN_VIRTUAL_RANGE");
-                } else {
-                    numbers.push(c);
-                }
-            }
-        }
-        let total = numbers.len() as u64;
-        let loaded = self.stock(numbers).await?;
-        if loaded > 0 {
-            let e = Event::CardsLoaded(pb::CardsLoaded {
-                loaded,
-                loaded_at: Some((self.identity.clock)().into()),
-            });
-            let new = NewEvent {
-                event_type: e.event_type().to_owned(),
-                payload: e.encode(),
-                metadata: Metadata::default(),
-            };
-            self.identity
-                .members
-                .log()
-                .append("card-stock", ExpectedVersion::Any, vec![new])
-                .await
-                .map_err(|e| ApiError::Unexpected(e.into()))?;
-        }
-        tracing::info!(
-            loaded,
-            already_known = total - loaded,
-            rejected = rejected.len(),
-            "cards loaded"
-        );
-        ok(pb::LoadCardsResponse {
-            loaded,
-            already_known: total - loaded,
-            rejected,
-        })
+        ok(self.identity.load_cards(r.get_ref()).await?)
     }
 
     async fn block_card(&self, r: Request<pb::BlockCardRequest>) -> Answer<pb::BlockCardResponse> {
-        let r = r.into_inner();
-        let card = CardNumber::parse(&r.card_number)
-            .map_err(|e| violation("card_number", e.description))?;
-        let stream = card_stream(card.as_str());
-        let executed = self
-            .identity
-            .run(
-                &self.identity.cards,
-                &stream,
-                &CardCommand::Block {
-                    reason: r.reason.clone(),
-                },
-            )
-            .await
-            .map_err(ApiError::from)?;
-        if matches!(&executed, kit::aggregate::Executed::Applied { events, .. } if !events.is_empty())
-        {
-            let (c, _) = self.identity.cards.load(&stream).map_err(ApiError::from)?;
-            let e = Event::CardBlocked(pb::CardBlocked {
-                card_masked: card.masked(),
-                member_id: c.member_id.unwrap_or_default(),
-                reason: r.reason,
-                blocked_at: Some((self.identity.clock)().into()),
-            });
-            let new = NewEvent {
-                event_type: e.event_type().to_owned(),
-                payload: e.encode(),
-                metadata: Metadata::default(),
-            };
-            self.identity
-                .cards
-                .log()
-                .append("card-stock", ExpectedVersion::Any, vec![new])
-                .await
-                .map_err(|e| ApiError::Unexpected(e.into()))?;
-        }
+        let r = r.get_ref();
+        self.identity.block_card(&r.card_number, &r.reason).await?;
         ok(pb::BlockCardResponse {})
+    }
+
+    async fn get_card_stock(
+        &self,
+        r: Request<pb::GetCardStockRequest>,
+    ) -> Answer<pb::GetCardStockResponse> {
+        no_member_token(&r)?;
+        ok(self.identity.card_stock().await?)
     }
 
     async fn lookup_card(
         &self,
         r: Request<pb::LookupCardRequest>,
     ) -> Answer<pb::LookupCardResponse> {
-        let card = CardNumber::parse(&r.get_ref().card_number)
-            .map_err(|e| violation("card_number", e.description))?;
-        let (c, _) = self
-            .identity
-            .cards
-            .load(&card_stream(card.as_str()))
-            .map_err(ApiError::from)?;
-        if c.number.is_empty() {
-            return Err(ApiError::NotFound("card").into());
-        }
+        let c = self.identity.lookup_card(&r.get_ref().card_number)?;
         ok(pb::LookupCardResponse {
             state: c.state() as i32,
             kind: c.kind,
@@ -283,7 +131,7 @@ impl MemberService for MembersApi {
         &self,
         r: Request<pb::ResolveMemberRequest>,
     ) -> Answer<pb::ResolveMemberResponse> {
-        match self.resolve(&r.get_ref().member_no)? {
+        match self.identity.resolve(&r.get_ref().member_no)? {
             Some((member_id, by_card)) => ok(pb::ResolveMemberResponse { member_id, by_card }),
             None => Err(ApiError::NotFound("member").into()),
         }
@@ -301,7 +149,7 @@ impl MemberService for MembersApi {
         }
         let mut members = Vec::with_capacity(nos.len());
         for no in nos {
-            let found = self.resolve(no)?;
+            let found = self.identity.resolve(no)?;
             members.push(pb::ResolvedMember {
                 member_no: no.clone(),
                 found: found.is_some(),
@@ -376,11 +224,9 @@ impl MemberService for MembersApi {
         r: Request<pb::SetConsentRequest>,
     ) -> Answer<pb::SetConsentResponse> {
         let m = self.target(&r, &r.get_ref().member_id)?;
-        let c = Command::SetConsent(r.get_ref().mailing_consent, (self.identity.clock)());
         self.identity
-            .run(&self.identity.members, &member_stream(&m.id), &c)
-            .await
-            .map_err(ApiError::from)?;
+            .set_consent(&m.id, r.get_ref().mailing_consent)
+            .await?;
         ok(pb::SetConsentResponse {})
     }
 
@@ -390,41 +236,9 @@ impl MemberService for MembersApi {
     ) -> Answer<pb::LinkSocialAccountResponse> {
         let m = self.target(&r, &r.get_ref().member_id)?;
         let account = r.get_ref().account.clone().unwrap_or_default();
-        let network = account.network.trim().to_ascii_lowercase();
-        let user = account.external_user_id.trim().to_owned();
-        if network.is_empty() || network.contains('/') || user.is_empty() || user.len() > 128 {
-            return Err(violation(
-                "account",
-                "network and external_user_id are required (no '/')",
-            )
-            .into());
-        }
-        let take = Take {
-            member_id: m.id.clone(),
-            event: Event::SocialClaimed(pb::SocialClaimed {
-                member_id: m.id.clone(),
-            }),
-        };
         self.identity
-            .run(
-                &self.identity.claims,
-                &format!("social/{network}/{user}"),
-                &take,
-            )
-            .await
-            .map_err(|e| match e {
-                kit::aggregate::RepositoryError::Domain(_) => ApiError::Taken("the social account"),
-                other => other.into(),
-            })?;
-        let c = Command::LinkSocial {
-            network,
-            external_user_id: user,
-            now: (self.identity.clock)(),
-        };
-        self.identity
-            .run(&self.identity.members, &member_stream(&m.id), &c)
-            .await
-            .map_err(ApiError::from)?;
+            .link_social(&m.id, &account.network, &account.external_user_id)
+            .await?;
         ok(pb::LinkSocialAccountResponse {})
     }
 
@@ -433,15 +247,9 @@ impl MemberService for MembersApi {
         r: Request<pb::FindBySocialAccountRequest>,
     ) -> Answer<pb::FindBySocialAccountResponse> {
         let account = r.get_ref().account.clone().unwrap_or_default();
-        let stream = format!(
-            "social/{}/{}",
-            account.network.trim().to_ascii_lowercase(),
-            account.external_user_id.trim()
-        );
-        let (claim, _) = self.identity.claims.load(&stream).map_err(ApiError::from)?;
-        let member_id = claim
-            .member_id
-            .ok_or(ApiError::NotFound("social account"))?;
+        let member_id = self
+            .identity
+            .find_by_social(&account.network, &account.external_user_id)?;
         ok(pb::FindBySocialAccountResponse { member_id })
     }
 
@@ -450,52 +258,11 @@ impl MemberService for MembersApi {
         r: Request<pb::BindBankCardRequest>,
     ) -> Answer<pb::BindBankCardResponse> {
         let m = self.target(&r, &r.get_ref().member_id)?;
-        let pan = Pan::parse(&r.get_ref().pan).map_err(|e| violation("pan", e.description))?;
-        let mac = self.identity.secrets.pan_mac(pan.digits());
-        let binding_id = self.identity.secrets.binding_id(&mac);
-        let last4 = pan.last4();
-        let take = Take {
-            member_id: m.id.clone(),
-            event: Event::BankCardClaimed(pb::BankCardClaimed {
-                member_id: m.id.clone(),
-                binding_id: binding_id.clone(),
-                last4: last4.clone(),
-            }),
-        };
-        self.identity
-            .run(&self.identity.claims, &format!("bankcard/{mac}"), &take)
-            .await
-            .map_err(|e| match e {
-                kit::aggregate::RepositoryError::Domain(_) => ApiError::Taken("the bank card"),
-                other => other.into(),
-            })?;
-        self.identity
-            .run(
-                &self.identity.claims,
-                &format!("binding/{binding_id}"),
-                &Take {
-                    member_id: m.id.clone(),
-                    event: Event::BankCardClaimed(pb::BankCardClaimed {
-                        member_id: m.id.clone(),
-                        binding_id: binding_id.clone(),
-                        last4: last4.clone(),
-                    }),
-                },
-            )
-            .await
-            .map_err(ApiError::from)?;
-        let c = Command::AddBankCard {
-            binding_id: binding_id.clone(),
-            last4: last4.clone(),
-            now: (self.identity.clock)(),
-        };
-        self.identity
-            .run(&self.identity.members, &member_stream(&m.id), &c)
-            .await
-            .map_err(ApiError::from)?;
-        ok(pb::BindBankCardResponse {
-            card: Some(pb::BankCard { binding_id, last4 }),
-        })
+        let card = self
+            .identity
+            .bind_bank_card(&m.id, &r.get_ref().pan)
+            .await?;
+        ok(pb::BindBankCardResponse { card: Some(card) })
     }
 
     async fn find_by_bank_card(
@@ -503,24 +270,38 @@ impl MemberService for MembersApi {
         r: Request<pb::FindByBankCardRequest>,
     ) -> Answer<pb::FindByBankCardResponse> {
         use pb::find_by_bank_card_request::Key;
-        let stream = match &r.get_ref().key {
-            Some(Key::Pan(pan)) => {
-                let pan = Pan::parse(pan).map_err(|e| violation("pan", e.description))?;
-                format!("bankcard/{}", self.identity.secrets.pan_mac(pan.digits()))
-            }
-            Some(Key::BindingId(id)) if !id.is_empty() && !id.contains('/') => {
-                format!("binding/{id}")
-            }
-            _ => return Err(violation("key", "a PAN or a binding id is required").into()),
+        let key = match &r.get_ref().key {
+            Some(Key::Pan(pan)) => BankCardKey::Pan(pan.clone()),
+            Some(Key::BindingId(id)) => BankCardKey::BindingId(id.clone()),
+            None => return Err(violation("key", "a PAN or a binding id is required").into()),
         };
-        let (claim, _) = self.identity.claims.load(&stream).map_err(ApiError::from)?;
-        let member_id = claim.member_id.ok_or(ApiError::NotFound("bank card"))?;
+        let (member_id, card) = self.identity.find_by_bank_card(&key)?;
         ok(pb::FindByBankCardResponse {
             member_id,
-            card: Some(pb::BankCard {
-                binding_id: claim.binding_id,
-                last4: claim.last4,
-            }),
+            card: Some(card),
         })
+    }
+
+    async fn find_member(
+        &self,
+        r: Request<pb::FindMemberRequest>,
+    ) -> Answer<pb::FindMemberResponse> {
+        use pb::find_member_request::Key;
+        no_member_token(&r)?;
+        let (channel, value) = match &r.get_ref().key {
+            Some(Key::Phone(phone)) => (Channel::Sms, phone),
+            Some(Key::Email(email)) => (Channel::Email, email),
+            None => return Err(violation("key", "a phone or an e-mail is required").into()),
+        };
+        let member_id = self.identity.find_member(channel, value).await?;
+        ok(pb::FindMemberResponse { member_id })
+    }
+
+    async fn count_members(
+        &self,
+        r: Request<pb::CountMembersRequest>,
+    ) -> Answer<pb::CountMembersResponse> {
+        no_member_token(&r)?;
+        ok(self.identity.count_members().await?)
     }
 }

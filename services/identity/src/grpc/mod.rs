@@ -1,6 +1,7 @@
 //! The gRPC edge: requests in, use cases called, answers and statuses out.
 
 pub mod members;
+pub mod messaging;
 pub mod registration;
 
 use tonic::Request;

@@ -1,0 +1,242 @@
+//! Cards of a member: binding a physical card, emitting a virtual one.
+
+use futures::StreamExt;
+use kit::log::{ExpectedVersion, NewEvent};
+
+use super::*;
+use crate::domain::card::CARD_STOCK_STREAM;
+use crate::domain::values::mask_tail;
+
+/// Cards per LoadCards request.
+pub const MAX_CARDS_PER_LOAD: u64 = 1_000_000;
+
+impl Identity {
+    /// Binds the card to the member on the card's stream, then on the member's.
+    pub(super) async fn attach_card(
+        &self,
+        member_id: &str,
+        number: &str,
+        kind: CardKind,
+    ) -> Result<(), ApiError> {
+        let assign = CardCommand::Assign {
+            member_id: member_id.to_owned(),
+        };
+        self.run(&self.cards, &card_stream(number), &assign).await?;
+        let add = Command::AddCard {
+            number: number.to_owned(),
+            kind,
+            now: self.now(),
+        };
+        self.run(&self.members, &member_stream(member_id), &add)
+            .await?;
+        Ok(())
+    }
+
+    /// `Cards/Set`: binds a physical card from the stock.
+    pub async fn set_card(&self, s: &Session, raw: &str) -> Result<String, ApiError> {
+        let card = CardNumber::parse(raw).map_err(|e| violation("card_number", e.description))?;
+        let (c, _) = self.cards.load(&card_stream(card.as_str()))?;
+        if c.kind == CardKind::Virtual as i32 {
+            return Err(violation(
+                "card_number",
+                "a virtual card cannot be bound by number",
+            ));
+        }
+        self.attach_card(&s.member_id, card.as_str(), CardKind::Physical)
+            .await?;
+        Ok(card.masked())
+    }
+
+    /// Whether the member may get a virtual card now.
+    pub fn may_emit_virtual(&self, member: &Member) -> bool {
+        self.settings.policy.virtual_on_request() && member.virtual_cards() == 0
+    }
+
+    /// Emits a virtual card for the member and binds it.
+    pub async fn emit_virtual(&self, member: &Member) -> Result<String, ApiError> {
+        let _one_at_a_time = self.emit_lock.lock().await;
+        let member = &self.member(&member.id)?;
+        if !self.may_emit_virtual(member) {
+            return Err(ApiError::Disabled("virtual card emission is not allowed"));
+        }
+        let (first, last, width) = self.settings.virtual_range;
+        let alloc = Allocate {
+            first,
+            last,
+            width,
+            member_id: member.id.clone(),
+        };
+        let executed = self.run(&self.range, VIRTUAL_STREAM, &alloc).await?;
+        let number = events_of(&executed)
+            .into_iter()
+            .find_map(|e| match e {
+                Event::VirtualNumberAllocated(v) => Some(v.card_number),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow::anyhow!("no number allocated"))?;
+        let create = CardCommand::CreateVirtual {
+            number: number.clone(),
+            member_id: member.id.clone(),
+        };
+        self.run(&self.cards, &card_stream(&number), &create)
+            .await?;
+        let add = Command::AddCard {
+            number: number.clone(),
+            kind: CardKind::Virtual,
+            now: self.now(),
+        };
+        self.run(&self.members, &member_stream(&member.id), &add)
+            .await?;
+        tracing::info!(member_id = %member.id, card = %crate::domain::values::mask_tail(&number), "virtual card emitted");
+        Ok(number)
+    }
+
+    /// Appends a summary event to the card stock's stream (`card-stock`).
+    async fn record_stock_event(&self, e: Event) -> Result<(), ApiError> {
+        let new = NewEvent {
+            event_type: kit::aggregate::DomainEvent::event_type(&e).to_owned(),
+            payload: kit::aggregate::DomainEvent::encode(&e),
+            metadata: metadata(),
+        };
+        self.cards
+            .log()
+            .append(CARD_STOCK_STREAM, ExpectedVersion::Any, vec![new])
+            .await
+            .map_err(|e| ApiError::Unexpected(e.into()))?;
+        Ok(())
+    }
+
+    /// `LoadCards`: adds single numbers and ranges to the stock; numbers in
+    /// the virtual range and malformed ones are rejected, known ones left
+    /// as they are (so a repeated load is harmless).
+    pub async fn load_cards(
+        &self,
+        r: &pb::LoadCardsRequest,
+    ) -> Result<pb::LoadCardsResponse, ApiError> {
+        let (vfirst, vlast, vwidth) = self.settings.virtual_range;
+        let mut rejected = Vec::new();
+        let mut numbers = Vec::new();
+        let mut reject = |raw: &str, reason: &str| {
+            rejected.push(pb::RejectedCard {
+                card_number_masked: mask_tail(raw.trim()),
+                reason: reason.to_owned(),
+            })
+        };
+        let in_virtual =
+            |c: &CardNumber| c.as_str().len() == vwidth && (vfirst..=vlast).contains(&c.value());
+        for raw in &r.card_numbers {
+            match CardNumber::parse(raw) {
+                Ok(c) if in_virtual(&c) => reject(raw, "IN_VIRTUAL_RANGE"),
+                Ok(c) => numbers.push(c),
+                Err(e) => reject(raw, e.reason),
+            }
+        }
+        for (i, range) in r.ranges.iter().enumerate() {
+            let field = format!("ranges[{i}]");
+            let (first, last) = match (
+                CardNumber::parse(&range.first),
+                CardNumber::parse(&range.last),
+            ) {
+                (Ok(f), Ok(l)) if f.as_str().len() == l.as_str().len() && f <= l => (f, l),
+                _ => {
+                    return Err(violation(
+                        &field,
+                        "first and last must be card numbers of one length, first <= last",
+                    ));
+                }
+            };
+            let count = last.value() - first.value() + 1;
+            if count + numbers.len() as u64 > MAX_CARDS_PER_LOAD {
+                return Err(violation(
+                    &field,
+                    format!("at most {MAX_CARDS_PER_LOAD} cards per request"),
+                ));
+            }
+            let width = first.as_str().len();
+            for v in first.value()..=last.value() {
+                let c = CardNumber::from_value(v, width)
+                    .map_err(|e| violation(&field, e.description))?;
+                if in_virtual(&c) {
+                    reject(c.as_str(), "IN_VIRTUAL_RANGE");
+                } else {
+                    numbers.push(c);
+                }
+            }
+        }
+        let total = numbers.len() as u64;
+        let mut results = futures::stream::iter(numbers)
+            .map(|n| async move {
+                let c = CardCommand::Stock {
+                    number: n.as_str().to_owned(),
+                };
+                self.run(&self.cards, &card_stream(n.as_str()), &c).await
+            })
+            .buffer_unordered(64);
+        let mut loaded = 0;
+        while let Some(r) = results.next().await {
+            if let Executed::Applied { events, .. } = r? {
+                loaded += events.len() as u64;
+            }
+        }
+        if loaded > 0 {
+            self.record_stock_event(Event::CardsLoaded(pb::CardsLoaded {
+                loaded,
+                loaded_at: Some(self.now().into()),
+            }))
+            .await?;
+        }
+        tracing::info!(
+            loaded,
+            already_known = total - loaded,
+            rejected = rejected.len(),
+            "cards loaded"
+        );
+        Ok(pb::LoadCardsResponse {
+            loaded,
+            already_known: total - loaded,
+            rejected,
+        })
+    }
+
+    /// `BlockCard`: the card can no longer be bound or used (idempotent).
+    pub async fn block_card(&self, raw: &str, reason: &str) -> Result<(), ApiError> {
+        let card = CardNumber::parse(raw).map_err(|e| violation("card_number", e.description))?;
+        let block = CardCommand::Block {
+            reason: reason.to_owned(),
+            masked: card.masked(),
+            now: self.now(),
+        };
+        self.run(&self.cards, &card_stream(card.as_str()), &block)
+            .await?;
+        Ok(())
+    }
+
+    /// `LookupCard`: the card's state (NOT_FOUND for an unknown card).
+    pub fn lookup_card(&self, raw: &str) -> Result<Card, ApiError> {
+        let card = CardNumber::parse(raw).map_err(|e| violation("card_number", e.description))?;
+        let (c, _) = self.cards.load(&card_stream(card.as_str()))?;
+        if c.number.is_empty() {
+            return Err(ApiError::NotFound("card"));
+        }
+        Ok(c)
+    }
+
+    /// Resolves a `memberNo` (a bound card's number or a member id) to
+    /// `(member id, by card)`; `None` when it names nobody.
+    pub fn resolve(&self, member_no: &str) -> Result<Option<(String, bool)>, ApiError> {
+        let no = member_no.trim();
+        if no.is_empty() {
+            return Ok(None);
+        }
+        if let Ok(card) = CardNumber::parse(no) {
+            let (c, _) = self.cards.load(&card_stream(card.as_str()))?;
+            if let Some(m) = c.member_id {
+                return Ok(Some((m, true)));
+            }
+        }
+        if uuid::Uuid::parse_str(no).is_ok() && self.member(no).is_ok() {
+            return Ok(Some((no.to_owned(), false)));
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,356 @@
+//! Messages to members from operator templates: defining templates, and
+//! sending a requested message (from `SendMessage` or a `MessageRequested`
+//! on NATS) once per `request_id`.
+//!
+//! The member's own data fills placeholders the request leaves out:
+//! `forename` and `surname` from the questionnaire (`FirstName`,
+//! `LastName`), `cardnumber` from the request's card or the member's first
+//! card; `salutation` and `title` default to empty. Delivery is at least
+//! once towards the provider: a crash between the provider's acceptance and
+//! the `MessageSent` record sends again on redelivery, with the same message
+//! id (`request_id`) so providers that de-duplicate by id can.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::domain::message::{
+    Define, FailReason, MAX_TEMPLATE_TEXT, Record, channel_of, message_stream, template_stream,
+    valid_request_id, valid_template_id,
+};
+use crate::domain::values::{Email, mask_tail};
+
+/// Removes a request id from the in-flight set when dropped.
+struct Sending<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    id: String,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.id);
+        }
+    }
+}
+
+/// The placeholder values: the member's data, then the request's values
+/// over them.
+fn values_for(
+    member: &Member,
+    card_number: &str,
+    given: &std::collections::HashMap<String, String>,
+) -> BTreeMap<String, String> {
+    let profile = |key: &str| member.profile.get(key).cloned().unwrap_or_default();
+    let card = if card_number.is_empty() {
+        member
+            .cards
+            .iter()
+            .find(|(_, kind)| *kind == CardKind::Physical as i32)
+            .or(member.cards.first())
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default()
+    } else {
+        card_number.to_owned()
+    };
+    let mut values = BTreeMap::from([
+        ("salutation".to_owned(), String::new()),
+        ("title".to_owned(), String::new()),
+        ("forename".to_owned(), profile("FirstName")),
+        ("surname".to_owned(), profile("LastName")),
+        ("cardnumber".to_owned(), card),
+    ]);
+    values.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    values
+}
+
+impl Identity {
+    /// `DefineTemplate`: checks the template parses and records it.
+    pub async fn define_template(
+        &self,
+        t: Option<pb::MessageTemplate>,
+    ) -> Result<pb::DefineTemplateResponse, ApiError> {
+        let mut t = t.ok_or_else(|| violation("template", "required"))?;
+        t.template_id = t.template_id.trim().to_owned();
+        let mut errors = Vec::new();
+        let mut bad = |field: &str, why: String| {
+            errors.push(tonic_types::FieldViolation::new(field, why));
+        };
+        if !valid_template_id(&t.template_id) {
+            bad(
+                "template.template_id",
+                "1 to 128 letters, digits, '_', '-' or '.'".into(),
+            );
+        }
+        let channel = Channel::try_from(t.channel).unwrap_or(Channel::Unspecified);
+        if channel == Channel::Unspecified {
+            bad("template.channel", "CHANNEL_SMS or CHANNEL_EMAIL".into());
+        }
+        if channel == Channel::Sms {
+            t.subject.clear();
+        } else if t.subject.trim().is_empty() {
+            bad(
+                "template.subject",
+                "an e-mail template needs a subject".into(),
+            );
+        }
+        let mut placeholders = std::collections::BTreeSet::new();
+        for (field, text) in [("template.subject", &t.subject), ("template.body", &t.body)] {
+            if text.len() > MAX_TEMPLATE_TEXT {
+                bad(field, format!("at most {MAX_TEMPLATE_TEXT} bytes"));
+                continue;
+            }
+            match notify::placeholders(text) {
+                Ok(names) => placeholders.extend(names),
+                Err(e) => bad(field, e.to_string()),
+            }
+        }
+        if t.body.trim().is_empty() {
+            bad("template.body", "required".into());
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+        let stream = template_stream(&t.template_id);
+        let executed = self.run(&self.templates, &stream, &Define(t)).await?;
+        Ok(pb::DefineTemplateResponse {
+            placeholders: placeholders.into_iter().collect(),
+            changed: !events_of(&executed).is_empty(),
+        })
+    }
+
+    /// `GetTemplate`.
+    pub fn template(&self, id: &str) -> Result<pb::MessageTemplate, ApiError> {
+        if !valid_template_id(id.trim()) {
+            return Err(violation("template_id", "not a template id"));
+        }
+        let (t, _) = self.templates.load(&template_stream(id.trim()))?;
+        t.definition.ok_or(ApiError::NotFound("template"))
+    }
+
+    /// Sends the requested message once per `request_id`: a repeated
+    /// request is answered from the recorded outcome.
+    pub async fn send_message(
+        &self,
+        r: &pb::MessageRequested,
+    ) -> Result<pb::MessageSent, ApiError> {
+        if !valid_request_id(&r.request_id) {
+            return Err(violation(
+                "request_id",
+                "1 to 128 printable characters without '/'",
+            ));
+        }
+        if !valid_template_id(&r.template_id) {
+            return Err(violation("template_id", "not a template id"));
+        }
+        if r.member_id.trim().is_empty() && r.card_number.trim().is_empty() {
+            return Err(violation(
+                "member_id",
+                "a member id or a card number is required",
+            ));
+        }
+        let stream = message_stream(&r.request_id);
+        let (outcome, _) = self.outcomes.load(&stream)?;
+        if let Some(answer) = Self::recorded(outcome) {
+            return answer;
+        }
+        let _sending = {
+            let mut set = self
+                .sending
+                .lock()
+                .map_err(|_| anyhow::anyhow!("in-flight set poisoned"))?;
+            if !set.insert(r.request_id.clone()) {
+                return Err(ApiError::Busy);
+            }
+            Sending {
+                set: &self.sending,
+                id: r.request_id.clone(),
+            }
+        };
+        // Checked again inside the guard: a duplicate may have just finished.
+        let (outcome, _) = self.outcomes.load(&stream)?;
+        if let Some(answer) = Self::recorded(outcome) {
+            return answer;
+        }
+        self.deliver_requested(r).await
+    }
+
+    /// The answer a recorded outcome gives.
+    fn recorded(outcome: Outcome) -> Option<Result<pb::MessageSent, ApiError>> {
+        if let Some(sent) = outcome.sent {
+            return Some(Ok(sent));
+        }
+        outcome.failed.map(|f| {
+            Err(ApiError::MessageFailed {
+                reason: reason_of(&f.reason),
+                detail: f.detail,
+            })
+        })
+    }
+
+    async fn deliver_requested(
+        &self,
+        r: &pb::MessageRequested,
+    ) -> Result<pb::MessageSent, ApiError> {
+        let member_id = match self.message_member(r)? {
+            Some(id) => id,
+            None => {
+                let detail = "no member with that id or card".to_owned();
+                return Err(self
+                    .record_failure(r, "", r.channel, FailReason::UnknownMember, detail)
+                    .await);
+            }
+        };
+        let member = self.member(&member_id)?;
+        let Some(template) = self
+            .templates
+            .load(&template_stream(&r.template_id))?
+            .0
+            .definition
+        else {
+            let detail = format!("template {} is not defined", r.template_id);
+            return Err(self
+                .record_failure(
+                    r,
+                    &member_id,
+                    r.channel,
+                    FailReason::UnknownTemplate,
+                    detail,
+                )
+                .await);
+        };
+        let channel = channel_of(template.channel);
+        if r.channel != Channel::Unspecified as i32 && r.channel != template.channel {
+            let detail = format!("template {} is {}", r.template_id, channel.as_str_name());
+            return Err(self
+                .record_failure(
+                    r,
+                    &member_id,
+                    r.channel,
+                    FailReason::ChannelMismatch,
+                    detail,
+                )
+                .await);
+        }
+        let to = match channel {
+            Channel::Email => member.email.confirmed.clone(),
+            _ => member.phone.confirmed.clone(),
+        };
+        let Some(to) = to else {
+            let detail = format!("the member has no confirmed {}", channel.as_str_name());
+            return Err(self
+                .record_failure(
+                    r,
+                    &member_id,
+                    channel as i32,
+                    FailReason::NoRecipient,
+                    detail,
+                )
+                .await);
+        };
+        let values = values_for(&member, r.card_number.trim(), &r.values);
+        let rendered = notify::render(&template.body, &values)
+            .and_then(|body| Ok((notify::render(&template.subject, &values)?, body)));
+        let (subject, body) = match rendered {
+            Ok(x) => x,
+            Err(e) => {
+                let reason = FailReason::MissingValues;
+                return Err(self
+                    .record_failure(r, &member_id, channel as i32, reason, e.to_string())
+                    .await);
+            }
+        };
+        let purpose = format!("template/{}", r.template_id);
+        let message = if channel == Channel::Email {
+            notify::Message::email(&r.request_id, &to, subject, body, purpose)
+        } else {
+            notify::Message::sms(&r.request_id, &to, body, purpose)
+        };
+        let masked = if channel == Channel::Email {
+            Email::parse(&to).map(|e| e.masked()).unwrap_or_default()
+        } else {
+            mask_tail(&to)
+        };
+        match self.notifier.send(&message).await {
+            Ok(()) => {}
+            Err(notify::NotifyError::Temporary { reason }) => {
+                tracing::warn!(request_id = %r.request_id, %reason, "message not delivered; will retry");
+                return Err(ApiError::Delivery);
+            }
+            Err(notify::NotifyError::Permanent { reason }) => {
+                let why = FailReason::Undeliverable;
+                return Err(self
+                    .record_failure(r, &member_id, channel as i32, why, reason)
+                    .await);
+            }
+        }
+        let sent = pb::MessageSent {
+            request_id: r.request_id.clone(),
+            member_id: member_id.clone(),
+            channel: channel as i32,
+            template_id: r.template_id.clone(),
+            recipient_masked: masked,
+            sent_at: Some(self.now().into()),
+        };
+        let stream = message_stream(&r.request_id);
+        self.run(&self.outcomes, &stream, &Record::Sent(sent.clone()))
+            .await?;
+        tracing::info!(request_id = %r.request_id, %member_id, template_id = %r.template_id, "message sent");
+        Ok(sent)
+    }
+
+    /// The member a request names: by id, else by card.
+    fn message_member(&self, r: &pb::MessageRequested) -> Result<Option<String>, ApiError> {
+        let id = r.member_id.trim();
+        if !id.is_empty() {
+            return Ok(self.member(id).ok().map(|m| m.id));
+        }
+        Ok(CardNumber::parse(&r.card_number)
+            .ok()
+            .map(|c| self.cards.load(&card_stream(c.as_str())))
+            .transpose()?
+            .and_then(|(c, _)| c.member_id))
+    }
+
+    /// Records a final failure; returns the error to answer with.
+    async fn record_failure(
+        &self,
+        r: &pb::MessageRequested,
+        member_id: &str,
+        channel: i32,
+        reason: FailReason,
+        detail: String,
+    ) -> ApiError {
+        let failed = pb::MessageFailed {
+            request_id: r.request_id.clone(),
+            member_id: member_id.to_owned(),
+            channel,
+            template_id: r.template_id.clone(),
+            reason: reason.as_str().to_owned(),
+            detail: detail.clone(),
+            failed_at: Some(self.now().into()),
+        };
+        let stream = message_stream(&r.request_id);
+        if let Err(e) = self
+            .run(&self.outcomes, &stream, &Record::Failed(failed))
+            .await
+        {
+            return e.into();
+        }
+        tracing::warn!(request_id = %r.request_id, %member_id, reason = reason.as_str(), %detail, "message not sent");
+        ApiError::MessageFailed { reason, detail }
+    }
+}
+
+/// The [`FailReason`] of a recorded reason string.
+fn reason_of(s: &str) -> FailReason {
+    [
+        FailReason::UnknownMember,
+        FailReason::UnknownTemplate,
+        FailReason::ChannelMismatch,
+        FailReason::NoRecipient,
+        FailReason::MissingValues,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == s)
+    .unwrap_or(FailReason::Undeliverable)
+}

@@ -1,0 +1,276 @@
+//! The identity service's use cases: each registration step, tokens, cards
+//! and links, run against the aggregates through the kit's repositories.
+//! Operations that touch two streams (a card and its member, a claim and its
+//! member) write the claim first and are safe to retry: a claim already held
+//! by the same member is a no-op.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use kit::aggregate::{Aggregate, Executed, Repository};
+use kit::log::{EventLog, Metadata};
+use loyalty_proto::identity::v1::{self as pb, CardKind, CardState, Channel, LoginKind};
+use subtle::ConstantTimeEq;
+
+use crate::domain::card::{
+    Allocate, Card, CardCommand, Claim, Take, VIRTUAL_STREAM, VirtualRange, card_stream,
+};
+use crate::domain::member::{Command, ConfirmOutcome, Limits, Member, NewCode, NewToken};
+use crate::domain::message::{Outcome, Template};
+use crate::domain::questionnaire::Questionnaire;
+use crate::domain::steps::Policy;
+use crate::domain::values::{CardNumber, Email, Phone};
+use crate::error::{ApiError, violation};
+use crate::events::Event;
+use crate::secrets::{self, Secrets};
+
+mod cards;
+mod contacts;
+mod links;
+mod messages;
+mod registration;
+mod views;
+
+pub use cards::MAX_CARDS_PER_LOAD;
+pub use links::BankCardKey;
+pub use views::Views;
+
+/// The clock (tests pass a fixed one).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Settings of the use cases.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The registration steps.
+    pub policy: Policy,
+    /// The questionnaire.
+    pub questionnaire: Questionnaire,
+    /// Send and login limits.
+    pub limits: Limits,
+    /// Token lifetime.
+    pub token_ttl: Duration,
+    /// Confirm code lifetime.
+    pub code_ttl: Duration,
+    /// Virtual range: first, last, digits.
+    pub virtual_range: (u64, u64, usize),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The member.
+    pub member_id: String,
+    /// The token's id.
+    pub token_id: String,
+    /// May only re-confirm the phone.
+    pub limited: bool,
+    /// The member's state when authenticated.
+    pub member: Member,
+    /// The token's expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The identity use cases.
+pub struct Identity {
+    pub(crate) members: Repository<Member>,
+    pub(crate) cards: Repository<Card>,
+    range: Repository<VirtualRange>,
+    pub(crate) claims: Repository<Claim>,
+    templates: Repository<Template>,
+    outcomes: Repository<Outcome>,
+    /// Message requests being sent right now (a duplicate waits for the
+    /// first one's outcome instead of sending twice).
+    sending: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The projections queries read (none in unit tests).
+    views: Option<Views>,
+    pub(crate) secrets: Secrets,
+    notifier: Arc<notify::Notifier>,
+    pub(crate) settings: Settings,
+    pub(crate) clock: Clock,
+    /// Serialises virtual-card emissions so the one-virtual-card rule is
+    /// checked on the member's current state, not a session's snapshot (the
+    /// allocator is one stream anyway; the log has one writer process).
+    emit_lock: tokio::sync::Mutex<()>,
+}
+
+/// The stream of a member.
+pub fn member_stream(id: &str) -> String {
+    format!("member/{id}")
+}
+
+/// The stream of a login claim.
+pub fn login_stream(kind: LoginKind, login: &str) -> String {
+    let k = if kind == LoginKind::Card {
+        "card"
+    } else {
+        "phone"
+    };
+    format!("login/{k}/{login}")
+}
+
+fn metadata() -> Metadata {
+    Metadata {
+        correlation_id: None,
+        causation_id: None,
+        traceparent: kit::telemetry::current_traceparent(),
+    }
+}
+
+fn events_of(executed: &Executed) -> Vec<Event> {
+    match executed {
+        Executed::Applied { events, .. } => events
+            .iter()
+            .filter_map(|r| {
+                <Event as kit::aggregate::DomainEvent>::decode(&r.event_type, &r.payload).ok()
+            })
+            .collect(),
+        Executed::Repeated { .. } => Vec::new(),
+    }
+}
+
+impl Identity {
+    /// The use cases over one event log.
+    pub fn new(
+        log: Arc<EventLog>,
+        secrets: Secrets,
+        notifier: Arc<notify::Notifier>,
+        settings: Settings,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            members: Repository::new(Arc::clone(&log)),
+            cards: Repository::new(Arc::clone(&log)),
+            range: Repository::new(Arc::clone(&log)),
+            claims: Repository::new(Arc::clone(&log)),
+            templates: Repository::new(Arc::clone(&log)),
+            outcomes: Repository::new(log),
+            sending: std::sync::Mutex::default(),
+            views: None,
+            secrets,
+            notifier,
+            settings,
+            clock,
+            emit_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub(crate) async fn run<A>(
+        &self,
+        repo: &Repository<A>,
+        stream: &str,
+        c: &A::Command,
+    ) -> Result<Executed, kit::aggregate::RepositoryError<A::Error>>
+    where
+        A: Aggregate,
+    {
+        repo.execute(stream, c, None, metadata(), |_, _| Vec::new())
+            .await
+    }
+
+    /// The member's current state.
+    pub fn member(&self, member_id: &str) -> Result<Member, ApiError> {
+        let (m, _) = self
+            .members
+            .load(&member_stream(member_id))
+            .map_err(ApiError::from)?;
+        if m.id.is_empty() {
+            return Err(ApiError::NotFound("member"));
+        }
+        Ok(m)
+    }
+
+    /// Checks a token: its member, that it is active, unexpired and matches.
+    pub fn authenticate(&self, token: &str) -> Result<Session, ApiError> {
+        let (token_id, member_id, hash) =
+            secrets::parse_token(token).ok_or(ApiError::Unauthenticated("malformed token"))?;
+        let member = self
+            .member(&member_id)
+            .map_err(|_| ApiError::Unauthenticated("unknown token"))?;
+        let t = member
+            .tokens
+            .get(&token_id)
+            .ok_or(ApiError::Unauthenticated("revoked or rotated token"))?;
+        if !bool::from(t.secret_hash.as_slice().ct_eq(&hash)) {
+            return Err(ApiError::Unauthenticated("unknown token"));
+        }
+        if t.expires_at <= self.now() {
+            return Err(ApiError::Unauthenticated("expired token"));
+        }
+        Ok(Session {
+            member_id,
+            token_id,
+            limited: t.limited,
+            expires_at: t.expires_at,
+            member,
+        })
+    }
+
+    fn new_token(
+        &self,
+        member: &Member,
+        replaces: Option<&str>,
+        limited: bool,
+    ) -> (String, NewToken) {
+        let issued = secrets::new_token(&member.id, member.tokens_issued + 1);
+        let t = NewToken {
+            token_id: issued.token_id,
+            secret_hash: issued.secret_hash,
+            expires_at: self.now() + self.settings.token_ttl,
+            replaces: replaces.map(str::to_owned),
+            limited,
+        };
+        (issued.token, t)
+    }
+
+    async fn issue_token(&self, member: &Member, limited: bool) -> Result<String, ApiError> {
+        let (token, t) = self.new_token(member, None, limited);
+        self.run(
+            &self.members,
+            &member_stream(&member.id),
+            &Command::IssueToken(t),
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// Revokes a token (idempotent).
+    pub async fn revoke(&self, token: &str) -> Result<(), ApiError> {
+        let Some((token_id, member_id, _)) = secrets::parse_token(token) else {
+            return Ok(());
+        };
+        if self.member(&member_id).is_err() {
+            return Ok(());
+        }
+        self.run(
+            &self.members,
+            &member_stream(&member_id),
+            &Command::RevokeToken(token_id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Takes a claim for `member_id`; a claim held by another member is
+    /// `Taken(what)`.
+    pub(crate) async fn take_claim(
+        &self,
+        stream: &str,
+        member_id: &str,
+        event: Event,
+        what: &'static str,
+    ) -> Result<(), ApiError> {
+        let take = Take {
+            member_id: member_id.to_owned(),
+            event,
+        };
+        match self.run(&self.claims, stream, &take).await {
+            Ok(_) => Ok(()),
+            Err(kit::aggregate::RepositoryError::Domain(_)) => Err(ApiError::Taken(what)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Queries answered from the projections (the member directory and the
+//! card stock). Each first waits, briefly, until the projection has applied
+//! every event durable when the query arrived, so a caller reads its own
+//! writes.
+
+use std::time::Duration;
+
+use kit::projection::ProjectionHandle;
+
+use super::*;
+use crate::projections::{counter, directory, stock};
+
+/// How long a query waits for a projection to catch up.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// The projections the queries read.
+#[derive(Clone)]
+pub struct Views {
+    /// [`directory::Directory`].
+    pub directory: ProjectionHandle,
+    /// [`stock::Stock`].
+    pub stock: ProjectionHandle,
+}
+
+impl Identity {
+    /// Attaches the projections.
+    pub fn with_views(mut self, views: Views) -> Self {
+        self.views = Some(views);
+        self
+    }
+
+    /// A projection, caught up with the log as of now.
+    async fn view(
+        &self,
+        pick: fn(&Views) -> &ProjectionHandle,
+    ) -> Result<&ProjectionHandle, ApiError> {
+        let views = self
+            .views
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("projections are not running"))?;
+        let handle = pick(views);
+        let head = self.members.log().head();
+        if !handle.wait_for(head, CATCH_UP).await {
+            tracing::warn!(
+                projection = handle.name(),
+                head,
+                "projection is behind the log"
+            );
+            return Err(ApiError::Busy);
+        }
+        Ok(handle)
+    }
+
+    /// The member whose confirmed phone or e-mail `value` is.
+    pub async fn find_member(&self, channel: Channel, raw: &str) -> Result<String, ApiError> {
+        let value = match channel {
+            Channel::Email => Email::parse(raw)
+                .map_err(|e| violation("email", e.description))?
+                .as_str()
+                .to_owned(),
+            _ => Phone::parse(raw)
+                .map_err(|e| violation("phone", e.description))?
+                .as_str()
+                .to_owned(),
+        };
+        let view = self.view(|v| &v.directory).await?;
+        let found = view
+            .tree()
+            .get(directory::contact_key(channel, &value))
+            .map_err(anyhow::Error::from)?
+            .ok_or(ApiError::NotFound("member"))?;
+        Ok(String::from_utf8(found.to_vec()).map_err(anyhow::Error::from)?)
+    }
+
+    /// Members registering and registered.
+    pub async fn count_members(&self) -> Result<pb::CountMembersResponse, ApiError> {
+        let tree = self.view(|v| &v.directory).await?.tree();
+        let n = |key| counter(tree, key).map(|n| n.max(0) as u64);
+        Ok(pb::CountMembersResponse {
+            registering: n(directory::REGISTERING)?,
+            registered: n(directory::REGISTERED)?,
+        })
+    }
+
+    /// Cards per kind and state.
+    pub async fn card_stock(&self) -> Result<pb::GetCardStockResponse, ApiError> {
+        let tree = self.view(|v| &v.stock).await?.tree();
+        let counts = |kind| -> anyhow::Result<pb::CardCounts> {
+            let n = |state| counter(tree, &stock::count_key(kind, state)).map(|n| n.max(0) as u64);
+            Ok(pb::CardCounts {
+                in_stock: n(CardState::InStock)?,
+                bound: n(CardState::Bound)?,
+                blocked: n(CardState::Blocked)?,
+            })
+        };
+        Ok(pb::GetCardStockResponse {
+            physical: Some(counts(CardKind::Physical)?),
+            r#virtual: Some(counts(CardKind::Virtual)?),
+        })
+    }
+}

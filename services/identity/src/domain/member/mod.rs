@@ -1,0 +1,329 @@
+//! The member aggregate (stream `member/<id>`): the registration session
+//! and, once registered, the member's contacts, secrets' hashes, tokens,
+//! cards and links. Pure: secrets arrive hashed, time arrives as `now`.
+
+mod command;
+mod decide;
+
+pub use command::{
+    Command, ConfirmOutcome, Limits, MAX_CODE_FAILURES, MAX_TOKENS, MemberError, NewCode, NewToken,
+};
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use loyalty_proto::identity::v1::{self as pb, CardKind, Channel, UserActionType as Step};
+use subtle::ConstantTimeEq;
+
+use super::values::mask_tail;
+use crate::events::Event;
+
+/// A confirm code awaiting entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Code {
+    /// Its MAC.
+    pub mac: Vec<u8>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Wrong attempts so far.
+    pub failures: u32,
+}
+
+/// A phone or e-mail contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// Awaiting confirmation.
+    pub pending: Option<String>,
+    /// Confirmed.
+    pub confirmed: Option<String>,
+    /// The last code sent.
+    pub code: Option<Code>,
+    /// When codes were sent (last 24 h matter).
+    pub sends: Vec<DateTime<Utc>>,
+}
+
+impl Contact {
+    /// The contact a code is for: the pending one, else the confirmed one.
+    pub fn target(&self) -> Option<&str> {
+        self.pending.as_deref().or(self.confirmed.as_deref())
+    }
+}
+
+/// An active token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// SHA-256 of the secret.
+    pub secret_hash: Vec<u8>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Re-confirm the phone only.
+    pub limited: bool,
+}
+
+/// The member's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Member {
+    /// Member id (empty: not opened).
+    pub id: String,
+    /// Phone or card.
+    pub login_kind: i32,
+    /// The login.
+    pub login: String,
+    /// Registration completed.
+    pub registered: bool,
+    /// Steps done.
+    pub done: BTreeSet<i32>,
+    /// Phone.
+    pub phone: Contact,
+    /// E-mail.
+    pub email: Contact,
+    /// argon2id hash.
+    pub password_hash: Option<String>,
+    /// Recent wrong passwords.
+    pub login_failures: Vec<DateTime<Utc>>,
+    /// Active tokens by id.
+    pub tokens: BTreeMap<String, Token>,
+    /// Tokens issued so far (for token ids).
+    pub tokens_issued: u64,
+    /// Questionnaire answers.
+    pub answers: Vec<pb::Answer>,
+    /// Answers by logical name.
+    pub profile: BTreeMap<String, String>,
+    /// Cards: (number, kind).
+    pub cards: Vec<(String, i32)>,
+    /// Mailing consent.
+    pub consent: bool,
+    /// Social accounts: (network, user id).
+    pub social: Vec<(String, String)>,
+    /// Bank cards: (binding id, last 4).
+    pub bank_cards: Vec<(String, String)>,
+}
+
+pub(super) fn ts(t: DateTime<Utc>) -> Option<loyalty_proto::wkt::Timestamp> {
+    Some(t.into())
+}
+
+pub(super) fn time(t: &Option<loyalty_proto::wkt::Timestamp>) -> DateTime<Utc> {
+    t.and_then(|t| t.try_into().ok()).unwrap_or_default()
+}
+
+pub(super) fn token_event(t: &NewToken) -> Event {
+    Event::TokenIssued(pb::TokenIssued {
+        token_id: t.token_id.clone(),
+        secret_hash: t.secret_hash.clone(),
+        expires_at: ts(t.expires_at),
+        replaces: t.replaces.clone().unwrap_or_default(),
+        limited: t.limited,
+    })
+}
+
+impl Member {
+    /// Whether the step is done.
+    pub fn is_done(&self, step: Step) -> bool {
+        self.done.contains(&(step as i32))
+    }
+
+    /// The contact of a channel.
+    pub fn contact(&self, channel: Channel) -> &Contact {
+        if channel == Channel::Email {
+            &self.email
+        } else {
+            &self.phone
+        }
+    }
+
+    /// Virtual cards the member has.
+    pub fn virtual_cards(&self) -> usize {
+        self.cards
+            .iter()
+            .filter(|(_, k)| *k == CardKind::Virtual as i32)
+            .count()
+    }
+
+    /// The step a channel's confirmation completes.
+    fn step_of(channel: Channel) -> Step {
+        if channel == Channel::Email {
+            Step::ChangeEmail
+        } else {
+            Step::ChangePhone
+        }
+    }
+
+    fn open(&self) -> Result<(), MemberError> {
+        if self.id.is_empty() {
+            Err(MemberError::NotOpen)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A step may be done: registration open and the step not done yet.
+    fn step_open(&self, step: Step) -> Result<(), MemberError> {
+        self.open()?;
+        if !self.registered && self.is_done(step) {
+            return Err(MemberError::StepAlreadyDone(step));
+        }
+        Ok(())
+    }
+
+    fn check_rotation(&self, rotate: &NewToken) -> Result<(), MemberError> {
+        match &rotate.replaces {
+            Some(id) if !self.tokens.contains_key(id) => Err(MemberError::TokenInvalid),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a code may be sent to `to` on the channel of `c` now. The
+    /// cooldown is per contact: the last code went to `c.target()`, and a
+    /// mistyped number or address must be re-enterable at once (the seed's
+    /// "Повторный ввод"). The daily cap counts every code of the channel, so
+    /// alternating contacts cannot flood.
+    fn check_send(
+        &self,
+        c: &Contact,
+        to: &str,
+        now: DateTime<Utc>,
+        limits: Limits,
+    ) -> Result<(), MemberError> {
+        if c.target() == Some(to)
+            && let Some(last) = c.sends.last()
+        {
+            let wait = *last + limits.resend_cooldown - now;
+            if wait > Duration::zero() {
+                return Err(MemberError::ResendCooldown {
+                    retry_after_secs: wait.num_seconds().max(1),
+                });
+            }
+        }
+        let day: Vec<_> = c
+            .sends
+            .iter()
+            .filter(|t| now - **t < Duration::hours(24))
+            .collect();
+        if day.len() >= limits.daily_codes {
+            let wait = *day[0] + Duration::hours(24) - now;
+            return Err(MemberError::DailyLimit {
+                retry_after_secs: wait.num_seconds().max(1),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a login: `Err(LoginLocked)` while too many wrong passwords
+    /// were given within the window.
+    pub fn login_allowed(&self, now: DateTime<Utc>, limits: Limits) -> Result<(), MemberError> {
+        let recent: Vec<_> = self
+            .login_failures
+            .iter()
+            .filter(|t| now - **t < limits.login_window)
+            .collect();
+        if recent.len() >= limits.login_failures {
+            let wait = *recent[recent.len() - limits.login_failures] + limits.login_window - now;
+            return Err(MemberError::LoginLocked {
+                retry_after_secs: wait.num_seconds().max(1),
+            });
+        }
+        Ok(())
+    }
+
+    /// Decides a confirm attempt (the outcome says what happened; a wrong
+    /// code is recorded, so the refusal counts).
+    pub fn confirm(
+        &self,
+        channel: Channel,
+        mac: &[u8],
+        now: DateTime<Utc>,
+        rotate: Option<&NewToken>,
+    ) -> Result<(Vec<Event>, ConfirmOutcome), MemberError> {
+        self.open()?;
+        let contact = self.contact(channel);
+        let reverify = rotate.is_some_and(|r| {
+            r.replaces
+                .as_ref()
+                .and_then(|id| self.tokens.get(id))
+                .is_some_and(|t| t.limited)
+        });
+        if !reverify {
+            self.step_open(Self::step_of(channel))?;
+        }
+        let (Some(target), Some(code)) = (contact.target(), contact.code.as_ref()) else {
+            return Err(MemberError::NothingToConfirm);
+        };
+        if let Some(r) = rotate {
+            self.check_rotation(r)?;
+        }
+        if code.failures >= MAX_CODE_FAILURES {
+            return Err(MemberError::CodeLocked);
+        }
+        if code.expires_at.is_none_or(|e| now >= e) {
+            return Err(MemberError::CodeExpired);
+        }
+        if !bool::from(code.mac.as_slice().ct_eq(mac)) {
+            let failed = Event::ConfirmCodeFailed(pb::ConfirmCodeFailed {
+                channel: channel as i32,
+                failed_at: ts(now),
+            });
+            let remaining = MAX_CODE_FAILURES - code.failures - 1;
+            return Ok((vec![failed], ConfirmOutcome::Wrong { remaining }));
+        }
+        let mut events = Vec::new();
+        let outcome = if reverify {
+            ConfirmOutcome::Reverified
+        } else {
+            events.push(Event::ContactConfirmed(pb::ContactConfirmed {
+                channel: channel as i32,
+                value: target.to_owned(),
+            }));
+            events.push(if channel == Channel::Email {
+                Event::EmailConfirmed(pb::EmailConfirmed {
+                    member_id: self.id.clone(),
+                    email_masked: super::values::Email::parse(target)
+                        .map(|e| e.masked())
+                        .unwrap_or_else(|_| mask_tail(target)),
+                    confirmed_at: ts(now),
+                })
+            } else {
+                Event::PhoneConfirmed(pb::PhoneConfirmed {
+                    member_id: self.id.clone(),
+                    phone_masked: mask_tail(target),
+                    confirmed_at: ts(now),
+                })
+            });
+            if !self.registered && !self.is_done(Self::step_of(channel)) {
+                events.push(self.step(Self::step_of(channel), now));
+            }
+            ConfirmOutcome::Confirmed
+        };
+        if let Some(r) = rotate {
+            events.push(token_event(r));
+        }
+        Ok((events, outcome))
+    }
+
+    fn step(&self, step: Step, now: DateTime<Utc>) -> Event {
+        Event::StepCompleted(pb::StepCompleted {
+            member_id: self.id.clone(),
+            step: step as i32,
+            completed_at: ts(now),
+        })
+    }
+
+    fn code_event(channel: Channel, code: &NewCode, now: DateTime<Utc>) -> Event {
+        Event::ConfirmCodeIssued(pb::ConfirmCodeIssued {
+            channel: channel as i32,
+            code_mac: code.mac.clone(),
+            sent_at: ts(now),
+            expires_at: ts(code.expires_at),
+        })
+    }
+}
+
+impl Member {
+    pub(super) fn contact_mut(&mut self, channel: i32) -> &mut Contact {
+        if channel == Channel::Email as i32 {
+            &mut self.email
+        } else {
+            &mut self.phone
+        }
+    }
+}

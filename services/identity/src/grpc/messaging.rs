@@ -1,0 +1,71 @@
+//! `loyalty.identity.v1.MessagingService`: templates and messages to
+//! members, for operators and other services (never for members: a call
+//! that carries a member token is refused).
+
+use std::sync::Arc;
+
+use loyalty_proto::identity::v1::{self as pb, messaging_service_server::MessagingService};
+use tonic::{Request, Response, Status};
+
+use super::bearer;
+use crate::app::Identity;
+use crate::error::ApiError;
+
+/// The messaging service.
+pub struct MessagingApi {
+    identity: Arc<Identity>,
+}
+
+impl MessagingApi {
+    /// Serves `identity`.
+    pub fn new(identity: Arc<Identity>) -> Self {
+        Self { identity }
+    }
+}
+
+/// Refuses calls made with a member's token.
+fn no_member<T>(r: &Request<T>) -> Result<(), ApiError> {
+    match bearer(r) {
+        Some(_) => Err(ApiError::Forbidden),
+        None => Ok(()),
+    }
+}
+
+#[tonic::async_trait]
+impl MessagingService for MessagingApi {
+    async fn define_template(
+        &self,
+        r: Request<pb::DefineTemplateRequest>,
+    ) -> Result<Response<pb::DefineTemplateResponse>, Status> {
+        no_member(&r)?;
+        let answer = self
+            .identity
+            .define_template(r.into_inner().template)
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_template(
+        &self,
+        r: Request<pb::GetTemplateRequest>,
+    ) -> Result<Response<pb::GetTemplateResponse>, Status> {
+        no_member(&r)?;
+        let template = self.identity.template(&r.get_ref().template_id)?;
+        Ok(Response::new(pb::GetTemplateResponse {
+            template: Some(template),
+        }))
+    }
+
+    async fn send_message(
+        &self,
+        r: Request<pb::SendMessageRequest>,
+    ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        no_member(&r)?;
+        let request = r
+            .into_inner()
+            .request
+            .ok_or_else(|| crate::error::violation("request", "required"))?;
+        let sent = self.identity.send_message(&request).await?;
+        Ok(Response::new(pb::SendMessageResponse { sent: Some(sent) }))
+    }
+}
