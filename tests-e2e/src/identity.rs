@@ -12,6 +12,7 @@ use loyalty_proto::identity::v1 as pb;
 use loyalty_proto::identity::v1::auth_service_client::AuthServiceClient;
 use loyalty_proto::identity::v1::card_service_client::CardServiceClient;
 use loyalty_proto::identity::v1::member_service_client::MemberServiceClient;
+use loyalty_proto::identity::v1::messaging_service_client::MessagingServiceClient;
 use loyalty_proto::identity::v1::registration_service_client::RegistrationServiceClient;
 use rand::Rng;
 use tonic::transport::Channel;
@@ -100,6 +101,11 @@ impl Identity {
     /// MemberService client.
     pub fn members(&self) -> MemberServiceClient<Channel> {
         MemberServiceClient::new(self.channel.clone())
+    }
+
+    /// MessagingService client.
+    pub fn messaging(&self) -> MessagingServiceClient<Channel> {
+        MessagingServiceClient::new(self.channel.clone())
     }
 
     /// The local notify sink the service writes messages to.

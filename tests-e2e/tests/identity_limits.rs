@@ -215,12 +215,12 @@ async fn double_clicks_are_harmless() {
                 .await
         }
     });
-    let ok = futures::future::join_all(calls)
-        .await
-        .into_iter()
-        .filter(|r| r.is_ok())
-        .count();
+    let results = futures::future::join_all(calls).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
     assert!(ok >= 1);
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_reason(refused, Code::FailedPrecondition, "VIRTUAL_CARD_EXISTS");
+    }
     let emit = id
         .registration()
         .get_emit_virtual(authed(&token, pb::GetEmitVirtualRequest {}))

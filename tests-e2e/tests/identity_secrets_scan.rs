@@ -34,6 +34,7 @@ const PUBLIC: &[&str] = &[
     "cards_loaded",
     "card_blocked",
     "message_sent",
+    "message_failed",
 ];
 
 /// The private events (private.proto): never on NATS.

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// The flow is switched off by configuration.
     #[error("{0}")]
     Disabled(&'static str),
+    /// The member has a virtual card already (one per member).
+    #[error("the member has a virtual card already")]
+    VirtualCardExists,
     /// A message could not be delivered.
     #[error("the message could not be delivered; retry")]
     Delivery,
@@ -208,6 +211,12 @@ impl From<ApiError> for tonic::Status {
                 &[("what", what.into())],
             ),
             ApiError::Disabled(_) => status(Code::FailedPrecondition, message, "DISABLED", &[]),
+            ApiError::VirtualCardExists => status(
+                Code::FailedPrecondition,
+                message,
+                "VIRTUAL_CARD_EXISTS",
+                &[],
+            ),
             ApiError::Delivery => status(Code::Unavailable, message, "DELIVERY_FAILED", &[]),
             ApiError::MessageFailed { reason, .. } => {
                 status(Code::FailedPrecondition, message, reason.as_str(), &[])

@@ -75,7 +75,7 @@ events! {
     private: LoginClaimed, MemberOpened, ContactEntered, ConfirmCodeIssued, ConfirmCodeFailed,
         ContactConfirmed, PasswordSet, LoginFailed, TokenIssued, TokenRevoked, AnswersSaved,
         MemberCardAdded, CardCreated, CardAssigned, CardLocked, VirtualNumberAllocated,
-        SocialClaimed, BankCardClaimed, TemplateDefined,
+        SocialClaimed, BankCardClaimed, ClaimReleased, TemplateDefined,
 }
 
 #[cfg(test)]

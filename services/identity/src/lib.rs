@@ -114,7 +114,9 @@ pub async fn run(
 /// data dir by replaying its log (run while the service is stopped); each
 /// report says how many rows differed from the projection it replaced.
 pub fn rebuild_projections(args: &IdentityArgs) -> anyhow::Result<Vec<RebuildReport>> {
-    let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())?;
+    use anyhow::Context;
+    let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())
+        .context("opening the event log: stop the identity service first, a rebuild needs its data dir to itself")?;
     let reports = vec![
         kit::projection::rebuild(&log, &Directory)?,
         kit::projection::rebuild(&log, &Stock)?,

@@ -39,6 +39,8 @@ enum Operator {
 enum CardsCommand {
     /// Load physical card numbers from a text file: one number or range
     /// (`FIRST-LAST`) per line, `#` comments. Loading twice is harmless.
+    /// Exit code 0: every number loaded or known; 2: some were rejected
+    /// (listed, masked); 1: the file or the service failed.
     Load {
         /// The file.
         file: std::path::PathBuf,
@@ -65,7 +67,7 @@ fn main() -> anyhow::Result<()> {
             for r in &answer.rejected {
                 println!("rejected {} ({})", r.card_number_masked, r.reason);
             }
-            std::process::exit(if answer.rejected.is_empty() { 0 } else { 1 });
+            std::process::exit(if answer.rejected.is_empty() { 0 } else { 2 });
         }
         None => {}
     }

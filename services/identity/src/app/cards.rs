@@ -1,7 +1,6 @@
 //! Cards of a member: binding a physical card, emitting a virtual one.
 
-use futures::StreamExt;
-use kit::log::{ExpectedVersion, NewEvent};
+use kit::log::ExpectedVersion;
 
 use super::*;
 use crate::domain::card::CARD_STOCK_STREAM;
@@ -56,8 +55,11 @@ impl Identity {
     pub async fn emit_virtual(&self, member: &Member) -> Result<String, ApiError> {
         let _one_at_a_time = self.emit_lock.lock().await;
         let member = &self.member(&member.id)?;
-        if !self.may_emit_virtual(member) {
-            return Err(ApiError::Disabled("virtual card emission is not allowed"));
+        if !self.settings.policy.virtual_on_request() {
+            return Err(ApiError::Disabled("virtual card emission is switched off"));
+        }
+        if member.virtual_cards() > 0 {
+            return Err(ApiError::VirtualCardExists);
         }
         let (first, last, width) = self.settings.virtual_range;
         let alloc = Allocate {
@@ -93,14 +95,9 @@ impl Identity {
 
     /// Appends a summary event to the card stock's stream (`card-stock`).
     async fn record_stock_event(&self, e: Event) -> Result<(), ApiError> {
-        let new = NewEvent {
-            event_type: kit::aggregate::DomainEvent::event_type(&e).to_owned(),
-            payload: kit::aggregate::DomainEvent::encode(&e),
-            metadata: metadata(),
-        };
         self.cards
             .log()
-            .append(CARD_STOCK_STREAM, ExpectedVersion::Any, vec![new])
+            .append(CARD_STOCK_STREAM, ExpectedVersion::Any, vec![new_event(&e)])
             .await
             .map_err(|e| ApiError::Unexpected(e.into()))?;
         Ok(())
@@ -164,20 +161,7 @@ impl Identity {
             }
         }
         let total = numbers.len() as u64;
-        let mut results = futures::stream::iter(numbers)
-            .map(|n| async move {
-                let c = CardCommand::Stock {
-                    number: n.as_str().to_owned(),
-                };
-                self.run(&self.cards, &card_stream(n.as_str()), &c).await
-            })
-            .buffer_unordered(64);
-        let mut loaded = 0;
-        while let Some(r) = results.next().await {
-            if let Executed::Applied { events, .. } = r? {
-                loaded += events.len() as u64;
-            }
-        }
+        let loaded = self.stock(numbers).await?;
         if loaded > 0 {
             self.record_stock_event(Event::CardsLoaded(pb::CardsLoaded {
                 loaded,
@@ -196,6 +180,41 @@ impl Identity {
             already_known: total - loaded,
             rejected,
         })
+    }
+
+    /// Creates the cards not yet known. Each card is its own stream, created
+    /// only if it does not exist (expected version 0): the appends are
+    /// submitted without waiting, in windows, so the log commits thousands
+    /// per cycle; a conflict means the card was known already.
+    async fn stock(&self, numbers: Vec<CardNumber>) -> Result<u64, ApiError> {
+        /// Appends in flight at once.
+        const WINDOW: usize = 8_192;
+        let log = self.cards.log();
+        let mut loaded = 0;
+        for window in numbers.chunks(WINDOW) {
+            let mut pending = Vec::with_capacity(window.len());
+            for n in window {
+                let e = Event::CardCreated(pb::CardCreated {
+                    card_number: n.as_str().to_owned(),
+                    kind: CardKind::Physical as i32,
+                });
+                let stream = card_stream(n.as_str());
+                pending.push(log.submit(
+                    &stream,
+                    ExpectedVersion::Exact(0),
+                    vec![new_event(&e)],
+                    None,
+                ));
+            }
+            for p in pending {
+                match p.map_err(anyhow::Error::from)?.outcome().await {
+                    Ok(_) => loaded += 1,
+                    Err(kit::log::LogError::Conflict { .. }) => {}
+                    Err(e) => return Err(ApiError::Unexpected(e.into())),
+                }
+            }
+        }
+        Ok(loaded)
     }
 
     /// `BlockCard`: the card can no longer be bound or used (idempotent).

@@ -1,6 +1,8 @@
 //! Contacts and confirm codes: entering a phone or e-mail, sending and checking codes.
 
 use super::*;
+use crate::domain::card::ClaimCommand;
+use crate::domain::values::mask_tail;
 
 impl Identity {
     pub(super) fn new_code(
@@ -166,11 +168,32 @@ impl Identity {
                 )]))
             }
             Some(ConfirmOutcome::Confirmed) if channel == Channel::Sms => {
-                // The confirmed phone logs the member in from now on.
+                // The confirmed phone logs the member in from now on, and
+                // the member's other phones no longer do: they are free for
+                // whoever holds them now.
                 self.claim_phone(&s.member_id, &target).await?;
+                self.release_other_phones(&s.member, &target).await?;
                 Ok(rotation.map(|(token, _)| token))
             }
             _ => Ok(rotation.map(|(token, _)| token)),
         }
+    }
+
+    /// Releases the member's phone logins other than `kept`: the phone
+    /// confirmed before and the phone the registration began with.
+    async fn release_other_phones(&self, member: &Member, kept: &str) -> Result<(), ApiError> {
+        let began_with = (member.login_kind == LoginKind::Phone as i32).then_some(&member.login);
+        let mut others: Vec<&String> = member.phone.confirmed.iter().chain(began_with).collect();
+        others.retain(|p| p.as_str() != kept);
+        others.dedup();
+        for phone in others {
+            let release = ClaimCommand::Release {
+                member_id: member.id.clone(),
+            };
+            let stream = login_stream(LoginKind::Phone, phone);
+            self.run(&self.claims, &stream, &release).await?;
+            tracing::info!(member_id = %member.id, phone = %mask_tail(phone), "phone login released");
+        }
+        Ok(())
     }
 }

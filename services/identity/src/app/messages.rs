@@ -41,7 +41,9 @@ fn values_for(
     given: &std::collections::HashMap<String, String>,
 ) -> BTreeMap<String, String> {
     let profile = |key: &str| member.profile.get(key).cloned().unwrap_or_default();
-    let card = if card_number.is_empty() {
+    let card = if let Ok(card) = CardNumber::parse(card_number) {
+        card.as_str().to_owned()
+    } else {
         member
             .cards
             .iter()
@@ -49,8 +51,6 @@ fn values_for(
             .or(member.cards.first())
             .map(|(n, _)| n.clone())
             .unwrap_or_default()
-    } else {
-        card_number.to_owned()
     };
     let mut values = BTreeMap::from([
         ("salutation".to_owned(), String::new()),

@@ -116,6 +116,15 @@ fn metadata() -> Metadata {
     }
 }
 
+/// A new log event of `e`, with the current trace context.
+fn new_event(e: &Event) -> kit::log::NewEvent {
+    kit::log::NewEvent {
+        event_type: kit::aggregate::DomainEvent::event_type(e).to_owned(),
+        payload: kit::aggregate::DomainEvent::encode(e),
+        metadata: metadata(),
+    }
+}
+
 fn events_of(executed: &Executed) -> Vec<Event> {
     match executed {
         Executed::Applied { events, .. } => events
@@ -267,7 +276,7 @@ impl Identity {
             member_id: member_id.to_owned(),
             event,
         };
-        match self.run(&self.claims, stream, &take).await {
+        match self.run(&self.claims, stream, &take.into()).await {
             Ok(_) => Ok(()),
             Err(kit::aggregate::RepositoryError::Domain(_)) => Err(ApiError::Taken(what)),
             Err(e) => Err(e.into()),

@@ -130,7 +130,7 @@ impl Identity {
                 login: login.to_owned(),
             }),
         };
-        match self.run(&self.claims, claim_stream, &take).await {
+        match self.run(&self.claims, claim_stream, &take.into()).await {
             Ok(_) => {}
             // Someone registered the same login at the same moment: continue theirs.
             Err(kit::aggregate::RepositoryError::Domain(_)) => {
@@ -244,7 +244,7 @@ impl Identity {
             return match self.emit_virtual(&s.member).await {
                 Ok(number) => Ok(crate::domain::values::mask_tail(&number)),
                 // A concurrent EmitVirtual gave the member their one card.
-                Err(ApiError::Disabled(_)) => Ok(String::new()),
+                Err(ApiError::VirtualCardExists) => Ok(String::new()),
                 Err(e) => Err(e),
             };
         }

@@ -253,16 +253,43 @@ pub struct Taken {
     pub holder: String,
 }
 
+/// Commands on a claim.
+#[derive(Debug, Clone)]
+pub enum ClaimCommand {
+    /// Take it (no-op if the member holds it already).
+    Take(Take),
+    /// Let it go (no-op unless this member holds it), e.g. the old phone
+    /// login once a new phone is confirmed.
+    Release {
+        /// The member letting go.
+        member_id: String,
+    },
+}
+
+impl From<Take> for ClaimCommand {
+    fn from(t: Take) -> Self {
+        ClaimCommand::Take(t)
+    }
+}
+
 impl Aggregate for Claim {
-    type Command = Take;
+    type Command = ClaimCommand;
     type Event = Event;
     type Error = Taken;
 
-    fn decide(&self, c: &Take) -> Result<Vec<Event>, Taken> {
-        match &self.member_id {
-            Some(m) if *m == c.member_id => Ok(Vec::new()),
-            Some(m) => Err(Taken { holder: m.clone() }),
-            None => Ok(vec![c.event.clone()]),
+    fn decide(&self, c: &ClaimCommand) -> Result<Vec<Event>, Taken> {
+        match c {
+            ClaimCommand::Take(c) => match &self.member_id {
+                Some(m) if *m == c.member_id => Ok(Vec::new()),
+                Some(m) => Err(Taken { holder: m.clone() }),
+                None => Ok(vec![c.event.clone()]),
+            },
+            ClaimCommand::Release { member_id } => Ok(match &self.member_id {
+                Some(m) if m == member_id => vec![Event::ClaimReleased(pb::ClaimReleased {
+                    member_id: member_id.clone(),
+                })],
+                _ => Vec::new(),
+            }),
         }
     }
 
@@ -275,6 +302,7 @@ impl Aggregate for Claim {
                 self.binding_id = e.binding_id.clone();
                 self.last4 = e.last4.clone();
             }
+            Event::ClaimReleased(_) => *self = Claim::default(),
             _ => {}
         }
     }
@@ -319,6 +347,33 @@ mod tests {
             given_when::<Card>(&blocked, &assign("a")),
             Err(CardError::Blocked)
         );
+    }
+
+    #[test]
+    fn a_claim_is_released_only_by_its_holder_and_can_then_be_taken_again() {
+        let take = |m: &str| {
+            ClaimCommand::Take(Take {
+                member_id: m.into(),
+                event: Event::LoginClaimed(pb::LoginClaimed {
+                    member_id: m.into(),
+                    kind: pb::LoginKind::Phone as i32,
+                    login: "79990000001".into(),
+                }),
+            })
+        };
+        let release = |m: &str| ClaimCommand::Release {
+            member_id: m.into(),
+        };
+        let held = given_when::<Claim>(&[], &take("a")).unwrap();
+        assert_eq!(given_when::<Claim>(&held, &release("b")).unwrap(), vec![]);
+        let released = given_when::<Claim>(&held, &release("a")).unwrap();
+        assert!(matches!(released.as_slice(), [Event::ClaimReleased(_)]));
+        let history = [held[0].clone(), released[0].clone()];
+        assert_eq!(
+            given_when::<Claim>(&history, &release("a")).unwrap(),
+            vec![]
+        );
+        assert_eq!(given_when::<Claim>(&history, &take("b")).unwrap().len(), 1);
     }
 
     #[test]

@@ -99,6 +99,12 @@ pub struct Member {
     pub bank_cards: Vec<(String, String)>,
 }
 
+/// Whole seconds to wait, rounded up (a client retrying after that many
+/// seconds is not refused again), at least 1.
+fn ceil_secs(wait: Duration) -> i64 {
+    ((wait.num_milliseconds() + 999) / 1000).max(1)
+}
+
 pub(super) fn ts(t: DateTime<Utc>) -> Option<loyalty_proto::wkt::Timestamp> {
     Some(t.into())
 }
@@ -191,7 +197,7 @@ impl Member {
             let wait = *last + limits.resend_cooldown - now;
             if wait > Duration::zero() {
                 return Err(MemberError::ResendCooldown {
-                    retry_after_secs: wait.num_seconds().max(1),
+                    retry_after_secs: ceil_secs(wait),
                 });
             }
         }
@@ -203,7 +209,7 @@ impl Member {
         if day.len() >= limits.daily_codes {
             let wait = *day[0] + Duration::hours(24) - now;
             return Err(MemberError::DailyLimit {
-                retry_after_secs: wait.num_seconds().max(1),
+                retry_after_secs: ceil_secs(wait),
             });
         }
         Ok(())
@@ -220,7 +226,7 @@ impl Member {
         if recent.len() >= limits.login_failures {
             let wait = *recent[recent.len() - limits.login_failures] + limits.login_window - now;
             return Err(MemberError::LoginLocked {
-                retry_after_secs: wait.num_seconds().max(1),
+                retry_after_secs: ceil_secs(wait),
             });
         }
         Ok(())
@@ -267,13 +273,14 @@ impl Member {
             return Ok((vec![failed], ConfirmOutcome::Wrong { remaining }));
         }
         let mut events = Vec::new();
+        // Confirming (again) spends the code.
+        events.push(Event::ContactConfirmed(pb::ContactConfirmed {
+            channel: channel as i32,
+            value: target.to_owned(),
+        }));
         let outcome = if reverify {
             ConfirmOutcome::Reverified
         } else {
-            events.push(Event::ContactConfirmed(pb::ContactConfirmed {
-                channel: channel as i32,
-                value: target.to_owned(),
-            }));
             events.push(if channel == Channel::Email {
                 Event::EmailConfirmed(pb::EmailConfirmed {
                     member_id: self.id.clone(),
@@ -327,3 +334,6 @@ impl Member {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
