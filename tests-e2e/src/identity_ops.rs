@@ -1,7 +1,8 @@
 //! The real `identity` binary's operator commands (`identity
-//! rebuild-projections`, `identity cards load FILE`), run to completion as
-//! child processes under [`DEADLINE`], and a random block of consecutive
-//! physical card numbers for the stock tests.
+//! rebuild-projections`, `identity cards load FILE`), and any other
+//! service binary's ([`run_operator`]), run to completion as child processes
+//! under [`DEADLINE`], and a random block of consecutive physical card
+//! numbers for the stock tests.
 
 use std::process::Stdio;
 
@@ -24,7 +25,18 @@ pub struct Ran {
 /// Runs `identity <args>` with the extra `env` in `dir` and waits for it
 /// to exit (killed after [`DEADLINE`]).
 pub async fn run_identity(args: &[String], env: &[(String, String)], dir: &std::path::Path) -> Ran {
-    let mut cmd = tokio::process::Command::new(binary_path("identity"));
+    run_operator("identity", args, env, dir).await
+}
+
+/// Runs the workspace binary `name` with `args` and the extra `env` in
+/// `dir` and waits for it to exit (killed after [`DEADLINE`]).
+pub async fn run_operator(
+    name: &str,
+    args: &[String],
+    env: &[(String, String)],
+    dir: &std::path::Path,
+) -> Ran {
+    let mut cmd = tokio::process::Command::new(binary_path(name));
     cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LIB_BACKTRACE", "0")
@@ -35,14 +47,14 @@ pub async fn run_identity(args: &[String], env: &[(String, String)], dir: &std::
         .kill_on_drop(true);
     let out = tokio::time::timeout(DEADLINE, cmd.output())
         .await
-        .unwrap_or_else(|_| panic!("identity {args:?} did not exit within {DEADLINE:?}"))
-        .expect("identity runs");
+        .unwrap_or_else(|_| panic!("{name} {args:?} did not exit within {DEADLINE:?}"))
+        .unwrap_or_else(|e| panic!("{name} runs: {e}"));
     let ran = Ran {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    crate::log!("identity {args:?} → {ran:?}");
+    crate::log!("{name} {args:?} → {ran:?}");
     ran
 }
 

@@ -4,7 +4,9 @@
 //! [`identity`]: the real identity service with its clients and flows,
 //! [`identity_flows`]: its single registration steps shared by the tests,
 //! [`identity_messaging`]: its templates, message requests on JetStream and
-//! the events it answers with, and [`identity_ops`]: its operator commands.
+//! the events it answers with, [`identity_ops`]: its operator commands,
+//! [`ledger`]: the real ledger service with its client and batches, and
+//! [`service_auth`]: service tokens, callers files and the open endpoints.
 #![forbid(unsafe_code)]
 
 pub mod harness;
@@ -12,3 +14,5 @@ pub mod identity;
 pub mod identity_flows;
 pub mod identity_messaging;
 pub mod identity_ops;
+pub mod ledger;
+pub mod service_auth;

@@ -116,7 +116,11 @@ pub fn requests(entries: &[Entry], chunk: u64) -> anyhow::Result<Vec<pb::LoadCar
 
 /// Loads the file into the stock of the identity service at `url`;
 /// returns the summed answer (rejected numbers, masked, included).
-pub async fn load(url: &str, file: &Path) -> anyhow::Result<pb::LoadCardsResponse> {
+pub async fn load(
+    url: &str,
+    file: &Path,
+    token: &kit::auth::ServiceToken,
+) -> anyhow::Result<pb::LoadCardsResponse> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let entries = parse(&text).map_err(|errors| {
@@ -130,7 +134,9 @@ pub async fn load(url: &str, file: &Path) -> anyhow::Result<pb::LoadCardsRespons
     let requests = requests(&entries, CHUNK_CARDS)?;
     let progress = kit::progress::Progress::new(requests.len() as u64, "load cards");
     for r in requests {
-        let answer = client.load_cards(r).await?.into_inner();
+        let mut request = tonic::Request::new(r);
+        token.attach(&mut request);
+        let answer = client.load_cards(request).await?.into_inner();
         total.loaded += answer.loaded;
         total.already_known += answer.already_known;
         total.rejected.extend(answer.rejected);

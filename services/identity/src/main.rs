@@ -56,8 +56,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Operator::RebuildProjections) => return rebuild(&cli.args),
         Some(Operator::Cards(CardsCommand::Load { file, identity_url })) => {
-            let answer = tokio::runtime::Runtime::new()?
-                .block_on(identity::cards_file::load(&identity_url, &file))?;
+            let answer = tokio::runtime::Runtime::new()?.block_on(identity::cards_file::load(
+                &identity_url,
+                &file,
+                &cli.args.service.service_token()?,
+            ))?;
             println!(
                 "loaded {}, already known {}, rejected {}",
                 answer.loaded,

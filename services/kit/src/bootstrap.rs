@@ -39,6 +39,10 @@ pub const ENV_LOG_FORMAT: &str = "LOYALTY_LOG_FORMAT";
 pub const ENV_CACHE_MB: &str = "LOYALTY_CACHE_MB";
 /// Env var: longest wait for in-flight calls on shutdown, in seconds.
 pub const ENV_SHUTDOWN_GRACE: &str = "LOYALTY_SHUTDOWN_GRACE_SECS";
+/// Env var: file of the callers (and their tokens) this service accepts.
+pub const ENV_CALLER_TOKENS_FILE: &str = "LOYALTY_CALLER_TOKENS_FILE";
+/// Env var: file holding this service's token for calls to other services.
+pub const ENV_SERVICE_TOKEN_FILE: &str = "LOYALTY_SERVICE_TOKEN_FILE";
 
 /// Settings every service shares. Each flag can also be set by its env var;
 /// flags win over env vars, env vars over defaults.
@@ -72,6 +76,16 @@ pub struct ServiceArgs {
     /// Longest wait for in-flight calls to finish on shutdown, in seconds.
     #[arg(long, global = true, env = ENV_SHUTDOWN_GRACE, default_value_t = 20)]
     pub shutdown_grace_secs: u64,
+    /// File of the callers allowed to call this service, one `name token`
+    /// per line (see `kit::auth`); every call must then carry a listed token
+    /// in `x-loyalty-service-token`. Unset: calls are not checked (development
+    /// only; a warning is logged).
+    #[arg(long, global = true, env = ENV_CALLER_TOKENS_FILE)]
+    pub caller_tokens_file: Option<PathBuf>,
+    /// File holding this service's own token, sent on its calls to other
+    /// services (and by operator commands).
+    #[arg(long, global = true, env = ENV_SERVICE_TOKEN_FILE)]
+    pub service_token_file: Option<PathBuf>,
 }
 
 /// A configuration that cannot work.
@@ -132,6 +146,22 @@ impl ServiceArgs {
             cache_capacity: self.cache_mb * 1024 * 1024,
             ..LogOptions::default()
         }
+    }
+
+    /// The callers this service accepts (`--caller-tokens-file`).
+    pub fn caller_tokens(&self) -> anyhow::Result<std::sync::Arc<crate::auth::CallerTokens>> {
+        let tokens = crate::auth::CallerTokens::load(self.caller_tokens_file.as_deref())?;
+        if !tokens.enforced() {
+            tracing::warn!(
+                "no --caller-tokens-file: calls are not authenticated (development only)"
+            );
+        }
+        Ok(std::sync::Arc::new(tokens))
+    }
+
+    /// This service's own token (`--service-token-file`).
+    pub fn service_token(&self) -> anyhow::Result<crate::auth::ServiceToken> {
+        crate::auth::ServiceToken::load(self.service_token_file.as_deref())
     }
 
     /// Installs telemetry for service `name` from these settings.

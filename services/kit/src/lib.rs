@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod auth;
 pub mod bootstrap;
 pub mod consumer;
 pub mod log;

@@ -288,6 +288,7 @@ pub async fn apply(
     url: &str,
     path: &Path,
     csv_header: CsvHeader,
+    token: &kit::auth::ServiceToken,
 ) -> anyhow::Result<pb::ApplyBatchResponse> {
     use futures::StreamExt;
     let total = count_lines(path)?;
@@ -303,7 +304,9 @@ pub async fn apply(
     });
     let mut client =
         pb::ledger_service_client::LedgerServiceClient::connect(url.to_owned()).await?;
-    let answer = client.apply_batch(upload).await;
+    let mut request = tonic::Request::new(upload);
+    token.attach(&mut request);
+    let answer = client.apply_batch(request).await;
     reader.await??;
     progress.finish();
     Ok(answer?.into_inner())

@@ -52,6 +52,7 @@ pub async fn run(
     let catalog = Arc::new(Catalog::default());
     // Settings that can fail are checked before any background task starts.
     let members = member_directory(&args)?;
+    let callers = args.service.caller_tokens()?;
     let inbox = Inbox::new(
         Arc::clone(&repo),
         Arc::clone(&catalog),
@@ -77,7 +78,10 @@ pub async fn run(
         members,
     ));
     let api = LedgerApi::new(repo, catalog, clock, history, batch);
-    let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
+    let routes = tonic::service::Routes::new(LedgerServiceServer::with_interceptor(
+        api,
+        callers.interceptor(),
+    ));
     runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await
 }
 
@@ -90,6 +94,7 @@ pub fn member_directory(args: &LedgerArgs) -> anyhow::Result<Arc<dyn MemberDirec
             Arc::new(members::identity_directory(
                 &args.identity_url,
                 args.member_cache_entries,
+                args.service.service_token()?,
             )?)
         }
         MemberDirectoryKind::MemberId => Arc::new(MemberNoIsMemberId),

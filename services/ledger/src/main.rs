@@ -90,6 +90,7 @@ fn main() -> anyhow::Result<()> {
             &ledger_url,
             &file,
             header,
+            &cli.args.service.service_token()?,
         ))?;
         if format == "csv" {
             print!("{}", ledger::batch_file::report_csv(&report));

@@ -61,13 +61,14 @@ impl MemberDirectory for MemberNoIsMemberId {
 pub struct IdentityClient {
     client: MemberServiceClient<Channel>,
     url: String,
+    token: kit::auth::ServiceToken,
 }
 
 impl IdentityClient {
     /// A client of the identity service at `url` (`http://host:port`). The
     /// channel connects lazily, on the first call, and reconnects as needed:
     /// the ledger starts and serves while identity is down.
-    pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
+    pub fn connect_lazy(url: &str, token: kit::auth::ServiceToken) -> anyhow::Result<Self> {
         let channel = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("identity URL {url:?}"))?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -76,6 +77,7 @@ impl IdentityClient {
         Ok(Self {
             client: MemberServiceClient::new(channel),
             url: url.to_owned(),
+            token,
         })
     }
 }
@@ -91,9 +93,10 @@ impl MemberDirectory for IdentityClient {
         if member_nos.is_empty() {
             return Ok(Vec::new());
         }
-        let request = identity::ResolveMembersRequest {
+        let mut request = tonic::Request::new(identity::ResolveMembersRequest {
             member_nos: member_nos.to_vec(),
-        };
+        });
+        self.token.attach(&mut request);
         let answer = self
             .client
             .clone()
@@ -260,9 +263,13 @@ pub type IdentityDirectory = CachedDirectory<IdentityClient>;
 
 /// The identity service at `url` (lazily connected) behind a cache of up to
 /// `cache_capacity` answers.
-pub fn identity_directory(url: &str, cache_capacity: usize) -> anyhow::Result<IdentityDirectory> {
+pub fn identity_directory(
+    url: &str,
+    cache_capacity: usize,
+    token: kit::auth::ServiceToken,
+) -> anyhow::Result<IdentityDirectory> {
     Ok(CachedDirectory::new(
-        IdentityClient::connect_lazy(url)?,
+        IdentityClient::connect_lazy(url, token)?,
         cache_capacity,
     ))
 }
@@ -373,13 +380,14 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let dir = identity_directory(&format!("http://127.0.0.1:{port}"), 10).unwrap();
+        let dir = identity_directory(&format!("http://127.0.0.1:{port}"), 10, Default::default())
+            .unwrap();
         let error = dir.resolve_many(&nos(&["c1"])).await.unwrap_err();
         assert!(format!("{error:#}").contains("identity at"), "{error:#}");
         assert_eq!(dir.cached(), 0);
-        assert!(identity_directory("not a url", 10).is_err());
+        assert!(identity_directory("not a url", 10, Default::default()).is_err());
         assert!(
-            IdentityClient::connect_lazy("http://127.0.0.1:1")
+            IdentityClient::connect_lazy("http://127.0.0.1:1", Default::default())
                 .unwrap()
                 .resolve_many(&vec![String::new(); MAX_PER_CALL + 1])
                 .await

@@ -40,7 +40,9 @@ async fn the_seed_json_file_is_streamed_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = file(&dir, "batch.json", SEED_JSON);
     assert_eq!(count_lines(&path).unwrap(), 3);
-    let report = apply(&l.url, &path, CsvHeader::default()).await.unwrap();
+    let report = apply(&l.url, &path, CsvHeader::default(), &Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         (
             report.code,
@@ -71,7 +73,9 @@ async fn csv_files_take_the_header_from_flags_and_report_bad_lines() {
         r#type: pb::BatchType::ManualAccrue as i32,
         ..Default::default()
     };
-    let report = apply(&l.url, &path, header).await.unwrap();
+    let report = apply(&l.url, &path, header, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         (
             report.code,
