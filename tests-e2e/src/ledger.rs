@@ -11,6 +11,7 @@ use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use tonic::transport::Channel;
 
 use crate::harness::{ServiceProcess, ServiceSpec, binary_path, free_port};
+use crate::identity::{DEADLINE, POLL};
 use crate::identity_ops::{Ran, run_operator};
 use crate::service_auth::maybe_token;
 
@@ -87,6 +88,23 @@ impl Ledger {
             .find(|a| a.currency == "BONUS")
             .map(|a| a.available)
     }
+
+    /// Waits until the ledger opened the member's BONUS account (from identity's
+    /// CardIssued event).
+    pub async fn wait_for_account(&self, member: &str) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(available) = self.bonus(member, None).await {
+                assert_eq!(available, "0.00");
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the ledger did not open an account for the issued card"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
 }
 
 /// One accrual line of a batch.
@@ -123,4 +141,24 @@ pub fn accrual_batch(request_id: &str, lines: Vec<pb::BatchLine>) -> Vec<pb::App
 /// exit (see [`run_operator`]).
 pub async fn run_ledger(args: &[String], env: &[(String, String)], dir: &Path) -> Ran {
     run_operator("ledger", args, env, dir).await
+}
+
+/// A batch file in the seed's JSON format: one accrual of `points` to `member`.
+pub fn write_batch_file(dir: &Path, request_id: &str, member: &str, points: &str) -> String {
+    let text = format!(
+        r#"{{
+ "requestId": "{request_id}",
+ "type": 2,
+ "accrueDescription": "partner",
+ "currencyExternalId": "BONUS",
+ "lifeTimeDefinitionExternalId": "",
+ "accrue": [
+ {{"memberNo": "{member}", "Description": "partner accrual", "operationDate": "2026-11-20 10:00:00",
+  "merchantName": "Shop", "transactionAmount": 100.00, "pointsAmount": {points}}}
+ ]
+}}"#
+    );
+    let path = dir.join(format!("{request_id}.json"));
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
 }

@@ -124,3 +124,35 @@ pub async fn reflected_services(port: u16) -> Result<Vec<String>, Status> {
         ))),
     }
 }
+
+/// Health answers SERVING for the server and each of `services`, and
+/// reflection lists them, all without a service token.
+pub async fn assert_open_endpoints(port: u16, services: &[&str]) {
+    assert_eq!(health(port, "").await.unwrap(), ServingStatus::Serving);
+    let listed = reflected_services(port).await.unwrap();
+    for service in services {
+        assert_eq!(
+            health(port, service).await.unwrap(),
+            ServingStatus::Serving,
+            "{service}"
+        );
+        assert!(listed.iter().any(|s| s == service), "{service}: {listed:?}");
+    }
+}
+
+/// Asserts none of `tokens` occurs in `text` (the log or output of `place`).
+pub fn assert_no_token(place: &str, text: &str, tokens: &[&str]) {
+    for token in tokens {
+        if let Some(i) = text.find(token) {
+            let start = text[..i]
+                .char_indices()
+                .rev()
+                .nth(120)
+                .map_or(0, |(j, _)| j);
+            panic!(
+                "a service token leaked into {place}: …{}…",
+                &text[start..i + token.len()]
+            );
+        }
+    }
+}

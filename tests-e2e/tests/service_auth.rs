@@ -15,13 +15,12 @@ use loyalty_proto::ledger::v1 as lpb;
 use tests_e2e::harness::NatsServer;
 use tests_e2e::identity::{DEADLINE, Identity, POLL, authed, random_card};
 use tests_e2e::identity_ops::{random_block, run_identity};
-use tests_e2e::ledger::{Ledger, accrual_batch, batch_line, run_ledger};
+use tests_e2e::ledger::{Ledger, accrual_batch, batch_line, run_ledger, write_batch_file};
 use tests_e2e::service_auth::{
-    HEADER, assert_refused, health, maybe_token, random_token, reflected_services, with_token,
-    write_callers_file, write_token_file,
+    HEADER, assert_no_token, assert_open_endpoints, assert_refused, maybe_token, random_token,
+    with_token, write_callers_file, write_token_file,
 };
 use tonic::Code;
-use tonic_health::ServingStatus;
 
 /// The identity services, each guarded.
 const IDENTITY_SERVICES: &[&str] = &[
@@ -127,34 +126,6 @@ async fn register_by_card(id: &Identity, token: &str, card: &str) -> (String, St
     );
     assert!(!begun.member_id.is_empty() && !begun.auth_token.is_empty());
     (begun.member_id, begun.auth_token)
-}
-
-/// Health answers SERVING for the server and each of `services`, and
-/// reflection lists them, all without a service token.
-async fn assert_open_endpoints(port: u16, services: &[&str]) {
-    assert_eq!(health(port, "").await.unwrap(), ServingStatus::Serving);
-    let listed = reflected_services(port).await.unwrap();
-    for service in services {
-        assert_eq!(
-            health(port, service).await.unwrap(),
-            ServingStatus::Serving,
-            "{service}"
-        );
-        assert!(listed.iter().any(|s| s == service), "{service}: {listed:?}");
-    }
-}
-
-/// Asserts none of `tokens` occurs in `text` (the log or output of `place`).
-fn assert_no_token(place: &str, text: &str, tokens: &[&str]) {
-    for token in tokens {
-        if let Some(i) = text.find(token) {
-            let start = text[..i].char_indices().rev().nth(120).map_or(0, |(j, _)| j);
-            panic!(
-                "a service token leaked into {place}: …{}…",
-                &text[start..i + token.len()]
-            );
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,23 +430,6 @@ async fn operator_card_loads_send_the_service_token() {
     }
 }
 
-/// Waits until the ledger opened the member's BONUS account (from identity's
-/// CardIssued event).
-async fn wait_for_account(ledger: &Ledger, member: &str) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(available) = ledger.bonus(member, None).await {
-            assert_eq!(available, "0.00");
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the ledger did not open an account for the issued card"
-        );
-        tokio::time::sleep(POLL).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ledger_resolves_batch_members_at_identity_with_its_own_token() {
     tests_e2e::harness::init_test_logging();
@@ -517,7 +471,7 @@ async fn the_ledger_resolves_batch_members_at_identity_with_its_own_token() {
     // A member registered by card; the ledger opens the account.
     let card = random_card();
     let (member, _) = register_by_card(&id, &callers.ops, &card).await;
-    wait_for_account(&ledger, &member).await;
+    ledger.wait_for_account(&member).await;
 
     // The batch names the member by card: identity resolves it for the ledger.
     let report = ledger
@@ -540,18 +494,15 @@ async fn the_ledger_resolves_batch_members_at_identity_with_its_own_token() {
     // The same ledger restarted without its token: identity refuses the
     // lookup, the batch fails as a dependency failure, nothing is applied.
     assert!(ledger.process.terminate().await.unwrap().success());
-    assert_no_token("the ledger log", &ledger.process.read_log(), &[
-        &callers.ledger,
-    ]);
+    assert_no_token(
+        "the ledger log",
+        &ledger.process.read_log(),
+        &[&callers.ledger],
+    );
     drop(ledger);
-    let no_token = Ledger::start(ledger_dir.path(), &ledger_flags, &[]).await;
+    let mut no_token = Ledger::start(ledger_dir.path(), &ledger_flags, &[]).await;
     let refusals_before = id.process.read_log().matches("call refused").count();
-    let second = || {
-        futures::stream::iter(accrual_batch(
-            "auth-2",
-            vec![batch_line(&card, "5")],
-        ))
-    };
+    let second = || futures::stream::iter(accrual_batch("auth-2", vec![batch_line(&card, "5")]));
     let e = no_token
         .client()
         .apply_batch(second())
@@ -575,6 +526,7 @@ async fn the_ledger_resolves_batch_members_at_identity_with_its_own_token() {
         );
         tokio::time::sleep(POLL).await;
     }
+    assert!(no_token.process.terminate().await.unwrap().success());
     drop(no_token);
 
     // With its token again, the retry under the same requestId applies once.
@@ -593,30 +545,11 @@ async fn the_ledger_resolves_batch_members_at_identity_with_its_own_token() {
     assert_eq!(ledger.bonus(&member, None).await.as_deref(), Some("15.50"));
 
     assert!(id.process.terminate().await.unwrap().success());
-    assert_no_token("the identity log", &id.process.read_log(), &[
-        &callers.ledger,
-        &callers.ops,
-    ]);
-}
-
-/// A batch file in the seed's JSON format: one accrual of `points` to `member`.
-fn batch_file(dir: &Path, request_id: &str, member: &str, points: &str) -> String {
-    let text = format!(
-        r#"{{
- "requestId": "{request_id}",
- "type": 2,
- "accrueDescription": "partner",
- "currencyExternalId": "BONUS",
- "lifeTimeDefinitionExternalId": "",
- "accrue": [
- {{"memberNo": "{member}", "Description": "partner accrual", "operationDate": "2026-11-20 10:00:00",
-  "merchantName": "Shop", "transactionAmount": 100.00, "pointsAmount": {points}}}
- ]
-}}"#
+    assert_no_token(
+        "the identity log",
+        &id.process.read_log(),
+        &[&callers.ledger, &callers.ops],
     );
-    let path = dir.join(format!("{request_id}.json"));
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -635,10 +568,7 @@ async fn the_ledger_serves_only_calls_with_a_listed_service_token() {
     let mut ledger = Ledger::start(
         data.path(),
         &["--nats-url", &nats.url(), "--member-directory", "member-id"],
-        &[(
-            "LOYALTY_CALLER_TOKENS_FILE",
-            callers_file.to_str().unwrap(),
-        )],
+        &[("LOYALTY_CALLER_TOKENS_FILE", callers_file.to_str().unwrap())],
     )
     .await;
     assert_open_endpoints(ledger.grpc_port, &["loyalty.ledger.v1.LedgerService"]).await;
@@ -666,10 +596,7 @@ async fn the_ledger_serves_only_calls_with_a_listed_service_token() {
 
     // ApplyBatch: a refused upload applies nothing.
     for token in bad {
-        let upload = futures::stream::iter(accrual_batch(
-            "grpc-1",
-            vec![batch_line(&member, "3")],
-        ));
+        let upload = futures::stream::iter(accrual_batch("grpc-1", vec![batch_line(&member, "3")]));
         assert_refused(
             ledger
                 .client()
@@ -679,10 +606,7 @@ async fn the_ledger_serves_only_calls_with_a_listed_service_token() {
         );
     }
     assert_eq!(ledger.bonus(&member, Some(&ops)).await, None);
-    let upload = futures::stream::iter(accrual_batch(
-        "grpc-1",
-        vec![batch_line(&member, "3")],
-    ));
+    let upload = futures::stream::iter(accrual_batch("grpc-1", vec![batch_line(&member, "3")]));
     let report = ledger
         .client()
         .apply_batch(with_token(&gateway, upload))
@@ -690,11 +614,14 @@ async fn the_ledger_serves_only_calls_with_a_listed_service_token() {
         .expect("ApplyBatch with the gateway token")
         .into_inner();
     assert_eq!((report.code, report.accepted_count), (0, 1), "{report:?}");
-    assert_eq!(ledger.bonus(&member, Some(&ops)).await.as_deref(), Some("3.00"));
+    assert_eq!(
+        ledger.bonus(&member, Some(&ops)).await.as_deref(),
+        Some("3.00")
+    );
 
     // `ledger batch apply FILE`: refused without the token, applied with it
     // (here from LOYALTY_SERVICE_TOKEN_FILE).
-    let file = batch_file(work.path(), "file-1", &member, "7");
+    let file = write_batch_file(work.path(), "file-1", &member, "7");
     let args = vec![
         "batch".to_owned(),
         "apply".to_owned(),
@@ -708,7 +635,10 @@ async fn the_ledger_serves_only_calls_with_a_listed_service_token() {
         ran.stderr.contains("Unauthenticated") || ran.stderr.contains(HEADER),
         "the error says why: {ran:?}"
     );
-    assert_eq!(ledger.bonus(&member, Some(&ops)).await.as_deref(), Some("3.00"));
+    assert_eq!(
+        ledger.bonus(&member, Some(&ops)).await.as_deref(),
+        Some("3.00")
+    );
     let token_file = write_token_file(work.path(), "ops.token", &ops);
     let env = [(
         "LOYALTY_SERVICE_TOKEN_FILE".to_owned(),
@@ -717,8 +647,20 @@ async fn the_ledger_serves_only_calls_with_a_listed_service_token() {
     let ran = run_ledger(&args, &env, work.path()).await;
     assert_eq!(ran.code, Some(0), "{ran:?}");
     let report: serde_json::Value = serde_json::from_str(&ran.stdout).expect("a JSON report");
-    assert_eq!(report["code"], 0, "{report}");
-    assert_eq!(ledger.bonus(&member, Some(&ops)).await.as_deref(), Some("10.00"));
+    // Defaults (code 0, no errors) are left out of the JSON.
+    assert_eq!(
+        (
+            &report["acceptedCount"],
+            &report["acceptedSum"],
+            &report["code"]
+        ),
+        (&"1".into(), &"7.00".into(), &serde_json::Value::Null),
+        "{report}"
+    );
+    assert_eq!(
+        ledger.bonus(&member, Some(&ops)).await.as_deref(),
+        Some("10.00")
+    );
     assert_no_token("the command's output", &format!("{ran:?}"), &[&ops]);
 
     assert!(ledger.process.terminate().await.unwrap().success());

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod projections;
+pub mod reconcile;
 pub mod secrets;
 
 use std::sync::Arc;
@@ -101,6 +102,9 @@ pub async fn run(
         .with_views(views),
     );
     consumers::start(&mut runtime, Arc::clone(&identity));
+    let token = runtime.tasks_token();
+    let log = Arc::clone(runtime.log());
+    runtime.spawn(reconcile::run(Arc::clone(&identity), log, token));
     let members = MembersApi::new(Arc::clone(&identity));
     // Every API is for other services (the gateway, purchases, operators'
     // tools): each call carries a caller's service token when

@@ -21,6 +21,17 @@ impl Identity {
             member_id: member_id.to_owned(),
         };
         self.run(&self.cards, &card_stream(number), &assign).await?;
+        self.add_member_card(member_id, number, kind).await
+    }
+
+    /// Lists a card bound to the member on the member's stream (a no-op
+    /// when it is listed already).
+    pub(crate) async fn add_member_card(
+        &self,
+        member_id: &str,
+        number: &str,
+        kind: CardKind,
+    ) -> Result<(), ApiError> {
         let add = Command::AddCard {
             number: number.to_owned(),
             kind,
@@ -82,12 +93,7 @@ impl Identity {
         };
         self.run(&self.cards, &card_stream(&number), &create)
             .await?;
-        let add = Command::AddCard {
-            number: number.clone(),
-            kind: CardKind::Virtual,
-            now: self.now(),
-        };
-        self.run(&self.members, &member_stream(&member.id), &add)
+        self.add_member_card(&member.id, &number, CardKind::Virtual)
             .await?;
         tracing::info!(member_id = %member.id, card = %crate::domain::values::mask_tail(&number), "virtual card emitted");
         Ok(number)

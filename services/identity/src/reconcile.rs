@@ -1,0 +1,114 @@
+//! Repairs what a crash between two streams can leave half done.
+//!
+//! Binding a card writes the card's stream first (`CardAssigned`), then the
+//! member's (`MemberCardAdded`, `CardBound` / `VirtualCardEmitted`,
+//! `CardIssued`). If the process dies in between, the card points at the
+//! member but the member does not list the card, and nobody learns the
+//! member got a card (the ledger would never open their account).
+//!
+//! The reconciler follows the durable log from its checkpoint (tree
+//! `reconcile`, key `checkpoint`) and, for every `CardAssigned`, makes sure
+//! the member lists the card: `AddCard` is a no-op when it does already, so
+//! in normal operation it changes nothing. It runs at start-up (catching up
+//! on whatever a crash left) and then follows the log. A failure is logged,
+//! counted and retried; the checkpoint never passes an event not handled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kit::aggregate::DomainEvent;
+use kit::log::EventLog;
+use loyalty_proto::identity::v1::CardKind;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Identity;
+use crate::events::Event;
+
+/// Tree holding the reconciler's checkpoint.
+const TREE: &str = "reconcile";
+/// Events read per round.
+const BATCH: usize = 1_000;
+
+fn checkpoint(tree: &sled::Tree) -> anyhow::Result<u64> {
+    Ok(match tree.get("checkpoint")? {
+        Some(v) => u64::from_be_bytes(v.as_ref().try_into()?),
+        None => 0,
+    })
+}
+
+/// Handles the durable events after the checkpoint; returns how many were
+/// read (0: caught up).
+pub async fn catch_up(identity: &Identity, log: &EventLog) -> anyhow::Result<usize> {
+    let tree = log.db().open_tree(TREE)?;
+    let from = checkpoint(&tree)? + 1;
+    let events = log.read_all(from, BATCH)?;
+    for e in &events {
+        let Some(number) = e.stream.strip_prefix("card/") else {
+            continue;
+        };
+        if let Ok(Event::CardAssigned(a)) = Event::decode(&e.event_type, &e.payload) {
+            identity.ensure_member_card(&a.member_id, number).await?;
+        }
+    }
+    if let Some(last) = events.last() {
+        tree.insert("checkpoint", &last.position.to_be_bytes())?;
+    }
+    Ok(events.len())
+}
+
+/// Follows the log until `shutdown`.
+pub async fn run(identity: Arc<Identity>, log: Arc<EventLog>, shutdown: CancellationToken) {
+    let mut durable = log.subscribe();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match catch_up(&identity, &log).await {
+            Ok(0) => {
+                backoff = Duration::from_millis(100);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = durable.changed() => {}
+                }
+            }
+            Ok(_) => backoff = Duration::from_millis(100),
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "reconciler failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+impl Identity {
+    /// Makes sure the member lists the card bound to them (see the module).
+    pub async fn ensure_member_card(&self, member_id: &str, number: &str) -> anyhow::Result<()> {
+        let (card, _) = self
+            .cards
+            .load(&crate::domain::card::card_stream(number))
+            .map_err(|e| anyhow::anyhow!("loading card: {e}"))?;
+        let kind = CardKind::try_from(card.kind).unwrap_or(CardKind::Physical);
+        let member = match self.member(member_id) {
+            Ok(m) => m,
+            Err(crate::error::ApiError::NotFound(_)) => {
+                tracing::warn!(%member_id, "a card points at a member never opened; left alone");
+                return Ok(());
+            }
+            Err(e) => return Err(anyhow::anyhow!("loading member: {e}")),
+        };
+        if member.cards.iter().any(|(n, _)| n == number) {
+            return Ok(());
+        }
+        self.add_member_card(member_id, number, kind)
+            .await
+            .map_err(|e| anyhow::anyhow!("adding the card: {e}"))?;
+        tracing::warn!(
+            %member_id,
+            card = %crate::domain::values::mask_tail(number),
+            "repaired a card binding left half done"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! The reconciler finishes a card binding a crash left half done: the card's
+//! stream says it is bound to the member, the member's stream does not list
+//! it yet. Runs on the real event log on disk.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use identity::app::Identity;
+use identity::config::IdentityArgs;
+use identity::events::Event;
+use kit::aggregate::DomainEvent;
+use kit::log::{EventLog, ExpectedVersion, NewEvent};
+use loyalty_proto::identity::v1 as pb;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: IdentityArgs,
+}
+
+fn identity(dir: &std::path::Path) -> (Identity, Arc<EventLog>) {
+    let data = dir.to_str().unwrap();
+    let args = Cli::parse_from(["identity", "--data-dir", data]).args;
+    let settings = identity::settings(&args).unwrap();
+    let log = EventLog::open(args.service.log_dir()).unwrap();
+    let secrets = identity::secrets::Secrets::load_or_create(&args.secret_path()).unwrap();
+    let notifier = Arc::new(notify::Notifier::local(dir.join("sink.jsonl")).unwrap());
+    let clock: identity::app::Clock = Arc::new(chrono::Utc::now);
+    let id = Identity::new(Arc::clone(&log), secrets, notifier, settings, clock);
+    (id, log)
+}
+
+fn events_of(log: &EventLog, stream: &str) -> Vec<String> {
+    log.read_stream(stream, 0)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type.rsplit('.').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, log) = identity(dir.path());
+    let begun = id.begin("+7 916 000-11-22", "").await.unwrap();
+    let member_id = begun.member_id;
+    let card = "5000000000000077";
+    let loaded = id
+        .load_cards(&pb::LoadCardsRequest {
+            card_numbers: vec![card.into()],
+            ranges: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(loaded.loaded, 1);
+
+    // The crash: the card's stream got its CardAssigned, the member's nothing.
+    let assigned = Event::CardAssigned(pb::CardAssigned {
+        member_id: member_id.clone(),
+    });
+    let stream = format!("card/{card}");
+    let new = NewEvent {
+        event_type: assigned.event_type().to_owned(),
+        payload: assigned.encode(),
+        metadata: Default::default(),
+    };
+    log.append(&stream, ExpectedVersion::Exact(1), vec![new])
+        .await
+        .unwrap();
+    assert!(id.member(&member_id).unwrap().cards.is_empty());
+
+    // The reconciler catches up from the start of the log.
+    while identity::reconcile::catch_up(&id, &log).await.unwrap() > 0 {}
+    let member = id.member(&member_id).unwrap();
+    assert_eq!(
+        member.cards,
+        vec![(card.to_owned(), pb::CardKind::Physical as i32)]
+    );
+    let member_events = events_of(&log, &format!("member/{member_id}"));
+    assert_eq!(
+        member_events
+            .iter()
+            .filter(|t| *t == "CardIssued" || *t == "MemberCardAdded")
+            .count(),
+        2,
+        "{member_events:?}"
+    );
+
+    // Running it again over the same log changes nothing; a new reconciler
+    // (a restart) resumes from its checkpoint.
+    let head = log.head();
+    assert_eq!(identity::reconcile::catch_up(&id, &log).await.unwrap(), 0);
+    let card2 = "5000000000000078";
+    id.load_cards(&pb::LoadCardsRequest {
+        card_numbers: vec![card2.into()],
+        ranges: vec![],
+    })
+    .await
+    .unwrap();
+    assert!(log.head() > head);
+    while identity::reconcile::catch_up(&id, &log).await.unwrap() > 0 {}
+    assert_eq!(
+        events_of(&log, &format!("member/{member_id}")),
+        member_events,
+        "a card in stock binds nobody"
+    );
+}
