@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use identity::config::IdentityArgs;
+use kit::bench::{Figures, env};
 use loyalty_proto::identity::v1 as pb;
 use loyalty_proto::identity::v1::auth_service_client::AuthServiceClient;
 use loyalty_proto::identity::v1::card_service_client::CardServiceClient;
@@ -57,55 +58,9 @@ struct Cli {
     args: IdentityArgs,
 }
 
-/// An env knob, or `default` when unset or unparsable.
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// `<target dir>/identity-bench`: the data dirs live on the target's disk.
+/// `<target dir>/identity-bench`.
 fn bench_root() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    target.join("identity-bench")
-}
-
-/// The `p` quantile of sorted latencies, in milliseconds.
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
-}
-
-/// Throughput and latency of one workload: operations completed, per second
-/// of wall time, and the median and 99th percentile latency in ms.
-struct Figures {
-    count: usize,
-    per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-impl Figures {
-    fn of(mut latencies: Vec<Duration>, elapsed: Duration) -> Self {
-        latencies.sort();
-        Self {
-            count: latencies.len(),
-            per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
-            p50_ms: pct(&latencies, 0.5),
-            p99_ms: pct(&latencies, 0.99),
-        }
-    }
-
-    fn line(&self, unit: &str) -> String {
-        format!(
-            "{:.1} {unit}/s, p50 {:.2} ms, p99 {:.2} ms ({} in all)",
-            self.per_sec, self.p50_ms, self.p99_ms, self.count
-        )
-    }
+    kit::bench::root("identity-bench")
 }
 
 /// A `nats-server -js` child process on a free port; killed when dropped.

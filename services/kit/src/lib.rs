@@ -17,6 +17,7 @@
 
 pub mod aggregate;
 pub mod auth;
+pub mod bench;
 pub mod bootstrap;
 pub mod consumer;
 pub mod log;

@@ -18,6 +18,7 @@ use clap::Parser;
 /// sled allocates heavily; mimalloc handles that far better than glibc's malloc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use kit::bench::{Figures, env};
 use ledger::config::LedgerArgs;
 use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
@@ -31,39 +32,8 @@ struct Cli {
     args: LedgerArgs,
 }
 
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn bench_root() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    target.join("ledger-bench")
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
-}
-
-struct Figures {
-    ops_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-fn summarise(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
-    latencies.sort();
-    Figures {
-        ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_ms: pct(&latencies, 0.5),
-        p99_ms: pct(&latencies, 0.99),
-    }
+    kit::bench::root("ledger-bench")
 }
 
 fn money(amount: &str) -> Option<Money> {
@@ -182,7 +152,7 @@ async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
     for t in tasks {
         all.extend(t.await.unwrap());
     }
-    let figures = summarise(all, started.elapsed());
+    let figures = Figures::of(all, started.elapsed());
     shutdown.cancel();
     server.await.unwrap().unwrap();
     figures
@@ -277,7 +247,7 @@ async fn pg_workload(
     for t in tasks {
         all.extend(t.await.unwrap());
     }
-    Ok(summarise(all, started.elapsed()))
+    Ok(Figures::of(all, started.elapsed()))
 }
 
 async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
@@ -437,18 +407,18 @@ fn main() {
     if let Some(ours) = &ours {
         println!(
             "  ledger over gRPC (sled event log, fsync per group commit): {:>8.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-            ours.ops_per_sec, ours.p50_ms, ours.p99_ms
+            ours.per_sec, ours.p50_ms, ours.p99_ms
         );
         if pg != "off" {
             match rt.block_on(pg_workload(&pg, clients, duration)) {
                 Ok(base) => {
                     println!(
                         "  PostgreSQL baseline (tx, FOR UPDATE, history insert):        {:>8.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-                        base.ops_per_sec, base.p50_ms, base.p99_ms
+                        base.per_sec, base.p50_ms, base.p99_ms
                     );
                     println!(
                         "  ratio ledger / PostgreSQL: {:.2}x",
-                        ours.ops_per_sec / base.ops_per_sec
+                        ours.per_sec / base.per_sec
                     );
                 }
                 Err(e) => println!("  PostgreSQL baseline skipped: {e}"),

@@ -103,6 +103,13 @@ impl MemberDirectory for IdentityClient {
             .resolve_members(request)
             .await
             .map_err(|status| {
+                if status.code() == tonic::Code::Unauthenticated {
+                    // A setup mistake, not an outage: say so where operators look.
+                    tracing::error!(
+                        identity = %self.url,
+                        "identity refused the ledger's service token: check --service-token-file"
+                    );
+                }
                 anyhow::anyhow!(
                     "identity at {} did not resolve memberNos: {:?}: {}",
                     self.url,
