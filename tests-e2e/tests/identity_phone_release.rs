@@ -1,11 +1,13 @@
-//! A phone number belongs to whoever confirmed it last. A registration that
+//! A phone number belongs to whoever confirmed it. A registration that
 //! began with one phone and confirmed another lets the first one go: it is
 //! no longer a login of that member, and its real owner can register with
-//! it; the confirmed phone logs the member in.
+//! it; the confirmed phone logs the member in. And nothing (a password, an
+//! e-mail, a card) is attached to a registration by phone before its phone
+//! is confirmed, so typing someone else's number locks nobody out.
 
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::Sms;
-use tests_e2e::identity::{Identity, authed, random_phone};
+use tests_e2e::identity::{Identity, assert_reason, authed, random_phone};
 use tests_e2e::identity_flows::{SEED_FLAGS, accept, begin, confirm_phone, set_password};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,4 +58,57 @@ async fn the_phone_a_registration_began_with_is_released_when_another_is_confirm
         .await
         .unwrap_err();
     assert_eq!(taken.code(), tonic::Code::AlreadyExists, "{taken:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_attached_to_a_phone_registration_before_its_phone_is_confirmed() {
+    tests_e2e::harness::init_test_logging();
+    let data = tempfile::tempdir().unwrap();
+    let id = Identity::start(data.path(), SEED_FLAGS, &[]).await;
+    let phone = random_phone();
+
+    // Someone types a number that is not theirs and tries to claim it with a
+    // password, an e-mail of their own or a card.
+    let squatter = begin(&id, &phone, "").await;
+    accept(&id, &squatter.auth_token).await;
+    let reg = id.registration();
+    let refusals = [
+        reg.clone()
+            .set_password(authed(
+                &squatter.auth_token,
+                pb::SetPasswordRequest {
+                    password: "222222-Secret".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+        reg.clone()
+            .set_email(authed(
+                &squatter.auth_token,
+                pb::SetEmailRequest {
+                    email: "squatter@example.org".into(),
+                },
+            ))
+            .await
+            .map(|_| ()),
+    ];
+    for refused in refusals {
+        let status = refused.expect_err("refused before the phone is confirmed");
+        let md = assert_reason(&status, tonic::Code::FailedPrecondition, "STEP_REQUIRED");
+        assert_eq!(md["step"], "USER_ACTION_TYPE_CHANGE_PHONE");
+    }
+    assert!(
+        id.sent_to(notify::Channel::Email, "squatter@example.org")
+            .is_empty()
+    );
+
+    // The number's owner is not locked out: they continue without a password
+    // and prove the phone with the code sent to it.
+    let owner = begin(&id, &phone, "").await;
+    assert_eq!(owner.state(), pb::BeginRegistrationState::Success);
+    let code = id.code_after(Sms, &phone, 0).await;
+    let token = confirm_phone(&id, &owner.auth_token, &code)
+        .await
+        .expect("the owner confirms the phone");
+    set_password(&id, &token, "111111-Secret").await;
 }

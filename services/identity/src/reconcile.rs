@@ -101,9 +101,21 @@ impl Identity {
         if member.cards.iter().any(|(n, _)| n == number) {
             return Ok(());
         }
-        self.add_member_card(member_id, number, kind)
-            .await
-            .map_err(|e| anyhow::anyhow!("adding the card: {e}"))?;
+        match self.add_member_card(member_id, number, kind).await {
+            Ok(()) => {}
+            // The member refuses for good (e.g. its phone is not proven):
+            // retrying cannot help; say so loudly and go on.
+            Err(crate::error::ApiError::Member(refusal)) => {
+                tracing::error!(
+                    %member_id,
+                    card = %crate::domain::values::mask_tail(number),
+                    %refusal,
+                    "a card points at a member that refuses it; left for an operator"
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(anyhow::anyhow!("adding the card: {e}")),
+        }
         tracing::warn!(
             %member_id,
             card = %crate::domain::values::mask_tail(number),

@@ -45,6 +45,9 @@ impl Identity {
     /// `Cards/Set`: binds a physical card from the stock.
     pub async fn set_card(&self, s: &Session, raw: &str) -> Result<String, ApiError> {
         let card = CardNumber::parse(raw).map_err(|e| violation("card_number", e.description))?;
+        // Checked before the card's stream is touched: a card must never
+        // point at a member that refuses to list it.
+        s.member.phone_proven()?;
         let (c, _) = self.cards.load(&card_stream(card.as_str()))?;
         if c.kind == CardKind::Virtual as i32 {
             return Err(violation(

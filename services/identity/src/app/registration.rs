@@ -190,6 +190,8 @@ impl Identity {
         if password.chars().count() < 6 || password.len() > 128 {
             return Err(violation("password", "a password has 6 to 128 characters"));
         }
+        // Before the (costly) hashing.
+        s.member.phone_proven()?;
         let pw = password.to_owned();
         let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
             .await

@@ -69,6 +69,9 @@ impl Aggregate for Member {
                 limits,
             } => {
                 self.step_open(Self::step_of(*channel))?;
+                if *channel == Channel::Email {
+                    self.phone_proven()?;
+                }
                 let contact = self.contact(*channel);
                 self.check_send(contact, value, *now, *limits)?;
                 Ok(vec![
@@ -103,6 +106,7 @@ impl Aggregate for Member {
                 .map(|(e, _)| e),
             Command::SetPassword { hash, now, rotate } => {
                 self.step_open(Step::PasswordRequired)?;
+                self.phone_proven()?;
                 self.check_rotation(rotate)?;
                 let mut events = vec![Event::PasswordSet(pb::PasswordSet {
                     password_hash: hash.clone(),
@@ -115,6 +119,7 @@ impl Aggregate for Member {
             }
             Command::SaveAnswers(accepted, now) => {
                 self.step_open(Step::Questions)?;
+                self.phone_proven()?;
                 let mut events = vec![Event::AnswersSaved(pb::AnswersSaved {
                     answers: accepted.answers.clone(),
                     profile: accepted.profile.clone().into_iter().collect(),
@@ -126,6 +131,9 @@ impl Aggregate for Member {
             }
             Command::AddCard { number, kind, now } => {
                 self.open()?;
+                if *kind == CardKind::Physical {
+                    self.phone_proven()?;
+                }
                 if self.cards.iter().any(|(n, _)| n == number) {
                     return Ok(Vec::new());
                 }

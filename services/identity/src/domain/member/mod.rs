@@ -12,7 +12,9 @@ pub use command::{
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
-use loyalty_proto::identity::v1::{self as pb, CardKind, Channel, UserActionType as Step};
+use loyalty_proto::identity::v1::{
+    self as pb, CardKind, Channel, LoginKind, UserActionType as Step,
+};
 use subtle::ConstantTimeEq;
 
 use super::values::mask_tail;
@@ -168,6 +170,21 @@ impl Member {
         self.open()?;
         if !self.registered && self.is_done(step) {
             return Err(MemberError::StepAlreadyDone(step));
+        }
+        Ok(())
+    }
+
+    /// A registration that began with a phone number proves the phone
+    /// before anything is attached to it (a password, an e-mail, answers, a
+    /// physical card): otherwise whoever types someone else's number could
+    /// lock its owner out with a password, or plant their own e-mail and card
+    /// in the account the owner later completes.
+    pub fn phone_proven(&self) -> Result<(), MemberError> {
+        if !self.registered
+            && self.login_kind == LoginKind::Phone as i32
+            && self.phone.confirmed.is_none()
+        {
+            return Err(MemberError::StepRequired(Step::ChangePhone));
         }
         Ok(())
     }
