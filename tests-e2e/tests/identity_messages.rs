@@ -142,6 +142,14 @@ async fn a_card_charge_request_sends_one_e_mail_however_often_it_is_repeated() {
     wait_handled(&js, again).await;
     assert_eq!(send(&id, &request).await.expect("SendMessage"), sent);
     assert_eq!(template_mails(&id, &m.email).len(), 1);
+
+    // The same request id with other content is a sender's bug: refused,
+    // nothing sent.
+    let mut other = request.clone();
+    other.values.insert("amount".into(), "99,00".into());
+    let reused = send(&id, &other).await.unwrap_err();
+    assert_reason(&reused, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    assert_eq!(template_mails(&id, &m.email).len(), 1);
     assert!(id.process.terminate().await.unwrap().success());
 }
 

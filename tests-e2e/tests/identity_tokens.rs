@@ -116,6 +116,18 @@ async fn a_members_token_cannot_read_or_change_another_member() {
     assert_eq!(error_info(&taken).0, "ALREADY_LINKED");
     assert_eq!(id.sent_to(Sms, &phone_b).len(), 1, "only B's own code");
 
+    // A token's id with another secret revokes nothing.
+    let (token_id, _) = a.auth_token.split_once('.').unwrap();
+    let forged = format!("{token_id}.{}", "A".repeat(43));
+    id.auth()
+        .revoke_token(pb::RevokeTokenRequest { token: forged })
+        .await
+        .unwrap();
+    members
+        .get_member(authed(&a.auth_token, pb::GetMemberRequest::default()))
+        .await
+        .expect("a forged revocation leaves the token alive");
+
     // A revoked token is dead.
     id.auth()
         .revoke_token(pb::RevokeTokenRequest {

@@ -14,6 +14,8 @@ use loyalty_proto::identity::v1::{self as pb, card_service_client::CardServiceCl
 
 /// Cards per `LoadCards` request sent by the command.
 pub const CHUNK_CARDS: u64 = 100_000;
+/// Cards one file may name (ranges counted in full).
+pub const MAX_FILE_CARDS: u64 = 50_000_000;
 
 /// One line of a cards file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<LineError>> {
 /// (ranges are split too).
 pub fn requests(entries: &[Entry], chunk: u64) -> anyhow::Result<Vec<pb::LoadCardsRequest>> {
     let chunk = chunk.max(1);
+    let mut total = 0u64;
     let mut out = Vec::new();
     let mut current = pb::LoadCardsRequest::default();
     let mut size = 0u64;
@@ -95,6 +98,11 @@ pub fn requests(entries: &[Entry], chunk: u64) -> anyhow::Result<Vec<pb::LoadCar
                 if width != last.len() || a > b {
                     anyhow::bail!("range {first}-{last}: same length, first <= last");
                 }
+                total = total.saturating_add(b - a + 1);
+                anyhow::ensure!(
+                    total <= MAX_FILE_CARDS,
+                    "the file names more than {MAX_FILE_CARDS} cards; split it"
+                );
                 let mut from = a;
                 while from <= b {
                     let to = b.min(from + chunk - 1);

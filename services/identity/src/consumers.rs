@@ -37,6 +37,10 @@ pub async fn handle_message_request(
         .map_err(|e| HandlerError::Reject(anyhow::anyhow!("not a MessageRequested: {e}")))?;
     match identity.send_message(&request).await {
         Ok(_) | Err(ApiError::MessageFailed { .. }) => Ok(()),
+        Err(ApiError::RequestReused) => Err(HandlerError::Reject(anyhow::anyhow!(
+            "request id {} was used for another request",
+            request.request_id
+        ))),
         Err(ApiError::Invalid(violations)) => {
             let why = violations
                 .iter()

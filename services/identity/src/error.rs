@@ -46,6 +46,12 @@ pub enum ApiError {
     /// The flow is switched off by configuration.
     #[error("{0}")]
     Disabled(&'static str),
+    /// A request id reused for another request.
+    #[error("this request id was used for another request")]
+    RequestReused,
+    /// More than one thing matches where one was asked for.
+    #[error("{0}")]
+    Ambiguous(&'static str),
     /// The member has a virtual card already (one per member).
     #[error("the member has a virtual card already")]
     VirtualCardExists,
@@ -211,6 +217,10 @@ impl From<ApiError> for tonic::Status {
                 &[("what", what.into())],
             ),
             ApiError::Disabled(_) => status(Code::FailedPrecondition, message, "DISABLED", &[]),
+            ApiError::RequestReused => {
+                status(Code::AlreadyExists, message, "REQUEST_ID_REUSED", &[])
+            }
+            ApiError::Ambiguous(_) => status(Code::FailedPrecondition, message, "AMBIGUOUS", &[]),
             ApiError::VirtualCardExists => status(
                 Code::FailedPrecondition,
                 message,

@@ -6,10 +6,15 @@
 //! member but the member does not list the card, and nobody learns the
 //! member got a card (the ledger would never open their account).
 //!
+//! Likewise confirming a phone writes the member's stream first
+//! (`ContactConfirmed`), then takes the phone's login claim and releases the
+//! member's other phone logins.
+//!
 //! The reconciler follows the durable log from its checkpoint (tree
 //! `reconcile`, key `checkpoint`) and, for every `CardAssigned`, makes sure
-//! the member lists the card: `AddCard` is a no-op when it does already, so
-//! in normal operation it changes nothing. It runs at start-up (catching up
+//! the member lists the card; for every confirmed phone, that the phone is
+//! the member's login and the phone they began with is not. Each step is a
+//! no-op when already done, so in normal operation it changes nothing. It runs at start-up (catching up
 //! on whatever a crash left) and then follows the log. A failure is logged,
 //! counted and retried; the checkpoint never passes an event not handled.
 
@@ -43,11 +48,16 @@ pub async fn catch_up(identity: &Identity, log: &EventLog) -> anyhow::Result<usi
     let from = checkpoint(&tree)? + 1;
     let events = log.read_all(from, BATCH)?;
     for e in &events {
-        let Some(number) = e.stream.strip_prefix("card/") else {
-            continue;
-        };
-        if let Ok(Event::CardAssigned(a)) = Event::decode(&e.event_type, &e.payload) {
+        if let Some(number) = e.stream.strip_prefix("card/")
+            && let Ok(Event::CardAssigned(a)) = Event::decode(&e.event_type, &e.payload)
+        {
             identity.ensure_member_card(&a.member_id, number).await?;
+        }
+        if let Some(member_id) = e.stream.strip_prefix("member/")
+            && let Ok(Event::ContactConfirmed(c)) = Event::decode(&e.event_type, &e.payload)
+            && c.channel == loyalty_proto::identity::v1::Channel::Sms as i32
+        {
+            identity.ensure_phone_login(member_id, &c.value).await?;
         }
     }
     if let Some(last) = events.last() {
@@ -116,11 +126,42 @@ impl Identity {
             }
             Err(e) => return Err(anyhow::anyhow!("adding the card: {e}")),
         }
-        tracing::warn!(
+        // Usually the request that bound the card is about to do this
+        // itself; after a crash, this is the repair.
+        tracing::info!(
             %member_id,
             card = %crate::domain::values::mask_tail(number),
-            "repaired a card binding left half done"
+            "card listed on its member by the reconciler"
         );
         Ok(())
+    }
+
+    /// Makes sure a confirmed phone is the member's login, and the phone the
+    /// member began with (if another) is not.
+    pub async fn ensure_phone_login(&self, member_id: &str, phone: &str) -> anyhow::Result<()> {
+        let member = match self.member(member_id) {
+            Ok(m) => m,
+            Err(crate::error::ApiError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(anyhow::anyhow!("loading member: {e}")),
+        };
+        if member.phone.confirmed.as_deref() != Some(phone) {
+            // Another phone was confirmed since; its own event handles it.
+            return Ok(());
+        }
+        match self.claim_phone(member_id, phone).await {
+            Ok(()) => {}
+            Err(crate::error::ApiError::Taken(_)) => {
+                tracing::error!(
+                    %member_id,
+                    phone = %crate::domain::values::mask_tail(phone),
+                    "a confirmed phone is another member's login; left for an operator"
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(anyhow::anyhow!("claiming the phone: {e}")),
+        }
+        self.release_other_phones(&member, phone)
+            .await
+            .map_err(|e| anyhow::anyhow!("releasing other phones: {e}"))
     }
 }

@@ -72,7 +72,13 @@ impl CallerTokens {
                 "line {}: a token has at least {MIN_TOKEN_LEN} printable characters",
                 i + 1
             );
-            callers.push((name.to_owned(), hash(token)));
+            let hashed = hash(token);
+            anyhow::ensure!(
+                !callers.iter().any(|(n, h)| n == name || *h == hashed),
+                "line {}: caller {name} or its token is listed twice",
+                i + 1
+            );
+            callers.push((name.to_owned(), hashed));
         }
         anyhow::ensure!(!callers.is_empty(), "no callers listed");
         Ok(Self {
@@ -190,18 +196,6 @@ impl ServiceToken {
                 .insert(SERVICE_TOKEN_HEADER, v.as_ref().clone());
         }
     }
-
-    /// A tonic interceptor adding the token to every call of a client.
-    pub fn interceptor(
-        &self,
-    ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static
-    {
-        let me = self.clone();
-        move |mut request: Request<()>| {
-            me.attach(&mut request);
-            Ok(request)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -247,7 +241,7 @@ mod tests {
         for bad in [None, Some("nope"), Some(&GATEWAY[1..])] {
             let e = call(&t, bad).unwrap_err();
             assert_eq!(e.code(), tonic::Code::Unauthenticated);
-            assert!(!e.message().contains("gateway-"), "{e:?}");
+            assert!(e.message().contains(SERVICE_TOKEN_HEADER), "{e:?}");
         }
     }
 
@@ -266,6 +260,8 @@ mod tests {
             "gateway short",
             "gate/way 0123456789abcdef0123456789abcdef",
             "gateway",
+            &format!("gateway {GATEWAY}\ngateway {LEDGER}"),
+            &format!("gateway {GATEWAY}\nledger {GATEWAY}"),
         ] {
             assert!(CallerTokens::parse(text).is_err(), "{text:?}");
         }

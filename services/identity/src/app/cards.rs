@@ -137,6 +137,13 @@ impl Identity {
                 Err(e) => reject(raw, e.reason),
             }
         }
+        let mut considered = r.card_numbers.len() as u64;
+        if considered > MAX_CARDS_PER_LOAD {
+            return Err(violation(
+                "card_numbers",
+                format!("at most {MAX_CARDS_PER_LOAD} cards per request"),
+            ));
+        }
         for (i, range) in r.ranges.iter().enumerate() {
             let field = format!("ranges[{i}]");
             let (first, last) = match (
@@ -151,8 +158,9 @@ impl Identity {
                     ));
                 }
             };
-            let count = last.value() - first.value() + 1;
-            if count + numbers.len() as u64 > MAX_CARDS_PER_LOAD {
+            // Every number counts, the rejected ones too.
+            considered += last.value() - first.value() + 1;
+            if considered > MAX_CARDS_PER_LOAD {
                 return Err(violation(
                     &field,
                     format!("at most {MAX_CARDS_PER_LOAD} cards per request"),

@@ -104,7 +104,7 @@ impl Identity {
 
     /// Makes a confirmed phone number the member's login (a no-op when it
     /// already is, e.g. the phone the registration began with).
-    pub(super) async fn claim_phone(&self, member_id: &str, phone: &str) -> Result<(), ApiError> {
+    pub(crate) async fn claim_phone(&self, member_id: &str, phone: &str) -> Result<(), ApiError> {
         let claimed = Event::LoginClaimed(pb::LoginClaimed {
             member_id: member_id.to_owned(),
             kind: LoginKind::Phone as i32,
@@ -181,7 +181,11 @@ impl Identity {
 
     /// Releases the member's phone logins other than `kept`: the phone
     /// confirmed before and the phone the registration began with.
-    async fn release_other_phones(&self, member: &Member, kept: &str) -> Result<(), ApiError> {
+    pub(crate) async fn release_other_phones(
+        &self,
+        member: &Member,
+        kept: &str,
+    ) -> Result<(), ApiError> {
         let began_with = (member.login_kind == LoginKind::Phone as i32).then_some(&member.login);
         let mut others: Vec<&String> = member.phone.confirmed.iter().chain(began_with).collect();
         others.retain(|p| p.as_str() != kept);

@@ -148,6 +148,15 @@ impl Identity {
                 "a member id or a card number is required",
             ));
         }
+        // The same id with other content is a sender's bug, not a repeat.
+        let (key, hash) = idempotency(r);
+        match self.outcomes.log().check_idempotency(&key, &hash).await {
+            Ok(_) => {}
+            Err(kit::log::LogError::IdempotencyConflict { .. }) => {
+                return Err(ApiError::RequestReused);
+            }
+            Err(e) => return Err(ApiError::Unexpected(e.into())),
+        }
         let stream = message_stream(&r.request_id);
         let (outcome, _) = self.outcomes.load(&stream)?;
         if let Some(answer) = Self::recorded(outcome) {
@@ -172,6 +181,23 @@ impl Identity {
             return answer;
         }
         self.deliver_requested(r).await
+    }
+
+    /// Records the outcome of `r` under its idempotency key.
+    async fn record(&self, r: &pb::MessageRequested, outcome: Record) -> Result<(), ApiError> {
+        let (key, request_hash) = idempotency(r);
+        let idem = kit::aggregate::Idempotency { key, request_hash };
+        let stream = message_stream(&r.request_id);
+        self.outcomes
+            .execute(&stream, &outcome, Some(idem), metadata(), |_, _| Vec::new())
+            .await
+            .map_err(|e| match e {
+                kit::aggregate::RepositoryError::Log(kit::log::LogError::IdempotencyConflict {
+                    ..
+                }) => ApiError::RequestReused,
+                other => other.into(),
+            })?;
+        Ok(())
     }
 
     /// The answer a recorded outcome gives.
@@ -273,10 +299,16 @@ impl Identity {
         match self.notifier.send(&message).await {
             Ok(()) => {}
             Err(notify::NotifyError::Temporary { reason }) => {
+                let reason = scrub(&reason);
                 tracing::warn!(request_id = %r.request_id, %reason, "message not delivered; will retry");
                 return Err(ApiError::Delivery);
             }
             Err(notify::NotifyError::Permanent { reason }) => {
+                // Providers' replies often quote the address: the event and
+                // the answer get a fixed text, the log a scrubbed one.
+                let reason = scrub(&reason);
+                tracing::warn!(request_id = %r.request_id, %reason, "the provider refused the message");
+                let reason = "the provider refused the message for good".to_owned();
                 let why = FailReason::Undeliverable;
                 return Err(self
                     .record_failure(r, &member_id, channel as i32, why, reason)
@@ -291,9 +323,7 @@ impl Identity {
             recipient_masked: masked,
             sent_at: Some(self.now().into()),
         };
-        let stream = message_stream(&r.request_id);
-        self.run(&self.outcomes, &stream, &Record::Sent(sent.clone()))
-            .await?;
+        self.record(r, Record::Sent(sent.clone())).await?;
         tracing::info!(request_id = %r.request_id, %member_id, template_id = %r.template_id, "message sent");
         Ok(sent)
     }
@@ -302,7 +332,11 @@ impl Identity {
     fn message_member(&self, r: &pb::MessageRequested) -> Result<Option<String>, ApiError> {
         let id = r.member_id.trim();
         if !id.is_empty() {
-            return Ok(self.member(id).ok().map(|m| m.id));
+            return match self.member(id) {
+                Ok(m) => Ok(Some(m.id)),
+                Err(ApiError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            };
         }
         Ok(CardNumber::parse(&r.card_number)
             .ok()
@@ -329,16 +363,30 @@ impl Identity {
             detail: detail.clone(),
             failed_at: Some(self.now().into()),
         };
-        let stream = message_stream(&r.request_id);
-        if let Err(e) = self
-            .run(&self.outcomes, &stream, &Record::Failed(failed))
-            .await
-        {
-            return e.into();
+        if let Err(e) = self.record(r, Record::Failed(failed)).await {
+            return e;
         }
         tracing::warn!(request_id = %r.request_id, %member_id, reason = reason.as_str(), %detail, "message not sent");
         ApiError::MessageFailed { reason, detail }
     }
+}
+
+/// The idempotency key of a request and the hash of its content (member,
+/// card, channel, template and values, in a canonical order).
+fn idempotency(r: &pb::MessageRequested) -> (String, [u8; 32]) {
+    let values: BTreeMap<&String, &String> = r.values.iter().collect();
+    let canonical = serde_json::to_vec(&(
+        r.member_id.trim(),
+        r.card_number.trim(),
+        r.channel,
+        r.template_id.trim(),
+        values,
+    ))
+    .unwrap_or_default();
+    (
+        format!("message/{}", r.request_id),
+        kit::log::request_hash(&canonical),
+    )
 }
 
 /// The [`FailReason`] of a recorded reason string.
@@ -353,4 +401,38 @@ fn reason_of(s: &str) -> FailReason {
     .into_iter()
     .find(|r| r.as_str() == s)
     .unwrap_or(FailReason::Undeliverable)
+}
+
+/// A provider's error text with anything that looks like an address masked:
+/// words holding `@` keep only their domain, runs of 7+ digits their last 4.
+pub fn scrub(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if let Some((_, domain)) = word.rsplit_once('@') {
+                format!("***@{}", domain.trim_end_matches(['>', ':', ',', ';', ')']))
+            } else if word.chars().filter(char::is_ascii_digit).count() >= 7 {
+                mask_tail(word.trim_matches(|c: char| !c.is_ascii_digit()))
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_texts_lose_their_addresses() {
+        let smtp = "smtp: 550 5.1.1 <john.doe@example.com>: Recipient address rejected";
+        let s = scrub(smtp);
+        assert!(!s.contains("john.doe"), "{s}");
+        assert!(s.contains("***@example.com"), "{s}");
+        let sms = scrub("http 400: invalid number +79161234567");
+        assert!(!sms.contains("7916123"), "{sms}");
+        assert!(sms.contains("4567"), "{sms}");
+        assert_eq!(scrub("http 503 busy"), "http 503 busy");
+    }
 }

@@ -78,8 +78,8 @@ pub struct Identity {
     pub(crate) claims: Repository<Claim>,
     templates: Repository<Template>,
     outcomes: Repository<Outcome>,
-    /// Message requests being sent right now (a duplicate waits for the
-    /// first one's outcome instead of sending twice).
+    /// Message requests being sent right now: a concurrent duplicate is
+    /// refused (ABORTED, retried by its sender) instead of sending twice.
     sending: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The projections queries read (none in unit tests).
     views: Option<Views>,
@@ -247,11 +247,20 @@ impl Identity {
     }
 
     /// Revokes a token (idempotent).
+    /// Only the token itself revokes it: its id alone (which names the
+    /// member and a sequence number) is not enough.
     pub async fn revoke(&self, token: &str) -> Result<(), ApiError> {
-        let Some((token_id, member_id, _)) = secrets::parse_token(token) else {
+        let Some((token_id, member_id, hash)) = secrets::parse_token(token) else {
             return Ok(());
         };
-        if self.member(&member_id).is_err() {
+        let Ok(member) = self.member(&member_id) else {
+            return Ok(());
+        };
+        let genuine = member
+            .tokens
+            .get(&token_id)
+            .is_some_and(|t| bool::from(t.secret_hash.as_slice().ct_eq(&hash)));
+        if !genuine {
             return Ok(());
         }
         self.run(

@@ -64,12 +64,21 @@ impl Identity {
                 .to_owned(),
         };
         let view = self.view(|v| &v.directory).await?;
-        let found = view
-            .tree()
-            .get(directory::contact_key(channel, &value))
-            .map_err(anyhow::Error::from)?
-            .ok_or(ApiError::NotFound("member"))?;
-        Ok(String::from_utf8(found.to_vec()).map_err(anyhow::Error::from)?)
+        let prefix = directory::contact_prefix(channel, &value);
+        let mut holders = Vec::new();
+        for row in view.tree().scan_prefix(&prefix).take(2) {
+            let (key, _) = row.map_err(anyhow::Error::from)?;
+            let id =
+                String::from_utf8(key[prefix.len()..].to_vec()).map_err(anyhow::Error::from)?;
+            holders.push(id);
+        }
+        match holders.len() {
+            0 => Err(ApiError::NotFound("member")),
+            1 => Ok(holders.remove(0)),
+            _ => Err(ApiError::Ambiguous(
+                "several members confirmed this contact",
+            )),
+        }
     }
 
     /// Members registering and registered.

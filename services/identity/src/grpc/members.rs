@@ -9,7 +9,7 @@ use loyalty_proto::identity::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{bearer, full_session};
+use super::{bearer, full_session, no_member_token};
 use crate::app::{BankCardKey, Identity};
 use crate::domain::card::card_stream;
 use crate::domain::member::Member;
@@ -48,14 +48,6 @@ impl MembersApi {
 }
 
 type Answer<T> = Result<Response<T>, Status>;
-
-/// Refuses operator queries made with a member's token.
-fn no_member_token<T>(r: &Request<T>) -> Result<(), ApiError> {
-    match bearer(r) {
-        Some(_) => Err(ApiError::Forbidden),
-        None => Ok(()),
-    }
-}
 
 fn ok<T>(t: T) -> Answer<T> {
     Ok(Response::new(t))

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use loyalty_proto::identity::v1::{self as pb, messaging_service_server::MessagingService};
 use tonic::{Request, Response, Status};
 
-use super::bearer;
+use super::no_member_token;
 use crate::app::Identity;
-use crate::error::ApiError;
 
 /// The messaging service.
 pub struct MessagingApi {
@@ -23,21 +22,13 @@ impl MessagingApi {
     }
 }
 
-/// Refuses calls made with a member's token.
-fn no_member<T>(r: &Request<T>) -> Result<(), ApiError> {
-    match bearer(r) {
-        Some(_) => Err(ApiError::Forbidden),
-        None => Ok(()),
-    }
-}
-
 #[tonic::async_trait]
 impl MessagingService for MessagingApi {
     async fn define_template(
         &self,
         r: Request<pb::DefineTemplateRequest>,
     ) -> Result<Response<pb::DefineTemplateResponse>, Status> {
-        no_member(&r)?;
+        no_member_token(&r)?;
         let answer = self
             .identity
             .define_template(r.into_inner().template)
@@ -49,7 +40,7 @@ impl MessagingService for MessagingApi {
         &self,
         r: Request<pb::GetTemplateRequest>,
     ) -> Result<Response<pb::GetTemplateResponse>, Status> {
-        no_member(&r)?;
+        no_member_token(&r)?;
         let template = self.identity.template(&r.get_ref().template_id)?;
         Ok(Response::new(pb::GetTemplateResponse {
             template: Some(template),
@@ -60,7 +51,7 @@ impl MessagingService for MessagingApi {
         &self,
         r: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
-        no_member(&r)?;
+        no_member_token(&r)?;
         let request = r
             .into_inner()
             .request

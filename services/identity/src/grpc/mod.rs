@@ -35,3 +35,11 @@ pub fn full_session<T>(identity: &Identity, request: &Request<T>) -> Result<Sess
     }
     Ok(s)
 }
+
+/// Refuses operator and service calls made with a member's token.
+pub fn no_member_token<T>(request: &Request<T>) -> Result<(), ApiError> {
+    match bearer(request) {
+        Some(_) => Err(ApiError::Forbidden),
+        None => Ok(()),
+    }
+}

@@ -2,9 +2,10 @@
 //! members are registering and registered.
 //!
 //! Rows:
-//! - `p<phone digits>` → member id, while the phone is that member's
-//!   confirmed phone;
-//! - `e<e-mail, lower case>` → member id, likewise for e-mail;
+//! - `p<phone digits>\0<member id>` → empty, while the phone is that
+//!   member's confirmed phone;
+//! - `e<e-mail, lower case>\0<member id>` → empty, likewise for e-mail
+//!   (several members may have confirmed one address: one row each);
 //! - `c<member id>\0<channel>` → the member's confirmed value (to drop the
 //!   old row when a contact changes);
 //! - `n:registering`, `n:registered` → counts (i64 BE).
@@ -29,14 +30,22 @@ pub const REGISTERED: &[u8] = b"n:registered";
 /// The directory projection.
 pub struct Directory;
 
-/// The row key of a confirmed contact.
-pub fn contact_key(channel: Channel, value: &str) -> Vec<u8> {
+/// The prefix of the rows of a confirmed contact (one row per holder).
+pub fn contact_prefix(channel: Channel, value: &str) -> Vec<u8> {
     let (tag, value) = match channel {
         Channel::Email => (b'e', value.to_ascii_lowercase()),
         _ => (b'p', value.to_owned()),
     };
     let mut k = vec![tag];
     k.extend_from_slice(value.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The row of `member_id` holding a confirmed contact.
+fn contact_key(channel: Channel, value: &str, member_id: &str) -> Vec<u8> {
+    let mut k = contact_prefix(channel, value);
+    k.extend_from_slice(member_id.as_bytes());
     k
 }
 
@@ -68,16 +77,9 @@ impl Projection for Directory {
                 let current = current_key(member_id, channel as i32);
                 if let Some(old) = rows.get(&current)? {
                     let old = String::from_utf8(old)?;
-                    let old_key = contact_key(channel, &old);
-                    // Only drop the row if it is still this member's.
-                    if rows.get(&old_key)?.as_deref() == Some(member_id.as_bytes()) {
-                        rows.remove(old_key);
-                    }
+                    rows.remove(contact_key(channel, &old, member_id));
                 }
-                rows.insert(
-                    contact_key(channel, &e.value),
-                    member_id.as_bytes().to_vec(),
-                );
+                rows.insert(contact_key(channel, &e.value, member_id), Vec::new());
                 rows.insert(current, e.value.into_bytes());
             }
             _ => {}

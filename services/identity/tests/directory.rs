@@ -1,0 +1,44 @@
+//! The member directory over a real event log: one e-mail confirmed by two
+//! members is held by both, and a member who moves on leaves the other.
+
+use identity::events::Event;
+use identity::projections::directory::{Directory, contact_prefix};
+use kit::aggregate::DomainEvent;
+use kit::log::{EventLog, ExpectedVersion, NewEvent};
+use loyalty_proto::identity::v1::{self as pb, Channel};
+
+async fn confirm(log: &EventLog, member: &str, email: &str) {
+    let e = Event::ContactConfirmed(pb::ContactConfirmed {
+        channel: Channel::Email as i32,
+        value: email.into(),
+    });
+    let new = NewEvent {
+        event_type: e.event_type().to_owned(),
+        payload: e.encode(),
+        metadata: Default::default(),
+    };
+    log.append(&format!("member/{member}"), ExpectedVersion::Any, vec![new])
+        .await
+        .unwrap();
+}
+
+fn holders(log: &EventLog, tree: &sled::Tree, email: &str) -> Vec<String> {
+    kit::projection::catch_up(log, &Directory, tree, |_| {}).unwrap();
+    let prefix = contact_prefix(Channel::Email, email);
+    tree.scan_prefix(&prefix)
+        .map(|r| String::from_utf8(r.unwrap().0[prefix.len()..].to_vec()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_shared_address_is_held_by_each_member_until_they_move_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let tree = log.db().open_tree("proj/directory").unwrap();
+    confirm(&log, "a", "Shared@Example.org").await;
+    confirm(&log, "b", "shared@example.org").await;
+    assert_eq!(holders(&log, &tree, "shared@example.org"), ["a", "b"]);
+    confirm(&log, "b", "b@example.org").await;
+    assert_eq!(holders(&log, &tree, "shared@example.org"), ["a"]);
+    assert_eq!(holders(&log, &tree, "b@example.org"), ["b"]);
+}
