@@ -45,12 +45,22 @@ impl Callers {
         }
     }
 
-    /// Writes the callers file listing both into `dir`.
+    /// Writes the callers file listing both into `dir`: the ledger may only
+    /// resolve members at identity and call the ledger; ops may call anything.
     fn file(&self, dir: &Path) -> String {
         let path = write_callers_file(
             dir,
             "callers.txt",
-            &[("ledger", &self.ledger), ("ops", &self.ops)],
+            &[
+                (
+                    "ledger",
+                    &format!(
+                        "{} loyalty.identity.v1.MemberService/ResolveMembers,loyalty.ledger.v1.LedgerService",
+                        self.ledger
+                    ),
+                ),
+                ("ops", &self.ops),
+            ],
         );
         path.to_str().expect("utf-8 temp path").to_owned()
     }
@@ -159,15 +169,19 @@ async fn identity_serves_only_calls_with_a_listed_service_token() {
     assert_open_endpoints(id.grpc_port, IDENTITY_SERVICES).await;
 
     // CardService.LookupCard: refused without a listed token; served (an
-    // unknown card is NOT_FOUND) with either caller's.
+    // unknown card is NOT_FOUND) with ops' token; the ledger's token is only
+    // good for ResolveMembers.
     let card = random_card();
     for token in bad {
         assert_refused(lookup_card(&id, token, &card).await, &secrets);
     }
-    for token in [ops, &callers.ledger] {
-        let e = lookup_card(&id, Some(token), &card).await.unwrap_err();
-        assert_eq!(e.code(), Code::NotFound, "{e:?}");
-    }
+    let e = lookup_card(&id, Some(ops), &card).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = lookup_card(&id, Some(&callers.ledger), &card)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("ledger"), "{e:?}");
 
     // A refused LoadCards stocks nothing.
     for token in bad {

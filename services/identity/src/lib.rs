@@ -79,8 +79,6 @@ pub async fn run(
     let secrets = secrets::Secrets::load_or_create(&args.secret_path())?;
     let local = notify::default_local_path(&args.service.data_dir);
     let notifier = Arc::new(notify::Notifier::from_args(&args.notify, &local)?);
-    let callers = args.service.caller_tokens()?;
-    let guard = || Arc::clone(&callers).interceptor();
     let mut runtime = Runtime::open("identity", args.service.clone(), shutdown)?;
     runtime.start_outbox(Arc::new(events::json_codec()))?;
     let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
@@ -107,26 +105,14 @@ pub async fn run(
     runtime.spawn(reconcile::run(Arc::clone(&identity), log, token));
     let members = MembersApi::new(Arc::clone(&identity));
     // Every API is for other services (the gateway, purchases, operators'
-    // tools): each call carries a caller's service token when
-    // --caller-tokens-file is set; members' own tokens come on top.
+    // tools): the kit checks each call's service token and method against
+    // --caller-tokens-file; members' own tokens come on top.
     let registration = RegistrationApi::new(Arc::clone(&identity));
-    let routes = tonic::service::Routes::new(RegistrationServiceServer::with_interceptor(
-        registration,
-        guard(),
-    ))
-    .add_service(AuthServiceServer::with_interceptor(
-        members.clone(),
-        guard(),
-    ))
-    .add_service(CardServiceServer::with_interceptor(
-        members.clone(),
-        guard(),
-    ))
-    .add_service(MemberServiceServer::with_interceptor(members, guard()))
-    .add_service(MessagingServiceServer::with_interceptor(
-        MessagingApi::new(identity),
-        guard(),
-    ));
+    let routes = tonic::service::Routes::new(RegistrationServiceServer::new(registration))
+        .add_service(AuthServiceServer::new(members.clone()))
+        .add_service(CardServiceServer::new(members.clone()))
+        .add_service(MemberServiceServer::new(members))
+        .add_service(MessagingServiceServer::new(MessagingApi::new(identity)));
     runtime.serve(grpc, metrics, routes, SERVICE_NAMES).await
 }
 

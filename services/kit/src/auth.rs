@@ -1,17 +1,26 @@
-//! Service-to-service authentication with shared tokens.
+//! Service-to-service authentication and authorization with shared tokens.
 //!
 //! Every platform service's gRPC API is for other services (the gateway,
 //! the purchases service, operators' tools), never for the open network.
-//! When a service is given `--caller-tokens-file`, each call to its APIs
-//! must carry one of the listed tokens in the [`SERVICE_TOKEN_HEADER`]
-//! metadata; anything else is `UNAUTHENTICATED`. Health and reflection stay
-//! open (orchestrators probe them). A service calling another sends its own
-//! token from `--service-token-file`.
+//! When a service is given `--caller-tokens-file`, each call must carry one
+//! of the listed tokens in the [`SERVICE_TOKEN_HEADER`] metadata (else
+//! `UNAUTHENTICATED`), and the token's caller must be allowed the method
+//! (else `PERMISSION_DENIED`). Health and reflection stay open
+//! (orchestrators probe them). A service calling another sends its own
+//! token from `--service-token-file`. The check is a tower layer
+//! ([`AuthLayer`]) the kit's bootstrap puts in front of every service.
 //!
-//! The callers file has one caller per line, `name token` (name: letters,
-//! digits, `-`, `_`; token: at least 32 characters); blank lines and `#`
-//! comments are skipped. Tokens are kept only as SHA-256 hashes and compared
-//! in constant time; the caller's name (never the token) goes to the logs.
+//! The callers file has one caller per line: `name token [methods]`.
+//! - name: letters, digits, `-`, `_`; token: at least 32 printable
+//!   characters; names and tokens are unique;
+//! - methods (optional; default `*`, everything): comma-separated gRPC
+//!   methods the caller may call: `pkg.Service/Method`, `pkg.Service/*` or
+//!   `pkg.Service` (the whole service), or `*`;
+//! - blank lines and `#` comments are skipped.
+//!
+//! Example: `ledger <token> loyalty.identity.v1.MemberService/ResolveMembers`.
+//! Tokens are kept only as SHA-256 hashes and compared in constant time; the
+//! caller's name (never the token) goes to the logs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,11 +39,49 @@ pub const MIN_TOKEN_LEN: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub String);
 
+/// One caller: its name, its token's hash and the methods it may call.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    hash: [u8; 32],
+    /// Normalised patterns (no leading `/`): `*`, `pkg.Svc/*`, `pkg.Svc/M`.
+    methods: Vec<String>,
+}
+
+impl Entry {
+    /// Whether the caller may call `path` (`/pkg.Service/Method`).
+    fn allows(&self, path: &str) -> bool {
+        let path = path.trim_start_matches('/');
+        self.methods.iter().any(|m| {
+            m == "*"
+                || m == path
+                || m.strip_suffix('*')
+                    .is_some_and(|prefix| prefix.ends_with('/') && path.starts_with(prefix))
+        })
+    }
+}
+
+/// Normalises one method pattern of a callers file.
+fn method_pattern(raw: &str) -> Option<String> {
+    let m = raw.trim().trim_start_matches('/');
+    if m == "*" {
+        return Some(m.to_owned());
+    }
+    let (service, method) = m.split_once('/').unwrap_or((m, "*"));
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+    };
+    (ok(service) && service.contains('.') && (method == "*" || ok(method)))
+        .then(|| format!("{service}/{method}"))
+}
+
 /// The tokens a service accepts, by caller name.
 #[derive(Debug, Clone, Default)]
 pub struct CallerTokens {
     /// `None`: authentication is off (every call is accepted).
-    callers: Option<Vec<(String, [u8; 32])>>,
+    callers: Option<Vec<Entry>>,
 }
 
 fn hash(token: &str) -> [u8; 32] {
@@ -55,10 +102,22 @@ impl CallerTokens {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (name, token) = line
-                .split_once(char::is_whitespace)
-                .with_context(|| format!("line {}: expected `name token`", i + 1))?;
-            let token = token.trim();
+            let mut fields = line.split_whitespace();
+            let (Some(name), Some(token)) = (fields.next(), fields.next()) else {
+                anyhow::bail!("line {}: expected `name token [methods]`", i + 1);
+            };
+            let methods = match fields.next() {
+                None => vec!["*".to_owned()],
+                Some(list) => list
+                    .split(',')
+                    .map(|m| {
+                        method_pattern(m).with_context(|| {
+                            format!("line {}: {m:?} is not `pkg.Service/Method`", i + 1)
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            anyhow::ensure!(fields.next().is_none(), "line {}: too many fields", i + 1);
             anyhow::ensure!(
                 !name.is_empty()
                     && name
@@ -74,11 +133,17 @@ impl CallerTokens {
             );
             let hashed = hash(token);
             anyhow::ensure!(
-                !callers.iter().any(|(n, h)| n == name || *h == hashed),
+                !callers
+                    .iter()
+                    .any(|e: &Entry| e.name == name || e.hash == hashed),
                 "line {}: caller {name} or its token is listed twice",
                 i + 1
             );
-            callers.push((name.to_owned(), hashed));
+            callers.push(Entry {
+                name: name.to_owned(),
+                hash: hashed,
+                methods,
+            });
         }
         anyhow::ensure!(!callers.is_empty(), "no callers listed");
         Ok(Self {
@@ -101,49 +166,115 @@ impl CallerTokens {
         self.callers.is_some()
     }
 
-    /// The caller a token belongs to (`Some("")` when checks are off).
-    pub fn caller(&self, token: Option<&str>) -> Option<&str> {
-        let Some(callers) = &self.callers else {
-            return Some("");
-        };
+    /// The caller a token belongs to.
+    fn entry(&self, callers: &[Entry], token: Option<&str>) -> Option<usize> {
         let presented = hash(token?);
         let mut found = None;
         // Look at every entry: the time taken does not depend on which matched.
-        for (name, expected) in callers {
-            let same: bool = subtle::ConstantTimeEq::ct_eq(&expected[..], &presented[..]).into();
+        for (i, e) in callers.iter().enumerate() {
+            let same: bool = subtle::ConstantTimeEq::ct_eq(&e.hash[..], &presented[..]).into();
             if same && found.is_none() {
-                found = Some(name.as_str());
+                found = Some(i);
             }
         }
         found
     }
 
-    /// A tonic interceptor admitting only listed callers; the caller's name
-    /// is put in the request's extensions as [`Caller`].
-    pub fn interceptor(
-        self: Arc<Self>,
-    ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
-        move |mut request: Request<()>| {
-            let token = request
-                .metadata()
-                .get(SERVICE_TOKEN_HEADER)
-                .and_then(|v| v.to_str().ok());
-            match self.caller(token) {
-                Some(name) => {
-                    let name = name.to_owned();
-                    request.extensions_mut().insert(Caller(name));
-                    Ok(request)
-                }
-                None => {
-                    tracing::warn!(
-                        presented = token.is_some(),
-                        "call refused: no valid service token"
-                    );
-                    Err(Status::unauthenticated(format!(
-                        "a valid service token is required in `{SERVICE_TOKEN_HEADER}`"
-                    )))
-                }
+    /// Decides a call to `path` (`/pkg.Service/Method`) made with `token`:
+    /// the caller's name (empty when checks are off), or the refusal.
+    pub fn authorize(&self, token: Option<&str>, path: &str) -> Result<String, Status> {
+        let Some(callers) = &self.callers else {
+            return Ok(String::new());
+        };
+        let Some(i) = self.entry(callers, token) else {
+            tracing::warn!(%path, presented = token.is_some(), "call refused: no valid service token");
+            return Err(Status::unauthenticated(format!(
+                "a valid service token is required in `{SERVICE_TOKEN_HEADER}`"
+            )));
+        };
+        let caller = &callers[i];
+        if !caller.allows(path) {
+            tracing::warn!(caller = %caller.name, %path, "call refused: method not allowed");
+            return Err(Status::permission_denied(format!(
+                "caller {} may not call {path}",
+                caller.name
+            )));
+        }
+        Ok(caller.name.clone())
+    }
+}
+
+/// gRPC paths open to anyone: health and reflection.
+fn open_path(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
+/// A tower layer checking every call against [`CallerTokens`].
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    tokens: Arc<CallerTokens>,
+}
+
+impl AuthLayer {
+    /// Checks calls against `tokens`.
+    pub fn new(tokens: Arc<CallerTokens>) -> Self {
+        Self { tokens }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Authorized<S>;
+
+    fn layer(&self, inner: S) -> Authorized<S> {
+        Authorized {
+            inner,
+            tokens: Arc::clone(&self.tokens),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] wraps: refused calls never reach `inner`.
+#[derive(Debug, Clone)]
+pub struct Authorized<S> {
+    inner: S,
+    tokens: Arc<CallerTokens>,
+}
+
+type HttpRequest = tonic::codegen::http::Request<tonic::body::Body>;
+type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
+
+impl<S> tower::Service<HttpRequest> for Authorized<S>
+where
+    S: tower::Service<HttpRequest, Response = HttpResponse>,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future =
+        futures::future::Either<S::Future, std::future::Ready<Result<HttpResponse, S::Error>>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
+        use futures::future::Either;
+        let path = request.uri().path().to_owned();
+        if open_path(&path) {
+            return Either::Left(self.inner.call(request));
+        }
+        let token = request
+            .headers()
+            .get(SERVICE_TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok());
+        match self.tokens.authorize(token, &path) {
+            Ok(name) => {
+                request.extensions_mut().insert(Caller(name));
+                Either::Left(self.inner.call(request))
             }
+            Err(status) => Either::Right(std::future::ready(Ok(status.into_http()))),
         }
     }
 }
@@ -205,51 +336,85 @@ mod tests {
     const GATEWAY: &str = "gateway-0123456789abcdef0123456789abcdef";
     const LEDGER: &str = "ledger-0123456789abcdef0123456789abcdef00";
 
-    fn tokens() -> Arc<CallerTokens> {
-        Arc::new(
-            CallerTokens::parse(&format!(
-                "# callers\ngateway {GATEWAY}\n\nledger   {LEDGER}\n"
-            ))
-            .unwrap(),
-        )
-    }
+    const RESOLVE: &str = "/loyalty.identity.v1.MemberService/ResolveMembers";
+    const BLOCK: &str = "/loyalty.identity.v1.CardService/BlockCard";
 
-    fn call(tokens: &Arc<CallerTokens>, token: Option<&str>) -> Result<Request<()>, Status> {
-        let mut r = Request::new(());
-        if let Some(t) = token {
-            r.metadata_mut()
-                .insert(SERVICE_TOKEN_HEADER, t.parse().unwrap());
-        }
-        (Arc::clone(tokens).interceptor())(r)
+    fn tokens() -> CallerTokens {
+        CallerTokens::parse(&format!(
+            "# callers\ngateway {GATEWAY}\n\nledger   {LEDGER} loyalty.identity.v1.MemberService/ResolveMembers,loyalty.ledger.v1.LedgerService\n"
+        ))
+        .unwrap()
     }
 
     #[test]
     fn listed_callers_pass_with_their_name_and_others_are_unauthenticated() {
         let t = tokens();
-        let r = call(&t, Some(LEDGER)).unwrap();
-        assert_eq!(
-            r.extensions().get::<Caller>(),
-            Some(&Caller("ledger".into()))
-        );
-        assert_eq!(
-            call(&t, Some(GATEWAY))
-                .unwrap()
-                .extensions()
-                .get::<Caller>(),
-            Some(&Caller("gateway".into()))
-        );
+        assert_eq!(t.authorize(Some(LEDGER), RESOLVE).unwrap(), "ledger");
+        assert_eq!(t.authorize(Some(GATEWAY), BLOCK).unwrap(), "gateway");
         for bad in [None, Some("nope"), Some(&GATEWAY[1..])] {
-            let e = call(&t, bad).unwrap_err();
+            let e = t.authorize(bad, RESOLVE).unwrap_err();
             assert_eq!(e.code(), tonic::Code::Unauthenticated);
             assert!(e.message().contains(SERVICE_TOKEN_HEADER), "{e:?}");
         }
     }
 
     #[test]
+    fn a_caller_may_call_only_the_methods_it_is_listed_for() {
+        let t = tokens();
+        let denied = t.authorize(Some(LEDGER), BLOCK).unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert!(denied.message().contains("ledger"), "{denied:?}");
+        let other = "/loyalty.identity.v1.MemberService/BindBankCard";
+        assert!(t.authorize(Some(LEDGER), other).is_err());
+        // A whole service.
+        let ledger = "/loyalty.ledger.v1.LedgerService/GetBalance";
+        assert!(t.authorize(Some(LEDGER), ledger).is_ok());
+        // A service whose name merely starts alike is another service.
+        let alike = "/loyalty.ledger.v1.LedgerServiceX/GetBalance";
+        assert!(t.authorize(Some(LEDGER), alike).is_err());
+    }
+
+    #[test]
     fn without_a_callers_file_every_call_passes() {
-        let open = Arc::new(CallerTokens::open());
+        let open = CallerTokens::open();
         assert!(!open.enforced());
-        assert!(call(&open, None).is_ok());
+        assert_eq!(open.authorize(None, BLOCK).unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn the_layer_answers_refused_calls_itself_and_lets_health_through() {
+        use tower::{Layer, ServiceExt};
+        let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&reached);
+        let inner = tower::service_fn(move |_r: HttpRequest| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Ok::<_, std::convert::Infallible>(HttpResponse::default()) }
+        });
+        let svc = AuthLayer::new(Arc::new(tokens())).layer(inner);
+        let request = |path: &str, token: Option<&str>| {
+            let mut b = tonic::codegen::http::Request::builder().uri(path);
+            if let Some(t) = token {
+                b = b.header(SERVICE_TOKEN_HEADER, t);
+            }
+            b.body(tonic::body::Body::default()).unwrap()
+        };
+        let refused = svc.clone().oneshot(request(BLOCK, None)).await.unwrap();
+        // gRPC status 16 = UNAUTHENTICATED, in the headers of the answer.
+        assert_eq!(refused.headers()["grpc-status"], "16");
+        let denied = svc
+            .clone()
+            .oneshot(request(BLOCK, Some(LEDGER)))
+            .await
+            .unwrap();
+        assert_eq!(denied.headers()["grpc-status"], "7");
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let health = "/grpc.health.v1.Health/Check";
+        svc.clone().oneshot(request(health, None)).await.unwrap();
+        svc.clone()
+            .oneshot(request(RESOLVE, Some(LEDGER)))
+            .await
+            .unwrap();
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]
@@ -262,6 +427,8 @@ mod tests {
             "gateway",
             &format!("gateway {GATEWAY}\ngateway {LEDGER}"),
             &format!("gateway {GATEWAY}\nledger {GATEWAY}"),
+            &format!("gateway {GATEWAY} not-a-method"),
+            &format!("gateway {GATEWAY} * extra"),
         ] {
             assert!(CallerTokens::parse(text).is_err(), "{text:?}");
         }

@@ -197,6 +197,7 @@ pub struct Runtime {
     shutdown: CancellationToken,
     tasks_token: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    callers: Arc<crate::auth::CallerTokens>,
 }
 
 impl Runtime {
@@ -207,6 +208,7 @@ impl Runtime {
         args: ServiceArgs,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        let callers = args.caller_tokens()?;
         let log = EventLog::open_with(args.log_dir(), args.log_options())?;
         let mut registry = Registry::with_prefix("loyalty");
         log.register_metrics(&mut registry);
@@ -218,6 +220,7 @@ impl Runtime {
             shutdown,
             tasks_token: CancellationToken::new(),
             tasks: Vec::new(),
+            callers,
         })
     }
 
@@ -263,7 +266,8 @@ impl Runtime {
         Ok(())
     }
 
-    /// Serves gRPC `routes` (plus health and reflection) on `grpc` and
+    /// Serves gRPC `routes` (plus health and reflection) on `grpc`, each
+    /// call checked against `--caller-tokens-file` (see [`crate::auth`]), and
     /// `/metrics` on `metrics` until shutdown; then drains, stops the
     /// background tasks and flushes the log. `services` are the full names
     /// of the gRPC services in `routes`, reported SERVING by health.
@@ -282,6 +286,7 @@ impl Runtime {
             shutdown,
             tasks_token,
             tasks,
+            callers,
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -373,6 +378,7 @@ impl Runtime {
         let drain_signal = shutdown.clone();
         let health_on_stop = health.clone();
         let server = tonic::transport::Server::builder()
+            .layer(crate::auth::AuthLayer::new(callers))
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(grpc),

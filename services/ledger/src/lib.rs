@@ -52,7 +52,6 @@ pub async fn run(
     let catalog = Arc::new(Catalog::default());
     // Settings that can fail are checked before any background task starts.
     let members = member_directory(&args)?;
-    let callers = args.service.caller_tokens()?;
     let inbox = Inbox::new(
         Arc::clone(&repo),
         Arc::clone(&catalog),
@@ -78,10 +77,7 @@ pub async fn run(
         members,
     ));
     let api = LedgerApi::new(repo, catalog, clock, history, batch);
-    let routes = tonic::service::Routes::new(LedgerServiceServer::with_interceptor(
-        api,
-        callers.interceptor(),
-    ));
+    let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
     runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await
 }
 
