@@ -6,14 +6,18 @@
 //! member but the member does not list the card, and nobody learns the
 //! member got a card (the ledger would never open their account).
 //!
-//! Likewise confirming a phone writes the member's stream first
+//! Linking a social account or a bank card writes the claim first, then
+//! the member's stream; binding a bank card claims its PAN, then its binding
+//! id. Likewise confirming a phone writes the member's stream first
 //! (`ContactConfirmed`), then takes the phone's login claim and releases the
 //! member's other phone logins.
 //!
 //! The reconciler follows the durable log from its checkpoint (tree
 //! `reconcile`, key `checkpoint`) and, for every `CardAssigned`, makes sure
-//! the member lists the card; for every confirmed phone, that the phone is
-//! the member's login and the phone they began with is not. Each step is a
+//! the member lists the card; for every social or bank-card claim, that the
+//! member lists the link (and the binding id is claimed); for every
+//! confirmed phone, that the phone is the member's login and the phone they
+//! began with is not. Each step is a
 //! no-op when already done, so in normal operation it changes nothing. It runs at start-up (catching up
 //! on whatever a crash left) and then follows the log. A failure is logged,
 //! counted and retried; the checkpoint never passes an event not handled.
@@ -53,6 +57,21 @@ pub async fn catch_up(identity: &Identity, log: &EventLog) -> anyhow::Result<usi
         {
             identity.ensure_member_card(&a.member_id, number).await?;
         }
+        if let Some(account) = e.stream.strip_prefix("social/")
+            && let Some((network, user)) = account.split_once('/')
+            && let Ok(Event::SocialClaimed(c)) = Event::decode(&e.event_type, &e.payload)
+        {
+            repaired(
+                identity
+                    .ensure_social_link(&c.member_id, network, user)
+                    .await,
+            )?;
+        }
+        if e.stream.starts_with("bankcard/")
+            && let Ok(Event::BankCardClaimed(c)) = Event::decode(&e.event_type, &e.payload)
+        {
+            repaired(identity.ensure_bank_card(&c.member_id, &c).await)?;
+        }
         if let Some(member_id) = e.stream.strip_prefix("member/")
             && let Ok(Event::ContactConfirmed(c)) = Event::decode(&e.event_type, &e.payload)
             && c.channel == loyalty_proto::identity::v1::Channel::Sms as i32
@@ -64,6 +83,20 @@ pub async fn catch_up(identity: &Identity, log: &EventLog) -> anyhow::Result<usi
         tree.insert("checkpoint", &last.position.to_be_bytes())?;
     }
     Ok(events.len())
+}
+
+/// A repair's result: refusals that retrying cannot change are logged and
+/// passed over; anything else is retried.
+fn repaired(r: Result<(), crate::error::ApiError>) -> anyhow::Result<()> {
+    use crate::error::ApiError;
+    match r {
+        Ok(()) => Ok(()),
+        Err(e @ (ApiError::Member(_) | ApiError::Taken(_) | ApiError::NotFound(_))) => {
+            tracing::error!(error = %e, "a link cannot be finished; left for an operator");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
 }
 
 /// Follows the log until `shutdown`.

@@ -106,3 +106,59 @@ async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
         "a card in stock binds nobody"
     );
 }
+
+#[tokio::test]
+async fn links_whose_claims_are_written_are_finished_on_the_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, log) = identity(dir.path());
+    let login = "5000000000000090";
+    id.load_cards(&pb::LoadCardsRequest {
+        card_numbers: vec![login.into()],
+        ranges: vec![],
+    })
+    .await
+    .unwrap();
+    let member_id = id.begin(login, "").await.unwrap().member_id;
+
+    // The crash: claims written, the member's stream not.
+    let append = |stream: String, e: Event| {
+        let log = Arc::clone(&log);
+        async move {
+            let new = NewEvent {
+                event_type: e.event_type().to_owned(),
+                payload: e.encode(),
+                metadata: Default::default(),
+            };
+            log.append(&stream, ExpectedVersion::Exact(0), vec![new])
+                .await
+                .unwrap();
+        }
+    };
+    let social = Event::SocialClaimed(pb::SocialClaimed {
+        member_id: member_id.clone(),
+    });
+    append("social/vk/id12345".into(), social).await;
+    let bank = pb::BankCardClaimed {
+        member_id: member_id.clone(),
+        binding_id: "bnd-1".into(),
+        last4: "4242".into(),
+    };
+    append("bankcard/00ff".into(), Event::BankCardClaimed(bank)).await;
+    let before = id.member(&member_id).unwrap();
+    assert!(before.social.is_empty() && before.bank_cards.is_empty());
+    let by_binding = identity::app::BankCardKey::BindingId("bnd-1".into());
+    assert!(id.find_by_bank_card(&by_binding).is_err());
+
+    while identity::reconcile::catch_up(&id, &log).await.unwrap() > 0 {}
+    let after = id.member(&member_id).unwrap();
+    assert_eq!(after.social, vec![("vk".to_owned(), "id12345".to_owned())]);
+    assert_eq!(
+        after.bank_cards,
+        vec![("bnd-1".to_owned(), "4242".to_owned())]
+    );
+    let (holder, card) = id.find_by_bank_card(&by_binding).unwrap();
+    assert_eq!(
+        (holder.as_str(), card.last4.as_str()),
+        (member_id.as_str(), "4242")
+    );
+}

@@ -145,4 +145,44 @@ impl Identity {
             },
         ))
     }
+
+    /// Finishes a social link whose claim is written (the reconciler): the
+    /// member lists the account. A no-op when it does.
+    pub(crate) async fn ensure_social_link(
+        &self,
+        member_id: &str,
+        network: &str,
+        external_user_id: &str,
+    ) -> Result<(), ApiError> {
+        let c = Command::LinkSocial {
+            network: network.to_owned(),
+            external_user_id: external_user_id.to_owned(),
+            now: self.now(),
+        };
+        self.run(&self.members, &member_stream(member_id), &c)
+            .await?;
+        Ok(())
+    }
+
+    /// Finishes a bank-card binding whose PAN claim is written (the
+    /// reconciler): the binding id is claimed too and the member lists the
+    /// card. Each step is a no-op when done.
+    pub(crate) async fn ensure_bank_card(
+        &self,
+        member_id: &str,
+        claimed: &pb::BankCardClaimed,
+    ) -> Result<(), ApiError> {
+        let event = Event::BankCardClaimed(claimed.clone());
+        let binding = format!("binding/{}", claimed.binding_id);
+        self.take_claim(&binding, member_id, event, "the bank card")
+            .await?;
+        let c = Command::AddBankCard {
+            binding_id: claimed.binding_id.clone(),
+            last4: claimed.last4.clone(),
+            now: self.now(),
+        };
+        self.run(&self.members, &member_stream(member_id), &c)
+            .await?;
+        Ok(())
+    }
 }
