@@ -112,3 +112,34 @@ async fn nothing_is_attached_to_a_phone_registration_before_its_phone_is_confirm
         .expect("the owner confirms the phone");
     set_password(&id, &token, "111111-Secret").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_member_moves_to_a_new_phone_and_the_old_one_is_free() {
+    tests_e2e::harness::init_test_logging();
+    let data = tempfile::tempdir().unwrap();
+    let id = Identity::start(data.path(), SEED_FLAGS, &[]).await;
+    let (old, new) = (random_phone(), random_phone());
+    let r = tests_e2e::identity::register_by_phone(&id, &old, "111111-Secret").await;
+
+    id.registration()
+        .set_phone_number(authed(
+            &r.token,
+            pb::SetPhoneNumberRequest {
+                phone_number: new.clone(),
+            },
+        ))
+        .await
+        .expect("a registered member enters a new phone");
+    let code = id.code_after(Sms, &new, 0).await;
+    confirm_phone(&id, &r.token, &code)
+        .await
+        .expect("and confirms it");
+
+    let moved = begin(&id, &new, "111111-Secret").await;
+    assert_eq!(moved.state(), pb::BeginRegistrationState::Success);
+    assert_eq!(moved.member_id, r.member_id);
+    assert!(moved.registration_completed);
+    let fresh = begin(&id, &old, "").await;
+    assert_ne!(fresh.member_id, r.member_id, "the old phone is free");
+    assert!(!fresh.registration_completed);
+}
