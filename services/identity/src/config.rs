@@ -38,6 +38,8 @@ pub const ENV_DAILY_CODES: &str = "IDENTITY_DAILY_CODES";
 pub const ENV_VIRTUAL_FIRST: &str = "IDENTITY_VIRTUAL_CARD_FIRST";
 /// Env var: last virtual card number.
 pub const ENV_VIRTUAL_LAST: &str = "IDENTITY_VIRTUAL_CARD_LAST";
+/// Env var: JSON file of message templates defined at start-up.
+pub const ENV_TEMPLATES_FILE: &str = "IDENTITY_TEMPLATES_FILE";
 /// Env var: gRPC URL of the identity service (operator commands).
 pub const ENV_IDENTITY_URL: &str = "IDENTITY_URL";
 
@@ -98,6 +100,12 @@ pub struct IdentityArgs {
     /// Last number of the virtual card range (same length as the first).
     #[arg(long, env = ENV_VIRTUAL_LAST, default_value = "7779999999999999", global = true)]
     pub virtual_card_last: String,
+    /// JSON file of message templates to define at start-up (e.g. from a
+    /// ConfigMap): an array of `{"templateId", "channel": "CHANNEL_EMAIL" |
+    /// "CHANNEL_SMS", "subject", "body"}`. Defining is idempotent; a bad
+    /// template stops the start with its reason.
+    #[arg(long, env = ENV_TEMPLATES_FILE, global = true)]
+    pub templates_file: Option<std::path::PathBuf>,
 }
 
 fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {

@@ -99,6 +99,9 @@ pub async fn run(
         )
         .with_views(views),
     );
+    if let Some(path) = &args.templates_file {
+        define_templates(&identity, path).await?;
+    }
     consumers::start(&mut runtime, Arc::clone(&identity));
     let token = runtime.tasks_token();
     let log = Arc::clone(runtime.log());
@@ -129,4 +132,22 @@ pub fn rebuild_projections(args: &IdentityArgs) -> anyhow::Result<Vec<RebuildRep
     ];
     log.close();
     Ok(reports)
+}
+
+/// Defines every template of a templates file (see `--templates-file`).
+pub async fn define_templates(identity: &Identity, path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the templates file {}", path.display()))?;
+    let templates: Vec<loyalty_proto::identity::v1::MessageTemplate> = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the templates file {}", path.display()))?;
+    for t in templates {
+        let id = t.template_id.clone();
+        let answer = identity
+            .define_template(Some(t))
+            .await
+            .map_err(|e| anyhow::anyhow!("template {id:?} in {}: {e}", path.display()))?;
+        tracing::info!(template_id = %id, changed = answer.changed, "template defined from the templates file");
+    }
+    Ok(())
 }
