@@ -182,6 +182,11 @@ pub struct Repository<A: Aggregate> {
     cache_capacity: usize,
     slots: Mutex<HashMap<String, Slot<A>>>,
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// States [`Repository::load`] built, by stream, with the stream head
+    /// (version, last event) they were built at: reused while the head is
+    /// the same, so hot reads (a token check, a card lookup) cost one key
+    /// read instead of a replay.
+    reads: Mutex<HashMap<String, (u64, Uuid, A)>>,
 }
 
 /// Holds an idempotency key for one request; releases it on drop.
@@ -212,6 +217,7 @@ impl<A: Aggregate> Repository<A> {
             cache_capacity: 100_000,
             slots: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
         }
     }
 
@@ -285,7 +291,24 @@ impl<A: Aggregate> Repository<A> {
     /// Loads the current state and version of the aggregate in `stream` from
     /// the log (default state at version 0 when the stream does not exist).
     pub fn load(&self, stream: &str) -> Result<(A, u64), RepositoryError<A::Error>> {
+        let Some((version, last)) = self.log.stream_head(stream)? else {
+            return Ok((A::default(), 0));
+        };
+        if let Some((v, id, state)) = self.reads.lock().expect("reads lock").get(stream)
+            && (*v, *id) == (version, last)
+        {
+            return Ok((state.clone(), version));
+        }
         let known = self.load_known(stream)?;
+        // Remember it only if it is exactly the head looked up above (the
+        // stream may have moved on in between; then the next read reloads).
+        if known.version == version && known.last_event == Some(last) {
+            let mut reads = self.reads.lock().expect("reads lock");
+            if reads.len() >= self.cache_capacity.max(1) {
+                reads.clear();
+            }
+            reads.insert(stream.to_owned(), (version, last, known.state.clone()));
+        }
         Ok((known.state, known.version))
     }
 

@@ -414,3 +414,35 @@ async fn a_retry_racing_its_original_gets_the_original_reply() {
     assert_eq!(repo.load("w").unwrap().0.balance, 0);
     assert_eq!(log.read_stream("w", 0).unwrap().len(), 51);
 }
+
+#[tokio::test]
+async fn load_follows_every_append_whoever_made_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let repo = Repository::<Wallet>::new(Arc::clone(&log));
+    let other = Repository::<Wallet>::new(Arc::clone(&log));
+    assert_eq!(repo.load("wallet/c").unwrap(), (Wallet::default(), 0));
+    let deposit = |n| WalletCommand::Deposit(n);
+    repo.execute("wallet/c", &deposit(5), None, Metadata::default(), no_reply)
+        .await
+        .unwrap();
+    assert_eq!(repo.load("wallet/c").unwrap().0.balance, 5);
+    // Read twice (the second from memory), then changed by another writer:
+    // the next read sees the change.
+    assert_eq!(repo.load("wallet/c").unwrap(), (Wallet { balance: 5 }, 1));
+    other
+        .execute("wallet/c", &deposit(7), None, Metadata::default(), no_reply)
+        .await
+        .unwrap();
+    assert_eq!(repo.load("wallet/c").unwrap(), (Wallet { balance: 12 }, 2));
+    // A capacity of one still answers right for two streams.
+    let small = Repository::<Wallet>::new(Arc::clone(&log)).with_cache_capacity(1);
+    other
+        .execute("wallet/d", &deposit(1), None, Metadata::default(), no_reply)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(small.load("wallet/c").unwrap().0.balance, 12);
+        assert_eq!(small.load("wallet/d").unwrap().0.balance, 1);
+    }
+}
