@@ -187,6 +187,7 @@ pub struct Repository<A: Aggregate> {
     /// the same, so hot reads (a token check, a card lookup) cost one key
     /// read instead of a replay.
     reads: Mutex<HashMap<String, (u64, Uuid, A)>>,
+    read_capacity: usize,
 }
 
 /// Holds an idempotency key for one request; releases it on drop.
@@ -209,7 +210,8 @@ impl Drop for KeyGuard<'_> {
 
 impl<A: Aggregate> Repository<A> {
     /// A repository over `log`, retrying conflicts up to 16 times and keeping
-    /// up to 100 000 loaded aggregates in memory (the log stays the truth).
+    /// up to 100 000 aggregates for commands and 20 000 for reads in memory
+    /// (the log stays the truth).
     pub fn new(log: Arc<EventLog>) -> Self {
         Self {
             log,
@@ -218,12 +220,21 @@ impl<A: Aggregate> Repository<A> {
             slots: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
             reads: Mutex::new(HashMap::new()),
+            read_capacity: 20_000,
         }
     }
 
     /// Sets how many idle aggregates are kept in memory.
     pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
         self.cache_capacity = capacity;
+        self.read_capacity = self.read_capacity.min(capacity);
+        self
+    }
+
+    /// Sets how many states [`Repository::load`] keeps for reuse
+    /// (default 20 000; when full, they are all dropped and rebuilt on use).
+    pub fn with_read_cache_capacity(mut self, capacity: usize) -> Self {
+        self.read_capacity = capacity;
         self
     }
 
@@ -304,7 +315,7 @@ impl<A: Aggregate> Repository<A> {
         // stream may have moved on in between; then the next read reloads).
         if known.version == version && known.last_event == Some(last) {
             let mut reads = self.reads.lock().expect("reads lock");
-            if reads.len() >= self.cache_capacity.max(1) {
+            if reads.len() >= self.read_capacity.max(1) {
                 reads.clear();
             }
             reads.insert(stream.to_owned(), (version, last, known.state.clone()));
