@@ -232,7 +232,7 @@ impl<A: Aggregate> Repository<A> {
     }
 
     /// Sets how many states [`Repository::load`] keeps for reuse
-    /// (default 20 000; when full, they are all dropped and rebuilt on use).
+    /// (default 20 000; when full, a new one replaces an arbitrary one).
     pub fn with_read_cache_capacity(mut self, capacity: usize) -> Self {
         self.read_capacity = capacity;
         self
@@ -315,8 +315,11 @@ impl<A: Aggregate> Repository<A> {
         // stream may have moved on in between; then the next read reloads).
         if known.version == version && known.last_event == Some(last) {
             let mut reads = self.reads.lock().expect("reads lock");
-            if reads.len() >= self.read_capacity.max(1) {
-                reads.clear();
+            if reads.len() >= self.read_capacity.max(1)
+                && let Some(evicted) = reads.keys().next().cloned()
+            {
+                // Any one entry: cheap, and never a stampede of reloads.
+                reads.remove(&evicted);
             }
             reads.insert(stream.to_owned(), (version, last, known.state.clone()));
         }

@@ -70,6 +70,9 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Card states kept for lookups (about 100 bytes each).
+pub const CARD_READ_CACHE: usize = 500_000;
+
 /// The identity use cases.
 pub struct Identity {
     pub(crate) members: Repository<Member>,
@@ -148,7 +151,8 @@ impl Identity {
     ) -> Self {
         Self {
             members: Repository::new(Arc::clone(&log)),
-            cards: Repository::new(Arc::clone(&log)),
+            // Cards are small and looked up on every cheque: keep many.
+            cards: Repository::new(Arc::clone(&log)).with_read_cache_capacity(CARD_READ_CACHE),
             range: Repository::new(Arc::clone(&log)),
             claims: Repository::new(Arc::clone(&log)),
             templates: Repository::new(Arc::clone(&log)),
