@@ -301,6 +301,22 @@ pub struct Registered {
     pub tokens: Vec<String>,
 }
 
+/// The required questions of the questionnaire (GetQuestions with
+/// `only_required`), as the member with `token` sees them.
+pub async fn required_questions(id: &Identity, token: &str) -> Vec<pb::QuestionNode> {
+    id.registration()
+        .get_questions(authed(
+            token,
+            pb::GetQuestionsRequest {
+                only_required: true,
+            },
+        ))
+        .await
+        .expect("GetQuestions")
+        .into_inner()
+        .questions
+}
+
 /// Asserts a call failed with UNAUTHENTICATED.
 pub fn assert_unauthenticated<T: std::fmt::Debug>(r: Result<tonic::Response<T>, Status>) {
     match r {
@@ -463,17 +479,7 @@ pub async fn register_by_phone(id: &Identity, phone: &str, password: &str) -> Re
     assert_unauthenticated(reg.get_actions(authed(&t1, pb::GetActionsRequest {})).await);
 
     // 7. Questions (only required) and Answers.
-    let questions = reg
-        .get_questions(authed(
-            &t2,
-            pb::GetQuestionsRequest {
-                only_required: true,
-            },
-        ))
-        .await
-        .expect("GetQuestions")
-        .into_inner()
-        .questions;
+    let questions = required_questions(id, &t2).await;
     let answers = answers_for(&questions, "1990-05-01");
     let answered: Vec<i64> = answers
         .iter()

@@ -7,7 +7,7 @@
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::Sms;
 
-use crate::identity::{Identity, answers_for, authed};
+use crate::identity::{Identity, answers_for, authed, required_questions};
 
 /// The seed's settings for both flows (also the defaults).
 pub const SEED_FLAGS: &[&str] = &[
@@ -91,18 +91,7 @@ pub async fn set_password(id: &Identity, token: &str, password: &str) -> String 
 
 /// Answers the required questions (born 1985-12-31); expects success.
 pub async fn answer_questions(id: &Identity, token: &str) {
-    let questions = id
-        .registration()
-        .get_questions(authed(
-            token,
-            pb::GetQuestionsRequest {
-                only_required: true,
-            },
-        ))
-        .await
-        .expect("GetQuestions")
-        .into_inner()
-        .questions;
+    let questions = required_questions(id, token).await;
     id.registration()
         .set_answers(authed(
             token,

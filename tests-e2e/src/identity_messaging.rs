@@ -15,7 +15,9 @@ use notify::Channel::Email;
 use tokio::time::Instant;
 
 use crate::harness::{NatsServer, metrics};
-use crate::identity::{DEADLINE, Identity, POLL, answers_for, authed, random_card, random_phone};
+use crate::identity::{
+    DEADLINE, Identity, POLL, answers_for, authed, random_card, random_phone, required_questions,
+};
 use crate::identity_flows::{begin_and_confirm, set_password};
 
 /// The card-charge template's id (seed 002).
@@ -98,17 +100,7 @@ pub async fn register_with_email(
     let (member_id, t1) = begin_and_confirm(id, &phone).await;
     let token = set_password(id, &t1, "charge-me-2026").await;
     let mut reg = id.registration();
-    let questions = reg
-        .get_questions(authed(
-            &token,
-            pb::GetQuestionsRequest {
-                only_required: true,
-            },
-        ))
-        .await
-        .expect("GetQuestions")
-        .into_inner()
-        .questions;
+    let questions = required_questions(id, &token).await;
     let mut answers = answers_for(&questions, "1980-02-29");
     for a in answers.iter_mut().filter(|a| !a.selected) {
         match a.id {

@@ -9,8 +9,8 @@ use chrono::Datelike;
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::Sms;
 use tests_e2e::identity::{
-    Identity, actions, answers_for, assert_reason, authed, member_cards, random_phone, text_answer,
-    violations,
+    Identity, actions, answers_for, assert_reason, authed, member_cards, random_phone,
+    required_questions, text_answer, violations,
 };
 use tests_e2e::identity_flows::{
     SEED_FLAGS, accept, answer_questions, authenticate, begin, begin_and_confirm, confirm_phone,
@@ -73,18 +73,7 @@ async fn an_under_18_birth_date_is_refused_on_its_question() {
     let data = tempfile::tempdir().unwrap();
     let mut id = Identity::start(data.path(), SEED_FLAGS, &[]).await;
     let (_, token) = begin_and_confirm(&id, &random_phone()).await;
-    let questions = id
-        .registration()
-        .get_questions(authed(
-            &token,
-            pb::GetQuestionsRequest {
-                only_required: true,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .questions;
+    let questions = required_questions(&id, &token).await;
     let today = chrono::Utc::now().date_naive();
     let seventeen = today
         .with_year(today.year() - 17)

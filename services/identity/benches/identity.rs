@@ -28,7 +28,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,75 +62,14 @@ fn bench_root() -> PathBuf {
     kit::bench::root("identity-bench")
 }
 
-/// A `nats-server -js` child process on a free port; killed when dropped.
-struct Nats {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Nats {
-    /// `NATS_SERVER_BIN`, else `/usr/sbin/nats-server`, else none.
-    fn binary() -> Option<PathBuf> {
-        std::env::var_os("NATS_SERVER_BIN")
-            .map(PathBuf::from)
-            .or_else(|| Some(PathBuf::from("/usr/sbin/nats-server")))
-            .filter(|p| p.is_file())
-    }
-
-    /// Starts a server with its store under `root`; waits until JetStream answers.
-    async fn start(binary: &Path, root: &Path) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("nats-")
-            .tempdir_in(root)
-            .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::fs::File::create(dir.path().join("nats.log")).unwrap();
-        let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path().join("store"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawning nats-server");
-        let nats = Self {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(client) = async_nats::connect(&nats.url).await
-                && let Ok(reply) = client.request("$JS.API.INFO", "".into()).await
-                && !String::from_utf8_lossy(&reply.payload).contains("\"error\"")
-            {
-                return nats;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nats-server at {} did not answer JetStream", nats.url);
-    }
-
-    /// Messages in the `LOYALTY` stream now (0 before the outbox made it).
-    async fn messages(&self) -> u64 {
-        let js = async_nats::jetstream::new(async_nats::connect(&self.url).await.unwrap());
-        let Ok(mut stream) = js.get_stream("LOYALTY").await else {
-            return 0;
-        };
-        stream.info().await.map_or(0, |i| i.state.messages)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Messages in the `LOYALTY` stream of the server at `url` now (0 before
+/// the outbox made it).
+async fn stream_messages(url: &str) -> u64 {
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    let Ok(mut stream) = js.get_stream("LOYALTY").await else {
+        return 0;
+    };
+    stream.info().await.map_or(0, |i| i.state.messages)
 }
 
 /// Confirm codes the SMS provider received, by phone (the newest one).
@@ -456,18 +394,18 @@ async fn run() {
     let duration = Duration::from_secs(seconds);
     let root = bench_root();
     std::fs::create_dir_all(&root).unwrap();
-    let nats = match Nats::binary() {
-        Some(bin) => Some(Nats::start(&bin, &root).await),
-        None => None,
-    };
+    // The e2e harness's nats-server (NATS_SERVER_BIN, /usr/sbin, PATH); the
+    // bench runs without one, and says so, if there is none.
+    let nats = tests_e2e::harness::NatsServer::start().await.ok();
+    let nats_url = nats.as_ref().map(|n| n.url());
     let (sms, codes) = sms_provider().await;
-    let server = Server::start(&root, sms, nats.as_ref().map(|n| n.url.as_str())).await;
+    let server = Server::start(&root, sms, nats_url.as_deref()).await;
     // Several HTTP/2 connections: one connection is served by one task.
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr));
     let endpoint = endpoint.unwrap();
     let channels: Arc<Vec<Channel>> =
         Arc::new((0..connections).map(|_| endpoint.connect_lazy()).collect());
-    let events_to = nats.as_ref().map_or("nowhere (no nats-server)", |n| &n.url);
+    let events_to = nats_url.as_deref().unwrap_or("nowhere (no nats-server)");
     println!(
         "identity benchmark on {} cores; clients share {} gRPC connections; SMS codes via the HTTP provider to an in-bench server; events to {events_to}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -540,11 +478,11 @@ async fn run() {
 
     server.shutdown.cancel();
     server.task.await.unwrap().unwrap();
-    if let Some(n) = &nats {
+    if let Some(url) = &nats_url {
         report!(
             summary,
             "outbox: {} events in the LOYALTY stream at shutdown",
-            n.messages().await
+            stream_messages(url).await
         );
     }
     println!("summary:");

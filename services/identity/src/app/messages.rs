@@ -17,7 +17,7 @@ use crate::domain::message::{
     Define, FailReason, MAX_TEMPLATE_TEXT, Record, channel_of, message_stream, template_stream,
     valid_request_id, valid_template_id,
 };
-use crate::domain::values::{Email, mask_tail};
+use crate::domain::values::mask_tail;
 
 /// Removes a request id from the in-flight set when dropped.
 struct Sending<'a> {
@@ -207,7 +207,7 @@ impl Identity {
         }
         outcome.failed.map(|f| {
             Err(ApiError::MessageFailed {
-                reason: reason_of(&f.reason),
+                reason: FailReason::parse(&f.reason),
                 detail: f.detail,
             })
         })
@@ -291,11 +291,7 @@ impl Identity {
         } else {
             notify::Message::sms(&r.request_id, &to, body, purpose)
         };
-        let masked = if channel == Channel::Email {
-            Email::parse(&to).map(|e| e.masked()).unwrap_or_default()
-        } else {
-            mask_tail(&to)
-        };
+        let masked = notify::mask_recipient(&to);
         match self.notifier.send(&message).await {
             Ok(()) => {}
             Err(notify::NotifyError::Temporary { reason }) => {
@@ -387,20 +383,6 @@ fn idempotency(r: &pb::MessageRequested) -> (String, [u8; 32]) {
         format!("message/{}", r.request_id),
         kit::log::request_hash(&canonical),
     )
-}
-
-/// The [`FailReason`] of a recorded reason string.
-fn reason_of(s: &str) -> FailReason {
-    [
-        FailReason::UnknownMember,
-        FailReason::UnknownTemplate,
-        FailReason::ChannelMismatch,
-        FailReason::NoRecipient,
-        FailReason::MissingValues,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == s)
-    .unwrap_or(FailReason::Undeliverable)
 }
 
 /// A provider's error text with anything that looks like an address masked:

@@ -33,6 +33,25 @@ pub enum FailReason {
 }
 
 impl FailReason {
+    /// Every reason.
+    pub const ALL: [FailReason; 6] = [
+        FailReason::UnknownMember,
+        FailReason::UnknownTemplate,
+        FailReason::ChannelMismatch,
+        FailReason::NoRecipient,
+        FailReason::MissingValues,
+        FailReason::Undeliverable,
+    ];
+
+    /// The reason a recorded `MessageFailed.reason` names (an unknown one,
+    /// from a newer version, counts as UNDELIVERABLE).
+    pub fn parse(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .unwrap_or(FailReason::Undeliverable)
+    }
+
     /// The reason as it appears in events and error details.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -203,6 +222,13 @@ mod tests {
         let failed = Record::Failed(pb::MessageFailed::default());
         assert!(given_when::<Outcome>(&first, &failed).unwrap().is_empty());
         assert!(given_when::<Outcome>(&first, &sent).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_reason_reads_back() {
+        for r in FailReason::ALL {
+            assert_eq!(FailReason::parse(r.as_str()), r);
+        }
     }
 
     #[test]
