@@ -34,6 +34,7 @@ async fn apply_effect(log: &EventLog, inbound: &Inbound) -> bool {
                 key: inbound.idempotency_key(NAME),
                 request_hash: kit::log::request_hash(&inbound.payload),
                 result: Vec::new(),
+                refused: false,
             },
         )
         .await

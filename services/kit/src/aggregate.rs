@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::log::{
     AppendOutcome, EventLog, ExpectedVersion, IdempotencyRecord, LogError, Metadata, NewEvent,
-    RecordedEvent,
+    RecordedEvent, StoredIdempotency,
 };
 
 /// An event payload that cannot be decoded.
@@ -54,6 +54,20 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
     fn decide(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
     /// Folds one event into the state. Must not fail: events are facts.
     fn apply(&mut self, event: &Self::Event);
+
+    /// Encodes a refusal so it can be stored under the command's idempotency
+    /// key: a repeat of the request then gets the same refusal, even after
+    /// the state changed (same key, same answer). `None` (the default):
+    /// refusals are not stored and a repeat is decided again.
+    fn encode_refusal(_error: &Self::Error) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Decodes a refusal stored by [`Aggregate::encode_refusal`]; `None`
+    /// when the bytes cannot be read (reported as a decode error).
+    fn decode_refusal(_bytes: &[u8]) -> Option<Self::Error> {
+        None
+    }
 }
 
 /// Replays `events` onto a default aggregate (for tests and projections).
@@ -100,6 +114,9 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
         attempts: usize,
     },
 }
+
+/// The event type reported when a stored refusal cannot be decoded.
+const REFUSAL: &str = "stored refusal";
 
 /// Idempotency of one command: the caller's key and a hash of the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +178,9 @@ impl<A> Known<A> {
 
 type Slot<A> = Arc<tokio::sync::Mutex<Option<Known<A>>>>;
 
+/// The locks of idempotency keys in use, by key.
+type KeyLocks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
+
 /// Loads aggregates from the log and runs commands against them.
 ///
 /// Commands on one stream are serialised in-process: each decides on the
@@ -181,7 +201,7 @@ pub struct Repository<A: Aggregate> {
     max_attempts: usize,
     cache_capacity: usize,
     slots: Mutex<HashMap<String, Slot<A>>>,
-    keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    keys: KeyLocks,
     /// States [`Repository::load`] built, by stream, with the stream head
     /// (version, last event) they were built at: reused while the head is
     /// the same, so hot reads (a token check, a card lookup) cost one key
@@ -190,18 +210,23 @@ pub struct Repository<A: Aggregate> {
     read_capacity: usize,
 }
 
-/// Holds an idempotency key for one request; releases it on drop.
-struct KeyGuard<'a> {
-    keys: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+/// Holds an idempotency key for one request; releases it on drop, and
+/// forgets the key's lock when nobody else waits for it (the map holds only
+/// keys in use).
+struct KeyGuard {
+    keys: KeyLocks,
     key: String,
     lock: Arc<tokio::sync::Mutex<()>>,
-    _guard: tokio::sync::OwnedMutexGuard<()>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl Drop for KeyGuard<'_> {
+impl Drop for KeyGuard {
     fn drop(&mut self) {
-        let mut keys = self.keys.lock().expect("keys lock");
-        // The map and this guard hold the only references: nobody waits.
+        // Unlock first: the guard holds a reference to the lock too.
+        drop(self.guard.take());
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        // The map and this guard hold the only references: nobody waits
+        // (a waiter clones the lock under the map's mutex, held here).
         if Arc::strong_count(&self.lock) == 2 {
             keys.remove(&self.key);
         }
@@ -218,7 +243,7 @@ impl<A: Aggregate> Repository<A> {
             max_attempts: 16,
             cache_capacity: 100_000,
             slots: Mutex::new(HashMap::new()),
-            keys: Mutex::new(HashMap::new()),
+            keys: Arc::default(),
             reads: Mutex::new(HashMap::new()),
             read_capacity: 20_000,
         }
@@ -244,7 +269,7 @@ impl<A: Aggregate> Repository<A> {
     }
 
     fn slot(&self, stream: &str) -> Slot<A> {
-        let mut slots = self.slots.lock().expect("slots lock");
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = slots.get(stream) {
             return Arc::clone(slot);
         }
@@ -257,27 +282,45 @@ impl<A: Aggregate> Repository<A> {
         slot
     }
 
-    async fn lock_key(&self, key: &str) -> KeyGuard<'_> {
+    async fn lock_key(&self, key: &str) -> KeyGuard {
         let lock = {
-            let mut keys = self.keys.lock().expect("keys lock");
+            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(keys.entry(key.to_owned()).or_default())
         };
-        let guard = Arc::clone(&lock).lock_owned().await;
-        KeyGuard {
-            keys: &self.keys,
+        // Built before waiting: a waiter that is cancelled still forgets
+        // the key when it is the last one using it.
+        let mut held = KeyGuard {
+            keys: Arc::clone(&self.keys),
             key: key.to_owned(),
-            lock,
-            _guard: guard,
-        }
+            lock: Arc::clone(&lock),
+            guard: None,
+        };
+        held.guard = Some(lock.lock_owned().await);
+        held
+    }
+
+    /// Number of idempotency keys currently locked or waited for (the map
+    /// holds only keys in use).
+    pub fn keys_in_use(&self) -> usize {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Loads the current state of the aggregate in `stream` from the log.
-    fn load_known(&self, stream: &str) -> Result<Known<A>, RepositoryError<A::Error>> {
+    /// With `durable_only`, events past the durable head (a cycle being
+    /// committed right now) are left out; without, they are folded in and
+    /// the state is marked speculative.
+    fn load_known(
+        &self,
+        stream: &str,
+        durable_only: bool,
+    ) -> Result<Known<A>, RepositoryError<A::Error>> {
         let events = match self.log.read_stream(stream, 0) {
             Ok(events) => events,
             Err(LogError::StreamNotFound(_)) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
+        // Read after the events: an event at or below it is on disk.
+        let durable = self.log.head();
         let mut known = Known {
             state: A::default(),
             version: 0,
@@ -285,6 +328,12 @@ impl<A: Aggregate> Repository<A> {
             speculative: false,
         };
         for recorded in &events {
+            if recorded.position > durable {
+                if durable_only {
+                    break;
+                }
+                known.speculative = true;
+            }
             let event =
                 A::Event::decode(&recorded.event_type, &recorded.payload).map_err(|source| {
                     RepositoryError::Decode {
@@ -305,16 +354,23 @@ impl<A: Aggregate> Repository<A> {
         let Some((version, last)) = self.log.stream_head(stream)? else {
             return Ok((A::default(), 0));
         };
-        if let Some((v, id, state)) = self.reads.lock().expect("reads lock").get(stream)
+        if let Some((v, id, state)) = self
+            .reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(stream)
             && (*v, *id) == (version, last)
         {
             return Ok((state.clone(), version));
         }
-        let known = self.load_known(stream)?;
+        // Only durable state is answered: a cycle still being fsynced could
+        // fail, and then nobody may have seen its events.
+        let known = self.load_known(stream, true)?;
         // Remember it only if it is exactly the head looked up above (the
-        // stream may have moved on in between; then the next read reloads).
+        // stream may have moved on in between, or the head was not durable
+        // yet; then the next read reloads). Cached states are all durable.
         if known.version == version && known.last_event == Some(last) {
-            let mut reads = self.reads.lock().expect("reads lock");
+            let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
             if reads.len() >= self.read_capacity.max(1)
                 && let Some(evicted) = reads.keys().next().cloned()
             {
@@ -324,6 +380,26 @@ impl<A: Aggregate> Repository<A> {
             reads.insert(stream.to_owned(), (version, last, known.state.clone()));
         }
         Ok((known.state, known.version))
+    }
+
+    /// The answer to a repeated request: its stored reply, or its stored
+    /// refusal as the same domain error.
+    fn repeated(stored: StoredIdempotency) -> Result<Executed, RepositoryError<A::Error>> {
+        if !stored.refused {
+            return Ok(Executed::Repeated {
+                reply: stored.result,
+            });
+        }
+        match A::decode_refusal(&stored.result) {
+            Some(e) => Err(RepositoryError::Domain(e)),
+            None => Err(RepositoryError::Decode {
+                position: stored.position,
+                source: DecodeError {
+                    event_type: REFUSAL.to_owned(),
+                    reason: "the stored refusal cannot be decoded".to_owned(),
+                },
+            }),
+        }
     }
 
     /// Waits until everything submitted so far is committed, then checks that
@@ -374,7 +450,7 @@ impl<A: Aggregate> Repository<A> {
         metadata: Metadata,
         reply: impl Fn(&A, &[A::Event]) -> Vec<u8>,
     ) -> Result<(Executed, Option<R>), RepositoryError<A::Error>> {
-        let _key = match &idempotency {
+        let mut key = match &idempotency {
             Some(idem) => Some(self.lock_key(&idem.key).await),
             None => None,
         };
@@ -384,50 +460,50 @@ impl<A: Aggregate> Repository<A> {
                 .check_idempotency(&idem.key, &idem.request_hash)
                 .await?
         {
-            return Ok((
-                Executed::Repeated {
-                    reply: stored.result,
-                },
-                None,
-            ));
+            return Self::repeated(stored).map(|executed| (executed, None));
         }
         let slot = self.slot(stream);
         for _ in 0..self.max_attempts {
-            let (pending, reply_bytes, version, output) = {
+            let (pending, decided, version) = {
                 let mut guard = slot.lock().await;
                 let mut known = match guard.take() {
                     Some(known) => known,
-                    None => self.load_known(stream)?,
+                    None => self.load_known(stream, false)?,
                 };
                 let decided = decide(&known.state);
-                let (events, output) = match decided {
-                    Ok((events, output)) if !events.is_empty() || idempotency.is_some() => {
-                        (events, output)
-                    }
-                    other => {
-                        // No append: answer only from confirmed durable state.
-                        if known.speculative {
-                            if !self.confirm(stream, &known).await? {
-                                continue;
-                            }
-                            known.speculative = false;
-                        }
-                        let version = known.version;
-                        let result = match other {
-                            Ok((_, output)) => Ok((
-                                Executed::Applied {
-                                    version,
-                                    events: Vec::new(),
-                                    reply: reply(&known.state, &[]),
-                                },
-                                Some(output),
-                            )),
-                            Err(e) => Err(RepositoryError::Domain(e)),
-                        };
-                        *guard = Some(known);
-                        return result;
-                    }
+                // A refusal is stored under the key when the aggregate can
+                // encode it: it then takes the append path (an entry, no events).
+                let refusal = match (&decided, &idempotency) {
+                    (Err(e), Some(_)) => A::encode_refusal(e),
+                    _ => None,
                 };
+                let appends = match &decided {
+                    Ok((events, _)) => !events.is_empty() || idempotency.is_some(),
+                    Err(_) => refusal.is_some(),
+                };
+                if !appends {
+                    // No append: answer only from confirmed durable state.
+                    if known.speculative {
+                        if !self.confirm(stream, &known).await? {
+                            continue;
+                        }
+                        known.speculative = false;
+                    }
+                    let version = known.version;
+                    let result = match decided {
+                        Ok((_, output)) => Ok((
+                            Executed::Applied {
+                                version,
+                                events: Vec::new(),
+                                reply: reply(&known.state, &[]),
+                            },
+                            Some(output),
+                        )),
+                        Err(e) => Err(RepositoryError::Domain(e)),
+                    };
+                    *guard = Some(known);
+                    return result;
+                }
                 let expected = known.expected();
                 // Advance the known state in place: no copy on the hot path.
                 let Known {
@@ -436,10 +512,17 @@ impl<A: Aggregate> Repository<A> {
                     last_event,
                     ..
                 } = known;
-                for e in &events {
+                let events: &[A::Event] = match &decided {
+                    Ok((events, _)) => events,
+                    Err(_) => &[],
+                };
+                for e in events {
                     state.apply(e);
                 }
-                let reply_bytes = reply(&state, &events);
+                let result = match &refusal {
+                    Some(bytes) => bytes.clone(),
+                    None => reply(&state, events),
+                };
                 let new_events: Vec<NewEvent> = events
                     .iter()
                     .map(|e| NewEvent {
@@ -451,7 +534,8 @@ impl<A: Aggregate> Repository<A> {
                 let idem = idempotency.as_ref().map(|i| IdempotencyRecord {
                     key: i.key.clone(),
                     request_hash: i.request_hash,
-                    result: reply_bytes.clone(),
+                    result: result.clone(),
+                    refused: refusal.is_some(),
                 });
                 let pending = self.log.submit(stream, expected, new_events, idem)?;
                 // Later commands decide on the state this append will produce.
@@ -461,35 +545,53 @@ impl<A: Aggregate> Repository<A> {
                     last_event: pending.event_ids().last().copied().or(last_event),
                     speculative: true,
                 });
-                (pending, reply_bytes, version, output)
+                let decided = decided.map(|(_, output)| (output, result));
+                (pending, decided, version)
             };
-            match pending.outcome().await {
+            let outcome = match key.take() {
+                // The key stays locked until the append's outcome is known,
+                // even if this request is cancelled meanwhile: a retry waits
+                // for it and answers from what was stored.
+                Some(held) => {
+                    let slot = Arc::clone(&slot);
+                    let task = tokio::spawn(async move {
+                        let outcome = pending.outcome().await;
+                        if !matches!(outcome, Ok(AppendOutcome::Appended(_))) {
+                            *slot.lock().await = None;
+                        }
+                        (outcome, held)
+                    });
+                    let (outcome, held) = task.await.map_err(|_| LogError::Closed)?;
+                    key = Some(held);
+                    outcome
+                }
+                None => {
+                    let outcome = pending.outcome().await;
+                    if !matches!(outcome, Ok(AppendOutcome::Appended(_))) {
+                        *slot.lock().await = None;
+                    }
+                    outcome
+                }
+            };
+            match outcome {
                 Ok(AppendOutcome::Appended(appended)) => {
-                    return Ok((
-                        Executed::Applied {
-                            version: version.max(appended.stream_version),
-                            events: appended.events,
-                            reply: reply_bytes,
-                        },
-                        Some(output),
-                    ));
+                    return match decided {
+                        Ok((output, reply)) => Ok((
+                            Executed::Applied {
+                                version: version.max(appended.stream_version),
+                                events: appended.events,
+                                reply,
+                            },
+                            Some(output),
+                        )),
+                        Err(e) => Err(RepositoryError::Domain(e)),
+                    };
                 }
                 Ok(AppendOutcome::Duplicate(stored)) => {
-                    *slot.lock().await = None;
-                    return Ok((
-                        Executed::Repeated {
-                            reply: stored.result,
-                        },
-                        None,
-                    ));
+                    return Self::repeated(stored).map(|executed| (executed, None));
                 }
-                Err(LogError::Conflict { .. }) => {
-                    *slot.lock().await = None;
-                }
-                Err(e) => {
-                    *slot.lock().await = None;
-                    return Err(e.into());
-                }
+                Err(LogError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Err(RepositoryError::TooManyConflicts {

@@ -198,6 +198,9 @@ pub struct Runtime {
     tasks_token: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     callers: Arc<crate::auth::CallerTokens>,
+    /// Set when a background task ended (returned or panicked) before it was
+    /// asked to stop: the service shuts down and exits non-zero.
+    task_failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Runtime {
@@ -221,6 +224,7 @@ impl Runtime {
             tasks_token: CancellationToken::new(),
             tasks: Vec::new(),
             callers,
+            task_failed: Arc::default(),
         })
     }
 
@@ -247,8 +251,34 @@ impl Runtime {
 
     /// Runs `task` in the background until shutdown; it must return soon
     /// after [`Runtime::tasks_token`] is cancelled.
+    ///
+    /// A task that ends before that — it returned, or it panicked — is a
+    /// failure, never hidden: it is logged, the service shuts down and
+    /// [`Runtime::serve`] returns an error (the process exits non-zero).
     pub fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.tasks.push(tokio::spawn(task));
+        use futures::FutureExt;
+        let stopping = self.tasks_token.clone();
+        let shutdown = self.shutdown.clone();
+        let failed = Arc::clone(&self.task_failed);
+        self.tasks.push(tokio::spawn(async move {
+            let ended = std::panic::AssertUnwindSafe(task).catch_unwind().await;
+            if stopping.is_cancelled() {
+                return;
+            }
+            match ended {
+                Ok(()) => tracing::error!("a background task stopped on its own; shutting down"),
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("(no message)");
+                    tracing::error!(panic = message, "a background task panicked; shutting down");
+                }
+            }
+            failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            shutdown.cancel();
+        }));
     }
 
     /// Starts the outbox relay when a NATS URL is configured.
@@ -287,6 +317,7 @@ impl Runtime {
             tasks_token,
             tasks,
             callers,
+            task_failed,
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -297,8 +328,19 @@ impl Runtime {
                 .set_service_status(*s, tonic_health::ServingStatus::Serving)
                 .await;
         }
+        // Reflection lists only what this process serves (plus health and
+        // reflection themselves), though the descriptor sets hold every
+        // service of the platform.
         let reflection = || {
-            tonic_reflection::server::Builder::configure()
+            let listed = services.iter().copied().chain([
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ]);
+            listed
+                .fold(tonic_reflection::server::Builder::configure(), |b, name| {
+                    b.with_service_name(name)
+                })
                 .register_encoded_file_descriptor_set(loyalty_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
@@ -412,6 +454,10 @@ impl Runtime {
         anyhow::ensure!(
             !log_failed.load(std::sync::atomic::Ordering::SeqCst),
             "stopped because the event log could not be flushed"
+        );
+        anyhow::ensure!(
+            !task_failed.load(std::sync::atomic::Ordering::SeqCst),
+            "stopped because a background task failed"
         );
         Ok(())
     }

@@ -41,6 +41,9 @@ pub const HEADER_STREAM_VERSION: &str = "loyalty-stream-version";
 pub const HEADER_CORRELATION_ID: &str = "loyalty-correlation-id";
 /// Header with the causation id.
 pub const HEADER_CAUSATION_ID: &str = "loyalty-causation-id";
+/// Header with the id of the log the event comes from ([`EventLog::id`]):
+/// `loyalty-position` compares only between events of the same log.
+pub const HEADER_LOG_ID: &str = "loyalty-log-id";
 
 /// Turns stored event payloads into canonical proto3 JSON.
 pub trait EventCodec: Send + Sync + 'static {
@@ -257,13 +260,84 @@ impl OutboxRelay {
         );
     }
 
-    /// Last position acknowledged by JetStream.
+    /// Last position acknowledged by JetStream (0: none yet). A malformed
+    /// checkpoint is an error: taking it for 0 would republish the whole log.
     pub fn checkpoint(&self) -> anyhow::Result<u64> {
-        Ok(self
-            .tree
-            .get(CHECKPOINT_KEY)?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0))
+        match self.tree.get(CHECKPOINT_KEY)? {
+            None => Ok(0),
+            Some(v) => {
+                let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| {
+                    anyhow::anyhow!(
+                        "the outbox checkpoint is malformed ({} bytes, not 8)",
+                        v.len()
+                    )
+                })?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+        }
+    }
+
+    /// Stores `position` as the checkpoint, durably (sled's flush and an
+    /// fsync): a restart re-publishes at most the batch in flight.
+    async fn store_checkpoint(&self, position: u64) -> anyhow::Result<()> {
+        self.tree
+            .insert(CHECKPOINT_KEY, &position.to_be_bytes()[..])?;
+        self.log.persist().await?;
+        Ok(())
+    }
+
+    /// The highest position of this log already on the stream, read from
+    /// the last message of each of this service's subjects (their
+    /// `loyalty-position` header; messages of another log are ignored).
+    async fn last_on_stream(&self, js: &jetstream::Context) -> anyhow::Result<u64> {
+        use futures::StreamExt;
+        let stream = js.get_stream(STREAM_NAME).await?;
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::Config {
+                filter_subject: format!("loyalty.{}.>", self.config.service),
+                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+                ack_policy: jetstream::consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(60),
+                ..Default::default()
+            })
+            .await?;
+        let mut consumer = consumer;
+        let pending = consumer.info().await?.num_pending as usize;
+        let mut last = 0;
+        let mut seen = 0;
+        while seen < pending {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(pending - seen)
+                .expires(self.config.ack_timeout)
+                .messages()
+                .await?;
+            let mut got = 0;
+            while let Some(message) = batch.next().await {
+                let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+                got += 1;
+                let Some(headers) = message.headers.as_ref() else {
+                    continue;
+                };
+                let ours = headers
+                    .get(HEADER_LOG_ID)
+                    .is_some_and(|id| id.as_str() == self.log.id().to_string());
+                if let Some(position) = headers
+                    .get(HEADER_POSITION)
+                    .and_then(|p| p.as_str().parse::<u64>().ok())
+                    && ours
+                {
+                    last = last.max(position);
+                }
+            }
+            if got == 0 {
+                break;
+            }
+            seen += got;
+        }
+        let name = consumer.cached_info().name.clone();
+        let _ = stream.delete_consumer(&name).await;
+        Ok(last)
     }
 
     fn update_lag(&self) -> anyhow::Result<u64> {
@@ -294,6 +368,7 @@ impl OutboxRelay {
         h.insert(HEADER_POSITION, e.position.to_string().as_str());
         h.insert(HEADER_STREAM, e.stream.as_str());
         h.insert(HEADER_STREAM_VERSION, e.version.to_string().as_str());
+        h.insert(HEADER_LOG_ID, self.log.id().to_string().as_str());
         if let Some(tp) = &e.metadata.traceparent {
             h.insert("traceparent", tp.as_str());
         }
@@ -339,10 +414,7 @@ impl OutboxRelay {
         for ack in acks {
             ack.await?;
         }
-        self.tree.insert(CHECKPOINT_KEY, &last.to_be_bytes()[..])?;
-        // Survives a kill -9 (sled buffers writes in memory until a flush), so
-        // a restart re-publishes at most the batch in flight.
-        self.tree.flush_async().await?;
+        self.store_checkpoint(last).await?;
         let n = events.len() as u64;
         self.metrics.published.inc_by(n);
         Ok(n)
@@ -359,6 +431,20 @@ impl OutboxRelay {
             .timeout(self.config.ack_timeout)
             .build(client);
         ensure_stream(&js, self.config.duplicate_window).await?;
+        // What reached the stream before a crash or an outage may be past
+        // the checkpoint; JetStream de-duplicates it only within its window,
+        // so resume after it rather than rely on the window.
+        let on_stream = self.last_on_stream(&js).await?;
+        let checkpoint = self.checkpoint()?;
+        if on_stream > checkpoint {
+            tracing::info!(
+                checkpoint,
+                on_stream,
+                "outbox resumes after the last event already on the stream"
+            );
+            self.store_checkpoint(on_stream.min(self.log.head()))
+                .await?;
+        }
         Ok(js)
     }
 
@@ -399,7 +485,13 @@ impl OutboxRelay {
                     backoff = Duration::from_millis(50);
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        _ = durable.changed() => {}
+                        changed = durable.changed() => {
+                            if changed.is_err() {
+                                // The log's writer is gone: nothing more will come.
+                                tracing::warn!("event log closed; outbox relay stops");
+                                return;
+                            }
+                        }
                     }
                 }
                 Err(error) => {

@@ -278,11 +278,23 @@ impl ProjectionRunner {
                 loop {
                     let (log2, p2, t2) = (Arc::clone(&log), Arc::clone(&projection), tree.clone());
                     let name = projection.name();
-                    let result = tokio::task::spawn_blocking(move || {
+                    let result = match tokio::task::spawn_blocking(move || {
                         catch_up(&log2, p2.as_ref(), &t2, |_| {})
                     })
                     .await
-                    .unwrap_or(Err(ProjectionError::Panicked(name)));
+                    {
+                        Ok(result) => result,
+                        Err(_) => {
+                            // A bug, not a transient failure: stop, and let
+                            // the service fail rather than hide it.
+                            tracing::error!(
+                                projection = name,
+                                error = %ProjectionError::Panicked(name),
+                                "projection panicked; stopping"
+                            );
+                            return;
+                        }
+                    };
                     let cp = checkpoint(log.db(), &tree).unwrap_or(0);
                     tx.send_replace(cp);
                     lag.set(log.head().saturating_sub(cp) as i64);
@@ -298,20 +310,32 @@ impl ProjectionRunner {
                             Some(backoff)
                         }
                     };
-                    tokio::select! {
+                    let closed = tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        _ = async {
+                        closed = async {
                             match wait {
-                                Some(d) => tokio::time::sleep(d).await,
-                                None => { let _ = durable.changed().await; }
+                                Some(d) => { tokio::time::sleep(d).await; false }
+                                // Err: the log's writer is gone (closed or dead).
+                                None => durable.changed().await.is_err(),
                             }
-                        } => {}
+                        } => closed,
+                    };
+                    if closed {
+                        tracing::warn!(projection = name, "event log closed; projection stops");
+                        return;
                     }
                 }
             }));
         }
-        for t in tasks {
-            let _ = t.await;
+        // Ends as soon as one projection stops (shutdown, a closed log or a
+        // panic): the runtime tells them apart and fails the service.
+        if tasks.is_empty() {
+            shutdown.cancelled().await;
+            return;
+        }
+        let (_, _, rest) = futures::future::select_all(tasks).await;
+        for t in rest {
+            t.abort();
         }
     }
 }

@@ -3,89 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kit::aggregate::{
-    Aggregate, DecodeError, DomainEvent, Executed, Idempotency, Repository, RepositoryError,
-    given_when,
-};
-use kit::log::{EventLog, LogError, Metadata, RecordedEvent, request_hash};
+mod common;
+
+use common::*;
+use kit::aggregate::{DomainEvent, Executed, Repository, RepositoryError, given_when};
+use kit::log::{EventLog, LogError, Metadata, RecordedEvent};
 use kit::projection::{self, Projection, ProjectionRunner, Rows};
 use proptest::prelude::*;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum WalletEvent {
-    Deposited(u64),
-    Withdrawn(u64),
-}
-
-impl DomainEvent for WalletEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            WalletEvent::Deposited(_) => "test.wallet.v1.Deposited",
-            WalletEvent::Withdrawn(_) => "test.wallet.v1.Withdrawn",
-        }
-    }
-    fn encode(&self) -> Vec<u8> {
-        let (WalletEvent::Deposited(n) | WalletEvent::Withdrawn(n)) = self;
-        n.to_be_bytes().to_vec()
-    }
-    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError> {
-        let err = |reason: &str| DecodeError {
-            event_type: event_type.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let n = u64::from_be_bytes(payload.try_into().map_err(|_| err("bad length"))?);
-        match event_type {
-            "test.wallet.v1.Deposited" => Ok(WalletEvent::Deposited(n)),
-            "test.wallet.v1.Withdrawn" => Ok(WalletEvent::Withdrawn(n)),
-            _ => Err(err("unknown type")),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum WalletCommand {
-    Deposit(u64),
-    Withdraw(u64),
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-enum WalletError {
-    #[error("insufficient funds: available {available}, requested {requested}")]
-    Insufficient { available: u64, requested: u64 },
-    #[error("amount must be positive")]
-    Zero,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Wallet {
-    balance: u64,
-}
-
-impl Aggregate for Wallet {
-    type Command = WalletCommand;
-    type Event = WalletEvent;
-    type Error = WalletError;
-
-    fn decide(&self, command: &WalletCommand) -> Result<Vec<WalletEvent>, WalletError> {
-        match *command {
-            WalletCommand::Deposit(0) | WalletCommand::Withdraw(0) => Err(WalletError::Zero),
-            WalletCommand::Deposit(n) => Ok(vec![WalletEvent::Deposited(n)]),
-            WalletCommand::Withdraw(n) if n > self.balance => Err(WalletError::Insufficient {
-                available: self.balance,
-                requested: n,
-            }),
-            WalletCommand::Withdraw(n) => Ok(vec![WalletEvent::Withdrawn(n)]),
-        }
-    }
-
-    fn apply(&mut self, event: &WalletEvent) {
-        match event {
-            WalletEvent::Deposited(n) => self.balance += n,
-            WalletEvent::Withdrawn(n) => self.balance -= n,
-        }
-    }
-}
 
 /// Balances per wallet and a history row per event.
 struct Balances;
@@ -113,14 +38,6 @@ impl Projection for Balances {
     }
 }
 
-fn no_reply(_: &Wallet, _: &[WalletEvent]) -> Vec<u8> {
-    Vec::new()
-}
-
-fn balance_reply(w: &Wallet, _: &[WalletEvent]) -> Vec<u8> {
-    w.balance.to_be_bytes().to_vec()
-}
-
 #[test]
 fn given_when_then() {
     use WalletCommand::*;
@@ -140,13 +57,6 @@ fn given_when_then() {
         given_when::<Wallet>(&[], &Deposit(0)),
         Err(WalletError::Zero)
     );
-}
-
-fn idem(key: &str, request: &str) -> Option<Idempotency> {
-    Some(Idempotency {
-        key: key.into(),
-        request_hash: request_hash(request.as_bytes()),
-    })
 }
 
 #[tokio::test]

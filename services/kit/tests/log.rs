@@ -173,6 +173,7 @@ async fn idempotent_append_returns_the_stored_result_and_refuses_other_requests(
         key: "op-1".into(),
         request_hash: request_hash(req.as_bytes()),
         result: result.as_bytes().to_vec(),
+        refused: false,
     };
     let first = log
         .append_idempotent(

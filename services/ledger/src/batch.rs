@@ -248,6 +248,7 @@ impl BatchApplier {
                     key: batch_key.clone(),
                     request_hash: hash,
                     result: report.encode_to_vec(),
+                    refused: false,
                 },
             )
             .await;

@@ -122,6 +122,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         if !stop.is_cancelled() {
             println!("DONE");
         }
+        // A background task runs until the service stops.
+        stop.cancelled().await;
     });
     runtime
         .serve(grpc, metrics, tonic::service::Routes::default(), &[])

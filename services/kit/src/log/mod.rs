@@ -35,7 +35,7 @@ use tokio::sync::watch;
 
 pub use record::StoredIdempotency;
 pub use types::*;
-pub use writer::{Durable, PendingAppend};
+pub use writer::{Durable, PendingAppend, WriterHold};
 
 use keys::{
     EVENT_PREFIX, IDEMPOTENCY_PREFIX, be_u64, decode_head, event_key, head_key, idempotency_key,
@@ -74,6 +74,9 @@ pub struct EventLog {
     db: sled::Db,
     tree: sled::Tree,
     dir: PathBuf,
+    id: uuid::Uuid,
+    /// sled's files, for [`EventLog::persist`] (the writer has its own).
+    side_files: Arc<std::sync::Mutex<writer::SyncedFiles>>,
     writer: Writer,
     options: LogOptions,
     metrics: LogMetrics,
@@ -97,25 +100,11 @@ impl EventLog {
     pub fn open_with(dir: impl AsRef<Path>, options: LogOptions) -> Result<Arc<Self>, LogError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(LogError::Io)?;
-        let db = sled::Config::new()
-            .path(&dir)
-            .cache_capacity(options.cache_capacity)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        remove_torn_snapshots(&dir)?;
+        let db = open_sled(&dir, options.cache_capacity)?;
         let tree = db.open_tree("eventlog")?;
-        let last_position = match tree.scan_prefix([EVENT_PREFIX]).next_back() {
-            Some(entry) => {
-                let (key, value) = entry?;
-                let position = be_u64(&key[1..]).ok_or(LogError::Corrupt {
-                    position: 0,
-                    reason: "malformed event key",
-                })?;
-                // The newest record is the one a crash is most likely to have damaged.
-                record::decode_event(position, &value)?;
-                position
-            }
-            None => 0,
-        };
+        let last_position = check_tail(&tree)?;
+        let id = log_id(&db)?;
         let metrics = LogMetrics::new();
         metrics.head.set(last_position as i64);
         let writer = Writer::start(
@@ -125,10 +114,13 @@ impl EventLog {
             last_position,
             metrics.clone(),
         )?;
+        let side_files = Arc::new(std::sync::Mutex::new(writer::SyncedFiles::open(&dir)?));
         Ok(Arc::new(Self {
             db,
             tree,
             dir,
+            id,
+            side_files,
             writer,
             options,
             metrics,
@@ -143,6 +135,29 @@ impl EventLog {
     /// Directory the log lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// This log's id, made when the log was created and kept with it:
+    /// positions are only comparable between events of the same log.
+    pub fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+
+    /// Makes everything written to the log's database so far durable — the
+    /// other trees too (checkpoints, projections) — with sled's flush and then
+    /// an fsync of its files (sled's own flush is not durable).
+    pub async fn persist(&self) -> Result<(), LogError> {
+        self.db.flush_async().await?;
+        let files = Arc::clone(&self.side_files);
+        tokio::task::spawn_blocking(move || {
+            files
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .sync()
+                .map_err(LogError::Io)
+        })
+        .await
+        .map_err(|_| LogError::Closed)?
     }
 
     /// Registers the log's metrics (appends, events, conflicts, flushes, flush latency, head).
@@ -310,6 +325,22 @@ impl EventLog {
             .submit(stream.to_owned(), expected, events, idempotency)
     }
 
+    /// Stops the writer from committing until the returned hold is dropped;
+    /// appends submitted meanwhile queue up behind it. For tests and fault
+    /// drills that need an append to stay in flight.
+    #[doc(hidden)]
+    pub fn hold_writer(&self) -> Result<WriterHold, LogError> {
+        self.writer.hold()
+    }
+
+    /// Makes the writer thread panic when it reaches this request, as a bug
+    /// would: the log must then refuse writes and report itself failed.
+    /// Fault drills only.
+    #[doc(hidden)]
+    pub fn crash_writer(&self) -> Result<(), LogError> {
+        self.writer.crash()
+    }
+
     /// Resolves once everything submitted before it has been committed (or
     /// refused): the writer answers requests in order, after their cycle is
     /// durable.
@@ -416,13 +447,37 @@ impl EventLog {
         } else {
             Some(self.tree.range(event_key(from)..=event_key(head)))
         };
-        range.into_iter().flatten().map(|entry| {
-            let (key, value) = entry?;
-            let position = be_u64(&key[1..]).ok_or(LogError::Corrupt {
-                position: 0,
-                reason: "malformed event key",
-            })?;
-            record::decode_event(position, &value)
+        let mut entries = range.into_iter().flatten();
+        // Positions are gapless: a missing one is corruption, never skipped.
+        let mut expected = from;
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done || expected > head {
+                return None;
+            }
+            let result = match entries.next() {
+                None => Err(LogError::Corrupt {
+                    position: expected,
+                    reason: "missing event (the log ends before its durable head)",
+                }),
+                Some(Err(e)) => Err(e.into()),
+                Some(Ok((key, value))) => match be_u64(&key[1..]) {
+                    None => Err(LogError::Corrupt {
+                        position: expected,
+                        reason: "malformed event key",
+                    }),
+                    Some(position) if position != expected => Err(LogError::Corrupt {
+                        position: expected,
+                        reason: "missing event (gap in positions)",
+                    }),
+                    Some(position) => record::decode_event(position, &value),
+                },
+            };
+            match &result {
+                Ok(_) => expected += 1,
+                Err(_) => done = true,
+            }
+            Some(result)
         })
     }
 
@@ -494,6 +549,112 @@ impl EventLog {
     pub fn close(&self) {
         self.writer.shutdown();
     }
+}
+
+/// The log's id, stored in tree `meta` when the log is created.
+fn log_id(db: &sled::Db) -> Result<uuid::Uuid, LogError> {
+    const KEY: &[u8] = b"log-id";
+    let meta = db.open_tree("meta")?;
+    if let Some(v) = meta.get(KEY)? {
+        return uuid::Uuid::from_slice(&v).map_err(|_| LogError::Corrupt {
+            position: 0,
+            reason: "malformed log id",
+        });
+    }
+    let id = uuid::Uuid::now_v7();
+    meta.insert(KEY, id.as_bytes())?;
+    Ok(id)
+}
+
+/// Prefix and suffix of the snapshot files sled writes before renaming them.
+const TORN_SNAPSHOT: (&str, &str) = ("snap.", ".generating");
+
+/// Removes snapshot files that sled was still writing when the process died
+/// (or the disk filled up). sled renames a snapshot only once it is complete,
+/// so a `snap.*.generating` file is never needed — but sled 0.34 may refuse
+/// to open beside a torn one.
+fn remove_torn_snapshots(dir: &Path) -> Result<(), LogError> {
+    for entry in std::fs::read_dir(dir).map_err(LogError::Io)? {
+        let entry = entry.map_err(LogError::Io)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TORN_SNAPSHOT.0) && name.ends_with(TORN_SNAPSHOT.1) {
+            tracing::warn!(file = %entry.path().display(), "removing a torn sled snapshot");
+            std::fs::remove_file(entry.path()).map_err(LogError::Io)?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens sled in `dir`. sled 0.34 panics on some damaged files (e.g. data
+/// that a lying disk dropped); that becomes [`LogError::Unreadable`] naming
+/// the directory, never a panic of the service.
+fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_capacity)
+        .mode(sled::Mode::HighThroughput);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+        Ok(db) => Ok(db?),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("sled panicked")
+                .chars()
+                .take(200)
+                .collect();
+            Err(LogError::Unreadable {
+                dir: dir.to_path_buf(),
+                reason,
+            })
+        }
+    }
+}
+
+/// How many of the newest events [`check_tail`] checks at open.
+const TAIL_CHECK: usize = 1024;
+
+/// Checks the start and the newest events of the log (the ones a crash is
+/// most likely to have damaged): positions start at 1 and have no gap, and
+/// every checked record passes its checksum. Returns the last position.
+fn check_tail(tree: &sled::Tree) -> Result<u64, LogError> {
+    let malformed = LogError::Corrupt {
+        position: 0,
+        reason: "malformed event key",
+    };
+    let first = match tree.scan_prefix([EVENT_PREFIX]).next() {
+        None => return Ok(0),
+        Some(entry) => be_u64(&entry?.0[1..]).ok_or(malformed)?,
+    };
+    if first != 1 {
+        return Err(LogError::Corrupt {
+            position: 1,
+            reason: "missing event (the log does not start at position 1)",
+        });
+    }
+    let mut last = None;
+    let mut previous: Option<u64> = None;
+    for entry in tree.scan_prefix([EVENT_PREFIX]).rev().take(TAIL_CHECK) {
+        let (key, value) = entry?;
+        let position = be_u64(&key[1..]).ok_or(LogError::Corrupt {
+            position: 0,
+            reason: "malformed event key",
+        })?;
+        record::decode_event(position, &value)?;
+        if let Some(after) = previous
+            && after != position + 1
+        {
+            return Err(LogError::Corrupt {
+                position: position + 1,
+                reason: "missing event (gap in positions)",
+            });
+        }
+        last.get_or_insert(position);
+        previous = Some(position);
+    }
+    Ok(last.unwrap_or(0))
 }
 
 impl Drop for EventLog {

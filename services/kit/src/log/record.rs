@@ -8,8 +8,10 @@ use super::{LogError, Metadata, RecordedEvent};
 
 /// Format tag of an event record.
 const EVENT_FORMAT_V1: u8 = 1;
-/// Format tag of an idempotency record.
+/// Format tag of an idempotency record (always a reply).
 const IDEMPOTENCY_FORMAT_V1: u8 = 1;
+/// Format tag of an idempotency record with an outcome byte (0 reply, 1 refusal).
+const IDEMPOTENCY_FORMAT_V2: u8 = 2;
 
 /// Appends `bytes` prefixed by its length as `u16`.
 fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -167,12 +169,15 @@ pub struct StoredIdempotency {
     pub recorded_at: DateTime<Utc>,
     /// The result stored for the request, returned again for repeats.
     pub result: Vec<u8>,
+    /// True when `result` is a stored refusal rather than a reply.
+    pub refused: bool,
 }
 
 /// Encodes an idempotency entry.
 pub(crate) fn encode_idempotency(entry: &StoredIdempotency) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + entry.stream.len() + entry.result.len());
-    out.push(IDEMPOTENCY_FORMAT_V1);
+    out.push(IDEMPOTENCY_FORMAT_V2);
+    out.push(u8::from(entry.refused));
     out.extend_from_slice(&entry.request_hash);
     out.extend_from_slice(&entry.position.to_be_bytes());
     out.extend_from_slice(&entry.recorded_at.timestamp_micros().to_be_bytes());
@@ -191,9 +196,15 @@ pub(crate) fn decode_idempotency(key: &str, bytes: &[u8]) -> Result<StoredIdempo
     };
     let body = unseal(bytes).map_err(corrupt)?;
     let mut c = Cursor { bytes: body };
-    if c.u8().map_err(corrupt)? != IDEMPOTENCY_FORMAT_V1 {
-        return Err(corrupt("unknown record format"));
-    }
+    let refused = match c.u8().map_err(corrupt)? {
+        IDEMPOTENCY_FORMAT_V1 => false,
+        IDEMPOTENCY_FORMAT_V2 => match c.u8().map_err(corrupt)? {
+            0 => false,
+            1 => true,
+            _ => return Err(corrupt("unknown outcome")),
+        },
+        _ => return Err(corrupt("unknown record format")),
+    };
     let request_hash: [u8; 32] = c.take(32).map_err(corrupt)?.try_into().expect("32 bytes");
     let position = c.u64().map_err(corrupt)?;
     let recorded_at = Utc
@@ -209,6 +220,7 @@ pub(crate) fn decode_idempotency(key: &str, bytes: &[u8]) -> Result<StoredIdempo
         position,
         recorded_at,
         result,
+        refused,
     })
 }
 
@@ -277,11 +289,32 @@ mod tests {
             position: 9,
             recorded_at: Utc.timestamp_micros(1_700_000_000_000_000).unwrap(),
             result: b"ok".to_vec(),
+            refused: false,
         };
         let bytes = encode_idempotency(&entry);
         assert_eq!(decode_idempotency("k", &bytes).unwrap(), entry);
         let mut damaged = bytes.clone();
         damaged[3] ^= 0xff;
         assert!(decode_idempotency("k", &damaged).is_err());
+        let refusal = StoredIdempotency {
+            refused: true,
+            ..entry
+        };
+        let bytes = encode_idempotency(&refusal);
+        assert_eq!(decode_idempotency("k", &bytes).unwrap(), refusal);
+    }
+
+    #[test]
+    fn version_1_idempotency_records_still_read_as_replies() {
+        let mut out = vec![IDEMPOTENCY_FORMAT_V1];
+        out.extend_from_slice(&[7; 32]);
+        out.extend_from_slice(&9u64.to_be_bytes());
+        out.extend_from_slice(&1_700_000_000_000_000i64.to_be_bytes());
+        put_short(&mut out, b"s");
+        out.extend_from_slice(&2u32.to_be_bytes());
+        out.extend_from_slice(b"ok");
+        let entry = decode_idempotency("k", &seal(out)).unwrap();
+        assert!(!entry.refused);
+        assert_eq!(entry.result, b"ok");
     }
 }

@@ -105,9 +105,22 @@ pub enum LogError {
     /// The log was closed.
     #[error("the event log is closed")]
     Closed,
+    /// Too many appends are queued for the writer; nothing was written:
+    /// retry shortly (backpressure instead of unbounded memory).
+    #[error("the event log has too many appends queued; retry shortly")]
+    Overloaded,
     /// An error from sled.
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),
+    /// sled could not open its files (it panicked reading them: e.g. data a
+    /// lying disk dropped). See the operator notes on repairing a data dir.
+    #[error("cannot open the event log in {}: {reason}", dir.display())]
+    Unreadable {
+        /// The log's directory.
+        dir: std::path::PathBuf,
+        /// What sled reported (a short prefix).
+        reason: String,
+    },
     /// An I/O error (opening or syncing files).
     #[error("I/O error: {0}")]
     Io(#[source] std::io::Error),
@@ -188,6 +201,9 @@ pub struct IdempotencyRecord {
     pub request_hash: [u8; 32],
     /// The result to return for repeats of the request.
     pub result: Vec<u8>,
+    /// True when `result` is a refusal (a domain error) rather than a reply:
+    /// a repeat gets the same refusal, even after the state changed.
+    pub refused: bool,
 }
 
 /// SHA-256 of a request's canonical bytes, for idempotency checks.
@@ -225,10 +241,17 @@ pub struct LogOptions {
     pub cache_capacity: u64,
 }
 
+/// Default largest event payload: 64 KiB. Well under sled's blob threshold
+/// (a quarter of its 512 KiB segment), and its rendering on NATS (proto3
+/// JSON: base64 bytes, escaped strings, at worst 6× the payload) plus the
+/// headers stays under NATS's default `max_payload` of 1 MiB, so every event
+/// the log accepts can be published.
+pub const DEFAULT_MAX_EVENT_SIZE: usize = 64 * 1024;
+
 impl Default for LogOptions {
     fn default() -> Self {
         Self {
-            max_event_size: 1024 * 1024,
+            max_event_size: DEFAULT_MAX_EVENT_SIZE,
             max_events_per_append: 10_000,
             cache_capacity: 256 * 1024 * 1024,
         }

@@ -33,6 +33,9 @@ use super::{
 const MAX_REQUESTS_PER_CYCLE: usize = 8_192;
 /// Most payload bytes taken into one cycle (a single larger request still goes alone).
 const MAX_BYTES_PER_CYCLE: usize = 32 * 1024 * 1024;
+/// Most requests queued for the writer; past it, appends are refused with
+/// [`LogError::Overloaded`] (a retryable answer) instead of growing memory.
+pub(crate) const MAX_QUEUED_REQUESTS: usize = 65_536;
 
 /// What has been made durable so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +69,23 @@ impl Request {
     }
 }
 
+/// What the writer thread receives.
+enum Message {
+    /// An append (or a barrier) to commit.
+    Append(Request),
+    /// Stop committing until the sender is dropped (tests and fault drills:
+    /// requests queue up behind it).
+    Hold(mpsc::Receiver<()>),
+    /// Panic in the writer thread (fault drills: what a bug would do).
+    Crash,
+}
+
+/// Keeps the writer from committing while alive; see [`super::EventLog::hold_writer`].
+#[derive(Debug)]
+pub struct WriterHold {
+    _release: mpsc::Sender<()>,
+}
+
 /// An append queued to the writer; await [`PendingAppend::outcome`].
 #[derive(Debug)]
 pub struct PendingAppend {
@@ -82,20 +102,26 @@ impl PendingAppend {
 
     /// Waits for the append's outcome, given once it is durable.
     pub async fn outcome(self) -> Result<AppendOutcome, LogError> {
-        let durable = self.durable;
-        self.answer.await.map_err(|_| {
-            if durable.borrow().failed {
-                LogError::FlushFailed
-            } else {
-                LogError::Closed
+        let mut durable = self.durable;
+        match self.answer.await {
+            Ok(result) => result,
+            // The writer dropped the request: it stopped (closed), or died
+            // (panicked; it marks the log failed before it goes away).
+            Err(_) => {
+                let failed = durable.wait_for(|d| d.failed).await.is_ok();
+                if failed || durable.borrow().failed {
+                    Err(LogError::FlushFailed)
+                } else {
+                    Err(LogError::Closed)
+                }
             }
-        })?
+        }
     }
 }
 
 /// Handle to the writer thread.
 pub(crate) struct Writer {
-    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    tx: Mutex<Option<mpsc::SyncSender<Message>>>,
     durable: watch::Receiver<Durable>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -115,11 +141,12 @@ impl Writer {
         // kill -9): make it durable before calling any of it durable.
         db.flush()?;
         files.sync().map_err(LogError::Io)?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(MAX_QUEUED_REQUESTS);
         let (durable_tx, durable) = watch::channel(Durable {
             position: last_position,
             failed: false,
         });
+        let on_panic = durable_tx.clone();
         let mut state = WriterThread {
             db,
             tree,
@@ -130,7 +157,16 @@ impl Writer {
         };
         let thread = std::thread::Builder::new()
             .name("eventlog-writer".into())
-            .spawn(move || state.run(rx))
+            .spawn(move || {
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.run(rx)));
+                if run.is_err() {
+                    // Whatever the cycle in progress wrote, its outcome is
+                    // unknown: poison the log like a failed flush, before the
+                    // last sender of the watch goes away.
+                    tracing::error!("event log writer panicked; refusing further writes");
+                    on_panic.send_modify(|d| d.failed = true);
+                }
+            })
             .map_err(LogError::Io)?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
@@ -160,14 +196,40 @@ impl Writer {
             },
             reply,
         };
-        let tx = self.tx.lock().expect("writer sender lock");
-        let tx = tx.as_ref().ok_or(LogError::Closed)?;
-        tx.send(request).map_err(|_| LogError::Closed)?;
+        self.send(Message::Append(request))?;
         Ok(PendingAppend {
             ids,
             answer,
             durable: self.durable.clone(),
         })
+    }
+
+    fn send(&self, message: Message) -> Result<(), LogError> {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = tx.as_ref().ok_or(LogError::Closed)?;
+        match tx.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(_)) => Err(LogError::Overloaded),
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                if self.current().failed {
+                    Err(LogError::FlushFailed)
+                } else {
+                    Err(LogError::Closed)
+                }
+            }
+        }
+    }
+
+    /// Makes the writer thread panic once it reaches this request.
+    pub(crate) fn crash(&self) -> Result<(), LogError> {
+        self.send(Message::Crash)
+    }
+
+    /// Stops the writer from committing until the returned hold is dropped.
+    pub(crate) fn hold(&self) -> Result<WriterHold, LogError> {
+        let (release, held) = mpsc::channel();
+        self.send(Message::Hold(held))?;
+        Ok(WriterHold { _release: release })
     }
 
     /// A receiver of durability progress.
@@ -182,8 +244,8 @@ impl Writer {
 
     /// Finishes queued appends and stops the thread.
     pub(crate) fn shutdown(&self) {
-        drop(self.tx.lock().expect("writer sender lock").take());
-        if let Some(handle) = self.thread.lock().expect("writer thread lock").take() {
+        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = handle.join();
         }
     }
@@ -216,23 +278,47 @@ struct Cycle {
 }
 
 impl WriterThread {
-    fn run(&mut self, rx: mpsc::Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
+    fn run(&mut self, rx: mpsc::Receiver<Message>) {
+        let mut next = None;
+        loop {
+            let first = match next.take() {
+                Some(m) => m,
+                None => match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => return,
+                },
+            };
+            let first = match first {
+                Message::Hold(held) => {
+                    // Returns once the hold is dropped.
+                    let _ = held.recv();
+                    continue;
+                }
+                Message::Crash => panic!("event log writer crash requested (fault drill)"),
+                Message::Append(r) => r,
+            };
             let mut bytes = first.size();
             let mut requests = vec![first];
             while requests.len() < MAX_REQUESTS_PER_CYCLE && bytes < MAX_BYTES_PER_CYCLE {
                 match rx.try_recv() {
-                    Ok(r) => {
+                    Ok(Message::Append(r)) => {
                         bytes += r.size();
                         requests.push(r);
+                    }
+                    Ok(hold) => {
+                        // Commit what came before the hold first.
+                        next = Some(hold);
+                        break;
                     }
                     Err(_) => break,
                 }
             }
             if !self.cycle(requests) {
                 // A failed flush poisons the log: refuse everything queued.
-                for r in rx.try_iter() {
-                    let _ = r.reply.send(Err(LogError::FlushFailed));
+                for m in rx.try_iter() {
+                    if let Message::Append(r) = m {
+                        let _ = r.reply.send(Err(LogError::FlushFailed));
+                    }
                 }
                 return;
             }
@@ -392,6 +478,7 @@ impl WriterThread {
                 position: self.last_position,
                 recorded_at: time,
                 result: idem.result,
+                refused: idem.refused,
             };
             cycle.batch.insert(
                 idempotency_key(&idem.key),
@@ -408,7 +495,7 @@ impl WriterThread {
 }
 
 /// sled's files, kept open for `fdatasync`.
-struct SyncedFiles {
+pub(crate) struct SyncedFiles {
     dir: PathBuf,
     db_file: File,
     blobs_dir: PathBuf,
@@ -416,7 +503,7 @@ struct SyncedFiles {
 }
 
 impl SyncedFiles {
-    fn open(dir: &Path) -> Result<Self, LogError> {
+    pub(crate) fn open(dir: &Path) -> Result<Self, LogError> {
         let db_file = File::open(dir.join("db")).map_err(LogError::Io)?;
         File::open(dir)
             .and_then(|d| d.sync_all())
@@ -429,13 +516,25 @@ impl SyncedFiles {
         })
     }
 
-    /// fsyncs the data file and any blob files written since the last call.
-    fn sync(&mut self) -> std::io::Result<()> {
-        self.db_file.sync_data()?;
-        let Ok(entries) = std::fs::read_dir(&self.blobs_dir) else {
-            return Ok(());
+    /// fsyncs any blob files written since the last call (and their
+    /// directory), then the data file that points at them. Any error but a
+    /// missing blob directory or a blob that sled's GC removed meanwhile fails
+    /// the sync (and so poisons the log): a blob is never skipped while the
+    /// append that needs it is acknowledged.
+    pub(crate) fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_blobs()?;
+        self.db_file.sync_data()
+    }
+
+    fn sync_blobs(&mut self) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(&self.blobs_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
         };
         let mut new_files = false;
+        // Only blobs that still exist are remembered: the set stays bounded.
+        let mut seen = HashSet::with_capacity(self.synced_blobs.len());
         for entry in entries {
             let entry = entry?;
             let path = entry.path();
@@ -445,17 +544,19 @@ impl SyncedFiles {
                 Err(e) => return Err(e),
             };
             // Keyed by length too: a blob still being written is synced again.
-            if !self.synced_blobs.contains(&(path.clone(), len)) {
-                match File::open(&path) {
+            let key = (path, len);
+            if !self.synced_blobs.contains(&key) {
+                match File::open(&key.0) {
                     Ok(f) => f.sync_all()?,
                     // sled's GC removed it meanwhile.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(e),
                 }
                 new_files = true;
-                self.synced_blobs.insert((path, len));
             }
+            seen.insert(key);
         }
+        self.synced_blobs = seen;
         if new_files {
             File::open(&self.blobs_dir)?.sync_all()?;
             File::open(&self.dir)?.sync_all()?;

@@ -1,0 +1,143 @@
+//! The event log under faults: torn sled snapshots, missing positions,
+//! unreadable blob directories, oversized events, a writer that panics.
+
+use kit::log::{EventLog, ExpectedVersion, LogError, Metadata, NewEvent};
+
+fn event(n: usize) -> NewEvent {
+    NewEvent {
+        event_type: "loyalty.test.v1.Happened".into(),
+        payload: format!("payload-{n}").into_bytes(),
+        metadata: Metadata::default(),
+    }
+}
+
+async fn fill(dir: &std::path::Path, n: usize) {
+    let log = EventLog::open(dir).unwrap();
+    let events: Vec<_> = (0..n).map(event).collect();
+    for chunk in events.chunks(500) {
+        log.append("s", ExpectedVersion::Any, chunk.to_vec())
+            .await
+            .unwrap();
+    }
+    log.close();
+}
+
+/// Removes the event at `position` behind the log's back.
+fn remove_event(dir: &std::path::Path, position: u64) {
+    let db = sled::open(dir).unwrap();
+    let tree = db.open_tree("eventlog").unwrap();
+    let mut key = vec![b'E'];
+    key.extend_from_slice(&position.to_be_bytes());
+    assert!(tree.remove(key).unwrap().is_some());
+    db.flush().unwrap();
+}
+
+#[tokio::test]
+async fn a_torn_snapshot_file_does_not_stop_the_log_from_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 10).await;
+    let torn = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&torn, b"half a snapshot, then the disk was full").unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    assert_eq!(log.head(), 10);
+    assert!(!torn.exists(), "the torn snapshot is removed");
+    assert_eq!(log.iter_from(1).count(), 10);
+}
+
+#[tokio::test]
+async fn a_missing_position_near_the_head_stops_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 20).await;
+    remove_event(dir.path(), 17);
+    match EventLog::open(dir.path()) {
+        Err(LogError::Corrupt { position: 17, .. }) => {}
+        other => panic!("expected a gap at 17, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_missing_position_is_an_error_when_reading_not_a_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 3000).await;
+    remove_event(dir.path(), 5);
+    // Far from the head: the open's tail check does not see it; reads do.
+    let log = EventLog::open(dir.path()).unwrap();
+    let read: Vec<_> = log.iter_from(1).collect();
+    assert_eq!(read.len(), 5, "4 events, then the error, then nothing");
+    assert!(read[..4].iter().all(Result::is_ok));
+    assert!(
+        matches!(read[4], Err(LogError::Corrupt { position: 5, .. })),
+        "{:?}",
+        read[4]
+    );
+    assert!(log.read_all(3, 10).is_err());
+    assert!(log.verify().is_err());
+}
+
+#[tokio::test]
+async fn an_unreadable_blob_directory_fails_the_append_and_poisons_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    log.append("s", ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    // Listing `blobs/` now fails with an error other than "not found".
+    let blobs = dir.path().join("blobs");
+    if blobs.exists() {
+        std::fs::remove_dir_all(&blobs).unwrap();
+    }
+    std::fs::write(&blobs, b"not a directory").unwrap();
+    let appended = log.append("s", ExpectedVersion::Any, vec![event(2)]).await;
+    assert!(
+        matches!(appended, Err(LogError::FlushFailed)),
+        "{appended:?}"
+    );
+    assert!(log.subscribe().borrow().failed);
+}
+
+#[tokio::test]
+async fn an_event_too_large_to_publish_is_refused_at_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let max = kit::log::DEFAULT_MAX_EVENT_SIZE;
+    // Rendered as proto3 JSON an event grows at most 6x (escaped control
+    // characters); with headers it must stay under NATS's 1 MiB max_payload.
+    assert!(max * 6 + 16 * 1024 <= 1024 * 1024);
+    let mut big = event(0);
+    big.payload = vec![b'x'; max + 1];
+    let refused = log.append("s", ExpectedVersion::Any, vec![big]).await;
+    assert!(
+        matches!(refused, Err(LogError::EventTooLarge { size, .. }) if size == max + 1),
+        "{refused:?}"
+    );
+    let mut fits = event(0);
+    fits.payload = vec![b'x'; max];
+    log.append("s", ExpectedVersion::Any, vec![fits])
+        .await
+        .unwrap();
+    assert_eq!(log.head(), 1);
+}
+
+#[tokio::test]
+async fn a_writer_that_panics_fails_the_log_instead_of_closing_it_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    log.append("s", ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let mut durable = log.subscribe();
+    let pending = log
+        .submit("s", ExpectedVersion::Any, vec![event(2)], None)
+        .unwrap();
+    log.crash_writer().unwrap();
+    let after = log.submit("s", ExpectedVersion::Any, vec![event(3)], None);
+    durable.wait_for(|d| d.failed).await.unwrap();
+    // The append before the crash was committed; the one after it is refused
+    // as a failure of the log (the service stops), not as a clean close.
+    pending.outcome().await.unwrap();
+    if let Ok(after) = after {
+        assert!(matches!(after.outcome().await, Err(LogError::FlushFailed)));
+    }
+    let refused = log.append("s", ExpectedVersion::Any, vec![event(4)]).await;
+    assert!(matches!(refused, Err(LogError::FlushFailed)), "{refused:?}");
+}
