@@ -99,6 +99,12 @@ async fn probe_serves_health_reflection_metrics_and_stops_gracefully() {
                 "{wanted} missing in {services:?}"
             );
         }
+        // Only what this process serves: the probe serves no platform API,
+        // so none of the platform's services is advertised.
+        assert!(
+            !services.iter().any(|s| s.starts_with("loyalty.")),
+            "services this process does not serve are listed: {services:?}"
+        );
     }
 
     let body = metrics::scrape(&metrics_addr).await.unwrap();

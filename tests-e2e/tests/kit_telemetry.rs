@@ -5,42 +5,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use tests_e2e::harness::otlp::{OtlpCollector, hex};
 use tests_e2e::harness::{ServiceProcess, ServiceSpec, binary_path, free_port, recv_line};
-use tokio::sync::mpsc;
-
-/// A minimal OTLP/gRPC trace collector: forwards every export to the test.
-struct Collector(mpsc::UnboundedSender<ExportTraceServiceRequest>);
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let _ = self.0.send(request.into_inner());
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_are_exported_over_otlp_and_events_carry_their_traceparent() {
     tests_e2e::harness::init_test_logging();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let otlp = listener.local_addr().unwrap();
-    let (tx, mut exports) = mpsc::unbounded_channel();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(Collector(tx)))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+    let mut collector = OtlpCollector::start().await.unwrap();
 
     let data = tempfile::tempdir().unwrap();
     let grpc = free_port();
@@ -49,7 +20,7 @@ async fn spans_are_exported_over_otlp_and_events_carry_their_traceparent() {
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
         .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
         .args(["--writers", "1", "--count", "5"])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())
         .grpc_port(grpc);
     let (mut probe, mut lines) = ServiceProcess::start_with_stdout_lines(spec).await.unwrap();
     while recv_line(&mut lines, Duration::from_secs(30))
@@ -63,10 +34,10 @@ async fn spans_are_exported_over_otlp_and_events_carry_their_traceparent() {
     let mut trace_ids = HashSet::new();
     let mut service_names = HashSet::new();
     while trace_ids.len() < 5 {
-        let export = tokio::time::timeout(Duration::from_secs(30), exports.recv())
+        let export = collector
+            .next_export(Duration::from_secs(30))
             .await
-            .expect("spans exported within 30 s")
-            .unwrap();
+            .expect("spans exported within 30 s");
         for rs in export.resource_spans {
             for attr in rs.resource.iter().flat_map(|r| &r.attributes) {
                 if attr.key == "service.name" {
@@ -99,8 +70,4 @@ async fn spans_are_exported_over_otlp_and_events_carry_their_traceparent() {
             "{traceparent} not among exported spans"
         );
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

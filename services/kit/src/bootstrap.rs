@@ -420,6 +420,7 @@ impl Runtime {
         let drain_signal = shutdown.clone();
         let health_on_stop = health.clone();
         let server = tonic::transport::Server::builder()
+            .layer(telemetry::GrpcTraceLayer)
             .layer(crate::auth::AuthLayer::new(callers))
             .add_routes(routes)
             .serve_with_incoming_shutdown(

@@ -195,6 +195,67 @@ pub fn accept_nats(span: &tracing::Span, headers: &async_nats::HeaderMap) {
     let _ = span.set_parent(extract(&NatsExtractor(headers)));
 }
 
+/// A tower layer that runs every incoming gRPC call in a span of its own
+/// (`grpc.server`, named after the method), a child of the caller's W3C
+/// `traceparent` when the request carries one. Handlers then find that span
+/// current, so [`current_traceparent`] — stored with every event they
+/// append — names the caller's trace. The kit's bootstrap puts it in front
+/// of every service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcTraceLayer;
+
+impl<S> tower::Layer<S> for GrpcTraceLayer {
+    type Service = GrpcTraced<S>;
+
+    fn layer(&self, inner: S) -> GrpcTraced<S> {
+        GrpcTraced { inner }
+    }
+}
+
+/// The service [`GrpcTraceLayer`] wraps.
+#[derive(Debug, Clone)]
+pub struct GrpcTraced<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<tonic::codegen::http::Request<B>> for GrpcTraced<S>
+where
+    S: tower::Service<tonic::codegen::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tracing::instrument::Instrumented<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: tonic::codegen::http::Request<B>) -> Self::Future {
+        use tracing::Instrument;
+        let path = request.uri().path();
+        let method = path.trim_start_matches('/');
+        let span = tracing::info_span!(
+            "grpc.server",
+            otel.name = %method,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.method = %method,
+        );
+        if let Some(parent) = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+        {
+            set_parent_from_traceparent(&span, parent);
+        }
+        let future = span.in_scope(|| self.inner.call(request));
+        future.instrument(span)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@
 
 pub mod metrics;
 mod nats;
+pub mod otlp;
 mod proc;
 mod service;
 
