@@ -45,7 +45,9 @@ async fn a_calls_trace_reaches_its_events_and_the_exported_spans() {
     });
     request.metadata_mut().insert(
         "traceparent",
-        format!("00-{TRACE_ID}-00f067aa0ba902b7-01").parse().unwrap(),
+        format!("00-{TRACE_ID}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
     );
     client.accrue(request).await.unwrap();
 

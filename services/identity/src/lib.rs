@@ -134,6 +134,12 @@ pub fn rebuild_projections(args: &IdentityArgs) -> anyhow::Result<Vec<RebuildRep
     Ok(reports)
 }
 
+/// `identity verify`: the event log and every projection against a replay
+/// (see [`kit::bootstrap::verify_data_dir`]); false when inconsistent.
+pub fn verify(args: &IdentityArgs) -> anyhow::Result<bool> {
+    kit::bootstrap::verify_data_dir(&args.service, &[&Directory, &Stock])
+}
+
 /// Defines every template of a templates file (see `--templates-file`).
 pub async fn define_templates(identity: &Identity, path: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;

@@ -29,6 +29,13 @@ enum Operator {
     /// replaying the event log, with progress; reports events/s and whether
     /// the result equals what it replaced. Run while the service is stopped.
     RebuildProjections,
+    /// Check the event log and compare every projection with a replay of
+    /// the log (service stopped). Exit code 3 when something is inconsistent.
+    Verify,
+    /// Repair a data dir whose storage lost acknowledged data (service
+    /// stopped; work on a copy): set damaged sled snapshots aside, cut the
+    /// log after its last consistent position, drop projections to rebuild.
+    Repair,
     /// The card stock of a running identity service.
     #[command(subcommand)]
     Cards(CardsCommand),
@@ -55,6 +62,13 @@ fn main() -> anyhow::Result<()> {
     cli.args.validate()?;
     match cli.command {
         Some(Operator::RebuildProjections) => return rebuild(&cli.args),
+        Some(Operator::Verify) => {
+            if !identity::verify(&cli.args)? {
+                std::process::exit(3);
+            }
+            return Ok(());
+        }
+        Some(Operator::Repair) => return kit::bootstrap::repair_data_dir(&cli.args.service),
         Some(Operator::Cards(CardsCommand::Load { file, identity_url })) => {
             let answer = tokio::runtime::Runtime::new()?.block_on(identity::cards_file::load(
                 &identity_url,

@@ -170,6 +170,75 @@ impl ServiceArgs {
     }
 }
 
+/// `<service> verify` (service stopped): checks the whole event log
+/// (checksums, gapless positions and versions, index, heads, idempotency
+/// entries) and compares every projection with a replay of the log. Prints
+/// one line per check; `Ok(false)` when something is inconsistent.
+pub fn verify_data_dir(
+    args: &ServiceArgs,
+    projections: &[&dyn crate::projection::Projection],
+) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    let log = EventLog::open_with(args.log_dir(), args.log_options()).context(
+        "opening the event log (stop the service first; if it cannot open, see `repair`)",
+    )?;
+    let mut consistent = true;
+    match log.verify() {
+        Ok(r) => println!(
+            "event log: {} events, {} streams, {} idempotency entries: consistent",
+            r.events, r.streams, r.idempotency_records
+        ),
+        Err(e) => {
+            consistent = false;
+            println!("event log: INCONSISTENT: {e}");
+        }
+    }
+    for projection in projections {
+        match crate::projection::compare(&log, *projection) {
+            Ok(r) if r.differences == 0 => {
+                println!(
+                    "projection {}: {} rows equal the log's replay",
+                    r.projection, r.rows
+                )
+            }
+            Ok(r) => {
+                consistent = false;
+                println!(
+                    "projection {}: INCONSISTENT: {} rows differ from the log's replay (run rebuild-projections)",
+                    r.projection, r.differences
+                );
+            }
+            Err(e) => {
+                consistent = false;
+                println!("projection {}: INCONSISTENT: {e}", projection.name());
+            }
+        }
+    }
+    log.close();
+    Ok(consistent)
+}
+
+/// `<service> repair` (service stopped): see [`EventLog::repair`]. Prints
+/// what was done; projections rebuild at the next start.
+pub fn repair_data_dir(args: &ServiceArgs) -> anyhow::Result<()> {
+    let report = EventLog::repair(args.log_dir())?;
+    if let Some(aside) = &report.quarantined {
+        println!("sled snapshot files moved to {}", aside.display());
+    }
+    match &report.cut_reason {
+        None => println!("event log: {} events, nothing to cut", report.kept),
+        Some(reason) => println!(
+            "event log cut after position {} ({reason}): {} events removed",
+            report.kept, report.removed
+        ),
+    }
+    println!(
+        "{} idempotency entries removed, {} projections dropped (rebuilt at the next start)",
+        report.idempotency_removed, report.projections_dropped
+    );
+    Ok(())
+}
+
 /// A cancellation token cancelled on SIGTERM or SIGINT.
 pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();

@@ -141,3 +141,104 @@ async fn a_writer_that_panics_fails_the_log_instead_of_closing_it_quietly() {
     let refused = log.append("s", ExpectedVersion::Any, vec![event(4)]).await;
     assert!(matches!(refused, Err(LogError::FlushFailed)), "{refused:?}");
 }
+
+#[tokio::test]
+async fn repair_cuts_a_damaged_log_to_its_consistent_prefix() {
+    use kit::log::{IdempotencyRecord, request_hash};
+    let dir = tempfile::tempdir().unwrap();
+    let old_id = {
+        let log = EventLog::open(dir.path()).unwrap();
+        for n in 0..10 {
+            log.append_idempotent(
+                &format!("s-{}", n % 3),
+                ExpectedVersion::Any,
+                vec![event(n)],
+                IdempotencyRecord {
+                    key: format!("op-{n}"),
+                    request_hash: request_hash(b"r"),
+                    result: vec![],
+                    refused: false,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        log.db()
+            .open_tree("outbox")
+            .unwrap()
+            .insert("checkpoint", &10u64.to_be_bytes()[..])
+            .unwrap();
+        log.db()
+            .open_tree("proj/balances")
+            .unwrap()
+            .insert("k", "v")
+            .unwrap();
+        let id = log.id();
+        log.close();
+        id
+    };
+    // Storage dropped an acknowledged write in the middle.
+    remove_event(dir.path(), 7);
+    assert!(
+        EventLog::open(dir.path()).is_err(),
+        "the damage is detected"
+    );
+
+    let report = EventLog::repair(dir.path()).unwrap();
+    assert_eq!(report.kept, 6);
+    assert_eq!(report.removed, 3, "positions 8, 9 and 10 cannot be trusted");
+    assert_eq!(report.idempotency_removed, 4);
+    assert_eq!(report.projections_dropped, 1);
+    assert!(report.cut_reason.unwrap().contains("event 7 is missing"));
+
+    let log = EventLog::open(dir.path()).unwrap();
+    assert_ne!(
+        log.id(),
+        old_id,
+        "new events after the cut are a new history"
+    );
+    let verified = log.verify().unwrap();
+    assert_eq!((verified.events, verified.idempotency_records), (6, 6));
+    assert!(log.lookup_idempotency("op-8").unwrap().is_none());
+    assert!(log.lookup_idempotency("op-5").unwrap().is_some());
+    let cp = log
+        .db()
+        .open_tree("outbox")
+        .unwrap()
+        .get("checkpoint")
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.as_ref(), 6u64.to_be_bytes());
+    assert!(
+        !log.db()
+            .tree_names()
+            .iter()
+            .any(|n| n.starts_with(b"proj/"))
+    );
+    // The log goes on from the cut: streams continue at their kept versions.
+    let appended = log
+        .append("s-0", ExpectedVersion::Any, vec![event(99)])
+        .await
+        .unwrap();
+    assert_eq!(appended.events[0].position, 7);
+    assert_eq!(appended.stream_version, 3);
+}
+
+#[tokio::test]
+async fn a_damaged_sled_snapshot_is_an_error_or_set_aside_by_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 50).await;
+    // A complete-looking snapshot whose contents are garbage.
+    std::fs::write(dir.path().join("snap.00000000FFFFFFFF"), vec![0xA5; 4096]).unwrap();
+    // A clear error, never a panic.
+    match EventLog::open(dir.path()) {
+        Err(LogError::Storage(_) | LogError::Unreadable { .. }) => {}
+        other => panic!("expected a storage error, got {:?}", other.map(|_| ())),
+    }
+    let repaired = EventLog::repair(dir.path()).unwrap();
+    let aside = repaired.quarantined.expect("the snapshot was set aside");
+    assert!(aside.join("snap.00000000FFFFFFFF").exists());
+    assert_eq!((repaired.kept, repaired.removed), (50, 0));
+    let log = EventLog::open(dir.path()).unwrap();
+    assert_eq!(log.verify().unwrap().events, 50);
+}

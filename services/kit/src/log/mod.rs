@@ -18,12 +18,13 @@
 //! may also see the cycle being committed at that moment; the repository
 //! confirms such state (see [`EventLog::barrier`]) before answering from it.
 
+mod check;
 mod keys;
+mod open;
 mod record;
 mod types;
 mod writer;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,10 +38,12 @@ pub use record::StoredIdempotency;
 pub use types::*;
 pub use writer::{Durable, PendingAppend, WriterHold};
 
+pub use check::RepairReport;
 use keys::{
-    EVENT_PREFIX, IDEMPOTENCY_PREFIX, be_u64, decode_head, event_key, head_key, idempotency_key,
-    stream_key, stream_prefix, validate_short, validate_stream,
+    be_u64, decode_head, event_key, head_key, idempotency_key, stream_key, stream_prefix,
+    validate_short, validate_stream,
 };
+use open::{check_tail, log_id, open_sled, remove_torn_snapshots};
 use writer::Writer;
 
 /// Prometheus instruments of the log.
@@ -486,175 +489,11 @@ impl EventLog {
         self.iter_from(from).take(max).collect()
     }
 
-    /// Checks the whole log: every checksum, gapless positions from 1, gapless
-    /// versions per stream, and that the stream index and heads agree with
-    /// the events. Returns the first problem found.
-    pub fn verify(&self) -> Result<VerifyReport, LogError> {
-        let mut versions: HashMap<String, (u64, uuid::Uuid)> = HashMap::new();
-        let mut expected_position = 1;
-        for entry in self.tree.scan_prefix([EVENT_PREFIX]) {
-            let (key, value) = entry?;
-            let position = be_u64(&key[1..]).unwrap_or(0);
-            let event = record::decode_event(position, &value)?;
-            if position != expected_position {
-                return Err(LogError::Corrupt {
-                    position,
-                    reason: "gap in global positions",
-                });
-            }
-            expected_position += 1;
-            let v = versions.entry(event.stream.clone()).or_default();
-            if event.version != v.0 + 1 {
-                return Err(LogError::InconsistentIndex {
-                    stream: event.stream,
-                    version: event.version,
-                    reason: "gap in stream versions",
-                });
-            }
-            *v = (event.version, event.id);
-            let indexed = self.tree.get(stream_key(&event.stream, event.version))?;
-            if indexed.as_deref().and_then(be_u64) != Some(position) {
-                return Err(LogError::InconsistentIndex {
-                    stream: event.stream,
-                    version: event.version,
-                    reason: "stream index does not point at the event",
-                });
-            }
-        }
-        for (stream, head) in &versions {
-            if self.stream_head(stream)? != Some(*head) {
-                return Err(LogError::InconsistentIndex {
-                    stream: stream.clone(),
-                    version: head.0,
-                    reason: "stream head differs from its last event",
-                });
-            }
-        }
-        let mut idempotency_records = 0;
-        for entry in self.tree.scan_prefix([IDEMPOTENCY_PREFIX]) {
-            let (key, value) = entry?;
-            let key = String::from_utf8_lossy(&key[1..]).into_owned();
-            record::decode_idempotency(&key, &value)?;
-            idempotency_records += 1;
-        }
-        Ok(VerifyReport {
-            events: expected_position - 1,
-            streams: versions.len() as u64,
-            idempotency_records,
-        })
-    }
-
     /// Flushes everything written and stops the flusher. Appends after this
     /// fail with [`LogError::Closed`] or [`LogError::FlushFailed`].
     pub fn close(&self) {
         self.writer.shutdown();
     }
-}
-
-/// The log's id, stored in tree `meta` when the log is created.
-fn log_id(db: &sled::Db) -> Result<uuid::Uuid, LogError> {
-    const KEY: &[u8] = b"log-id";
-    let meta = db.open_tree("meta")?;
-    if let Some(v) = meta.get(KEY)? {
-        return uuid::Uuid::from_slice(&v).map_err(|_| LogError::Corrupt {
-            position: 0,
-            reason: "malformed log id",
-        });
-    }
-    let id = uuid::Uuid::now_v7();
-    meta.insert(KEY, id.as_bytes())?;
-    Ok(id)
-}
-
-/// Prefix and suffix of the snapshot files sled writes before renaming them.
-const TORN_SNAPSHOT: (&str, &str) = ("snap.", ".generating");
-
-/// Removes snapshot files that sled was still writing when the process died
-/// (or the disk filled up). sled renames a snapshot only once it is complete,
-/// so a `snap.*.generating` file is never needed — but sled 0.34 may refuse
-/// to open beside a torn one.
-fn remove_torn_snapshots(dir: &Path) -> Result<(), LogError> {
-    for entry in std::fs::read_dir(dir).map_err(LogError::Io)? {
-        let entry = entry.map_err(LogError::Io)?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(TORN_SNAPSHOT.0) && name.ends_with(TORN_SNAPSHOT.1) {
-            tracing::warn!(file = %entry.path().display(), "removing a torn sled snapshot");
-            std::fs::remove_file(entry.path()).map_err(LogError::Io)?;
-        }
-    }
-    Ok(())
-}
-
-/// Opens sled in `dir`. sled 0.34 panics on some damaged files (e.g. data
-/// that a lying disk dropped); that becomes [`LogError::Unreadable`] naming
-/// the directory, never a panic of the service.
-fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
-    let config = sled::Config::new()
-        .path(dir)
-        .cache_capacity(cache_capacity)
-        .mode(sled::Mode::HighThroughput);
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
-        Ok(db) => Ok(db?),
-        Err(panic) => {
-            let reason = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("sled panicked")
-                .chars()
-                .take(200)
-                .collect();
-            Err(LogError::Unreadable {
-                dir: dir.to_path_buf(),
-                reason,
-            })
-        }
-    }
-}
-
-/// How many of the newest events [`check_tail`] checks at open.
-const TAIL_CHECK: usize = 1024;
-
-/// Checks the start and the newest events of the log (the ones a crash is
-/// most likely to have damaged): positions start at 1 and have no gap, and
-/// every checked record passes its checksum. Returns the last position.
-fn check_tail(tree: &sled::Tree) -> Result<u64, LogError> {
-    let malformed = LogError::Corrupt {
-        position: 0,
-        reason: "malformed event key",
-    };
-    let first = match tree.scan_prefix([EVENT_PREFIX]).next() {
-        None => return Ok(0),
-        Some(entry) => be_u64(&entry?.0[1..]).ok_or(malformed)?,
-    };
-    if first != 1 {
-        return Err(LogError::Corrupt {
-            position: 1,
-            reason: "missing event (the log does not start at position 1)",
-        });
-    }
-    let mut last = None;
-    let mut previous: Option<u64> = None;
-    for entry in tree.scan_prefix([EVENT_PREFIX]).rev().take(TAIL_CHECK) {
-        let (key, value) = entry?;
-        let position = be_u64(&key[1..]).ok_or(LogError::Corrupt {
-            position: 0,
-            reason: "malformed event key",
-        })?;
-        record::decode_event(position, &value)?;
-        if let Some(after) = previous
-            && after != position + 1
-        {
-            return Err(LogError::Corrupt {
-                position: position + 1,
-                reason: "missing event (gap in positions)",
-            });
-        }
-        last.get_or_insert(position);
-        previous = Some(position);
-    }
-    Ok(last.unwrap_or(0))
 }
 
 impl Drop for EventLog {
