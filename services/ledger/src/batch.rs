@@ -368,7 +368,9 @@ impl BatchApplier {
         members: &Members,
         now: DateTime<Utc>,
     ) -> Result<(AccountKey, Command), String> {
-        let amount = money::parse_positive(&line.points_amount, h.currency.precision)
+        let amount = h
+            .currency
+            .parse_amount(&line.points_amount)
             .map_err(|e| format!("pointsAmount: {e}"))?;
         let transaction = line.transaction_amount.trim();
         if !transaction.is_empty() && transaction.parse::<Decimal>().is_err() {
@@ -543,7 +545,9 @@ fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBa
         match outcome {
             Ok(amount) => {
                 accepted += 1;
-                sum += amount;
+                // Each line is at most the currency's bound: a sum beyond a
+                // decimal would need ~10^16 lines; saturate rather than panic.
+                sum = sum.saturating_add(amount);
             }
             Err(comment) => errors.push(pb::BatchLineError { line, comment }),
         }

@@ -126,6 +126,9 @@ impl From<ApiError> for tonic::Status {
                     "OPERATION_EXISTS",
                     &[("operation_id", id)],
                 ),
+                LedgerError::BalanceOutOfRange => {
+                    status(Code::OutOfRange, message, "BALANCE_OUT_OF_RANGE", &[])
+                }
                 LedgerError::RefundExceedsOriginal {
                     remaining,
                     requested,

@@ -81,7 +81,7 @@ impl Check {
         let Some(c) = currency else {
             return Decimal::ZERO;
         };
-        match money::parse_positive(value, c.precision) {
+        match c.parse_amount(value) {
             Ok(v) => v,
             Err(e) => {
                 self.fail(field, describe(&e));

@@ -437,3 +437,17 @@ fn amounts_returned_into_an_expired_bucket_expire_at_once() {
         .is_empty()
     );
 }
+
+#[test]
+fn an_operation_that_would_overflow_the_balance_is_refused_not_a_panic() {
+    let now = t0();
+    // A log written before amounts were bounded may hold the largest decimal.
+    let (account, history) = run(&[accrue("a1", "79228162514264337593543950335", None, now)]);
+    assert!(matches!(
+        account.decide(&accrue("a2", "1", None, now)),
+        Err(LedgerError::BalanceOutOfRange)
+    ));
+    // Everything else on the account still works.
+    let w = given_when::<Account>(&history, &withdraw("w1", "1", now)).unwrap();
+    assert!(matches!(&w[0], Event::Withdrawn { amount, .. } if *amount == d("1")));
+}

@@ -224,3 +224,30 @@ async fn bad_lines_are_reported_by_line_and_good_lines_applied() {
     assert_eq!(status.code(), Code::InvalidArgument);
     l.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_above_the_amount_bound_are_line_errors_on_every_retry() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let lines = || {
+        vec![
+            line("m1", "79228162514264337593543950335", "2026-01-01 10:00:00"),
+            line("m1", "79228162514264337593543950335", "2026-01-01 10:00:00"),
+            line("m1", "5", "2026-01-01 10:00:00"),
+        ]
+    };
+    for _ in 0..2 {
+        let r = apply(c, "huge-1", pb::BatchType::Accrue, lines())
+            .await
+            .unwrap();
+        assert_eq!((r.code, r.accepted_count, r.error_count), (0, 1, 2));
+        assert_eq!(r.errors[0].line, 1);
+        assert!(
+            r.errors[0].comment.contains("pointsAmount"),
+            "{}",
+            r.errors[0].comment
+        );
+    }
+    assert_eq!(available(c, "m1").await, "5.00");
+    l.stop().await;
+}

@@ -113,6 +113,45 @@ async fn bad_input_names_the_fields_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_above_the_bound_are_refused_and_later_accruals_still_work() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    for (op, amount) in [
+        ("huge", "79228162514264337593543950335"),
+        ("over", "1000000000000.01"),
+    ] {
+        let status = c.accrue(accrue(op, "m1", amount)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{amount}: {status:?}");
+        let v = &status.get_details_bad_request().unwrap().field_violations[0];
+        assert_eq!(v.field, "amount.amount");
+        assert!(v.description.contains("1000000000000"), "{}", v.description);
+    }
+    // The bound itself is accepted, and so is every later accrual.
+    c.accrue(accrue("max", "m1", "1000000000000"))
+        .await
+        .unwrap();
+    c.accrue(accrue("a1", "m1", "1")).await.unwrap();
+    c.accrue(accrue("a2", "m1", "1000000000000")).await.unwrap();
+    assert_eq!(
+        balance(c, "m1").await,
+        ("2000000000001.00".into(), "0.00".into())
+    );
+    // Refund and capture amounts are bounded too.
+    let status = c
+        .refund(pb::RefundRequest {
+            operation_id: "r1".into(),
+            member_id: "m1".into(),
+            original_operation_id: "a1".into(),
+            amount: "79228162514264337593543950335".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overdraw_is_failed_precondition_with_amounts() {
     let mut l = Ledger::start().await;
     l.client.accrue(accrue("a1", "m1", "10")).await.unwrap();

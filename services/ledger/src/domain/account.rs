@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::rules::{is_due, returns_into_due_bucket, set_after, shift, split_draws};
+use super::rules::{is_due, returns_into_due_bucket, set_after, shift, shift_folded, split_draws};
 
 pub use super::model::{
     AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError,
@@ -81,8 +81,7 @@ impl Account {
         self.buckets
             .values()
             .filter(|b| !is_due(b, now))
-            .map(|b| b.amount)
-            .sum()
+            .fold(Decimal::ZERO, |s, b| s.saturating_add(b.amount))
     }
 
     /// Amount reserved by open holds.
@@ -90,8 +89,7 @@ impl Account {
         self.holds
             .values()
             .filter(|h| h.open)
-            .map(|h| h.amount)
-            .sum()
+            .fold(Decimal::ZERO, |s, h| s.saturating_add(h.amount))
     }
 
     /// The next expiry after `now` and the amount expiring then.
@@ -106,8 +104,7 @@ impl Account {
             .buckets
             .values()
             .filter(|b| b.expires_at == Some(next))
-            .map(|b| b.amount)
-            .sum();
+            .fold(Decimal::ZERO, |s, b| s.saturating_add(b.amount));
         Some((next, amount))
     }
 
@@ -153,14 +150,14 @@ impl Account {
                 amount: take,
                 expires_at: b.expires_at,
             });
-            left -= take;
+            left = left.saturating_sub(take);
         }
         Ok(draws)
     }
 
     /// Folds an event (see [`kit::aggregate::Aggregate::apply`]).
     pub fn fold(&mut self, event: &Event) {
-        self.booked = shift(self.booked, event);
+        self.booked = shift_folded(self.booked, event);
         self.has_events = true;
         match event {
             Event::Opened { .. } => {}
@@ -170,7 +167,7 @@ impl Account {
                 bucket,
                 ..
             } => {
-                self.next_bucket = self.next_bucket.max(bucket.id + 1);
+                self.next_bucket = self.next_bucket.max(bucket.id.saturating_add(1));
                 self.buckets.insert(bucket.id, bucket.clone());
                 self.operations.insert(
                     operation_id.clone(),
@@ -263,7 +260,7 @@ impl Account {
                     self.take(draws);
                 }
                 if let Some(op) = self.operations.get_mut(original_operation_id) {
-                    op.refunded += *amount;
+                    op.refunded = op.refunded.saturating_add(*amount);
                 }
                 // The refund's own id is taken too; a refund is not refundable.
                 self.operations.insert(
@@ -291,7 +288,7 @@ impl Account {
     fn take(&mut self, draws: &[Draw]) {
         for d in draws {
             if let Some(b) = self.buckets.get_mut(&d.bucket_id) {
-                b.amount -= d.amount;
+                b.amount = b.amount.saturating_sub(d.amount);
             }
         }
     }
@@ -299,7 +296,7 @@ impl Account {
     fn give(&mut self, draws: &[Draw]) {
         for d in draws {
             if let Some(b) = self.buckets.get_mut(&d.bucket_id) {
-                b.amount += d.amount;
+                b.amount = b.amount.saturating_add(d.amount);
             }
         }
     }
@@ -316,7 +313,7 @@ impl Account {
             let Some(mut e) = self.decide_one(command)? else {
                 return Ok(Vec::new());
             };
-            let after = shift(self.booked, &e);
+            let after = shift(self.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
             set_after(&mut e, after);
             if !returns_into_due_bucket(&e, now) {
                 return Ok(vec![e]);
@@ -331,7 +328,7 @@ impl Account {
         let mut state = self.clone();
         let mut events = state.expire_due(key, now);
         if let Some(mut e) = state.decide_one(command)? {
-            let after = shift(state.booked, &e);
+            let after = shift(state.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
             set_after(&mut e, after);
             let returns = returns_into_due_bucket(&e, now);
             state.fold(&e);
@@ -362,7 +359,8 @@ impl Account {
                 expired_at: expires_at.unwrap_or(now),
                 after: Balances::default(),
             };
-            let after = shift(self.booked, &e);
+            // Taking what is in a bucket out of the balance cannot overflow.
+            let after = shift_folded(self.booked, &e);
             set_after(&mut e, after);
             self.fold(&e);
             events.push(e);
@@ -508,7 +506,7 @@ impl Account {
                     .operations
                     .get(original_operation_id)
                     .ok_or_else(|| LedgerError::UnknownOperation(original_operation_id.clone()))?;
-                let remaining = original.amount - original.refunded;
+                let remaining = original.amount.saturating_sub(original.refunded);
                 let requested = amount.unwrap_or(remaining);
                 if requested > remaining || requested.is_zero() {
                     return Err(LedgerError::RefundExceedsOriginal {
@@ -524,7 +522,7 @@ impl Account {
                     // Give back to the buckets drawn from, latest-expiring
                     // first, skipping what earlier refunds gave back.
                     let (_, not_refunded_tail) =
-                        split_draws(&original.draws, remaining - requested);
+                        split_draws(&original.draws, remaining.saturating_sub(requested));
                     split_draws(&not_refunded_tail, requested).0
                 };
                 Event::Refunded {

@@ -344,6 +344,9 @@ pub enum LedgerError {
     /// The operation id is used by another operation of this account.
     #[error("operation id {0:?} is already used in this account")]
     OperationExists(String),
+    /// The operation would take a balance beyond what the ledger can hold.
+    #[error("the balance would leave the range the ledger can hold")]
+    BalanceOutOfRange,
     /// Refunding more than is left of the original.
     #[error("refund of {requested} exceeds the {remaining} left to refund")]
     RefundExceedsOriginal {
