@@ -126,6 +126,18 @@ impl From<ApiError> for tonic::Status {
                     "OPERATION_EXISTS",
                     &[("operation_id", id)],
                 ),
+                LedgerError::AlreadyRefunded(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "ALREADY_REFUNDED",
+                    &[("original_operation_id", id)],
+                ),
+                LedgerError::NotRefundable(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "NOT_REFUNDABLE",
+                    &[("original_operation_id", id)],
+                ),
                 LedgerError::BalanceOutOfRange => {
                     status(Code::OutOfRange, message, "BALANCE_OUT_OF_RANGE", &[])
                 }

@@ -210,6 +210,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             operation_id,
             original_operation_id,
             amount,
+            uncollected,
             draws: d,
             credit,
             context,
@@ -221,6 +222,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 operation_id: operation_id.clone(),
                 original_operation_id: original_operation_id.clone(),
                 amount: amount.to_string(),
+                uncollected: uncollected.to_string(),
                 draws: draws(d),
                 credit: *credit,
                 context: Some(context.clone()),
@@ -394,6 +396,12 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 operation_id: m.operation_id,
                 original_operation_id: m.original_operation_id,
                 amount: d.decimal("amount", &m.amount)?,
+                // Events written before the field existed: nothing uncollected.
+                uncollected: if m.uncollected.is_empty() {
+                    Decimal::ZERO
+                } else {
+                    d.decimal("uncollected", &m.uncollected)?
+                },
                 draws: d.draws(m.draws)?,
                 credit: m.credit,
                 context: m.context.unwrap_or_default(),
@@ -523,6 +531,7 @@ mod tests {
                 operation_id: "r".into(),
                 original_operation_id: "w".into(),
                 amount: Decimal::new(2, 0),
+                uncollected: Decimal::new(1, 0),
                 draws: vec![draw],
                 credit: true,
                 context,

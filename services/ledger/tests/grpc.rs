@@ -358,3 +358,38 @@ async fn history_follows_the_seed_filters() {
     assert_eq!(history(c, before, 5, |_| {}).await, (0, vec![]));
     l.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunding_a_fully_refunded_operation_is_already_refunded() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("a1", "m1", "30")).await.unwrap();
+    c.accrue(accrue("a2", "m1", "40")).await.unwrap();
+    c.withdraw(withdraw("w1", "m1", "35")).await.unwrap(); // 30 from a1's bucket, 5 from a2's
+    let refund = |op: &str, original: &str| pb::RefundRequest {
+        operation_id: op.into(),
+        member_id: "m1".into(),
+        original_operation_id: original.into(),
+        ..Default::default()
+    };
+    // a1's bucket is empty: the refund takes nothing and reports 30.
+    let r = c.refund(refund("r1", "a1")).await.unwrap().into_inner();
+    let result = r.result.unwrap();
+    assert_eq!(
+        (result.amount.as_str(), result.uncollected.as_str()),
+        ("0.00", "30.00")
+    );
+    assert_eq!(balance(c, "m1").await, ("35.00".into(), "0.00".into()));
+    for (op, original) in [("r2", "a1"), ("r3", "r1")] {
+        let status = c.refund(refund(op, original)).await.unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        let reason = status.get_details_error_info().unwrap().reason;
+        let expected = if original == "a1" {
+            "ALREADY_REFUNDED"
+        } else {
+            "NOT_REFUNDABLE"
+        };
+        assert_eq!(reason, expected);
+    }
+    l.stop().await;
+}

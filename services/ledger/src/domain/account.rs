@@ -8,6 +8,9 @@
 //!   record which buckets they drew from, so refunds and releases put the
 //!   amounts back where they came from;
 //! - a refund is linked to its original and never exceeds what is left of it;
+//!   a refund of an accrual takes back only what is left in that accrual's
+//!   own bucket (none once it expired or was spent) and reports the rest as
+//!   uncollected: it never draws on the member's other buckets;
 //! - buckets whose expiry has passed are expired (exactly once) before any
 //!   other change, so nothing ever spends an expired amount.
 
@@ -44,8 +47,11 @@ struct Refundable {
     draws: Vec<Draw>,
     /// Original amount.
     amount: Decimal,
-    /// Refunded so far.
+    /// Refunded so far (for an accrual, what was taken back plus what was
+    /// not there to take).
     refunded: Decimal,
+    /// False for refunds and releases: their ids are taken, nothing to refund.
+    refundable: bool,
 }
 
 /// An open or closed hold.
@@ -180,6 +186,7 @@ impl Account {
                         }],
                         amount: *amount,
                         refunded: Decimal::ZERO,
+                        refundable: true,
                     },
                 );
             }
@@ -197,6 +204,7 @@ impl Account {
                         draws: draws.clone(),
                         amount: *amount,
                         refunded: Decimal::ZERO,
+                        refundable: true,
                     },
                 );
             }
@@ -235,6 +243,7 @@ impl Account {
                         draws: captured.clone(),
                         amount: *amount,
                         refunded: Decimal::ZERO,
+                        refundable: true,
                     },
                 );
             }
@@ -250,6 +259,7 @@ impl Account {
                 operation_id,
                 original_operation_id,
                 amount,
+                uncollected,
                 draws,
                 credit,
                 ..
@@ -260,7 +270,10 @@ impl Account {
                     self.take(draws);
                 }
                 if let Some(op) = self.operations.get_mut(original_operation_id) {
-                    op.refunded = op.refunded.saturating_add(*amount);
+                    op.refunded = op
+                        .refunded
+                        .saturating_add(*amount)
+                        .saturating_add(*uncollected);
                 }
                 // The refund's own id is taken too; a refund is not refundable.
                 self.operations.insert(
@@ -270,6 +283,7 @@ impl Account {
                         draws: Vec::new(),
                         amount: *amount,
                         refunded: *amount,
+                        refundable: false,
                     },
                 );
             }
@@ -506,7 +520,13 @@ impl Account {
                     .operations
                     .get(original_operation_id)
                     .ok_or_else(|| LedgerError::UnknownOperation(original_operation_id.clone()))?;
+                if !original.refundable {
+                    return Err(LedgerError::NotRefundable(original_operation_id.clone()));
+                }
                 let remaining = original.amount.saturating_sub(original.refunded);
+                if remaining <= Decimal::ZERO {
+                    return Err(LedgerError::AlreadyRefunded(original_operation_id.clone()));
+                }
                 let requested = amount.unwrap_or(remaining);
                 if requested > remaining || requested.is_zero() {
                     return Err(LedgerError::RefundExceedsOriginal {
@@ -514,10 +534,16 @@ impl Account {
                         requested,
                     });
                 }
+                let mut uncollected = Decimal::ZERO;
                 let draws = if original.credit {
-                    // Take the accrual back from its own bucket first, then
-                    // from the soonest-expiring others.
-                    self.plan_refund_of_credit(&original.draws, requested, *now)?
+                    // Only what is left of the accrual's own bucket; the rest
+                    // is reported, never drawn from the member's other buckets.
+                    let draws = self.plan_refund_of_credit(&original.draws, requested, *now);
+                    let taken = draws
+                        .iter()
+                        .fold(Decimal::ZERO, |s, d| s.saturating_add(d.amount));
+                    uncollected = requested.saturating_sub(taken);
+                    draws
                 } else {
                     // Give back to the buckets drawn from, latest-expiring
                     // first, skipping what earlier refunds gave back.
@@ -529,7 +555,8 @@ impl Account {
                     key: key.clone(),
                     operation_id: operation_id.clone(),
                     original_operation_id: original_operation_id.clone(),
-                    amount: requested,
+                    amount: requested.saturating_sub(uncollected),
+                    uncollected,
                     draws,
                     credit: !original.credit,
                     context: context.clone(),
@@ -551,19 +578,25 @@ impl Account {
         Ok(hold)
     }
 
-    /// Plans taking an accrual back: from its own bucket first, then from
-    /// the soonest-expiring others.
+    /// Plans taking an accrual back: at most `amount`, and only from what is
+    /// left (spendable) in the accrual's own bucket — none when it expired or
+    /// was spent. Other buckets are never drawn on.
     fn plan_refund_of_credit(
         &self,
         original: &[Draw],
         amount: Decimal,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Draw>, LedgerError> {
-        let own = original.first().map(|d| d.bucket_id);
-        let order = own
-            .and_then(|id| self.buckets.get(&id))
+    ) -> Vec<Draw> {
+        original
+            .first()
+            .and_then(|d| self.buckets.get(&d.bucket_id))
+            .filter(|b| !is_due(b, now) && b.amount > Decimal::ZERO)
+            .map(|b| Draw {
+                bucket_id: b.id,
+                amount: amount.min(b.amount),
+                expires_at: b.expires_at,
+            })
             .into_iter()
-            .chain(self.buckets().into_iter().filter(|b| Some(b.id) != own));
-        self.draw_in_order(order, amount, now)
+            .collect()
     }
 }
