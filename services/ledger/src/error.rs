@@ -42,10 +42,10 @@ impl From<RepositoryError<LedgerError>> for ApiError {
         match e {
             RepositoryError::Domain(e) => ApiError::Domain(e),
             RepositoryError::Log(LogError::IdempotencyConflict { key }) => {
-                // `api/<method>/account/<member>/<currency>/<operation id>`:
-                // the operation id may itself contain '/'.
+                // `api/<namespace>/<operation id>`: the operation id may
+                // itself contain '/'.
                 let id = match key.strip_prefix("api/") {
-                    Some(rest) => rest.splitn(5, '/').nth(4).unwrap_or(rest).to_owned(),
+                    Some(rest) => rest.split_once('/').map_or(rest, |(_, id)| id).to_owned(),
                     None => key,
                 };
                 ApiError::IdempotencyConflict(id)

@@ -189,6 +189,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
         Event::Released {
             key,
             hold_id,
+            operation_id,
             amount,
             returned,
             context,
@@ -198,6 +199,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             pb::HoldReleased {
                 account: account(key),
                 hold_id: hold_id.clone(),
+                operation_id: operation_id.clone(),
                 amount: amount.to_string(),
                 returned: draws(returned),
                 context: Some(context.clone()),
@@ -383,6 +385,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
             Event::Released {
                 key: d.key(m.account)?,
                 hold_id: m.hold_id,
+                operation_id: m.operation_id,
                 amount: d.decimal("amount", &m.amount)?,
                 returned: d.draws(m.returned)?,
                 context: m.context.unwrap_or_default(),
@@ -521,6 +524,7 @@ mod tests {
             Event::Released {
                 key: key.clone(),
                 hold_id: "h2".into(),
+                operation_id: "rel".into(),
                 amount: Decimal::new(1, 0),
                 returned: vec![draw.clone()],
                 context: context.clone(),

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kit::aggregate::{Executed, Idempotency, Repository};
-use kit::log::{Metadata, request_hash};
+use kit::aggregate::{Executed, Idempotency, Repository, RepositoryError};
+use kit::log::{LogError, Metadata, request_hash};
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_server::LedgerService;
 use prost::Message;
@@ -27,6 +27,11 @@ use render::result_of;
 
 /// Longest accepted id (operation, hold, member).
 const MAX_ID: usize = 128;
+
+/// Operation-id prefixes of the ledger's own operations (batch lines
+/// `batch/<requestId>/<line>`, consumed events `social/...`): refused from
+/// callers so a caller's operation can never pass for one of them.
+const RESERVED_PREFIXES: [&str; 2] = ["batch/", "social/"];
 
 /// A clock, injectable for tests.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -62,6 +67,19 @@ impl Check {
             self.fail(field, "must not contain '/'");
         }
         value.to_owned()
+    }
+
+    /// An operation id: [`Check::id`], and not in the ledger's own
+    /// namespaces (batch lines and consumed events are operations too).
+    fn operation_id(&mut self, field: &str, value: &str) -> String {
+        let id = self.id(field, value);
+        if RESERVED_PREFIXES.iter().any(|p| id.starts_with(p)) {
+            self.fail(
+                field,
+                format!("must not start with {}", RESERVED_PREFIXES.join(" or ")),
+            );
+        }
+        id
     }
 
     fn currency<'c>(
@@ -173,7 +191,12 @@ impl LedgerApi {
         }
     }
 
-    /// Runs `command` with idempotency key `api/<method>/<account>/<id>`.
+    /// Runs `command` under the ledger-wide idempotency key of its id:
+    /// `api/op/<operation id>` (`api/hold/<hold id>` for holds), hashed over
+    /// the method and the request. So an operation id is unique across the
+    /// ledger, whatever the account or method: the same id with another
+    /// member, currency, method or content is ALREADY_EXISTS
+    /// (Loymax `NotUniqueOperationID`), never a second operation.
     async fn run<M: Message>(
         &self,
         method: &str,
@@ -188,9 +211,16 @@ impl LedgerApi {
             .catalog
             .currency(&key.currency)
             .map_or(2, |c| c.precision);
+        let namespace = if method == "Hold" { "hold" } else { "op" };
+        let mut hashed = Vec::with_capacity(method.len() + 1 + request.encoded_len());
+        hashed.extend_from_slice(method.as_bytes());
+        hashed.push(0);
+        request
+            .encode(&mut hashed)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let idempotency = Idempotency {
-            key: format!("api/{method}/{stream}/{id}"),
-            request_hash: request_hash(&request.encode_to_vec()),
+            key: format!("api/{namespace}/{id}"),
+            request_hash: request_hash(&hashed),
         };
         let metadata = Metadata {
             correlation_id: Some(id.to_owned()),
@@ -206,7 +236,13 @@ impl LedgerApi {
                 metadata,
                 |_, events| result_of(events, now, precision).encode_to_vec(),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                RepositoryError::Log(LogError::IdempotencyConflict { .. }) => {
+                    ApiError::IdempotencyConflict(id.to_owned())
+                }
+                other => other.into(),
+            })?;
         match executed {
             Executed::Applied { reply, .. } | Executed::Repeated { reply } => {
                 pb::OperationResult::decode(reply.as_slice())
@@ -218,7 +254,7 @@ impl LedgerApi {
     async fn accrue(&self, r: pb::AccrueRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let money = r.amount.clone().unwrap_or_default();
         let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
@@ -261,7 +297,7 @@ impl LedgerApi {
     async fn withdraw(&self, r: pb::WithdrawRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let money = r.amount.clone().unwrap_or_default();
         let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
@@ -308,7 +344,7 @@ impl LedgerApi {
     async fn capture(&self, r: pb::CaptureHoldRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let hold_id = c.id("hold_id", &r.hold_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);
@@ -328,13 +364,14 @@ impl LedgerApi {
     async fn release(&self, r: pb::ReleaseHoldRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let hold_id = c.id("hold_id", &r.hold_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);
         c.done()?;
         let command = Command::Release {
             key: Self::key(&member, currency.expect("checked")),
+            operation_id: op.clone(),
             hold_id,
             context: r.context.clone().unwrap_or_default(),
             now,
@@ -345,7 +382,7 @@ impl LedgerApi {
     async fn refund(&self, r: pb::RefundRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let original = c.id("original_operation_id", &r.original_operation_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);

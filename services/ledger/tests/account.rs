@@ -188,6 +188,7 @@ fn hold_capture_partial_returns_the_rest_and_can_be_refunded() {
     );
     let release = Command::Release {
         key: key(),
+        operation_id: "rel-1".into(),
         hold_id: "h1".into(),
         context: Default::default(),
         now,
@@ -406,6 +407,7 @@ fn amounts_returned_into_an_expired_bucket_expire_at_once() {
     let later = now + Duration::days(11);
     let release = Command::Release {
         key: key(),
+        operation_id: "rel-1".into(),
         hold_id: "h1".into(),
         context: Default::default(),
         now: later,

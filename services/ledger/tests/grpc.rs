@@ -393,3 +393,61 @@ async fn refunding_a_fully_refunded_operation_is_already_refunded() {
     }
     l.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_id_is_unique_across_the_ledger() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("op-1", "m1", "10")).await.unwrap();
+    // The same id for another member, another currency or another method.
+    let mut other_currency = accrue("op-1", "m1", "10");
+    other_currency.amount = money("10", "EUR");
+    let refused = [
+        c.accrue(accrue("op-1", "m2", "10")).await.unwrap_err(),
+        c.accrue(other_currency).await.unwrap_err(),
+        c.withdraw(withdraw("op-1", "m1", "10")).await.unwrap_err(),
+        c.release_hold(pb::ReleaseHoldRequest {
+            operation_id: "op-1".into(),
+            member_id: "m1".into(),
+            hold_id: "h-none".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err(),
+    ];
+    for status in refused {
+        assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "IDEMPOTENCY_KEY_REUSED");
+        assert_eq!(info.metadata["operation_id"], "op-1");
+    }
+    // A hold id is unique across the ledger too.
+    let hold = |member: &str| pb::HoldRequest {
+        hold_id: "h-1".into(),
+        member_id: member.into(),
+        amount: money("1", "BONUS"),
+        context: None,
+    };
+    c.accrue(accrue("a-m2", "m2", "10")).await.unwrap();
+    c.hold(hold("m1")).await.unwrap();
+    assert_eq!(
+        c.hold(hold("m2")).await.unwrap_err().code(),
+        Code::AlreadyExists
+    );
+    // The repeat of the first request is still its stored answer.
+    c.accrue(accrue("op-1", "m1", "10")).await.unwrap();
+    assert_eq!(balance(c, "m1").await, ("9.00".into(), "1.00".into()));
+    assert!(
+        c.get_balance(pb::GetBalanceRequest {
+            member_id: "m2".into(),
+            currency: "BONUS".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts[0]
+            .available
+            == "10.00"
+    );
+    l.stop().await;
+}

@@ -248,11 +248,27 @@ impl Account {
                 );
             }
             Event::Released {
-                hold_id, returned, ..
+                hold_id,
+                operation_id,
+                returned,
+                ..
             } => {
                 self.give(returned);
                 if let Some(h) = self.holds.get_mut(hold_id) {
                     h.open = false;
+                }
+                // The release's id is taken; a release is not refundable.
+                if !operation_id.is_empty() {
+                    self.operations.insert(
+                        operation_id.clone(),
+                        Refundable {
+                            credit: true,
+                            draws: Vec::new(),
+                            amount: Decimal::ZERO,
+                            refunded: Decimal::ZERO,
+                            refundable: false,
+                        },
+                    );
                 }
             }
             Event::Refunded {
@@ -493,14 +509,17 @@ impl Account {
             }
             Command::Release {
                 key,
+                operation_id,
                 hold_id,
                 context,
                 ..
             } => {
+                self.ensure_new_operation(operation_id)?;
                 let hold = self.open_hold(hold_id)?;
                 Event::Released {
                     key: key.clone(),
                     hold_id: hold_id.clone(),
+                    operation_id: operation_id.clone(),
                     amount: hold.amount,
                     returned: hold.draws.clone(),
                     context: context.clone(),

@@ -162,6 +162,9 @@ pub enum Event {
         key: AccountKey,
         /// Hold id.
         hold_id: String,
+        /// The release operation's id (empty in events recorded before
+        /// releases carried it).
+        operation_id: String,
         /// Amount returned.
         amount: Decimal,
         /// Buckets it went back to.
@@ -282,6 +285,8 @@ pub enum Command {
     Release {
         /// Account.
         key: AccountKey,
+        /// Release operation id.
+        operation_id: String,
         /// Hold id.
         hold_id: String,
         /// Source.
