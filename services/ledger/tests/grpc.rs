@@ -338,7 +338,7 @@ async fn history_follows_the_seed_filters() {
     let purchase = &full.rows[0];
     assert_eq!((purchase.rewards.len(), purchase.withdraws.len()), (1, 1));
     assert_eq!(purchase.rewards[0].amount, "5.00");
-    assert_eq!(purchase.withdraws[0].amount, "3.00");
+    assert_eq!(purchase.withdraws[0].amount, "-3.00");
     assert_eq!(full.rows[1].description, "Correction");
     assert_eq!(full.rows[1].kind, pb::OperationKind::Manual as i32);
     assert_eq!(full.rows[2].description, "Welcome bonus");
@@ -449,5 +449,103 @@ async fn an_operation_id_is_unique_across_the_ledger() {
             .available
             == "10.00"
     );
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_rows_look_like_the_seed_and_refunds_are_rows_of_their_own() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let purchase = |description: &str| {
+        Some(pb::OperationContext {
+            description: description.into(),
+            card_id: "card-1".into(),
+            purchase_id: "P-7".into(),
+            cheque_number: "000123".into(),
+            purchase_amount: money("150.00", "RUB"),
+            ..Default::default()
+        })
+    };
+    let mut a1 = accrue("a1", "m1", "100");
+    a1.context = purchase("Cheque 123");
+    c.accrue(a1).await.unwrap();
+    let mut w1 = withdraw("w1", "m1", "10");
+    w1.context = purchase("Cheque 123");
+    c.withdraw(w1).await.unwrap();
+    let mut w2 = withdraw("w2", "m1", "4");
+    w2.kind = pb::OperationKind::Manual as i32;
+    c.withdraw(w2).await.unwrap();
+    c.refund(pb::RefundRequest {
+        operation_id: "r1".into(),
+        member_id: "m1".into(),
+        original_operation_id: "w1".into(),
+        amount: "10".into(),
+        context: purchase("Refund of cheque 123"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let now = Some(chrono::Utc::now().into());
+    let h = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: now,
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.all_count, 3, "{h:?}");
+    // Newest first: the refund, the manual withdrawal, the purchase.
+    let (refund, manual, bought) = (&h.rows[0], &h.rows[1], &h.rows[2]);
+    assert_eq!(bought.r#type, pb::HistoryRowType::Purchase as i32);
+    assert!(!bought.is_refund);
+    assert_eq!(bought.cheque_number, "000123");
+    assert_eq!(bought.amount, money("150.00", "RUB"));
+    assert_eq!(bought.rewards[0].amount, "100.00", "rewards are positive");
+    assert_eq!(
+        bought.withdraws[0].amount, "-10.00",
+        "withdrawals are negative"
+    );
+    assert_eq!(manual.r#type, pb::HistoryRowType::WithdrawData as i32);
+    assert_eq!(manual.withdraws[0].amount, "-4.00");
+    assert_eq!(refund.r#type, pb::HistoryRowType::Purchase as i32);
+    assert!(refund.is_refund);
+    assert_eq!(refund.cheque_number, "000123");
+    assert_eq!(refund.rewards[0].amount, "10.00");
+    assert!(refund.date_time > manual.date_time);
+    // A date filter finds the refund at its own date.
+    let since_refund = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: now,
+            from_date: refund.date_time,
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(since_refund.all_count, 1);
+    assert!(since_refund.rows[0].is_refund);
+    // `count` is capped.
+    for i in 0..120 {
+        c.accrue(accrue(&format!("bulk-{i}"), "m1", "1"))
+            .await
+            .unwrap();
+    }
+    let page = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.all_count, 123);
+    assert_eq!(page.rows.len(), 100);
     l.stop().await;
 }
