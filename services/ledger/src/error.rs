@@ -32,6 +32,13 @@ pub enum ApiError {
     /// could not answer; nothing of the failed step was applied: retry.
     #[error("{0}; retry later")]
     Unavailable(String),
+    /// A read model is behind the log for longer than a read waits: the
+    /// answer would be stale; retry.
+    #[error("{0} projection is behind the event log; retry")]
+    Lagging(&'static str),
+    /// The client broke the call off (reset or cancelled its upload).
+    #[error("{0}")]
+    Cancelled(String),
     /// Anything else (storage, corruption, shutdown): logged with an id.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -161,6 +168,11 @@ impl From<ApiError> for tonic::Status {
                 &[("operation_id", id)],
             ),
             ApiError::Busy => status(Code::Aborted, message, "CONTENDED", &[]),
+            ApiError::Lagging(_) => {
+                tracing::warn!(error = %message, "projection behind");
+                status(Code::Unavailable, message, "PROJECTION_BEHIND", &[])
+            }
+            ApiError::Cancelled(_) => status(Code::Cancelled, message, "CANCELLED", &[]),
             ApiError::Unavailable(_) => {
                 tracing::warn!(error = %message, "dependency unavailable");
                 status(Code::Unavailable, message, "DEPENDENCY_UNAVAILABLE", &[])
@@ -176,5 +188,20 @@ impl From<ApiError> for tonic::Status {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lagging_projection_is_unavailable() {
+        let status = tonic::Status::from(ApiError::Lagging("the history"));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "PROJECTION_BEHIND"
+        );
     }
 }

@@ -117,6 +117,61 @@ impl Check {
         (!value.trim().is_empty()).then(|| self.amount(field, value, currency))
     }
 
+    /// An operation kind: unset is REGULAR; a value outside the enum or
+    /// not in `allowed` is refused.
+    fn kind(&mut self, value: i32, allowed: &[pb::OperationKind]) -> pb::OperationKind {
+        match pb::OperationKind::try_from(value) {
+            Ok(pb::OperationKind::Unspecified) => pb::OperationKind::Regular,
+            Ok(k) if allowed.contains(&k) => k,
+            _ => {
+                let names: Vec<&str> = allowed.iter().map(|k| k.as_str_name()).collect();
+                self.fail(
+                    "kind",
+                    format!("must be one of {} (got {value})", names.join(", ")),
+                );
+                pb::OperationKind::Regular
+            }
+        }
+    }
+
+    /// A reward type: unset is BONUS; DISCOUNT (a direct discount, not
+    /// points) and values outside the enum are refused.
+    fn reward_type(&mut self, value: i32) -> pb::RewardType {
+        match pb::RewardType::try_from(value) {
+            Ok(pb::RewardType::Unspecified) => pb::RewardType::Bonus,
+            Ok(pb::RewardType::Discount) => {
+                self.fail(
+                    "reward_type",
+                    "REWARD_TYPE_DISCOUNT is a direct discount, not a points accrual",
+                );
+                pb::RewardType::Bonus
+            }
+            Ok(t) => t,
+            Err(_) => {
+                self.fail(
+                    "reward_type",
+                    format!("unknown reward type {value}: BONUS, GIFT or CHARGING"),
+                );
+                pb::RewardType::Bonus
+            }
+        }
+    }
+
+    /// A withdraw type: unset is BONUS; values outside the enum are refused.
+    fn withdraw_type(&mut self, value: i32) -> pb::WithdrawType {
+        match pb::WithdrawType::try_from(value) {
+            Ok(pb::WithdrawType::Unspecified) => pb::WithdrawType::Bonus,
+            Ok(t) => t,
+            Err(_) => {
+                self.fail(
+                    "withdraw_type",
+                    format!("unknown withdraw type {value}: BONUS, GIFT_CARD or WITHDRAW"),
+                );
+                pb::WithdrawType::Bonus
+            }
+        }
+    }
+
     fn done(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
@@ -176,9 +231,7 @@ impl LedgerApi {
             .wait_for(head, std::time::Duration::from_secs(5))
             .await
         {
-            return Err(ApiError::Unexpected(anyhow::anyhow!(
-                "history projection is behind"
-            )));
+            return Err(ApiError::Lagging("the history"));
         }
         let (all_count, rows) = history::query(self.history.tree(), &member, &filter)?;
         Ok(pb::GetHistoryResponse { all_count, rows })
@@ -266,10 +319,16 @@ impl LedgerApi {
                 format!("unknown lifetime definition {:?}", r.lifetime),
             );
         }
-        let kind = pb::OperationKind::try_from(r.kind).unwrap_or(pb::OperationKind::Unspecified);
-        if kind == pb::OperationKind::Unspecified && r.kind != 0 {
-            c.fail("kind", "unknown operation kind");
-        }
+        let kind = c.kind(
+            r.kind,
+            &[
+                pb::OperationKind::Regular,
+                pb::OperationKind::Manual,
+                pb::OperationKind::Social,
+                pb::OperationKind::Charging,
+            ],
+        );
+        let reward_type = c.reward_type(r.reward_type);
         c.done()?;
         let (currency, (lifetime_id, lifetime)) =
             (currency.expect("checked"), lifetime.expect("checked"));
@@ -279,15 +338,8 @@ impl LedgerApi {
             amount,
             lifetime: lifetime_id.to_owned(),
             expires_at: lifetime.expires_at(now),
-            kind: if kind == pb::OperationKind::Unspecified {
-                pb::OperationKind::Regular
-            } else {
-                kind
-            },
-            reward_type: match pb::RewardType::try_from(r.reward_type) {
-                Ok(pb::RewardType::Unspecified) | Err(_) => pb::RewardType::Bonus,
-                Ok(t) => t,
-            },
+            kind,
+            reward_type,
             context: r.context.clone().unwrap_or_default(),
             now,
         };
@@ -302,20 +354,23 @@ impl LedgerApi {
         let money = r.amount.clone().unwrap_or_default();
         let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
         let amount = c.amount("amount.amount", &money.amount, currency);
+        let kind = c.kind(
+            r.kind,
+            &[
+                pb::OperationKind::Regular,
+                pb::OperationKind::Manual,
+                pb::OperationKind::Social,
+            ],
+        );
+        let withdraw_type = c.withdraw_type(r.withdraw_type);
         c.done()?;
         let currency = currency.expect("checked");
         let command = Command::Withdraw {
             key: Self::key(&member, currency),
             operation_id: op.clone(),
             amount,
-            kind: match pb::OperationKind::try_from(r.kind) {
-                Ok(pb::OperationKind::Unspecified) | Err(_) => pb::OperationKind::Regular,
-                Ok(k) => k,
-            },
-            withdraw_type: match pb::WithdrawType::try_from(r.withdraw_type) {
-                Ok(pb::WithdrawType::Unspecified) | Err(_) => pb::WithdrawType::Bonus,
-                Ok(t) => t,
-            },
+            kind,
+            withdraw_type,
             context: r.context.clone().unwrap_or_default(),
             now,
         };
@@ -435,6 +490,15 @@ impl LedgerApi {
     }
 }
 
+/// A client stream that failed mid-upload (the client reset or cancelled
+/// it, or the connection broke): the call is CANCELLED.
+fn upload_broke_off(status: &Status) -> ApiError {
+    ApiError::Cancelled(format!(
+        "the upload broke off: {}",
+        crate::domain::money::prefix(status.message())
+    ))
+}
+
 fn reply<T>(
     r: Result<pb::OperationResult, ApiError>,
     wrap: impl FnOnce(Option<pb::OperationResult>) -> T,
@@ -540,10 +604,21 @@ impl LedgerService for LedgerApi {
                 "lines",
                 "after the header, every message must carry lines",
             )])),
-            Err(status) => Err(ApiError::Unexpected(anyhow::anyhow!(
-                "upload interrupted: {status}"
-            ))),
+            Err(status) => Err(upload_broke_off(&status)),
         });
         Ok(Response::new(self.batch.apply(header, chunks).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_that_breaks_off_is_cancelled() {
+        let status: Status = upload_broke_off(&Status::cancelled("h2 stream reset")).into();
+        assert_eq!(status.code(), tonic::Code::Cancelled);
+        let status: Status = upload_broke_off(&Status::unknown("connection reset")).into();
+        assert_eq!(status.code(), tonic::Code::Cancelled);
     }
 }

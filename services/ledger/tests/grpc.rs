@@ -549,3 +549,37 @@ async fn history_rows_look_like_the_seed_and_refunds_are_rows_of_their_own() {
     assert_eq!(page.rows.len(), 100);
     l.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_enum_values_and_discounts_are_invalid_arguments() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("seed", "m1", "100")).await.unwrap();
+    let field = |s: tonic::Status| {
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+        s.get_details_bad_request().unwrap().field_violations[0]
+            .field
+            .clone()
+    };
+    let mut w = withdraw("w1", "m1", "1");
+    w.kind = 99;
+    assert_eq!(field(c.withdraw(w).await.unwrap_err()), "kind");
+    let mut w = withdraw("w2", "m1", "1");
+    w.kind = pb::OperationKind::Charging as i32;
+    assert_eq!(field(c.withdraw(w).await.unwrap_err()), "kind");
+    let mut w = withdraw("w3", "m1", "1");
+    w.withdraw_type = 42;
+    assert_eq!(field(c.withdraw(w).await.unwrap_err()), "withdraw_type");
+    let mut a = accrue("a1", "m1", "1");
+    a.reward_type = 7;
+    assert_eq!(field(c.accrue(a).await.unwrap_err()), "reward_type");
+    let mut a = accrue("a2", "m1", "1");
+    a.reward_type = pb::RewardType::Discount as i32;
+    assert_eq!(field(c.accrue(a).await.unwrap_err()), "reward_type");
+    let mut a = accrue("a3", "m1", "1");
+    a.kind = -1;
+    assert_eq!(field(c.accrue(a).await.unwrap_err()), "kind");
+    // Nothing was applied.
+    assert_eq!(balance(c, "m1").await, ("100.00".into(), "0.00".into()));
+    l.stop().await;
+}
