@@ -34,6 +34,7 @@ use crate::domain::account::{Account, AccountKey, Command, LineOutcome as Planne
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money;
 use crate::error::ApiError;
+use crate::grpc::Clock;
 use crate::members::MemberDirectory;
 
 /// Accounts written concurrently.
@@ -42,7 +43,7 @@ pub const IN_FLIGHT: usize = 20_000;
 pub const BATCH_APPLIED: &str = "loyalty.ledger.v1.BatchApplied";
 /// Event type of a chunk's fingerprint.
 pub const BATCH_CHUNK_ACCEPTED: &str = "loyalty.ledger.v1.BatchChunkAccepted";
-/// Format of `operationDate`.
+/// Format of `operationDate` without a zone (read as UTC).
 const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// Applies batches.
@@ -51,6 +52,7 @@ pub struct BatchApplier {
     catalog: Arc<Catalog>,
     members: Arc<dyn MemberDirectory>,
     chunk_lines: usize,
+    clock: Clock,
 }
 
 /// A validated header.
@@ -100,7 +102,15 @@ impl BatchApplier {
             catalog,
             members,
             chunk_lines: CHUNK_LINES,
+            clock: Arc::new(Utc::now),
         }
+    }
+
+    /// Reads the time of each batch (bucket expiries, the lines' `now`)
+    /// from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets the lines per chunk (the unit of fingerprinting and writing).
@@ -195,7 +205,7 @@ impl BatchApplier {
                 Err(e) => Err(ApiError::Unexpected(e.into())),
             };
         }
-        let now = Utc::now();
+        let now = (self.clock)();
         let header_bytes = header.encode_length_delimited_to_vec();
         let applied_chunks = self.applied_chunks(&batch_key)?;
         let mut outcomes: Vec<LineOutcome> = Vec::new();
@@ -378,14 +388,12 @@ impl BatchApplier {
                 "transactionAmount: {transaction:?} is not a decimal number"
             ));
         }
-        let operation_time = NaiveDateTime::parse_from_str(line.operation_date.trim(), DATE_FORMAT)
-            .map_err(|_| {
-                format!(
-                    "operationDate: {:?} is not YYYY-MM-DD HH:MM:SS",
-                    line.operation_date
-                )
-            })?
-            .and_utc();
+        let operation_time = parse_operation_date(&line.operation_date).ok_or_else(|| {
+            format!(
+                "operationDate: {} is not YYYY-MM-DD HH:MM:SS (UTC) or an RFC 3339 time with its zone",
+                money::quote(&line.operation_date)
+            )
+        })?;
         let member_no = line.member_no.trim();
         if !well_formed(member_no) {
             return Err(format!("memberNo {member_no:?} is missing or malformed"));
@@ -526,6 +534,26 @@ impl BatchApplier {
         }
         Ok(outcomes)
     }
+}
+
+/// A line's `operationDate`: the seed's `YYYY-MM-DD HH:MM:SS`, which has no
+/// zone and is read as UTC, or an RFC 3339 time with its zone (`Z` or
+/// `+03:00`; a space may stand for the `T`), converted to UTC.
+pub fn parse_operation_date(input: &str) -> Option<DateTime<Utc>> {
+    let s = input.trim();
+    if s.len() > 40 {
+        return None;
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, DATE_FORMAT) {
+        return Some(t.and_utc());
+    }
+    let with_t = match s.get(10..11) {
+        Some(" ") => format!("{}T{}", &s[..10], &s[11..]),
+        _ => s.to_owned(),
+    };
+    DateTime::parse_from_rfc3339(&with_t)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn command_amount(command: &Command) -> Decimal {

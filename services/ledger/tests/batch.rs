@@ -31,15 +31,25 @@ async fn apply(
     lines: Vec<pb::BatchLine>,
 ) -> Result<pb::ApplyBatchResponse, tonic::Status> {
     use pb::apply_batch_request::Part;
-    let mut messages = vec![pb::ApplyBatchRequest {
-        part: Some(Part::Header(pb::BatchHeader {
-            request_id: request_id.into(),
-            r#type: kind as i32,
-            accrue_description: "string".into(),
-            ..Default::default()
-        })),
-    }];
-    // Two lines per message, to exercise chunking.
+    let header = Part::Header(pb::BatchHeader {
+        request_id: request_id.into(),
+        r#type: kind as i32,
+        accrue_description: "string".into(),
+        ..Default::default()
+    });
+    c.apply_batch(futures::stream::iter(with_trailer(header, lines)))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The messages of a complete upload: the header, the lines two per
+/// message (to exercise chunking), and the end of the upload.
+fn with_trailer(
+    header: pb::apply_batch_request::Part,
+    lines: Vec<pb::BatchLine>,
+) -> Vec<pb::ApplyBatchRequest> {
+    use pb::apply_batch_request::Part;
+    let mut messages = vec![pb::ApplyBatchRequest { part: Some(header) }];
     for chunk in lines.chunks(2) {
         messages.push(pb::ApplyBatchRequest {
             part: Some(Part::Lines(pb::BatchLines {
@@ -47,9 +57,7 @@ async fn apply(
             })),
         });
     }
-    c.apply_batch(futures::stream::iter(messages))
-        .await
-        .map(|r| r.into_inner())
+    messages
 }
 
 async fn available(c: &mut LedgerServiceClient<Channel>, member: &str) -> String {
@@ -249,5 +257,73 @@ async fn lines_above_the_amount_bound_are_line_errors_on_every_retry() {
         );
     }
     assert_eq!(available(c, "m1").await, "5.00");
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_use_the_ledgers_clock_and_read_operation_dates_with_their_zone() {
+    use chrono::TimeZone;
+    let at = chrono::Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+    let mut l = Ledger::start_with_clock(&[], std::sync::Arc::new(move || at)).await;
+    let c = &mut l.client;
+    use pb::apply_batch_request::Part;
+    let header = pb::BatchHeader {
+        request_id: "clock-1".into(),
+        r#type: pb::BatchType::Accrue as i32,
+        life_time_definition_external_id: "365d".into(),
+        ..Default::default()
+    };
+    let lines = vec![
+        line("m1", "10", "2013-08-14 12:26:14+03:00"),
+        line("m1", "5", "2013-08-14T12:26:14Z"),
+        line("m1", "1", "2013-08-14 12:26:14 +0300"),
+    ];
+    let r = c
+        .apply_batch(futures::stream::iter(with_trailer(
+            Part::Header(header),
+            lines,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.code, r.accepted_count, r.error_count),
+        (0, 2, 1),
+        "{r:?}"
+    );
+    assert!(r.errors[0].comment.contains("operationDate"), "{r:?}");
+    let b = c
+        .get_balance(pb::GetBalanceRequest {
+            member_id: "m1".into(),
+            currency: "BONUS".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // 365 days after the ledger's clock, not after the wall clock.
+    assert_eq!(
+        b.accounts[0].next_expiry,
+        Some((at + chrono::Duration::days(365)).into())
+    );
+    let h = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut times: Vec<_> = h
+        .rows
+        .iter()
+        .map(|r| r.context.as_ref().unwrap().operation_time.unwrap())
+        .collect();
+    times.sort_by_key(|t| t.seconds);
+    let utc = chrono::Utc
+        .with_ymd_and_hms(2013, 8, 14, 9, 26, 14)
+        .unwrap();
+    assert_eq!(times[0], utc.into(), "+03:00 is read with its zone");
     l.stop().await;
 }
