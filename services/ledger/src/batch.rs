@@ -232,7 +232,7 @@ impl BatchApplier {
             outcomes.extend(self.apply_chunk(&h, buffer, &members, now).await?);
         }
         let hash: [u8; 32] = hasher.finalize().into();
-        let report = report(&h, next_line, outcomes);
+        let report = report(&h, &self.catalog, next_line, outcomes);
         let event = pb::BatchApplied {
             request_id: h.request_id.clone(),
             r#type: h.kind as i32,
@@ -563,8 +563,19 @@ fn command_amount(command: &Command) -> Decimal {
     }
 }
 
+/// Seed 004's message for code 185 (every line rejected), word for word.
+pub const MESSAGE_185: &str = "Ошибка импорта массового платежа. Сумма платежа равна нулю. Подробности в деталях платежа (см. также get_batch_info).";
+/// Seed 004's message for code 188 (a single-line batch rejected) starts
+/// so; the line's reason follows.
+pub const MESSAGE_188_PREFIX: &str = "Ошибка импорта массового платежа.";
+
 /// Builds the seed-004 report.
-fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBatchResponse {
+fn report(
+    h: &Header,
+    catalog: &Catalog,
+    lines: u64,
+    mut outcomes: Vec<LineOutcome>,
+) -> pb::ApplyBatchResponse {
     outcomes.sort_by_key(|(n, _)| *n);
     let mut sum = Decimal::ZERO;
     let mut accepted = 0u64;
@@ -591,12 +602,27 @@ fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBa
             "Операция выполнена частично: принято строк {accepted}, отклонено {}",
             errors.len()
         ),
-        188 => errors
-            .first()
-            .map(|e| e.comment.clone())
-            .unwrap_or_default(),
-        _ => "Ошибка импорта: отклонены все строки. Подробности в errors".to_owned(),
+        188 => format!(
+            "{MESSAGE_188_PREFIX} {}",
+            errors.first().map_or("", |e| e.comment.as_str())
+        ),
+        _ => MESSAGE_185.to_owned(),
     };
+    let summary = catalog
+        .report_order()
+        .into_iter()
+        .map(|c| pb::CurrencySum {
+            currency: c.id.clone(),
+            amount: money::render(
+                if c.id == h.currency.id {
+                    sum
+                } else {
+                    Decimal::ZERO
+                },
+                c.precision,
+            ),
+        })
+        .collect();
     pb::ApplyBatchResponse {
         request_id: h.request_id.clone(),
         r#type: h.kind as i32,
@@ -608,5 +634,6 @@ fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBa
         error_count: errors.len() as u64,
         errors,
         currency: h.currency.id.clone(),
+        summary,
     }
 }

@@ -105,6 +105,32 @@ impl Default for Catalog {
 }
 
 impl Catalog {
+    /// This catalog with exactly `currencies` (id, precision; each with the
+    /// default bound), `default_currency` the one an empty id names.
+    pub fn with_currencies(mut self, currencies: &[(&str, u32)], default_currency: &str) -> Self {
+        self.currencies = currencies
+            .iter()
+            .map(|(id, precision)| ((*id).to_owned(), Currency::new(id, *precision)))
+            .collect();
+        self.default_currency = default_currency.to_owned();
+        self
+    }
+
+    /// Every currency in the order of seed 004's report columns: `RUR` (or
+    /// `RUB`), `USD`, `EUR`, `BTC`, then the others by id.
+    pub fn report_order(&self) -> Vec<&Currency> {
+        let rank = |id: &str| match id {
+            "RUR" | "RUB" => 0,
+            "USD" => 1,
+            "EUR" => 2,
+            "BTC" => 3,
+            _ => 4,
+        };
+        let mut all: Vec<&Currency> = self.currencies.values().collect();
+        all.sort_by(|a, b| rank(&a.id).cmp(&rank(&b.id)).then(a.id.cmp(&b.id)));
+        all
+    }
+
     /// The currency with `id`, or the default bonus currency for an empty id.
     pub fn currency(&self, id: &str) -> Option<&Currency> {
         let id = if id.is_empty() {
