@@ -11,6 +11,12 @@
 //! the same batch again returns that report; different content under the
 //! same `requestId` is refused.
 //!
+//! An upload ends with a trailer (line count and [`BatchDigest`]): only a
+//! complete upload gets a report. One that ends without it (or with a
+//! trailer that does not match) records no report, so the `requestId` stays
+//! free for the same batch sent again; full chunks applied on the way are
+//! recognised then and not applied twice.
+//!
 //! Each chunk's `memberNo`s are resolved through the [`MemberDirectory`]
 //! (one or a few calls per chunk) before anything of the chunk is recorded
 //! or applied: an unknown `memberNo` is a line error; a directory that
@@ -45,6 +51,89 @@ pub const BATCH_APPLIED: &str = "loyalty.ledger.v1.BatchApplied";
 pub const BATCH_CHUNK_ACCEPTED: &str = "loyalty.ledger.v1.BatchChunkAccepted";
 /// Format of `operationDate` without a zone (read as UTC).
 const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// One part of a batch upload after its header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchPart {
+    /// Lines, in file order.
+    Lines(Vec<pb::BatchLine>),
+    /// The end of the upload: line count and digest.
+    End(pb::BatchTrailer),
+}
+
+/// The digest a batch upload ends with: SHA-256 over the header's and then
+/// every line's length-delimited protobuf encoding, in order; rendered as
+/// lowercase hex in [`pb::BatchTrailer::digest`].
+pub struct BatchDigest {
+    hasher: sha2::Sha256,
+    lines: u64,
+}
+
+impl BatchDigest {
+    /// A digest starting with `header`.
+    pub fn new(header: &pb::BatchHeader) -> Self {
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(header.encode_length_delimited_to_vec());
+        Self { hasher, lines: 0 }
+    }
+
+    /// Adds the next line.
+    pub fn line(&mut self, line: &pb::BatchLine) {
+        self.hasher.update(line.encode_length_delimited_to_vec());
+        self.lines += 1;
+    }
+
+    /// Lines added so far.
+    pub fn line_count(&self) -> u64 {
+        self.lines
+    }
+
+    /// The digest so far, as raw bytes.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hasher.clone().finalize().into()
+    }
+
+    /// The trailer that ends an upload of what was added.
+    pub fn trailer(&self) -> pb::BatchTrailer {
+        pb::BatchTrailer {
+            line_count: self.lines,
+            digest: hex::encode(self.hash()),
+        }
+    }
+
+    /// Checks that an upload ended with a trailer matching what was received.
+    fn check(&self, trailer: Option<&pb::BatchTrailer>) -> Result<(), ApiError> {
+        let violation =
+            |d: String| ApiError::Invalid(vec![tonic_types::FieldViolation::new("trailer", d)]);
+        let Some(t) = trailer else {
+            return Err(violation(
+                "the upload ended without its trailer (aborted): nothing was recorded under \
+                 the requestId; send the whole batch again"
+                    .into(),
+            ));
+        };
+        if t.line_count != self.lines {
+            return Err(violation(format!(
+                "the trailer counts {} lines, the ledger received {}; nothing was recorded",
+                t.line_count, self.lines
+            )));
+        }
+        if !t.digest.eq_ignore_ascii_case(&hex::encode(self.hash())) {
+            return Err(violation(
+                "the trailer's digest differs from what the ledger received; nothing was recorded"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn after_trailer() -> ApiError {
+    ApiError::Invalid(vec![tonic_types::FieldViolation::new(
+        "trailer",
+        "the trailer must be the upload's last message",
+    )])
+}
 
 /// Applies batches.
 pub struct BatchApplier {
@@ -172,30 +261,38 @@ impl BatchApplier {
 
     /// Applies the batch whose header is `header` and whose lines come from
     /// `chunks`; returns the report.
+    ///
+    /// The upload must end with [`BatchPart::End`] naming the number of
+    /// lines and the [`BatchDigest`] of what was sent; an upload that ends
+    /// without it was aborted: no report is recorded (full chunks applied
+    /// on the way stay applied, and the same batch sent again completes).
     pub async fn apply<S>(
         &self,
         header: pb::BatchHeader,
-        mut chunks: S,
+        mut parts: S,
     ) -> Result<pb::ApplyBatchResponse, ApiError>
     where
-        S: futures::Stream<Item = Result<Vec<pb::BatchLine>, ApiError>> + Unpin,
+        S: futures::Stream<Item = Result<BatchPart, ApiError>> + Unpin,
     {
         let h = self.header(&header)?;
         let batch_key = format!("batch/{}", h.request_id);
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(header.encode_length_delimited_to_vec());
+        let mut digest = BatchDigest::new(&header);
         let log = self.repo.log();
         if let Some(stored) = log
             .lookup_idempotency(&batch_key)
             .map_err(|e| ApiError::Unexpected(e.into()))?
         {
             // Seen before: answer from the stored report if the content matches.
-            while let Some(chunk) = chunks.next().await {
-                for line in chunk? {
-                    hasher.update(line.encode_length_delimited_to_vec());
+            let mut trailer = None;
+            while let Some(part) = parts.next().await {
+                match part? {
+                    BatchPart::Lines(_) if trailer.is_some() => return Err(after_trailer()),
+                    BatchPart::Lines(lines) => lines.iter().for_each(|l| digest.line(l)),
+                    BatchPart::End(t) => trailer = Some(t),
                 }
             }
-            let hash: [u8; 32] = hasher.finalize().into();
+            digest.check(trailer.as_ref())?;
+            let hash = digest.hash();
             return match log.check_idempotency(&batch_key, &hash).await {
                 Ok(_) => pb::ApplyBatchResponse::decode(stored.result.as_slice())
                     .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored report: {e}"))),
@@ -211,10 +308,19 @@ impl BatchApplier {
         let mut outcomes: Vec<LineOutcome> = Vec::new();
         let mut buffer: Vec<(u64, pb::BatchLine)> = Vec::with_capacity(self.chunk_lines);
         let mut next_line = 0u64;
-        while let Some(chunk) = chunks.next().await {
-            for line in chunk? {
+        let mut trailer = None;
+        while let Some(part) = parts.next().await {
+            let chunk = match part? {
+                BatchPart::Lines(_) if trailer.is_some() => return Err(after_trailer()),
+                BatchPart::Lines(lines) => lines,
+                BatchPart::End(t) => {
+                    trailer = Some(t);
+                    continue;
+                }
+            };
+            for line in chunk {
                 next_line += 1;
-                hasher.update(line.encode_length_delimited_to_vec());
+                digest.line(&line);
                 buffer.push((next_line, line));
                 if buffer.len() >= self.chunk_lines {
                     let lines = std::mem::take(&mut buffer);
@@ -225,13 +331,15 @@ impl BatchApplier {
                 }
             }
         }
+        // The last (partial) chunk only once the upload is known complete.
+        digest.check(trailer.as_ref())?;
         if !buffer.is_empty() {
             let members = self.resolve_members(&buffer).await?;
             self.check_chunk(&h, &batch_key, &header_bytes, &applied_chunks, &buffer)
                 .await?;
             outcomes.extend(self.apply_chunk(&h, buffer, &members, now).await?);
         }
-        let hash: [u8; 32] = hasher.finalize().into();
+        let hash = digest.hash();
         let report = report(&h, &self.catalog, next_line, outcomes);
         let event = pb::BatchApplied {
             request_id: h.request_id.clone(),
@@ -378,6 +486,10 @@ impl BatchApplier {
         members: &Members,
         now: DateTime<Utc>,
     ) -> Result<(AccountKey, Command), String> {
+        if !line.malformed.is_empty() {
+            let reason: String = line.malformed.chars().take(200).collect();
+            return Err(format!("Неверный формат строки: {reason}"));
+        }
         let amount = h
             .currency
             .parse_amount(&line.points_amount)

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 use tonic_types::FieldViolation;
 
-use crate::batch::BatchApplier;
+use crate::batch::{BatchApplier, BatchPart};
 use crate::domain::account::{Account, AccountKey, Command};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money::{self, AmountError};
@@ -599,10 +599,13 @@ impl LedgerService for LedgerApi {
         let chunks = stream.map(|m| match m {
             Ok(pb::ApplyBatchRequest {
                 part: Some(Part::Lines(l)),
-            }) => Ok(l.lines),
+            }) => Ok(BatchPart::Lines(l.lines)),
+            Ok(pb::ApplyBatchRequest {
+                part: Some(Part::Trailer(t)),
+            }) => Ok(BatchPart::End(t)),
             Ok(_) => Err(ApiError::Invalid(vec![FieldViolation::new(
                 "lines",
-                "after the header, every message must carry lines",
+                "after the header, every message must carry lines or the trailer",
             )])),
             Err(status) => Err(upload_broke_off(&status)),
         });

@@ -4,10 +4,12 @@
 mod common;
 
 use common::Ledger;
+use ledger::batch::BatchDigest;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use tonic::Code;
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 fn line(member: &str, points: &str, date: &str) -> pb::BatchLine {
     pb::BatchLine {
@@ -17,6 +19,7 @@ fn line(member: &str, points: &str, date: &str) -> pb::BatchLine {
         merchant_name: " merchantName".into(),
         transaction_amount: "152246.54".into(),
         points_amount: points.into(),
+        ..Default::default()
     }
 }
 
@@ -49,14 +52,22 @@ fn with_trailer(
     lines: Vec<pb::BatchLine>,
 ) -> Vec<pb::ApplyBatchRequest> {
     use pb::apply_batch_request::Part;
+    let mut digest = match &header {
+        Part::Header(h) => BatchDigest::new(h),
+        _ => BatchDigest::new(&pb::BatchHeader::default()),
+    };
     let mut messages = vec![pb::ApplyBatchRequest { part: Some(header) }];
     for chunk in lines.chunks(2) {
+        chunk.iter().for_each(|l| digest.line(l));
         messages.push(pb::ApplyBatchRequest {
             part: Some(Part::Lines(pb::BatchLines {
                 lines: chunk.to_vec(),
             })),
         });
     }
+    messages.push(pb::ApplyBatchRequest {
+        part: Some(Part::Trailer(digest.trailer())),
+    });
     messages
 }
 
@@ -325,5 +336,56 @@ async fn batches_use_the_ledgers_clock_and_read_operation_dates_with_their_zone(
         .with_ymd_and_hms(2013, 8, 14, 9, 26, 14)
         .unwrap();
     assert_eq!(times[0], utc.into(), "+03:00 is read with its zone");
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_without_its_trailer_records_nothing_under_its_request_id() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let header = || {
+        pb::apply_batch_request::Part::Header(pb::BatchHeader {
+            request_id: "cut-1".into(),
+            r#type: pb::BatchType::Accrue as i32,
+            ..Default::default()
+        })
+    };
+    let lines = || {
+        vec![
+            line("m1", "1", "2026-01-01 10:00:00"),
+            line("m1", "2", "2026-01-01 10:00:00"),
+            line("m1", "4", "2026-01-01 10:00:00"),
+        ]
+    };
+    // The stream ends after the first lines, without the trailer.
+    let mut cut = with_trailer(header(), lines());
+    cut.truncate(2);
+    let status = c.apply_batch(futures::stream::iter(cut)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        status.get_details_bad_request().unwrap().field_violations[0].field,
+        "trailer"
+    );
+    // A trailer that does not match what was sent: nothing recorded either.
+    let mut wrong = with_trailer(header(), lines());
+    wrong.remove(2);
+    assert_eq!(
+        c.apply_batch(futures::stream::iter(wrong))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    // The whole batch under the same requestId: complete, every line once.
+    let r = c
+        .apply_batch(futures::stream::iter(with_trailer(header(), lines())))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.code, r.accepted_count, r.accepted_sum.as_str()),
+        (0, 3, "7.00")
+    );
+    assert_eq!(available(c, "m1").await, "7.00");
     l.stop().await;
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
-use ledger::batch::BatchApplier;
+use ledger::batch::{BatchApplier, BatchDigest, BatchPart};
 use ledger::batch_file::{report_csv, report_json};
 use ledger::domain::account::Account;
 use ledger::domain::catalog::Catalog;
@@ -38,9 +38,15 @@ fn line(member: &str, points: &str) -> pb::BatchLine {
 }
 
 fn upload(
+    header: &pb::BatchHeader,
     lines: Vec<pb::BatchLine>,
-) -> impl futures::Stream<Item = Result<Vec<pb::BatchLine>, ApiError>> + Unpin {
-    futures::stream::iter(vec![Ok(lines)])
+) -> impl futures::Stream<Item = Result<BatchPart, ApiError>> + Unpin {
+    let mut digest = BatchDigest::new(header);
+    lines.iter().for_each(|l| digest.line(l));
+    futures::stream::iter(vec![
+        Ok(BatchPart::Lines(lines)),
+        Ok(BatchPart::End(digest.trailer())),
+    ])
 }
 
 fn header(id: &str, currency: &str) -> pb::BatchHeader {
@@ -67,7 +73,10 @@ async fn the_csv_report_is_the_seeds_example() {
     let a = applier(&dir);
     let id = "938059f7-3680-4836-8c5c-53d5912556b9";
     let report = a
-        .apply(header(id, "RUR"), upload(vec![line("m1", "1.20")]))
+        .apply(
+            header(id, "RUR"),
+            upload(&header(id, "RUR"), vec![line("m1", "1.20")]),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -79,7 +88,10 @@ async fn the_csv_report_is_the_seeds_example() {
     let report = a
         .apply(
             header("0839e09e-4651-4ccd-a222-e1975a93a33c", "RUR"),
-            upload(vec![line("m1", "0"), line("", "1")]),
+            upload(
+                &header("0839e09e-4651-4ccd-a222-e1975a93a33c", "RUR"),
+                vec![line("m1", "0"), line("", "1")],
+            ),
         )
         .await
         .unwrap();
@@ -94,7 +106,10 @@ async fn the_csv_report_is_the_seeds_example() {
     );
     // A single-line batch rejected: 188, the message gives the reason.
     let report = a
-        .apply(header("one", "RUR"), upload(vec![line("m1", "-1")]))
+        .apply(
+            header("one", "RUR"),
+            upload(&header("one", "RUR"), vec![line("m1", "-1")]),
+        )
         .await
         .unwrap();
     assert_eq!(report.code, 188);
@@ -133,7 +148,10 @@ async fn the_json_report_is_the_seeds_example() {
     let report = a
         .apply(
             header("3e6131a6-f55e-4a54-92a8-198e114dc92a", "EUR"),
-            upload(vec![line("m1", "7.29")]),
+            upload(
+                &header("3e6131a6-f55e-4a54-92a8-198e114dc92a", "EUR"),
+                vec![line("m1", "7.29")],
+            ),
         )
         .await
         .unwrap();
