@@ -221,6 +221,12 @@ impl BatchApplier {
                 "is required, at most 128 printable characters".into(),
             );
         }
+        if h.accrue_description.len() > crate::grpc::MAX_TEXT {
+            fail(
+                "header.accrue_description",
+                format!("at most {} bytes are accepted", crate::grpc::MAX_TEXT),
+            );
+        }
         let kind = pb::BatchType::try_from(h.r#type).unwrap_or(pb::BatchType::Unspecified);
         if kind == pb::BatchType::Unspecified {
             fail(
@@ -232,7 +238,7 @@ impl BatchApplier {
         if currency.is_none() {
             fail(
                 "header.currency_external_id",
-                format!("unknown currency {:?}", h.currency_external_id),
+                format!("unknown currency {}", money::quote(&h.currency_external_id)),
             );
         }
         let lifetime = self.catalog.lifetime(&h.life_time_definition_external_id);
@@ -240,8 +246,8 @@ impl BatchApplier {
             fail(
                 "header.life_time_definition_external_id",
                 format!(
-                    "unknown lifetime definition {:?}",
-                    h.life_time_definition_external_id
+                    "unknown lifetime definition {}",
+                    money::quote(&h.life_time_definition_external_id)
                 ),
             );
         }
@@ -490,6 +496,22 @@ impl BatchApplier {
             let reason: String = line.malformed.chars().take(200).collect();
             return Err(format!("Неверный формат строки: {reason}"));
         }
+        for (field, value, max) in [
+            ("Description", &line.description, crate::grpc::MAX_TEXT),
+            (
+                "merchantName",
+                &line.merchant_name,
+                crate::grpc::MAX_SHORT_TEXT,
+            ),
+            ("transactionAmount", &line.transaction_amount, 40),
+            ("operationDate", &line.operation_date, 64),
+        ] {
+            if value.len() > max {
+                return Err(format!(
+                    "Неверно задано значение поля {field}: at most {max} bytes are accepted"
+                ));
+            }
+        }
         let amount = h
             .currency
             .parse_amount(&line.points_amount)
@@ -497,7 +519,8 @@ impl BatchApplier {
         let transaction = line.transaction_amount.trim();
         if !transaction.is_empty() && transaction.parse::<Decimal>().is_err() {
             return Err(format!(
-                "transactionAmount: {transaction:?} is not a decimal number"
+                "transactionAmount: {} is not a decimal number",
+                money::quote(transaction)
             ));
         }
         let operation_time = parse_operation_date(&line.operation_date).ok_or_else(|| {
@@ -508,16 +531,23 @@ impl BatchApplier {
         })?;
         let member_no = line.member_no.trim();
         if !well_formed(member_no) {
-            return Err(format!("memberNo {member_no:?} is missing or malformed"));
+            return Err(format!(
+                "memberNo {} is missing or malformed",
+                money::quote(member_no)
+            ));
         }
         let member = match members.get(member_no) {
             Some(Some(m)) if well_formed(m) => m.clone(),
             Some(Some(m)) => {
                 return Err(format!(
-                    "memberNo {member_no:?} resolved to an unusable member id {m:?}"
+                    "memberNo {} resolved to an unusable member id {}",
+                    money::quote(member_no),
+                    money::quote(m)
                 ));
             }
-            _ => return Err(format!("memberNo {member_no:?} is unknown")),
+            _ => {
+                return Err(format!("memberNo {} is unknown", money::quote(member_no)));
+            }
         };
         let key = AccountKey {
             member_id: member,

@@ -58,6 +58,11 @@ impl From<RepositoryError<LedgerError>> for ApiError {
                 ApiError::IdempotencyConflict(id)
             }
             RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
+            // The edge bounds every field; should an event still be too
+            // large, it is the request's size, not the ledger's failure.
+            RepositoryError::Log(e @ LogError::EventTooLarge { .. }) => {
+                ApiError::Invalid(vec![FieldViolation::new("request", e.to_string())])
+            }
             other => ApiError::Unexpected(anyhow::Error::new(other)),
         }
     }

@@ -25,8 +25,12 @@ mod render;
 
 use render::result_of;
 
-/// Longest accepted id (operation, hold, member).
+/// Longest accepted id (operation, hold, member, card, purchase, ...).
 const MAX_ID: usize = 128;
+/// Longest accepted description, in bytes.
+pub const MAX_TEXT: usize = 1024;
+/// Longest accepted reason or merchant name, in bytes.
+pub const MAX_SHORT_TEXT: usize = 256;
 
 /// Operation-id prefixes of the ledger's own operations (batch lines
 /// `batch/<requestId>/<line>`, consumed events `social/...`): refused from
@@ -90,7 +94,7 @@ impl Check {
     ) -> Option<&'c Currency> {
         let c = catalog.currency(id);
         if c.is_none() {
-            self.fail(field, format!("unknown currency {id:?}"));
+            self.fail(field, format!("unknown currency {}", money::quote(id)));
         }
         c
     }
@@ -169,6 +173,55 @@ impl Check {
                 );
                 pb::WithdrawType::Bonus
             }
+        }
+    }
+
+    /// A free-text field: at most `max` bytes.
+    fn text(&mut self, field: &str, value: &str, max: usize) {
+        if value.len() > max {
+            self.fail(
+                field,
+                format!(
+                    "is {} bytes long; at most {max} are accepted ({}…)",
+                    value.len(),
+                    money::quote(value)
+                ),
+            );
+        }
+    }
+
+    /// An optional id-like field: at most [`MAX_ID`] printable characters.
+    fn short_id(&mut self, field: &str, value: &str) {
+        if value.len() > MAX_ID || value.chars().any(char::is_control) {
+            self.fail(
+                field,
+                format!("must be at most {MAX_ID} printable characters"),
+            );
+        }
+    }
+
+    /// Bounds every field of an operation's context, so no event can exceed
+    /// the log's size limit.
+    fn context(&mut self, context: Option<&pb::OperationContext>) {
+        let Some(x) = context else { return };
+        self.text("context.description", &x.description, MAX_TEXT);
+        self.text("context.reason", &x.reason, MAX_SHORT_TEXT);
+        self.text("context.merchant_name", &x.merchant_name, MAX_SHORT_TEXT);
+        self.text("context.transaction_amount", &x.transaction_amount, 40);
+        for (field, value) in [
+            ("context.card_id", &x.card_id),
+            ("context.partner_id", &x.partner_id),
+            ("context.brand_id", &x.brand_id),
+            ("context.location_id", &x.location_id),
+            ("context.purchase_id", &x.purchase_id),
+            ("context.batch_id", &x.batch_id),
+            ("context.cheque_number", &x.cheque_number),
+        ] {
+            self.short_id(field, value);
+        }
+        if let Some(m) = &x.purchase_amount {
+            self.text("context.purchase_amount.amount", &m.amount, 40);
+            self.short_id("context.purchase_amount.currency", &m.currency);
         }
     }
 
@@ -316,7 +369,7 @@ impl LedgerApi {
         if lifetime.is_none() {
             c.fail(
                 "lifetime",
-                format!("unknown lifetime definition {:?}", r.lifetime),
+                format!("unknown lifetime definition {}", money::quote(&r.lifetime)),
             );
         }
         let kind = c.kind(
@@ -329,6 +382,7 @@ impl LedgerApi {
             ],
         );
         let reward_type = c.reward_type(r.reward_type);
+        c.context(r.context.as_ref());
         c.done()?;
         let (currency, (lifetime_id, lifetime)) =
             (currency.expect("checked"), lifetime.expect("checked"));
@@ -363,6 +417,7 @@ impl LedgerApi {
             ],
         );
         let withdraw_type = c.withdraw_type(r.withdraw_type);
+        c.context(r.context.as_ref());
         c.done()?;
         let currency = currency.expect("checked");
         let command = Command::Withdraw {
@@ -385,6 +440,7 @@ impl LedgerApi {
         let money = r.amount.clone().unwrap_or_default();
         let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
         let amount = c.amount("amount.amount", &money.amount, currency);
+        c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Hold {
             key: Self::key(&member, currency.expect("checked")),
@@ -404,6 +460,7 @@ impl LedgerApi {
         let hold_id = c.id("hold_id", &r.hold_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);
         let amount = c.optional_amount("amount", &r.amount, currency);
+        c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Capture {
             key: Self::key(&member, currency.expect("checked")),
@@ -423,6 +480,7 @@ impl LedgerApi {
         let member = c.id("member_id", &r.member_id);
         let hold_id = c.id("hold_id", &r.hold_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);
+        c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Release {
             key: Self::key(&member, currency.expect("checked")),
@@ -442,6 +500,7 @@ impl LedgerApi {
         let original = c.id("original_operation_id", &r.original_operation_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);
         let amount = c.optional_amount("amount", &r.amount, currency);
+        c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Refund {
             key: Self::key(&member, currency.expect("checked")),

@@ -389,3 +389,27 @@ async fn an_upload_without_its_trailer_records_nothing_under_its_request_id() {
     assert_eq!(available(c, "m1").await, "7.00");
     l.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_line_fields_are_line_errors() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let mut long = line("m1", "1", "2026-01-01 10:00:00");
+    long.description = "d".repeat(1_100_000);
+    let r = apply(
+        c,
+        "long-1",
+        pb::BatchType::Accrue,
+        vec![long, line("m1", "2", "2026-01-01 10:00:00")],
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.accepted_count, r.error_count), (1, 1), "{:?}", r.errors);
+    assert!(
+        r.errors[0].comment.contains("Description"),
+        "{}",
+        r.errors[0].comment
+    );
+    assert!(r.errors[0].comment.len() < 200);
+    l.stop().await;
+}

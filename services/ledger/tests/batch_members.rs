@@ -140,7 +140,8 @@ async fn unknown_member_numbers_are_line_errors_resolved_once_per_chunk() {
         (0, 4, 4)
     );
     assert_eq!(report.accepted_sum, "13.00");
-    let long = format!("memberNo {:?} is missing or malformed", "9".repeat(129));
+    // Item 12: a refused value is quoted by a short prefix only.
+    let long = format!("memberNo \"{}…\" is missing or malformed", "9".repeat(32));
     let errors: Vec<(u64, &str)> = report
         .errors
         .iter()

@@ -583,3 +583,38 @@ async fn unknown_enum_values_and_discounts_are_invalid_arguments() {
     assert_eq!(balance(c, "m1").await, ("100.00".into(), "0.00".into()));
     l.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_free_text_is_invalid_argument_quoting_a_short_prefix() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let mut r = accrue("a1", "m1", "1");
+    r.amount = money("1", &"X".repeat(10_000));
+    let status = c.accrue(r).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let v = &status.get_details_bad_request().unwrap().field_violations[0];
+    assert_eq!(v.field, "amount.currency");
+    assert!(v.description.len() < 120, "{}", v.description);
+    assert!(status.message().len() < 200, "{}", status.message());
+    let mut r = accrue("a2", "m1", "1");
+    r.context = Some(pb::OperationContext {
+        description: "d".repeat(1_000_000),
+        ..Default::default()
+    });
+    let status = c.accrue(r).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert_eq!(
+        status.get_details_bad_request().unwrap().field_violations[0].field,
+        "context.description"
+    );
+    let mut r = withdraw("w1", "m1", "1");
+    r.context = Some(pb::OperationContext {
+        card_id: "c".repeat(200),
+        ..Default::default()
+    });
+    assert_eq!(
+        c.withdraw(r).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    l.stop().await;
+}
