@@ -261,32 +261,46 @@ async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
     let mut client = LedgerServiceClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
+    let batch_header = pb::BatchHeader {
+        request_id: "bench-batch".into(),
+        r#type: pb::BatchType::Accrue as i32,
+        accrue_description: "bench".into(),
+        ..Default::default()
+    };
+    let digest = std::sync::Arc::new(std::sync::Mutex::new(ledger::batch::BatchDigest::new(
+        &batch_header,
+    )));
     let header = pb::ApplyBatchRequest {
-        part: Some(Part::Header(pb::BatchHeader {
-            request_id: "bench-batch".into(),
-            r#type: pb::BatchType::Accrue as i32,
-            accrue_description: "bench".into(),
-            ..Default::default()
-        })),
+        part: Some(Part::Header(batch_header)),
     };
     // Generated on the fly: the client never holds the batch either.
-    let chunks = (0..lines.div_ceil(1000)).map(move |c| pb::ApplyBatchRequest {
-        part: Some(Part::Lines(pb::BatchLines {
-            lines: (c * 1000..((c + 1) * 1000).min(lines))
-                .map(|i| pb::BatchLine {
-                    member_no: format!("m-{}", i % 10_000),
-                    description: "bench".into(),
-                    operation_date: "2026-01-01 10:00:00".into(),
-                    merchant_name: "shop".into(),
-                    transaction_amount: "150.00".into(),
-                    points_amount: "1.50".into(),
-                })
-                .collect(),
-        })),
+    let summed = std::sync::Arc::clone(&digest);
+    let chunks = (0..lines.div_ceil(1000)).map(move |c| {
+        let lines: Vec<pb::BatchLine> = (c * 1000..((c + 1) * 1000).min(lines))
+            .map(|i| pb::BatchLine {
+                member_no: format!("m-{}", i % 10_000),
+                description: "bench".into(),
+                operation_date: "2026-01-01 10:00:00".into(),
+                merchant_name: "shop".into(),
+                transaction_amount: "150.00".into(),
+                points_amount: "1.50".into(),
+                ..Default::default()
+            })
+            .collect();
+        let mut d = summed.lock().unwrap();
+        lines.iter().for_each(|l| d.line(l));
+        pb::ApplyBatchRequest {
+            part: Some(Part::Lines(pb::BatchLines { lines })),
+        }
+    });
+    let trailer = std::iter::once_with(move || pb::ApplyBatchRequest {
+        part: Some(Part::Trailer(digest.lock().unwrap().trailer())),
     });
     let started = Instant::now();
     let report = client
-        .apply_batch(futures::stream::iter(std::iter::once(header).chain(chunks)))
+        .apply_batch(futures::stream::iter(
+            std::iter::once(header).chain(chunks).chain(trailer),
+        ))
         .await
         .unwrap()
         .into_inner();

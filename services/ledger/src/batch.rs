@@ -11,6 +11,12 @@
 //! the same batch again returns that report; different content under the
 //! same `requestId` is refused.
 //!
+//! An upload ends with a trailer (line count and [`BatchDigest`]): only a
+//! complete upload gets a report. One that ends without it (or with a
+//! trailer that does not match) records no report, so the `requestId` stays
+//! free for the same batch sent again; full chunks applied on the way are
+//! recognised then and not applied twice.
+//!
 //! Each chunk's `memberNo`s are resolved through the [`MemberDirectory`]
 //! (one or a few calls per chunk) before anything of the chunk is recorded
 //! or applied: an unknown `memberNo` is a line error; a directory that
@@ -34,6 +40,7 @@ use crate::domain::account::{Account, AccountKey, Command, LineOutcome as Planne
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money;
 use crate::error::ApiError;
+use crate::grpc::Clock;
 use crate::members::MemberDirectory;
 
 /// Accounts written concurrently.
@@ -42,8 +49,91 @@ pub const IN_FLIGHT: usize = 20_000;
 pub const BATCH_APPLIED: &str = "loyalty.ledger.v1.BatchApplied";
 /// Event type of a chunk's fingerprint.
 pub const BATCH_CHUNK_ACCEPTED: &str = "loyalty.ledger.v1.BatchChunkAccepted";
-/// Format of `operationDate`.
+/// Format of `operationDate` without a zone (read as UTC).
 const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// One part of a batch upload after its header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchPart {
+    /// Lines, in file order.
+    Lines(Vec<pb::BatchLine>),
+    /// The end of the upload: line count and digest.
+    End(pb::BatchTrailer),
+}
+
+/// The digest a batch upload ends with: SHA-256 over the header's and then
+/// every line's length-delimited protobuf encoding, in order; rendered as
+/// lowercase hex in [`pb::BatchTrailer::digest`].
+pub struct BatchDigest {
+    hasher: sha2::Sha256,
+    lines: u64,
+}
+
+impl BatchDigest {
+    /// A digest starting with `header`.
+    pub fn new(header: &pb::BatchHeader) -> Self {
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(header.encode_length_delimited_to_vec());
+        Self { hasher, lines: 0 }
+    }
+
+    /// Adds the next line.
+    pub fn line(&mut self, line: &pb::BatchLine) {
+        self.hasher.update(line.encode_length_delimited_to_vec());
+        self.lines += 1;
+    }
+
+    /// Lines added so far.
+    pub fn line_count(&self) -> u64 {
+        self.lines
+    }
+
+    /// The digest so far, as raw bytes.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hasher.clone().finalize().into()
+    }
+
+    /// The trailer that ends an upload of what was added.
+    pub fn trailer(&self) -> pb::BatchTrailer {
+        pb::BatchTrailer {
+            line_count: self.lines,
+            digest: hex::encode(self.hash()),
+        }
+    }
+
+    /// Checks that an upload ended with a trailer matching what was received.
+    fn check(&self, trailer: Option<&pb::BatchTrailer>) -> Result<(), ApiError> {
+        let violation =
+            |d: String| ApiError::Invalid(vec![tonic_types::FieldViolation::new("trailer", d)]);
+        let Some(t) = trailer else {
+            return Err(violation(
+                "the upload ended without its trailer (aborted): nothing was recorded under \
+                 the requestId; send the whole batch again"
+                    .into(),
+            ));
+        };
+        if t.line_count != self.lines {
+            return Err(violation(format!(
+                "the trailer counts {} lines, the ledger received {}; nothing was recorded",
+                t.line_count, self.lines
+            )));
+        }
+        if !t.digest.eq_ignore_ascii_case(&hex::encode(self.hash())) {
+            return Err(violation(
+                "the trailer's digest differs from what the ledger received; nothing was recorded"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn after_trailer() -> ApiError {
+    ApiError::Invalid(vec![tonic_types::FieldViolation::new(
+        "trailer",
+        "the trailer must be the upload's last message",
+    )])
+}
 
 /// Applies batches.
 pub struct BatchApplier {
@@ -51,6 +141,7 @@ pub struct BatchApplier {
     catalog: Arc<Catalog>,
     members: Arc<dyn MemberDirectory>,
     chunk_lines: usize,
+    clock: Clock,
 }
 
 /// A validated header.
@@ -100,7 +191,15 @@ impl BatchApplier {
             catalog,
             members,
             chunk_lines: CHUNK_LINES,
+            clock: Arc::new(Utc::now),
         }
+    }
+
+    /// Reads the time of each batch (bucket expiries, the lines' `now`)
+    /// from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets the lines per chunk (the unit of fingerprinting and writing).
@@ -122,6 +221,12 @@ impl BatchApplier {
                 "is required, at most 128 printable characters".into(),
             );
         }
+        if h.accrue_description.len() > crate::grpc::MAX_TEXT {
+            fail(
+                "header.accrue_description",
+                format!("at most {} bytes are accepted", crate::grpc::MAX_TEXT),
+            );
+        }
         let kind = pb::BatchType::try_from(h.r#type).unwrap_or(pb::BatchType::Unspecified);
         if kind == pb::BatchType::Unspecified {
             fail(
@@ -133,7 +238,7 @@ impl BatchApplier {
         if currency.is_none() {
             fail(
                 "header.currency_external_id",
-                format!("unknown currency {:?}", h.currency_external_id),
+                format!("unknown currency {}", money::quote(&h.currency_external_id)),
             );
         }
         let lifetime = self.catalog.lifetime(&h.life_time_definition_external_id);
@@ -141,8 +246,8 @@ impl BatchApplier {
             fail(
                 "header.life_time_definition_external_id",
                 format!(
-                    "unknown lifetime definition {:?}",
-                    h.life_time_definition_external_id
+                    "unknown lifetime definition {}",
+                    money::quote(&h.life_time_definition_external_id)
                 ),
             );
         }
@@ -162,30 +267,38 @@ impl BatchApplier {
 
     /// Applies the batch whose header is `header` and whose lines come from
     /// `chunks`; returns the report.
+    ///
+    /// The upload must end with [`BatchPart::End`] naming the number of
+    /// lines and the [`BatchDigest`] of what was sent; an upload that ends
+    /// without it was aborted: no report is recorded (full chunks applied
+    /// on the way stay applied, and the same batch sent again completes).
     pub async fn apply<S>(
         &self,
         header: pb::BatchHeader,
-        mut chunks: S,
+        mut parts: S,
     ) -> Result<pb::ApplyBatchResponse, ApiError>
     where
-        S: futures::Stream<Item = Result<Vec<pb::BatchLine>, ApiError>> + Unpin,
+        S: futures::Stream<Item = Result<BatchPart, ApiError>> + Unpin,
     {
         let h = self.header(&header)?;
         let batch_key = format!("batch/{}", h.request_id);
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(header.encode_length_delimited_to_vec());
+        let mut digest = BatchDigest::new(&header);
         let log = self.repo.log();
         if let Some(stored) = log
             .lookup_idempotency(&batch_key)
             .map_err(|e| ApiError::Unexpected(e.into()))?
         {
             // Seen before: answer from the stored report if the content matches.
-            while let Some(chunk) = chunks.next().await {
-                for line in chunk? {
-                    hasher.update(line.encode_length_delimited_to_vec());
+            let mut trailer = None;
+            while let Some(part) = parts.next().await {
+                match part? {
+                    BatchPart::Lines(_) if trailer.is_some() => return Err(after_trailer()),
+                    BatchPart::Lines(lines) => lines.iter().for_each(|l| digest.line(l)),
+                    BatchPart::End(t) => trailer = Some(t),
                 }
             }
-            let hash: [u8; 32] = hasher.finalize().into();
+            digest.check(trailer.as_ref())?;
+            let hash = digest.hash();
             return match log.check_idempotency(&batch_key, &hash).await {
                 Ok(_) => pb::ApplyBatchResponse::decode(stored.result.as_slice())
                     .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored report: {e}"))),
@@ -195,16 +308,25 @@ impl BatchApplier {
                 Err(e) => Err(ApiError::Unexpected(e.into())),
             };
         }
-        let now = Utc::now();
+        let now = (self.clock)();
         let header_bytes = header.encode_length_delimited_to_vec();
         let applied_chunks = self.applied_chunks(&batch_key)?;
         let mut outcomes: Vec<LineOutcome> = Vec::new();
         let mut buffer: Vec<(u64, pb::BatchLine)> = Vec::with_capacity(self.chunk_lines);
         let mut next_line = 0u64;
-        while let Some(chunk) = chunks.next().await {
-            for line in chunk? {
+        let mut trailer = None;
+        while let Some(part) = parts.next().await {
+            let chunk = match part? {
+                BatchPart::Lines(_) if trailer.is_some() => return Err(after_trailer()),
+                BatchPart::Lines(lines) => lines,
+                BatchPart::End(t) => {
+                    trailer = Some(t);
+                    continue;
+                }
+            };
+            for line in chunk {
                 next_line += 1;
-                hasher.update(line.encode_length_delimited_to_vec());
+                digest.line(&line);
                 buffer.push((next_line, line));
                 if buffer.len() >= self.chunk_lines {
                     let lines = std::mem::take(&mut buffer);
@@ -215,14 +337,16 @@ impl BatchApplier {
                 }
             }
         }
+        // The last (partial) chunk only once the upload is known complete.
+        digest.check(trailer.as_ref())?;
         if !buffer.is_empty() {
             let members = self.resolve_members(&buffer).await?;
             self.check_chunk(&h, &batch_key, &header_bytes, &applied_chunks, &buffer)
                 .await?;
             outcomes.extend(self.apply_chunk(&h, buffer, &members, now).await?);
         }
-        let hash: [u8; 32] = hasher.finalize().into();
-        let report = report(&h, next_line, outcomes);
+        let hash = digest.hash();
+        let report = report(&h, &self.catalog, next_line, outcomes);
         let event = pb::BatchApplied {
             request_id: h.request_id.clone(),
             r#type: h.kind as i32,
@@ -369,34 +493,62 @@ impl BatchApplier {
         members: &Members,
         now: DateTime<Utc>,
     ) -> Result<(AccountKey, Command), String> {
-        let amount = money::parse_positive(&line.points_amount, h.currency.precision)
+        if !line.malformed.is_empty() {
+            let reason: String = line.malformed.chars().take(200).collect();
+            return Err(format!("Неверный формат строки: {reason}"));
+        }
+        for (field, value, max) in [
+            ("Description", &line.description, crate::grpc::MAX_TEXT),
+            (
+                "merchantName",
+                &line.merchant_name,
+                crate::grpc::MAX_SHORT_TEXT,
+            ),
+            ("transactionAmount", &line.transaction_amount, 40),
+            ("operationDate", &line.operation_date, 64),
+        ] {
+            if value.len() > max {
+                return Err(format!(
+                    "Неверно задано значение поля {field}: at most {max} bytes are accepted"
+                ));
+            }
+        }
+        let amount = h
+            .currency
+            .parse_amount(&line.points_amount)
             .map_err(|e| format!("pointsAmount: {e}"))?;
         let transaction = line.transaction_amount.trim();
         if !transaction.is_empty() && transaction.parse::<Decimal>().is_err() {
             return Err(format!(
-                "transactionAmount: {transaction:?} is not a decimal number"
+                "transactionAmount: {} is not a decimal number",
+                money::quote(transaction)
             ));
         }
-        let operation_time = NaiveDateTime::parse_from_str(line.operation_date.trim(), DATE_FORMAT)
-            .map_err(|_| {
-                format!(
-                    "operationDate: {:?} is not YYYY-MM-DD HH:MM:SS",
-                    line.operation_date
-                )
-            })?
-            .and_utc();
+        let operation_time = parse_operation_date(&line.operation_date).ok_or_else(|| {
+            format!(
+                "operationDate: {} is not YYYY-MM-DD HH:MM:SS (UTC) or an RFC 3339 time with its zone",
+                money::quote(&line.operation_date)
+            )
+        })?;
         let member_no = line.member_no.trim();
         if !well_formed(member_no) {
-            return Err(format!("memberNo {member_no:?} is missing or malformed"));
+            return Err(format!(
+                "memberNo {} is missing or malformed",
+                money::quote(member_no)
+            ));
         }
         let member = match members.get(member_no) {
             Some(Some(m)) if well_formed(m) => m.clone(),
             Some(Some(m)) => {
                 return Err(format!(
-                    "memberNo {member_no:?} resolved to an unusable member id {m:?}"
+                    "memberNo {} resolved to an unusable member id {}",
+                    money::quote(member_no),
+                    money::quote(m)
                 ));
             }
-            _ => return Err(format!("memberNo {member_no:?} is unknown")),
+            _ => {
+                return Err(format!("memberNo {} is unknown", money::quote(member_no)));
+            }
         };
         let key = AccountKey {
             member_id: member,
@@ -527,6 +679,26 @@ impl BatchApplier {
     }
 }
 
+/// A line's `operationDate`: the seed's `YYYY-MM-DD HH:MM:SS`, which has no
+/// zone and is read as UTC, or an RFC 3339 time with its zone (`Z` or
+/// `+03:00`; a space may stand for the `T`), converted to UTC.
+pub fn parse_operation_date(input: &str) -> Option<DateTime<Utc>> {
+    let s = input.trim();
+    if s.len() > 40 {
+        return None;
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, DATE_FORMAT) {
+        return Some(t.and_utc());
+    }
+    let with_t = match s.get(10..11) {
+        Some(" ") => format!("{}T{}", &s[..10], &s[11..]),
+        _ => s.to_owned(),
+    };
+    DateTime::parse_from_rfc3339(&with_t)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 fn command_amount(command: &Command) -> Decimal {
     match command {
         Command::Accrue { amount, .. } | Command::Withdraw { amount, .. } => *amount,
@@ -534,8 +706,19 @@ fn command_amount(command: &Command) -> Decimal {
     }
 }
 
+/// Seed 004's message for code 185 (every line rejected), word for word.
+pub const MESSAGE_185: &str = "Ошибка импорта массового платежа. Сумма платежа равна нулю. Подробности в деталях платежа (см. также get_batch_info).";
+/// Seed 004's message for code 188 (a single-line batch rejected) starts
+/// so; the line's reason follows.
+pub const MESSAGE_188_PREFIX: &str = "Ошибка импорта массового платежа.";
+
 /// Builds the seed-004 report.
-fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBatchResponse {
+fn report(
+    h: &Header,
+    catalog: &Catalog,
+    lines: u64,
+    mut outcomes: Vec<LineOutcome>,
+) -> pb::ApplyBatchResponse {
     outcomes.sort_by_key(|(n, _)| *n);
     let mut sum = Decimal::ZERO;
     let mut accepted = 0u64;
@@ -544,7 +727,9 @@ fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBa
         match outcome {
             Ok(amount) => {
                 accepted += 1;
-                sum += amount;
+                // Each line is at most the currency's bound: a sum beyond a
+                // decimal would need ~10^16 lines; saturate rather than panic.
+                sum = sum.saturating_add(amount);
             }
             Err(comment) => errors.push(pb::BatchLineError { line, comment }),
         }
@@ -560,12 +745,27 @@ fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBa
             "Операция выполнена частично: принято строк {accepted}, отклонено {}",
             errors.len()
         ),
-        188 => errors
-            .first()
-            .map(|e| e.comment.clone())
-            .unwrap_or_default(),
-        _ => "Ошибка импорта: отклонены все строки. Подробности в errors".to_owned(),
+        188 => format!(
+            "{MESSAGE_188_PREFIX} {}",
+            errors.first().map_or("", |e| e.comment.as_str())
+        ),
+        _ => MESSAGE_185.to_owned(),
     };
+    let summary = catalog
+        .report_order()
+        .into_iter()
+        .map(|c| pb::CurrencySum {
+            currency: c.id.clone(),
+            amount: money::render(
+                if c.id == h.currency.id {
+                    sum
+                } else {
+                    Decimal::ZERO
+                },
+                c.precision,
+            ),
+        })
+        .collect();
     pb::ApplyBatchResponse {
         request_id: h.request_id.clone(),
         r#type: h.kind as i32,
@@ -577,5 +777,6 @@ fn report(h: &Header, lines: u64, mut outcomes: Vec<LineOutcome>) -> pb::ApplyBa
         error_count: errors.len() as u64,
         errors,
         currency: h.currency.id.clone(),
+        summary,
     }
 }

@@ -12,6 +12,7 @@
 //! operationDate,merchantName,transactionAmount,pointsAmount`); the batch
 //! header comes from the command's flags.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -22,6 +23,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
+
+use crate::batch::BatchDigest;
 
 /// Lines per gRPC message.
 const CHUNK: usize = 1_000;
@@ -64,16 +67,47 @@ impl JsonLine<'_> {
             merchant_name: self.merchant_name,
             transaction_amount: amount_text(self.transaction_amount)?,
             points_amount: amount_text(self.points_amount)?,
+            malformed: String::new(),
         })
     }
 }
 
-/// Sends messages for the upload; `false` once the receiver is gone.
-type Sink<'a> = &'a mpsc::Sender<pb::ApplyBatchRequest>;
+/// The upload being sent: the channel, and the digest of what was sent so
+/// far (the trailer ends the upload with it).
+struct Upload<'a> {
+    tx: &'a mpsc::Sender<pb::ApplyBatchRequest>,
+    digest: RefCell<Option<BatchDigest>>,
+}
 
+/// Sends messages for the upload.
+type Sink<'a> = &'a Upload<'a>;
+
+/// Sends `part`; `false` once the receiver is gone.
 fn send(sink: Sink<'_>, part: Part) -> bool {
-    sink.blocking_send(pb::ApplyBatchRequest { part: Some(part) })
+    {
+        let mut digest = sink.digest.borrow_mut();
+        match &part {
+            Part::Header(h) => *digest = Some(BatchDigest::new(h)),
+            Part::Lines(l) => {
+                if let Some(d) = digest.as_mut() {
+                    l.lines.iter().for_each(|line| d.line(line));
+                }
+            }
+            Part::Trailer(_) => {}
+        }
+    }
+    sink.tx
+        .blocking_send(pb::ApplyBatchRequest { part: Some(part) })
         .is_ok()
+}
+
+/// A line the file has but that could not be read: sent as such, so the
+/// ledger reports it as a line error and the line numbers stay right.
+fn malformed(reason: impl fmt::Display) -> pb::BatchLine {
+    pb::BatchLine {
+        malformed: reason.to_string(),
+        ..Default::default()
+    }
 }
 
 fn send_lines(sink: Sink<'_>, lines: &mut Vec<pb::BatchLine>) {
@@ -107,9 +141,13 @@ impl<'de> Visitor<'de> for LinesSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut buffer = Vec::with_capacity(CHUNK);
         // Lines borrow from the input only while they are converted.
+        // A syntax error ends the reading (and the upload, without its
+        // trailer); a well-formed element that is not a line is a line error.
         while let Some(line) = seq.next_element::<Box<RawValue>>()? {
-            let parsed: JsonLine = serde_json::from_str(line.get()).map_err(de::Error::custom)?;
-            buffer.push(parsed.into_line().map_err(de::Error::custom)?);
+            let parsed = serde_json::from_str::<JsonLine>(line.get())
+                .map_err(|e| e.to_string())
+                .and_then(JsonLine::into_line);
+            buffer.push(parsed.unwrap_or_else(malformed));
             if buffer.len() == CHUNK {
                 send_lines(self.sink, &mut buffer);
             }
@@ -206,9 +244,31 @@ struct CsvLine {
     points_amount: String,
 }
 
-/// Parses `path` (JSON unless it ends in `.csv`) into `sink`, on the
-/// calling (blocking) thread.
-pub fn read(path: &Path, csv_header: &CsvHeader, sink: Sink<'_>) -> anyhow::Result<()> {
+/// Parses `path` (JSON unless it ends in `.csv`) into `tx`, on the calling
+/// (blocking) thread, and ends the upload with its trailer. A line that
+/// cannot be read (a field of the wrong type, a CSV row with too many
+/// fields) is sent as a malformed line, reported by the ledger as a line
+/// error; a file that cannot be read on (a JSON syntax error, an I/O error)
+/// is an error, and the upload ends without its trailer, so the ledger
+/// records nothing under the `requestId`.
+pub fn read(
+    path: &Path,
+    csv_header: &CsvHeader,
+    tx: &mpsc::Sender<pb::ApplyBatchRequest>,
+) -> anyhow::Result<()> {
+    let upload = Upload {
+        tx,
+        digest: RefCell::new(None),
+    };
+    read_into(path, csv_header, &upload)?;
+    let trailer = upload.digest.borrow().as_ref().map(BatchDigest::trailer);
+    if let Some(t) = trailer {
+        send(&upload, Part::Trailer(t));
+    }
+    Ok(())
+}
+
+fn read_into(path: &Path, csv_header: &CsvHeader, sink: Sink<'_>) -> anyhow::Result<()> {
     let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
     if path
         .extension()
@@ -229,15 +289,22 @@ pub fn read(path: &Path, csv_header: &CsvHeader, sink: Sink<'_>) -> anyhow::Resu
             .deserialize::<CsvLine>()
             .enumerate()
         {
-            let l = row.map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
-            buffer.push(pb::BatchLine {
-                member_no: l.member_no,
-                description: l.description,
-                operation_date: l.operation_date,
-                merchant_name: l.merchant_name,
-                transaction_amount: l.transaction_amount,
-                points_amount: l.points_amount,
-            });
+            let line = match row {
+                Ok(l) => pb::BatchLine {
+                    member_no: l.member_no,
+                    description: l.description,
+                    operation_date: l.operation_date,
+                    merchant_name: l.merchant_name,
+                    transaction_amount: l.transaction_amount,
+                    points_amount: l.points_amount,
+                    malformed: String::new(),
+                },
+                Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                    return Err(anyhow::anyhow!("line {}: {e}", i + 1));
+                }
+                Err(e) => malformed(e),
+            };
+            buffer.push(line);
             if buffer.len() == CHUNK {
                 send_lines(sink, &mut buffer);
             }
@@ -312,14 +379,21 @@ pub async fn apply(
     Ok(answer?.into_inner())
 }
 
-/// The report in the seed-004 CSV form:
-/// `0;<requestId>;<acceptedSum>` (or `<code>;"<message>"` when every line
-/// was rejected), then `errors;<requestId>;<count>`, then one
+/// The report in the seed-004 CSV form: `0;<requestId>;<sum>;<sum>;...`
+/// (one sum per currency of `summary`, in its order: `RUR`, `USD`, `EUR`,
+/// `BTC`, then the others) or `<code>;"<message>"` when every line was
+/// rejected, then `errors;<requestId>;<count>`, then one
 /// `errorAtLine;<line>;"<comment>"` per rejected line.
 pub fn report_csv(report: &pb::ApplyBatchResponse) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut out = if report.code == 0 {
-        format!("0;{};{}\n", report.request_id, report.accepted_sum)
+        let sums: Vec<&str> = if report.summary.is_empty() {
+            // A report stored before summaries existed.
+            vec![report.accepted_sum.as_str()]
+        } else {
+            report.summary.iter().map(|s| s.amount.as_str()).collect()
+        };
+        format!("0;{};{}\n", report.request_id, sums.join(";"))
     } else {
         format!("{};{}\n", report.code, quote(&report.message))
     };
@@ -331,6 +405,71 @@ pub fn report_csv(report: &pb::ApplyBatchResponse) -> String {
         out.push_str(&format!("errorAtLine;{};{}\n", e.line, quote(&e.comment)));
     }
     out
+}
+
+/// Seed-004 `summary`: currency → amount, in the report's order.
+struct Summary<'a>(&'a [pb::CurrencySum]);
+
+impl serde::Serialize for Summary<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for c in self.0 {
+            map.serialize_entry(&c.currency, &c.amount)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct SeedLineError<'a> {
+    line: u64,
+    comment: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct SeedData<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<Summary<'a>>,
+    errors: Vec<SeedLineError<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct SeedReport<'a> {
+    code: i32,
+    message: &'a str,
+    data: SeedData<'a>,
+}
+
+/// The report in the seed-004 JSON form:
+/// `{"code", "message", "data": {"id", "summary", "errors": [{"line",
+/// "comment"}]}}`. As in the seed's examples, `message` is empty for code 0,
+/// and `summary` (one amount per currency, see [`report_csv`]) is left out
+/// when every line was rejected. The ledger charges no fees: there is no
+/// `fee` or `nettoSummary`.
+pub fn report_json(report: &pb::ApplyBatchResponse) -> String {
+    let seed = SeedReport {
+        code: report.code,
+        message: if report.code == 0 {
+            ""
+        } else {
+            &report.message
+        },
+        data: SeedData {
+            id: &report.request_id,
+            summary: (report.code == 0).then_some(Summary(&report.summary)),
+            errors: report
+                .errors
+                .iter()
+                .map(|e| SeedLineError {
+                    line: e.line,
+                    comment: &e.comment,
+                })
+                .collect(),
+        },
+    };
+    serde_json::to_string_pretty(&seed).expect("a report always serializes")
 }
 
 #[cfg(test)]

@@ -225,11 +225,14 @@ impl Inbox {
         amount: Option<loyalty_proto::common::v1::Money>,
     ) -> Result<(AccountKey, rust_decimal::Decimal), HandlerError> {
         let amount = amount.ok_or_else(|| reject("amount is missing"))?;
-        let currency = self
-            .catalog
-            .currency(&amount.currency)
-            .ok_or_else(|| reject(format!("amount: unknown currency {:?}", amount.currency)))?;
-        let value = money::parse_positive(&amount.amount, currency.precision)
+        let currency = self.catalog.currency(&amount.currency).ok_or_else(|| {
+            reject(format!(
+                "amount: unknown currency {}",
+                money::quote(&amount.currency)
+            ))
+        })?;
+        let value = currency
+            .parse_amount(&amount.amount)
             .map_err(|e| reject(format!("amount: {e} ({})", e.reason())))?;
         let key = AccountKey {
             member_id: member.to_owned(),

@@ -32,6 +32,13 @@ pub enum ApiError {
     /// could not answer; nothing of the failed step was applied: retry.
     #[error("{0}; retry later")]
     Unavailable(String),
+    /// A read model is behind the log for longer than a read waits: the
+    /// answer would be stale; retry.
+    #[error("{0} projection is behind the event log; retry")]
+    Lagging(&'static str),
+    /// The client broke the call off (reset or cancelled its upload).
+    #[error("{0}")]
+    Cancelled(String),
     /// Anything else (storage, corruption, shutdown): logged with an id.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -42,15 +49,20 @@ impl From<RepositoryError<LedgerError>> for ApiError {
         match e {
             RepositoryError::Domain(e) => ApiError::Domain(e),
             RepositoryError::Log(LogError::IdempotencyConflict { key }) => {
-                // `api/<method>/account/<member>/<currency>/<operation id>`:
-                // the operation id may itself contain '/'.
+                // `api/<namespace>/<operation id>`: the operation id may
+                // itself contain '/'.
                 let id = match key.strip_prefix("api/") {
-                    Some(rest) => rest.splitn(5, '/').nth(4).unwrap_or(rest).to_owned(),
+                    Some(rest) => rest.split_once('/').map_or(rest, |(_, id)| id).to_owned(),
                     None => key,
                 };
                 ApiError::IdempotencyConflict(id)
             }
             RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
+            // The edge bounds every field; should an event still be too
+            // large, it is the request's size, not the ledger's failure.
+            RepositoryError::Log(e @ LogError::EventTooLarge { .. }) => {
+                ApiError::Invalid(vec![FieldViolation::new("request", e.to_string())])
+            }
             other => ApiError::Unexpected(anyhow::Error::new(other)),
         }
     }
@@ -126,6 +138,21 @@ impl From<ApiError> for tonic::Status {
                     "OPERATION_EXISTS",
                     &[("operation_id", id)],
                 ),
+                LedgerError::AlreadyRefunded(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "ALREADY_REFUNDED",
+                    &[("original_operation_id", id)],
+                ),
+                LedgerError::NotRefundable(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "NOT_REFUNDABLE",
+                    &[("original_operation_id", id)],
+                ),
+                LedgerError::BalanceOutOfRange => {
+                    status(Code::OutOfRange, message, "BALANCE_OUT_OF_RANGE", &[])
+                }
                 LedgerError::RefundExceedsOriginal {
                     remaining,
                     requested,
@@ -146,6 +173,11 @@ impl From<ApiError> for tonic::Status {
                 &[("operation_id", id)],
             ),
             ApiError::Busy => status(Code::Aborted, message, "CONTENDED", &[]),
+            ApiError::Lagging(_) => {
+                tracing::warn!(error = %message, "projection behind");
+                status(Code::Unavailable, message, "PROJECTION_BEHIND", &[])
+            }
+            ApiError::Cancelled(_) => status(Code::Cancelled, message, "CANCELLED", &[]),
             ApiError::Unavailable(_) => {
                 tracing::warn!(error = %message, "dependency unavailable");
                 status(Code::Unavailable, message, "DEPENDENCY_UNAVAILABLE", &[])
@@ -161,5 +193,20 @@ impl From<ApiError> for tonic::Status {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lagging_projection_is_unavailable() {
+        let status = tonic::Status::from(ApiError::Lagging("the history"));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "PROJECTION_BEHIND"
+        );
     }
 }

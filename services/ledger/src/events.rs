@@ -189,6 +189,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
         Event::Released {
             key,
             hold_id,
+            operation_id,
             amount,
             returned,
             context,
@@ -198,6 +199,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             pb::HoldReleased {
                 account: account(key),
                 hold_id: hold_id.clone(),
+                operation_id: operation_id.clone(),
                 amount: amount.to_string(),
                 returned: draws(returned),
                 context: Some(context.clone()),
@@ -210,6 +212,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             operation_id,
             original_operation_id,
             amount,
+            uncollected,
             draws: d,
             credit,
             context,
@@ -221,6 +224,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 operation_id: operation_id.clone(),
                 original_operation_id: original_operation_id.clone(),
                 amount: amount.to_string(),
+                uncollected: uncollected.to_string(),
                 draws: draws(d),
                 credit: *credit,
                 context: Some(context.clone()),
@@ -381,6 +385,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
             Event::Released {
                 key: d.key(m.account)?,
                 hold_id: m.hold_id,
+                operation_id: m.operation_id,
                 amount: d.decimal("amount", &m.amount)?,
                 returned: d.draws(m.returned)?,
                 context: m.context.unwrap_or_default(),
@@ -394,6 +399,12 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 operation_id: m.operation_id,
                 original_operation_id: m.original_operation_id,
                 amount: d.decimal("amount", &m.amount)?,
+                // Events written before the field existed: nothing uncollected.
+                uncollected: if m.uncollected.is_empty() {
+                    Decimal::ZERO
+                } else {
+                    d.decimal("uncollected", &m.uncollected)?
+                },
                 draws: d.draws(m.draws)?,
                 credit: m.credit,
                 context: m.context.unwrap_or_default(),
@@ -513,6 +524,7 @@ mod tests {
             Event::Released {
                 key: key.clone(),
                 hold_id: "h2".into(),
+                operation_id: "rel".into(),
                 amount: Decimal::new(1, 0),
                 returned: vec![draw.clone()],
                 context: context.clone(),
@@ -523,6 +535,7 @@ mod tests {
                 operation_id: "r".into(),
                 original_operation_id: "w".into(),
                 amount: Decimal::new(2, 0),
+                uncollected: Decimal::new(1, 0),
                 draws: vec![draw],
                 credit: true,
                 context,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kit::aggregate::{Executed, Idempotency, Repository};
-use kit::log::{Metadata, request_hash};
+use kit::aggregate::{Executed, Idempotency, Repository, RepositoryError};
+use kit::log::{LogError, Metadata, request_hash};
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_server::LedgerService;
 use prost::Message;
@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 use tonic_types::FieldViolation;
 
-use crate::batch::BatchApplier;
+use crate::batch::{BatchApplier, BatchPart};
 use crate::domain::account::{Account, AccountKey, Command};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money::{self, AmountError};
@@ -25,8 +25,17 @@ mod render;
 
 use render::result_of;
 
-/// Longest accepted id (operation, hold, member).
+/// Longest accepted id (operation, hold, member, card, purchase, ...).
 const MAX_ID: usize = 128;
+/// Longest accepted description, in bytes.
+pub const MAX_TEXT: usize = 1024;
+/// Longest accepted reason or merchant name, in bytes.
+pub const MAX_SHORT_TEXT: usize = 256;
+
+/// Operation-id prefixes of the ledger's own operations (batch lines
+/// `batch/<requestId>/<line>`, consumed events `social/...`): refused from
+/// callers so a caller's operation can never pass for one of them.
+const RESERVED_PREFIXES: [&str; 2] = ["batch/", "social/"];
 
 /// A clock, injectable for tests.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -64,6 +73,19 @@ impl Check {
         value.to_owned()
     }
 
+    /// An operation id: [`Check::id`], and not in the ledger's own
+    /// namespaces (batch lines and consumed events are operations too).
+    fn operation_id(&mut self, field: &str, value: &str) -> String {
+        let id = self.id(field, value);
+        if RESERVED_PREFIXES.iter().any(|p| id.starts_with(p)) {
+            self.fail(
+                field,
+                format!("must not start with {}", RESERVED_PREFIXES.join(" or ")),
+            );
+        }
+        id
+    }
+
     fn currency<'c>(
         &mut self,
         catalog: &'c Catalog,
@@ -72,7 +94,7 @@ impl Check {
     ) -> Option<&'c Currency> {
         let c = catalog.currency(id);
         if c.is_none() {
-            self.fail(field, format!("unknown currency {id:?}"));
+            self.fail(field, format!("unknown currency {}", money::quote(id)));
         }
         c
     }
@@ -81,7 +103,7 @@ impl Check {
         let Some(c) = currency else {
             return Decimal::ZERO;
         };
-        match money::parse_positive(value, c.precision) {
+        match c.parse_amount(value) {
             Ok(v) => v,
             Err(e) => {
                 self.fail(field, describe(&e));
@@ -97,6 +119,110 @@ impl Check {
         currency: Option<&Currency>,
     ) -> Option<Decimal> {
         (!value.trim().is_empty()).then(|| self.amount(field, value, currency))
+    }
+
+    /// An operation kind: unset is REGULAR; a value outside the enum or
+    /// not in `allowed` is refused.
+    fn kind(&mut self, value: i32, allowed: &[pb::OperationKind]) -> pb::OperationKind {
+        match pb::OperationKind::try_from(value) {
+            Ok(pb::OperationKind::Unspecified) => pb::OperationKind::Regular,
+            Ok(k) if allowed.contains(&k) => k,
+            _ => {
+                let names: Vec<&str> = allowed.iter().map(|k| k.as_str_name()).collect();
+                self.fail(
+                    "kind",
+                    format!("must be one of {} (got {value})", names.join(", ")),
+                );
+                pb::OperationKind::Regular
+            }
+        }
+    }
+
+    /// A reward type: unset is BONUS; DISCOUNT (a direct discount, not
+    /// points) and values outside the enum are refused.
+    fn reward_type(&mut self, value: i32) -> pb::RewardType {
+        match pb::RewardType::try_from(value) {
+            Ok(pb::RewardType::Unspecified) => pb::RewardType::Bonus,
+            Ok(pb::RewardType::Discount) => {
+                self.fail(
+                    "reward_type",
+                    "REWARD_TYPE_DISCOUNT is a direct discount, not a points accrual",
+                );
+                pb::RewardType::Bonus
+            }
+            Ok(t) => t,
+            Err(_) => {
+                self.fail(
+                    "reward_type",
+                    format!("unknown reward type {value}: BONUS, GIFT or CHARGING"),
+                );
+                pb::RewardType::Bonus
+            }
+        }
+    }
+
+    /// A withdraw type: unset is BONUS; values outside the enum are refused.
+    fn withdraw_type(&mut self, value: i32) -> pb::WithdrawType {
+        match pb::WithdrawType::try_from(value) {
+            Ok(pb::WithdrawType::Unspecified) => pb::WithdrawType::Bonus,
+            Ok(t) => t,
+            Err(_) => {
+                self.fail(
+                    "withdraw_type",
+                    format!("unknown withdraw type {value}: BONUS, GIFT_CARD or WITHDRAW"),
+                );
+                pb::WithdrawType::Bonus
+            }
+        }
+    }
+
+    /// A free-text field: at most `max` bytes.
+    fn text(&mut self, field: &str, value: &str, max: usize) {
+        if value.len() > max {
+            self.fail(
+                field,
+                format!(
+                    "is {} bytes long; at most {max} are accepted ({}…)",
+                    value.len(),
+                    money::quote(value)
+                ),
+            );
+        }
+    }
+
+    /// An optional id-like field: at most [`MAX_ID`] printable characters.
+    fn short_id(&mut self, field: &str, value: &str) {
+        if value.len() > MAX_ID || value.chars().any(char::is_control) {
+            self.fail(
+                field,
+                format!("must be at most {MAX_ID} printable characters"),
+            );
+        }
+    }
+
+    /// Bounds every field of an operation's context, so no event can exceed
+    /// the log's size limit.
+    fn context(&mut self, context: Option<&pb::OperationContext>) {
+        let Some(x) = context else { return };
+        self.text("context.description", &x.description, MAX_TEXT);
+        self.text("context.reason", &x.reason, MAX_SHORT_TEXT);
+        self.text("context.merchant_name", &x.merchant_name, MAX_SHORT_TEXT);
+        self.text("context.transaction_amount", &x.transaction_amount, 40);
+        for (field, value) in [
+            ("context.card_id", &x.card_id),
+            ("context.partner_id", &x.partner_id),
+            ("context.brand_id", &x.brand_id),
+            ("context.location_id", &x.location_id),
+            ("context.purchase_id", &x.purchase_id),
+            ("context.batch_id", &x.batch_id),
+            ("context.cheque_number", &x.cheque_number),
+        ] {
+            self.short_id(field, value);
+        }
+        if let Some(m) = &x.purchase_amount {
+            self.text("context.purchase_amount.amount", &m.amount, 40);
+            self.short_id("context.purchase_amount.currency", &m.currency);
+        }
     }
 
     fn done(self) -> Result<(), ApiError> {
@@ -158,9 +284,7 @@ impl LedgerApi {
             .wait_for(head, std::time::Duration::from_secs(5))
             .await
         {
-            return Err(ApiError::Unexpected(anyhow::anyhow!(
-                "history projection is behind"
-            )));
+            return Err(ApiError::Lagging("the history"));
         }
         let (all_count, rows) = history::query(self.history.tree(), &member, &filter)?;
         Ok(pb::GetHistoryResponse { all_count, rows })
@@ -173,7 +297,12 @@ impl LedgerApi {
         }
     }
 
-    /// Runs `command` with idempotency key `api/<method>/<account>/<id>`.
+    /// Runs `command` under the ledger-wide idempotency key of its id:
+    /// `api/op/<operation id>` (`api/hold/<hold id>` for holds), hashed over
+    /// the method and the request. So an operation id is unique across the
+    /// ledger, whatever the account or method: the same id with another
+    /// member, currency, method or content is ALREADY_EXISTS
+    /// (Loymax `NotUniqueOperationID`), never a second operation.
     async fn run<M: Message>(
         &self,
         method: &str,
@@ -188,9 +317,16 @@ impl LedgerApi {
             .catalog
             .currency(&key.currency)
             .map_or(2, |c| c.precision);
+        let namespace = if method == "Hold" { "hold" } else { "op" };
+        let mut hashed = Vec::with_capacity(method.len() + 1 + request.encoded_len());
+        hashed.extend_from_slice(method.as_bytes());
+        hashed.push(0);
+        request
+            .encode(&mut hashed)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let idempotency = Idempotency {
-            key: format!("api/{method}/{stream}/{id}"),
-            request_hash: request_hash(&request.encode_to_vec()),
+            key: format!("api/{namespace}/{id}"),
+            request_hash: request_hash(&hashed),
         };
         let metadata = Metadata {
             correlation_id: Some(id.to_owned()),
@@ -206,7 +342,13 @@ impl LedgerApi {
                 metadata,
                 |_, events| result_of(events, now, precision).encode_to_vec(),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                RepositoryError::Log(LogError::IdempotencyConflict { .. }) => {
+                    ApiError::IdempotencyConflict(id.to_owned())
+                }
+                other => other.into(),
+            })?;
         match executed {
             Executed::Applied { reply, .. } | Executed::Repeated { reply } => {
                 pb::OperationResult::decode(reply.as_slice())
@@ -218,7 +360,7 @@ impl LedgerApi {
     async fn accrue(&self, r: pb::AccrueRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let money = r.amount.clone().unwrap_or_default();
         let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
@@ -227,13 +369,20 @@ impl LedgerApi {
         if lifetime.is_none() {
             c.fail(
                 "lifetime",
-                format!("unknown lifetime definition {:?}", r.lifetime),
+                format!("unknown lifetime definition {}", money::quote(&r.lifetime)),
             );
         }
-        let kind = pb::OperationKind::try_from(r.kind).unwrap_or(pb::OperationKind::Unspecified);
-        if kind == pb::OperationKind::Unspecified && r.kind != 0 {
-            c.fail("kind", "unknown operation kind");
-        }
+        let kind = c.kind(
+            r.kind,
+            &[
+                pb::OperationKind::Regular,
+                pb::OperationKind::Manual,
+                pb::OperationKind::Social,
+                pb::OperationKind::Charging,
+            ],
+        );
+        let reward_type = c.reward_type(r.reward_type);
+        c.context(r.context.as_ref());
         c.done()?;
         let (currency, (lifetime_id, lifetime)) =
             (currency.expect("checked"), lifetime.expect("checked"));
@@ -243,15 +392,8 @@ impl LedgerApi {
             amount,
             lifetime: lifetime_id.to_owned(),
             expires_at: lifetime.expires_at(now),
-            kind: if kind == pb::OperationKind::Unspecified {
-                pb::OperationKind::Regular
-            } else {
-                kind
-            },
-            reward_type: match pb::RewardType::try_from(r.reward_type) {
-                Ok(pb::RewardType::Unspecified) | Err(_) => pb::RewardType::Bonus,
-                Ok(t) => t,
-            },
+            kind,
+            reward_type,
             context: r.context.clone().unwrap_or_default(),
             now,
         };
@@ -261,25 +403,29 @@ impl LedgerApi {
     async fn withdraw(&self, r: pb::WithdrawRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let money = r.amount.clone().unwrap_or_default();
         let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
         let amount = c.amount("amount.amount", &money.amount, currency);
+        let kind = c.kind(
+            r.kind,
+            &[
+                pb::OperationKind::Regular,
+                pb::OperationKind::Manual,
+                pb::OperationKind::Social,
+            ],
+        );
+        let withdraw_type = c.withdraw_type(r.withdraw_type);
+        c.context(r.context.as_ref());
         c.done()?;
         let currency = currency.expect("checked");
         let command = Command::Withdraw {
             key: Self::key(&member, currency),
             operation_id: op.clone(),
             amount,
-            kind: match pb::OperationKind::try_from(r.kind) {
-                Ok(pb::OperationKind::Unspecified) | Err(_) => pb::OperationKind::Regular,
-                Ok(k) => k,
-            },
-            withdraw_type: match pb::WithdrawType::try_from(r.withdraw_type) {
-                Ok(pb::WithdrawType::Unspecified) | Err(_) => pb::WithdrawType::Bonus,
-                Ok(t) => t,
-            },
+            kind,
+            withdraw_type,
             context: r.context.clone().unwrap_or_default(),
             now,
         };
@@ -294,6 +440,7 @@ impl LedgerApi {
         let money = r.amount.clone().unwrap_or_default();
         let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
         let amount = c.amount("amount.amount", &money.amount, currency);
+        c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Hold {
             key: Self::key(&member, currency.expect("checked")),
@@ -308,11 +455,12 @@ impl LedgerApi {
     async fn capture(&self, r: pb::CaptureHoldRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let hold_id = c.id("hold_id", &r.hold_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);
         let amount = c.optional_amount("amount", &r.amount, currency);
+        c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Capture {
             key: Self::key(&member, currency.expect("checked")),
@@ -328,13 +476,15 @@ impl LedgerApi {
     async fn release(&self, r: pb::ReleaseHoldRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let hold_id = c.id("hold_id", &r.hold_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);
+        c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Release {
             key: Self::key(&member, currency.expect("checked")),
+            operation_id: op.clone(),
             hold_id,
             context: r.context.clone().unwrap_or_default(),
             now,
@@ -345,11 +495,12 @@ impl LedgerApi {
     async fn refund(&self, r: pb::RefundRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
         let mut c = Check::default();
-        let op = c.id("operation_id", &r.operation_id);
+        let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let original = c.id("original_operation_id", &r.original_operation_id);
         let currency = c.currency(&self.catalog, "currency", &r.currency);
         let amount = c.optional_amount("amount", &r.amount, currency);
+        c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Refund {
             key: Self::key(&member, currency.expect("checked")),
@@ -396,6 +547,15 @@ impl LedgerApi {
         }
         Ok(pb::GetBalanceResponse { accounts })
     }
+}
+
+/// A client stream that failed mid-upload (the client reset or cancelled
+/// it, or the connection broke): the call is CANCELLED.
+fn upload_broke_off(status: &Status) -> ApiError {
+    ApiError::Cancelled(format!(
+        "the upload broke off: {}",
+        crate::domain::money::prefix(status.message())
+    ))
 }
 
 fn reply<T>(
@@ -498,15 +658,29 @@ impl LedgerService for LedgerApi {
         let chunks = stream.map(|m| match m {
             Ok(pb::ApplyBatchRequest {
                 part: Some(Part::Lines(l)),
-            }) => Ok(l.lines),
+            }) => Ok(BatchPart::Lines(l.lines)),
+            Ok(pb::ApplyBatchRequest {
+                part: Some(Part::Trailer(t)),
+            }) => Ok(BatchPart::End(t)),
             Ok(_) => Err(ApiError::Invalid(vec![FieldViolation::new(
                 "lines",
-                "after the header, every message must carry lines",
+                "after the header, every message must carry lines or the trailer",
             )])),
-            Err(status) => Err(ApiError::Unexpected(anyhow::anyhow!(
-                "upload interrupted: {status}"
-            ))),
+            Err(status) => Err(upload_broke_off(&status)),
         });
         Ok(Response::new(self.batch.apply(header, chunks).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_that_breaks_off_is_cancelled() {
+        let status: Status = upload_broke_off(&Status::cancelled("h2 stream reset")).into();
+        assert_eq!(status.code(), tonic::Code::Cancelled);
+        let status: Status = upload_broke_off(&Status::unknown("connection reset")).into();
+        assert_eq!(status.code(), tonic::Code::Cancelled);
     }
 }

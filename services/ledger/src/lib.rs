@@ -71,11 +71,10 @@ pub async fn run(
     let interval = Duration::from_secs(args.expiry_interval_secs);
     runtime.spawn(scheduler.run(interval, token));
     consumers::start(&mut runtime, Arc::new(inbox));
-    let batch = Arc::new(BatchApplier::new(
-        Arc::clone(&repo),
-        Arc::clone(&catalog),
-        members,
-    ));
+    let batch = Arc::new(
+        BatchApplier::new(Arc::clone(&repo), Arc::clone(&catalog), members)
+            .with_clock(Arc::clone(&clock)),
+    );
     let api = LedgerApi::new(repo, catalog, clock, history, batch);
     let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
     runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await

@@ -58,8 +58,9 @@ enum BatchCommand {
         /// CSV only: `lifeTimeDefinitionExternalId` (empty: the default).
         #[arg(long, default_value = "")]
         lifetime: String,
-        /// Report format: `json` (the service's answer) or `csv` (seed 004).
-        #[arg(long, value_parser = ["json", "csv"], default_value = "json")]
+        /// Report format: `json` (the service's answer, proto3 JSON), `csv`
+        /// (seed 004) or `seed-json` (seed 004's JSON: code, message, data).
+        #[arg(long, value_parser = ["json", "csv", "seed-json"], default_value = "json")]
         format: String,
     },
 }
@@ -94,6 +95,8 @@ fn main() -> anyhow::Result<()> {
         ))?;
         if format == "csv" {
             print!("{}", ledger::batch_file::report_csv(&report));
+        } else if format == "seed-json" {
+            println!("{}", ledger::batch_file::report_json(&report));
         } else {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

@@ -188,6 +188,7 @@ fn hold_capture_partial_returns_the_rest_and_can_be_refunded() {
     );
     let release = Command::Release {
         key: key(),
+        operation_id: "rel-1".into(),
         hold_id: "h1".into(),
         context: Default::default(),
         now,
@@ -406,6 +407,7 @@ fn amounts_returned_into_an_expired_bucket_expire_at_once() {
     let later = now + Duration::days(11);
     let release = Command::Release {
         key: key(),
+        operation_id: "rel-1".into(),
         hold_id: "h1".into(),
         context: Default::default(),
         now: later,
@@ -435,5 +437,61 @@ fn amounts_returned_into_an_expired_bucket_expire_at_once() {
         )
         .unwrap()
         .is_empty()
+    );
+}
+
+#[test]
+fn an_operation_that_would_overflow_the_balance_is_refused_not_a_panic() {
+    let now = t0();
+    // A log written before amounts were bounded may hold the largest decimal.
+    let (account, history) = run(&[accrue("a1", "79228162514264337593543950335", None, now)]);
+    assert!(matches!(
+        account.decide(&accrue("a2", "1", None, now)),
+        Err(LedgerError::BalanceOutOfRange)
+    ));
+    // Everything else on the account still works.
+    let w = given_when::<Account>(&history, &withdraw("w1", "1", now)).unwrap();
+    assert!(matches!(&w[0], Event::Withdrawn { amount, .. } if *amount == d("1")));
+}
+
+#[test]
+fn refunding_an_accrual_takes_only_what_is_left_of_its_bucket_and_reports_the_rest() {
+    let now = t0();
+    let (_, history) = run(&[
+        accrue("a1", "30", Some(5), now),
+        accrue("a2", "40", None, now),
+        withdraw("w1", "10", now), // from a1's bucket (soonest-expiring)
+    ]);
+    // a1's bucket expired with 20 in it; a full refund of a1 takes nothing
+    // from a2's bucket: 0 taken, 30 reported as not taken back.
+    let later = now + Duration::days(6);
+    let events = given_when::<Account>(&history, &refund("r1", "a1", None, later)).unwrap();
+    assert!(matches!(&events[0], Event::Expired { amount, .. } if *amount == d("20")));
+    assert!(
+        matches!(&events[1], Event::Refunded { amount, uncollected, draws, credit: false, .. }
+            if amount.is_zero() && *uncollected == d("30") && draws.is_empty()),
+        "{:?}",
+        events[1]
+    );
+    let mut all = history.clone();
+    all.extend(events);
+    let account = replay::<Account>(&all);
+    assert_eq!(
+        account.available(later),
+        d("40"),
+        "a2's points are untouched"
+    );
+    // The accrual counts as fully refunded.
+    assert_eq!(
+        account.decide(&refund("r2", "a1", Some("1"), later)),
+        Err(LedgerError::AlreadyRefunded("a1".into()))
+    );
+    // Before expiry, a partly spent bucket gives what it has: 20 of 25.
+    let events = given_when::<Account>(&history, &refund("r3", "a1", Some("25"), now)).unwrap();
+    assert!(
+        matches!(&events[0], Event::Refunded { amount, uncollected, draws, .. }
+            if *amount == d("20") && *uncollected == d("5") && draws.len() == 1 && draws[0].bucket_id == 0),
+        "{:?}",
+        events[0]
     );
 }

@@ -4,10 +4,12 @@
 mod common;
 
 use common::Ledger;
+use ledger::batch::BatchDigest;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use tonic::Code;
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 fn line(member: &str, points: &str, date: &str) -> pb::BatchLine {
     pb::BatchLine {
@@ -17,6 +19,7 @@ fn line(member: &str, points: &str, date: &str) -> pb::BatchLine {
         merchant_name: " merchantName".into(),
         transaction_amount: "152246.54".into(),
         points_amount: points.into(),
+        ..Default::default()
     }
 }
 
@@ -31,25 +34,41 @@ async fn apply(
     lines: Vec<pb::BatchLine>,
 ) -> Result<pb::ApplyBatchResponse, tonic::Status> {
     use pb::apply_batch_request::Part;
-    let mut messages = vec![pb::ApplyBatchRequest {
-        part: Some(Part::Header(pb::BatchHeader {
-            request_id: request_id.into(),
-            r#type: kind as i32,
-            accrue_description: "string".into(),
-            ..Default::default()
-        })),
-    }];
-    // Two lines per message, to exercise chunking.
+    let header = Part::Header(pb::BatchHeader {
+        request_id: request_id.into(),
+        r#type: kind as i32,
+        accrue_description: "string".into(),
+        ..Default::default()
+    });
+    c.apply_batch(futures::stream::iter(with_trailer(header, lines)))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The messages of a complete upload: the header, the lines two per
+/// message (to exercise chunking), and the end of the upload.
+fn with_trailer(
+    header: pb::apply_batch_request::Part,
+    lines: Vec<pb::BatchLine>,
+) -> Vec<pb::ApplyBatchRequest> {
+    use pb::apply_batch_request::Part;
+    let mut digest = match &header {
+        Part::Header(h) => BatchDigest::new(h),
+        _ => BatchDigest::new(&pb::BatchHeader::default()),
+    };
+    let mut messages = vec![pb::ApplyBatchRequest { part: Some(header) }];
     for chunk in lines.chunks(2) {
+        chunk.iter().for_each(|l| digest.line(l));
         messages.push(pb::ApplyBatchRequest {
             part: Some(Part::Lines(pb::BatchLines {
                 lines: chunk.to_vec(),
             })),
         });
     }
-    c.apply_batch(futures::stream::iter(messages))
-        .await
-        .map(|r| r.into_inner())
+    messages.push(pb::ApplyBatchRequest {
+        part: Some(Part::Trailer(digest.trailer())),
+    });
+    messages
 }
 
 async fn available(c: &mut LedgerServiceClient<Channel>, member: &str) -> String {
@@ -222,5 +241,175 @@ async fn bad_lines_are_reported_by_line_and_good_lines_applied() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_above_the_amount_bound_are_line_errors_on_every_retry() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let lines = || {
+        vec![
+            line("m1", "79228162514264337593543950335", "2026-01-01 10:00:00"),
+            line("m1", "79228162514264337593543950335", "2026-01-01 10:00:00"),
+            line("m1", "5", "2026-01-01 10:00:00"),
+        ]
+    };
+    for _ in 0..2 {
+        let r = apply(c, "huge-1", pb::BatchType::Accrue, lines())
+            .await
+            .unwrap();
+        assert_eq!((r.code, r.accepted_count, r.error_count), (0, 1, 2));
+        assert_eq!(r.errors[0].line, 1);
+        assert!(
+            r.errors[0].comment.contains("pointsAmount"),
+            "{}",
+            r.errors[0].comment
+        );
+    }
+    assert_eq!(available(c, "m1").await, "5.00");
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_use_the_ledgers_clock_and_read_operation_dates_with_their_zone() {
+    use chrono::TimeZone;
+    let at = chrono::Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+    let mut l = Ledger::start_with_clock(&[], std::sync::Arc::new(move || at)).await;
+    let c = &mut l.client;
+    use pb::apply_batch_request::Part;
+    let header = pb::BatchHeader {
+        request_id: "clock-1".into(),
+        r#type: pb::BatchType::Accrue as i32,
+        life_time_definition_external_id: "365d".into(),
+        ..Default::default()
+    };
+    let lines = vec![
+        line("m1", "10", "2013-08-14 12:26:14+03:00"),
+        line("m1", "5", "2013-08-14T12:26:14Z"),
+        line("m1", "1", "2013-08-14 12:26:14 +0300"),
+    ];
+    let r = c
+        .apply_batch(futures::stream::iter(with_trailer(
+            Part::Header(header),
+            lines,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.code, r.accepted_count, r.error_count),
+        (0, 2, 1),
+        "{r:?}"
+    );
+    assert!(r.errors[0].comment.contains("operationDate"), "{r:?}");
+    let b = c
+        .get_balance(pb::GetBalanceRequest {
+            member_id: "m1".into(),
+            currency: "BONUS".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // 365 days after the ledger's clock, not after the wall clock.
+    assert_eq!(
+        b.accounts[0].next_expiry,
+        Some((at + chrono::Duration::days(365)).into())
+    );
+    let h = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut times: Vec<_> = h
+        .rows
+        .iter()
+        .map(|r| r.context.as_ref().unwrap().operation_time.unwrap())
+        .collect();
+    times.sort_by_key(|t| t.seconds);
+    let utc = chrono::Utc
+        .with_ymd_and_hms(2013, 8, 14, 9, 26, 14)
+        .unwrap();
+    assert_eq!(times[0], utc.into(), "+03:00 is read with its zone");
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_without_its_trailer_records_nothing_under_its_request_id() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let header = || {
+        pb::apply_batch_request::Part::Header(pb::BatchHeader {
+            request_id: "cut-1".into(),
+            r#type: pb::BatchType::Accrue as i32,
+            ..Default::default()
+        })
+    };
+    let lines = || {
+        vec![
+            line("m1", "1", "2026-01-01 10:00:00"),
+            line("m1", "2", "2026-01-01 10:00:00"),
+            line("m1", "4", "2026-01-01 10:00:00"),
+        ]
+    };
+    // The stream ends after the first lines, without the trailer.
+    let mut cut = with_trailer(header(), lines());
+    cut.truncate(2);
+    let status = c.apply_batch(futures::stream::iter(cut)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        status.get_details_bad_request().unwrap().field_violations[0].field,
+        "trailer"
+    );
+    // A trailer that does not match what was sent: nothing recorded either.
+    let mut wrong = with_trailer(header(), lines());
+    wrong.remove(2);
+    assert_eq!(
+        c.apply_batch(futures::stream::iter(wrong))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    // The whole batch under the same requestId: complete, every line once.
+    let r = c
+        .apply_batch(futures::stream::iter(with_trailer(header(), lines())))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.code, r.accepted_count, r.accepted_sum.as_str()),
+        (0, 3, "7.00")
+    );
+    assert_eq!(available(c, "m1").await, "7.00");
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_line_fields_are_line_errors() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let mut long = line("m1", "1", "2026-01-01 10:00:00");
+    long.description = "d".repeat(1_100_000);
+    let r = apply(
+        c,
+        "long-1",
+        pb::BatchType::Accrue,
+        vec![long, line("m1", "2", "2026-01-01 10:00:00")],
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.accepted_count, r.error_count), (1, 1), "{:?}", r.errors);
+    assert!(
+        r.errors[0].comment.contains("Description"),
+        "{}",
+        r.errors[0].comment
+    );
+    assert!(r.errors[0].comment.len() < 200);
     l.stop().await;
 }

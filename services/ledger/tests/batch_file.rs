@@ -101,3 +101,100 @@ fn header_fields_must_precede_the_lines() {
     let err = ledger::batch_file::read(&path, &CsvHeader::default(), &tx).unwrap_err();
     assert!(err.to_string().contains("must come before accrue"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_line_is_a_line_error_not_the_end_of_the_file() {
+    let l = Ledger::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = file(
+        &dir,
+        "bad-line.json",
+        r#"{"requestId": "bad-line", "type": 2, "accrue": [
+ {"memberNo": "m1", "operationDate": "2026-01-01 10:00:00", "pointsAmount": 1},
+ {"memberNo": 5, "operationDate": "2026-01-01 10:00:00", "pointsAmount": 2},
+ "not a line",
+ {"memberNo": "m1", "operationDate": "2026-01-01 10:00:00", "pointsAmount": 4}
+]}"#,
+    );
+    let report = apply(&l.url, &json, CsvHeader::default(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.code,
+            report.accepted_count,
+            report.accepted_sum.as_str()
+        ),
+        (0, 2, "5.00"),
+        "{report:?}"
+    );
+    let at: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(at, [2, 3]);
+    let csv = file(
+        &dir,
+        "bad-row.csv",
+        "memberNo,Description,operationDate,merchantName,transactionAmount,pointsAmount\n\
+         m2,Bonus,2026-01-01 10:00:00,Shop,,1\n\
+         m2,Bonus,2026-01-01 10:00:00,Shop,,2,extra,fields\n\
+         m2,Bonus,2026-01-01 10:00:00,Shop,,4\n",
+    );
+    let header = CsvHeader {
+        request_id: "bad-row".into(),
+        r#type: pb::BatchType::Accrue as i32,
+        ..Default::default()
+    };
+    let report = apply(&l.url, &csv, header, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.accepted_count, report.error_count),
+        (2, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.errors[0].line, 2);
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_file_records_nothing_and_the_fixed_file_applies_in_full() {
+    let l = Ledger::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let body = |second: &str| {
+        format!(
+            r#"{{"requestId": "broken", "type": 2, "accrue": [
+ {{"memberNo": "m1", "operationDate": "2026-01-01 10:00:00", "pointsAmount": 1}},
+ {second}
+ {{"memberNo": "m1", "operationDate": "2026-01-01 10:00:00", "pointsAmount": 4}}
+]}}"#
+        )
+    };
+    // A JSON syntax error in line 2: the CLI fails and the ledger records nothing.
+    let broken = file(
+        &dir,
+        "broken.json",
+        &body("{\"memberNo\": \"m1\" \"pointsAmount\": 2},"),
+    );
+    assert!(
+        apply(&l.url, &broken, CsvHeader::default(), &Default::default())
+            .await
+            .is_err()
+    );
+    let fixed = file(
+        &dir,
+        "fixed.json",
+        &body(r#"{"memberNo": "m1", "operationDate": "2026-01-01 10:00:00", "pointsAmount": 2},"#),
+    );
+    let report = apply(&l.url, &fixed, CsvHeader::default(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.code,
+            report.accepted_count,
+            report.accepted_sum.as_str()
+        ),
+        (0, 3, "7.00"),
+        "{report:?}"
+    );
+    l.stop().await;
+}

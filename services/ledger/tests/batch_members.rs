@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
-use ledger::batch::{BATCH_CHUNK_ACCEPTED, BatchApplier};
+use ledger::batch::{BATCH_CHUNK_ACCEPTED, BatchApplier, BatchDigest, BatchPart};
 use ledger::domain::account::Account;
 use ledger::domain::catalog::Catalog;
 use ledger::error::ApiError;
@@ -68,6 +68,7 @@ fn line(member_no: &str, points: &str) -> pb::BatchLine {
         merchant_name: "shop".into(),
         transaction_amount: String::new(),
         points_amount: points.into(),
+        ..Default::default()
     }
 }
 
@@ -81,8 +82,13 @@ fn header() -> pb::BatchHeader {
 
 fn upload(
     lines: Vec<pb::BatchLine>,
-) -> impl futures::Stream<Item = Result<Vec<pb::BatchLine>, ApiError>> + Unpin {
-    futures::stream::iter(vec![Ok(lines)])
+) -> impl futures::Stream<Item = Result<BatchPart, ApiError>> + Unpin {
+    let mut digest = BatchDigest::new(&header());
+    lines.iter().for_each(|l| digest.line(l));
+    futures::stream::iter(vec![
+        Ok(BatchPart::Lines(lines)),
+        Ok(BatchPart::End(digest.trailer())),
+    ])
 }
 
 /// Accrued amount per account stream, and the batch's chunk records.
@@ -134,7 +140,8 @@ async fn unknown_member_numbers_are_line_errors_resolved_once_per_chunk() {
         (0, 4, 4)
     );
     assert_eq!(report.accepted_sum, "13.00");
-    let long = format!("memberNo {:?} is missing or malformed", "9".repeat(129));
+    // Item 12: a refused value is quoted by a short prefix only.
+    let long = format!("memberNo \"{}…\" is missing or malformed", "9".repeat(32));
     let errors: Vec<(u64, &str)> = report
         .errors
         .iter()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
-use ledger::batch::BatchApplier;
+use ledger::batch::{BatchApplier, BatchDigest, BatchPart};
 use ledger::domain::account::Account;
 use ledger::domain::catalog::Catalog;
 use ledger::error::ApiError;
@@ -23,6 +23,7 @@ fn lines(n: u64) -> Vec<pb::BatchLine> {
             merchant_name: "shop".into(),
             transaction_amount: String::new(),
             points_amount: format!("{i}.25"),
+            ..Default::default()
         })
         .collect()
 }
@@ -35,13 +36,20 @@ fn header(kind: pb::BatchType) -> pb::BatchHeader {
     }
 }
 
-/// The lines in chunks of 3 per message, optionally failing after `fail_after` messages.
+/// The lines of a `kind` batch in chunks of 3 per message, then the
+/// trailer, optionally failing after `fail_after` messages.
 fn upload(
+    kind: pb::BatchType,
     lines: Vec<pb::BatchLine>,
     fail_after: Option<usize>,
-) -> impl futures::Stream<Item = Result<Vec<pb::BatchLine>, ApiError>> + Unpin {
-    let mut messages: Vec<Result<Vec<pb::BatchLine>, ApiError>> =
-        lines.chunks(3).map(|c| Ok(c.to_vec())).collect();
+) -> impl futures::Stream<Item = Result<BatchPart, ApiError>> + Unpin {
+    let mut digest = BatchDigest::new(&header(kind));
+    lines.iter().for_each(|l| digest.line(l));
+    let mut messages: Vec<Result<BatchPart, ApiError>> = lines
+        .chunks(3)
+        .map(|c| Ok(BatchPart::Lines(c.to_vec())))
+        .collect();
+    messages.push(Ok(BatchPart::End(digest.trailer())));
     if let Some(n) = fail_after {
         messages.truncate(n);
         messages.push(Err(ApiError::Unexpected(anyhow::anyhow!(
@@ -79,7 +87,10 @@ async fn an_interrupted_batch_resent_completes_exactly_once_and_other_content_is
 
     // 30 lines; the upload breaks after 5 messages (15 lines): chunk 1 (lines 1-10) is applied.
     let err = applier
-        .apply(header(pb::BatchType::Accrue), upload(lines(30), Some(5)))
+        .apply(
+            header(pb::BatchType::Accrue),
+            upload(pb::BatchType::Accrue, lines(30), Some(5)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::Unexpected(_)));
@@ -89,7 +100,10 @@ async fn an_interrupted_batch_resent_completes_exactly_once_and_other_content_is
     // Shifted content (line 1 removed) under the same requestId: refused, nothing more applied.
     let shifted: Vec<_> = lines(30).into_iter().skip(1).collect();
     let err = applier
-        .apply(header(pb::BatchType::Accrue), upload(shifted, None))
+        .apply(
+            header(pb::BatchType::Accrue),
+            upload(pb::BatchType::Accrue, shifted, None),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::IdempotencyConflict(_)), "{err}");
@@ -97,7 +111,7 @@ async fn an_interrupted_batch_resent_completes_exactly_once_and_other_content_is
     let err = applier
         .apply(
             header(pb::BatchType::ManualWithdraw),
-            upload(lines(30), None),
+            upload(pb::BatchType::ManualWithdraw, lines(30), None),
         )
         .await
         .unwrap_err();
@@ -106,7 +120,10 @@ async fn an_interrupted_batch_resent_completes_exactly_once_and_other_content_is
 
     // The same content again: completes; every line exactly once.
     let report = applier
-        .apply(header(pb::BatchType::Accrue), upload(lines(30), None))
+        .apply(
+            header(pb::BatchType::Accrue),
+            upload(pb::BatchType::Accrue, lines(30), None),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -120,7 +137,10 @@ async fn an_interrupted_batch_resent_completes_exactly_once_and_other_content_is
     assert_eq!(total(&log), (30, expected));
     // And once more: the stored report, nothing applied.
     let again = applier
-        .apply(header(pb::BatchType::Accrue), upload(lines(30), None))
+        .apply(
+            header(pb::BatchType::Accrue),
+            upload(pb::BatchType::Accrue, lines(30), None),
+        )
         .await
         .unwrap();
     assert_eq!(again, report);

@@ -273,7 +273,7 @@ async fn a_penalty_larger_than_the_balance_leaves_zero_never_negative() {
     assert_eq!(h.all_count, 2, "the reward and one withdrawal");
     let withdrawal = h.rows.iter().find(|r| !r.withdraws.is_empty()).unwrap();
     assert_eq!(
-        withdrawal.withdraws[0].amount, "10.00",
+        withdrawal.withdraws[0].amount, "-10.00",
         "took what was there"
     );
     assert_eq!(withdrawal.kind, pb::OperationKind::Social as i32);

@@ -113,6 +113,45 @@ async fn bad_input_names_the_fields_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_above_the_bound_are_refused_and_later_accruals_still_work() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    for (op, amount) in [
+        ("huge", "79228162514264337593543950335"),
+        ("over", "1000000000000.01"),
+    ] {
+        let status = c.accrue(accrue(op, "m1", amount)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{amount}: {status:?}");
+        let v = &status.get_details_bad_request().unwrap().field_violations[0];
+        assert_eq!(v.field, "amount.amount");
+        assert!(v.description.contains("1000000000000"), "{}", v.description);
+    }
+    // The bound itself is accepted, and so is every later accrual.
+    c.accrue(accrue("max", "m1", "1000000000000"))
+        .await
+        .unwrap();
+    c.accrue(accrue("a1", "m1", "1")).await.unwrap();
+    c.accrue(accrue("a2", "m1", "1000000000000")).await.unwrap();
+    assert_eq!(
+        balance(c, "m1").await,
+        ("2000000000001.00".into(), "0.00".into())
+    );
+    // Refund and capture amounts are bounded too.
+    let status = c
+        .refund(pb::RefundRequest {
+            operation_id: "r1".into(),
+            member_id: "m1".into(),
+            original_operation_id: "a1".into(),
+            amount: "79228162514264337593543950335".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overdraw_is_failed_precondition_with_amounts() {
     let mut l = Ledger::start().await;
     l.client.accrue(accrue("a1", "m1", "10")).await.unwrap();
@@ -299,7 +338,7 @@ async fn history_follows_the_seed_filters() {
     let purchase = &full.rows[0];
     assert_eq!((purchase.rewards.len(), purchase.withdraws.len()), (1, 1));
     assert_eq!(purchase.rewards[0].amount, "5.00");
-    assert_eq!(purchase.withdraws[0].amount, "3.00");
+    assert_eq!(purchase.withdraws[0].amount, "-3.00");
     assert_eq!(full.rows[1].description, "Correction");
     assert_eq!(full.rows[1].kind, pb::OperationKind::Manual as i32);
     assert_eq!(full.rows[2].description, "Welcome bonus");
@@ -317,5 +356,265 @@ async fn history_follows_the_seed_filters() {
         nanos: 0,
     });
     assert_eq!(history(c, before, 5, |_| {}).await, (0, vec![]));
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunding_a_fully_refunded_operation_is_already_refunded() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("a1", "m1", "30")).await.unwrap();
+    c.accrue(accrue("a2", "m1", "40")).await.unwrap();
+    c.withdraw(withdraw("w1", "m1", "35")).await.unwrap(); // 30 from a1's bucket, 5 from a2's
+    let refund = |op: &str, original: &str| pb::RefundRequest {
+        operation_id: op.into(),
+        member_id: "m1".into(),
+        original_operation_id: original.into(),
+        ..Default::default()
+    };
+    // a1's bucket is empty: the refund takes nothing and reports 30.
+    let r = c.refund(refund("r1", "a1")).await.unwrap().into_inner();
+    let result = r.result.unwrap();
+    assert_eq!(
+        (result.amount.as_str(), result.uncollected.as_str()),
+        ("0.00", "30.00")
+    );
+    assert_eq!(balance(c, "m1").await, ("35.00".into(), "0.00".into()));
+    for (op, original) in [("r2", "a1"), ("r3", "r1")] {
+        let status = c.refund(refund(op, original)).await.unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        let reason = status.get_details_error_info().unwrap().reason;
+        let expected = if original == "a1" {
+            "ALREADY_REFUNDED"
+        } else {
+            "NOT_REFUNDABLE"
+        };
+        assert_eq!(reason, expected);
+    }
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_id_is_unique_across_the_ledger() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("op-1", "m1", "10")).await.unwrap();
+    // The same id for another member, another currency or another method.
+    let mut other_currency = accrue("op-1", "m1", "10");
+    other_currency.amount = money("10", "EUR");
+    let refused = [
+        c.accrue(accrue("op-1", "m2", "10")).await.unwrap_err(),
+        c.accrue(other_currency).await.unwrap_err(),
+        c.withdraw(withdraw("op-1", "m1", "10")).await.unwrap_err(),
+        c.release_hold(pb::ReleaseHoldRequest {
+            operation_id: "op-1".into(),
+            member_id: "m1".into(),
+            hold_id: "h-none".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err(),
+    ];
+    for status in refused {
+        assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "IDEMPOTENCY_KEY_REUSED");
+        assert_eq!(info.metadata["operation_id"], "op-1");
+    }
+    // A hold id is unique across the ledger too.
+    let hold = |member: &str| pb::HoldRequest {
+        hold_id: "h-1".into(),
+        member_id: member.into(),
+        amount: money("1", "BONUS"),
+        context: None,
+    };
+    c.accrue(accrue("a-m2", "m2", "10")).await.unwrap();
+    c.hold(hold("m1")).await.unwrap();
+    assert_eq!(
+        c.hold(hold("m2")).await.unwrap_err().code(),
+        Code::AlreadyExists
+    );
+    // The repeat of the first request is still its stored answer.
+    c.accrue(accrue("op-1", "m1", "10")).await.unwrap();
+    assert_eq!(balance(c, "m1").await, ("9.00".into(), "1.00".into()));
+    assert!(
+        c.get_balance(pb::GetBalanceRequest {
+            member_id: "m2".into(),
+            currency: "BONUS".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts[0]
+            .available
+            == "10.00"
+    );
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_rows_look_like_the_seed_and_refunds_are_rows_of_their_own() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let purchase = |description: &str| {
+        Some(pb::OperationContext {
+            description: description.into(),
+            card_id: "card-1".into(),
+            purchase_id: "P-7".into(),
+            cheque_number: "000123".into(),
+            purchase_amount: money("150.00", "RUB"),
+            ..Default::default()
+        })
+    };
+    let mut a1 = accrue("a1", "m1", "100");
+    a1.context = purchase("Cheque 123");
+    c.accrue(a1).await.unwrap();
+    let mut w1 = withdraw("w1", "m1", "10");
+    w1.context = purchase("Cheque 123");
+    c.withdraw(w1).await.unwrap();
+    let mut w2 = withdraw("w2", "m1", "4");
+    w2.kind = pb::OperationKind::Manual as i32;
+    c.withdraw(w2).await.unwrap();
+    c.refund(pb::RefundRequest {
+        operation_id: "r1".into(),
+        member_id: "m1".into(),
+        original_operation_id: "w1".into(),
+        amount: "10".into(),
+        context: purchase("Refund of cheque 123"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let now = Some(chrono::Utc::now().into());
+    let h = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: now,
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.all_count, 3, "{h:?}");
+    // Newest first: the refund, the manual withdrawal, the purchase.
+    let (refund, manual, bought) = (&h.rows[0], &h.rows[1], &h.rows[2]);
+    assert_eq!(bought.r#type, pb::HistoryRowType::Purchase as i32);
+    assert!(!bought.is_refund);
+    assert_eq!(bought.cheque_number, "000123");
+    assert_eq!(bought.amount, money("150.00", "RUB"));
+    assert_eq!(bought.rewards[0].amount, "100.00", "rewards are positive");
+    assert_eq!(
+        bought.withdraws[0].amount, "-10.00",
+        "withdrawals are negative"
+    );
+    assert_eq!(manual.r#type, pb::HistoryRowType::WithdrawData as i32);
+    assert_eq!(manual.withdraws[0].amount, "-4.00");
+    assert_eq!(refund.r#type, pb::HistoryRowType::Purchase as i32);
+    assert!(refund.is_refund);
+    assert_eq!(refund.cheque_number, "000123");
+    assert_eq!(refund.rewards[0].amount, "10.00");
+    assert!(refund.date_time > manual.date_time);
+    // A date filter finds the refund at its own date.
+    let since_refund = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: now,
+            from_date: refund.date_time,
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(since_refund.all_count, 1);
+    assert!(since_refund.rows[0].is_refund);
+    // `count` is capped.
+    for i in 0..120 {
+        c.accrue(accrue(&format!("bulk-{i}"), "m1", "1"))
+            .await
+            .unwrap();
+    }
+    let page = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.all_count, 123);
+    assert_eq!(page.rows.len(), 100);
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_enum_values_and_discounts_are_invalid_arguments() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("seed", "m1", "100")).await.unwrap();
+    let field = |s: tonic::Status| {
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+        s.get_details_bad_request().unwrap().field_violations[0]
+            .field
+            .clone()
+    };
+    let mut w = withdraw("w1", "m1", "1");
+    w.kind = 99;
+    assert_eq!(field(c.withdraw(w).await.unwrap_err()), "kind");
+    let mut w = withdraw("w2", "m1", "1");
+    w.kind = pb::OperationKind::Charging as i32;
+    assert_eq!(field(c.withdraw(w).await.unwrap_err()), "kind");
+    let mut w = withdraw("w3", "m1", "1");
+    w.withdraw_type = 42;
+    assert_eq!(field(c.withdraw(w).await.unwrap_err()), "withdraw_type");
+    let mut a = accrue("a1", "m1", "1");
+    a.reward_type = 7;
+    assert_eq!(field(c.accrue(a).await.unwrap_err()), "reward_type");
+    let mut a = accrue("a2", "m1", "1");
+    a.reward_type = pb::RewardType::Discount as i32;
+    assert_eq!(field(c.accrue(a).await.unwrap_err()), "reward_type");
+    let mut a = accrue("a3", "m1", "1");
+    a.kind = -1;
+    assert_eq!(field(c.accrue(a).await.unwrap_err()), "kind");
+    // Nothing was applied.
+    assert_eq!(balance(c, "m1").await, ("100.00".into(), "0.00".into()));
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_free_text_is_invalid_argument_quoting_a_short_prefix() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let mut r = accrue("a1", "m1", "1");
+    r.amount = money("1", &"X".repeat(10_000));
+    let status = c.accrue(r).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let v = &status.get_details_bad_request().unwrap().field_violations[0];
+    assert_eq!(v.field, "amount.currency");
+    assert!(v.description.len() < 120, "{}", v.description);
+    assert!(status.message().len() < 200, "{}", status.message());
+    let mut r = accrue("a2", "m1", "1");
+    r.context = Some(pb::OperationContext {
+        description: "d".repeat(1_000_000),
+        ..Default::default()
+    });
+    let status = c.accrue(r).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert_eq!(
+        status.get_details_bad_request().unwrap().field_violations[0].field,
+        "context.description"
+    );
+    let mut r = withdraw("w1", "m1", "1");
+    r.context = Some(pb::OperationContext {
+        card_id: "c".repeat(200),
+        ..Default::default()
+    });
+    assert_eq!(
+        c.withdraw(r).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
     l.stop().await;
 }

@@ -8,6 +8,9 @@
 //!   record which buckets they drew from, so refunds and releases put the
 //!   amounts back where they came from;
 //! - a refund is linked to its original and never exceeds what is left of it;
+//!   a refund of an accrual takes back only what is left in that accrual's
+//!   own bucket (none once it expired or was spent) and reports the rest as
+//!   uncollected: it never draws on the member's other buckets;
 //! - buckets whose expiry has passed are expired (exactly once) before any
 //!   other change, so nothing ever spends an expired amount.
 
@@ -16,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::rules::{is_due, returns_into_due_bucket, set_after, shift, split_draws};
+use super::rules::{is_due, returns_into_due_bucket, set_after, shift, shift_folded, split_draws};
 
 pub use super::model::{
     AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError,
@@ -44,8 +47,11 @@ struct Refundable {
     draws: Vec<Draw>,
     /// Original amount.
     amount: Decimal,
-    /// Refunded so far.
+    /// Refunded so far (for an accrual, what was taken back plus what was
+    /// not there to take).
     refunded: Decimal,
+    /// False for refunds and releases: their ids are taken, nothing to refund.
+    refundable: bool,
 }
 
 /// An open or closed hold.
@@ -81,8 +87,7 @@ impl Account {
         self.buckets
             .values()
             .filter(|b| !is_due(b, now))
-            .map(|b| b.amount)
-            .sum()
+            .fold(Decimal::ZERO, |s, b| s.saturating_add(b.amount))
     }
 
     /// Amount reserved by open holds.
@@ -90,8 +95,7 @@ impl Account {
         self.holds
             .values()
             .filter(|h| h.open)
-            .map(|h| h.amount)
-            .sum()
+            .fold(Decimal::ZERO, |s, h| s.saturating_add(h.amount))
     }
 
     /// The next expiry after `now` and the amount expiring then.
@@ -106,8 +110,7 @@ impl Account {
             .buckets
             .values()
             .filter(|b| b.expires_at == Some(next))
-            .map(|b| b.amount)
-            .sum();
+            .fold(Decimal::ZERO, |s, b| s.saturating_add(b.amount));
         Some((next, amount))
     }
 
@@ -153,14 +156,14 @@ impl Account {
                 amount: take,
                 expires_at: b.expires_at,
             });
-            left -= take;
+            left = left.saturating_sub(take);
         }
         Ok(draws)
     }
 
     /// Folds an event (see [`kit::aggregate::Aggregate::apply`]).
     pub fn fold(&mut self, event: &Event) {
-        self.booked = shift(self.booked, event);
+        self.booked = shift_folded(self.booked, event);
         self.has_events = true;
         match event {
             Event::Opened { .. } => {}
@@ -170,7 +173,7 @@ impl Account {
                 bucket,
                 ..
             } => {
-                self.next_bucket = self.next_bucket.max(bucket.id + 1);
+                self.next_bucket = self.next_bucket.max(bucket.id.saturating_add(1));
                 self.buckets.insert(bucket.id, bucket.clone());
                 self.operations.insert(
                     operation_id.clone(),
@@ -183,6 +186,7 @@ impl Account {
                         }],
                         amount: *amount,
                         refunded: Decimal::ZERO,
+                        refundable: true,
                     },
                 );
             }
@@ -200,6 +204,7 @@ impl Account {
                         draws: draws.clone(),
                         amount: *amount,
                         refunded: Decimal::ZERO,
+                        refundable: true,
                     },
                 );
             }
@@ -238,21 +243,39 @@ impl Account {
                         draws: captured.clone(),
                         amount: *amount,
                         refunded: Decimal::ZERO,
+                        refundable: true,
                     },
                 );
             }
             Event::Released {
-                hold_id, returned, ..
+                hold_id,
+                operation_id,
+                returned,
+                ..
             } => {
                 self.give(returned);
                 if let Some(h) = self.holds.get_mut(hold_id) {
                     h.open = false;
+                }
+                // The release's id is taken; a release is not refundable.
+                if !operation_id.is_empty() {
+                    self.operations.insert(
+                        operation_id.clone(),
+                        Refundable {
+                            credit: true,
+                            draws: Vec::new(),
+                            amount: Decimal::ZERO,
+                            refunded: Decimal::ZERO,
+                            refundable: false,
+                        },
+                    );
                 }
             }
             Event::Refunded {
                 operation_id,
                 original_operation_id,
                 amount,
+                uncollected,
                 draws,
                 credit,
                 ..
@@ -263,7 +286,10 @@ impl Account {
                     self.take(draws);
                 }
                 if let Some(op) = self.operations.get_mut(original_operation_id) {
-                    op.refunded += *amount;
+                    op.refunded = op
+                        .refunded
+                        .saturating_add(*amount)
+                        .saturating_add(*uncollected);
                 }
                 // The refund's own id is taken too; a refund is not refundable.
                 self.operations.insert(
@@ -273,6 +299,7 @@ impl Account {
                         draws: Vec::new(),
                         amount: *amount,
                         refunded: *amount,
+                        refundable: false,
                     },
                 );
             }
@@ -291,7 +318,7 @@ impl Account {
     fn take(&mut self, draws: &[Draw]) {
         for d in draws {
             if let Some(b) = self.buckets.get_mut(&d.bucket_id) {
-                b.amount -= d.amount;
+                b.amount = b.amount.saturating_sub(d.amount);
             }
         }
     }
@@ -299,7 +326,7 @@ impl Account {
     fn give(&mut self, draws: &[Draw]) {
         for d in draws {
             if let Some(b) = self.buckets.get_mut(&d.bucket_id) {
-                b.amount += d.amount;
+                b.amount = b.amount.saturating_add(d.amount);
             }
         }
     }
@@ -316,7 +343,7 @@ impl Account {
             let Some(mut e) = self.decide_one(command)? else {
                 return Ok(Vec::new());
             };
-            let after = shift(self.booked, &e);
+            let after = shift(self.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
             set_after(&mut e, after);
             if !returns_into_due_bucket(&e, now) {
                 return Ok(vec![e]);
@@ -331,7 +358,7 @@ impl Account {
         let mut state = self.clone();
         let mut events = state.expire_due(key, now);
         if let Some(mut e) = state.decide_one(command)? {
-            let after = shift(state.booked, &e);
+            let after = shift(state.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
             set_after(&mut e, after);
             let returns = returns_into_due_bucket(&e, now);
             state.fold(&e);
@@ -362,7 +389,8 @@ impl Account {
                 expired_at: expires_at.unwrap_or(now),
                 after: Balances::default(),
             };
-            let after = shift(self.booked, &e);
+            // Taking what is in a bucket out of the balance cannot overflow.
+            let after = shift_folded(self.booked, &e);
             set_after(&mut e, after);
             self.fold(&e);
             events.push(e);
@@ -481,14 +509,17 @@ impl Account {
             }
             Command::Release {
                 key,
+                operation_id,
                 hold_id,
                 context,
                 ..
             } => {
+                self.ensure_new_operation(operation_id)?;
                 let hold = self.open_hold(hold_id)?;
                 Event::Released {
                     key: key.clone(),
                     hold_id: hold_id.clone(),
+                    operation_id: operation_id.clone(),
                     amount: hold.amount,
                     returned: hold.draws.clone(),
                     context: context.clone(),
@@ -508,7 +539,13 @@ impl Account {
                     .operations
                     .get(original_operation_id)
                     .ok_or_else(|| LedgerError::UnknownOperation(original_operation_id.clone()))?;
-                let remaining = original.amount - original.refunded;
+                if !original.refundable {
+                    return Err(LedgerError::NotRefundable(original_operation_id.clone()));
+                }
+                let remaining = original.amount.saturating_sub(original.refunded);
+                if remaining <= Decimal::ZERO {
+                    return Err(LedgerError::AlreadyRefunded(original_operation_id.clone()));
+                }
                 let requested = amount.unwrap_or(remaining);
                 if requested > remaining || requested.is_zero() {
                     return Err(LedgerError::RefundExceedsOriginal {
@@ -516,22 +553,29 @@ impl Account {
                         requested,
                     });
                 }
+                let mut uncollected = Decimal::ZERO;
                 let draws = if original.credit {
-                    // Take the accrual back from its own bucket first, then
-                    // from the soonest-expiring others.
-                    self.plan_refund_of_credit(&original.draws, requested, *now)?
+                    // Only what is left of the accrual's own bucket; the rest
+                    // is reported, never drawn from the member's other buckets.
+                    let draws = self.plan_refund_of_credit(&original.draws, requested, *now);
+                    let taken = draws
+                        .iter()
+                        .fold(Decimal::ZERO, |s, d| s.saturating_add(d.amount));
+                    uncollected = requested.saturating_sub(taken);
+                    draws
                 } else {
                     // Give back to the buckets drawn from, latest-expiring
                     // first, skipping what earlier refunds gave back.
                     let (_, not_refunded_tail) =
-                        split_draws(&original.draws, remaining - requested);
+                        split_draws(&original.draws, remaining.saturating_sub(requested));
                     split_draws(&not_refunded_tail, requested).0
                 };
                 Event::Refunded {
                     key: key.clone(),
                     operation_id: operation_id.clone(),
                     original_operation_id: original_operation_id.clone(),
-                    amount: requested,
+                    amount: requested.saturating_sub(uncollected),
+                    uncollected,
                     draws,
                     credit: !original.credit,
                     context: context.clone(),
@@ -553,19 +597,25 @@ impl Account {
         Ok(hold)
     }
 
-    /// Plans taking an accrual back: from its own bucket first, then from
-    /// the soonest-expiring others.
+    /// Plans taking an accrual back: at most `amount`, and only from what is
+    /// left (spendable) in the accrual's own bucket — none when it expired or
+    /// was spent. Other buckets are never drawn on.
     fn plan_refund_of_credit(
         &self,
         original: &[Draw],
         amount: Decimal,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Draw>, LedgerError> {
-        let own = original.first().map(|d| d.bucket_id);
-        let order = own
-            .and_then(|id| self.buckets.get(&id))
+    ) -> Vec<Draw> {
+        original
+            .first()
+            .and_then(|d| self.buckets.get(&d.bucket_id))
+            .filter(|b| !is_due(b, now) && b.amount > Decimal::ZERO)
+            .map(|b| Draw {
+                bucket_id: b.id,
+                amount: amount.min(b.amount),
+                expires_at: b.expires_at,
+            })
             .into_iter()
-            .chain(self.buckets().into_iter().filter(|b| Some(b.id) != own));
-        self.draw_in_order(order, amount, now)
+            .collect()
     }
 }

@@ -4,6 +4,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use super::money::{self, AmountError};
+
+/// The default bound of one operation's amount: 10^12 units of the currency.
+pub const DEFAULT_MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
 /// A currency an account can hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +18,26 @@ pub struct Currency {
     pub id: String,
     /// Decimals allowed in amounts.
     pub precision: u32,
+    /// Largest amount one operation (or batch line) may move.
+    pub max_amount: Decimal,
+}
+
+impl Currency {
+    /// A currency with `precision` decimals and the default bound
+    /// ([`DEFAULT_MAX_AMOUNT`]).
+    pub fn new(id: &str, precision: u32) -> Self {
+        Self {
+            id: id.to_owned(),
+            precision,
+            max_amount: DEFAULT_MAX_AMOUNT,
+        }
+    }
+
+    /// Parses an amount of this currency: positive, at most its precision,
+    /// at most its bound.
+    pub fn parse_amount(&self, input: &str) -> Result<Decimal, AmountError> {
+        money::parse_bounded(input, self.precision, self.max_amount)
+    }
 }
 
 /// When accrued amounts expire.
@@ -59,15 +85,7 @@ impl Default for Catalog {
     fn default() -> Self {
         let currencies = [("BONUS", 2), ("RUB", 2), ("EUR", 2)]
             .into_iter()
-            .map(|(id, precision)| {
-                (
-                    id.to_owned(),
-                    Currency {
-                        id: id.to_owned(),
-                        precision,
-                    },
-                )
-            })
+            .map(|(id, precision)| (id.to_owned(), Currency::new(id, precision)))
             .collect();
         let lifetimes = [
             ("forever", Lifetime::Never),
@@ -87,6 +105,32 @@ impl Default for Catalog {
 }
 
 impl Catalog {
+    /// This catalog with exactly `currencies` (id, precision; each with the
+    /// default bound), `default_currency` the one an empty id names.
+    pub fn with_currencies(mut self, currencies: &[(&str, u32)], default_currency: &str) -> Self {
+        self.currencies = currencies
+            .iter()
+            .map(|(id, precision)| ((*id).to_owned(), Currency::new(id, *precision)))
+            .collect();
+        self.default_currency = default_currency.to_owned();
+        self
+    }
+
+    /// Every currency in the order of seed 004's report columns: `RUR` (or
+    /// `RUB`), `USD`, `EUR`, `BTC`, then the others by id.
+    pub fn report_order(&self) -> Vec<&Currency> {
+        let rank = |id: &str| match id {
+            "RUR" | "RUB" => 0,
+            "USD" => 1,
+            "EUR" => 2,
+            "BTC" => 3,
+            _ => 4,
+        };
+        let mut all: Vec<&Currency> = self.currencies.values().collect();
+        all.sort_by(|a, b| rank(&a.id).cmp(&rank(&b.id)).then(a.id.cmp(&b.id)));
+        all
+    }
+
     /// The currency with `id`, or the default bonus currency for an empty id.
     pub fn currency(&self, id: &str) -> Option<&Currency> {
         let id = if id.is_empty() {
@@ -131,6 +175,11 @@ mod tests {
             Lifetime::EndOfMonthPlus(30).expires_at(at),
             Some(Utc.with_ymd_and_hms(2027, 1, 31, 0, 0, 0).unwrap())
         );
+    }
+
+    #[test]
+    fn the_default_bound_is_ten_to_the_twelfth() {
+        assert_eq!(DEFAULT_MAX_AMOUNT, Decimal::new(1_000_000_000_000, 0));
     }
 
     #[test]

@@ -162,6 +162,9 @@ pub enum Event {
         key: AccountKey,
         /// Hold id.
         hold_id: String,
+        /// The release operation's id (empty in events recorded before
+        /// releases carried it).
+        operation_id: String,
         /// Amount returned.
         amount: Decimal,
         /// Buckets it went back to.
@@ -179,8 +182,11 @@ pub enum Event {
         operation_id: String,
         /// The original operation.
         original_operation_id: String,
-        /// Amount.
+        /// Amount moved (for a refund of an accrual: what its bucket still had).
         amount: Decimal,
+        /// Refund of an accrual: the rest of the requested amount, not taken
+        /// because the accrual's bucket no longer held it (zero otherwise).
+        uncollected: Decimal,
         /// Buckets debited (refund of a credit) or credited (refund of a debit).
         draws: Vec<Draw>,
         /// True when the refund credits the account.
@@ -279,6 +285,8 @@ pub enum Command {
     Release {
         /// Account.
         key: AccountKey,
+        /// Release operation id.
+        operation_id: String,
         /// Hold id.
         hold_id: String,
         /// Source.
@@ -344,6 +352,15 @@ pub enum LedgerError {
     /// The operation id is used by another operation of this account.
     #[error("operation id {0:?} is already used in this account")]
     OperationExists(String),
+    /// The operation would take a balance beyond what the ledger can hold.
+    #[error("the balance would leave the range the ledger can hold")]
+    BalanceOutOfRange,
+    /// The original was refunded in full already.
+    #[error("operation {0:?} is refunded in full already")]
+    AlreadyRefunded(String),
+    /// The operation is a refund or a release: nothing to refund.
+    #[error("operation {0:?} cannot be refunded")]
+    NotRefundable(String),
     /// Refunding more than is left of the original.
     #[error("refund of {requested} exceeds the {remaining} left to refund")]
     RefundExceedsOriginal {

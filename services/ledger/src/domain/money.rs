@@ -24,6 +24,12 @@ pub enum AmountError {
         /// The currency's precision.
         allowed: u32,
     },
+    /// Above the largest amount one operation may move in the currency.
+    #[error("amount must be at most {max}")]
+    TooLarge {
+        /// The currency's bound.
+        max: Decimal,
+    },
 }
 
 impl AmountError {
@@ -34,6 +40,7 @@ impl AmountError {
             AmountError::NotDecimal(_) => "NOT_A_DECIMAL",
             AmountError::NotPositive => "NOT_POSITIVE",
             AmountError::TooManyDecimals { .. } => "TOO_MANY_DECIMALS",
+            AmountError::TooLarge { .. } => "TOO_LARGE",
         }
     }
 }
@@ -64,9 +71,9 @@ pub fn parse_positive(input: &str, precision: u32) -> Result<Decimal, AmountErro
             },
         );
     if !plain || s.len() > 40 {
-        return Err(AmountError::NotDecimal(s.chars().take(40).collect()));
+        return Err(AmountError::NotDecimal(prefix(s)));
     }
-    let value = Decimal::from_str(s).map_err(|_| AmountError::NotDecimal(s.to_owned()))?;
+    let value = Decimal::from_str(s).map_err(|_| AmountError::NotDecimal(prefix(s)))?;
     if value <= Decimal::ZERO {
         return Err(AmountError::NotPositive);
     }
@@ -78,6 +85,35 @@ pub fn parse_positive(input: &str, precision: u32) -> Result<Decimal, AmountErro
         });
     }
     Ok(value.normalize())
+}
+
+/// Parses a positive amount with at most `precision` decimals and at most
+/// `max` (see [`parse_positive`]): the bound every amount entering the
+/// ledger is checked against, so no sum of them can overflow.
+pub fn parse_bounded(input: &str, precision: u32, max: Decimal) -> Result<Decimal, AmountError> {
+    let value = parse_positive(input, precision)?;
+    if value > max {
+        return Err(AmountError::TooLarge { max });
+    }
+    Ok(value)
+}
+
+/// Longest part of a refused value an error message quotes.
+pub const QUOTE_CHARS: usize = 32;
+
+/// At most the first [`QUOTE_CHARS`] characters of `s` (with `…` when cut):
+/// what an error may echo of a value it refuses.
+pub fn prefix(s: &str) -> String {
+    let mut out: String = s.chars().take(QUOTE_CHARS).collect();
+    if s.chars().nth(QUOTE_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// `s` quoted for an error message, cut to a short prefix (see [`prefix`]).
+pub fn quote(s: &str) -> String {
+    format!("{:?}", prefix(s))
 }
 
 /// Renders an amount with exactly `precision` decimals (`"36.50"`).
@@ -121,6 +157,26 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn bounded_amounts_refuse_what_is_above_the_bound() {
+        let max = Decimal::new(1_000_000_000_000, 0);
+        assert_eq!(parse_bounded("1000000000000", 2, max), Ok(max));
+        assert_eq!(
+            parse_bounded("1000000000000.01", 2, max),
+            Err(AmountError::TooLarge { max })
+        );
+        assert_eq!(
+            parse_bounded("79228162514264337593543950335", 2, max),
+            Err(AmountError::TooLarge { max })
+        );
+        // Beyond what a decimal holds: refused, quoting a short prefix.
+        let Err(AmountError::NotDecimal(q)) = parse_bounded(&"9".repeat(39), 2, max) else {
+            panic!("not a decimal")
+        };
+        assert_eq!(q.chars().count(), QUOTE_CHARS + 1);
+        assert_eq!(quote(&"x".repeat(10_000)).chars().count(), QUOTE_CHARS + 3);
     }
 
     proptest! {

@@ -12,63 +12,88 @@ pub(super) fn split_draws(draws: &[Draw], amount: Decimal) -> (Vec<Draw>, Vec<Dr
     let mut first = Vec::new();
     let mut rest = Vec::new();
     for d in draws {
-        let take = left.min(d.amount);
+        let take = left.min(d.amount).max(Decimal::ZERO);
         if !take.is_zero() {
             first.push(Draw {
                 amount: take,
                 ..d.clone()
             });
         }
-        if d.amount > take {
+        // Both non-negative with take <= each: the differences cannot overflow.
+        let remainder = d.amount.saturating_sub(take);
+        if remainder > Decimal::ZERO {
             rest.push(Draw {
-                amount: d.amount - take,
+                amount: remainder,
                 ..d.clone()
             });
         }
-        left -= take;
+        left = left.saturating_sub(take);
     }
     (first, rest)
 }
 
-/// Balances after `event`, from the balances before it.
-pub(super) fn shift(b: Balances, event: &Event) -> Balances {
-    let sum = |d: &[Draw]| d.iter().map(|d| d.amount).sum::<Decimal>();
-    match event {
+type Op = fn(Decimal, Decimal) -> Option<Decimal>;
+
+/// Balances after `event` from `b`, adding and subtracting with `add` / `sub`.
+fn shift_with(b: Balances, event: &Event, add: Op, sub: Op) -> Option<Balances> {
+    Some(match event {
         Event::Opened { .. } => b,
         Event::Accrued { amount, .. } => Balances {
-            available: b.available + amount,
+            available: add(b.available, *amount)?,
             ..b
         },
         Event::Withdrawn { amount, .. } | Event::Expired { amount, .. } => Balances {
-            available: b.available - amount,
+            available: sub(b.available, *amount)?,
             ..b
         },
         Event::Held { amount, .. } => Balances {
-            available: b.available - amount,
-            held: b.held + amount,
+            available: sub(b.available, *amount)?,
+            held: add(b.held, *amount)?,
         },
         Event::Captured {
             amount, returned, ..
         } => {
-            let back = sum(returned);
+            let back = returned
+                .iter()
+                .try_fold(Decimal::ZERO, |s, d| add(s, d.amount))?;
             Balances {
-                available: b.available + back,
-                held: b.held - amount - back,
+                available: add(b.available, back)?,
+                held: sub(sub(b.held, *amount)?, back)?,
             }
         }
         Event::Released { amount, .. } => Balances {
-            available: b.available + amount,
-            held: b.held - amount,
+            available: add(b.available, *amount)?,
+            held: sub(b.held, *amount)?,
         },
         Event::Refunded { amount, credit, .. } => Balances {
             available: if *credit {
-                b.available + amount
+                add(b.available, *amount)?
             } else {
-                b.available - amount
+                sub(b.available, *amount)?
             },
             ..b
         },
-    }
+    })
+}
+
+/// Balances after `event`, from the balances before it; `None` when a
+/// balance would leave what a decimal can hold (the command is refused).
+pub(super) fn shift(b: Balances, event: &Event) -> Option<Balances> {
+    shift_with(b, event, Decimal::checked_add, Decimal::checked_sub)
+}
+
+/// Balances after an event already decided (folding the log): [`shift`],
+/// saturating instead of failing. Every event this code decides passed the
+/// checked [`shift`], so this never saturates on such a log; it only keeps a
+/// replay of anything else from panicking.
+pub(super) fn shift_folded(b: Balances, event: &Event) -> Balances {
+    shift_with(
+        b,
+        event,
+        |x, y| Some(x.saturating_add(y)),
+        |x, y| Some(x.saturating_sub(y)),
+    )
+    .unwrap_or(b)
 }
 
 /// Whether `event` puts amounts back into a bucket whose expiry has passed.

@@ -104,6 +104,10 @@ pub(super) fn result_of(
         // Never a command's own event; an opening moves nothing.
         Event::Opened { key, .. } => (key, String::new(), Decimal::ZERO, Vec::new(), &NOTHING),
     };
+    let uncollected = match main {
+        Event::Refunded { uncollected, .. } => *uncollected,
+        _ => Decimal::ZERO,
+    };
     pb::OperationResult {
         operation_id: id,
         account: Some(pb::AccountRef {
@@ -117,5 +121,6 @@ pub(super) fn result_of(
             held: money::render(after.held, precision),
         }),
         recorded_at: Some(now.into()),
+        uncollected: money::render(uncollected, precision),
     }
 }

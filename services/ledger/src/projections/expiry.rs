@@ -83,7 +83,9 @@ impl ExpirySchedule {
                 None => return Ok(()),
             },
         };
-        let left = amount + delta;
+        let left = amount
+            .checked_add(delta)
+            .ok_or_else(|| anyhow::anyhow!("bucket {bucket} of {stream}: amount out of range"))?;
         let due = due_key(expiry, stream, bucket);
         if left > Decimal::ZERO {
             let mut v = expiry.to_be_bytes().to_vec();
@@ -104,7 +106,12 @@ impl ExpirySchedule {
         sign: Decimal,
     ) -> anyhow::Result<()> {
         for d in draws {
-            Self::adjust(rows, stream, d.bucket_id, d.expires_at, sign * d.amount)?;
+            let delta = if sign.is_sign_negative() {
+                -d.amount
+            } else {
+                d.amount
+            };
+            Self::adjust(rows, stream, d.bucket_id, d.expires_at, delta)?;
         }
         Ok(())
     }

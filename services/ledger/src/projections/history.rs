@@ -1,11 +1,18 @@
 //! The member history (seed `GET api/v1.1/History`): one row per purchase
 //! (all its rewards and withdrawals), per reward without a purchase
 //! (`RewardData`) and per withdrawal without a purchase (`WithdrawData`).
-//! Holds appear once captured.
+//! Holds appear once captured. Rewards are positive, withdrawals negative
+//! (`"amount": -10` in the seed). A refund is a row of its own at its own
+//! time (a `Purchase` row with `isRefund` when it belongs to a purchase), so
+//! date filters find it.
 //!
 //! Rows:
 //! - `r<member>\0<time µs BE><row id>` → `HistoryRow` (protobuf);
-//! - `p<member>\0<purchase id>` → the key of that purchase's row.
+//! - `p<member>\0<purchase id>` → the key of that purchase's row;
+//! - `c<member>\0<card>\0<time µs BE><row id>` → empty: the member's rows of
+//!   one card, so a card filter counts and pages keys, not rows.
+//!
+//! A query counts keys and decodes only the rows of the page it returns.
 
 use kit::aggregate::DomainEvent;
 use kit::log::RecordedEvent;
@@ -17,8 +24,13 @@ use crate::domain::account::{AccountKey, Event};
 use crate::domain::catalog::Catalog;
 use crate::domain::money;
 
-/// Name of the projection (tree `proj/history`).
-pub const NAME: &str = "history";
+/// Name of the projection (tree `proj/history2`; the first version's rows
+/// had unsigned withdrawals and refunds inside their purchase's row, so the
+/// ledger rebuilds this one from the log when it first starts).
+pub const NAME: &str = "history2";
+
+/// Most rows one query returns (`filter.count` above it is capped).
+pub const MAX_COUNT: u32 = 100;
 
 /// The history projection; amounts are rendered with their currency's
 /// precision from `catalog`.
@@ -41,6 +53,17 @@ pub fn row_time(key: &[u8], prefix_len: usize) -> Option<i64> {
     Some(i64::from_be_bytes(
         key.get(prefix_len..prefix_len + 8)?.try_into().ok()?,
     ))
+}
+
+/// Prefix of a member's rows of one card.
+fn card_prefix(member: &str, card: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(member.len() + card.len() + 3);
+    k.push(b'c');
+    k.extend_from_slice(member.as_bytes());
+    k.push(0);
+    k.extend_from_slice(card.as_bytes());
+    k.push(0);
+    k
 }
 
 fn purchase_key(member: &str, purchase: &str) -> Vec<u8> {
@@ -73,6 +96,7 @@ fn reward(
     })
 }
 
+/// A withdrawal: its amount is shown negative, as in the seed.
 fn withdraw(
     key: &AccountKey,
     amount: String,
@@ -80,6 +104,11 @@ fn withdraw(
     op: &str,
     description: &str,
 ) -> Entry {
+    let amount = match amount.strip_prefix('-') {
+        Some(_) => amount,
+        None if amount.chars().all(|c| c == '0' || c == '.') => amount,
+        None => format!("-{amount}"),
+    };
     Entry::Withdraw(pb::HistoryWithdraw {
         amount,
         currency: key.currency.clone(),
@@ -109,6 +138,7 @@ impl Projection for History {
             reason: "expired".into(),
             ..Default::default()
         };
+        let is_refund = matches!(event, Event::Refunded { .. });
         let (key, entry, context, kind) = match &event {
             Event::Accrued {
                 key,
@@ -212,8 +242,8 @@ impl Projection for History {
         };
         let member = key.member_id.as_str();
         let purchase = context.purchase_id.as_str();
-        // A purchase's later events join its row.
-        let (row_key, mut row) = match (!purchase.is_empty())
+        // A purchase's later events join its row; a refund is a row of its own.
+        let (row_key, mut row) = match (!purchase.is_empty() && !is_refund)
             .then(|| rows.get(&purchase_key(member, purchase)))
             .transpose()?
             .flatten()
@@ -223,16 +253,22 @@ impl Projection for History {
                 (existing_key, pb::HistoryRow::decode(bytes.as_slice())?)
             }
             None => {
-                let id = if purchase.is_empty() {
+                let id = if purchase.is_empty() || is_refund {
                     recorded.id.to_string()
                 } else {
                     purchase.to_owned()
                 };
+                let mut suffix = recorded.time.timestamp_micros().to_be_bytes().to_vec();
+                suffix.extend_from_slice(id.as_bytes());
                 let mut k = member_prefix(member);
-                k.extend_from_slice(&recorded.time.timestamp_micros().to_be_bytes());
-                k.extend_from_slice(id.as_bytes());
-                if !purchase.is_empty() {
+                k.extend_from_slice(&suffix);
+                if !purchase.is_empty() && !is_refund {
                     rows.insert(purchase_key(member, purchase), k.clone());
+                }
+                if !context.card_id.is_empty() {
+                    let mut c = card_prefix(member, &context.card_id);
+                    c.extend_from_slice(&suffix);
+                    rows.insert(c, Vec::new());
                 }
                 let row_type = match (&entry, purchase.is_empty()) {
                     (_, false) => pb::HistoryRowType::Purchase,
@@ -250,10 +286,28 @@ impl Projection for History {
                     kind: kind as i32,
                     rewards: Vec::new(),
                     withdraws: Vec::new(),
+                    is_refund: is_refund && !purchase.is_empty(),
+                    cheque_number: if purchase.is_empty() {
+                        String::new()
+                    } else {
+                        context.cheque_number.clone()
+                    },
+                    amount: if purchase.is_empty() {
+                        None
+                    } else {
+                        context.purchase_amount.clone()
+                    },
                 };
                 (k, row)
             }
         };
+        // A purchase's details may come with a later event of it.
+        if row.cheque_number.is_empty() && !purchase.is_empty() {
+            row.cheque_number = context.cheque_number.clone();
+        }
+        if row.amount.is_none() && !purchase.is_empty() {
+            row.amount = context.purchase_amount.clone();
+        }
         match entry {
             Entry::Reward(r) => row.rewards.push(r),
             Entry::Withdraw(w) => row.withdraws.push(w),
@@ -278,7 +332,9 @@ pub struct Filter {
     pub offset: u32,
 }
 
-/// Answers a history query from the projection's rows, newest first.
+/// Answers a history query from the projection's rows, newest first:
+/// counts the matching keys (the card index when filtering by card) and
+/// decodes only the rows of the requested page (at most [`MAX_COUNT`]).
 pub fn query(
     tree: &sled::Tree,
     member: &str,
@@ -288,32 +344,39 @@ pub fn query(
     let Some(to) = f.to else {
         return Ok((0, Vec::new()));
     };
-    let prefix = member_prefix(member);
+    if to < 0 {
+        return Ok((0, Vec::new())); // before every row (rows are after 1970)
+    }
+    let rows_prefix = member_prefix(member);
+    let prefix = match &f.card_id {
+        Some(card) => card_prefix(member, card),
+        None => rows_prefix.clone(),
+    };
+    let bound = |t: i64| {
+        let mut k = prefix.clone();
+        k.extend_from_slice(&t.to_be_bytes());
+        k
+    };
+    let lower = bound(f.from_date.unwrap_or(0).max(0));
+    let upper = bound(to.saturating_add(1));
+    let count = f.count.map_or(0, |c| c.min(MAX_COUNT)) as usize;
     let mut all = 0u64;
-    let mut out = Vec::new();
-    for entry in tree.scan_prefix(&prefix).rev() {
-        let (k, v) = entry?;
-        let Some(t) = row_time(&k, prefix.len()) else {
-            continue;
-        };
-        if t > to {
-            continue;
-        }
-        if f.from_date.is_some_and(|from| t < from) {
-            // Keys are in time order: everything further is older still.
-            break;
-        }
-        let row = pb::HistoryRow::decode(v.as_ref())?;
-        if f.card_id.as_ref().is_some_and(|c| &row.card_id != c) {
-            continue;
-        }
-        if let Some(count) = f.count
-            && all >= u64::from(f.offset)
-            && out.len() < count as usize
-        {
-            out.push(row);
+    let mut page = Vec::with_capacity(count);
+    for key in tree.range(lower..upper).keys().rev() {
+        let key = key?;
+        if all >= u64::from(f.offset) && page.len() < count {
+            // The row's key: the member's prefix and the index key's suffix.
+            let mut row_key = rows_prefix.clone();
+            row_key.extend_from_slice(&key[prefix.len()..]);
+            page.push(row_key);
         }
         all += 1;
+    }
+    let mut out = Vec::with_capacity(page.len());
+    for k in page {
+        if let Some(v) = tree.get(&k)? {
+            out.push(pb::HistoryRow::decode(v.as_ref())?);
+        }
     }
     Ok((all, out))
 }

@@ -36,6 +36,11 @@ impl Ledger {
 
     /// [`Ledger::start`] with more flags, e.g. `--nats-url`.
     pub async fn start_with(extra: &[&str]) -> Self {
+        Self::start_with_clock(extra, Arc::new(chrono::Utc::now)).await
+    }
+
+    /// [`Ledger::start_with`] reading time from `clock`.
+    pub async fn start_with_clock(extra: &[&str], clock: ledger::grpc::Clock) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut argv = vec![
             "ledger",
@@ -50,13 +55,7 @@ impl Ledger {
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = grpc.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(ledger::run(
-            args,
-            grpc,
-            metrics,
-            shutdown.clone(),
-            Arc::new(chrono::Utc::now),
-        ));
+        let task = tokio::spawn(ledger::run(args, grpc, metrics, shutdown.clone(), clock));
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_lazy();

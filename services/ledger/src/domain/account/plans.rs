@@ -51,7 +51,12 @@ impl Account {
             }
             match state.decide_one(line) {
                 Ok(Some(mut e)) => {
-                    let after = shift(state.booked, &e);
+                    let Some(after) = shift(state.booked, &e) else {
+                        outcomes.push(LineOutcome::Rejected(
+                            LedgerError::BalanceOutOfRange.to_string(),
+                        ));
+                        continue;
+                    };
                     set_after(&mut e, after);
                     state.fold(&e);
                     events.push(e);
