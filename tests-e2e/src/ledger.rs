@@ -116,23 +116,41 @@ pub fn batch_line(member_no: &str, points: &str) -> pb::BatchLine {
         merchant_name: "Shop".into(),
         transaction_amount: "100.00".into(),
         points_amount: points.into(),
+        malformed: String::new(),
     }
 }
 
-/// The messages of an accrual batch `request_id` with `lines`.
+/// The messages of an accrual batch `request_id` with `lines`, ending with
+/// the trailer (line count and digest) that completes an upload.
 pub fn accrual_batch(request_id: &str, lines: Vec<pb::BatchLine>) -> Vec<pb::ApplyBatchRequest> {
+    let header = pb::BatchHeader {
+        request_id: request_id.into(),
+        r#type: pb::BatchType::Accrue as i32,
+        accrue_description: "partner".into(),
+        ..Default::default()
+    };
+    batch_upload(header, lines)
+}
+
+/// A whole upload: `header`, the `lines` in one message, and the trailer.
+pub fn batch_upload(
+    header: pb::BatchHeader,
+    lines: Vec<pb::BatchLine>,
+) -> Vec<pb::ApplyBatchRequest> {
     use pb::apply_batch_request::Part;
+    let mut digest = ledger::batch::BatchDigest::new(&header);
+    for line in &lines {
+        digest.line(line);
+    }
     vec![
         pb::ApplyBatchRequest {
-            part: Some(Part::Header(pb::BatchHeader {
-                request_id: request_id.into(),
-                r#type: pb::BatchType::Accrue as i32,
-                accrue_description: "partner".into(),
-                ..Default::default()
-            })),
+            part: Some(Part::Header(header)),
         },
         pb::ApplyBatchRequest {
             part: Some(Part::Lines(pb::BatchLines { lines })),
+        },
+        pb::ApplyBatchRequest {
+            part: Some(Part::Trailer(digest.trailer())),
         },
     ]
 }

@@ -10,17 +10,6 @@ use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use tests_e2e::harness::{NatsServer, ServiceProcess, ServiceSpec, binary_path, free_port};
 use tests_e2e::identity::{DEADLINE, Identity, POLL, random_card};
 
-fn line(member_no: &str, points: &str) -> pb::BatchLine {
-    pb::BatchLine {
-        member_no: member_no.into(),
-        description: "partner accrual".into(),
-        operation_date: "2026-11-20 10:00:00".into(),
-        merchant_name: "Shop".into(),
-        transaction_amount: "100.00".into(),
-        points_amount: points.into(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cards_issued_by_identity_open_accounts_and_batches_resolve_member_numbers() {
     tests_e2e::harness::init_test_logging();
@@ -84,26 +73,19 @@ async fn cards_issued_by_identity_open_accounts_and_batches_resolve_member_numbe
 
     // A batch names the member by card number and by member id; one line
     // names nobody.
-    use pb::apply_batch_request::Part;
-    let messages = vec![
-        pb::ApplyBatchRequest {
-            part: Some(Part::Header(pb::BatchHeader {
-                request_id: "partner-2026-11-20".into(),
-                r#type: pb::BatchType::Accrue as i32,
-                accrue_description: "partner".into(),
-                ..Default::default()
-            })),
+    let messages = tests_e2e::ledger::batch_upload(
+        pb::BatchHeader {
+            request_id: "partner-2026-11-20".into(),
+            r#type: pb::BatchType::Accrue as i32,
+            accrue_description: "partner".into(),
+            ..Default::default()
         },
-        pb::ApplyBatchRequest {
-            part: Some(Part::Lines(pb::BatchLines {
-                lines: vec![
-                    line(&card, "10.50"),
-                    line("1234567890123456", "7"),
-                    line(&member, "5"),
-                ],
-            })),
-        },
-    ];
+        vec![
+            tests_e2e::ledger::batch_line(&card, "10.50"),
+            tests_e2e::ledger::batch_line("1234567890123456", "7"),
+            tests_e2e::ledger::batch_line(&member, "5"),
+        ],
+    );
     let report = ledger
         .apply_batch(futures::stream::iter(messages))
         .await

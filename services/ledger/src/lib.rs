@@ -96,6 +96,15 @@ pub fn member_directory(args: &LedgerArgs) -> anyhow::Result<Arc<dyn MemberDirec
     })
 }
 
+/// `ledger verify`: the event log and every projection against a replay of
+/// the log (see [`kit::bootstrap::verify_data_dir`]); false when inconsistent.
+pub fn verify(args: &LedgerArgs) -> anyhow::Result<bool> {
+    let history = History {
+        catalog: Arc::new(Catalog::default()),
+    };
+    kit::bootstrap::verify_data_dir(&args.service, &[&ExpirySchedule, &history])
+}
+
 /// Drops and rebuilds every projection of the ledger in `args`' data dir by
 /// replaying the whole log (the service must be stopped). Each report says
 /// how many rows differed from the projection it replaced (0: identical).

@@ -27,6 +27,16 @@ enum Operator {
     /// Drop every projection and rebuild it by replaying the event log, with
     /// progress; reports events/s and whether the result equals what it replaced.
     RebuildProjections,
+    /// Check the event log (checksums, positions, versions, index,
+    /// idempotency entries) and compare every projection (history, expiry
+    /// schedule) with a replay of the log; run while the service is stopped.
+    /// Exit code 3 when something is inconsistent.
+    Verify,
+    /// Repair a data dir whose storage lost acknowledged data (service
+    /// stopped; work on a copy): set damaged sled snapshots aside, cut the
+    /// log after its last consistent position, drop the projections so they
+    /// rebuild at the next start.
+    Repair,
     /// Batch balance changes.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -101,6 +111,15 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         std::process::exit(if report.code == 0 { 0 } else { 1 });
+    }
+    if let Some(Operator::Verify) = cli.command {
+        if !ledger::verify(&cli.args)? {
+            std::process::exit(3);
+        }
+        return Ok(());
+    }
+    if let Some(Operator::Repair) = cli.command {
+        return kit::bootstrap::repair_data_dir(&cli.args.service);
     }
     if let Some(Operator::RebuildProjections) = cli.command {
         let _telemetry = cli.args.service.init_telemetry("ledger")?;

@@ -165,6 +165,20 @@ async fn overdraw_is_failed_precondition_with_amounts() {
     assert_eq!(info.reason, "INSUFFICIENT_FUNDS");
     assert_eq!(info.metadata["available"], "10");
     assert_eq!(info.metadata["requested"], "10.01");
+    // Same key, same answer: the refusal is stored, so a repeat after the
+    // balance grew is refused the same way, and withdraws nothing.
+    l.client.accrue(accrue("a2", "m1", "100")).await.unwrap();
+    let again = l
+        .client
+        .withdraw(withdraw("w1", "m1", "10.01"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert_eq!(
+        again.get_details_error_info().unwrap().metadata["available"],
+        "10"
+    );
+    assert_eq!(balance(&mut l.client, "m1").await.0, "110.00");
     l.stop().await;
 }
 

@@ -23,4 +23,14 @@ impl Aggregate for Account {
     fn apply(&mut self, event: &Event) {
         self.fold(event);
     }
+
+    /// Refusals are stored under the request's key (same key, same answer,
+    /// even after the balance changed), as JSON.
+    fn encode_refusal(error: &LedgerError) -> Option<Vec<u8>> {
+        serde_json::to_vec(error).ok()
+    }
+
+    fn decode_refusal(bytes: &[u8]) -> Option<LedgerError> {
+        serde_json::from_slice(bytes).ok()
+    }
 }

@@ -318,8 +318,9 @@ pub enum Command {
     },
 }
 
-/// Why a command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a command was refused. Serialisable: a refusal is stored under the
+/// request's idempotency key, and a repeat gets the same refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum LedgerError {
     /// Not enough spendable amount.
     #[error("insufficient funds: available {available}, requested {requested}")]
