@@ -85,7 +85,8 @@ macro_rules! from_repo {
             fn from(e: RepositoryError<$err>) -> Self {
                 match e {
                     RepositoryError::Domain(d) => $arm(d),
-                    RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
+                    RepositoryError::TooManyConflicts { .. }
+                    | RepositoryError::Log(kit::log::LogError::Overloaded) => ApiError::Busy,
                     other => ApiError::Unexpected(anyhow::Error::new(other)),
                 }
             }

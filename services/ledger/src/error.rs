@@ -57,7 +57,8 @@ impl From<RepositoryError<LedgerError>> for ApiError {
                 };
                 ApiError::IdempotencyConflict(id)
             }
-            RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
+            RepositoryError::TooManyConflicts { .. }
+            | RepositoryError::Log(LogError::Overloaded) => ApiError::Busy,
             // The edge bounds every field; should an event still be too
             // large, it is the request's size, not the ledger's failure.
             RepositoryError::Log(e @ LogError::EventTooLarge { .. }) => {
