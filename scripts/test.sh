@@ -31,10 +31,16 @@ ensure_nextest
 log "target dir: $(target_dir)"
 
 buf_lint() { (cd proto && "$BUF_BIN" lint); }
+# Other teams build on proto/: nothing may break against the published
+# baseline (proto/baseline.binpb). A deliberate breaking change rebuilds the
+# baseline (`cd proto && buf build -o baseline.binpb`) in the same commit and
+# says why in the commit message and proto/CHANGELOG.md.
+buf_breaking() { (cd proto && "$BUF_BIN" breaking --against baseline.binpb); }
 
 step "cargo fmt --all -- --check" cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 step "buf lint (in proto/)" buf_lint
+step "buf breaking against proto/baseline.binpb" buf_breaking
 # The end-to-end tests start the service binaries from $CARGO_TARGET_DIR/debug.
 step "cargo build --workspace --bins" cargo build --workspace --bins
 step "cargo nextest run --workspace --no-fail-fast $*" cargo nextest run --workspace --no-fail-fast "$@"
