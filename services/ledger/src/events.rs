@@ -151,6 +151,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             draws: d,
             context,
             after: a,
+            expires_at,
         } => (
             types::HELD,
             pb::PointsHeld {
@@ -160,6 +161,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 draws: draws(d),
                 context: Some(context.clone()),
                 balance_after: after(a),
+                expires_at: expires_at.map(ts),
             }
             .encode_to_vec(),
         ),
@@ -365,6 +367,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 draws: d.draws(m.draws)?,
                 context: m.context.unwrap_or_default(),
                 after: d.after(m.balance_after)?,
+                expires_at: d.opt_time("expires_at", m.expires_at)?,
             }
         }
         types::CAPTURED => {
@@ -510,6 +513,7 @@ mod tests {
                 draws: vec![draw.clone()],
                 context: context.clone(),
                 after,
+                expires_at: Some(at),
             },
             Event::Captured {
                 key: key.clone(),

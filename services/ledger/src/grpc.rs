@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 use tonic_types::FieldViolation;
 
 use crate::batch::{BatchApplier, BatchPart};
+use crate::config::HoldTtl;
 use crate::domain::account::{Account, AccountKey, Command};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money::{self, AmountError};
@@ -47,6 +48,7 @@ pub struct LedgerApi {
     clock: Clock,
     history: ProjectionHandle,
     batch: Arc<BatchApplier>,
+    hold_ttl: HoldTtl,
 }
 
 /// Collects field violations while validating a request.
@@ -254,7 +256,14 @@ impl LedgerApi {
             clock,
             history,
             batch,
+            hold_ttl: HoldTtl::default(),
         }
+    }
+
+    /// The same service with holds' time-to-live `settings`.
+    pub fn with_hold_ttl(mut self, settings: HoldTtl) -> Self {
+        self.hold_ttl = settings;
+        self
     }
 
     async fn history(&self, r: pb::GetHistoryRequest) -> Result<pb::GetHistoryResponse, ApiError> {
@@ -448,6 +457,7 @@ impl LedgerApi {
             amount,
             context: r.context.clone().unwrap_or_default(),
             now,
+            expires_at: None,
         };
         self.run("Hold", &hold_id, &r, command, now).await
     }

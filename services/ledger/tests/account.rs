@@ -160,6 +160,7 @@ fn hold_capture_partial_returns_the_rest_and_can_be_refunded() {
         amount: d("30"),
         context: Default::default(),
         now,
+        expires_at: None,
     };
     let capture = Command::Capture {
         key: key(),
@@ -210,6 +211,7 @@ fn capture_beyond_the_hold_is_refused() {
             amount: d("5"),
             context: Default::default(),
             now,
+            expires_at: None,
         },
     ]);
     let capture = Command::Capture {
@@ -402,6 +404,7 @@ fn amounts_returned_into_an_expired_bucket_expire_at_once() {
         amount: d("60"),
         context: Default::default(),
         now,
+        expires_at: None,
     };
     let (_, history) = run(&[accrue("a1", "100", Some(10), now), hold]);
     let later = now + Duration::days(11);

@@ -464,6 +464,7 @@ impl Account {
                 amount,
                 context,
                 now,
+                expires_at,
             } => {
                 if self.holds.contains_key(hold_id) {
                     return Err(LedgerError::HoldExists(hold_id.clone()));
@@ -475,6 +476,7 @@ impl Account {
                     draws: self.plan_draws(*amount, *now)?,
                     context: context.clone(),
                     after: zero,
+                    expires_at: *expires_at,
                 }
             }
             Command::Capture {

@@ -136,6 +136,9 @@ pub enum Event {
         context: Context,
         /// Balances after.
         after: Balances,
+        /// When the hold lapses (`None`: holds recorded before holds had a
+        /// time-to-live; they never lapse).
+        expires_at: Option<DateTime<Utc>>,
     },
     /// A hold was captured; the remainder went back.
     Captured {
@@ -265,6 +268,9 @@ pub enum Command {
         context: Context,
         /// Now.
         now: DateTime<Utc>,
+        /// When the hold lapses (the edge adds its time-to-live to `now`);
+        /// `None`: never.
+        expires_at: Option<DateTime<Utc>>,
     },
     /// Spend all (`None`) or part of a hold.
     Capture {
