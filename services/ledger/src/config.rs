@@ -57,8 +57,9 @@ pub struct LedgerArgs {
     /// Shared service settings.
     #[command(flatten)]
     pub service: ServiceArgs,
-    /// Seconds between expiry runs (due buckets are also expired lazily by
-    /// the next operation on their account).
+    /// Seconds between expiry runs, which expire due buckets and release
+    /// lapsed holds (both are also expired lazily by the next operation on
+    /// their account); the first run is at start.
     #[arg(long, env = ENV_EXPIRY_INTERVAL, default_value_t = 60, global = true)]
     pub expiry_interval_secs: u64,
     /// Time-to-live of a hold whose request names none, in seconds (1 s to

@@ -177,6 +177,21 @@ pub enum Event {
         /// Balances after.
         after: Balances,
     },
+    /// A hold still open at its expiry was released by the ledger.
+    HoldExpired {
+        /// Account.
+        key: AccountKey,
+        /// Hold id.
+        hold_id: String,
+        /// Amount returned.
+        amount: Decimal,
+        /// Buckets it went back to.
+        returned: Vec<Draw>,
+        /// The hold's expiry time.
+        expired_at: DateTime<Utc>,
+        /// Balances after.
+        after: Balances,
+    },
     /// An earlier operation was refunded.
     Refunded {
         /// Account.
@@ -342,6 +357,10 @@ pub enum LedgerError {
     /// The hold was captured or released already.
     #[error("hold {0:?} is no longer open")]
     HoldClosed(String),
+    /// The hold lapsed (its time-to-live passed) before it was captured or
+    /// released; the ledger released it.
+    #[error("hold {0:?} has expired")]
+    HoldExpired(String),
     /// A hold with this id exists already.
     #[error("hold {0:?} exists already")]
     HoldExists(String),
