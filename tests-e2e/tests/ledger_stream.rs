@@ -66,6 +66,7 @@ async fn balances_can_be_recomputed_from_the_event_stream() {
         member_id: "bob".into(),
         amount: money("40"),
         context: None,
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -7,6 +7,12 @@ use kit::bootstrap::{ConfigError, ServiceArgs};
 pub const ENV_LEDGER_URL: &str = "LEDGER_URL";
 /// Env var: seconds between expiry runs.
 pub const ENV_EXPIRY_INTERVAL: &str = "LEDGER_EXPIRY_INTERVAL_SECS";
+/// Env var: default time-to-live of a hold, in seconds.
+pub const ENV_HOLD_TTL: &str = "LEDGER_HOLD_TTL_SECS";
+/// Env var: longest time-to-live a hold request may ask for, in seconds.
+pub const ENV_HOLD_MAX_TTL: &str = "LEDGER_HOLD_MAX_TTL_SECS";
+/// Longest hold time-to-live the settings accept: 30 days.
+pub const HOLD_TTL_LIMIT_SECS: u32 = 30 * 24 * 3600;
 /// Env var: gRPC URL of the identity service (member resolution).
 pub const ENV_IDENTITY_URL: &str = "LEDGER_IDENTITY_URL";
 /// Env var: how batch lines' `memberNo`s are resolved (`identity` or `member-id`).
@@ -15,6 +21,25 @@ pub const ENV_MEMBER_DIRECTORY: &str = "LEDGER_MEMBER_DIRECTORY";
 pub const ENV_MEMBER_CACHE: &str = "LEDGER_MEMBER_CACHE_ENTRIES";
 /// Env var: currencies opened when identity issues a card (comma-separated).
 pub const ENV_OPEN_CURRENCIES: &str = "LEDGER_OPEN_CURRENCIES";
+
+/// Hold time-to-live settings (`--hold-ttl-secs`, `--hold-max-ttl-secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldTtl {
+    /// Time-to-live of a hold whose request names none, in seconds.
+    pub default_secs: u32,
+    /// Longest time-to-live a request may name, in seconds.
+    pub max_secs: u32,
+}
+
+impl Default for HoldTtl {
+    /// The flags' defaults: 30 minutes, at most 7 days.
+    fn default() -> Self {
+        Self {
+            default_secs: 1800,
+            max_secs: 7 * 24 * 3600,
+        }
+    }
+}
 
 /// How batch lines' `memberNo`s (card numbers or member ids) become member ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,10 +57,23 @@ pub struct LedgerArgs {
     /// Shared service settings.
     #[command(flatten)]
     pub service: ServiceArgs,
-    /// Seconds between expiry runs (due buckets are also expired lazily by
-    /// the next operation on their account).
+    /// Seconds between expiry runs, which expire due buckets and release
+    /// lapsed holds (both are also expired lazily by the next operation on
+    /// their account); the first run is at start.
     #[arg(long, env = ENV_EXPIRY_INTERVAL, default_value_t = 60, global = true)]
     pub expiry_interval_secs: u64,
+    /// Time-to-live of a hold whose request names none, in seconds (1 s to
+    /// 30 days): a hold neither captured nor released by then lapses and is
+    /// released by the ledger (event `HoldExpired`), so an abandoned payment
+    /// never locks points. Its amount counts as available again at once; the
+    /// event is recorded by the next expiry run (or operation on the account).
+    #[arg(long, env = ENV_HOLD_TTL, default_value_t = 1800, global = true)]
+    pub hold_ttl_secs: u32,
+    /// Longest time-to-live a hold request may ask for (`ttl_seconds`), in
+    /// seconds (1 s to 30 days, at least `--hold-ttl-secs`); a longer one is
+    /// refused with INVALID_ARGUMENT.
+    #[arg(long, env = ENV_HOLD_MAX_TTL, default_value_t = 7 * 24 * 3600, global = true)]
+    pub hold_max_ttl_secs: u32,
     /// How batch lines' `memberNo`s are resolved to member ids: `identity`
     /// asks the identity service; `member-id` takes `memberNo` as the member
     /// id itself (no identity service needed).
@@ -59,12 +97,40 @@ pub struct LedgerArgs {
 }
 
 impl LedgerArgs {
+    /// The hold time-to-live settings.
+    pub fn hold_ttl(&self) -> HoldTtl {
+        HoldTtl {
+            default_secs: self.hold_ttl_secs,
+            max_secs: self.hold_max_ttl_secs,
+        }
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.expiry_interval_secs == 0 {
             return Err(ConfigError::Invalid {
                 flag: "expiry-interval-secs",
                 reason: "must be at least 1".into(),
+            });
+        }
+        for (flag, secs) in [
+            ("hold-ttl-secs", self.hold_ttl_secs),
+            ("hold-max-ttl-secs", self.hold_max_ttl_secs),
+        ] {
+            if !(1..=HOLD_TTL_LIMIT_SECS).contains(&secs) {
+                return Err(ConfigError::Invalid {
+                    flag,
+                    reason: format!("{secs} is not between 1 and {HOLD_TTL_LIMIT_SECS} (30 days)"),
+                });
+            }
+        }
+        if self.hold_ttl_secs > self.hold_max_ttl_secs {
+            return Err(ConfigError::Invalid {
+                flag: "hold-ttl-secs",
+                reason: format!(
+                    "{} is above --hold-max-ttl-secs ({})",
+                    self.hold_ttl_secs, self.hold_max_ttl_secs
+                ),
             });
         }
         if self.member_directory == MemberDirectoryKind::Identity
@@ -105,6 +171,27 @@ mod tests {
         assert_eq!(a.identity_url, "http://127.0.0.1:50051");
         assert_eq!(a.member_cache_entries, 100_000);
         assert!(a.open_currencies.is_empty());
+        assert_eq!(a.hold_ttl(), HoldTtl::default());
+    }
+
+    #[test]
+    fn hold_ttls_are_bounded() {
+        let ok = parse(&["--hold-ttl-secs", "1", "--hold-max-ttl-secs", "2592000"]);
+        ok.validate().unwrap();
+        for (args, flag) in [
+            (&["--hold-ttl-secs", "0"][..], "hold-ttl-secs"),
+            (&["--hold-max-ttl-secs", "2592001"][..], "hold-max-ttl-secs"),
+            (
+                &["--hold-ttl-secs", "600", "--hold-max-ttl-secs", "599"][..],
+                "hold-ttl-secs",
+            ),
+        ] {
+            let bad = parse(args);
+            assert!(
+                matches!(bad.validate(), Err(ConfigError::Invalid { flag: f, .. }) if f == flag),
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

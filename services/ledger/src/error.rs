@@ -112,6 +112,12 @@ impl From<ApiError> for tonic::Status {
                     "HOLD_CLOSED",
                     &[("hold_id", id)],
                 ),
+                LedgerError::HoldExpired(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "HOLD_EXPIRED",
+                    &[("hold_id", id)],
+                ),
                 LedgerError::HoldExists(id) => status(
                     Code::AlreadyExists,
                     message,

@@ -31,6 +31,8 @@ pub mod types {
     pub const REFUNDED: &str = "loyalty.ledger.v1.PointsRefunded";
     /// `PointsExpired`.
     pub const EXPIRED: &str = "loyalty.ledger.v1.PointsExpired";
+    /// `HoldExpired`.
+    pub const HOLD_EXPIRED: &str = "loyalty.ledger.v1.HoldExpired";
 }
 
 /// The JSON codec of every ledger event, for the outbox.
@@ -44,6 +46,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::HoldReleased>(types::RELEASED)
         .register::<pb::PointsRefunded>(types::REFUNDED)
         .register::<pb::PointsExpired>(types::EXPIRED)
+        .register::<pb::HoldExpired>(types::HOLD_EXPIRED)
         .register::<pb::BatchApplied>(crate::batch::BATCH_APPLIED)
         .register::<pb::BatchChunkAccepted>(crate::batch::BATCH_CHUNK_ACCEPTED)
 }
@@ -151,6 +154,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             draws: d,
             context,
             after: a,
+            expires_at,
         } => (
             types::HELD,
             pb::PointsHeld {
@@ -160,6 +164,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 draws: draws(d),
                 context: Some(context.clone()),
                 balance_after: after(a),
+                expires_at: expires_at.map(ts),
             }
             .encode_to_vec(),
         ),
@@ -203,6 +208,25 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 amount: amount.to_string(),
                 returned: draws(returned),
                 context: Some(context.clone()),
+                balance_after: after(a),
+            }
+            .encode_to_vec(),
+        ),
+        Event::HoldExpired {
+            key,
+            hold_id,
+            amount,
+            returned,
+            expired_at,
+            after: a,
+        } => (
+            types::HOLD_EXPIRED,
+            pb::HoldExpired {
+                account: account(key),
+                hold_id: hold_id.clone(),
+                amount: amount.to_string(),
+                returned: draws(returned),
+                expired_at: Some(ts(*expired_at)),
                 balance_after: after(a),
             }
             .encode_to_vec(),
@@ -365,6 +389,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 draws: d.draws(m.draws)?,
                 context: m.context.unwrap_or_default(),
                 after: d.after(m.balance_after)?,
+                expires_at: d.opt_time("expires_at", m.expires_at)?,
             }
         }
         types::CAPTURED => {
@@ -389,6 +414,17 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 amount: d.decimal("amount", &m.amount)?,
                 returned: d.draws(m.returned)?,
                 context: m.context.unwrap_or_default(),
+                after: d.after(m.balance_after)?,
+            }
+        }
+        types::HOLD_EXPIRED => {
+            let m: pb::HoldExpired = d.decode(payload)?;
+            Event::HoldExpired {
+                key: d.key(m.account)?,
+                hold_id: m.hold_id,
+                amount: d.decimal("amount", &m.amount)?,
+                returned: d.draws(m.returned)?,
+                expired_at: d.time("expired_at", m.expired_at)?,
                 after: d.after(m.balance_after)?,
             }
         }
@@ -434,6 +470,7 @@ impl DomainEvent for Event {
             Event::Held { .. } => types::HELD,
             Event::Captured { .. } => types::CAPTURED,
             Event::Released { .. } => types::RELEASED,
+            Event::HoldExpired { .. } => types::HOLD_EXPIRED,
             Event::Refunded { .. } => types::REFUNDED,
             Event::Expired { .. } => types::EXPIRED,
         }
@@ -447,120 +484,4 @@ impl DomainEvent for Event {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn every_event_round_trips_and_names_its_type() {
-        let key = AccountKey {
-            member_id: "m".into(),
-            currency: "BONUS".into(),
-        };
-        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let draw = Draw {
-            bucket_id: 1,
-            amount: Decimal::new(1050, 2),
-            expires_at: Some(at),
-        };
-        let after = Balances {
-            available: Decimal::new(5, 0),
-            held: Decimal::new(1, 0),
-        };
-        let context = pb::OperationContext {
-            description: "d".into(),
-            ..Default::default()
-        };
-        let events = vec![
-            Event::Opened {
-                key: key.clone(),
-                card_id: "***1234".into(),
-                opened_at: at,
-                source_event_id: "ev-1".into(),
-            },
-            Event::Accrued {
-                key: key.clone(),
-                operation_id: "a".into(),
-                amount: Decimal::new(1050, 2),
-                bucket: Bucket {
-                    id: 1,
-                    amount: Decimal::new(1050, 2),
-                    expires_at: Some(at),
-                    lifetime: "365d".into(),
-                },
-                kind: pb::OperationKind::Manual,
-                reward_type: pb::RewardType::Gift,
-                context: context.clone(),
-                after,
-            },
-            Event::Withdrawn {
-                key: key.clone(),
-                operation_id: "w".into(),
-                amount: Decimal::new(3, 0),
-                draws: vec![draw.clone()],
-                kind: pb::OperationKind::Regular,
-                withdraw_type: pb::WithdrawType::GiftCard,
-                context: context.clone(),
-                after,
-            },
-            Event::Held {
-                key: key.clone(),
-                hold_id: "h".into(),
-                amount: Decimal::new(1, 0),
-                draws: vec![draw.clone()],
-                context: context.clone(),
-                after,
-            },
-            Event::Captured {
-                key: key.clone(),
-                hold_id: "h".into(),
-                operation_id: "c".into(),
-                amount: Decimal::new(1, 0),
-                captured: vec![draw.clone()],
-                returned: vec![],
-                context: context.clone(),
-                after,
-            },
-            Event::Released {
-                key: key.clone(),
-                hold_id: "h2".into(),
-                operation_id: "rel".into(),
-                amount: Decimal::new(1, 0),
-                returned: vec![draw.clone()],
-                context: context.clone(),
-                after,
-            },
-            Event::Refunded {
-                key: key.clone(),
-                operation_id: "r".into(),
-                original_operation_id: "w".into(),
-                amount: Decimal::new(2, 0),
-                uncollected: Decimal::new(1, 0),
-                draws: vec![draw],
-                credit: true,
-                context,
-                after,
-            },
-            Event::Expired {
-                key,
-                bucket_id: 1,
-                amount: Decimal::new(1, 0),
-                expired_at: at,
-                after,
-            },
-        ];
-        let codec = json_codec();
-        for e in events {
-            let (event_type, payload) = encode(&e);
-            assert_eq!(DomainEvent::event_type(&e), event_type);
-            assert_eq!(decode(event_type, &payload).unwrap(), e);
-            let json: serde_json::Value = serde_json::from_slice(
-                &kit::outbox::EventCodec::to_json(&codec, event_type, &payload).unwrap(),
-            )
-            .unwrap();
-            assert_eq!(json["account"]["memberId"], "m", "{event_type}");
-        }
-        assert!(decode("loyalty.ledger.v1.Unknown", b"").is_err());
-        assert!(decode(types::ACCRUED, b"\xff\xff").is_err());
-    }
-}
+mod tests;

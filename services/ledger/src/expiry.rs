@@ -1,5 +1,6 @@
-//! The expiry scheduler: expires due buckets, exactly once, also after
-//! downtime (what fell due while the service was down is expired on start).
+//! The expiry scheduler: expires due buckets and releases lapsed holds,
+//! exactly once, also after downtime (what fell due while the service was
+//! down is expired on start).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::account::{Account, AccountKey, Command};
 use crate::grpc::Clock;
-use crate::projections::expiry::{due_until, parse_due_key};
+use crate::projections::expiry::{DUE, due_until, parse_due_key};
 
-/// Finds accounts with due buckets and expires them.
+/// Finds accounts with due buckets or lapsed holds and expires them: one
+/// [`Command::Expire`] per account, which the account decides (it records
+/// what is due and nothing else, so a repeat, a restart or a race with an
+/// operation on the account never expires anything twice).
 pub struct ExpiryScheduler {
     repo: Arc<Repository<Account>>,
     schedule: ProjectionHandle,
@@ -30,7 +34,8 @@ impl ExpiryScheduler {
         }
     }
 
-    /// Expires everything due now; returns how many accounts had something due.
+    /// Expires everything due now (buckets and holds); returns how many
+    /// accounts had something due.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = (self.clock)();
         // The schedule must have seen every event durable so far.
@@ -40,10 +45,16 @@ impl ExpiryScheduler {
             "expiry schedule is behind the log"
         );
         let mut streams = std::collections::BTreeSet::new();
-        for row in self.schedule.tree().range(b"d".to_vec()..due_until(now)) {
-            let (key, _) = row?;
-            if let Some((_, stream)) = parse_due_key(&key) {
-                streams.insert(stream);
+        for prefix in DUE {
+            for row in self
+                .schedule
+                .tree()
+                .range(vec![prefix]..due_until(prefix, now))
+            {
+                let (key, _) = row?;
+                if let Some((_, stream)) = parse_due_key(&key) {
+                    streams.insert(stream);
+                }
             }
         }
         for stream in &streams {
@@ -71,7 +82,7 @@ impl ExpiryScheduler {
         loop {
             match self.run_once().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(accounts = n, "expired due buckets"),
+                Ok(n) => tracing::info!(accounts = n, "expired due buckets and holds"),
                 Err(error) => tracing::error!(error = format!("{error:#}"), "expiry run failed"),
             }
             tokio::select! {

@@ -14,14 +14,18 @@ use tonic::{Request, Response, Status};
 use tonic_types::FieldViolation;
 
 use crate::batch::{BatchApplier, BatchPart};
+use crate::config::HoldTtl;
 use crate::domain::account::{Account, AccountKey, Command};
 use crate::domain::catalog::{Catalog, Currency};
-use crate::domain::money::{self, AmountError};
+use crate::domain::money;
 use crate::error::ApiError;
 use crate::projections::history;
 use kit::projection::ProjectionHandle;
 
+mod check;
 mod render;
+
+use check::Check;
 
 use render::result_of;
 
@@ -47,195 +51,7 @@ pub struct LedgerApi {
     clock: Clock,
     history: ProjectionHandle,
     batch: Arc<BatchApplier>,
-}
-
-/// Collects field violations while validating a request.
-#[derive(Default)]
-struct Check(Vec<FieldViolation>);
-
-impl Check {
-    fn fail(&mut self, field: &str, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
-    }
-
-    fn id(&mut self, field: &str, value: &str) -> String {
-        if value.trim().is_empty() {
-            self.fail(field, "is required");
-        } else if value.len() > MAX_ID || value.chars().any(char::is_control) {
-            self.fail(
-                field,
-                format!("must be at most {MAX_ID} printable characters"),
-            );
-        } else if field == "member_id" && value.contains('/') {
-            // Member ids are part of stream names and idempotency keys.
-            self.fail(field, "must not contain '/'");
-        }
-        value.to_owned()
-    }
-
-    /// An operation id: [`Check::id`], and not in the ledger's own
-    /// namespaces (batch lines and consumed events are operations too).
-    fn operation_id(&mut self, field: &str, value: &str) -> String {
-        let id = self.id(field, value);
-        if RESERVED_PREFIXES.iter().any(|p| id.starts_with(p)) {
-            self.fail(
-                field,
-                format!("must not start with {}", RESERVED_PREFIXES.join(" or ")),
-            );
-        }
-        id
-    }
-
-    fn currency<'c>(
-        &mut self,
-        catalog: &'c Catalog,
-        field: &str,
-        id: &str,
-    ) -> Option<&'c Currency> {
-        let c = catalog.currency(id);
-        if c.is_none() {
-            self.fail(field, format!("unknown currency {}", money::quote(id)));
-        }
-        c
-    }
-
-    fn amount(&mut self, field: &str, value: &str, currency: Option<&Currency>) -> Decimal {
-        let Some(c) = currency else {
-            return Decimal::ZERO;
-        };
-        match c.parse_amount(value) {
-            Ok(v) => v,
-            Err(e) => {
-                self.fail(field, describe(&e));
-                Decimal::ZERO
-            }
-        }
-    }
-
-    fn optional_amount(
-        &mut self,
-        field: &str,
-        value: &str,
-        currency: Option<&Currency>,
-    ) -> Option<Decimal> {
-        (!value.trim().is_empty()).then(|| self.amount(field, value, currency))
-    }
-
-    /// An operation kind: unset is REGULAR; a value outside the enum or
-    /// not in `allowed` is refused.
-    fn kind(&mut self, value: i32, allowed: &[pb::OperationKind]) -> pb::OperationKind {
-        match pb::OperationKind::try_from(value) {
-            Ok(pb::OperationKind::Unspecified) => pb::OperationKind::Regular,
-            Ok(k) if allowed.contains(&k) => k,
-            _ => {
-                let names: Vec<&str> = allowed.iter().map(|k| k.as_str_name()).collect();
-                self.fail(
-                    "kind",
-                    format!("must be one of {} (got {value})", names.join(", ")),
-                );
-                pb::OperationKind::Regular
-            }
-        }
-    }
-
-    /// A reward type: unset is BONUS; DISCOUNT (a direct discount, not
-    /// points) and values outside the enum are refused.
-    fn reward_type(&mut self, value: i32) -> pb::RewardType {
-        match pb::RewardType::try_from(value) {
-            Ok(pb::RewardType::Unspecified) => pb::RewardType::Bonus,
-            Ok(pb::RewardType::Discount) => {
-                self.fail(
-                    "reward_type",
-                    "REWARD_TYPE_DISCOUNT is a direct discount, not a points accrual",
-                );
-                pb::RewardType::Bonus
-            }
-            Ok(t) => t,
-            Err(_) => {
-                self.fail(
-                    "reward_type",
-                    format!("unknown reward type {value}: BONUS, GIFT or CHARGING"),
-                );
-                pb::RewardType::Bonus
-            }
-        }
-    }
-
-    /// A withdraw type: unset is BONUS; values outside the enum are refused.
-    fn withdraw_type(&mut self, value: i32) -> pb::WithdrawType {
-        match pb::WithdrawType::try_from(value) {
-            Ok(pb::WithdrawType::Unspecified) => pb::WithdrawType::Bonus,
-            Ok(t) => t,
-            Err(_) => {
-                self.fail(
-                    "withdraw_type",
-                    format!("unknown withdraw type {value}: BONUS, GIFT_CARD or WITHDRAW"),
-                );
-                pb::WithdrawType::Bonus
-            }
-        }
-    }
-
-    /// A free-text field: at most `max` bytes.
-    fn text(&mut self, field: &str, value: &str, max: usize) {
-        if value.len() > max {
-            self.fail(
-                field,
-                format!(
-                    "is {} bytes long; at most {max} are accepted ({}…)",
-                    value.len(),
-                    money::quote(value)
-                ),
-            );
-        }
-    }
-
-    /// An optional id-like field: at most [`MAX_ID`] printable characters.
-    fn short_id(&mut self, field: &str, value: &str) {
-        if value.len() > MAX_ID || value.chars().any(char::is_control) {
-            self.fail(
-                field,
-                format!("must be at most {MAX_ID} printable characters"),
-            );
-        }
-    }
-
-    /// Bounds every field of an operation's context, so no event can exceed
-    /// the log's size limit.
-    fn context(&mut self, context: Option<&pb::OperationContext>) {
-        let Some(x) = context else { return };
-        self.text("context.description", &x.description, MAX_TEXT);
-        self.text("context.reason", &x.reason, MAX_SHORT_TEXT);
-        self.text("context.merchant_name", &x.merchant_name, MAX_SHORT_TEXT);
-        self.text("context.transaction_amount", &x.transaction_amount, 40);
-        for (field, value) in [
-            ("context.card_id", &x.card_id),
-            ("context.partner_id", &x.partner_id),
-            ("context.brand_id", &x.brand_id),
-            ("context.location_id", &x.location_id),
-            ("context.purchase_id", &x.purchase_id),
-            ("context.batch_id", &x.batch_id),
-            ("context.cheque_number", &x.cheque_number),
-        ] {
-            self.short_id(field, value);
-        }
-        if let Some(m) = &x.purchase_amount {
-            self.text("context.purchase_amount.amount", &m.amount, 40);
-            self.short_id("context.purchase_amount.currency", &m.currency);
-        }
-    }
-
-    fn done(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(self.0))
-        }
-    }
-}
-
-fn describe(e: &AmountError) -> String {
-    format!("{e} ({})", e.reason())
+    hold_ttl: HoldTtl,
 }
 
 impl LedgerApi {
@@ -254,7 +70,14 @@ impl LedgerApi {
             clock,
             history,
             batch,
+            hold_ttl: HoldTtl::default(),
         }
+    }
+
+    /// The same service with holds' time-to-live `settings`.
+    pub fn with_hold_ttl(mut self, settings: HoldTtl) -> Self {
+        self.hold_ttl = settings;
+        self
     }
 
     async fn history(&self, r: pb::GetHistoryRequest) -> Result<pb::GetHistoryResponse, ApiError> {
@@ -441,6 +264,7 @@ impl LedgerApi {
         let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
         let amount = c.amount("amount.amount", &money.amount, currency);
         c.context(r.context.as_ref());
+        let expires_at = c.hold_expiry("ttl_seconds", r.ttl_seconds, self.hold_ttl, now);
         c.done()?;
         let command = Command::Hold {
             key: Self::key(&member, currency.expect("checked")),
@@ -448,6 +272,7 @@ impl LedgerApi {
             amount,
             context: r.context.clone().unwrap_or_default(),
             now,
+            expires_at,
         };
         self.run("Hold", &hold_id, &r, command, now).await
     }
@@ -537,7 +362,7 @@ impl LedgerApi {
             accounts.push(pb::AccountBalance {
                 currency: currency.id.clone(),
                 available: money::render(account.available(now), currency.precision),
-                held: money::render(account.held(), currency.precision),
+                held: money::render(account.held(now), currency.precision),
                 next_expiring_amount: money::render(
                     next.map_or(Decimal::ZERO, |(_, a)| a),
                     currency.precision,

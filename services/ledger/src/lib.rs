@@ -75,7 +75,7 @@ pub async fn run(
         BatchApplier::new(Arc::clone(&repo), Arc::clone(&catalog), members)
             .with_clock(Arc::clone(&clock)),
     );
-    let api = LedgerApi::new(repo, catalog, clock, history, batch);
+    let api = LedgerApi::new(repo, catalog, clock, history, batch).with_hold_ttl(args.hold_ttl());
     let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
     runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await
 }

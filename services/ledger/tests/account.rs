@@ -160,6 +160,7 @@ fn hold_capture_partial_returns_the_rest_and_can_be_refunded() {
         amount: d("30"),
         context: Default::default(),
         now,
+        expires_at: None,
     };
     let capture = Command::Capture {
         key: key(),
@@ -170,14 +171,20 @@ fn hold_capture_partial_returns_the_rest_and_can_be_refunded() {
         now,
     };
     let (account, _) = run(&[accrue("a1", "100", None, now), hold.clone()]);
-    assert_eq!((account.available(now), account.held()), (d("70"), d("30")));
+    assert_eq!(
+        (account.available(now), account.held(now)),
+        (d("70"), d("30"))
+    );
     let (account, events) = run(&[
         accrue("a1", "100", None, now),
         hold,
         capture.clone(),
         refund("r1", "c1", None, now),
     ]);
-    assert_eq!((account.available(now), account.held()), (d("100"), d("0")));
+    assert_eq!(
+        (account.available(now), account.held(now)),
+        (d("100"), d("0"))
+    );
     assert!(
         matches!(&events[2], Event::Captured { amount, returned, .. }
         if *amount == d("12.5") && returned[0].amount == d("17.5"))
@@ -210,6 +217,7 @@ fn capture_beyond_the_hold_is_refused() {
             amount: d("5"),
             context: Default::default(),
             now,
+            expires_at: None,
         },
     ]);
     let capture = Command::Capture {
@@ -402,6 +410,7 @@ fn amounts_returned_into_an_expired_bucket_expire_at_once() {
         amount: d("60"),
         context: Default::default(),
         now,
+        expires_at: None,
     };
     let (_, history) = run(&[accrue("a1", "100", Some(10), now), hold]);
     let later = now + Duration::days(11);
@@ -426,7 +435,10 @@ fn amounts_returned_into_an_expired_bucket_expire_at_once() {
     let mut all = history.clone();
     all.extend(events);
     let account = replay::<Account>(&all);
-    assert_eq!((account.available(later), account.held()), (d("0"), d("0")));
+    assert_eq!(
+        (account.available(later), account.held(later)),
+        (d("0"), d("0"))
+    );
     assert!(
         given_when::<Account>(
             &all,
@@ -493,5 +505,63 @@ fn refunding_an_accrual_takes_only_what_is_left_of_its_bucket_and_reports_the_re
             if *amount == d("20") && *uncollected == d("5") && draws.len() == 1 && draws[0].bucket_id == 0),
         "{:?}",
         events[0]
+    );
+}
+
+#[test]
+fn a_capture_and_the_expiry_of_a_hold_never_both_take_effect() {
+    let now = t0();
+    let lapses = now + Duration::seconds(60);
+    let hold = Command::Hold {
+        key: key(),
+        hold_id: "h1".into(),
+        amount: d("30"),
+        context: Default::default(),
+        now,
+        expires_at: Some(lapses),
+    };
+    let (_, history) = run(&[accrue("a1", "100", Some(10), now), hold]);
+    // The capture read the clock a second before the hold lapsed.
+    let capture = Command::Capture {
+        key: key(),
+        operation_id: "c1".into(),
+        hold_id: "h1".into(),
+        amount: None,
+        context: Default::default(),
+        now: lapses - Duration::seconds(1),
+    };
+    let expire = Command::Expire {
+        key: key(),
+        now: lapses,
+    };
+    // The expiry committed first: the capture is refused.
+    let expired = given_when::<Account>(&history, &expire).unwrap();
+    assert!(
+        matches!(&expired[..], [Event::HoldExpired { amount, expired_at, .. }]
+            if *amount == d("30") && *expired_at == lapses)
+    );
+    let after_expiry: Vec<Event> = history.iter().chain(&expired).cloned().collect();
+    assert_eq!(
+        given_when::<Account>(&after_expiry, &capture),
+        Err(LedgerError::HoldExpired("h1".into()))
+    );
+    // The capture committed first: nothing expires.
+    let captured = given_when::<Account>(&history, &capture).unwrap();
+    let after_capture: Vec<Event> = history.iter().chain(&captured).cloned().collect();
+    assert!(
+        given_when::<Account>(&after_capture, &expire)
+            .unwrap()
+            .is_empty()
+    );
+    // Any later operation records the lapse first and spends what it freed.
+    let w = given_when::<Account>(&history, &withdraw("w1", "100", lapses)).unwrap();
+    assert!(matches!(
+        &w[..],
+        [Event::HoldExpired { .. }, Event::Withdrawn { .. }]
+    ));
+    let account = replay::<Account>(&history);
+    assert_eq!(
+        (account.available(lapses), account.held(lapses)),
+        (d("100"), d("0"))
     );
 }

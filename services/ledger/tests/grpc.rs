@@ -215,6 +215,7 @@ async fn every_mutating_call_is_idempotent_by_its_key() {
         member_id: "m1".into(),
         amount: money("20", "BONUS"),
         context: None,
+        ttl_seconds: 0,
     };
     let h = c.hold(hold.clone()).await.unwrap().into_inner();
     assert_eq!(c.hold(hold).await.unwrap().into_inner(), h);
@@ -441,6 +442,7 @@ async fn an_operation_id_is_unique_across_the_ledger() {
         member_id: member.into(),
         amount: money("1", "BONUS"),
         context: None,
+        ttl_seconds: 0,
     };
     c.accrue(accrue("a-m2", "m2", "10")).await.unwrap();
     c.hold(hold("m1")).await.unwrap();

@@ -12,7 +12,10 @@
 //!   own bucket (none once it expired or was spent) and reports the rest as
 //!   uncollected: it never draws on the member's other buckets;
 //! - buckets whose expiry has passed are expired (exactly once) before any
-//!   other change, so nothing ever spends an expired amount.
+//!   other change, so nothing ever spends an expired amount;
+//! - holds whose expiry has passed are released by a `HoldExpired`
+//!   (exactly once) before that, and can no longer be captured or released
+//!   (see [`holds`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,7 +28,10 @@ pub use super::model::{
     AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError,
 };
 
+mod holds;
 mod plans;
+
+use holds::HoldState;
 
 /// Outcome of one line of [`Account::plan_lines`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,14 +60,6 @@ struct Refundable {
     refundable: bool,
 }
 
-/// An open or closed hold.
-#[derive(Debug, Clone, PartialEq)]
-struct HoldState {
-    amount: Decimal,
-    draws: Vec<Draw>,
-    open: bool,
-}
-
 /// State of one account.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Account {
@@ -82,20 +80,14 @@ impl Account {
         self.has_events
     }
 
-    /// Spendable amount at `now` (buckets due to expire are not spendable).
+    /// Spendable amount at `now`: buckets due to expire are not spendable;
+    /// what lapsed holds give back (into buckets not due) is.
     pub fn available(&self, now: DateTime<Utc>) -> Decimal {
         self.buckets
             .values()
             .filter(|b| !is_due(b, now))
             .fold(Decimal::ZERO, |s, b| s.saturating_add(b.amount))
-    }
-
-    /// Amount reserved by open holds.
-    pub fn held(&self) -> Decimal {
-        self.holds
-            .values()
-            .filter(|h| h.open)
-            .fold(Decimal::ZERO, |s, h| s.saturating_add(h.amount))
+            .saturating_add(self.lapsed_returns(now))
     }
 
     /// The next expiry after `now` and the amount expiring then.
@@ -208,68 +200,11 @@ impl Account {
                     },
                 );
             }
-            Event::Held {
-                hold_id,
-                amount,
-                draws,
-                ..
-            } => {
-                self.take(draws);
-                self.holds.insert(
-                    hold_id.clone(),
-                    HoldState {
-                        amount: *amount,
-                        draws: draws.clone(),
-                        open: true,
-                    },
-                );
-            }
-            Event::Captured {
-                hold_id,
-                operation_id,
-                amount,
-                captured,
-                returned,
-                ..
-            } => {
-                self.give(returned);
-                if let Some(h) = self.holds.get_mut(hold_id) {
-                    h.open = false;
-                }
-                self.operations.insert(
-                    operation_id.clone(),
-                    Refundable {
-                        credit: false,
-                        draws: captured.clone(),
-                        amount: *amount,
-                        refunded: Decimal::ZERO,
-                        refundable: true,
-                    },
-                );
-            }
-            Event::Released {
-                hold_id,
-                operation_id,
-                returned,
-                ..
-            } => {
-                self.give(returned);
-                if let Some(h) = self.holds.get_mut(hold_id) {
-                    h.open = false;
-                }
-                // The release's id is taken; a release is not refundable.
-                if !operation_id.is_empty() {
-                    self.operations.insert(
-                        operation_id.clone(),
-                        Refundable {
-                            credit: true,
-                            draws: Vec::new(),
-                            amount: Decimal::ZERO,
-                            refunded: Decimal::ZERO,
-                            refundable: false,
-                        },
-                    );
-                }
+            Event::Held { .. }
+            | Event::Captured { .. }
+            | Event::Released { .. }
+            | Event::HoldExpired { .. } => {
+                self.fold_hold(event);
             }
             Event::Refunded {
                 operation_id,
@@ -334,11 +269,11 @@ impl Account {
     /// Decides a command (see [`kit::aggregate::Aggregate::decide`]).
     pub fn handle(&self, command: &Command) -> Result<Vec<Event>, LedgerError> {
         let (key, now) = command.key_and_time();
-        if !self
+        let due_bucket = self
             .buckets
             .values()
-            .any(|b| is_due(b, now) && !b.amount.is_zero())
-        {
+            .any(|b| is_due(b, now) && !b.amount.is_zero());
+        if !due_bucket && !self.has_lapsed_hold(now) {
             // The common case: decide on the state as it is, no copy.
             let Some(mut e) = self.decide_one(command)? else {
                 return Ok(Vec::new());
@@ -371,8 +306,10 @@ impl Account {
         Ok(events)
     }
 
-    /// Expires every due bucket of this (scratch) state; returns the events.
+    /// Expires every lapsed hold, then every due bucket (with what the holds
+    /// gave back into it) of this (scratch) state; returns the events.
     fn expire_due(&mut self, key: &AccountKey, now: DateTime<Utc>) -> Vec<Event> {
+        let mut events = self.expire_lapsed_holds(key, now);
         let mut due: Vec<(Option<DateTime<Utc>>, u64, Decimal)> = self
             .buckets
             .values()
@@ -380,7 +317,6 @@ impl Account {
             .map(|b| (b.expires_at, b.id, b.amount))
             .collect();
         due.sort();
-        let mut events = Vec::new();
         for (expires_at, bucket_id, amount) in due {
             let mut e = Event::Expired {
                 key: key.clone(),
@@ -464,6 +400,7 @@ impl Account {
                 amount,
                 context,
                 now,
+                expires_at,
             } => {
                 if self.holds.contains_key(hold_id) {
                     return Err(LedgerError::HoldExists(hold_id.clone()));
@@ -475,6 +412,7 @@ impl Account {
                     draws: self.plan_draws(*amount, *now)?,
                     context: context.clone(),
                     after: zero,
+                    expires_at: *expires_at,
                 }
             }
             Command::Capture {
@@ -483,10 +421,10 @@ impl Account {
                 hold_id,
                 amount,
                 context,
-                ..
+                now,
             } => {
                 self.ensure_new_operation(operation_id)?;
-                let hold = self.open_hold(hold_id)?;
+                let hold = self.open_hold(hold_id, *now)?;
                 let requested = amount.unwrap_or(hold.amount);
                 if requested > hold.amount {
                     return Err(LedgerError::CaptureExceedsHold {
@@ -512,10 +450,10 @@ impl Account {
                 operation_id,
                 hold_id,
                 context,
-                ..
+                now,
             } => {
                 self.ensure_new_operation(operation_id)?;
-                let hold = self.open_hold(hold_id)?;
+                let hold = self.open_hold(hold_id, *now)?;
                 Event::Released {
                     key: key.clone(),
                     hold_id: hold_id.clone(),
@@ -584,17 +522,6 @@ impl Account {
             }
             Command::Expire { .. } => return Ok(None),
         }))
-    }
-
-    fn open_hold(&self, hold_id: &str) -> Result<&HoldState, LedgerError> {
-        let hold = self
-            .holds
-            .get(hold_id)
-            .ok_or_else(|| LedgerError::UnknownHold(hold_id.to_owned()))?;
-        if !hold.open {
-            return Err(LedgerError::HoldClosed(hold_id.to_owned()));
-        }
-        Ok(hold)
     }
 
     /// Plans taking an accrual back: at most `amount`, and only from what is

@@ -136,6 +136,9 @@ pub enum Event {
         context: Context,
         /// Balances after.
         after: Balances,
+        /// When the hold lapses (`None`: holds recorded before holds had a
+        /// time-to-live; they never lapse).
+        expires_at: Option<DateTime<Utc>>,
     },
     /// A hold was captured; the remainder went back.
     Captured {
@@ -171,6 +174,21 @@ pub enum Event {
         returned: Vec<Draw>,
         /// Source.
         context: Context,
+        /// Balances after.
+        after: Balances,
+    },
+    /// A hold still open at its expiry was released by the ledger.
+    HoldExpired {
+        /// Account.
+        key: AccountKey,
+        /// Hold id.
+        hold_id: String,
+        /// Amount returned.
+        amount: Decimal,
+        /// Buckets it went back to.
+        returned: Vec<Draw>,
+        /// The hold's expiry time.
+        expired_at: DateTime<Utc>,
         /// Balances after.
         after: Balances,
     },
@@ -265,6 +283,9 @@ pub enum Command {
         context: Context,
         /// Now.
         now: DateTime<Utc>,
+        /// When the hold lapses (the edge adds its time-to-live to `now`);
+        /// `None`: never.
+        expires_at: Option<DateTime<Utc>>,
     },
     /// Spend all (`None`) or part of a hold.
     Capture {
@@ -336,6 +357,10 @@ pub enum LedgerError {
     /// The hold was captured or released already.
     #[error("hold {0:?} is no longer open")]
     HoldClosed(String),
+    /// The hold lapsed (its time-to-live passed) before it was captured or
+    /// released; the ledger released it.
+    #[error("hold {0:?} has expired")]
+    HoldExpired(String),
     /// A hold with this id exists already.
     #[error("hold {0:?} exists already")]
     HoldExists(String),

@@ -61,7 +61,7 @@ fn shift_with(b: Balances, event: &Event, add: Op, sub: Op) -> Option<Balances> 
                 held: sub(sub(b.held, *amount)?, back)?,
             }
         }
-        Event::Released { amount, .. } => Balances {
+        Event::Released { amount, .. } | Event::HoldExpired { amount, .. } => Balances {
             available: add(b.available, *amount)?,
             held: sub(b.held, *amount)?,
         },
@@ -100,7 +100,9 @@ pub(super) fn shift_folded(b: Balances, event: &Event) -> Balances {
 pub(super) fn returns_into_due_bucket(event: &Event, now: DateTime<Utc>) -> bool {
     let due = |d: &[Draw]| d.iter().any(|d| d.expires_at.is_some_and(|t| t <= now));
     match event {
-        Event::Captured { returned, .. } | Event::Released { returned, .. } => due(returned),
+        Event::Captured { returned, .. }
+        | Event::Released { returned, .. }
+        | Event::HoldExpired { returned, .. } => due(returned),
         Event::Refunded {
             draws,
             credit: true,
@@ -121,6 +123,7 @@ pub(super) fn set_after(event: &mut Event, balances: Balances) {
         | Event::Held { after, .. }
         | Event::Captured { after, .. }
         | Event::Released { after, .. }
+        | Event::HoldExpired { after, .. }
         | Event::Refunded { after, .. }
         | Event::Expired { after, .. } => *after = balances,
         Event::Opened { .. } => {}

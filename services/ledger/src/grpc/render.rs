@@ -30,11 +30,12 @@ pub(super) fn result_of(
     now: DateTime<Utc>,
     precision: u32,
 ) -> pb::OperationResult {
-    // The command's own event: expiries may come before or after it.
+    // The command's own event: expiries (of buckets and lapsed holds) may
+    // come before or after it.
     let Some(main) = events
         .iter()
         .rev()
-        .find(|e| !matches!(e, Event::Expired { .. }))
+        .find(|e| !matches!(e, Event::Expired { .. } | Event::HoldExpired { .. }))
         .or(events.last())
     else {
         return pb::OperationResult::default();
@@ -91,6 +92,14 @@ pub(super) fn result_of(
             ..
         } => (key, operation_id.clone(), *amount, captured.clone(), after),
         Event::Released {
+            key,
+            hold_id,
+            amount,
+            returned,
+            after,
+            ..
+        }
+        | Event::HoldExpired {
             key,
             hold_id,
             amount,

@@ -238,7 +238,10 @@ impl Projection for History {
                 pb::OperationKind::Regular,
             ),
             // Openings move nothing: an opened account has no history rows.
-            Event::Opened { .. } | Event::Held { .. } | Event::Released { .. } => return Ok(()),
+            Event::Opened { .. }
+            | Event::Held { .. }
+            | Event::Released { .. }
+            | Event::HoldExpired { .. } => return Ok(()),
         };
         let member = key.member_id.as_str();
         let purchase = context.purchase_id.as_str();

@@ -2,6 +2,7 @@
 //! and (see [`nats`]) a real nats-server.
 #![allow(dead_code)]
 
+pub mod clocked;
 pub mod nats;
 
 use std::sync::Arc;

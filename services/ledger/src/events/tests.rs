@@ -1,0 +1,126 @@
+//! Round trips of every ledger event through its message and JSON.
+
+use super::*;
+use chrono::TimeZone;
+
+#[test]
+fn every_event_round_trips_and_names_its_type() {
+    let key = AccountKey {
+        member_id: "m".into(),
+        currency: "BONUS".into(),
+    };
+    let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let draw = Draw {
+        bucket_id: 1,
+        amount: Decimal::new(1050, 2),
+        expires_at: Some(at),
+    };
+    let after = Balances {
+        available: Decimal::new(5, 0),
+        held: Decimal::new(1, 0),
+    };
+    let context = pb::OperationContext {
+        description: "d".into(),
+        ..Default::default()
+    };
+    let events = vec![
+        Event::Opened {
+            key: key.clone(),
+            card_id: "***1234".into(),
+            opened_at: at,
+            source_event_id: "ev-1".into(),
+        },
+        Event::Accrued {
+            key: key.clone(),
+            operation_id: "a".into(),
+            amount: Decimal::new(1050, 2),
+            bucket: Bucket {
+                id: 1,
+                amount: Decimal::new(1050, 2),
+                expires_at: Some(at),
+                lifetime: "365d".into(),
+            },
+            kind: pb::OperationKind::Manual,
+            reward_type: pb::RewardType::Gift,
+            context: context.clone(),
+            after,
+        },
+        Event::Withdrawn {
+            key: key.clone(),
+            operation_id: "w".into(),
+            amount: Decimal::new(3, 0),
+            draws: vec![draw.clone()],
+            kind: pb::OperationKind::Regular,
+            withdraw_type: pb::WithdrawType::GiftCard,
+            context: context.clone(),
+            after,
+        },
+        Event::Held {
+            key: key.clone(),
+            hold_id: "h".into(),
+            amount: Decimal::new(1, 0),
+            draws: vec![draw.clone()],
+            context: context.clone(),
+            after,
+            expires_at: Some(at),
+        },
+        Event::Captured {
+            key: key.clone(),
+            hold_id: "h".into(),
+            operation_id: "c".into(),
+            amount: Decimal::new(1, 0),
+            captured: vec![draw.clone()],
+            returned: vec![],
+            context: context.clone(),
+            after,
+        },
+        Event::Released {
+            key: key.clone(),
+            hold_id: "h2".into(),
+            operation_id: "rel".into(),
+            amount: Decimal::new(1, 0),
+            returned: vec![draw.clone()],
+            context: context.clone(),
+            after,
+        },
+        Event::HoldExpired {
+            key: key.clone(),
+            hold_id: "h3".into(),
+            amount: Decimal::new(1, 0),
+            returned: vec![draw.clone()],
+            expired_at: at,
+            after,
+        },
+        Event::Refunded {
+            key: key.clone(),
+            operation_id: "r".into(),
+            original_operation_id: "w".into(),
+            amount: Decimal::new(2, 0),
+            uncollected: Decimal::new(1, 0),
+            draws: vec![draw],
+            credit: true,
+            context,
+            after,
+        },
+        Event::Expired {
+            key,
+            bucket_id: 1,
+            amount: Decimal::new(1, 0),
+            expired_at: at,
+            after,
+        },
+    ];
+    let codec = json_codec();
+    for e in events {
+        let (event_type, payload) = encode(&e);
+        assert_eq!(DomainEvent::event_type(&e), event_type);
+        assert_eq!(decode(event_type, &payload).unwrap(), e);
+        let json: serde_json::Value = serde_json::from_slice(
+            &kit::outbox::EventCodec::to_json(&codec, event_type, &payload).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["account"]["memberId"], "m", "{event_type}");
+    }
+    assert!(decode("loyalty.ledger.v1.Unknown", b"").is_err());
+    assert!(decode(types::ACCRUED, b"\xff\xff").is_err());
+}

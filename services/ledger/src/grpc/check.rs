@@ -1,0 +1,238 @@
+//! Validation of requests at the edge: a [`Check`] collects one violation
+//! per bad field, and the whole request is refused with all of them.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rust_decimal::Decimal;
+use tonic_types::FieldViolation;
+
+use super::{MAX_ID, MAX_SHORT_TEXT, MAX_TEXT, RESERVED_PREFIXES};
+use crate::config::HoldTtl;
+use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::money::{self, AmountError};
+use crate::error::ApiError;
+use loyalty_proto::ledger::v1 as pb;
+
+/// Collects field violations while validating a request.
+#[derive(Default)]
+pub(super) struct Check(Vec<FieldViolation>);
+
+impl Check {
+    pub(super) fn fail(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    pub(super) fn id(&mut self, field: &str, value: &str) -> String {
+        if value.trim().is_empty() {
+            self.fail(field, "is required");
+        } else if value.len() > MAX_ID || value.chars().any(char::is_control) {
+            self.fail(
+                field,
+                format!("must be at most {MAX_ID} printable characters"),
+            );
+        } else if field == "member_id" && value.contains('/') {
+            // Member ids are part of stream names and idempotency keys.
+            self.fail(field, "must not contain '/'");
+        }
+        value.to_owned()
+    }
+
+    /// An operation id: [`Check::id`], and not in the ledger's own
+    /// namespaces (batch lines and consumed events are operations too).
+    pub(super) fn operation_id(&mut self, field: &str, value: &str) -> String {
+        let id = self.id(field, value);
+        if RESERVED_PREFIXES.iter().any(|p| id.starts_with(p)) {
+            self.fail(
+                field,
+                format!("must not start with {}", RESERVED_PREFIXES.join(" or ")),
+            );
+        }
+        id
+    }
+
+    pub(super) fn currency<'c>(
+        &mut self,
+        catalog: &'c Catalog,
+        field: &str,
+        id: &str,
+    ) -> Option<&'c Currency> {
+        let c = catalog.currency(id);
+        if c.is_none() {
+            self.fail(field, format!("unknown currency {}", money::quote(id)));
+        }
+        c
+    }
+
+    pub(super) fn amount(
+        &mut self,
+        field: &str,
+        value: &str,
+        currency: Option<&Currency>,
+    ) -> Decimal {
+        let Some(c) = currency else {
+            return Decimal::ZERO;
+        };
+        match c.parse_amount(value) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(field, describe(&e));
+                Decimal::ZERO
+            }
+        }
+    }
+
+    pub(super) fn optional_amount(
+        &mut self,
+        field: &str,
+        value: &str,
+        currency: Option<&Currency>,
+    ) -> Option<Decimal> {
+        (!value.trim().is_empty()).then(|| self.amount(field, value, currency))
+    }
+
+    /// An operation kind: unset is REGULAR; a value outside the enum or
+    /// not in `allowed` is refused.
+    pub(super) fn kind(&mut self, value: i32, allowed: &[pb::OperationKind]) -> pb::OperationKind {
+        match pb::OperationKind::try_from(value) {
+            Ok(pb::OperationKind::Unspecified) => pb::OperationKind::Regular,
+            Ok(k) if allowed.contains(&k) => k,
+            _ => {
+                let names: Vec<&str> = allowed.iter().map(|k| k.as_str_name()).collect();
+                self.fail(
+                    "kind",
+                    format!("must be one of {} (got {value})", names.join(", ")),
+                );
+                pb::OperationKind::Regular
+            }
+        }
+    }
+
+    /// A reward type: unset is BONUS; DISCOUNT (a direct discount, not
+    /// points) and values outside the enum are refused.
+    pub(super) fn reward_type(&mut self, value: i32) -> pb::RewardType {
+        match pb::RewardType::try_from(value) {
+            Ok(pb::RewardType::Unspecified) => pb::RewardType::Bonus,
+            Ok(pb::RewardType::Discount) => {
+                self.fail(
+                    "reward_type",
+                    "REWARD_TYPE_DISCOUNT is a direct discount, not a points accrual",
+                );
+                pb::RewardType::Bonus
+            }
+            Ok(t) => t,
+            Err(_) => {
+                self.fail(
+                    "reward_type",
+                    format!("unknown reward type {value}: BONUS, GIFT or CHARGING"),
+                );
+                pb::RewardType::Bonus
+            }
+        }
+    }
+
+    /// A withdraw type: unset is BONUS; values outside the enum are refused.
+    pub(super) fn withdraw_type(&mut self, value: i32) -> pb::WithdrawType {
+        match pb::WithdrawType::try_from(value) {
+            Ok(pb::WithdrawType::Unspecified) => pb::WithdrawType::Bonus,
+            Ok(t) => t,
+            Err(_) => {
+                self.fail(
+                    "withdraw_type",
+                    format!("unknown withdraw type {value}: BONUS, GIFT_CARD or WITHDRAW"),
+                );
+                pb::WithdrawType::Bonus
+            }
+        }
+    }
+
+    /// A free-text field: at most `max` bytes.
+    pub(super) fn text(&mut self, field: &str, value: &str, max: usize) {
+        if value.len() > max {
+            self.fail(
+                field,
+                format!(
+                    "is {} bytes long; at most {max} are accepted ({}…)",
+                    value.len(),
+                    money::quote(value)
+                ),
+            );
+        }
+    }
+
+    /// An optional id-like field: at most [`MAX_ID`] printable characters.
+    pub(super) fn short_id(&mut self, field: &str, value: &str) {
+        if value.len() > MAX_ID || value.chars().any(char::is_control) {
+            self.fail(
+                field,
+                format!("must be at most {MAX_ID} printable characters"),
+            );
+        }
+    }
+
+    /// Bounds every field of an operation's context, so no event can exceed
+    /// the log's size limit.
+    pub(super) fn context(&mut self, context: Option<&pb::OperationContext>) {
+        let Some(x) = context else { return };
+        self.text("context.description", &x.description, MAX_TEXT);
+        self.text("context.reason", &x.reason, MAX_SHORT_TEXT);
+        self.text("context.merchant_name", &x.merchant_name, MAX_SHORT_TEXT);
+        self.text("context.transaction_amount", &x.transaction_amount, 40);
+        for (field, value) in [
+            ("context.card_id", &x.card_id),
+            ("context.partner_id", &x.partner_id),
+            ("context.brand_id", &x.brand_id),
+            ("context.location_id", &x.location_id),
+            ("context.purchase_id", &x.purchase_id),
+            ("context.batch_id", &x.batch_id),
+            ("context.cheque_number", &x.cheque_number),
+        ] {
+            self.short_id(field, value);
+        }
+        if let Some(m) = &x.purchase_amount {
+            self.text("context.purchase_amount.amount", &m.amount, 40);
+            self.short_id("context.purchase_amount.currency", &m.currency);
+        }
+    }
+
+    /// A hold's expiry: `now` plus the requested time-to-live in seconds (0:
+    /// the default); a time-to-live above the maximum is refused.
+    pub(super) fn hold_expiry(
+        &mut self,
+        field: &str,
+        requested: u32,
+        settings: HoldTtl,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let secs = if requested == 0 {
+            settings.default_secs
+        } else {
+            requested
+        };
+        if secs > settings.max_secs {
+            self.fail(
+                field,
+                format!(
+                    "is {secs} seconds; at most {} are accepted (0: the default, {})",
+                    settings.max_secs, settings.default_secs
+                ),
+            );
+            return None;
+        }
+        let expiry = now.checked_add_signed(TimeDelta::seconds(i64::from(secs)));
+        if expiry.is_none() {
+            self.fail(field, "the hold would lapse beyond the representable time");
+        }
+        expiry
+    }
+
+    pub(super) fn done(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.0))
+        }
+    }
+}
+
+fn describe(e: &AmountError) -> String {
+    format!("{e} ({})", e.reason())
+}
