@@ -4,6 +4,7 @@
 
 pub mod clocked;
 pub mod nats;
+pub mod requests;
 
 use std::sync::Arc;
 
