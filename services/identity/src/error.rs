@@ -1,7 +1,8 @@
 //! The identity service's gRPC error boundary: every failure becomes one
 //! status with google.rpc details (ErrorInfo reason + metadata, BadRequest
 //! field violations); unexpected failures get an error id that is also
-//! logged (the seed's `Fail` with "Идентификатор ошибки").
+//! logged (`kit::status::internal`, the same format in every service; the
+//! gateway renders it as the seed's `Fail` with "Идентификатор ошибки").
 
 use std::collections::HashMap;
 
@@ -233,16 +234,7 @@ impl From<ApiError> for tonic::Status {
                 status(Code::FailedPrecondition, message, reason.as_str(), &[])
             }
             ApiError::Busy => status(Code::Aborted, message, "CONTENDED", &[]),
-            ApiError::Unexpected(error) => {
-                let error_id = uuid::Uuid::now_v7().simple().to_string();
-                tracing::error!(%error_id, error = format!("{error:#}"), "unexpected failure");
-                status(
-                    Code::Internal,
-                    format!("Идентификатор ошибки: {error_id}"),
-                    "INTERNAL",
-                    &[("error_id", error_id.clone())],
-                )
-            }
+            ApiError::Unexpected(error) => kit::status::internal(error.as_ref(), DOMAIN),
         }
     }
 }

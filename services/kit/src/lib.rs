@@ -10,6 +10,9 @@
 //! - [`outbox`]: the relay publishing every event to NATS JetStream exactly once;
 //! - [`consumer`]: durable JetStream consumers with retries and a dead-letter subject;
 //! - [`telemetry`]: tracing, OpenTelemetry export and trace-context propagation;
+//! - [`status`]: the one way every service turns failures into gRPC statuses
+//!   (refusal reasons, storage failures by class, internal errors with an id,
+//!   bounded quotes of bad input);
 //! - [`bootstrap`]: configuration, the gRPC server with health and reflection,
 //!   `/metrics`, and graceful shutdown.
 #![forbid(unsafe_code)]
@@ -24,4 +27,5 @@ pub mod log;
 pub mod outbox;
 pub mod progress;
 pub mod projection;
+pub mod status;
 pub mod telemetry;

@@ -189,16 +189,7 @@ impl From<ApiError> for tonic::Status {
                 tracing::warn!(error = %message, "dependency unavailable");
                 status(Code::Unavailable, message, "DEPENDENCY_UNAVAILABLE", &[])
             }
-            ApiError::Unexpected(error) => {
-                let error_id = uuid::Uuid::now_v7().to_string();
-                tracing::error!(%error_id, error = format!("{error:#}"), "unexpected failure");
-                status(
-                    Code::Internal,
-                    format!("internal error {error_id}"),
-                    "INTERNAL",
-                    &[("error_id", error_id.clone())],
-                )
-            }
+            ApiError::Unexpected(error) => kit::status::internal(error.as_ref(), DOMAIN),
         }
     }
 }
