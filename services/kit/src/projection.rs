@@ -421,6 +421,23 @@ pub fn differences(a: &sled::Tree, b: &sled::Tree) -> Result<u64, sled::Error> {
     }
 }
 
+/// Replays the whole log into a fresh scratch tree `<live>.<suffix>` of
+/// `projection`; returns the tree, the events replayed and the time taken.
+fn replay_into_scratch(
+    log: &EventLog,
+    projection: &dyn Projection,
+    suffix: &str,
+    on_chunk: impl FnMut(u64),
+) -> Result<(sled::Tree, u64, Duration), ProjectionError> {
+    let db = log.db();
+    let scratch_name = format!("{}.{suffix}", tree_name(projection.name()));
+    clear(db, &scratch_name)?;
+    let scratch = db.open_tree(&scratch_name)?;
+    let started = Instant::now();
+    let events = catch_up(log, projection, &scratch, on_chunk)?;
+    Ok((scratch, events, started.elapsed()))
+}
+
 /// Replays the whole log into a scratch copy of `projection` and counts how
 /// many rows differ from the live one (brought up to the log's head first);
 /// the live rows are left as they are. For `<service> verify`.
@@ -429,18 +446,12 @@ pub fn compare(
     projection: &dyn Projection,
 ) -> Result<RebuildReport, ProjectionError> {
     let db = log.db();
-    let live_name = tree_name(projection.name());
-    let live = db.open_tree(&live_name)?;
+    let live = db.open_tree(tree_name(projection.name()))?;
     catch_up(log, projection, &live, |_| {})?;
-    let scratch_name = format!("{live_name}.verify");
-    clear(db, &scratch_name)?;
-    let scratch = db.open_tree(&scratch_name)?;
-    let started = Instant::now();
-    let events = catch_up(log, projection, &scratch, |_| {})?;
-    let elapsed = started.elapsed();
+    let (scratch, events, elapsed) = replay_into_scratch(log, projection, "verify", |_| {})?;
     let differences = differences(&live, &scratch)?;
     let rows = scratch.len() as u64;
-    clear(db, &scratch_name)?;
+    clear(db, &String::from_utf8_lossy(&scratch.name()))?;
     Ok(RebuildReport {
         projection: projection.name(),
         events,
@@ -468,13 +479,9 @@ pub fn rebuild(
         tracing::warn!(%error, "live projection could not catch up; rebuilding anyway");
     }
     let scratch_name = format!("{live_name}.rebuild");
-    clear(db, &scratch_name)?;
-    let scratch = db.open_tree(&scratch_name)?;
-    let head = log.head();
-    let progress = Progress::new(head, &format!("rebuild {}", projection.name()));
-    let started = Instant::now();
-    let events = catch_up(log, projection, &scratch, |n| progress.inc(n))?;
-    let elapsed = started.elapsed();
+    let progress = Progress::new(log.head(), &format!("rebuild {}", projection.name()));
+    let (scratch, events, elapsed) =
+        replay_into_scratch(log, projection, "rebuild", |n| progress.inc(n))?;
     progress.finish();
     let differences = differences(&live, &scratch)?;
     // Replace the live rows and checkpoint by the rebuilt ones, atomically.
