@@ -70,6 +70,10 @@ pub enum ApiError {
     /// A stream was too contended.
     #[error("busy; retry")]
     Busy,
+    /// The event log refused or failed (rendered by its
+    /// [`kit::status::StorageClass`]: bad input, retry, reused key, internal).
+    #[error(transparent)]
+    Storage(kit::log::LogError),
     /// Anything else: logged with an id.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -86,9 +90,11 @@ macro_rules! from_repo {
             fn from(e: RepositoryError<$err>) -> Self {
                 match e {
                     RepositoryError::Domain(d) => $arm(d),
-                    RepositoryError::TooManyConflicts { .. }
-                    | RepositoryError::Log(kit::log::LogError::Overloaded) => ApiError::Busy,
-                    other => ApiError::Unexpected(anyhow::Error::new(other)),
+                    RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
+                    RepositoryError::Log(e) => ApiError::Storage(e),
+                    e @ RepositoryError::Decode { .. } => {
+                        ApiError::Unexpected(anyhow::Error::new(e))
+                    }
                 }
             }
         }
@@ -234,6 +240,7 @@ impl From<ApiError> for tonic::Status {
                 status(Code::FailedPrecondition, message, reason.as_str(), &[])
             }
             ApiError::Busy => status(Code::Aborted, message, "CONTENDED", &[]),
+            ApiError::Storage(e) => kit::status::storage(&e, "request", DOMAIN),
             ApiError::Unexpected(error) => kit::status::internal(error.as_ref(), DOMAIN),
         }
     }
