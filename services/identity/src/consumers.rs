@@ -51,6 +51,7 @@ pub async fn handle_message_request(
                 "invalid request: {why}"
             )))
         }
+        Err(ApiError::Storage(e)) => Err(HandlerError::from_storage(e)),
         Err(e) => Err(HandlerError::Retry(anyhow::Error::new(e))),
     }
 }

@@ -96,6 +96,19 @@ pub enum HandlerError {
     Reject(anyhow::Error),
 }
 
+impl HandlerError {
+    /// A failure of the event log, retried or dead-lettered by its
+    /// [`crate::status::StorageClass`] — the same classification the gRPC
+    /// edge answers with.
+    pub fn from_storage(error: crate::log::LogError) -> Self {
+        if crate::status::StorageClass::of(&error).retryable() {
+            HandlerError::Retry(anyhow::Error::new(error))
+        } else {
+            HandlerError::Reject(anyhow::Error::new(error))
+        }
+    }
+}
+
 /// Decodes a canonical proto3 JSON payload into `M`. Top-level fields `M`
 /// does not know (a newer publisher's additions) are ignored rather than
 /// refused, so adding a field to a published message never dead-letters it.

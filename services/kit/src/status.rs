@@ -216,6 +216,14 @@ mod tests {
         );
         let reused = LogError::IdempotencyConflict { key: "k".into() };
         assert!(!StorageClass::of(&reused).retryable());
+        assert!(matches!(
+            crate::consumer::HandlerError::from_storage(reused),
+            crate::consumer::HandlerError::Reject(_)
+        ));
+        assert!(matches!(
+            crate::consumer::HandlerError::from_storage(LogError::Overloaded),
+            crate::consumer::HandlerError::Retry(_)
+        ));
         let failed = storage(&LogError::FlushFailed, "r", "kit");
         assert_eq!(failed.code(), Code::Internal);
         let info = failed.get_details_error_info().unwrap();
