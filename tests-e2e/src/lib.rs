@@ -3,6 +3,7 @@
 //! proves the event-sourcing kit's guarantees with a real process,
 //! [`identity`]: the real identity service with its clients and flows,
 //! [`identity_flows`]: its single registration steps shared by the tests,
+//! [`identity_register`]: the whole registration by phone as one fixture,
 //! [`identity_messaging`]: its templates, message requests on JetStream and
 //! the events it answers with, [`identity_ops`]: its operator commands,
 //! [`ledger`]: the real ledger service with its client and batches, and
@@ -14,5 +15,6 @@ pub mod identity;
 pub mod identity_flows;
 pub mod identity_messaging;
 pub mod identity_ops;
+pub mod identity_register;
 pub mod ledger;
 pub mod service_auth;

@@ -156,3 +156,83 @@ pub fn assert_no_token(place: &str, text: &str, tokens: &[&str]) {
         }
     }
 }
+
+/// The callers and their tokens of one test.
+pub struct Callers {
+    /// The ledger's token.
+    pub ledger: String,
+    /// An operator's token (may call anything).
+    pub ops: String,
+}
+
+impl Callers {
+    /// Fresh random tokens.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self {
+            ledger: random_token("ledger"),
+            ops: random_token("ops"),
+        }
+    }
+
+    /// Writes the callers file listing both into `dir`: the ledger may only
+    /// resolve members at identity and call the ledger; ops may call anything.
+    pub fn file(&self, dir: &Path) -> String {
+        let path = write_callers_file(
+            dir,
+            "callers.txt",
+            &[
+                (
+                    "ledger",
+                    &format!(
+                        "{} loyalty.identity.v1.MemberService/ResolveMembers,loyalty.ledger.v1.LedgerService",
+                        self.ledger
+                    ),
+                ),
+                ("ops", &self.ops),
+            ],
+        );
+        path.to_str().expect("utf-8 temp path").to_owned()
+    }
+}
+
+/// Stocks `card` and registers by it (the card is bound at once); returns
+/// the member id and the member's token. Every call carries `token`.
+pub async fn register_by_card(
+    id: &crate::identity::Identity,
+    token: &str,
+    card: &str,
+) -> (String, String) {
+    let loaded = id
+        .cards()
+        .load_cards(with_token(
+            token,
+            loyalty_proto::identity::v1::LoadCardsRequest {
+                card_numbers: vec![card.to_owned()],
+                ranges: Vec::new(),
+            },
+        ))
+        .await
+        .expect("LoadCards with a listed token")
+        .into_inner();
+    assert_eq!(loaded.loaded, 1, "{loaded:?}");
+    let begun = id
+        .registration()
+        .begin_registration(with_token(
+            token,
+            loyalty_proto::identity::v1::BeginRegistrationRequest {
+                login: card.to_owned(),
+                password: String::new(),
+            },
+        ))
+        .await
+        .expect("BeginRegistration with a listed token")
+        .into_inner();
+    assert_eq!(
+        begun.state(),
+        loyalty_proto::identity::v1::BeginRegistrationState::Success,
+        "{begun:?}"
+    );
+    assert!(!begun.member_id.is_empty() && !begun.auth_token.is_empty());
+    (begun.member_id, begun.auth_token)
+}
