@@ -29,6 +29,7 @@ ensure_nats_server
 ensure_buf
 ensure_nextest
 log "target dir: $(target_dir)"
+log "$(prune_target)"
 
 buf_lint() { (cd proto && "$BUF_BIN" lint); }
 # Other teams build on proto/: nothing may break against the published
