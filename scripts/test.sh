@@ -31,6 +31,15 @@ ensure_nextest
 log "target dir: $(target_dir)"
 log "$(prune_target)"
 
+# No Rust file over 600 lines: a reader should never face a 5,000-line state machine.
+file_lengths() {
+	local long
+	long="$(git ls-files '*.rs' | xargs wc -l | awk '$2 != "total" && $1 > 600 { print "  " $2 ": " $1 " lines" }')"
+	if [ -n "$long" ]; then
+		printf 'Rust files over 600 lines (split them):\n%s\n' "$long" >&2
+		return 1
+	fi
+}
 buf_lint() { (cd proto && "$BUF_BIN" lint); }
 # Other teams build on proto/: nothing may break against the published
 # baseline (proto/baseline.binpb). A deliberate breaking change rebuilds the
@@ -40,6 +49,7 @@ buf_breaking() { (cd proto && "$BUF_BIN" breaking --against baseline.binpb); }
 
 step "cargo fmt --all -- --check" cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+step "no Rust file over 600 lines" file_lengths
 step "buf lint (in proto/)" buf_lint
 step "buf breaking against proto/baseline.binpb" buf_breaking
 # The end-to-end tests start the service binaries from $CARGO_TARGET_DIR/debug.

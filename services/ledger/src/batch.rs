@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use kit::aggregate::Repository;
 use kit::log::{AppendOutcome, ExpectedVersion, IdempotencyRecord, LogError, Metadata, NewEvent};
@@ -50,90 +50,16 @@ pub const BATCH_APPLIED: &str = "loyalty.ledger.v1.BatchApplied";
 /// Event type of a chunk's fingerprint.
 pub const BATCH_CHUNK_ACCEPTED: &str = "loyalty.ledger.v1.BatchChunkAccepted";
 /// Format of `operationDate` without a zone (read as UTC).
-const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+mod members;
+mod report;
+mod upload;
 
-/// One part of a batch upload after its header.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BatchPart {
-    /// Lines, in file order.
-    Lines(Vec<pb::BatchLine>),
-    /// The end of the upload: line count and digest.
-    End(pb::BatchTrailer),
-}
+pub use report::{MESSAGE_185, MESSAGE_188_PREFIX, parse_operation_date};
+pub use upload::{BatchDigest, BatchPart};
 
-/// The digest a batch upload ends with: SHA-256 over the header's and then
-/// every line's length-delimited protobuf encoding, in order; rendered as
-/// lowercase hex in [`pb::BatchTrailer::digest`].
-pub struct BatchDigest {
-    hasher: sha2::Sha256,
-    lines: u64,
-}
-
-impl BatchDigest {
-    /// A digest starting with `header`.
-    pub fn new(header: &pb::BatchHeader) -> Self {
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(header.encode_length_delimited_to_vec());
-        Self { hasher, lines: 0 }
-    }
-
-    /// Adds the next line.
-    pub fn line(&mut self, line: &pb::BatchLine) {
-        self.hasher.update(line.encode_length_delimited_to_vec());
-        self.lines += 1;
-    }
-
-    /// Lines added so far.
-    pub fn line_count(&self) -> u64 {
-        self.lines
-    }
-
-    /// The digest so far, as raw bytes.
-    pub fn hash(&self) -> [u8; 32] {
-        self.hasher.clone().finalize().into()
-    }
-
-    /// The trailer that ends an upload of what was added.
-    pub fn trailer(&self) -> pb::BatchTrailer {
-        pb::BatchTrailer {
-            line_count: self.lines,
-            digest: hex::encode(self.hash()),
-        }
-    }
-
-    /// Checks that an upload ended with a trailer matching what was received.
-    fn check(&self, trailer: Option<&pb::BatchTrailer>) -> Result<(), ApiError> {
-        let violation =
-            |d: String| ApiError::Invalid(vec![tonic_types::FieldViolation::new("trailer", d)]);
-        let Some(t) = trailer else {
-            return Err(violation(
-                "the upload ended without its trailer (aborted): nothing was recorded under \
-                 the requestId; send the whole batch again"
-                    .into(),
-            ));
-        };
-        if t.line_count != self.lines {
-            return Err(violation(format!(
-                "the trailer counts {} lines, the ledger received {}; nothing was recorded",
-                t.line_count, self.lines
-            )));
-        }
-        if !t.digest.eq_ignore_ascii_case(&hex::encode(self.hash())) {
-            return Err(violation(
-                "the trailer's digest differs from what the ledger received; nothing was recorded"
-                    .into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn after_trailer() -> ApiError {
-    ApiError::Invalid(vec![tonic_types::FieldViolation::new(
-        "trailer",
-        "the trailer must be the upload's last message",
-    )])
-}
+use members::{Members, well_formed};
+use report::{command_amount, report};
+use upload::after_trailer;
 
 /// Applies batches.
 pub struct BatchApplier {
@@ -145,34 +71,17 @@ pub struct BatchApplier {
 }
 
 /// A validated header.
-struct Header {
-    request_id: String,
-    kind: pb::BatchType,
-    description: String,
-    currency: Currency,
-    lifetime: String,
-    expires: crate::domain::catalog::Lifetime,
+pub(crate) struct Header {
+    pub(crate) request_id: String,
+    pub(crate) kind: pb::BatchType,
+    pub(crate) description: String,
+    pub(crate) currency: Currency,
+    pub(crate) lifetime: String,
+    pub(crate) expires: crate::domain::catalog::Lifetime,
 }
 
 /// Outcome of one line: accepted amount or a rejection comment.
-type LineOutcome = (u64, Result<Decimal, String>);
-
-/// A chunk's `memberNo`s and their member ids (`None`: unknown).
-type Members = HashMap<String, Option<String>>;
-
-/// Longest `memberNo` or member id (card numbers have at most 19 digits,
-/// member ids are UUIDs): keeps a directory call of 10 000 numbers small.
-const MAX_MEMBER_NO: usize = 128;
-
-/// Whether `id` can be a `memberNo` or a member id: not empty, not too long,
-/// no `/` (ids are parts of stream names and idempotency keys), no control
-/// characters.
-fn well_formed(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_MEMBER_NO
-        && !id.contains('/')
-        && !id.chars().any(char::is_control)
-}
+pub(crate) type LineOutcome = (u64, Result<Decimal, String>);
 
 /// Lines validated and written per chunk.
 const CHUNK_LINES: usize = 20_000;
@@ -330,7 +239,7 @@ impl BatchApplier {
                 buffer.push((next_line, line));
                 if buffer.len() >= self.chunk_lines {
                     let lines = std::mem::take(&mut buffer);
-                    let members = self.resolve_members(&lines).await?;
+                    let members = members::resolve(self.members.as_ref(), &lines).await?;
                     self.check_chunk(&h, &batch_key, &header_bytes, &applied_chunks, &lines)
                         .await?;
                     outcomes.extend(self.apply_chunk(&h, lines, &members, now).await?);
@@ -340,7 +249,7 @@ impl BatchApplier {
         // The last (partial) chunk only once the upload is known complete.
         digest.check(trailer.as_ref())?;
         if !buffer.is_empty() {
-            let members = self.resolve_members(&buffer).await?;
+            let members = members::resolve(self.members.as_ref(), &buffer).await?;
             self.check_chunk(&h, &batch_key, &header_bytes, &applied_chunks, &buffer)
                 .await?;
             outcomes.extend(self.apply_chunk(&h, buffer, &members, now).await?);
@@ -455,32 +364,6 @@ impl BatchApplier {
                 Ok(())
             }
         }
-    }
-
-    /// Resolves the well-formed `memberNo`s of a chunk's lines, each once,
-    /// in one [`MemberDirectory::resolve_many`] call (which may split it).
-    async fn resolve_members(&self, lines: &[(u64, pb::BatchLine)]) -> Result<Members, ApiError> {
-        let mut unique: Vec<String> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (_, line) in lines {
-            let no = line.member_no.trim();
-            if well_formed(no) && seen.insert(no) {
-                unique.push(no.to_owned());
-            }
-        }
-        let answers = self.members.resolve_many(&unique).await.map_err(|e| {
-            ApiError::Unavailable(format!(
-                "member directory could not resolve memberNos: {e:#}"
-            ))
-        })?;
-        if answers.len() != unique.len() {
-            return Err(ApiError::Unavailable(format!(
-                "member directory gave {} answers for {} memberNos",
-                answers.len(),
-                unique.len()
-            )));
-        }
-        Ok(unique.into_iter().zip(answers).collect())
     }
 
     /// Validates one line into a command for its account, its member
@@ -676,107 +559,5 @@ impl BatchApplier {
             outcomes.extend(done?);
         }
         Ok(outcomes)
-    }
-}
-
-/// A line's `operationDate`: the seed's `YYYY-MM-DD HH:MM:SS`, which has no
-/// zone and is read as UTC, or an RFC 3339 time with its zone (`Z` or
-/// `+03:00`; a space may stand for the `T`), converted to UTC.
-pub fn parse_operation_date(input: &str) -> Option<DateTime<Utc>> {
-    let s = input.trim();
-    if s.len() > 40 {
-        return None;
-    }
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, DATE_FORMAT) {
-        return Some(t.and_utc());
-    }
-    let with_t = match s.get(10..11) {
-        Some(" ") => format!("{}T{}", &s[..10], &s[11..]),
-        _ => s.to_owned(),
-    };
-    DateTime::parse_from_rfc3339(&with_t)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn command_amount(command: &Command) -> Decimal {
-    match command {
-        Command::Accrue { amount, .. } | Command::Withdraw { amount, .. } => *amount,
-        _ => Decimal::ZERO,
-    }
-}
-
-/// Seed 004's message for code 185 (every line rejected), word for word.
-pub const MESSAGE_185: &str = "Ошибка импорта массового платежа. Сумма платежа равна нулю. Подробности в деталях платежа (см. также get_batch_info).";
-/// Seed 004's message for code 188 (a single-line batch rejected) starts
-/// so; the line's reason follows.
-pub const MESSAGE_188_PREFIX: &str = "Ошибка импорта массового платежа.";
-
-/// Builds the seed-004 report.
-fn report(
-    h: &Header,
-    catalog: &Catalog,
-    lines: u64,
-    mut outcomes: Vec<LineOutcome>,
-) -> pb::ApplyBatchResponse {
-    outcomes.sort_by_key(|(n, _)| *n);
-    let mut sum = Decimal::ZERO;
-    let mut accepted = 0u64;
-    let mut errors = Vec::new();
-    for (line, outcome) in outcomes {
-        match outcome {
-            Ok(amount) => {
-                accepted += 1;
-                // Each line is at most the currency's bound: a sum beyond a
-                // decimal would need ~10^16 lines; saturate rather than panic.
-                sum = sum.saturating_add(amount);
-            }
-            Err(comment) => errors.push(pb::BatchLineError { line, comment }),
-        }
-    }
-    let code = match (accepted, lines) {
-        (0, 1) => 188,
-        (0, _) => 185,
-        _ => 0,
-    };
-    let message = match code {
-        0 if errors.is_empty() => "Операция выполнена успешно".to_owned(),
-        0 => format!(
-            "Операция выполнена частично: принято строк {accepted}, отклонено {}",
-            errors.len()
-        ),
-        188 => format!(
-            "{MESSAGE_188_PREFIX} {}",
-            errors.first().map_or("", |e| e.comment.as_str())
-        ),
-        _ => MESSAGE_185.to_owned(),
-    };
-    let summary = catalog
-        .report_order()
-        .into_iter()
-        .map(|c| pb::CurrencySum {
-            currency: c.id.clone(),
-            amount: money::render(
-                if c.id == h.currency.id {
-                    sum
-                } else {
-                    Decimal::ZERO
-                },
-                c.precision,
-            ),
-        })
-        .collect();
-    pb::ApplyBatchResponse {
-        request_id: h.request_id.clone(),
-        r#type: h.kind as i32,
-        status: i32::from(code != 0),
-        message,
-        code,
-        accepted_count: accepted,
-        accepted_sum: money::render(sum, h.currency.precision),
-        error_count: errors.len() as u64,
-        errors,
-        currency: h.currency.id.clone(),
-        summary,
     }
 }
