@@ -1,8 +1,6 @@
 //! `identity`: member registration, tokens, cards and profiles of the loyalty platform.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
-
 use clap::Parser;
 
 /// sled allocates heavily; mimalloc handles that far better than glibc's malloc.
@@ -93,14 +91,7 @@ fn main() -> anyhow::Result<()> {
         let grpc = tokio::net::TcpListener::bind(cli.args.service.grpc_addr).await?;
         let metrics = tokio::net::TcpListener::bind(cli.args.service.metrics_addr).await?;
         let shutdown = kit::bootstrap::shutdown_on_signals();
-        identity::run(
-            cli.args,
-            grpc,
-            metrics,
-            shutdown,
-            Arc::new(chrono::Utc::now),
-        )
-        .await
+        identity::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
     })
 }
 

@@ -22,9 +22,24 @@ async fn fill(dir: &std::path::Path, n: usize) {
     log.close();
 }
 
+/// Opens the log's sled database directly, waiting for the lock the closed
+/// log's threads may still hold for a moment.
+fn open_raw(dir: &std::path::Path) -> sled::Db {
+    for _ in 0..100 {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("sled's lock was never released");
+}
+
 /// Removes the event at `position` behind the log's back.
 fn remove_event(dir: &std::path::Path, position: u64) {
-    let db = sled::open(dir).unwrap();
+    let db = open_raw(dir);
     let tree = db.open_tree("eventlog").unwrap();
     let mut key = vec![b'E'];
     key.extend_from_slice(&position.to_be_bytes());

@@ -100,7 +100,7 @@ impl BatchApplier {
             catalog,
             members,
             chunk_lines: CHUNK_LINES,
-            clock: Arc::new(Utc::now),
+            clock: kit::clock::system(),
         }
     }
 

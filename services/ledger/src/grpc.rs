@@ -41,8 +41,8 @@ pub const MAX_SHORT_TEXT: usize = 256;
 /// callers so a caller's operation can never pass for one of them.
 const RESERVED_PREFIXES: [&str; 2] = ["batch/", "social/"];
 
-/// A clock, injectable for tests.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+/// The clock: the kit's one injectable [`kit::clock::Clock`].
+pub use kit::clock::Clock;
 
 /// The gRPC service.
 pub struct LedgerApi {

@@ -1,8 +1,6 @@
 //! `ledger`: bonus-point and cash accounts of the loyalty platform.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
-
 use clap::Parser;
 
 /// sled allocates heavily; mimalloc handles that far better than glibc's malloc.
@@ -133,13 +131,6 @@ fn main() -> anyhow::Result<()> {
         let grpc = tokio::net::TcpListener::bind(cli.args.service.grpc_addr).await?;
         let metrics = tokio::net::TcpListener::bind(cli.args.service.metrics_addr).await?;
         let shutdown = kit::bootstrap::shutdown_on_signals();
-        ledger::run(
-            cli.args,
-            grpc,
-            metrics,
-            shutdown,
-            Arc::new(chrono::Utc::now),
-        )
-        .await
+        ledger::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
     })
 }

@@ -35,8 +35,8 @@ pub use cards::MAX_CARDS_PER_LOAD;
 pub use links::BankCardKey;
 pub use views::Views;
 
-/// The clock (tests pass a fixed one).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+/// The clock: the kit's one injectable [`kit::clock::Clock`].
+pub use kit::clock::Clock;
 
 /// Settings of the use cases.
 #[derive(Debug, Clone)]

@@ -41,6 +41,9 @@ pub(crate) fn remove_torn_snapshots(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
+/// How often [`open_sled`] tries for sled's file lock (20 ms apart).
+const LOCK_ATTEMPTS: u32 = 100;
+
 /// Opens sled in `dir`. sled 0.34 panics on some damaged files (e.g. data
 /// that a lying disk dropped); that becomes [`LogError::Unreadable`] naming
 /// the directory, never a panic of the service.
@@ -49,7 +52,22 @@ pub(crate) fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, Log
         .path(dir)
         .cache_capacity(cache_capacity)
         .mode(sled::Mode::HighThroughput);
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+    // The process that had the directory before (a restart, an operator
+    // command right after the service stopped) may hold sled's file lock a
+    // moment longer while its threads exit: wait for it, briefly.
+    let mut attempts = 0;
+    let opened = loop {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+            Ok(Err(sled::Error::Io(e)))
+                if attempts < LOCK_ATTEMPTS && e.to_string().contains("could not acquire lock") =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other,
+        }
+    };
+    match opened {
         Ok(db) => Ok(db?),
         Err(panic) => {
             let reason = panic
