@@ -36,6 +36,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 use sha2::Digest;
 
+use crate::app::catalog::CatalogHandle;
 use crate::domain::account::{Account, AccountKey, Command, LineOutcome as Planned};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money;
@@ -64,7 +65,7 @@ use upload::after_trailer;
 /// Applies batches.
 pub struct BatchApplier {
     repo: Arc<Repository<Account>>,
-    catalog: Arc<Catalog>,
+    catalog: Arc<CatalogHandle>,
     members: Arc<dyn MemberDirectory>,
     chunk_lines: usize,
     clock: Clock,
@@ -78,6 +79,10 @@ pub(crate) struct Header {
     pub(crate) currency: Currency,
     pub(crate) lifetime: String,
     pub(crate) expires: crate::domain::catalog::Lifetime,
+    /// The operator's id of a manual batch (types 4 and 5).
+    pub(crate) operator_id: String,
+    /// The catalog version the batch was checked against.
+    pub(crate) catalog: Arc<Catalog>,
 }
 
 /// Outcome of one line: accepted amount or a rejection comment.
@@ -92,7 +97,7 @@ impl BatchApplier {
     /// An applier over `repo`, resolving members through `members`.
     pub fn new(
         repo: Arc<Repository<Account>>,
-        catalog: Arc<Catalog>,
+        catalog: Arc<CatalogHandle>,
         members: Arc<dyn MemberDirectory>,
     ) -> Self {
         Self {
@@ -143,14 +148,15 @@ impl BatchApplier {
                 format!("must be 2, 3, 4 or 5, got {}", h.r#type),
             );
         }
-        let currency = self.catalog.currency(&h.currency_external_id).cloned();
+        let catalog = self.catalog.current();
+        let currency = catalog.currency(&h.currency_external_id).cloned();
         if currency.is_none() {
             fail(
                 "header.currency_external_id",
                 format!("unknown currency {}", money::quote(&h.currency_external_id)),
             );
         }
-        let lifetime = self.catalog.lifetime(&h.life_time_definition_external_id);
+        let lifetime = catalog.lifetime(&h.life_time_definition_external_id);
         if lifetime.is_none() {
             fail(
                 "header.life_time_definition_external_id",
@@ -160,18 +166,34 @@ impl BatchApplier {
                 ),
             );
         }
-        if !violations.is_empty() {
-            return Err(ApiError::Invalid(violations));
-        }
-        let (lifetime, expires) = lifetime.expect("checked");
-        Ok(Header {
-            request_id: h.request_id.clone(),
+        let manual = matches!(
             kind,
-            description: h.accrue_description.clone(),
-            currency: currency.expect("checked"),
-            lifetime: lifetime.to_owned(),
-            expires,
-        })
+            pb::BatchType::ManualAccrue | pb::BatchType::ManualWithdraw
+        );
+        if manual && h.operator_id.trim().is_empty() {
+            fail(
+                "header.operator_id",
+                "is required for a manual batch (types 4 and 5)".into(),
+            );
+        } else if h.operator_id.len() > 128 || h.operator_id.chars().any(char::is_control) {
+            fail(
+                "header.operator_id",
+                "must be at most 128 printable characters".into(),
+            );
+        }
+        match (currency, lifetime) {
+            (Some(currency), Some((lifetime, expires))) if violations.is_empty() => Ok(Header {
+                request_id: h.request_id.clone(),
+                kind,
+                description: h.accrue_description.clone(),
+                currency,
+                lifetime: lifetime.to_owned(),
+                expires,
+                operator_id: h.operator_id.clone(),
+                catalog: Arc::clone(&catalog),
+            }),
+            _ => Err(ApiError::Invalid(violations)),
+        }
     }
 
     /// Applies the batch whose header is `header` and whose lines come from
@@ -255,7 +277,7 @@ impl BatchApplier {
             outcomes.extend(self.apply_chunk(&h, buffer, &members, now).await?);
         }
         let hash = digest.hash();
-        let report = report(&h, &self.catalog, next_line, outcomes);
+        let report = report(&h, &h.catalog, next_line, outcomes);
         let event = pb::BatchApplied {
             request_id: h.request_id.clone(),
             r#type: h.kind as i32,
@@ -450,6 +472,7 @@ impl BatchApplier {
             batch_id: h.request_id.clone(),
             operation_time: Some(operation_time.into()),
             transaction_amount: transaction.to_owned(),
+            operator_id: h.operator_id.clone(),
             ..Default::default()
         };
         let manual = matches!(

@@ -160,6 +160,8 @@ impl<'de> Visitor<'de> for LinesSeed<'_> {
 /// Reads the top-level object: header fields, then `accrue`.
 struct FileVisitor<'s> {
     sink: Sink<'s>,
+    /// `--operator-id`, unless the file names its own `operatorId`.
+    operator_id: &'s str,
 }
 
 impl<'de> Visitor<'de> for FileVisitor<'_> {
@@ -168,7 +170,10 @@ impl<'de> Visitor<'de> for FileVisitor<'_> {
         f.write_str("a batch object")
     }
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-        let mut header = pb::BatchHeader::default();
+        let mut header = pb::BatchHeader {
+            operator_id: self.operator_id.to_owned(),
+            ..Default::default()
+        };
         let mut sent_header = false;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
@@ -186,6 +191,9 @@ impl<'de> Visitor<'de> for FileVisitor<'_> {
                 "currencyExternalId" => {
                     header.currency_external_id =
                         map.next_value::<Option<String>>()?.unwrap_or_default()
+                }
+                "operatorId" => {
+                    header.operator_id = map.next_value::<Option<String>>()?.unwrap_or_default()
                 }
                 "lifeTimeDefinitionExternalId" => {
                     header.life_time_definition_external_id =
@@ -226,6 +234,9 @@ pub struct CsvHeader {
     pub currency: String,
     /// `lifeTimeDefinitionExternalId`.
     pub lifetime: String,
+    /// The operator's id (required for manual batches, types 4 and 5); for
+    /// JSON files too, where the file's own `operatorId` takes precedence.
+    pub operator_id: String,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +293,7 @@ fn read_into(path: &Path, csv_header: &CsvHeader, sink: Sink<'_>) -> anyhow::Res
                 accrue_description: csv_header.description.clone(),
                 currency_external_id: csv_header.currency.clone(),
                 life_time_definition_external_id: csv_header.lifetime.clone(),
+                operator_id: csv_header.operator_id.clone(),
             }),
         );
         let mut buffer = Vec::with_capacity(CHUNK);
@@ -312,7 +324,13 @@ fn read_into(path: &Path, csv_header: &CsvHeader, sink: Sink<'_>) -> anyhow::Res
         send_lines(sink, &mut buffer);
     } else {
         let mut de = serde_json::Deserializer::from_reader(file);
-        de::Deserializer::deserialize_map(&mut de, FileVisitor { sink })?;
+        de::Deserializer::deserialize_map(
+            &mut de,
+            FileVisitor {
+                sink,
+                operator_id: &csv_header.operator_id,
+            },
+        )?;
         de.end()?;
     }
     Ok(())

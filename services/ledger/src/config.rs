@@ -19,6 +19,10 @@ pub const ENV_IDENTITY_URL: &str = "LEDGER_IDENTITY_URL";
 pub const ENV_MEMBER_DIRECTORY: &str = "LEDGER_MEMBER_DIRECTORY";
 /// Env var: how many `memberNo` → member id answers are cached.
 pub const ENV_MEMBER_CACHE: &str = "LEDGER_MEMBER_CACHE_ENTRIES";
+/// Env var: catalog file (currencies, lifetime definitions) applied at start.
+pub const ENV_CATALOG_FILE: &str = "LEDGER_CATALOG_FILE";
+/// Env var: the operator's id of `ledger batch apply` (manual batches).
+pub const ENV_OPERATOR_ID: &str = "LEDGER_OPERATOR_ID";
 /// Env var: currencies opened when identity issues a card (comma-separated).
 pub const ENV_OPEN_CURRENCIES: &str = "LEDGER_OPEN_CURRENCIES";
 
@@ -94,6 +98,15 @@ pub struct LedgerArgs {
     /// currency.
     #[arg(long, env = ENV_OPEN_CURRENCIES, value_delimiter = ',', global = true)]
     pub open_currencies: Vec<String>,
+    /// Catalog of currencies and lifetime definitions (TOML; see
+    /// `docs/catalog.md`), applied at start: when it differs from the
+    /// version in effect it is recorded as the next version (event
+    /// `CatalogChanged`, operator `catalog-file`); a file that removes a
+    /// currency or lowers a precision stops the start. Without it (and
+    /// without `UpdateCatalog` calls) the built-in catalog applies: BONUS,
+    /// RUB, EUR (2 decimals); lifetimes `forever`, `365d`, `eom+30`.
+    #[arg(long, env = ENV_CATALOG_FILE, global = true)]
+    pub catalog_file: Option<std::path::PathBuf>,
 }
 
 impl LedgerArgs {

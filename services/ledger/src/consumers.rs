@@ -29,8 +29,9 @@ use kit::log::{LogError, Metadata, request_hash};
 use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::ledger::v1 as pb;
 
+use crate::app::catalog::CatalogHandle;
 use crate::domain::account::{Account, AccountKey, Command, LedgerError};
-use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::catalog::Currency;
 use crate::domain::money;
 use crate::grpc::Clock;
 
@@ -63,7 +64,7 @@ pub enum Feed {
 /// Applies consumed messages to the ledger's accounts.
 pub struct Inbox {
     repo: Arc<Repository<Account>>,
-    catalog: Arc<Catalog>,
+    catalog: Arc<CatalogHandle>,
     clock: Clock,
     open: Vec<Currency>,
 }
@@ -121,13 +122,14 @@ impl Inbox {
     /// a configuration error.
     pub fn new(
         repo: Arc<Repository<Account>>,
-        catalog: Arc<Catalog>,
+        catalog: Arc<CatalogHandle>,
         clock: Clock,
         open_currencies: &[String],
     ) -> anyhow::Result<Self> {
         let mut open = Vec::new();
+        let current = catalog.current();
         for id in open_currencies.iter().map(|c| c.trim()) {
-            let currency = catalog
+            let currency = current
                 .currency(id)
                 .ok_or_else(|| anyhow::anyhow!("--open-currencies: unknown currency {id:?}"))?;
             if !open.contains(currency) {
@@ -135,7 +137,8 @@ impl Inbox {
             }
         }
         if open.is_empty() {
-            open.push(catalog.currency("").expect("a default currency").clone());
+            let default = current.currency("");
+            open.extend(default.cloned());
         }
         Ok(Self {
             repo,
@@ -225,7 +228,8 @@ impl Inbox {
         amount: Option<loyalty_proto::common::v1::Money>,
     ) -> Result<(AccountKey, rust_decimal::Decimal), HandlerError> {
         let amount = amount.ok_or_else(|| reject("amount is missing"))?;
-        let currency = self.catalog.currency(&amount.currency).ok_or_else(|| {
+        let catalog = self.catalog.current();
+        let currency = catalog.currency(&amount.currency).ok_or_else(|| {
             reject(format!(
                 "amount: unknown currency {}",
                 money::quote(&amount.currency)
@@ -248,8 +252,8 @@ impl Inbox {
         let reward = id("rewardId", &m.reward_id)?;
         let member = id("memberId", &m.member_id)?;
         let (key, amount) = self.money(&member, m.amount)?;
-        let (lifetime, expiry) = self
-            .catalog
+        let catalog = self.catalog.current();
+        let (lifetime, expiry) = catalog
             .lifetime(&m.lifetime)
             .ok_or_else(|| reject(format!("lifetime: unknown definition {:?}", m.lifetime)))?;
         let now = (self.clock)();

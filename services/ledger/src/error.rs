@@ -9,6 +9,7 @@ use tonic::Code;
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::domain::account::LedgerError;
+use crate::domain::catalog::CatalogError;
 
 /// Error domain in google.rpc.ErrorInfo.
 const DOMAIN: &str = "ledger.loyalty";
@@ -22,6 +23,9 @@ pub enum ApiError {
     /// The account refused the command.
     #[error(transparent)]
     Domain(#[from] LedgerError),
+    /// The catalog refused a new version.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
     /// The idempotency key was used for another request.
     #[error("operation id {0:?} was already used for a different request")]
     IdempotencyConflict(String),
@@ -44,10 +48,14 @@ pub enum ApiError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<RepositoryError<LedgerError>> for ApiError {
-    fn from(e: RepositoryError<LedgerError>) -> Self {
+impl<E> From<RepositoryError<E>> for ApiError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    ApiError: From<E>,
+{
+    fn from(e: RepositoryError<E>) -> Self {
         match e {
-            RepositoryError::Domain(e) => ApiError::Domain(e),
+            RepositoryError::Domain(e) => e.into(),
             RepositoryError::Log(LogError::IdempotencyConflict { key }) => {
                 // `api/<namespace>/<operation id>`: the operation id may
                 // itself contain '/'.
@@ -173,6 +181,7 @@ impl From<ApiError> for tonic::Status {
                     ],
                 ),
             },
+            ApiError::Catalog(refusal) => kit::status::refused(&refusal, DOMAIN),
             ApiError::IdempotencyConflict(id) => status(
                 Code::AlreadyExists,
                 message,
@@ -190,6 +199,40 @@ impl From<ApiError> for tonic::Status {
                 status(Code::Unavailable, message, "DEPENDENCY_UNAVAILABLE", &[])
             }
             ApiError::Unexpected(error) => kit::status::internal(error.as_ref(), DOMAIN),
+        }
+    }
+}
+
+impl kit::status::Refusal for CatalogError {
+    fn code(&self) -> Code {
+        match self {
+            CatalogError::VersionMismatch { .. } => Code::Aborted,
+            CatalogError::CurrencyRemoved(_) | CatalogError::PrecisionDecreased { .. } => {
+                Code::FailedPrecondition
+            }
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            CatalogError::VersionMismatch { .. } => "CATALOG_VERSION_MISMATCH",
+            CatalogError::CurrencyRemoved(_) => "CURRENCY_REMOVED",
+            CatalogError::PrecisionDecreased { .. } => "PRECISION_DECREASED",
+        }
+    }
+
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        match self {
+            CatalogError::VersionMismatch { expected, actual } => vec![
+                ("expected_version", expected.to_string()),
+                ("version", actual.to_string()),
+            ],
+            CatalogError::CurrencyRemoved(currency) => vec![("currency", currency.clone())],
+            CatalogError::PrecisionDecreased { currency, from, to } => vec![
+                ("currency", currency.clone()),
+                ("precision", from.to_string()),
+                ("requested", to.to_string()),
+            ],
         }
     }
 }

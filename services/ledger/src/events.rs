@@ -13,6 +13,8 @@ use rust_decimal::Decimal;
 
 use crate::domain::account::{AccountKey, Balances, Bucket, Draw, Event};
 
+pub mod catalog;
+
 /// Full names of the event messages.
 pub mod types {
     /// `AccountOpened`.
@@ -49,6 +51,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::HoldExpired>(types::HOLD_EXPIRED)
         .register::<pb::BatchApplied>(crate::batch::BATCH_APPLIED)
         .register::<pb::BatchChunkAccepted>(crate::batch::BATCH_CHUNK_ACCEPTED)
+        .register::<pb::CatalogChanged>(catalog::CATALOG_CHANGED)
 }
 
 fn ts(t: DateTime<Utc>) -> Timestamp {

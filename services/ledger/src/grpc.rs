@@ -13,15 +13,17 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 use tonic_types::FieldViolation;
 
+use crate::app::catalog::CatalogHandle;
 use crate::batch::{BatchApplier, BatchPart};
 use crate::config::HoldTtl;
 use crate::domain::account::{Account, AccountKey, Command};
-use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::catalog::Currency;
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::projections::history;
 use kit::projection::ProjectionHandle;
 
+pub mod catalog;
 mod check;
 mod render;
 
@@ -47,7 +49,7 @@ pub use kit::clock::Clock;
 /// The gRPC service.
 pub struct LedgerApi {
     repo: Arc<Repository<Account>>,
-    catalog: Arc<Catalog>,
+    catalog: Arc<CatalogHandle>,
     clock: Clock,
     history: ProjectionHandle,
     batch: Arc<BatchApplier>,
@@ -59,7 +61,7 @@ impl LedgerApi {
     /// answering history from the `history` projection.
     pub fn new(
         repo: Arc<Repository<Account>>,
-        catalog: Arc<Catalog>,
+        catalog: Arc<CatalogHandle>,
         clock: Clock,
         history: ProjectionHandle,
         batch: Arc<BatchApplier>,
@@ -138,6 +140,7 @@ impl LedgerApi {
         let stream = key.stream();
         let precision = self
             .catalog
+            .current()
             .currency(&key.currency)
             .map_or(2, |c| c.precision);
         let namespace = if method == "Hold" { "hold" } else { "op" };
@@ -182,13 +185,14 @@ impl LedgerApi {
 
     async fn accrue(&self, r: pb::AccrueRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
+        let catalog = self.catalog.current();
         let mut c = Check::default();
         let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let money = r.amount.clone().unwrap_or_default();
-        let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
+        let currency = c.currency(&catalog, "amount.currency", &money.currency);
         let amount = c.amount("amount.amount", &money.amount, currency);
-        let lifetime = self.catalog.lifetime(&r.lifetime);
+        let lifetime = catalog.lifetime(&r.lifetime);
         if lifetime.is_none() {
             c.fail(
                 "lifetime",
@@ -206,6 +210,7 @@ impl LedgerApi {
         );
         let reward_type = c.reward_type(r.reward_type);
         c.context(r.context.as_ref());
+        c.operator(kind, r.context.as_ref());
         c.done()?;
         let (currency, (lifetime_id, lifetime)) =
             (currency.expect("checked"), lifetime.expect("checked"));
@@ -225,11 +230,12 @@ impl LedgerApi {
 
     async fn withdraw(&self, r: pb::WithdrawRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
+        let catalog = self.catalog.current();
         let mut c = Check::default();
         let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let money = r.amount.clone().unwrap_or_default();
-        let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
+        let currency = c.currency(&catalog, "amount.currency", &money.currency);
         let amount = c.amount("amount.amount", &money.amount, currency);
         let kind = c.kind(
             r.kind,
@@ -241,6 +247,7 @@ impl LedgerApi {
         );
         let withdraw_type = c.withdraw_type(r.withdraw_type);
         c.context(r.context.as_ref());
+        c.operator(kind, r.context.as_ref());
         c.done()?;
         let currency = currency.expect("checked");
         let command = Command::Withdraw {
@@ -257,11 +264,12 @@ impl LedgerApi {
 
     async fn hold(&self, r: pb::HoldRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
+        let catalog = self.catalog.current();
         let mut c = Check::default();
         let hold_id = c.id("hold_id", &r.hold_id);
         let member = c.id("member_id", &r.member_id);
         let money = r.amount.clone().unwrap_or_default();
-        let currency = c.currency(&self.catalog, "amount.currency", &money.currency);
+        let currency = c.currency(&catalog, "amount.currency", &money.currency);
         let amount = c.amount("amount.amount", &money.amount, currency);
         c.context(r.context.as_ref());
         let expires_at = c.hold_expiry("ttl_seconds", r.ttl_seconds, self.hold_ttl, now);
@@ -279,11 +287,12 @@ impl LedgerApi {
 
     async fn capture(&self, r: pb::CaptureHoldRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
+        let catalog = self.catalog.current();
         let mut c = Check::default();
         let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let hold_id = c.id("hold_id", &r.hold_id);
-        let currency = c.currency(&self.catalog, "currency", &r.currency);
+        let currency = c.currency(&catalog, "currency", &r.currency);
         let amount = c.optional_amount("amount", &r.amount, currency);
         c.context(r.context.as_ref());
         c.done()?;
@@ -300,11 +309,12 @@ impl LedgerApi {
 
     async fn release(&self, r: pb::ReleaseHoldRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
+        let catalog = self.catalog.current();
         let mut c = Check::default();
         let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let hold_id = c.id("hold_id", &r.hold_id);
-        let currency = c.currency(&self.catalog, "currency", &r.currency);
+        let currency = c.currency(&catalog, "currency", &r.currency);
         c.context(r.context.as_ref());
         c.done()?;
         let command = Command::Release {
@@ -319,11 +329,12 @@ impl LedgerApi {
 
     async fn refund(&self, r: pb::RefundRequest) -> Result<pb::OperationResult, ApiError> {
         let now = (self.clock)();
+        let catalog = self.catalog.current();
         let mut c = Check::default();
         let op = c.operation_id("operation_id", &r.operation_id);
         let member = c.id("member_id", &r.member_id);
         let original = c.id("original_operation_id", &r.original_operation_id);
-        let currency = c.currency(&self.catalog, "currency", &r.currency);
+        let currency = c.currency(&catalog, "currency", &r.currency);
         let amount = c.optional_amount("amount", &r.amount, currency);
         c.context(r.context.as_ref());
         c.done()?;
@@ -340,16 +351,17 @@ impl LedgerApi {
 
     async fn balance(&self, r: pb::GetBalanceRequest) -> Result<pb::GetBalanceResponse, ApiError> {
         let now = (self.clock)();
+        let catalog = self.catalog.current();
         let mut c = Check::default();
         let member = c.id("member_id", &r.member_id);
         let only = if r.currency.is_empty() {
             None
         } else {
-            c.currency(&self.catalog, "currency", &r.currency)
+            c.currency(&catalog, "currency", &r.currency)
         };
         c.done()?;
         let mut accounts = Vec::new();
-        for currency in self.catalog.currencies() {
+        for currency in catalog.currencies() {
             if only.is_some_and(|o| o.id != currency.id) {
                 continue;
             }

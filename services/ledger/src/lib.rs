@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod batch;
 pub mod batch_file;
 pub mod config;
@@ -21,16 +22,18 @@ use std::time::Duration;
 use kit::aggregate::Repository;
 use kit::bootstrap::Runtime;
 use kit::projection::{ProjectionRunner, RebuildReport};
+use loyalty_proto::ledger::v1::catalog_service_server::CatalogServiceServer;
 use loyalty_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::catalog::Catalogs;
 use crate::batch::BatchApplier;
 use crate::config::{LedgerArgs, MemberDirectoryKind};
 use crate::consumers::Inbox;
 use crate::domain::account::Account;
-use crate::domain::catalog::Catalog;
 use crate::expiry::ExpiryScheduler;
+use crate::grpc::catalog::CatalogApi;
 use crate::grpc::{Clock, LedgerApi};
 use crate::members::{MemberDirectory, MemberNoIsMemberId};
 use crate::projections::expiry::ExpirySchedule;
@@ -38,6 +41,8 @@ use crate::projections::history::History;
 
 /// Full name of the gRPC service, as health reports it.
 pub const SERVICE_NAME: &str = "loyalty.ledger.v1.LedgerService";
+/// Full name of the catalog's gRPC service.
+pub const CATALOG_SERVICE_NAME: &str = "loyalty.ledger.v1.CatalogService";
 
 /// Runs the ledger on the given listeners until `shutdown`.
 pub async fn run(
@@ -49,7 +54,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut runtime = Runtime::open("ledger", args.service.clone(), shutdown)?;
     let repo = Arc::new(Repository::<Account>::new(Arc::clone(runtime.log())));
-    let catalog = Arc::new(Catalog::default());
+    let catalogs = Arc::new(
+        Catalogs::open(
+            Arc::clone(runtime.log()),
+            Arc::clone(&clock),
+            args.catalog_file.as_deref(),
+        )
+        .await?,
+    );
+    let catalog = catalogs.handle();
     // Settings that can fail are checked before any background task starts.
     let members = member_directory(&args)?;
     let inbox = Inbox::new(
@@ -61,9 +74,7 @@ pub async fn run(
     runtime.start_outbox(Arc::new(events::json_codec()))?;
     let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
     let schedule = projections.add(Arc::new(ExpirySchedule))?;
-    let history = projections.add(Arc::new(History {
-        catalog: Arc::clone(&catalog),
-    }))?;
+    let history = projections.add(Arc::new(History))?;
     projections.register_metrics(runtime.registry_mut());
     let token = runtime.tasks_token();
     runtime.spawn(projections.run(token.clone()));
@@ -76,8 +87,11 @@ pub async fn run(
             .with_clock(Arc::clone(&clock)),
     );
     let api = LedgerApi::new(repo, catalog, clock, history, batch).with_hold_ttl(args.hold_ttl());
-    let routes = tonic::service::Routes::new(LedgerServiceServer::new(api));
-    runtime.serve(grpc, metrics, routes, &[SERVICE_NAME]).await
+    let routes = tonic::service::Routes::new(LedgerServiceServer::new(api))
+        .add_service(CatalogServiceServer::new(CatalogApi::new(catalogs)));
+    runtime
+        .serve(grpc, metrics, routes, &[SERVICE_NAME, CATALOG_SERVICE_NAME])
+        .await
 }
 
 /// The directory batch lines' `memberNo`s are resolved through, as
@@ -99,10 +113,7 @@ pub fn member_directory(args: &LedgerArgs) -> anyhow::Result<Arc<dyn MemberDirec
 /// `ledger verify`: the event log and every projection against a replay of
 /// the log (see [`kit::bootstrap::verify_data_dir`]); false when inconsistent.
 pub fn verify(args: &LedgerArgs) -> anyhow::Result<bool> {
-    let history = History {
-        catalog: Arc::new(Catalog::default()),
-    };
-    kit::bootstrap::verify_data_dir(&args.service, &[&ExpirySchedule, &history])
+    kit::bootstrap::verify_data_dir(&args.service, &[&ExpirySchedule, &History])
 }
 
 /// Drops and rebuilds every projection of the ledger in `args`' data dir by
@@ -112,12 +123,7 @@ pub fn rebuild_projections(args: &LedgerArgs) -> anyhow::Result<Vec<RebuildRepor
     let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())?;
     let reports = vec![
         kit::projection::rebuild(&log, &ExpirySchedule)?,
-        kit::projection::rebuild(
-            &log,
-            &History {
-                catalog: Arc::new(Catalog::default()),
-            },
-        )?,
+        kit::projection::rebuild(&log, &History)?,
     ];
     log.close();
     Ok(reports)

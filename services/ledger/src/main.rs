@@ -66,6 +66,11 @@ enum BatchCommand {
         /// CSV only: `lifeTimeDefinitionExternalId` (empty: the default).
         #[arg(long, default_value = "")]
         lifetime: String,
+        /// The operator's id, stored with every line's event (audit):
+        /// required for manual batches (types 4 and 5). A JSON file's own
+        /// `operatorId` takes precedence.
+        #[arg(long, env = ledger::config::ENV_OPERATOR_ID, default_value = "")]
+        operator_id: String,
         /// Report format: `json` (the service's answer, proto3 JSON), `csv`
         /// (seed 004) or `seed-json` (seed 004's JSON: code, message, data).
         #[arg(long, value_parser = ["json", "csv", "seed-json"], default_value = "json")]
@@ -84,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         description,
         currency,
         lifetime,
+        operator_id,
         format,
     })) = cli.command
     {
@@ -94,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             description,
             currency,
             lifetime,
+            operator_id,
         };
         let report = tokio::runtime::Runtime::new()?.block_on(ledger::batch_file::apply(
             &ledger_url,

@@ -38,6 +38,7 @@ async fn apply(
         request_id: request_id.into(),
         r#type: kind as i32,
         accrue_description: "string".into(),
+        operator_id: "emp-1".into(),
         ..Default::default()
     });
     c.apply_batch(futures::stream::iter(with_trailer(header, lines)))
@@ -151,6 +152,47 @@ async fn the_seed_example_is_applied_and_reported() {
     assert_eq!(h.all_count, 3);
     assert!(h.rows.iter().all(|r| r.r#type == pb::HistoryRowType::RewardData as i32 && r.description == "string"));
     l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_batch_names_its_operator_and_every_line_event_keeps_it() {
+    use pb::apply_batch_request::Part;
+    let mut l = Ledger::start().await;
+    let lines = vec![line("m1", "3", "2026-01-01 10:00:00")];
+    for kind in [pb::BatchType::ManualAccrue, pb::BatchType::ManualWithdraw] {
+        let anonymous = Part::Header(pb::BatchHeader {
+            request_id: format!("anon-{}", kind as i32),
+            r#type: kind as i32,
+            ..Default::default()
+        });
+        let status = l
+            .client
+            .apply_batch(futures::stream::iter(with_trailer(
+                anonymous,
+                lines.clone(),
+            )))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{kind:?}");
+        assert_eq!(
+            status.get_details_bad_request().unwrap().field_violations[0].field,
+            "header.operator_id"
+        );
+    }
+    let r = apply(&mut l.client, "b-op", pb::BatchType::ManualAccrue, lines)
+        .await
+        .unwrap();
+    assert_eq!(r.accepted_count, 1);
+    let dir = l.stop_keeping_data().await;
+    let log = kit::log::EventLog::open(dir.path().join("eventlog")).unwrap();
+    let events = log.read_stream("account/m1/BONUS", 0).unwrap();
+    log.close();
+    let accrued = ledger::events::decode(&events[0].event_type, &events[0].payload).unwrap();
+    let ledger::domain::account::Event::Accrued { context, kind, .. } = accrued else {
+        panic!("not an accrual: {accrued:?}")
+    };
+    assert_eq!(kind, pb::OperationKind::Manual);
+    assert_eq!(context.operator_id, "emp-1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

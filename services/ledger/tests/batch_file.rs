@@ -71,6 +71,7 @@ async fn csv_files_take_the_header_from_flags_and_report_bad_lines() {
     let header = CsvHeader {
         request_id: "csv-1".into(),
         r#type: pb::BatchType::ManualAccrue as i32,
+        operator_id: "emp-7".into(),
         ..Default::default()
     };
     let report = apply(&l.url, &path, header, &Default::default())

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
+use ledger::app::catalog::CatalogHandle;
 use ledger::batch::{BATCH_CHUNK_ACCEPTED, BatchApplier, BatchDigest, BatchPart};
 use ledger::domain::account::Account;
-use ledger::domain::catalog::Catalog;
 use ledger::error::ApiError;
 use ledger::members::MemberDirectory;
 use loyalty_proto::ledger::v1 as pb;
@@ -110,7 +110,7 @@ fn written(log: &EventLog) -> (HashMap<String, Decimal>, usize) {
 fn applier(log: &Arc<EventLog>, cards: &Cards, chunk: usize) -> BatchApplier {
     BatchApplier::new(
         Arc::new(Repository::<Account>::new(Arc::clone(log))),
-        Arc::new(Catalog::default()),
+        CatalogHandle::builtin(),
         Arc::new(cards.clone()),
     )
     .with_chunk_lines(chunk)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
+use ledger::app::catalog::CatalogHandle;
 use ledger::batch::{BatchApplier, BatchDigest, BatchPart};
 use ledger::batch_file::{report_csv, report_json};
 use ledger::domain::account::Account;
@@ -23,7 +24,7 @@ fn applier(dir: &tempfile::TempDir) -> BatchApplier {
         .with_currencies(&[("BTC", 2), ("EUR", 2), ("RUR", 2), ("USD", 2)], "RUR");
     BatchApplier::new(
         Arc::new(Repository::<Account>::new(log)),
-        Arc::new(catalog),
+        CatalogHandle::new(0, catalog),
         Arc::new(MemberNoIsMemberId),
     )
 }

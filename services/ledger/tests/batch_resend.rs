@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
+use ledger::app::catalog::CatalogHandle;
 use ledger::batch::{BatchApplier, BatchDigest, BatchPart};
 use ledger::domain::account::Account;
-use ledger::domain::catalog::Catalog;
 use ledger::error::ApiError;
 use ledger::members::MemberNoIsMemberId;
 use loyalty_proto::ledger::v1 as pb;
@@ -32,6 +32,7 @@ fn header(kind: pb::BatchType) -> pb::BatchHeader {
     pb::BatchHeader {
         request_id: "R".into(),
         r#type: kind as i32,
+        operator_id: "emp-1".into(),
         ..Default::default()
     }
 }
@@ -78,12 +79,8 @@ async fn an_interrupted_batch_resent_completes_exactly_once_and_other_content_is
     let dir = tempfile::tempdir().unwrap();
     let log = EventLog::open(dir.path()).unwrap();
     let repo = Arc::new(Repository::<Account>::new(Arc::clone(&log)));
-    let applier = BatchApplier::new(
-        repo,
-        Arc::new(Catalog::default()),
-        Arc::new(MemberNoIsMemberId),
-    )
-    .with_chunk_lines(10);
+    let applier = BatchApplier::new(repo, CatalogHandle::builtin(), Arc::new(MemberNoIsMemberId))
+        .with_chunk_lines(10);
 
     // 30 lines; the upload breaks after 5 messages (15 lines): chunk 1 (lines 1-10) is applied.
     let err = applier

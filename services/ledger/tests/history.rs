@@ -14,6 +14,7 @@ fn context(description: &str, card: &str, purchase: &str) -> Option<pb::Operatio
         reason: "test".into(),
         card_id: card.into(),
         purchase_id: purchase.into(),
+        operator_id: "emp-1".into(),
         ..Default::default()
     })
 }
@@ -128,6 +129,10 @@ async fn history_rows_look_like_the_seed_and_refunds_are_rows_of_their_own() {
     c.withdraw(w1).await.unwrap();
     let mut w2 = withdraw("w2", "m1", "4");
     w2.kind = pb::OperationKind::Manual as i32;
+    w2.context = Some(pb::OperationContext {
+        operator_id: "emp-1".into(),
+        ..Default::default()
+    });
     c.withdraw(w2).await.unwrap();
     c.refund(pb::RefundRequest {
         operation_id: "r1".into(),

@@ -10,6 +10,7 @@ mod rules;
 use kit::aggregate::Aggregate;
 
 use account::{Account, Command, Event, LedgerError};
+use catalog::{CatalogChanged, CatalogCommand, CatalogError, CatalogVersions};
 
 impl Aggregate for Account {
     type Command = Command;
@@ -31,6 +32,29 @@ impl Aggregate for Account {
     }
 
     fn decode_refusal(bytes: &[u8]) -> Option<LedgerError> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+impl Aggregate for CatalogVersions {
+    type Command = CatalogCommand;
+    type Event = CatalogChanged;
+    type Error = CatalogError;
+
+    fn decide(&self, command: &CatalogCommand) -> Result<Vec<CatalogChanged>, CatalogError> {
+        CatalogVersions::decide(self, command)
+    }
+
+    fn apply(&mut self, event: &CatalogChanged) {
+        CatalogVersions::apply(self, event);
+    }
+
+    /// Refusals are stored under the request id, as JSON.
+    fn encode_refusal(error: &CatalogError) -> Option<Vec<u8>> {
+        serde_json::to_vec(error).ok()
+    }
+
+    fn decode_refusal(bytes: &[u8]) -> Option<CatalogError> {
         serde_json::from_slice(bytes).ok()
     }
 }

@@ -184,12 +184,29 @@ impl Check {
             ("context.purchase_id", &x.purchase_id),
             ("context.batch_id", &x.batch_id),
             ("context.cheque_number", &x.cheque_number),
+            ("context.operator_id", &x.operator_id),
         ] {
             self.short_id(field, value);
         }
         if let Some(m) = &x.purchase_amount {
             self.text("context.purchase_amount.amount", &m.amount, 40);
             self.short_id("context.purchase_amount.currency", &m.currency);
+        }
+    }
+
+    /// A manual operation names its operator (`context.operator_id`), for
+    /// audit: it is stored in the event.
+    pub(super) fn operator(
+        &mut self,
+        kind: pb::OperationKind,
+        context: Option<&pb::OperationContext>,
+    ) {
+        let named = context.is_some_and(|x| !x.operator_id.trim().is_empty());
+        if kind == pb::OperationKind::Manual && !named {
+            self.fail(
+                "context.operator_id",
+                "is required for a MANUAL operation (who made it)",
+            );
         }
     }
 

@@ -10,7 +10,10 @@
 //! - `r<member>\0<time µs BE><row id>` → `HistoryRow` (protobuf);
 //! - `p<member>\0<purchase id>` → the key of that purchase's row;
 //! - `c<member>\0<card>\0<time µs BE><row id>` → empty: the member's rows of
-//!   one card, so a card filter counts and pages keys, not rows.
+//!   one card, so a card filter counts and pages keys, not rows;
+//! - `x<currency>` → the currency's precision (u32 BE) as of the events
+//!   applied so far, from `CatalogChanged` (absent: 2, the built-in
+//!   catalog's), so a rebuild renders every row as it was rendered live.
 //!
 //! A query counts keys and decodes only the rows of the page it returns.
 
@@ -21,7 +24,7 @@ use loyalty_proto::ledger::v1 as pb;
 use prost::Message;
 
 use crate::domain::account::{AccountKey, Event};
-use crate::domain::catalog::Catalog;
+use crate::domain::catalog::{CatalogChanged, STREAM as CATALOG_STREAM};
 use crate::domain::money;
 
 /// Name of the projection (tree `proj/history2`; the first version's rows
@@ -33,10 +36,30 @@ pub const NAME: &str = "history2";
 pub const MAX_COUNT: u32 = 100;
 
 /// The history projection; amounts are rendered with their currency's
-/// precision from `catalog`.
-pub struct History {
-    /// Currencies, for rendering amounts.
-    pub catalog: std::sync::Arc<Catalog>,
+/// precision in the catalog version in effect when they were recorded.
+pub struct History;
+
+/// Precision of currencies the log's catalog never named (the built-in
+/// catalog's currencies all have 2 decimals).
+const BUILTIN_PRECISION: u32 = 2;
+
+fn precision_key(currency: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(currency.len() + 1);
+    k.push(b'x');
+    k.extend_from_slice(currency.as_bytes());
+    k
+}
+
+/// The precision of `currency` as of the rows so far.
+fn precision(rows: &Rows<'_>, currency: &str) -> anyhow::Result<u32> {
+    Ok(match rows.get(&precision_key(currency))? {
+        Some(b) => u32::from_be_bytes(
+            b.as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("malformed precision row of {currency:?}"))?,
+        ),
+        None => BUILTIN_PRECISION,
+    })
 }
 
 /// Prefix of a member's rows.
@@ -124,15 +147,19 @@ impl Projection for History {
     }
 
     fn apply(&self, rows: &mut Rows<'_>, recorded: &RecordedEvent) -> anyhow::Result<()> {
-        if AccountKey::from_stream(&recorded.stream).is_none() {
-            return Ok(()); // batch records and other non-account streams
+        if recorded.stream == CATALOG_STREAM {
+            let changed = CatalogChanged::decode(&recorded.event_type, &recorded.payload)?;
+            for c in changed.catalog.currencies() {
+                rows.insert(precision_key(&c.id), c.precision.to_be_bytes().to_vec());
+            }
+            return Ok(());
         }
-        let event = Event::decode(&recorded.event_type, &recorded.payload)?;
-        let precision = |k: &AccountKey| {
-            self.catalog
-                .currency(&k.currency)
-                .map_or(2, |c| c.precision)
+        let Some(account) = AccountKey::from_stream(&recorded.stream) else {
+            return Ok(()); // batch records and other non-account streams
         };
+        let event = Event::decode(&recorded.event_type, &recorded.payload)?;
+        let scale = precision(rows, &account.currency)?;
+        let precision = |_: &AccountKey| scale;
         let expired_context = pb::OperationContext {
             description: "Points expired".into(),
             reason: "expired".into(),

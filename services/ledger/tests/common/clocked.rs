@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use kit::aggregate::Repository;
 use kit::log::{EventLog, Metadata, RecordedEvent};
 use kit::projection::ProjectionRunner;
+use ledger::app::catalog::CatalogHandle;
 use ledger::batch::BatchApplier;
 use ledger::config::HoldTtl;
 use ledger::domain::account::{Account, Command};
-use ledger::domain::catalog::Catalog;
 use ledger::expiry::ExpiryScheduler;
 use ledger::grpc::{Clock, LedgerApi};
 use ledger::members::MemberNoIsMemberId;
@@ -68,17 +68,13 @@ impl Ledger {
     pub fn open_with(dir: &std::path::Path, clock: &TestClock, hold_ttl: HoldTtl) -> Self {
         let log = open_log(dir);
         let repo = Arc::new(Repository::<Account>::new(Arc::clone(&log)));
-        let catalog = Arc::new(Catalog::default());
+        let catalog = CatalogHandle::builtin();
         // One runner per projection: a runner returns once its projections'
         // tasks are done, so after `stop` nothing holds the data dir's lock.
         let mut expiry = ProjectionRunner::new(Arc::clone(&log));
         let schedule = expiry.add(Arc::new(ExpirySchedule)).unwrap();
         let mut histories = ProjectionRunner::new(Arc::clone(&log));
-        let history = histories
-            .add(Arc::new(History {
-                catalog: Arc::clone(&catalog),
-            }))
-            .unwrap();
+        let history = histories.add(Arc::new(History)).unwrap();
         let shutdown = CancellationToken::new();
         let runners = vec![
             tokio::spawn(expiry.run(shutdown.clone())),

@@ -8,6 +8,12 @@ use rust_decimal::Decimal;
 
 use super::money::{self, AmountError};
 
+mod draft;
+mod versions;
+
+pub use draft::{CatalogDraft, CurrencyDraft, LifetimeDraft, LifetimeRule, Violation};
+pub use versions::{CatalogChanged, CatalogCommand, CatalogError, CatalogVersions, STREAM};
+
 /// The default bound of one operation's amount: 10^12 units of the currency.
 pub const DEFAULT_MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
@@ -70,8 +76,10 @@ impl Lifetime {
     }
 }
 
-/// Everything the ledger knows about currencies and lifetimes.
-#[derive(Debug, Clone)]
+/// Everything the ledger knows about currencies and lifetimes: one version
+/// of the catalog. Built by [`Catalog::builtin`] or from a [`CatalogDraft`]
+/// (validated), changed only through [`CatalogVersions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     currencies: BTreeMap<String, Currency>,
     default_currency: String,
@@ -80,9 +88,18 @@ pub struct Catalog {
 }
 
 impl Default for Catalog {
-    /// `BONUS` (2 decimals, default), `RUB`, `EUR`; lifetimes `forever`
-    /// (default), `365d`, `eom+30` (end of month + 30 days).
+    /// [`Catalog::builtin`].
     fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl Catalog {
+    /// The built-in catalog, version 0: what a ledger whose log holds no
+    /// `CatalogChanged` uses. `BONUS` (2 decimals, default), `RUB`, `EUR`;
+    /// lifetimes `forever` (default), `365d`, `eom+30` (end of month + 30
+    /// days). Frozen: changing it would change existing ledgers' catalogs.
+    pub fn builtin() -> Self {
         let currencies = [("BONUS", 2), ("RUB", 2), ("EUR", 2)]
             .into_iter()
             .map(|(id, precision)| (id.to_owned(), Currency::new(id, precision)))
@@ -102,9 +119,7 @@ impl Default for Catalog {
             default_lifetime: "forever".into(),
         }
     }
-}
 
-impl Catalog {
     /// This catalog with exactly `currencies` (id, precision; each with the
     /// default bound), `default_currency` the one an empty id names.
     pub fn with_currencies(mut self, currencies: &[(&str, u32)], default_currency: &str) -> Self {
@@ -144,6 +159,43 @@ impl Catalog {
     /// Every currency.
     pub fn currencies(&self) -> impl Iterator<Item = &Currency> {
         self.currencies.values()
+    }
+
+    /// Every lifetime definition, by id.
+    pub fn lifetimes(&self) -> impl Iterator<Item = (&str, Lifetime)> {
+        self.lifetimes.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    /// The id of the currency an empty currency names.
+    pub fn default_currency(&self) -> &str {
+        &self.default_currency
+    }
+
+    /// The id of the lifetime an empty lifetime names.
+    pub fn default_lifetime(&self) -> &str {
+        &self.default_lifetime
+    }
+
+    /// This catalog as a draft (to render, or to edit into a new version).
+    pub fn to_draft(&self) -> CatalogDraft {
+        CatalogDraft {
+            currencies: self
+                .currencies
+                .values()
+                .map(|c| CurrencyDraft {
+                    id: c.id.clone(),
+                    precision: c.precision,
+                    max_amount: Some(c.max_amount.to_string()),
+                })
+                .collect(),
+            default_currency: self.default_currency.clone(),
+            lifetimes: self
+                .lifetimes
+                .iter()
+                .map(|(id, l)| LifetimeDraft::of(id, *l))
+                .collect(),
+            default_lifetime: self.default_lifetime.clone(),
+        }
     }
 
     /// The lifetime with `id` (and its id), or the default for an empty id.

@@ -1,0 +1,3 @@
+//! The ledger's use cases, between the gRPC edge and the domain.
+
+pub mod catalog;
