@@ -138,7 +138,7 @@ pub fn batch_upload(
     lines: Vec<pb::BatchLine>,
 ) -> Vec<pb::ApplyBatchRequest> {
     use pb::apply_batch_request::Part;
-    let mut digest = ledger::batch::BatchDigest::new(&header);
+    let mut digest = ledger::app::batch::BatchDigest::new(&header);
     for line in &lines {
         digest.line(line);
     }

@@ -267,7 +267,7 @@ async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
         accrue_description: "bench".into(),
         ..Default::default()
     };
-    let digest = std::sync::Arc::new(std::sync::Mutex::new(ledger::batch::BatchDigest::new(
+    let digest = std::sync::Arc::new(std::sync::Mutex::new(ledger::app::batch::BatchDigest::new(
         &batch_header,
     )));
     let header = pb::ApplyBatchRequest {
@@ -350,9 +350,9 @@ async fn rebuild(events: u64) -> (u64, f64, Vec<(String, u64, u64)>) {
                         expires_at: Some(chrono::Utc::now() + chrono::Duration::days(365)),
                         lifetime: "365d".into(),
                     },
-                    kind: pb::OperationKind::Regular,
-                    reward_type: pb::RewardType::Bonus,
-                    context: pb::OperationContext {
+                    kind: ledger::domain::model::Kind::Regular,
+                    reward_type: ledger::domain::model::RewardType::Bonus,
+                    context: ledger::domain::model::Context {
                         description: "bench".into(),
                         ..Default::default()
                     },

@@ -24,7 +24,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::batch::BatchDigest;
+use crate::app::batch::BatchDigest;
 
 /// Lines per gRPC message.
 const CHUNK: usize = 1_000;

@@ -31,7 +31,9 @@ use loyalty_proto::ledger::v1 as pb;
 
 use crate::app::catalog::CatalogHandle;
 use crate::domain::account::{Account, AccountKey, Command, LedgerError};
+use crate::domain::account::{Context, Kind};
 use crate::domain::catalog::Currency;
+use crate::domain::model::{RewardType, WithdrawType};
 use crate::domain::money;
 use crate::grpc::Clock;
 
@@ -263,12 +265,12 @@ impl Inbox {
             amount,
             lifetime: lifetime.to_owned(),
             expires_at: expiry.expires_at(now),
-            kind: pb::OperationKind::Social,
-            reward_type: pb::RewardType::Bonus,
-            context: pb::OperationContext {
+            kind: Kind::Social,
+            reward_type: RewardType::Bonus,
+            context: Context {
                 description: describe("Social reward", &m.reason, &m.network, &m.activity),
                 reason: "social reward".into(),
-                operation_time: m.occurred_at,
+                operation_time: occurred_at(m.occurred_at)?,
                 ..Default::default()
             },
             now,
@@ -305,12 +307,12 @@ impl Inbox {
             key: key.clone(),
             operation_id: format!("social/penalty/{penalty}"),
             amount,
-            kind: pb::OperationKind::Social,
-            withdraw_type: pb::WithdrawType::Withdraw,
-            context: pb::OperationContext {
+            kind: Kind::Social,
+            withdraw_type: WithdrawType::Withdraw,
+            context: Context {
                 description: describe("Social penalty", &m.reason, &m.network, &m.activity),
                 reason: "social penalty".into(),
-                operation_time: m.occurred_at,
+                operation_time: occurred_at(m.occurred_at)?,
                 ..Default::default()
             },
             now: (self.clock)(),
@@ -378,6 +380,15 @@ pub fn start(runtime: &mut Runtime, inbox: Arc<Inbox>) {
         let token = runtime.tasks_token();
         runtime.spawn(consumer.run(handler, token));
     }
+}
+
+/// The social event's time, refused when out of range.
+fn occurred_at(
+    t: Option<loyalty_proto::wkt::Timestamp>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, HandlerError> {
+    t.map(chrono::DateTime::<chrono::Utc>::try_from)
+        .transpose()
+        .map_err(|e| reject(format!("occurredAt: {e}")))
 }
 
 #[cfg(test)]

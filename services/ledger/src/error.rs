@@ -8,8 +8,10 @@ use kit::log::LogError;
 use tonic::Code;
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
+use crate::app::keys::IdempotencyKey;
 use crate::domain::account::LedgerError;
 use crate::domain::catalog::CatalogError;
+use kit::status::StorageClass;
 
 /// Error domain in google.rpc.ErrorInfo.
 const DOMAIN: &str = "ledger.loyalty";
@@ -57,22 +59,21 @@ where
         match e {
             RepositoryError::Domain(e) => e.into(),
             RepositoryError::Log(LogError::IdempotencyConflict { key }) => {
-                // `api/<namespace>/<operation id>`: the operation id may
-                // itself contain '/'.
-                let id = match key.strip_prefix("api/") {
-                    Some(rest) => rest.split_once('/').map_or(rest, |(_, id)| id).to_owned(),
-                    None => key,
-                };
+                let id = IdempotencyKey::parse(&key).map_or(key, |k| k.id().to_owned());
                 ApiError::IdempotencyConflict(id)
             }
-            RepositoryError::TooManyConflicts { .. }
-            | RepositoryError::Log(LogError::Overloaded) => ApiError::Busy,
-            // The edge bounds every field; should an event still be too
-            // large, it is the request's size, not the ledger's failure.
-            RepositoryError::Log(e @ LogError::EventTooLarge { .. }) => {
-                ApiError::Invalid(vec![FieldViolation::new("request", e.to_string())])
-            }
-            other => ApiError::Unexpected(anyhow::Error::new(other)),
+            RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
+            RepositoryError::Log(e) => match StorageClass::of(&e) {
+                StorageClass::Retryable => ApiError::Busy,
+                // The edge bounds every field; should an event still be too
+                // large, it is the request's size, not the ledger's failure.
+                StorageClass::BadInput => {
+                    ApiError::Invalid(vec![FieldViolation::new("request", e.to_string())])
+                }
+                StorageClass::KeyReused => ApiError::IdempotencyConflict(String::new()),
+                StorageClass::Internal => ApiError::Unexpected(anyhow::Error::new(e)),
+            },
+            RepositoryError::Decode { .. } => ApiError::Unexpected(anyhow::Error::new(e)),
         }
     }
 }

@@ -11,9 +11,10 @@ use loyalty_proto::wkt::Timestamp;
 use prost::Message;
 use rust_decimal::Decimal;
 
-use crate::domain::account::{AccountKey, Balances, Bucket, Draw, Event};
+use crate::domain::account::{AccountKey, Balances, Bucket, Context, Draw, Event};
 
 pub mod catalog;
+pub mod wire;
 
 /// Full names of the event messages.
 pub mod types {
@@ -49,8 +50,8 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::PointsRefunded>(types::REFUNDED)
         .register::<pb::PointsExpired>(types::EXPIRED)
         .register::<pb::HoldExpired>(types::HOLD_EXPIRED)
-        .register::<pb::BatchApplied>(crate::batch::BATCH_APPLIED)
-        .register::<pb::BatchChunkAccepted>(crate::batch::BATCH_CHUNK_ACCEPTED)
+        .register::<pb::BatchApplied>(crate::app::batch::BATCH_APPLIED)
+        .register::<pb::BatchChunkAccepted>(crate::app::batch::BATCH_CHUNK_ACCEPTED)
         .register::<pb::CatalogChanged>(catalog::CATALOG_CHANGED)
 }
 
@@ -120,9 +121,9 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                     expires_at: bucket.expires_at.map(ts),
                     lifetime: bucket.lifetime.clone(),
                 }),
-                kind: *kind as i32,
-                reward_type: *reward_type as i32,
-                context: Some(context.clone()),
+                kind: pb::OperationKind::from(*kind) as i32,
+                reward_type: pb::RewardType::from(*reward_type) as i32,
+                context: Some(context.into()),
                 balance_after: after(a),
             }
             .encode_to_vec(),
@@ -143,9 +144,9 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 operation_id: operation_id.clone(),
                 amount: amount.to_string(),
                 draws: draws(d),
-                kind: *kind as i32,
-                withdraw_type: *withdraw_type as i32,
-                context: Some(context.clone()),
+                kind: pb::OperationKind::from(*kind) as i32,
+                withdraw_type: pb::WithdrawType::from(*withdraw_type) as i32,
+                context: Some(context.into()),
                 balance_after: after(a),
             }
             .encode_to_vec(),
@@ -165,7 +166,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 hold_id: hold_id.clone(),
                 amount: amount.to_string(),
                 draws: draws(d),
-                context: Some(context.clone()),
+                context: Some(context.into()),
                 balance_after: after(a),
                 expires_at: expires_at.map(ts),
             }
@@ -189,7 +190,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 amount: amount.to_string(),
                 captured: draws(captured),
                 returned: draws(returned),
-                context: Some(context.clone()),
+                context: Some(context.into()),
                 balance_after: after(a),
             }
             .encode_to_vec(),
@@ -210,7 +211,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 operation_id: operation_id.clone(),
                 amount: amount.to_string(),
                 returned: draws(returned),
-                context: Some(context.clone()),
+                context: Some(context.into()),
                 balance_after: after(a),
             }
             .encode_to_vec(),
@@ -254,7 +255,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 uncollected: uncollected.to_string(),
                 draws: draws(d),
                 credit: *credit,
-                context: Some(context.clone()),
+                context: Some(context.into()),
                 balance_after: after(a),
             }
             .encode_to_vec(),
@@ -290,6 +291,11 @@ impl Decoder<'_> {
             event_type: self.event_type.to_owned(),
             reason: reason.into(),
         }
+    }
+
+    fn context(&self, m: Option<pb::OperationContext>) -> Result<Context, DecodeError> {
+        Context::try_from(m.unwrap_or_default())
+            .map_err(|(field, e)| self.err(format!("context.{field}: {e}")))
     }
     fn decimal(&self, field: &str, s: &str) -> Result<Decimal, DecodeError> {
         Decimal::from_str(s).map_err(|_| self.err(format!("{field}: {s:?} is not a decimal")))
@@ -362,10 +368,10 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                     expires_at: d.opt_time("bucket.expires_at", b.expires_at)?,
                     lifetime: b.lifetime,
                 },
-                kind: pb::OperationKind::try_from(m.kind).map_err(|_| d.err("unknown kind"))?,
-                reward_type: pb::RewardType::try_from(m.reward_type)
-                    .map_err(|_| d.err("unknown reward_type"))?,
-                context: m.context.unwrap_or_default(),
+                kind: wire::kind(m.kind).ok_or_else(|| d.err("unknown kind"))?,
+                reward_type: wire::reward_type(m.reward_type)
+                    .ok_or_else(|| d.err("unknown reward_type"))?,
+                context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
             }
         }
@@ -376,10 +382,10 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 operation_id: m.operation_id,
                 amount: d.decimal("amount", &m.amount)?,
                 draws: d.draws(m.draws)?,
-                kind: pb::OperationKind::try_from(m.kind).map_err(|_| d.err("unknown kind"))?,
-                withdraw_type: pb::WithdrawType::try_from(m.withdraw_type)
-                    .map_err(|_| d.err("unknown withdraw_type"))?,
-                context: m.context.unwrap_or_default(),
+                kind: wire::kind(m.kind).ok_or_else(|| d.err("unknown kind"))?,
+                withdraw_type: wire::withdraw_type(m.withdraw_type)
+                    .ok_or_else(|| d.err("unknown withdraw_type"))?,
+                context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
             }
         }
@@ -390,7 +396,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 hold_id: m.hold_id,
                 amount: d.decimal("amount", &m.amount)?,
                 draws: d.draws(m.draws)?,
-                context: m.context.unwrap_or_default(),
+                context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
                 expires_at: d.opt_time("expires_at", m.expires_at)?,
             }
@@ -404,7 +410,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 amount: d.decimal("amount", &m.amount)?,
                 captured: d.draws(m.captured)?,
                 returned: d.draws(m.returned)?,
-                context: m.context.unwrap_or_default(),
+                context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
             }
         }
@@ -416,7 +422,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 operation_id: m.operation_id,
                 amount: d.decimal("amount", &m.amount)?,
                 returned: d.draws(m.returned)?,
-                context: m.context.unwrap_or_default(),
+                context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
             }
         }
@@ -446,7 +452,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 },
                 draws: d.draws(m.draws)?,
                 credit: m.credit,
-                context: m.context.unwrap_or_default(),
+                context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
             }
         }

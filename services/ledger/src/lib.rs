@@ -4,14 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod app;
-pub mod batch;
 pub mod batch_file;
 pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod error;
 pub mod events;
-pub mod expiry;
 pub mod grpc;
 pub mod members;
 pub mod projections;
@@ -27,12 +25,12 @@ use loyalty_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::batch::BatchApplier;
 use crate::app::catalog::Catalogs;
-use crate::batch::BatchApplier;
+use crate::app::expiry::ExpiryScheduler;
 use crate::config::{LedgerArgs, MemberDirectoryKind};
 use crate::consumers::Inbox;
 use crate::domain::account::Account;
-use crate::expiry::ExpiryScheduler;
 use crate::grpc::catalog::CatalogApi;
 use crate::grpc::{Clock, LedgerApi};
 use crate::members::{MemberDirectory, MemberNoIsMemberId};

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use kit::aggregate::{Aggregate, given_when, replay};
 use ledger::domain::account::{Account, AccountKey, Command, Event, LedgerError};
-use loyalty_proto::ledger::v1 as pb;
+use ledger::domain::model::{Kind, RewardType, WithdrawType};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -31,8 +31,8 @@ fn accrue(op: &str, amount: &str, expires_in_days: Option<i64>, now: DateTime<Ut
         amount: d(amount),
         lifetime: "test".into(),
         expires_at: expires_in_days.map(|n| now + Duration::days(n)),
-        kind: pb::OperationKind::Regular,
-        reward_type: pb::RewardType::Bonus,
+        kind: Kind::Regular,
+        reward_type: RewardType::Bonus,
         context: Default::default(),
         now,
     }
@@ -43,8 +43,8 @@ fn withdraw(op: &str, amount: &str, now: DateTime<Utc>) -> Command {
         key: key(),
         operation_id: op.into(),
         amount: d(amount),
-        kind: pb::OperationKind::Regular,
-        withdraw_type: pb::WithdrawType::Bonus,
+        kind: Kind::Regular,
+        withdraw_type: WithdrawType::Bonus,
         context: Default::default(),
         now,
     }

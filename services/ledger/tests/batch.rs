@@ -4,7 +4,7 @@
 mod common;
 
 use common::Ledger;
-use ledger::batch::BatchDigest;
+use ledger::app::batch::BatchDigest;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use tonic::Code;
@@ -191,7 +191,7 @@ async fn a_manual_batch_names_its_operator_and_every_line_event_keeps_it() {
     let ledger::domain::account::Event::Accrued { context, kind, .. } = accrued else {
         panic!("not an accrual: {accrued:?}")
     };
-    assert_eq!(kind, pb::OperationKind::Manual);
+    assert_eq!(kind, ledger::domain::model::Kind::Manual);
     assert_eq!(context.operator_id, "emp-1");
 }
 

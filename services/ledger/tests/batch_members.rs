@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
+use ledger::app::batch::{BATCH_CHUNK_ACCEPTED, BatchApplier, BatchDigest, BatchPart};
 use ledger::app::catalog::CatalogHandle;
-use ledger::batch::{BATCH_CHUNK_ACCEPTED, BatchApplier, BatchDigest, BatchPart};
 use ledger::domain::account::Account;
 use ledger::error::ApiError;
 use ledger::members::MemberDirectory;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
+use ledger::app::batch::{BatchApplier, BatchDigest, BatchPart};
 use ledger::app::catalog::CatalogHandle;
-use ledger::batch::{BatchApplier, BatchDigest, BatchPart};
 use ledger::batch_file::{report_csv, report_json};
 use ledger::domain::account::Account;
 use ledger::domain::catalog::Catalog;

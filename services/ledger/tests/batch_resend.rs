@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use kit::aggregate::Repository;
 use kit::log::EventLog;
+use ledger::app::batch::{BatchApplier, BatchDigest, BatchPart};
 use ledger::app::catalog::CatalogHandle;
-use ledger::batch::{BatchApplier, BatchDigest, BatchPart};
 use ledger::domain::account::Account;
 use ledger::error::ApiError;
 use ledger::members::MemberNoIsMemberId;

@@ -4,6 +4,8 @@
 
 mod common;
 
+use ledger::domain::model::{Kind, RewardType, WithdrawType};
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::clocked::{Ledger, TestClock, open_log};
 use ledger::domain::account::{AccountKey, Command};
@@ -37,8 +39,8 @@ fn accrue(member: &str, op: &str, amount: i64, days: Option<i64>) -> Command {
         amount: Decimal::from(amount),
         lifetime: "test".into(),
         expires_at: days.map(|d| t0() + Duration::days(d)),
-        kind: pb::OperationKind::Regular,
-        reward_type: pb::RewardType::Bonus,
+        kind: Kind::Regular,
+        reward_type: RewardType::Bonus,
         context: Default::default(),
         now: t0(),
     }
@@ -49,8 +51,8 @@ fn withdraw(member: &str, op: &str, amount: i64) -> Command {
         key: key(member),
         operation_id: op.into(),
         amount: Decimal::from(amount),
-        kind: pb::OperationKind::Regular,
-        withdraw_type: pb::WithdrawType::Bonus,
+        kind: Kind::Regular,
+        withdraw_type: WithdrawType::Bonus,
         context: Default::default(),
         now: t0(),
     }

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use kit::aggregate::{Executed, Idempotency, Repository, RepositoryError};
 use kit::log::{EventLog, Metadata};
 
+use super::keys::IdempotencyKey;
 use crate::domain::catalog::{
     Catalog, CatalogCommand, CatalogDraft, CatalogError, CatalogVersions, STREAM,
 };
@@ -169,7 +170,7 @@ impl Catalogs {
             at: (self.clock)(),
         };
         let idempotency = Idempotency {
-            key: format!("api/catalog/{}", update.request_id),
+            key: IdempotencyKey::Catalog(update.request_id.clone()).to_string(),
             request_hash: update.request_hash,
         };
         self.execute(&command, Some(idempotency), |state, events| {

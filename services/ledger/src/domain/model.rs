@@ -2,7 +2,6 @@
 //! and errors.
 
 use chrono::{DateTime, Utc};
-use loyalty_proto::ledger::v1 as pb;
 use rust_decimal::Decimal;
 
 /// Identifies an account.
@@ -31,10 +30,86 @@ impl AccountKey {
 }
 
 /// Where an operation came from; carried as given into events and history.
-pub type Context = pb::OperationContext;
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Context {
+    /// Human-readable description (history `description`).
+    pub description: String,
+    /// Why it happened.
+    pub reason: String,
+    /// Card the operation was made with.
+    pub card_id: String,
+    /// Partner (legal entity) id.
+    pub partner_id: String,
+    /// Brand id.
+    pub brand_id: String,
+    /// Location (shop) id.
+    pub location_id: String,
+    /// Merchant name.
+    pub merchant_name: String,
+    /// Purchase (cheque) id.
+    pub purchase_id: String,
+    /// Batch request id.
+    pub batch_id: String,
+    /// When it happened at its source.
+    pub operation_time: Option<DateTime<Utc>>,
+    /// Amount of the underlying transaction, as given.
+    pub transaction_amount: String,
+    /// Cheque number of the purchase.
+    pub cheque_number: String,
+    /// Amount of the purchase, as given.
+    pub purchase_amount: Option<GivenMoney>,
+    /// The operator of a manual operation.
+    pub operator_id: String,
+}
+
+/// An amount carried as given (not checked against the catalog).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GivenMoney {
+    /// Decimal string.
+    pub amount: String,
+    /// Currency id.
+    pub currency: String,
+}
 
 /// Kind of operation, for analytics and history.
-pub type Kind = pb::OperationKind;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// For a purchase or by a partner system.
+    #[default]
+    Regular,
+    /// By an operator (corrections, fraud, leaving the program).
+    Manual,
+    /// For social-network activity.
+    Social,
+    /// Cash loaded onto the card.
+    Charging,
+}
+
+/// History reward type of an accrual (seed `rewardType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RewardType {
+    /// Bonus points.
+    #[default]
+    Bonus,
+    /// A direct discount (history only; never accrued as points).
+    Discount,
+    /// Extra bonus points (a gift).
+    Gift,
+    /// A top-up of the card.
+    Charging,
+}
+
+/// History withdraw type of a withdrawal (seed `withdrawType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WithdrawType {
+    /// Bonus points spent.
+    #[default]
+    Bonus,
+    /// Payment with a gift card.
+    GiftCard,
+    /// Points withdrawn at the till, not as a payment.
+    Withdraw,
+}
 
 /// An amount taken from or returned to one bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +172,7 @@ pub enum Event {
         /// Kind.
         kind: Kind,
         /// History reward type.
-        reward_type: pb::RewardType,
+        reward_type: RewardType,
         /// Source.
         context: Context,
         /// Balances after.
@@ -116,7 +191,7 @@ pub enum Event {
         /// Kind.
         kind: Kind,
         /// History withdraw type.
-        withdraw_type: pb::WithdrawType,
+        withdraw_type: WithdrawType,
         /// Source.
         context: Context,
         /// Balances after.
@@ -248,7 +323,7 @@ pub enum Command {
         /// Kind.
         kind: Kind,
         /// Reward type.
-        reward_type: pb::RewardType,
+        reward_type: RewardType,
         /// Source.
         context: Context,
         /// Now.
@@ -265,7 +340,7 @@ pub enum Command {
         /// Kind.
         kind: Kind,
         /// Withdraw type.
-        withdraw_type: pb::WithdrawType,
+        withdraw_type: WithdrawType,
         /// Source.
         context: Context,
         /// Now.

@@ -19,9 +19,25 @@ fn every_event_round_trips_and_names_its_type() {
         available: Decimal::new(5, 0),
         held: Decimal::new(1, 0),
     };
-    let context = pb::OperationContext {
+    // Every field set: the conversion to and from the message keeps all.
+    let context = Context {
         description: "d".into(),
-        ..Default::default()
+        reason: "r".into(),
+        card_id: "c".into(),
+        partner_id: "p".into(),
+        brand_id: "b".into(),
+        location_id: "l".into(),
+        merchant_name: "m".into(),
+        purchase_id: "pu".into(),
+        batch_id: "ba".into(),
+        operation_time: Some(at),
+        transaction_amount: "1.5".into(),
+        cheque_number: "42".into(),
+        purchase_amount: Some(crate::domain::model::GivenMoney {
+            amount: "9".into(),
+            currency: "RUB".into(),
+        }),
+        operator_id: "op".into(),
     };
     let events = vec![
         Event::Opened {
@@ -40,8 +56,8 @@ fn every_event_round_trips_and_names_its_type() {
                 expires_at: Some(at),
                 lifetime: "365d".into(),
             },
-            kind: pb::OperationKind::Manual,
-            reward_type: pb::RewardType::Gift,
+            kind: crate::domain::model::Kind::Manual,
+            reward_type: crate::domain::model::RewardType::Gift,
             context: context.clone(),
             after,
         },
@@ -50,8 +66,8 @@ fn every_event_round_trips_and_names_its_type() {
             operation_id: "w".into(),
             amount: Decimal::new(3, 0),
             draws: vec![draw.clone()],
-            kind: pb::OperationKind::Regular,
-            withdraw_type: pb::WithdrawType::GiftCard,
+            kind: crate::domain::model::Kind::Regular,
+            withdraw_type: crate::domain::model::WithdrawType::GiftCard,
             context: context.clone(),
             after,
         },

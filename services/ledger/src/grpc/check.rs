@@ -7,9 +7,12 @@ use tonic_types::FieldViolation;
 
 use super::{MAX_ID, MAX_SHORT_TEXT, MAX_TEXT, RESERVED_PREFIXES};
 use crate::config::HoldTtl;
+use crate::domain::account::{Context, Kind};
 use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::model::{RewardType, WithdrawType};
 use crate::domain::money::{self, AmountError};
 use crate::error::ApiError;
+use crate::events::wire;
 use loyalty_proto::ledger::v1 as pb;
 
 /// Collects field violations while validating a request.
@@ -49,13 +52,13 @@ impl Check {
         id
     }
 
-    pub(super) fn currency<'c>(
+    pub(super) fn currency(
         &mut self,
-        catalog: &'c Catalog,
+        catalog: &Catalog,
         field: &str,
         id: &str,
-    ) -> Option<&'c Currency> {
-        let c = catalog.currency(id);
+    ) -> Option<Currency> {
+        let c = catalog.currency(id).cloned();
         if c.is_none() {
             self.fail(field, format!("unknown currency {}", money::quote(id)));
         }
@@ -91,57 +94,54 @@ impl Check {
 
     /// An operation kind: unset is REGULAR; a value outside the enum or
     /// not in `allowed` is refused.
-    pub(super) fn kind(&mut self, value: i32, allowed: &[pb::OperationKind]) -> pb::OperationKind {
-        match pb::OperationKind::try_from(value) {
-            Ok(pb::OperationKind::Unspecified) => pb::OperationKind::Regular,
-            Ok(k) if allowed.contains(&k) => k,
+    pub(super) fn kind(&mut self, value: i32, allowed: &[Kind]) -> Kind {
+        match wire::kind(value) {
+            Some(k) if allowed.contains(&k) => k,
             _ => {
-                let names: Vec<&str> = allowed.iter().map(|k| k.as_str_name()).collect();
+                let names: Vec<&str> = allowed
+                    .iter()
+                    .map(|k| pb::OperationKind::from(*k).as_str_name())
+                    .collect();
                 self.fail(
                     "kind",
                     format!("must be one of {} (got {value})", names.join(", ")),
                 );
-                pb::OperationKind::Regular
+                Kind::Regular
             }
         }
     }
 
     /// A reward type: unset is BONUS; DISCOUNT (a direct discount, not
     /// points) and values outside the enum are refused.
-    pub(super) fn reward_type(&mut self, value: i32) -> pb::RewardType {
-        match pb::RewardType::try_from(value) {
-            Ok(pb::RewardType::Unspecified) => pb::RewardType::Bonus,
-            Ok(pb::RewardType::Discount) => {
+    pub(super) fn reward_type(&mut self, value: i32) -> RewardType {
+        match wire::reward_type(value) {
+            Some(RewardType::Discount) => {
                 self.fail(
                     "reward_type",
                     "REWARD_TYPE_DISCOUNT is a direct discount, not a points accrual",
                 );
-                pb::RewardType::Bonus
+                RewardType::Bonus
             }
-            Ok(t) => t,
-            Err(_) => {
+            Some(t) => t,
+            None => {
                 self.fail(
                     "reward_type",
                     format!("unknown reward type {value}: BONUS, GIFT or CHARGING"),
                 );
-                pb::RewardType::Bonus
+                RewardType::Bonus
             }
         }
     }
 
     /// A withdraw type: unset is BONUS; values outside the enum are refused.
-    pub(super) fn withdraw_type(&mut self, value: i32) -> pb::WithdrawType {
-        match pb::WithdrawType::try_from(value) {
-            Ok(pb::WithdrawType::Unspecified) => pb::WithdrawType::Bonus,
-            Ok(t) => t,
-            Err(_) => {
-                self.fail(
-                    "withdraw_type",
-                    format!("unknown withdraw type {value}: BONUS, GIFT_CARD or WITHDRAW"),
-                );
-                pb::WithdrawType::Bonus
-            }
-        }
+    pub(super) fn withdraw_type(&mut self, value: i32) -> WithdrawType {
+        wire::withdraw_type(value).unwrap_or_else(|| {
+            self.fail(
+                "withdraw_type",
+                format!("unknown withdraw type {value}: BONUS, GIFT_CARD or WITHDRAW"),
+            );
+            WithdrawType::Bonus
+        })
     }
 
     /// A free-text field: at most `max` bytes.
@@ -168,10 +168,12 @@ impl Check {
         }
     }
 
-    /// Bounds every field of an operation's context, so no event can exceed
+    /// The operation's context, every field bounded so no event can exceed
     /// the log's size limit.
-    pub(super) fn context(&mut self, context: Option<&pb::OperationContext>) {
-        let Some(x) = context else { return };
+    pub(super) fn context(&mut self, context: Option<&pb::OperationContext>) -> Context {
+        let Some(x) = context else {
+            return Context::default();
+        };
         self.text("context.description", &x.description, MAX_TEXT);
         self.text("context.reason", &x.reason, MAX_SHORT_TEXT);
         self.text("context.merchant_name", &x.merchant_name, MAX_SHORT_TEXT);
@@ -192,17 +194,19 @@ impl Check {
             self.text("context.purchase_amount.amount", &m.amount, 40);
             self.short_id("context.purchase_amount.currency", &m.currency);
         }
+        match Context::try_from(x.clone()) {
+            Ok(c) => c,
+            Err((field, e)) => {
+                self.fail(&format!("context.{field}"), e);
+                Context::default()
+            }
+        }
     }
 
     /// A manual operation names its operator (`context.operator_id`), for
     /// audit: it is stored in the event.
-    pub(super) fn operator(
-        &mut self,
-        kind: pb::OperationKind,
-        context: Option<&pb::OperationContext>,
-    ) {
-        let named = context.is_some_and(|x| !x.operator_id.trim().is_empty());
-        if kind == pb::OperationKind::Manual && !named {
+    pub(super) fn operator(&mut self, kind: Kind, context: &Context) {
+        if kind == Kind::Manual && context.operator_id.trim().is_empty() {
             self.fail(
                 "context.operator_id",
                 "is required for a MANUAL operation (who made it)",
@@ -246,6 +250,15 @@ impl Check {
             Ok(())
         } else {
             Err(ApiError::Invalid(self.0))
+        }
+    }
+
+    /// The checked values once every field passed: `value` is `Some` then
+    /// (each part is `None` only after a violation was recorded).
+    pub(super) fn done_with<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ => Err(ApiError::Invalid(self.0)),
         }
     }
 }

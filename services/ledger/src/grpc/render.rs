@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use loyalty_proto::ledger::v1 as pb;
 use rust_decimal::Decimal;
 
+use crate::app::operations::AccountState;
 use crate::domain::account::{Balances, Draw, Event};
 use crate::domain::money;
 
@@ -131,5 +132,19 @@ pub(super) fn result_of(
         }),
         recorded_at: Some(now.into()),
         uncollected: money::render(uncollected, precision),
+    }
+}
+
+/// One account's balance as `GetBalance` answers it, amounts with the
+/// currency's precision.
+pub(super) fn balance_of(s: &AccountState, now: DateTime<Utc>) -> pb::AccountBalance {
+    let precision = s.currency.precision;
+    let next = s.account.next_expiry(now);
+    pb::AccountBalance {
+        currency: s.currency.id.clone(),
+        available: money::render(s.account.available(now), precision),
+        held: money::render(s.account.held(now), precision),
+        next_expiring_amount: money::render(next.map_or(Decimal::ZERO, |(_, a)| a), precision),
+        next_expiry: next.map(|(t, _)| t.into()),
     }
 }

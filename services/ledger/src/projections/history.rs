@@ -23,9 +23,10 @@ use kit::projection::{Projection, Rows};
 use loyalty_proto::ledger::v1 as pb;
 use prost::Message;
 
-use crate::domain::account::{AccountKey, Event};
+use crate::domain::account::{AccountKey, Context, Event};
 use crate::domain::catalog::{CatalogChanged, STREAM as CATALOG_STREAM};
 use crate::domain::money;
+use crate::events::wire;
 
 /// Name of the projection (tree `proj/history2`; the first version's rows
 /// had unsigned withdrawals and refunds inside their purchase's row, so the
@@ -160,7 +161,7 @@ impl Projection for History {
         let event = Event::decode(&recorded.event_type, &recorded.payload)?;
         let scale = precision(rows, &account.currency)?;
         let precision = |_: &AccountKey| scale;
-        let expired_context = pb::OperationContext {
+        let expired_context = Context {
             description: "Points expired".into(),
             reason: "expired".into(),
             ..Default::default()
@@ -180,12 +181,12 @@ impl Projection for History {
                 reward(
                     key,
                     money::render(*amount, precision(key)),
-                    *reward_type,
+                    pb::RewardType::from(*reward_type),
                     operation_id,
                     &context.description,
                 ),
                 context,
-                *kind,
+                pb::OperationKind::from(*kind),
             ),
             Event::Withdrawn {
                 key,
@@ -200,12 +201,12 @@ impl Projection for History {
                 withdraw(
                     key,
                     money::render(*amount, precision(key)),
-                    *withdraw_type,
+                    pb::WithdrawType::from(*withdraw_type),
                     operation_id,
                     &context.description,
                 ),
                 context,
-                *kind,
+                pb::OperationKind::from(*kind),
             ),
             Event::Captured {
                 key,
@@ -312,7 +313,7 @@ impl Projection for History {
                     description: context.description.clone(),
                     reason: context.reason.clone(),
                     card_id: context.card_id.clone(),
-                    context: Some(context.clone()),
+                    context: Some(context.into()),
                     kind: kind as i32,
                     rewards: Vec::new(),
                     withdraws: Vec::new(),
@@ -325,7 +326,7 @@ impl Projection for History {
                     amount: if purchase.is_empty() {
                         None
                     } else {
-                        context.purchase_amount.clone()
+                        wire::money(context.purchase_amount.as_ref())
                     },
                 };
                 (k, row)
@@ -336,7 +337,7 @@ impl Projection for History {
             row.cheque_number = context.cheque_number.clone();
         }
         if row.amount.is_none() && !purchase.is_empty() {
-            row.amount = context.purchase_amount.clone();
+            row.amount = wire::money(context.purchase_amount.as_ref());
         }
         match entry {
             Entry::Reward(r) => row.rewards.push(r),

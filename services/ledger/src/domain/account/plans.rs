@@ -121,8 +121,8 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::{Kind, RewardType, WithdrawType};
     use chrono::TimeZone;
-    use loyalty_proto::ledger::v1 as pb;
 
     fn key() -> AccountKey {
         AccountKey {
@@ -142,8 +142,8 @@ mod tests {
             amount: Decimal::new(amount, 0),
             lifetime: "forever".into(),
             expires_at: None,
-            kind: pb::OperationKind::Regular,
-            reward_type: pb::RewardType::Bonus,
+            kind: Kind::Regular,
+            reward_type: RewardType::Bonus,
             context: Default::default(),
             now: at(),
         }
@@ -154,8 +154,8 @@ mod tests {
             key: key(),
             operation_id: id.into(),
             amount: Decimal::new(amount, 0),
-            kind: pb::OperationKind::Social,
-            withdraw_type: pb::WithdrawType::Withdraw,
+            kind: Kind::Social,
+            withdraw_type: WithdrawType::Withdraw,
             context: Default::default(),
             now: at(),
         }

@@ -37,8 +37,10 @@ use rust_decimal::Decimal;
 use sha2::Digest;
 
 use crate::app::catalog::CatalogHandle;
-use crate::domain::account::{Account, AccountKey, Command, LineOutcome as Planned};
+use crate::app::keys::IdempotencyKey;
+use crate::domain::account::{Account, AccountKey, Command, Context, Kind, LineOutcome as Planned};
 use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::model::{RewardType, WithdrawType};
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::grpc::Clock;
@@ -212,7 +214,7 @@ impl BatchApplier {
         S: futures::Stream<Item = Result<BatchPart, ApiError>> + Unpin,
     {
         let h = self.header(&header)?;
-        let batch_key = format!("batch/{}", h.request_id);
+        let batch_key = IdempotencyKey::Batch(h.request_id.clone()).to_string();
         let mut digest = BatchDigest::new(&header);
         let log = self.repo.log();
         if let Some(stored) = log
@@ -465,12 +467,12 @@ impl BatchApplier {
         } else {
             line.description
         };
-        let context = pb::OperationContext {
+        let context = Context {
             description,
             reason: "batch".into(),
             merchant_name: line.merchant_name.trim().to_owned(),
             batch_id: h.request_id.clone(),
-            operation_time: Some(operation_time.into()),
+            operation_time: Some(operation_time),
             transaction_amount: transaction.to_owned(),
             operator_id: h.operator_id.clone(),
             ..Default::default()
@@ -479,11 +481,7 @@ impl BatchApplier {
             h.kind,
             pb::BatchType::ManualAccrue | pb::BatchType::ManualWithdraw
         );
-        let kind = if manual {
-            pb::OperationKind::Manual
-        } else {
-            pb::OperationKind::Regular
-        };
+        let kind = if manual { Kind::Manual } else { Kind::Regular };
         let command = match h.kind {
             pb::BatchType::Accrue | pb::BatchType::ManualAccrue => Command::Accrue {
                 key: key.clone(),
@@ -492,7 +490,7 @@ impl BatchApplier {
                 lifetime: h.lifetime.clone(),
                 expires_at: h.expires.expires_at(now),
                 kind,
-                reward_type: pb::RewardType::Bonus,
+                reward_type: RewardType::Bonus,
                 context,
                 now,
             },
@@ -501,7 +499,7 @@ impl BatchApplier {
                 operation_id,
                 amount,
                 kind,
-                withdraw_type: pb::WithdrawType::Withdraw,
+                withdraw_type: WithdrawType::Withdraw,
                 context,
                 now,
             },

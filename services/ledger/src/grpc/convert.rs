@@ -1,0 +1,204 @@
+//! Requests → domain commands: every field checked with one [`Check`]
+//! accumulator (all violations at once), typed values out, no prost type
+//! past this point.
+
+use chrono::{DateTime, Utc};
+use loyalty_proto::ledger::v1 as pb;
+
+use super::check::Check;
+use crate::app::keys::IdempotencyKey;
+use crate::config::HoldTtl;
+use crate::domain::account::{AccountKey, Command, Kind};
+use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::money;
+use crate::error::ApiError;
+
+/// What the edge hands the use case: the command and its idempotency key.
+pub(super) struct Converted {
+    /// The key the command runs under.
+    pub key: IdempotencyKey,
+    /// The command.
+    pub command: Command,
+    /// The account's currency (its precision renders the answer).
+    pub currency: Currency,
+}
+
+/// What a conversion needs besides the request.
+pub(super) struct Edge<'a> {
+    /// The catalog version in effect.
+    pub catalog: &'a Catalog,
+    /// The time the command is decided at.
+    pub now: DateTime<Utc>,
+    /// Hold time-to-live settings.
+    pub hold_ttl: HoldTtl,
+}
+
+fn key(member_id: String, currency: &Currency) -> AccountKey {
+    AccountKey {
+        member_id,
+        currency: currency.id.clone(),
+    }
+}
+
+/// `Accrue`.
+pub(super) fn accrue(r: &pb::AccrueRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
+    let mut c = Check::default();
+    let op = c.operation_id("operation_id", &r.operation_id);
+    let member = c.id("member_id", &r.member_id);
+    let money = r.amount.clone().unwrap_or_default();
+    let currency = c.currency(e.catalog, "amount.currency", &money.currency);
+    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
+    let lifetime = e.catalog.lifetime(&r.lifetime);
+    if lifetime.is_none() {
+        c.fail(
+            "lifetime",
+            format!("unknown lifetime definition {}", money::quote(&r.lifetime)),
+        );
+    }
+    let kind = c.kind(
+        r.kind,
+        &[Kind::Regular, Kind::Manual, Kind::Social, Kind::Charging],
+    );
+    let reward_type = c.reward_type(r.reward_type);
+    let context = c.context(r.context.as_ref());
+    c.operator(kind, &context);
+    let (currency, (lifetime_id, lifetime)) = c.done_with(currency.zip(lifetime))?;
+    Ok(Converted {
+        key: IdempotencyKey::Operation(op.clone()),
+        command: Command::Accrue {
+            key: key(member, &currency),
+            operation_id: op,
+            amount,
+            lifetime: lifetime_id.to_owned(),
+            expires_at: lifetime.expires_at(e.now),
+            kind,
+            reward_type,
+            context,
+            now: e.now,
+        },
+        currency,
+    })
+}
+
+/// `Withdraw`.
+pub(super) fn withdraw(r: &pb::WithdrawRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
+    let mut c = Check::default();
+    let op = c.operation_id("operation_id", &r.operation_id);
+    let member = c.id("member_id", &r.member_id);
+    let money = r.amount.clone().unwrap_or_default();
+    let currency = c.currency(e.catalog, "amount.currency", &money.currency);
+    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
+    let kind = c.kind(r.kind, &[Kind::Regular, Kind::Manual, Kind::Social]);
+    let withdraw_type = c.withdraw_type(r.withdraw_type);
+    let context = c.context(r.context.as_ref());
+    c.operator(kind, &context);
+    let currency = c.done_with(currency)?;
+    Ok(Converted {
+        key: IdempotencyKey::Operation(op.clone()),
+        command: Command::Withdraw {
+            key: key(member, &currency),
+            operation_id: op,
+            amount,
+            kind,
+            withdraw_type,
+            context,
+            now: e.now,
+        },
+        currency,
+    })
+}
+
+/// `Hold`.
+pub(super) fn hold(r: &pb::HoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
+    let mut c = Check::default();
+    let hold_id = c.id("hold_id", &r.hold_id);
+    let member = c.id("member_id", &r.member_id);
+    let money = r.amount.clone().unwrap_or_default();
+    let currency = c.currency(e.catalog, "amount.currency", &money.currency);
+    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
+    let context = c.context(r.context.as_ref());
+    let expires_at = c.hold_expiry("ttl_seconds", r.ttl_seconds, e.hold_ttl, e.now);
+    let currency = c.done_with(currency)?;
+    Ok(Converted {
+        key: IdempotencyKey::Hold(hold_id.clone()),
+        command: Command::Hold {
+            key: key(member, &currency),
+            hold_id,
+            amount,
+            context,
+            now: e.now,
+            expires_at,
+        },
+        currency,
+    })
+}
+
+/// `CaptureHold`.
+pub(super) fn capture(r: &pb::CaptureHoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
+    let mut c = Check::default();
+    let op = c.operation_id("operation_id", &r.operation_id);
+    let member = c.id("member_id", &r.member_id);
+    let hold_id = c.id("hold_id", &r.hold_id);
+    let currency = c.currency(e.catalog, "currency", &r.currency);
+    let amount = c.optional_amount("amount", &r.amount, currency.as_ref());
+    let context = c.context(r.context.as_ref());
+    let currency = c.done_with(currency)?;
+    Ok(Converted {
+        key: IdempotencyKey::Operation(op.clone()),
+        command: Command::Capture {
+            key: key(member, &currency),
+            operation_id: op,
+            hold_id,
+            amount,
+            context,
+            now: e.now,
+        },
+        currency,
+    })
+}
+
+/// `ReleaseHold`.
+pub(super) fn release(r: &pb::ReleaseHoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
+    let mut c = Check::default();
+    let op = c.operation_id("operation_id", &r.operation_id);
+    let member = c.id("member_id", &r.member_id);
+    let hold_id = c.id("hold_id", &r.hold_id);
+    let currency = c.currency(e.catalog, "currency", &r.currency);
+    let context = c.context(r.context.as_ref());
+    let currency = c.done_with(currency)?;
+    Ok(Converted {
+        key: IdempotencyKey::Operation(op.clone()),
+        command: Command::Release {
+            key: key(member, &currency),
+            operation_id: op,
+            hold_id,
+            context,
+            now: e.now,
+        },
+        currency,
+    })
+}
+
+/// `Refund`.
+pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
+    let mut c = Check::default();
+    let op = c.operation_id("operation_id", &r.operation_id);
+    let member = c.id("member_id", &r.member_id);
+    let original = c.id("original_operation_id", &r.original_operation_id);
+    let currency = c.currency(e.catalog, "currency", &r.currency);
+    let amount = c.optional_amount("amount", &r.amount, currency.as_ref());
+    let context = c.context(r.context.as_ref());
+    let currency = c.done_with(currency)?;
+    Ok(Converted {
+        key: IdempotencyKey::Operation(op.clone()),
+        command: Command::Refund {
+            key: key(member, &currency),
+            operation_id: op,
+            original_operation_id: original,
+            amount,
+            context,
+            now: e.now,
+        },
+        currency,
+    })
+}
