@@ -22,14 +22,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kit::aggregate::{Idempotency, Repository, RepositoryError};
+use kit::aggregate::{Repository, RepositoryError};
 use kit::bootstrap::Runtime;
 use kit::consumer::{Consumer, ConsumerConfig, HandlerError, Inbound, decode_json};
-use kit::log::{LogError, Metadata, request_hash};
+use kit::log::{LogError, request_hash};
 use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::ledger::v1 as pb;
 
 use crate::app::catalog::CatalogHandle;
+use crate::app::inbound::{EffectError, InboundEffects, Source};
 use crate::domain::account::{Account, AccountKey, Command, LedgerError};
 use crate::domain::account::{Context, Kind};
 use crate::domain::catalog::Currency;
@@ -65,7 +66,7 @@ pub enum Feed {
 
 /// Applies consumed messages to the ledger's accounts.
 pub struct Inbox {
-    repo: Arc<Repository<Account>>,
+    effects: InboundEffects,
     catalog: Arc<CatalogHandle>,
     clock: Clock,
     open: Vec<Currency>,
@@ -76,19 +77,17 @@ fn reject(reason: impl std::fmt::Display) -> HandlerError {
 }
 
 /// A failed append: the message's fault (rejected) or the ledger's (retried).
-fn classify(e: RepositoryError<LedgerError>) -> HandlerError {
+fn classify(e: EffectError) -> HandlerError {
     match e {
         RepositoryError::Domain(e) => reject(e),
         RepositoryError::Log(LogError::IdempotencyConflict { .. }) => {
             reject("this event id was applied before with a different payload")
         }
-        RepositoryError::Log(
-            e @ (LogError::InvalidStreamId { .. }
-            | LogError::InvalidMetadata(_)
-            | LogError::InvalidIdempotencyKey(_)
-            | LogError::EventTooLarge { .. }),
-        ) => reject(e),
-        other => HandlerError::Retry(anyhow::Error::new(other)),
+        RepositoryError::Log(e) => HandlerError::from_storage(e),
+        RepositoryError::TooManyConflicts { .. } => HandlerError::Retry(anyhow::Error::new(e)),
+        // A stored event that cannot be read: the ledger's fault, retried
+        // (and reported) until fixed.
+        RepositoryError::Decode { .. } => HandlerError::Retry(anyhow::Error::new(e)),
     }
 }
 
@@ -143,7 +142,7 @@ impl Inbox {
             open.extend(default.cloned());
         }
         Ok(Self {
-            repo,
+            effects: InboundEffects::new(repo),
             catalog,
             clock,
             open,
@@ -165,18 +164,11 @@ impl Inbox {
         }
     }
 
-    fn idempotency(&self, inbound: &Inbound, consumer: &str, suffix: &str) -> Idempotency {
-        Idempotency {
-            key: format!("{}{suffix}", inbound.idempotency_key(consumer)),
+    fn source(inbound: &Inbound, consumer: &str) -> Source {
+        Source {
+            key: inbound.idempotency_key(consumer),
             request_hash: request_hash(&inbound.payload),
-        }
-    }
-
-    fn metadata(inbound: &Inbound, correlation: &str) -> Metadata {
-        Metadata {
-            correlation_id: Some(correlation.to_owned()),
-            causation_id: Some(inbound.event_id.clone()),
-            traceparent: kit::telemetry::current_traceparent(),
+            event_id: inbound.event_id.clone(),
         }
     }
 
@@ -195,30 +187,18 @@ impl Inbox {
             .filter(|c| !c.is_control())
             .take(MAX_CARD)
             .collect();
+        let source = Self::source(inbound, CARD_ISSUED_CONSUMER);
         for currency in &self.open {
             let key = AccountKey {
                 member_id: member.clone(),
                 currency: currency.id.clone(),
             };
-            let idempotency =
-                self.idempotency(inbound, CARD_ISSUED_CONSUMER, &format!("/{}", currency.id));
-            let (_, opened) = self
-                .repo
-                .execute_with(
-                    &key.stream(),
-                    |account: &Account| {
-                        let events = account.open(&key, &card, opened_at, &inbound.event_id);
-                        let opened = !events.is_empty();
-                        Ok((events, opened))
-                    },
-                    Some(idempotency),
-                    Self::metadata(inbound, &member),
-                    |_, _| Vec::new(),
-                )
+            let opened = self
+                .effects
+                .open_account(&key, &card, opened_at, &source)
                 .await
                 .map_err(classify)?;
-            tracing::info!(account = %key.stream(), opened = opened.unwrap_or(false),
-                "card issued");
+            tracing::info!(account = %key.stream(), opened, "card issued");
         }
         Ok(())
     }
@@ -276,14 +256,8 @@ impl Inbox {
             now,
         };
         let outcome = self
-            .repo
-            .execute(
-                &key.stream(),
-                &command,
-                Some(self.idempotency(inbound, SOCIAL_CONSUMER, "")),
-                Self::metadata(inbound, &reward),
-                |_, _| Vec::new(),
-            )
+            .effects
+            .accrue(&command, &reward, &Self::source(inbound, SOCIAL_CONSUMER))
             .await;
         match outcome {
             Ok(_) => Ok(()),
@@ -318,17 +292,11 @@ impl Inbox {
             now: (self.clock)(),
         };
         let outcome = self
-            .repo
-            .execute_with(
-                &key.stream(),
-                |account: &Account| account.plan_penalty(&command),
-                Some(self.idempotency(inbound, SOCIAL_CONSUMER, "")),
-                Self::metadata(inbound, &penalty),
-                |_, _| Vec::new(),
-            )
+            .effects
+            .penalty(&command, &penalty, &Self::source(inbound, SOCIAL_CONSUMER))
             .await;
         match outcome {
-            Ok((_, taken)) => {
+            Ok(taken) => {
                 if let Some(taken) = taken.filter(|t| *t < amount) {
                     tracing::info!(account = %key.stream(), %amount, %taken,
                         "penalty above the balance: took what was there");

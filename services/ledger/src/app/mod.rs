@@ -3,5 +3,6 @@
 pub mod batch;
 pub mod catalog;
 pub mod expiry;
+pub mod inbound;
 pub mod keys;
 pub mod operations;

@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
 
 use super::rules::{is_due, returns_into_due_bucket, set_after, shift, shift_folded, split_draws};
@@ -153,103 +154,6 @@ impl Account {
         Ok(draws)
     }
 
-    /// Folds an event (see [`kit::aggregate::Aggregate::apply`]).
-    pub fn fold(&mut self, event: &Event) {
-        self.booked = shift_folded(self.booked, event);
-        self.has_events = true;
-        match event {
-            Event::Opened { .. } => {}
-            Event::Accrued {
-                operation_id,
-                amount,
-                bucket,
-                ..
-            } => {
-                self.next_bucket = self.next_bucket.max(bucket.id.saturating_add(1));
-                self.buckets.insert(bucket.id, bucket.clone());
-                self.operations.insert(
-                    operation_id.clone(),
-                    Refundable {
-                        credit: true,
-                        draws: vec![Draw {
-                            bucket_id: bucket.id,
-                            amount: *amount,
-                            expires_at: bucket.expires_at,
-                        }],
-                        amount: *amount,
-                        refunded: Decimal::ZERO,
-                        refundable: true,
-                    },
-                );
-            }
-            Event::Withdrawn {
-                operation_id,
-                amount,
-                draws,
-                ..
-            } => {
-                self.take(draws);
-                self.operations.insert(
-                    operation_id.clone(),
-                    Refundable {
-                        credit: false,
-                        draws: draws.clone(),
-                        amount: *amount,
-                        refunded: Decimal::ZERO,
-                        refundable: true,
-                    },
-                );
-            }
-            Event::Held { .. }
-            | Event::Captured { .. }
-            | Event::Released { .. }
-            | Event::HoldExpired { .. } => {
-                self.fold_hold(event);
-            }
-            Event::Refunded {
-                operation_id,
-                original_operation_id,
-                amount,
-                uncollected,
-                draws,
-                credit,
-                ..
-            } => {
-                if *credit {
-                    self.give(draws);
-                } else {
-                    self.take(draws);
-                }
-                if let Some(op) = self.operations.get_mut(original_operation_id) {
-                    op.refunded = op
-                        .refunded
-                        .saturating_add(*amount)
-                        .saturating_add(*uncollected);
-                }
-                // The refund's own id is taken too; a refund is not refundable.
-                self.operations.insert(
-                    operation_id.clone(),
-                    Refundable {
-                        credit: !*credit,
-                        draws: Vec::new(),
-                        amount: *amount,
-                        refunded: *amount,
-                        refundable: false,
-                    },
-                );
-            }
-            Event::Expired {
-                bucket_id, amount, ..
-            } => {
-                self.take(&[Draw {
-                    bucket_id: *bucket_id,
-                    amount: *amount,
-                    expires_at: None,
-                }]);
-            }
-        }
-    }
-
     fn take(&mut self, draws: &[Draw]) {
         for d in draws {
             if let Some(b) = self.buckets.get_mut(&d.bucket_id) {
@@ -264,46 +168,6 @@ impl Account {
                 b.amount = b.amount.saturating_add(d.amount);
             }
         }
-    }
-
-    /// Decides a command (see [`kit::aggregate::Aggregate::decide`]).
-    pub fn handle(&self, command: &Command) -> Result<Vec<Event>, LedgerError> {
-        let (key, now) = command.key_and_time();
-        let due_bucket = self
-            .buckets
-            .values()
-            .any(|b| is_due(b, now) && !b.amount.is_zero());
-        if !due_bucket && !self.has_lapsed_hold(now) {
-            // The common case: decide on the state as it is, no copy.
-            let Some(mut e) = self.decide_one(command)? else {
-                return Ok(Vec::new());
-            };
-            let after = shift(self.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
-            set_after(&mut e, after);
-            if !returns_into_due_bucket(&e, now) {
-                return Ok(vec![e]);
-            }
-            let mut state = self.clone();
-            state.fold(&e);
-            let mut events = vec![e];
-            events.extend(state.expire_due(key, now));
-            return Ok(events);
-        }
-        // Expire what is due first, on a scratch copy, then decide on it.
-        let mut state = self.clone();
-        let mut events = state.expire_due(key, now);
-        if let Some(mut e) = state.decide_one(command)? {
-            let after = shift(state.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
-            set_after(&mut e, after);
-            let returns = returns_into_due_bucket(&e, now);
-            state.fold(&e);
-            events.push(e);
-            // Amounts returned into a bucket past its expiry expire at once.
-            if returns {
-                events.extend(state.expire_due(key, now));
-            }
-        }
-        Ok(events)
     }
 
     /// Expires every lapsed hold, then every due bucket (with what the holds
@@ -328,7 +192,7 @@ impl Account {
             // Taking what is in a bucket out of the balance cannot overflow.
             let after = shift_folded(self.booked, &e);
             set_after(&mut e, after);
-            self.fold(&e);
+            self.apply(&e);
             events.push(e);
         }
         events
@@ -544,5 +408,158 @@ impl Account {
             })
             .into_iter()
             .collect()
+    }
+}
+
+impl Aggregate for Account {
+    type Command = Command;
+    type Event = Event;
+    type Error = LedgerError;
+
+    /// Decides a command (see [`kit::aggregate::Aggregate::decide`]).
+    fn decide(&self, command: &Command) -> Result<Vec<Event>, LedgerError> {
+        let (key, now) = command.key_and_time();
+        let due_bucket = self
+            .buckets
+            .values()
+            .any(|b| is_due(b, now) && !b.amount.is_zero());
+        if !due_bucket && !self.has_lapsed_hold(now) {
+            // The common case: decide on the state as it is, no copy.
+            let Some(mut e) = self.decide_one(command)? else {
+                return Ok(Vec::new());
+            };
+            let after = shift(self.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
+            set_after(&mut e, after);
+            if !returns_into_due_bucket(&e, now) {
+                return Ok(vec![e]);
+            }
+            let mut state = self.clone();
+            state.apply(&e);
+            let mut events = vec![e];
+            events.extend(state.expire_due(key, now));
+            return Ok(events);
+        }
+        // Expire what is due first, on a scratch copy, then decide on it.
+        let mut state = self.clone();
+        let mut events = state.expire_due(key, now);
+        if let Some(mut e) = state.decide_one(command)? {
+            let after = shift(state.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
+            set_after(&mut e, after);
+            let returns = returns_into_due_bucket(&e, now);
+            state.apply(&e);
+            events.push(e);
+            // Amounts returned into a bucket past its expiry expire at once.
+            if returns {
+                events.extend(state.expire_due(key, now));
+            }
+        }
+        Ok(events)
+    }
+
+    /// Folds an event (see [`kit::aggregate::Aggregate::apply`]).
+    fn apply(&mut self, event: &Event) {
+        self.booked = shift_folded(self.booked, event);
+        self.has_events = true;
+        match event {
+            Event::Opened { .. } => {}
+            Event::Accrued {
+                operation_id,
+                amount,
+                bucket,
+                ..
+            } => {
+                self.next_bucket = self.next_bucket.max(bucket.id.saturating_add(1));
+                self.buckets.insert(bucket.id, bucket.clone());
+                self.operations.insert(
+                    operation_id.clone(),
+                    Refundable {
+                        credit: true,
+                        draws: vec![Draw {
+                            bucket_id: bucket.id,
+                            amount: *amount,
+                            expires_at: bucket.expires_at,
+                        }],
+                        amount: *amount,
+                        refunded: Decimal::ZERO,
+                        refundable: true,
+                    },
+                );
+            }
+            Event::Withdrawn {
+                operation_id,
+                amount,
+                draws,
+                ..
+            } => {
+                self.take(draws);
+                self.operations.insert(
+                    operation_id.clone(),
+                    Refundable {
+                        credit: false,
+                        draws: draws.clone(),
+                        amount: *amount,
+                        refunded: Decimal::ZERO,
+                        refundable: true,
+                    },
+                );
+            }
+            Event::Held { .. }
+            | Event::Captured { .. }
+            | Event::Released { .. }
+            | Event::HoldExpired { .. } => {
+                self.fold_hold(event);
+            }
+            Event::Refunded {
+                operation_id,
+                original_operation_id,
+                amount,
+                uncollected,
+                draws,
+                credit,
+                ..
+            } => {
+                if *credit {
+                    self.give(draws);
+                } else {
+                    self.take(draws);
+                }
+                if let Some(op) = self.operations.get_mut(original_operation_id) {
+                    op.refunded = op
+                        .refunded
+                        .saturating_add(*amount)
+                        .saturating_add(*uncollected);
+                }
+                // The refund's own id is taken too; a refund is not refundable.
+                self.operations.insert(
+                    operation_id.clone(),
+                    Refundable {
+                        credit: !*credit,
+                        draws: Vec::new(),
+                        amount: *amount,
+                        refunded: *amount,
+                        refundable: false,
+                    },
+                );
+            }
+            Event::Expired {
+                bucket_id, amount, ..
+            } => {
+                self.take(&[Draw {
+                    bucket_id: *bucket_id,
+                    amount: *amount,
+                    expires_at: None,
+                }]);
+            }
+        }
+    }
+
+    /// Refusals are stored under the request's key (same key, same answer,
+    /// even after the balance changed), as JSON.
+    fn encode_refusal(error: &LedgerError) -> Option<Vec<u8>> {
+        serde_json::to_vec(error).ok()
+    }
+
+    fn decode_refusal(bytes: &[u8]) -> Option<LedgerError> {
+        serde_json::from_slice(bytes).ok()
     }
 }

@@ -8,6 +8,7 @@
 //! release recorded before that closes the hold for good: it never expires.
 
 use chrono::{DateTime, Utc};
+use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
 
 use super::super::rules::{set_after, shift_folded};
@@ -98,7 +99,7 @@ impl Account {
             // out of available when the hold was placed, so the sum stays.
             let after = shift_folded(self.booked, &e);
             set_after(&mut e, after);
-            self.fold(&e);
+            self.apply(&e);
             events.push(e);
         }
         events

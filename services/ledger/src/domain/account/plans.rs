@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use kit::aggregate::Aggregate;
+
 use super::super::rules::{set_after, shift};
 use super::{Account, AccountKey, Command, Event, LedgerError, LineOutcome};
 
@@ -58,7 +60,7 @@ impl Account {
                         continue;
                     };
                     set_after(&mut e, after);
-                    state.fold(&e);
+                    state.apply(&e);
                     events.push(e);
                     outcomes.push(LineOutcome::Applied);
                 }
@@ -103,7 +105,7 @@ impl Account {
             ..
         } = penalty
         else {
-            return self.handle(penalty).map(|events| (events, Decimal::ZERO));
+            return self.decide(penalty).map(|events| (events, Decimal::ZERO));
         };
         self.ensure_new_operation(operation_id)?;
         let take = (*amount).min(self.available(*now));
@@ -114,7 +116,7 @@ impl Account {
         if let Command::Withdraw { amount, .. } = &mut capped {
             *amount = take;
         }
-        Ok((self.handle(&capped)?, take))
+        Ok((self.decide(&capped)?, take))
     }
 }
 
@@ -164,7 +166,7 @@ mod tests {
     fn with(events: Vec<Event>) -> Account {
         let mut a = Account::default();
         for e in &events {
-            a.fold(e);
+            a.apply(e);
         }
         a
     }
@@ -182,18 +184,18 @@ mod tests {
         assert!(state.has_events());
         assert_eq!(state.available(at()), Decimal::ZERO);
         assert!(state.open(&key(), "***1234", at(), "ev-2").is_empty());
-        let used = with(Account::default().handle(&accrue(5)).unwrap());
+        let used = with(Account::default().decide(&accrue(5)).unwrap());
         assert!(used.open(&key(), "", at(), "ev-3").is_empty());
     }
 
     #[test]
     fn a_penalty_takes_at_most_the_balance() {
-        let state = with(Account::default().handle(&accrue(10)).unwrap());
+        let state = with(Account::default().decide(&accrue(10)).unwrap());
         let (events, taken) = state.plan_penalty(&penalty("p1", 25)).unwrap();
         assert_eq!(taken, Decimal::new(10, 0));
         let after = with(
             Account::default()
-                .handle(&accrue(10))
+                .decide(&accrue(10))
                 .unwrap()
                 .into_iter()
                 .chain(events)

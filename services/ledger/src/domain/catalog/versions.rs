@@ -3,6 +3,7 @@
 //! catalog in effect; version 0 is [`Catalog::builtin`].
 
 use chrono::{DateTime, Utc};
+use kit::aggregate::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::Catalog;
@@ -79,11 +80,15 @@ pub enum CatalogError {
     },
 }
 
-impl CatalogVersions {
+impl Aggregate for CatalogVersions {
+    type Command = CatalogCommand;
+    type Event = CatalogChanged;
+    type Error = CatalogError;
+
     /// Decides a change: refused when the version or the rules say so
     /// (currencies stay, precision never shrinks); no event when the catalog
     /// is the current one.
-    pub fn decide(&self, c: &CatalogCommand) -> Result<Vec<CatalogChanged>, CatalogError> {
+    fn decide(&self, c: &CatalogCommand) -> Result<Vec<CatalogChanged>, CatalogError> {
         if let Some(expected) = c.expected_version
             && expected != self.version
         {
@@ -118,9 +123,18 @@ impl CatalogVersions {
     }
 
     /// Folds a new version in.
-    pub fn apply(&mut self, e: &CatalogChanged) {
+    fn apply(&mut self, e: &CatalogChanged) {
         self.version = e.version;
         self.catalog = e.catalog.clone();
+    }
+
+    /// Refusals are stored under the request id, as JSON.
+    fn encode_refusal(error: &CatalogError) -> Option<Vec<u8>> {
+        serde_json::to_vec(error).ok()
+    }
+
+    fn decode_refusal(bytes: &[u8]) -> Option<CatalogError> {
+        serde_json::from_slice(bytes).ok()
     }
 }
 
