@@ -34,6 +34,7 @@ use crate::app::inbound::{EffectError, InboundEffects, Source};
 use crate::domain::account::{Account, AccountKey, Command, LedgerError};
 use crate::domain::account::{Context, Kind};
 use crate::domain::catalog::Currency;
+use crate::domain::ids::StreamId;
 use crate::domain::model::{RewardType, WithdrawType};
 use crate::domain::money;
 use crate::grpc::Clock;
@@ -51,7 +52,6 @@ pub const SOCIAL_REWARD_SUBJECT: &str = "loyalty.social.social_reward_granted";
 /// Subject of `SocialPenaltyApplied`.
 pub const SOCIAL_PENALTY_SUBJECT: &str = "loyalty.social.social_penalty_applied";
 /// Longest accepted id (member, reward, penalty).
-const MAX_ID: usize = 128;
 /// Longest masked card number kept in `AccountOpened`.
 const MAX_CARD: usize = 64;
 
@@ -93,16 +93,9 @@ fn classify(e: EffectError) -> HandlerError {
 
 /// Checks an id that becomes part of stream names and operation ids.
 fn id(field: &str, value: &str) -> Result<String, HandlerError> {
-    if value.trim().is_empty()
-        || value.len() > MAX_ID
-        || value.contains('/')
-        || value.chars().any(char::is_control)
-    {
-        return Err(reject(format!(
-            "{field}: {value:?} is missing or not an id (at most {MAX_ID} printable characters, no '/')"
-        )));
-    }
-    Ok(value.to_owned())
+    StreamId::parse(value)
+        .map(StreamId::into_string)
+        .map_err(|fault| reject(format!("{field} {fault}: {}", money::quote(value))))
 }
 
 /// The history description of a social operation.
@@ -381,7 +374,7 @@ mod tests {
     #[test]
     fn ids_and_descriptions() {
         assert!(id("memberId", "m-1").is_ok());
-        for bad in ["", "  ", "a/b", "a\nb", &"x".repeat(MAX_ID + 1)] {
+        for bad in ["", "  ", "a/b", "a\nb", &"x".repeat(crate::domain::ids::MAX_ID + 1)] {
             assert!(matches!(id("memberId", bad), Err(HandlerError::Reject(_))));
         }
         assert_eq!(

@@ -40,6 +40,7 @@ use crate::app::catalog::CatalogHandle;
 use crate::app::keys::IdempotencyKey;
 use crate::domain::account::{Account, AccountKey, Command, Context, Kind, LineOutcome as Planned};
 use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::ids::{self, IdFault};
 use crate::domain::model::{RewardType, WithdrawType};
 use crate::domain::money;
 use crate::error::ApiError;
@@ -128,14 +129,8 @@ impl BatchApplier {
         let mut violations = Vec::new();
         let mut fail =
             |field: &str, d: String| violations.push(tonic_types::FieldViolation::new(field, d));
-        if h.request_id.trim().is_empty()
-            || h.request_id.len() > 128
-            || h.request_id.chars().any(char::is_control)
-        {
-            fail(
-                "header.request_id",
-                "is required, at most 128 printable characters".into(),
-            );
+        if let Err(fault) = ids::check(&h.request_id) {
+            fail("header.request_id", fault.to_string());
         }
         if h.accrue_description.len() > crate::grpc::MAX_TEXT {
             fail(
@@ -177,11 +172,8 @@ impl BatchApplier {
                 "header.operator_id",
                 "is required for a manual batch (types 4 and 5)".into(),
             );
-        } else if h.operator_id.len() > 128 || h.operator_id.chars().any(char::is_control) {
-            fail(
-                "header.operator_id",
-                "must be at most 128 printable characters".into(),
-            );
+        } else if let Err(IdFault::Malformed | IdFault::Slash) = ids::check(&h.operator_id) {
+            fail("header.operator_id", IdFault::Malformed.to_string());
         }
         match (currency, lifetime) {
             (Some(currency), Some((lifetime, expires))) if violations.is_empty() => Ok(Header {

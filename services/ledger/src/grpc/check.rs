@@ -5,10 +5,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use tonic_types::FieldViolation;
 
-use super::{MAX_ID, MAX_SHORT_TEXT, MAX_TEXT, RESERVED_PREFIXES};
+use super::{MAX_SHORT_TEXT, MAX_TEXT, RESERVED_PREFIXES};
 use crate::config::HoldTtl;
 use crate::domain::account::{Context, Kind};
 use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::ids::{self, IdFault, StreamId};
 use crate::domain::model::{RewardType, WithdrawType};
 use crate::domain::money::{self, AmountError};
 use crate::error::ApiError;
@@ -24,17 +25,16 @@ impl Check {
         self.0.push(FieldViolation::new(field, description));
     }
 
+    /// An id (the ledger's one rule, [`ids::check`]); a member id is also
+    /// a [`StreamId`] (no `/`).
     pub(super) fn id(&mut self, field: &str, value: &str) -> String {
-        if value.trim().is_empty() {
-            self.fail(field, "is required");
-        } else if value.len() > MAX_ID || value.chars().any(char::is_control) {
-            self.fail(
-                field,
-                format!("must be at most {MAX_ID} printable characters"),
-            );
-        } else if field == "member_id" && value.contains('/') {
-            // Member ids are part of stream names and idempotency keys.
-            self.fail(field, "must not contain '/'");
+        let checked = if field == "member_id" {
+            StreamId::parse(value).map(|_| ())
+        } else {
+            ids::check(value)
+        };
+        if let Err(fault) = checked {
+            self.fail(field, fault.to_string());
         }
         value.to_owned()
     }
@@ -158,13 +158,12 @@ impl Check {
         }
     }
 
-    /// An optional id-like field: at most [`MAX_ID`] printable characters.
+    /// An optional id-like field: empty, or the rule ([`ids::check`]).
     pub(super) fn short_id(&mut self, field: &str, value: &str) {
-        if value.len() > MAX_ID || value.chars().any(char::is_control) {
-            self.fail(
-                field,
-                format!("must be at most {MAX_ID} printable characters"),
-            );
+        if let Err(fault) = ids::check(value)
+            && fault != IdFault::Missing
+        {
+            self.fail(field, fault.to_string());
         }
     }
 

@@ -30,8 +30,6 @@ use check::Check;
 use convert::{Converted, Edge};
 use render::{balance_of, result_of};
 
-/// Longest accepted id (operation, hold, member, card, purchase, ...).
-const MAX_ID: usize = 128;
 /// Longest accepted description, in bytes.
 pub const MAX_TEXT: usize = 1024;
 /// Longest accepted reason or merchant name, in bytes.

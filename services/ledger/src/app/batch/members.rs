@@ -4,24 +4,18 @@ use std::collections::HashMap;
 
 use loyalty_proto::ledger::v1 as pb;
 
+use crate::domain::ids::StreamId;
 use crate::error::ApiError;
 use crate::members::MemberDirectory;
 
 /// A chunk's `memberNo`s and their member ids (`None`: unknown).
 pub(super) type Members = HashMap<String, Option<String>>;
 
-/// Longest `memberNo` or member id (card numbers have at most 19 digits,
-/// member ids are UUIDs): keeps a directory call of 10 000 numbers small.
-const MAX_MEMBER_NO: usize = 128;
-
-/// Whether `id` can be a `memberNo` or a member id: not empty, not too long,
-/// no `/` (ids are parts of stream names and idempotency keys), no control
-/// characters.
+/// Whether `id` can be a `memberNo` or a member id: a [`StreamId`] (ids
+/// are parts of stream names and idempotency keys; the length bound keeps a
+/// directory call of 10 000 numbers small).
 pub(super) fn well_formed(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_MEMBER_NO
-        && !id.contains('/')
-        && !id.chars().any(char::is_control)
+    StreamId::parse(id).is_ok()
 }
 
 /// Resolves the well-formed `memberNo`s of a chunk's lines, each once,
