@@ -29,5 +29,6 @@ pub mod log;
 pub mod outbox;
 pub mod progress;
 pub mod projection;
+pub mod service;
 pub mod status;
 pub mod telemetry;

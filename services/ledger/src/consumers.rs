@@ -374,7 +374,13 @@ mod tests {
     #[test]
     fn ids_and_descriptions() {
         assert!(id("memberId", "m-1").is_ok());
-        for bad in ["", "  ", "a/b", "a\nb", &"x".repeat(crate::domain::ids::MAX_ID + 1)] {
+        for bad in [
+            "",
+            "  ",
+            "a/b",
+            "a\nb",
+            &"x".repeat(crate::domain::ids::MAX_ID + 1),
+        ] {
             assert!(matches!(id("memberId", bad), Err(HandlerError::Reject(_))));
         }
         assert_eq!(

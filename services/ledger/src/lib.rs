@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use kit::aggregate::Repository;
 use kit::bootstrap::Runtime;
-use kit::projection::{ProjectionRunner, RebuildReport};
+use kit::projection::RebuildReport;
+use kit::service::{Projections, Spec};
 use loyalty_proto::ledger::v1::catalog_service_server::CatalogServiceServer;
 use loyalty_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 use tokio::net::TcpListener;
@@ -42,6 +43,21 @@ pub const SERVICE_NAME: &str = "loyalty.ledger.v1.LedgerService";
 /// Full name of the catalog's gRPC service.
 pub const CATALOG_SERVICE_NAME: &str = "loyalty.ledger.v1.CatalogService";
 
+/// The ledger, declared once: its gRPC services and default addresses (the
+/// README's port table).
+pub const SPEC: Spec = Spec {
+    name: "ledger",
+    grpc_services: &[SERVICE_NAME, CATALOG_SERVICE_NAME],
+    grpc_addr: "127.0.0.1:50052",
+    metrics_addr: "127.0.0.1:9102",
+};
+
+/// The ledger's projections, declared once: the service runs them, and
+/// `rebuild-projections` and `verify` check the same list.
+pub fn projections() -> Projections {
+    Projections::new().with(ExpirySchedule).with(History)
+}
+
 /// Runs the ledger on the given listeners until `shutdown`.
 pub async fn run(
     args: LedgerArgs,
@@ -50,7 +66,7 @@ pub async fn run(
     shutdown: CancellationToken,
     clock: Clock,
 ) -> anyhow::Result<()> {
-    let mut runtime = Runtime::open("ledger", args.service.clone(), shutdown)?;
+    let mut runtime = Runtime::open(SPEC.name, args.service.clone(), shutdown)?;
     let repo = Arc::new(Repository::<Account>::new(Arc::clone(runtime.log())));
     let catalogs = Arc::new(
         Catalogs::open(
@@ -70,15 +86,12 @@ pub async fn run(
         &args.open_currencies,
     )?;
     runtime.start_outbox(Arc::new(events::json_codec()))?;
-    let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
-    let schedule = projections.add(Arc::new(ExpirySchedule))?;
-    let history = projections.add(Arc::new(History))?;
-    projections.register_metrics(runtime.registry_mut());
-    let token = runtime.tasks_token();
-    runtime.spawn(projections.run(token.clone()));
+    let started = projections().start(&mut runtime)?;
+    let schedule = started.handle(projections::expiry::NAME)?;
+    let history = started.handle(projections::history::NAME)?;
     let scheduler = ExpiryScheduler::new(Arc::clone(&repo), schedule, Arc::clone(&clock));
     let interval = Duration::from_secs(args.expiry_interval_secs);
-    runtime.spawn(scheduler.run(interval, token));
+    runtime.spawn(scheduler.run(interval, runtime.tasks_token()));
     consumers::start(&mut runtime, Arc::new(inbox));
     let batch = Arc::new(
         BatchApplier::new(Arc::clone(&repo), Arc::clone(&catalog), members)
@@ -87,9 +100,7 @@ pub async fn run(
     let api = LedgerApi::new(repo, catalog, clock, history, batch).with_hold_ttl(args.hold_ttl());
     let routes = tonic::service::Routes::new(LedgerServiceServer::new(api))
         .add_service(CatalogServiceServer::new(CatalogApi::new(catalogs)));
-    runtime
-        .serve(grpc, metrics, routes, &[SERVICE_NAME, CATALOG_SERVICE_NAME])
-        .await
+    SPEC.serve(runtime, grpc, metrics, routes).await
 }
 
 /// The directory batch lines' `memberNo`s are resolved through, as
@@ -111,18 +122,12 @@ pub fn member_directory(args: &LedgerArgs) -> anyhow::Result<Arc<dyn MemberDirec
 /// `ledger verify`: the event log and every projection against a replay of
 /// the log (see [`kit::bootstrap::verify_data_dir`]); false when inconsistent.
 pub fn verify(args: &LedgerArgs) -> anyhow::Result<bool> {
-    kit::bootstrap::verify_data_dir(&args.service, &[&ExpirySchedule, &History])
+    projections().verify(&args.service)
 }
 
 /// Drops and rebuilds every projection of the ledger in `args`' data dir by
 /// replaying the whole log (the service must be stopped). Each report says
 /// how many rows differed from the projection it replaced (0: identical).
 pub fn rebuild_projections(args: &LedgerArgs) -> anyhow::Result<Vec<RebuildReport>> {
-    let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())?;
-    let reports = vec![
-        kit::projection::rebuild(&log, &ExpirySchedule)?,
-        kit::projection::rebuild(&log, &History)?,
-    ];
-    log.close();
-    Ok(reports)
+    projections().rebuild(&args.service)
 }

@@ -79,7 +79,7 @@ enum BatchCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = ledger::SPEC.parse();
     cli.args.validate()?;
     if let Some(Operator::Batch(BatchCommand::Apply {
         file,
@@ -135,8 +135,7 @@ fn main() -> anyhow::Result<()> {
     }
     tokio::runtime::Runtime::new()?.block_on(async move {
         let _telemetry = cli.args.service.init_telemetry("ledger")?;
-        let grpc = tokio::net::TcpListener::bind(cli.args.service.grpc_addr).await?;
-        let metrics = tokio::net::TcpListener::bind(cli.args.service.metrics_addr).await?;
+        let (grpc, metrics) = ledger::SPEC.bind(&cli.args.service).await?;
         let shutdown = kit::bootstrap::shutdown_on_signals();
         ledger::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
     })

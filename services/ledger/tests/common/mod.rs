@@ -9,10 +9,10 @@ pub mod requests;
 use std::sync::Arc;
 
 use clap::Parser;
+use kit::service::InProcess;
 use ledger::config::LedgerArgs;
 use loyalty_proto::ledger::v1::catalog_service_client::CatalogServiceClient;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 #[derive(Parser)]
@@ -27,8 +27,7 @@ pub struct Ledger {
     pub catalog: CatalogServiceClient<Channel>,
     /// `http://host:port` of the gRPC server.
     pub url: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    service: InProcess,
     dir: tempfile::TempDir,
 }
 
@@ -67,51 +66,26 @@ impl Ledger {
         ];
         argv.extend_from_slice(extra);
         let args = Cli::parse_from(argv).args;
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let mut task = tokio::spawn(ledger::run(args, grpc, metrics, shutdown.clone(), clock));
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect_lazy();
-        // Ready when health answers SERVING; a start that fails ends the task.
-        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-        loop {
-            tokio::select! {
-                ended = &mut task => {
-                    ended??;
-                    anyhow::bail!("the ledger stopped during its start");
-                }
-                answer = health.check(tonic_health::pb::HealthCheckRequest {
-                    service: ledger::SERVICE_NAME.into(),
-                }) => {
-                    if answer.is_ok_and(|a| a.into_inner().status == 1) {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
-            }
-        }
+        let service = InProcess::start(&ledger::SPEC, |grpc, metrics, shutdown| {
+            ledger::run(args, grpc, metrics, shutdown, clock)
+        })
+        .await?;
         Ok(Self {
-            client: LedgerServiceClient::new(channel.clone()),
-            catalog: CatalogServiceClient::new(channel),
-            url: format!("http://{addr}"),
-            shutdown,
-            task,
+            client: LedgerServiceClient::new(service.channel.clone()),
+            catalog: CatalogServiceClient::new(service.channel.clone()),
+            url: service.url.clone(),
+            service,
             dir,
         })
     }
 
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        self.service.stop().await.unwrap();
     }
 
     /// Stops the ledger and hands back its data dir.
     pub async fn stop_keeping_data(self) -> tempfile::TempDir {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        self.service.stop().await.unwrap();
         self.dir
     }
 
