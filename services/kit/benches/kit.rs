@@ -8,6 +8,7 @@
 //!
 //! Data goes to `$KIT_BENCH_DIR` (default: a temp dir on the target dir's
 //! disk, not tmpfs, so fsync costs what it costs).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::path::PathBuf;
 use std::sync::Arc;

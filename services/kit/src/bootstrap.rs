@@ -244,10 +244,22 @@ pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        let mut term = match term {
+            Ok(term) => Some(term),
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; only SIGINT stops the service");
+                None
+            }
+        };
+        let sigterm = async {
+            match term.as_mut() {
+                Some(term) => term.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+            _ = sigterm => tracing::info!("SIGTERM received; shutting down"),
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
             _ = t.cancelled() => {}
         }

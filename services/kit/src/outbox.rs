@@ -461,18 +461,22 @@ impl OutboxRelay {
                 return;
             }
             let step = async {
-                if js.is_none() {
-                    js = Some(self.connect().await?);
-                    tracing::info!(url = %self.config.nats_url, "outbox connected to NATS");
-                }
+                let connected = match js.take() {
+                    Some(connected) => connected,
+                    None => {
+                        let connected = self.connect().await?;
+                        tracing::info!(url = %self.config.nats_url, "outbox connected to NATS");
+                        connected
+                    }
+                };
+                let connected = js.insert(connected);
                 let careful = self.checkpoint()? < careful_until;
                 let max = if careful {
                     1
                 } else {
                     self.config.max_in_flight
                 };
-                self.publish_batch(js.as_ref().expect("connected"), max)
-                    .await
+                self.publish_batch(connected, max).await
             }
             .await;
             let _ = self.update_lag();

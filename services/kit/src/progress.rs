@@ -23,11 +23,11 @@ impl Progress {
     pub fn new(total: u64, label: &str) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
-            bar.set_style(
+            if let Ok(style) =
                 ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
             bar.set_message(label.to_owned());
             bar
         });
@@ -47,7 +47,7 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.inc(n),
             None => {
-                let mut last = self.last_line.lock().expect("progress lock");
+                let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
                 if last.elapsed() >= Duration::from_secs(2) {
                     *last = Instant::now();
                     tracing::info!(task = %self.label, done, total = self.total, "progress");

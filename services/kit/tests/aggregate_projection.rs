@@ -1,4 +1,5 @@
 //! Aggregates, the repository and projections, on a small wallet domain.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Idempotency under cancellation, refusals stored under their key, the
 //! bounded map of key locks, and answers only from durable state.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Behaviour of the event log: appends, reads, optimistic concurrency,
 //! idempotency, validation, corruption detection and reopening.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! The event log under faults: torn sled snapshots, missing positions,
 //! unreadable blob directories, oversized events, a writer that panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use kit::log::{EventLog, ExpectedVersion, LogError, Metadata, NewEvent};
 

@@ -8,6 +8,7 @@
 //!    and a history INSERT (`LEDGER_BENCH_PG`, default
 //!    `host=127.0.0.1 user=postgres dbname=test`; `off` skips it).
 //! 3. `rebuild-projections` speed over `LEDGER_BENCH_REBUILD_EVENTS` (1M) events.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -162,7 +162,7 @@ impl MemberCache {
     }
 
     fn get(&self, member_no: &str) -> Option<String> {
-        let entries = self.entries.lock().expect("member cache lock");
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.ids.get(member_no).cloned()
     }
 
@@ -170,7 +170,7 @@ impl MemberCache {
         if self.capacity == 0 {
             return;
         }
-        let mut entries = self.entries.lock().expect("member cache lock");
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(id) = entries.ids.get_mut(member_no) {
             member_id.clone_into(id);
             return;
@@ -188,7 +188,11 @@ impl MemberCache {
     }
 
     fn len(&self) -> usize {
-        self.entries.lock().expect("member cache lock").ids.len()
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ids
+            .len()
     }
 }
 

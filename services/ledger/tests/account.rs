@@ -1,5 +1,6 @@
 //! Given past events, when a command arrives, then these events (or this
 //! error): the account's rules, without I/O.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use kit::aggregate::{Aggregate, given_when, replay};

@@ -1,5 +1,6 @@
 //! `ledger batch apply FILE`: the seed's JSON file (amounts as JSON numbers,
 //! read exactly) and CSV, streamed to a running ledger.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! The directory here is an in-process [`MemberDirectory`] (cards `c<n>`
 //! belong to member `m<n>`); the identity service itself is tested end to
 //! end elsewhere.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

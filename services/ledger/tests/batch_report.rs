@@ -1,5 +1,6 @@
 //! Seed 004 byte for byte: the batch report as CSV and JSON, compared with
 //! the seed's own examples as text.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::sync::Arc;
 

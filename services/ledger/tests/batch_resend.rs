@@ -1,6 +1,7 @@
 //! A batch interrupted mid-upload and sent again under the same requestId:
 //! the same content completes without doubling anything; different content
 //! (shifted lines, another type) is refused before anything more is applied.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! start and `CatalogService.UpdateCatalog`, each change a `CatalogChanged`
 //! event in the log, the catalog rebuilt from the log on restart; and the
 //! operator's id on manual operations.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! however often they are delivered; penalties never take a balance below
 //! zero; malformed messages go to the dead-letter subject with their reason,
 //! at once. Every wait polls an observable outcome with a deadline.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

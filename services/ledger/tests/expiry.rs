@@ -1,6 +1,7 @@
 //! Expiry: due buckets expire exactly once, by the scheduler or lazily,
 //! partly spent buckets expire only what is left, and what fell due while
 //! the service was down is expired when it starts again.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

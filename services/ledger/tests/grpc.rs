@@ -1,4 +1,5 @@
 //! The ledger over real gRPC on a real socket, with its event log on disk.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

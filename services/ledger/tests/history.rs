@@ -1,4 +1,5 @@
 //! History over real gRPC: the seed's filters, signs and rows.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

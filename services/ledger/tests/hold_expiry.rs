@@ -3,6 +3,7 @@
 //! and after downtime; a capture or release after that is refused
 //! (HOLD_EXPIRED); a capture before it wins for good. Time is the injected
 //! clock, moved by the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

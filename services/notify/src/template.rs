@@ -36,7 +36,11 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.set_auto_escape_callback(|_| AutoEscape::None);
     let mut syntax = SyntaxConfig::builder();
     syntax.keep_trailing_newline(true);
-    env.set_syntax(syntax.build().expect("default delimiters are valid"));
+    // The default delimiters always build; should they not, the default
+    // syntax (which also keeps no trailing newline) is the fallback.
+    if let Ok(syntax) = syntax.build() {
+        env.set_syntax(syntax);
+    }
     env
 });
 

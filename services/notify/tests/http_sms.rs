@@ -1,4 +1,5 @@
 //! HttpSmsSender against a real axum provider stand-in on a loopback socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

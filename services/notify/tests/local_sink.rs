@@ -1,4 +1,5 @@
 //! LocalSink against the real file system.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

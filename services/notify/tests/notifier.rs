@@ -1,4 +1,5 @@
 //! Notifier built from flags, routing to real senders, and its logging.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

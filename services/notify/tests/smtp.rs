@@ -1,4 +1,5 @@
 //! SmtpSender against a real SMTP stand-in on a loopback socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod common;
 

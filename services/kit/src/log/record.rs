@@ -14,8 +14,23 @@ const IDEMPOTENCY_FORMAT_V1: u8 = 1;
 const IDEMPOTENCY_FORMAT_V2: u8 = 2;
 
 /// Appends `bytes` prefixed by its length as `u16`.
+#[allow(
+    clippy::expect_used,
+    reason = "append validates every short field (stream, type, ids) to at most u16::MAX bytes"
+)]
 fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
     let len = u16::try_from(bytes.len()).expect("short field length validated before encoding");
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Appends `bytes` prefixed by its length as `u32`.
+#[allow(
+    clippy::expect_used,
+    reason = "append bounds payloads and replies far below u32::MAX (the event size limit)"
+)]
+fn put_long(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).expect("long field length validated before encoding");
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);
 }
@@ -33,7 +48,10 @@ fn unseal(bytes: &[u8]) -> Result<&[u8], &'static str> {
         return Err("record shorter than its checksum");
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
-    let stored = u32::from_be_bytes(crc.try_into().expect("4 bytes"));
+    let stored = u32::from_be_bytes(
+        crc.try_into()
+            .map_err(|_| "record shorter than its checksum")?,
+    );
     if crc32fast::hash(body) != stored {
         return Err("checksum mismatch");
     }
@@ -54,26 +72,23 @@ impl<'a> Cursor<'a> {
         self.bytes = tail;
         Ok(head)
     }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
+        self.take(N)?.try_into().map_err(|_| "record truncated")
+    }
     fn u8(&mut self) -> Result<u8, &'static str> {
         Ok(self.take(1)?[0])
     }
     fn u64(&mut self) -> Result<u64, &'static str> {
-        Ok(u64::from_be_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_be_bytes(self.array()?))
     }
     fn i64(&mut self) -> Result<i64, &'static str> {
-        Ok(i64::from_be_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(i64::from_be_bytes(self.array()?))
     }
     fn u32(&mut self) -> Result<u32, &'static str> {
-        Ok(u32::from_be_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_be_bytes(self.array()?))
     }
     fn short(&mut self) -> Result<&'a [u8], &'static str> {
-        let len = u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes"));
+        let len = u16::from_be_bytes(self.array()?);
         self.take(len as usize)
     }
     fn short_str(&mut self) -> Result<&'a str, &'static str> {
@@ -106,9 +121,7 @@ pub(crate) fn encode_event(event: &RecordedEvent) -> Vec<u8> {
         md.causation_id.as_deref().unwrap_or("").as_bytes(),
     );
     put_short(&mut out, md.traceparent.as_deref().unwrap_or("").as_bytes());
-    let len = u32::try_from(event.payload.len()).expect("payload size validated before encoding");
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&event.payload);
+    put_long(&mut out, &event.payload);
     seal(out)
 }
 
@@ -125,7 +138,7 @@ pub(crate) fn decode_event(position: u64, bytes: &[u8]) -> Result<RecordedEvent,
         return Err(corrupt("record position differs from its key"));
     }
     let version = c.u64().map_err(corrupt)?;
-    let id = Uuid::from_bytes(c.take(16).map_err(corrupt)?.try_into().expect("16 bytes"));
+    let id = Uuid::from_bytes(c.array().map_err(corrupt)?);
     let micros = c.i64().map_err(corrupt)?;
     let time = Utc
         .timestamp_micros(micros)
@@ -182,9 +195,7 @@ pub(crate) fn encode_idempotency(entry: &StoredIdempotency) -> Vec<u8> {
     out.extend_from_slice(&entry.position.to_be_bytes());
     out.extend_from_slice(&entry.recorded_at.timestamp_micros().to_be_bytes());
     put_short(&mut out, entry.stream.as_bytes());
-    let len = u32::try_from(entry.result.len()).expect("result size validated before encoding");
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&entry.result);
+    put_long(&mut out, &entry.result);
     seal(out)
 }
 
@@ -205,7 +216,7 @@ pub(crate) fn decode_idempotency(key: &str, bytes: &[u8]) -> Result<StoredIdempo
         },
         _ => return Err(corrupt("unknown record format")),
     };
-    let request_hash: [u8; 32] = c.take(32).map_err(corrupt)?.try_into().expect("32 bytes");
+    let request_hash: [u8; 32] = c.array().map_err(corrupt)?;
     let position = c.u64().map_err(corrupt)?;
     let recorded_at = Utc
         .timestamp_micros(c.i64().map_err(corrupt)?)
