@@ -166,6 +166,58 @@ impl Projections {
     }
 }
 
+/// The operator commands every stateful service has (run while it is
+/// stopped); flatten them into the binary's subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Maintenance {
+    /// Drop every projection and rebuild it by replaying the event log, with
+    /// progress; reports events/s and whether the result equals what it
+    /// replaced.
+    RebuildProjections,
+    /// Check the event log (checksums, positions, versions, index,
+    /// idempotency entries) and compare every projection with a replay of
+    /// the log. Exit code 3 when something is inconsistent.
+    Verify,
+    /// Repair a data dir whose storage lost acknowledged data (work on a
+    /// copy): set damaged sled snapshots aside, cut the log after its last
+    /// consistent position, drop the projections so they rebuild at the
+    /// next start.
+    Repair,
+}
+
+/// Exit code of `verify` when something is inconsistent.
+pub const EXIT_INCONSISTENT: i32 = 3;
+
+impl Maintenance {
+    /// Runs the command on `args`' data dir with `projections`; the process
+    /// exit code.
+    pub fn run(
+        self,
+        spec: &Spec,
+        args: &ServiceArgs,
+        projections: &Projections,
+    ) -> anyhow::Result<i32> {
+        match self {
+            Maintenance::RebuildProjections => {
+                let _telemetry = args.init_telemetry(spec.name)?;
+                for report in projections.rebuild(args)? {
+                    println!("{report}");
+                }
+                Ok(0)
+            }
+            Maintenance::Verify => Ok(if projections.verify(args)? {
+                0
+            } else {
+                EXIT_INCONSISTENT
+            }),
+            Maintenance::Repair => {
+                crate::bootstrap::repair_data_dir(args)?;
+                Ok(0)
+            }
+        }
+    }
+}
+
 /// A service started in this process on loopback port 0 (tests, benches):
 /// returns once gRPC health answers SERVING for its first declared service.
 pub struct InProcess {

@@ -19,22 +19,12 @@ struct Cli {
     command: Option<Operator>,
 }
 
-/// Operator commands (run while the service is stopped).
+/// Operator commands.
 #[derive(Debug, clap::Subcommand)]
 enum Operator {
-    /// Drop every projection and rebuild it by replaying the event log, with
-    /// progress; reports events/s and whether the result equals what it replaced.
-    RebuildProjections,
-    /// Check the event log (checksums, positions, versions, index,
-    /// idempotency entries) and compare every projection (history, expiry
-    /// schedule) with a replay of the log; run while the service is stopped.
-    /// Exit code 3 when something is inconsistent.
-    Verify,
-    /// Repair a data dir whose storage lost acknowledged data (service
-    /// stopped; work on a copy): set damaged sled snapshots aside, cut the
-    /// log after its last consistent position, drop the projections so they
-    /// rebuild at the next start.
-    Repair,
+    /// Maintenance of a stopped ledger's data dir.
+    #[command(flatten)]
+    Maintenance(kit::service::Maintenance),
     /// Batch balance changes.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -117,21 +107,9 @@ fn main() -> anyhow::Result<()> {
         }
         std::process::exit(if report.code == 0 { 0 } else { 1 });
     }
-    if let Some(Operator::Verify) = cli.command {
-        if !ledger::verify(&cli.args)? {
-            std::process::exit(3);
-        }
-        return Ok(());
-    }
-    if let Some(Operator::Repair) = cli.command {
-        return kit::bootstrap::repair_data_dir(&cli.args.service);
-    }
-    if let Some(Operator::RebuildProjections) = cli.command {
-        let _telemetry = cli.args.service.init_telemetry("ledger")?;
-        for r in ledger::rebuild_projections(&cli.args)? {
-            println!("{r}");
-        }
-        return Ok(());
+    if let Some(Operator::Maintenance(m)) = cli.command {
+        let code = m.run(&ledger::SPEC, &cli.args.service, &ledger::projections())?;
+        std::process::exit(code);
     }
     tokio::runtime::Runtime::new()?.block_on(async move {
         let _telemetry = cli.args.service.init_telemetry("ledger")?;
