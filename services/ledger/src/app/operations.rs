@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kit::aggregate::{Executed, Idempotency, Repository};
-use kit::log::{Metadata, request_hash};
+use kit::log::Metadata;
 use kit::projection::ProjectionHandle;
 use loyalty_proto::ledger::v1 as pb;
 
@@ -39,24 +39,19 @@ impl Operations {
         Self { repo, history }
     }
 
-    /// Runs `command` under `key`, hashed over `method` and the request's
-    /// canonical bytes: a repeat answers the stored reply (or refusal); the
-    /// same key with another method or content is ALREADY_EXISTS, never a
-    /// second operation. `reply` renders the answer stored under the key
-    /// from the events decided.
+    /// Runs `command` under `key`; `request_hash` is the SHA-256 of the
+    /// method and the request's canonical bytes: a repeat answers the stored
+    /// reply (or refusal); the same key with another method or content is
+    /// ALREADY_EXISTS, never a second operation. `reply` renders the answer
+    /// stored under the key from the events decided.
     pub async fn execute(
         &self,
-        method: &str,
         key: IdempotencyKey,
-        request: &[u8],
+        request_hash: [u8; 32],
         command: &Command,
         reply: impl Fn(&[Event]) -> Vec<u8>,
     ) -> Result<Vec<u8>, ApiError> {
         let (account, _) = command.key_and_time();
-        let mut hashed = Vec::with_capacity(method.len() + 1 + request.len());
-        hashed.extend_from_slice(method.as_bytes());
-        hashed.push(0);
-        hashed.extend_from_slice(request);
         let metadata = Metadata {
             correlation_id: Some(key.id().to_owned()),
             causation_id: None,
@@ -64,7 +59,7 @@ impl Operations {
         };
         let idempotency = Idempotency {
             key: key.to_string(),
-            request_hash: request_hash(&hashed),
+            request_hash,
         };
         let executed = self
             .repo

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kit::aggregate::Repository;
+use kit::log::request_hash;
 use kit::projection::ProjectionHandle;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_server::LedgerService;
@@ -100,9 +101,17 @@ impl LedgerApi {
             currency,
         } = convert(&request, &edge)?;
         let precision = currency.precision;
+        // The method is part of the hash: the same id under another method
+        // is another request.
+        let mut hashed = Vec::with_capacity(method.len() + 1 + request.encoded_len());
+        hashed.extend_from_slice(method.as_bytes());
+        hashed.push(0);
+        request
+            .encode(&mut hashed)
+            .map_err(|e| ApiError::Unexpected(e.into()))?;
         let stored = self
             .ops
-            .execute(method, key, &request.encode_to_vec(), &command, |events| {
+            .execute(key, request_hash(&hashed), &command, |events| {
                 result_of(events, now, precision).encode_to_vec()
             })
             .await?;
