@@ -20,12 +20,12 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kit::bench::{Figures, env};
+use kit::service::InProcess;
 use ledger::config::LedgerArgs;
 use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use rust_decimal::Decimal;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 struct Cli {
@@ -46,9 +46,8 @@ fn money(amount: &str) -> Option<Money> {
 
 /// A ledger served in-process on a fresh data dir on the target's disk.
 struct Server {
-    addr: std::net::SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    url: String,
+    service: InProcess,
     _dir: tempfile::TempDir,
 }
 
@@ -68,39 +67,30 @@ impl Server {
             "member-id",
         ])
         .args;
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(ledger::run(
-            args,
-            grpc,
-            metrics,
-            shutdown.clone(),
-            Arc::new(chrono::Utc::now),
-        ));
+        let service = InProcess::start(&ledger::SPEC, |grpc, metrics, shutdown| {
+            ledger::run(args, grpc, metrics, shutdown, Arc::new(chrono::Utc::now))
+        })
+        .await
+        .unwrap();
         Self {
-            addr,
-            shutdown,
-            task,
+            url: service.url.clone(),
+            service,
             _dir: dir,
         }
+    }
+
+    async fn stop(self) {
+        self.service.stop().await.unwrap();
     }
 }
 
 async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
-    let Server {
-        addr,
-        shutdown,
-        task: server,
-        _dir,
-    } = Server::start("grpc-").await;
+    let server = Server::start("grpc-").await;
     // Like a fleet of tills: several connections (one HTTP/2 connection is
     // served by one task), 4 clients per connection.
     let connections: Vec<_> = (0..clients.div_ceil(4))
         .map(|_| {
-            let endpoint =
-                tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
+            let endpoint = tonic::transport::Endpoint::from_shared(server.url.clone()).unwrap();
             LedgerServiceClient::new(endpoint.connect_lazy())
         })
         .collect();
@@ -154,8 +144,7 @@ async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
         all.extend(t.await.unwrap());
     }
     let figures = Figures::of(all, started.elapsed());
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    server.stop().await;
     figures
 }
 
@@ -253,13 +242,8 @@ async fn pg_workload(
 
 async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
     use pb::apply_batch_request::Part;
-    let Server {
-        addr,
-        shutdown,
-        task: server,
-        _dir,
-    } = Server::start("batch-").await;
-    let mut client = LedgerServiceClient::connect(format!("http://{addr}"))
+    let server = Server::start("batch-").await;
+    let mut client = LedgerServiceClient::connect(server.url.clone())
         .await
         .unwrap();
     let batch_header = pb::BatchHeader {
@@ -306,8 +290,7 @@ async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
         .unwrap()
         .into_inner();
     let secs = started.elapsed().as_secs_f64();
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    server.stop().await;
     (secs, report)
 }
 
