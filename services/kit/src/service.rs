@@ -282,3 +282,34 @@ impl InProcess {
         self.task.await?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        service: ServiceArgs,
+        #[command(subcommand)]
+        command: Option<Maintenance>,
+    }
+
+    const SPEC: Spec = Spec {
+        name: "probe",
+        grpc_services: &["loyalty.kit.v1.Probe"],
+        grpc_addr: "127.0.0.1:50059",
+        metrics_addr: "127.0.0.1:9109",
+    };
+
+    #[test]
+    fn a_service_listens_on_its_own_default_addresses() {
+        let cli: Cli = SPEC.parse_from(["probe"]);
+        assert_eq!(cli.service.grpc_addr.to_string(), "127.0.0.1:50059");
+        assert_eq!(cli.service.metrics_addr.to_string(), "127.0.0.1:9109");
+        assert_eq!(cli.command, None);
+        let cli: Cli = SPEC.parse_from(["probe", "--grpc-addr", "127.0.0.1:1", "verify"]);
+        assert_eq!(cli.service.grpc_addr.to_string(), "127.0.0.1:1");
+        assert_eq!(cli.command, Some(Maintenance::Verify));
+    }
+}
