@@ -118,8 +118,7 @@ fn status(code: Code, message: String, reason: &str, metadata: &[(&str, String)]
 }
 
 fn member_status(e: MemberError, message: String) -> tonic::Status {
-    let step =
-        |s: loyalty_proto::identity::v1::UserActionType| ("step", s.as_str_name().to_owned());
+    let step = |s: crate::domain::model::Step| ("step", s.name().to_owned());
     let retry = |secs: i64| ("retry_after_seconds", secs.to_string());
     match e {
         MemberError::NotOpen => status(Code::NotFound, message, "MEMBER_NOT_FOUND", &[]),

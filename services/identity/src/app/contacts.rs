@@ -12,9 +12,7 @@ impl Identity {
         contact: &str,
     ) -> (String, NewCode) {
         let code = self.secrets.new_code();
-        let mac = self
-            .secrets
-            .code_mac(member_id, channel as i32, contact, &code);
+        let mac = self.secrets.code_mac(member_id, channel, contact, &code);
         (
             code,
             NewCode {
@@ -105,9 +103,9 @@ impl Identity {
     /// Makes a confirmed phone number the member's login (a no-op when it
     /// already is, e.g. the phone the registration began with).
     pub(crate) async fn claim_phone(&self, member_id: &str, phone: &str) -> Result<(), ApiError> {
-        let claimed = Event::LoginClaimed(pb::LoginClaimed {
+        let claimed = Event::LoginClaimed(ev::LoginClaimed {
             member_id: member_id.to_owned(),
-            kind: LoginKind::Phone as i32,
+            kind: LoginKind::Phone,
             login: phone.to_owned(),
         });
         let stream = login_stream(LoginKind::Phone, phone);
@@ -143,9 +141,7 @@ impl Identity {
         if channel == Channel::Sms && !target.is_empty() {
             self.check_phone_free(&s.member_id, &target)?;
         }
-        let mac = self
-            .secrets
-            .code_mac(&s.member_id, channel as i32, &target, code);
+        let mac = self.secrets.code_mac(&s.member_id, channel, &target, code);
         let rotation =
             (channel == Channel::Sms).then(|| self.new_token(&s.member, Some(&s.token_id), false));
         let now = self.now();
@@ -186,7 +182,7 @@ impl Identity {
         member: &Member,
         kept: &str,
     ) -> Result<(), ApiError> {
-        let began_with = (member.login_kind == LoginKind::Phone as i32).then_some(&member.login);
+        let began_with = (member.login_kind == Some(LoginKind::Phone)).then_some(&member.login);
         let mut others: Vec<&String> = member.phone.confirmed.iter().chain(began_with).collect();
         others.retain(|p| p.as_str() != kept);
         others.dedup();

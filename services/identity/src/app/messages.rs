@@ -14,10 +14,12 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::domain::message::{
-    Define, FailReason, MAX_TEMPLATE_TEXT, Record, channel_of, message_stream, template_stream,
+    Define, FailReason, MAX_TEMPLATE_TEXT, Record, message_stream, template_stream,
     valid_request_id, valid_template_id,
 };
+use crate::domain::model::MessageTemplate;
 use crate::domain::values::mask_tail;
+use crate::grpc::convert;
 
 /// Removes a request id from the in-flight set when dropped.
 struct Sending<'a> {
@@ -47,7 +49,7 @@ fn values_for(
         member
             .cards
             .iter()
-            .find(|(_, kind)| *kind == CardKind::Physical as i32)
+            .find(|(_, kind)| *kind == CardKind::Physical)
             .or(member.cards.first())
             .map(|(n, _)| n.clone())
             .unwrap_or_default()
@@ -81,11 +83,11 @@ impl Identity {
                 "1 to 128 letters, digits, '_', '-' or '.'".into(),
             );
         }
-        let channel = Channel::try_from(t.channel).unwrap_or(Channel::Unspecified);
-        if channel == Channel::Unspecified {
+        let channel = convert::channel(t.channel);
+        if channel.is_none() {
             bad("template.channel", "CHANNEL_SMS or CHANNEL_EMAIL".into());
         }
-        if channel == Channel::Sms {
+        if channel == Some(Channel::Sms) {
             t.subject.clear();
         } else if t.subject.trim().is_empty() {
             bad(
@@ -107,9 +109,15 @@ impl Identity {
         if t.body.trim().is_empty() {
             bad("template.body", "required".into());
         }
-        if !errors.is_empty() {
+        let Some(channel) = channel.filter(|_| errors.is_empty()) else {
             return Err(ApiError::Invalid(errors));
-        }
+        };
+        let t = MessageTemplate {
+            template_id: t.template_id,
+            channel,
+            subject: t.subject,
+            body: t.body,
+        };
         let stream = template_stream(&t.template_id);
         let executed = self.run(&self.templates, &stream, &Define(t)).await?;
         Ok(pb::DefineTemplateResponse {
@@ -124,7 +132,9 @@ impl Identity {
             return Err(violation("template_id", "not a template id"));
         }
         let (t, _) = self.templates.load(&template_stream(id.trim()))?;
-        t.definition.ok_or(ApiError::NotFound("template"))
+        t.definition
+            .map(pb::MessageTemplate::from)
+            .ok_or(ApiError::NotFound("template"))
     }
 
     /// Sends the requested message once per `request_id`: a repeated
@@ -203,7 +213,7 @@ impl Identity {
     /// The answer a recorded outcome gives.
     fn recorded(outcome: Outcome) -> Option<Result<pb::MessageSent, ApiError>> {
         if let Some(sent) = outcome.sent {
-            return Some(Ok(sent));
+            return Some(Ok(crate::events::message_sent(&sent)));
         }
         outcome.failed.map(|f| {
             Err(ApiError::MessageFailed {
@@ -217,12 +227,13 @@ impl Identity {
         &self,
         r: &pb::MessageRequested,
     ) -> Result<pb::MessageSent, ApiError> {
+        let requested = convert::channel(r.channel);
         let member_id = match self.message_member(r)? {
             Some(id) => id,
             None => {
                 let detail = "no member with that id or card".to_owned();
                 return Err(self
-                    .record_failure(r, "", r.channel, FailReason::UnknownMember, detail)
+                    .record_failure(r, "", requested, FailReason::UnknownMember, detail)
                     .await);
             }
         };
@@ -238,20 +249,22 @@ impl Identity {
                 .record_failure(
                     r,
                     &member_id,
-                    r.channel,
+                    requested,
                     FailReason::UnknownTemplate,
                     detail,
                 )
                 .await);
         };
-        let channel = channel_of(template.channel);
-        if r.channel != Channel::Unspecified as i32 && r.channel != template.channel {
-            let detail = format!("template {} is {}", r.template_id, channel.as_str_name());
+        let channel = template.channel;
+        if r.channel != pb::Channel::Unspecified as i32
+            && r.channel != pb::Channel::from(channel) as i32
+        {
+            let detail = format!("template {} is {}", r.template_id, channel.name());
             return Err(self
                 .record_failure(
                     r,
                     &member_id,
-                    r.channel,
+                    requested,
                     FailReason::ChannelMismatch,
                     detail,
                 )
@@ -259,15 +272,15 @@ impl Identity {
         }
         let to = match channel {
             Channel::Email => member.email.confirmed.clone(),
-            _ => member.phone.confirmed.clone(),
+            Channel::Sms => member.phone.confirmed.clone(),
         };
         let Some(to) = to else {
-            let detail = format!("the member has no confirmed {}", channel.as_str_name());
+            let detail = format!("the member has no confirmed {}", channel.name());
             return Err(self
                 .record_failure(
                     r,
                     &member_id,
-                    channel as i32,
+                    Some(channel),
                     FailReason::NoRecipient,
                     detail,
                 )
@@ -281,7 +294,7 @@ impl Identity {
             Err(e) => {
                 let reason = FailReason::MissingValues;
                 return Err(self
-                    .record_failure(r, &member_id, channel as i32, reason, e.to_string())
+                    .record_failure(r, &member_id, Some(channel), reason, e.to_string())
                     .await);
             }
         };
@@ -307,21 +320,21 @@ impl Identity {
                 let reason = "the provider refused the message for good".to_owned();
                 let why = FailReason::Undeliverable;
                 return Err(self
-                    .record_failure(r, &member_id, channel as i32, why, reason)
+                    .record_failure(r, &member_id, Some(channel), why, reason)
                     .await);
             }
         }
-        let sent = pb::MessageSent {
+        let sent = ev::MessageSent {
             request_id: r.request_id.clone(),
             member_id: member_id.clone(),
-            channel: channel as i32,
+            channel,
             template_id: r.template_id.clone(),
             recipient_masked: masked,
-            sent_at: Some(self.now().into()),
+            sent_at: self.now(),
         };
         self.record(r, Record::Sent(sent.clone())).await?;
         tracing::info!(request_id = %r.request_id, %member_id, template_id = %r.template_id, "message sent");
-        Ok(sent)
+        Ok(crate::events::message_sent(&sent))
     }
 
     /// The member a request names: by id, else by card.
@@ -346,18 +359,18 @@ impl Identity {
         &self,
         r: &pb::MessageRequested,
         member_id: &str,
-        channel: i32,
+        channel: Option<Channel>,
         reason: FailReason,
         detail: String,
     ) -> ApiError {
-        let failed = pb::MessageFailed {
+        let failed = ev::MessageFailed {
             request_id: r.request_id.clone(),
             member_id: member_id.to_owned(),
             channel,
             template_id: r.template_id.clone(),
             reason: reason.as_str().to_owned(),
             detail: detail.clone(),
-            failed_at: Some(self.now().into()),
+            failed_at: self.now(),
         };
         if let Err(e) = self.record(r, Record::Failed(failed)).await {
             return e;

@@ -124,9 +124,9 @@ impl Identity {
         let member_id = uuid::Uuid::now_v7().to_string();
         let take = Take {
             member_id: member_id.clone(),
-            event: Event::LoginClaimed(pb::LoginClaimed {
+            event: Event::LoginClaimed(ev::LoginClaimed {
                 member_id: member_id.clone(),
-                kind: kind as i32,
+                kind,
                 login: login.to_owned(),
             }),
         };
@@ -208,7 +208,11 @@ impl Identity {
     }
 
     /// Validates and saves the questionnaire answers.
-    pub async fn set_answers(&self, s: &Session, answers: &[pb::Answer]) -> Result<(), ApiError> {
+    pub async fn set_answers(
+        &self,
+        s: &Session,
+        answers: &[crate::domain::model::Answer],
+    ) -> Result<(), ApiError> {
         let today = self.now().date_naive();
         let accepted = self
             .settings
@@ -241,7 +245,7 @@ impl Identity {
             &Command::Accept(self.now()),
         )
         .await?;
-        let by_card = s.member.login_kind == LoginKind::Card as i32;
+        let by_card = s.member.login_kind == Some(LoginKind::Card);
         if self.settings.policy.virtual_on_accept(by_card) && s.member.virtual_cards() == 0 {
             return match self.emit_virtual(&s.member).await {
                 Ok(number) => Ok(crate::domain::values::mask_tail(&number)),

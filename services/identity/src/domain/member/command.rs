@@ -1,7 +1,7 @@
 //! What the member aggregate is asked to do, and how it refuses.
 
+use crate::domain::model::{CardKind, Channel, LoginKind, Step};
 use chrono::{DateTime, Duration, Utc};
-use loyalty_proto::identity::v1::{CardKind, Channel, LoginKind, UserActionType as Step};
 
 use crate::domain::questionnaire::Accepted;
 
@@ -178,10 +178,10 @@ pub enum MemberError {
     #[error("member already exists")]
     AlreadyOpen,
     /// The step was completed before (the seed's protocol error).
-    #[error("step {} is already done", .0.as_str_name())]
+    #[error("step {} is already done", .0.name())]
     StepAlreadyDone(Step),
     /// A required step is still open.
-    #[error("step {} is required first", .0.as_str_name())]
+    #[error("step {} is required first", .0.name())]
     StepRequired(Step),
     /// The registration is complete.
     #[error("the registration is already completed")]
