@@ -94,7 +94,22 @@ fn repaired(r: Result<(), crate::error::ApiError>) -> anyhow::Result<()> {
             tracing::error!(error = %e, "a link cannot be finished; left for an operator");
             Ok(())
         }
-        Err(e) => Err(anyhow::anyhow!("{e}")),
+        Err(
+            e @ (ApiError::Invalid(_)
+            | ApiError::Unauthenticated(_)
+            | ApiError::BadCredentials
+            | ApiError::Forbidden
+            | ApiError::Card(_)
+            | ApiError::Disabled(_)
+            | ApiError::RequestReused
+            | ApiError::Ambiguous(_)
+            | ApiError::VirtualCardExists
+            | ApiError::Delivery
+            | ApiError::MessageFailed { .. }
+            | ApiError::Busy
+            | ApiError::Storage(_)
+            | ApiError::Unexpected(_)),
+        ) => Err(anyhow::anyhow!("{e}")),
     }
 }
 

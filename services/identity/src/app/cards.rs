@@ -108,7 +108,7 @@ impl Identity {
             .log()
             .append(CARD_STOCK_STREAM, ExpectedVersion::Any, vec![new_event(&e)])
             .await
-            .map_err(|e| ApiError::Unexpected(e.into()))?;
+            .map_err(ApiError::Storage)?;
         Ok(())
     }
 
@@ -224,10 +224,10 @@ impl Identity {
                 ));
             }
             for p in pending {
-                match p.map_err(anyhow::Error::from)?.outcome().await {
+                match p.map_err(ApiError::Storage)?.outcome().await {
                     Ok(_) => loaded += 1,
                     Err(kit::log::LogError::Conflict { .. }) => {}
-                    Err(e) => return Err(ApiError::Unexpected(e.into())),
+                    Err(e) => return Err(ApiError::Storage(e)),
                 }
             }
         }

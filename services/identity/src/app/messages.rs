@@ -165,7 +165,7 @@ impl Identity {
             Err(kit::log::LogError::IdempotencyConflict { .. }) => {
                 return Err(ApiError::RequestReused);
             }
-            Err(e) => return Err(ApiError::Unexpected(e.into())),
+            Err(e) => return Err(ApiError::Storage(e)),
         }
         let stream = message_stream(&r.request_id);
         let (outcome, _) = self.outcomes.load(&stream)?;
@@ -201,11 +201,17 @@ impl Identity {
         self.outcomes
             .execute(&stream, &outcome, Some(idem), metadata(), |_, _| Vec::new())
             .await
-            .map_err(|e| match e {
-                kit::aggregate::RepositoryError::Log(kit::log::LogError::IdempotencyConflict {
-                    ..
-                }) => ApiError::RequestReused,
-                other => other.into(),
+            .map_err(|e| {
+                use kit::aggregate::RepositoryError as E;
+                match e {
+                    E::Log(kit::log::LogError::IdempotencyConflict { .. }) => {
+                        ApiError::RequestReused
+                    }
+                    e @ (E::Domain(_)
+                    | E::Log(_)
+                    | E::Decode { .. }
+                    | E::TooManyConflicts { .. }) => e.into(),
+                }
             })?;
         Ok(())
     }
