@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::domain::message::{
-    Define, FailReason, MAX_TEMPLATE_TEXT, Record, message_stream, template_stream,
-    valid_request_id, valid_template_id,
+    Define, FailReason, Record, message_stream, template_stream, valid_request_id,
+    valid_template_id,
 };
 use crate::domain::model::MessageTemplate;
 use crate::domain::values::mask_tail;
@@ -66,64 +66,12 @@ fn values_for(
 }
 
 impl Identity {
-    /// `DefineTemplate`: checks the template parses and records it.
-    pub async fn define_template(
-        &self,
-        t: Option<pb::MessageTemplate>,
-    ) -> Result<pb::DefineTemplateResponse, ApiError> {
-        let mut t = t.ok_or_else(|| violation("template", "required"))?;
-        t.template_id = t.template_id.trim().to_owned();
-        let mut errors = Vec::new();
-        let mut bad = |field: &str, why: String| {
-            errors.push(tonic_types::FieldViolation::new(field, why));
-        };
-        if !valid_template_id(&t.template_id) {
-            bad(
-                "template.template_id",
-                "1 to 128 letters, digits, '_', '-' or '.'".into(),
-            );
-        }
-        let channel = convert::channel(t.channel);
-        if channel.is_none() {
-            bad("template.channel", "CHANNEL_SMS or CHANNEL_EMAIL".into());
-        }
-        if channel == Some(Channel::Sms) {
-            t.subject.clear();
-        } else if t.subject.trim().is_empty() {
-            bad(
-                "template.subject",
-                "an e-mail template needs a subject".into(),
-            );
-        }
-        let mut placeholders = std::collections::BTreeSet::new();
-        for (field, text) in [("template.subject", &t.subject), ("template.body", &t.body)] {
-            if text.len() > MAX_TEMPLATE_TEXT {
-                bad(field, format!("at most {MAX_TEMPLATE_TEXT} bytes"));
-                continue;
-            }
-            match notify::placeholders(text) {
-                Ok(names) => placeholders.extend(names),
-                Err(e) => bad(field, e.to_string()),
-            }
-        }
-        if t.body.trim().is_empty() {
-            bad("template.body", "required".into());
-        }
-        let Some(channel) = channel.filter(|_| errors.is_empty()) else {
-            return Err(ApiError::Invalid(errors));
-        };
-        let t = MessageTemplate {
-            template_id: t.template_id,
-            channel,
-            subject: t.subject,
-            body: t.body,
-        };
+    /// `DefineTemplate`: records a checked template (see
+    /// [`crate::grpc::convert::template`]); whether it changed anything.
+    pub async fn define_template(&self, t: MessageTemplate) -> Result<bool, ApiError> {
         let stream = template_stream(&t.template_id);
         let executed = self.run(&self.templates, &stream, &Define(t)).await?;
-        Ok(pb::DefineTemplateResponse {
-            placeholders: placeholders.into_iter().collect(),
-            changed: !events_of(&executed).is_empty(),
-        })
+        Ok(!events_of(&executed).is_empty())
     }
 
     /// `GetTemplate`.

@@ -1,7 +1,13 @@
 //! Domain values ⇄ `loyalty.identity.v1` messages: the one place that knows
 //! both (the event codec in `crate::events` uses the enum mappings too).
 
+use std::collections::BTreeSet;
+
 use loyalty_proto::identity::v1 as pb;
+
+use super::check::Violations;
+use crate::domain::message::{MAX_TEMPLATE_TEXT, valid_template_id};
+use crate::error::ApiError;
 
 use crate::domain::model::{
     Answer, CardKind, CardState, Channel, FieldType, LoginKind, MessageTemplate, NodeKind,
@@ -157,5 +163,94 @@ impl From<MessageTemplate> for pb::MessageTemplate {
             subject: t.subject,
             body: t.body,
         }
+    }
+}
+
+/// A template to define, checked: the domain template (id trimmed, an SMS
+/// template's subject dropped) and the placeholders its texts use; every
+/// bad field is named (`template.<field>`).
+pub fn template(
+    t: Option<pb::MessageTemplate>,
+) -> Result<(MessageTemplate, BTreeSet<String>), ApiError> {
+    let mut v = Violations::new();
+    let Some(t) = t else {
+        v.bad("template", "required");
+        return v.done(None);
+    };
+    let template_id = t.template_id.trim().to_owned();
+    if !valid_template_id(&template_id) {
+        v.bad(
+            "template.template_id",
+            "1 to 128 letters, digits, '_', '-' or '.'",
+        );
+    }
+    let channel = channel(t.channel);
+    if channel.is_none() {
+        v.bad("template.channel", "CHANNEL_SMS or CHANNEL_EMAIL");
+    }
+    let subject = if channel == Some(Channel::Sms) {
+        String::new()
+    } else {
+        if t.subject.trim().is_empty() {
+            v.bad("template.subject", "an e-mail template needs a subject");
+        }
+        t.subject
+    };
+    let mut placeholders = BTreeSet::new();
+    for (field, text) in [("template.subject", &subject), ("template.body", &t.body)] {
+        if text.len() > MAX_TEMPLATE_TEXT {
+            v.bad(field, format!("at most {MAX_TEMPLATE_TEXT} bytes"));
+            continue;
+        }
+        if let Some(names) = v.check(field, notify::placeholders(text)) {
+            placeholders.extend(names);
+        }
+    }
+    if t.body.trim().is_empty() {
+        v.bad("template.body", "required");
+    }
+    let template = channel.map(|channel| MessageTemplate {
+        template_id,
+        channel,
+        subject,
+        body: t.body,
+    });
+    Ok((v.done(template)?, placeholders))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_is_checked_field_by_field_and_comes_out_typed() {
+        let Err(ApiError::Invalid(violations)) = template(Some(pb::MessageTemplate {
+            template_id: "a/b".into(),
+            channel: 0,
+            subject: String::new(),
+            body: " ".into(),
+        })) else {
+            panic!("accepted")
+        };
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "template.template_id",
+                "template.channel",
+                "template.subject",
+                "template.body"
+            ]
+        );
+        let (t, placeholders) = template(Some(pb::MessageTemplate {
+            template_id: " ETP_1 ".into(),
+            channel: pb::Channel::Sms as i32,
+            subject: "dropped".into(),
+            body: "Hello {{forename}}".into(),
+        }))
+        .unwrap();
+        assert_eq!((t.template_id.as_str(), t.channel), ("ETP_1", Channel::Sms));
+        assert!(t.subject.is_empty());
+        assert_eq!(placeholders.into_iter().collect::<Vec<_>>(), ["forename"]);
     }
 }
