@@ -44,24 +44,23 @@ impl Identity {
         Ok(())
     }
 
-    /// Enters a contact (phone digits or e-mail) and sends it a code.
+    /// Enters a contact (a phone number or an e-mail) and sends it a code.
     pub async fn enter_contact(
         &self,
         member: &Member,
-        channel: Channel,
-        value: &str,
+        contact: NewContact,
     ) -> Result<(), ApiError> {
-        let (code, new) = self.new_code(&member.id, channel, value);
+        let (channel, value) = (contact.channel(), contact.as_str().to_owned());
+        let (code, new) = self.new_code(&member.id, channel, &value);
         let c = Command::EnterContact {
-            channel,
-            value: value.to_owned(),
+            contact,
             code: new,
             now: self.now(),
             limits: self.settings.limits,
         };
         self.run(&self.members, &member_stream(&member.id), &c)
             .await?;
-        self.deliver(&member.id, channel, value, &code).await
+        self.deliver(&member.id, channel, &value, &code).await
     }
 
     /// Sends a new code to the contact awaiting confirmation.
@@ -87,7 +86,7 @@ impl Identity {
     pub async fn set_phone(&self, s: &Session, raw: &str) -> Result<(), ApiError> {
         let phone = Phone::parse(raw).map_err(|e| violation("phone_number", e.description))?;
         self.check_phone_free(&s.member_id, phone.as_str())?;
-        self.enter_contact(&s.member, Channel::Sms, phone.as_str())
+        self.enter_contact(&s.member, NewContact::Phone(phone))
             .await
     }
 
@@ -116,7 +115,7 @@ impl Identity {
     /// Parses and enters an e-mail address.
     pub async fn set_email(&self, s: &Session, raw: &str) -> Result<(), ApiError> {
         let email = Email::parse(raw).map_err(|e| violation("email", e.description))?;
-        self.enter_contact(&s.member, Channel::Email, email.as_str())
+        self.enter_contact(&s.member, NewContact::Email(email))
             .await
     }
 

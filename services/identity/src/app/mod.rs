@@ -16,7 +16,9 @@ use crate::domain::card::{
     Allocate, Card, CardCommand, Claim, Take, VIRTUAL_STREAM, VirtualRange, card_stream,
 };
 use crate::domain::event::{self as ev, Event};
-use crate::domain::member::{Command, ConfirmOutcome, Limits, Member, NewCode, NewToken};
+use crate::domain::member::{
+    Command, ConfirmOutcome, Limits, Member, NewCode, NewContact, NewToken,
+};
 use crate::domain::message::{Outcome, Template};
 use crate::domain::model::{CardKind, CardState, Channel, LoginKind};
 use crate::domain::questionnaire::Questionnaire;

@@ -59,12 +59,12 @@ impl Aggregate for Member {
                 Ok(vec![self.step(Step::AcceptTenderOffer, *now)])
             }
             Command::EnterContact {
-                channel,
-                value,
+                contact: entered,
                 code,
                 now,
                 limits,
             } => {
+                let (channel, value) = (&entered.channel(), entered.as_str());
                 self.step_open(Self::step_of(*channel))?;
                 if *channel == Channel::Email {
                     self.phone_proven()?;
@@ -74,7 +74,7 @@ impl Aggregate for Member {
                 Ok(vec![
                     Event::ContactEntered(ev::ContactEntered {
                         channel: *channel,
-                        value: value.clone(),
+                        value: value.to_owned(),
                     }),
                     Self::code_event(*channel, code, *now),
                 ])

@@ -6,7 +6,8 @@ mod command;
 mod decide;
 
 pub use command::{
-    Command, ConfirmOutcome, Limits, MAX_CODE_FAILURES, MAX_TOKENS, MemberError, NewCode, NewToken,
+    Command, ConfirmOutcome, Limits, MAX_CODE_FAILURES, MAX_TOKENS, MemberError, NewCode,
+    NewContact, NewToken,
 };
 
 use std::collections::{BTreeMap, BTreeSet};

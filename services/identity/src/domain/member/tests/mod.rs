@@ -70,10 +70,14 @@ fn code(b: u8, now: At) -> NewCode {
 }
 
 fn enter(channel: Channel, value: &str, b: u8, now: At) -> Command {
-    let (value, code, limits) = (value.into(), code(b, now), Limits::default());
+    use crate::domain::values::{Email, Phone};
+    let contact = match channel {
+        Channel::Sms => NewContact::Phone(Phone::parse(value).unwrap()),
+        Channel::Email => NewContact::Email(Email::parse(value).unwrap()),
+    };
+    let (code, limits) = (code(b, now), Limits::default());
     Command::EnterContact {
-        channel,
-        value,
+        contact,
         code,
         now,
         limits,
