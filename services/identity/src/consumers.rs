@@ -52,7 +52,24 @@ pub async fn handle_message_request(
             )))
         }
         Err(ApiError::Storage(e)) => Err(HandlerError::from_storage(e)),
-        Err(e) => Err(HandlerError::Retry(anyhow::Error::new(e))),
+        // Everything else may pass: a member or template defined later, a
+        // provider back up, a stream less contended. Named one by one, so a
+        // new error has to be placed here.
+        Err(
+            e @ (ApiError::Unauthenticated(_)
+            | ApiError::BadCredentials
+            | ApiError::Forbidden
+            | ApiError::Member(_)
+            | ApiError::Card(_)
+            | ApiError::Taken(_)
+            | ApiError::NotFound(_)
+            | ApiError::Disabled(_)
+            | ApiError::Ambiguous(_)
+            | ApiError::VirtualCardExists
+            | ApiError::Delivery
+            | ApiError::Busy
+            | ApiError::Unexpected(_)),
+        ) => Err(HandlerError::Retry(anyhow::Error::new(e))),
     }
 }
 

@@ -4,11 +4,10 @@
 //! logged (`kit::status::internal`, the same format in every service; the
 //! gateway renders it as the seed's `Fail` with "Идентификатор ошибки").
 
-use std::collections::HashMap;
-
 use kit::aggregate::RepositoryError;
+use kit::status::{Refusal, internal, invalid, refused, storage};
 use tonic::Code;
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use tonic_types::FieldViolation;
 
 use crate::domain::card::{CardError, Taken};
 use crate::domain::member::MemberError;
@@ -105,74 +104,89 @@ from_repo!(CardError, ApiError::Card);
 from_repo!(Taken, |_| ApiError::Taken("it"));
 from_repo!(std::convert::Infallible, |never| match never {});
 
-fn status(code: Code, message: String, reason: &str, metadata: &[(&str, String)]) -> tonic::Status {
-    let metadata: HashMap<String, String> = metadata
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    tonic::Status::with_error_details(
-        code,
-        message,
-        ErrorDetails::with_error_info(reason, DOMAIN, metadata),
-    )
+fn status(
+    code: Code,
+    message: String,
+    reason: &str,
+    metadata: &[(&'static str, String)],
+) -> tonic::Status {
+    kit::status::status(code, message, reason, DOMAIN, metadata.to_vec())
 }
 
-fn member_status(e: MemberError, message: String) -> tonic::Status {
-    let step =
-        |s: loyalty_proto::identity::v1::UserActionType| ("step", s.as_str_name().to_owned());
-    let retry = |secs: i64| ("retry_after_seconds", secs.to_string());
-    match e {
-        MemberError::NotOpen => status(Code::NotFound, message, "MEMBER_NOT_FOUND", &[]),
-        MemberError::AlreadyOpen => status(Code::AlreadyExists, message, "MEMBER_EXISTS", &[]),
-        MemberError::StepAlreadyDone(s) => status(
-            Code::FailedPrecondition,
-            message,
-            "STEP_ALREADY_DONE",
-            &[step(s)],
-        ),
-        MemberError::StepRequired(s) => status(
-            Code::FailedPrecondition,
-            message,
-            "STEP_REQUIRED",
-            &[step(s)],
-        ),
-        MemberError::AlreadyRegistered => {
-            status(Code::FailedPrecondition, message, "ALREADY_REGISTERED", &[])
+impl Refusal for MemberError {
+    fn code(&self) -> Code {
+        match self {
+            MemberError::NotOpen => Code::NotFound,
+            MemberError::AlreadyOpen => Code::AlreadyExists,
+            MemberError::StepAlreadyDone(_)
+            | MemberError::StepRequired(_)
+            | MemberError::AlreadyRegistered
+            | MemberError::NothingToConfirm
+            | MemberError::CodeExpired
+            | MemberError::CodeLocked => Code::FailedPrecondition,
+            MemberError::ResendCooldown { .. }
+            | MemberError::DailyLimit { .. }
+            | MemberError::LoginLocked { .. } => Code::ResourceExhausted,
+            MemberError::TokenInvalid => Code::Unauthenticated,
         }
-        MemberError::NothingToConfirm => {
-            status(Code::FailedPrecondition, message, "NOTHING_TO_CONFIRM", &[])
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            MemberError::NotOpen => "MEMBER_NOT_FOUND",
+            MemberError::AlreadyOpen => "MEMBER_EXISTS",
+            MemberError::StepAlreadyDone(_) => "STEP_ALREADY_DONE",
+            MemberError::StepRequired(_) => "STEP_REQUIRED",
+            MemberError::AlreadyRegistered => "ALREADY_REGISTERED",
+            MemberError::NothingToConfirm => "NOTHING_TO_CONFIRM",
+            MemberError::CodeExpired => "CONFIRM_CODE_EXPIRED",
+            MemberError::CodeLocked => "CONFIRM_CODE_LOCKED",
+            MemberError::ResendCooldown { .. } => "RESEND_COOLDOWN",
+            MemberError::DailyLimit { .. } => "DAILY_LIMIT",
+            MemberError::TokenInvalid => "TOKEN_INVALID",
+            MemberError::LoginLocked { .. } => "LOGIN_LOCKED",
         }
-        MemberError::CodeExpired => status(
-            Code::FailedPrecondition,
-            message,
-            "CONFIRM_CODE_EXPIRED",
-            &[],
-        ),
-        MemberError::CodeLocked => status(
-            Code::FailedPrecondition,
-            message,
-            "CONFIRM_CODE_LOCKED",
-            &[],
-        ),
-        MemberError::ResendCooldown { retry_after_secs } => status(
-            Code::ResourceExhausted,
-            message,
-            "RESEND_COOLDOWN",
-            &[retry(retry_after_secs)],
-        ),
-        MemberError::DailyLimit { retry_after_secs } => status(
-            Code::ResourceExhausted,
-            message,
-            "DAILY_LIMIT",
-            &[retry(retry_after_secs)],
-        ),
-        MemberError::TokenInvalid => status(Code::Unauthenticated, message, "TOKEN_INVALID", &[]),
-        MemberError::LoginLocked { retry_after_secs } => status(
-            Code::ResourceExhausted,
-            message,
-            "LOGIN_LOCKED",
-            &[retry(retry_after_secs)],
-        ),
+    }
+
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        match self {
+            MemberError::StepAlreadyDone(s) | MemberError::StepRequired(s) => {
+                vec![("step", s.name().to_owned())]
+            }
+            MemberError::ResendCooldown { retry_after_secs }
+            | MemberError::DailyLimit { retry_after_secs }
+            | MemberError::LoginLocked { retry_after_secs } => {
+                vec![("retry_after_seconds", retry_after_secs.to_string())]
+            }
+            MemberError::NotOpen
+            | MemberError::AlreadyOpen
+            | MemberError::AlreadyRegistered
+            | MemberError::NothingToConfirm
+            | MemberError::CodeExpired
+            | MemberError::CodeLocked
+            | MemberError::TokenInvalid => Vec::new(),
+        }
+    }
+}
+
+impl Refusal for CardError {
+    fn code(&self) -> Code {
+        match self {
+            CardError::Unknown => Code::NotFound,
+            CardError::TakenByOther | CardError::Blocked => Code::FailedPrecondition,
+            CardError::Exists => Code::AlreadyExists,
+            CardError::RangeExhausted => Code::ResourceExhausted,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            CardError::Unknown => "CARD_NOT_FOUND",
+            CardError::TakenByOther => "CARD_TAKEN",
+            CardError::Blocked => "CARD_BLOCKED",
+            CardError::Exists => "CARD_EXISTS",
+            CardError::RangeExhausted => "VIRTUAL_RANGE_EXHAUSTED",
+        }
     }
 }
 
@@ -180,11 +194,7 @@ impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> Self {
         let message = e.to_string();
         match e {
-            ApiError::Invalid(violations) => tonic::Status::with_error_details(
-                Code::InvalidArgument,
-                message,
-                ErrorDetails::with_bad_request(violations),
-            ),
+            ApiError::Invalid(violations) => invalid(violations),
             ApiError::Unauthenticated(why) => status(
                 Code::Unauthenticated,
                 message,
@@ -195,23 +205,8 @@ impl From<ApiError> for tonic::Status {
                 status(Code::Unauthenticated, message, "INVALID_CREDENTIALS", &[])
             }
             ApiError::Forbidden => status(Code::PermissionDenied, message, "FORBIDDEN", &[]),
-            ApiError::Member(m) => member_status(m, message),
-            ApiError::Card(c) => match c {
-                CardError::Unknown => status(Code::NotFound, message, "CARD_NOT_FOUND", &[]),
-                CardError::TakenByOther => {
-                    status(Code::FailedPrecondition, message, "CARD_TAKEN", &[])
-                }
-                CardError::Blocked => {
-                    status(Code::FailedPrecondition, message, "CARD_BLOCKED", &[])
-                }
-                CardError::Exists => status(Code::AlreadyExists, message, "CARD_EXISTS", &[]),
-                CardError::RangeExhausted => status(
-                    Code::ResourceExhausted,
-                    message,
-                    "VIRTUAL_RANGE_EXHAUSTED",
-                    &[],
-                ),
-            },
+            ApiError::Member(m) => refused(&m, DOMAIN),
+            ApiError::Card(c) => refused(&c, DOMAIN),
             ApiError::Taken(what) => status(
                 Code::AlreadyExists,
                 message,
@@ -240,8 +235,41 @@ impl From<ApiError> for tonic::Status {
                 status(Code::FailedPrecondition, message, reason.as_str(), &[])
             }
             ApiError::Busy => status(Code::Aborted, message, "CONTENDED", &[]),
-            ApiError::Storage(e) => kit::status::storage(&e, "request", DOMAIN),
-            ApiError::Unexpected(error) => kit::status::internal(error.as_ref(), DOMAIN),
+            ApiError::Storage(e) => storage(&e, "request", DOMAIN),
+            ApiError::Unexpected(error) => internal(error.as_ref(), DOMAIN),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+    use crate::domain::model::Step;
+
+    #[test]
+    fn refusals_keep_their_code_reason_and_details() {
+        let s = tonic::Status::from(ApiError::Member(MemberError::StepRequired(
+            Step::ChangePhone,
+        )));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(
+            s.message(),
+            "step USER_ACTION_TYPE_CHANGE_PHONE is required first"
+        );
+        let info = s.get_details_error_info().unwrap();
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("STEP_REQUIRED", DOMAIN)
+        );
+        assert_eq!(info.metadata["step"], "USER_ACTION_TYPE_CHANGE_PHONE");
+        let s = tonic::Status::from(ApiError::Card(CardError::RangeExhausted));
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        let info = s.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "VIRTUAL_RANGE_EXHAUSTED");
+        let s = tonic::Status::from(violation("login", "bad"));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "invalid request: login: bad");
     }
 }

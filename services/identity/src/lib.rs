@@ -149,11 +149,11 @@ pub async fn define_templates(identity: &Identity, path: &std::path::Path) -> an
         .with_context(|| format!("parsing the templates file {}", path.display()))?;
     for t in templates {
         let id = t.template_id.clone();
-        let answer = identity
-            .define_template(Some(t))
-            .await
-            .map_err(|e| anyhow::anyhow!("template {id:?} in {}: {e}", path.display()))?;
-        tracing::info!(template_id = %id, changed = answer.changed, "template defined from the templates file");
+        let failed =
+            |e: error::ApiError| anyhow::anyhow!("template {id:?} in {}: {e}", path.display());
+        let (template, _) = grpc::convert::template(Some(t)).map_err(failed)?;
+        let changed = identity.define_template(template).await.map_err(failed)?;
+        tracing::info!(template_id = %id, changed, "template defined from the templates file");
     }
     Ok(())
 }

@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use kit::aggregate::DomainEvent;
 use kit::log::EventLog;
-use loyalty_proto::identity::v1::CardKind;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Identity;
@@ -74,7 +73,7 @@ pub async fn catch_up(identity: &Identity, log: &EventLog) -> anyhow::Result<usi
         }
         if let Some(member_id) = e.stream.strip_prefix("member/")
             && let Ok(Event::ContactConfirmed(c)) = Event::decode(&e.event_type, &e.payload)
-            && c.channel == loyalty_proto::identity::v1::Channel::Sms as i32
+            && c.channel == crate::domain::model::Channel::Sms
         {
             identity.ensure_phone_login(member_id, &c.value).await?;
         }
@@ -95,7 +94,22 @@ fn repaired(r: Result<(), crate::error::ApiError>) -> anyhow::Result<()> {
             tracing::error!(error = %e, "a link cannot be finished; left for an operator");
             Ok(())
         }
-        Err(e) => Err(anyhow::anyhow!("{e}")),
+        Err(
+            e @ (ApiError::Invalid(_)
+            | ApiError::Unauthenticated(_)
+            | ApiError::BadCredentials
+            | ApiError::Forbidden
+            | ApiError::Card(_)
+            | ApiError::Disabled(_)
+            | ApiError::RequestReused
+            | ApiError::Ambiguous(_)
+            | ApiError::VirtualCardExists
+            | ApiError::Delivery
+            | ApiError::MessageFailed { .. }
+            | ApiError::Busy
+            | ApiError::Storage(_)
+            | ApiError::Unexpected(_)),
+        ) => Err(anyhow::anyhow!("{e}")),
     }
 }
 
@@ -132,7 +146,7 @@ impl Identity {
             .cards
             .load(&crate::domain::card::card_stream(number))
             .map_err(|e| anyhow::anyhow!("loading card: {e}"))?;
-        let kind = CardKind::try_from(card.kind).unwrap_or(CardKind::Physical);
+        let kind = card.kind;
         let member = match self.member(member_id) {
             Ok(m) => m,
             Err(crate::error::ApiError::NotFound(_)) => {

@@ -11,6 +11,8 @@ use rand::TryRngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
+use crate::domain::model::Channel;
+
 /// Digits in a confirm code (the seed's `confirmCodeLength`).
 pub const CODE_LENGTH: u32 = 6;
 
@@ -88,14 +90,20 @@ impl Secrets {
     }
 
     /// MAC of a confirm code, bound to the member, channel and contact.
-    pub fn code_mac(&self, member_id: &str, channel: i32, contact: &str, code: &str) -> Vec<u8> {
-        self.mac(&[
-            "confirm-code",
-            member_id,
-            &channel.to_string(),
-            contact,
-            code.trim(),
-        ])
+    pub fn code_mac(
+        &self,
+        member_id: &str,
+        channel: Channel,
+        contact: &str,
+        code: &str,
+    ) -> Vec<u8> {
+        // The channel's number is part of what recorded MACs were computed
+        // over (SMS 1, e-mail 2): it never changes.
+        let channel = match channel {
+            Channel::Sms => "1",
+            Channel::Email => "2",
+        };
+        self.mac(&["confirm-code", member_id, channel, contact, code.trim()])
     }
 
     /// Keyed hash of a PAN (hex), the only form a PAN is kept in.
@@ -187,14 +195,17 @@ mod tests {
     #[test]
     fn macs_bind_member_channel_contact_and_code() {
         let s = Secrets::new([1; 32]);
-        let a = s.code_mac("m1", 1, "79123487979", "123456");
-        assert_eq!(a, s.code_mac("m1", 1, "79123487979", "123456"));
-        assert_ne!(a, s.code_mac("m2", 1, "79123487979", "123456"));
-        assert_ne!(a, s.code_mac("m1", 2, "79123487979", "123456"));
-        assert_ne!(a, s.code_mac("m1", 1, "79123487978", "123456"));
+        let a = s.code_mac("m1", Channel::Sms, "79123487979", "123456");
+        assert_eq!(a, s.code_mac("m1", Channel::Sms, "79123487979", "123456"));
+        // The channel's number, as recorded MACs were computed.
+        let recorded = s.mac(&["confirm-code", "m1", "1", "79123487979", "123456"]);
+        assert_eq!(a, recorded);
+        assert_ne!(a, s.code_mac("m2", Channel::Sms, "79123487979", "123456"));
+        assert_ne!(a, s.code_mac("m1", Channel::Email, "79123487979", "123456"));
+        assert_ne!(a, s.code_mac("m1", Channel::Sms, "79123487978", "123456"));
         assert_ne!(
             a,
-            Secrets::new([2; 32]).code_mac("m1", 1, "79123487979", "123456")
+            Secrets::new([2; 32]).code_mac("m1", Channel::Sms, "79123487979", "123456")
         );
     }
 

@@ -1,15 +1,16 @@
 //! The member directory over a real event log: one e-mail confirmed by two
 //! members is held by both, and a member who moves on leaves the other.
 
+use identity::domain::event as ev;
+use identity::domain::model::Channel;
 use identity::events::Event;
 use identity::projections::directory::{Directory, contact_prefix};
 use kit::aggregate::DomainEvent;
 use kit::log::{EventLog, ExpectedVersion, NewEvent};
-use loyalty_proto::identity::v1::{self as pb, Channel};
 
 async fn confirm(log: &EventLog, member: &str, email: &str) {
-    let e = Event::ContactConfirmed(pb::ContactConfirmed {
-        channel: Channel::Email as i32,
+    let e = Event::ContactConfirmed(ev::ContactConfirmed {
+        channel: Channel::Email,
         value: email.into(),
     });
     let new = NewEvent {

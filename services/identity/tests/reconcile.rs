@@ -7,6 +7,8 @@ use std::sync::Arc;
 use clap::Parser;
 use identity::app::Identity;
 use identity::config::IdentityArgs;
+use identity::domain::event as ev;
+use identity::domain::model::CardKind;
 use identity::events::Event;
 use kit::aggregate::DomainEvent;
 use kit::log::{EventLog, ExpectedVersion, NewEvent};
@@ -54,11 +56,11 @@ async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
     assert_eq!(loaded.loaded, 2);
     let begun = id.begin(login, "").await.unwrap();
     let member_id = begun.member_id;
-    let bound = vec![(login.to_owned(), pb::CardKind::Physical as i32)];
+    let bound = vec![(login.to_owned(), CardKind::Physical)];
     assert_eq!(id.member(&member_id).unwrap().cards, bound);
 
     // The crash: the card's stream got its CardAssigned, the member's nothing.
-    let assigned = Event::CardAssigned(pb::CardAssigned {
+    let assigned = Event::CardAssigned(ev::CardAssigned {
         member_id: member_id.clone(),
     });
     let stream = format!("card/{card}");
@@ -78,8 +80,8 @@ async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
     assert_eq!(
         member.cards,
         vec![
-            (login.to_owned(), pb::CardKind::Physical as i32),
-            (card.to_owned(), pb::CardKind::Physical as i32)
+            (login.to_owned(), CardKind::Physical),
+            (card.to_owned(), CardKind::Physical)
         ]
     );
     let member_events = events_of(&log, &format!("member/{member_id}"));
@@ -134,11 +136,11 @@ async fn links_whose_claims_are_written_are_finished_on_the_member() {
                 .unwrap();
         }
     };
-    let social = Event::SocialClaimed(pb::SocialClaimed {
+    let social = Event::SocialClaimed(ev::SocialClaimed {
         member_id: member_id.clone(),
     });
     append("social/vk/id12345".into(), social).await;
-    let bank = pb::BankCardClaimed {
+    let bank = ev::BankCardClaimed {
         member_id: member_id.clone(),
         binding_id: "bnd-1".into(),
         last4: "4242".into(),

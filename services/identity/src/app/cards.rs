@@ -49,7 +49,7 @@ impl Identity {
         // point at a member that refuses to list it.
         s.member.phone_proven()?;
         let (c, _) = self.cards.load(&card_stream(card.as_str()))?;
-        if c.kind == CardKind::Virtual as i32 {
+        if c.kind == CardKind::Virtual {
             return Err(violation(
                 "card_number",
                 "a virtual card cannot be bound by number",
@@ -108,7 +108,7 @@ impl Identity {
             .log()
             .append(CARD_STOCK_STREAM, ExpectedVersion::Any, vec![new_event(&e)])
             .await
-            .map_err(|e| ApiError::Unexpected(e.into()))?;
+            .map_err(ApiError::Storage)?;
         Ok(())
     }
 
@@ -180,9 +180,9 @@ impl Identity {
         let total = numbers.len() as u64;
         let loaded = self.stock(numbers).await?;
         if loaded > 0 {
-            self.record_stock_event(Event::CardsLoaded(pb::CardsLoaded {
+            self.record_stock_event(Event::CardsLoaded(ev::CardsLoaded {
                 loaded,
-                loaded_at: Some(self.now().into()),
+                loaded_at: self.now(),
             }))
             .await?;
         }
@@ -211,9 +211,9 @@ impl Identity {
         for window in numbers.chunks(WINDOW) {
             let mut pending = Vec::with_capacity(window.len());
             for n in window {
-                let e = Event::CardCreated(pb::CardCreated {
+                let e = Event::CardCreated(ev::CardCreated {
                     card_number: n.as_str().to_owned(),
-                    kind: CardKind::Physical as i32,
+                    kind: CardKind::Physical,
                 });
                 let stream = card_stream(n.as_str());
                 pending.push(log.submit(
@@ -224,10 +224,10 @@ impl Identity {
                 ));
             }
             for p in pending {
-                match p.map_err(anyhow::Error::from)?.outcome().await {
+                match p.map_err(ApiError::Storage)?.outcome().await {
                     Ok(_) => loaded += 1,
                     Err(kit::log::LogError::Conflict { .. }) => {}
-                    Err(e) => return Err(ApiError::Unexpected(e.into())),
+                    Err(e) => return Err(ApiError::Storage(e)),
                 }
             }
         }

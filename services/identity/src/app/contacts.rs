@@ -12,9 +12,7 @@ impl Identity {
         contact: &str,
     ) -> (String, NewCode) {
         let code = self.secrets.new_code();
-        let mac = self
-            .secrets
-            .code_mac(member_id, channel as i32, contact, &code);
+        let mac = self.secrets.code_mac(member_id, channel, contact, &code);
         (
             code,
             NewCode {
@@ -46,24 +44,23 @@ impl Identity {
         Ok(())
     }
 
-    /// Enters a contact (phone digits or e-mail) and sends it a code.
+    /// Enters a contact (a phone number or an e-mail) and sends it a code.
     pub async fn enter_contact(
         &self,
         member: &Member,
-        channel: Channel,
-        value: &str,
+        contact: NewContact,
     ) -> Result<(), ApiError> {
-        let (code, new) = self.new_code(&member.id, channel, value);
+        let (channel, value) = (contact.channel(), contact.as_str().to_owned());
+        let (code, new) = self.new_code(&member.id, channel, &value);
         let c = Command::EnterContact {
-            channel,
-            value: value.to_owned(),
+            contact,
             code: new,
             now: self.now(),
             limits: self.settings.limits,
         };
         self.run(&self.members, &member_stream(&member.id), &c)
             .await?;
-        self.deliver(&member.id, channel, value, &code).await
+        self.deliver(&member.id, channel, &value, &code).await
     }
 
     /// Sends a new code to the contact awaiting confirmation.
@@ -89,7 +86,7 @@ impl Identity {
     pub async fn set_phone(&self, s: &Session, raw: &str) -> Result<(), ApiError> {
         let phone = Phone::parse(raw).map_err(|e| violation("phone_number", e.description))?;
         self.check_phone_free(&s.member_id, phone.as_str())?;
-        self.enter_contact(&s.member, Channel::Sms, phone.as_str())
+        self.enter_contact(&s.member, NewContact::Phone(phone))
             .await
     }
 
@@ -105,9 +102,9 @@ impl Identity {
     /// Makes a confirmed phone number the member's login (a no-op when it
     /// already is, e.g. the phone the registration began with).
     pub(crate) async fn claim_phone(&self, member_id: &str, phone: &str) -> Result<(), ApiError> {
-        let claimed = Event::LoginClaimed(pb::LoginClaimed {
+        let claimed = Event::LoginClaimed(ev::LoginClaimed {
             member_id: member_id.to_owned(),
-            kind: LoginKind::Phone as i32,
+            kind: LoginKind::Phone,
             login: phone.to_owned(),
         });
         let stream = login_stream(LoginKind::Phone, phone);
@@ -118,7 +115,7 @@ impl Identity {
     /// Parses and enters an e-mail address.
     pub async fn set_email(&self, s: &Session, raw: &str) -> Result<(), ApiError> {
         let email = Email::parse(raw).map_err(|e| violation("email", e.description))?;
-        self.enter_contact(&s.member, Channel::Email, email.as_str())
+        self.enter_contact(&s.member, NewContact::Email(email))
             .await
     }
 
@@ -143,9 +140,7 @@ impl Identity {
         if channel == Channel::Sms && !target.is_empty() {
             self.check_phone_free(&s.member_id, &target)?;
         }
-        let mac = self
-            .secrets
-            .code_mac(&s.member_id, channel as i32, &target, code);
+        let mac = self.secrets.code_mac(&s.member_id, channel, &target, code);
         let rotation =
             (channel == Channel::Sms).then(|| self.new_token(&s.member, Some(&s.token_id), false));
         let now = self.now();
@@ -186,7 +181,7 @@ impl Identity {
         member: &Member,
         kept: &str,
     ) -> Result<(), ApiError> {
-        let began_with = (member.login_kind == LoginKind::Phone as i32).then_some(&member.login);
+        let began_with = (member.login_kind == Some(LoginKind::Phone)).then_some(&member.login);
         let mut others: Vec<&String> = member.phone.confirmed.iter().chain(began_with).collect();
         others.retain(|p| p.as_str() != kept);
         others.dedup();

@@ -50,7 +50,7 @@ impl Identity {
                 "network and external_user_id are required (no '/')",
             ));
         }
-        let claimed = Event::SocialClaimed(pb::SocialClaimed {
+        let claimed = Event::SocialClaimed(ev::SocialClaimed {
             member_id: member_id.to_owned(),
         });
         self.take_claim(
@@ -92,7 +92,7 @@ impl Identity {
         let mac = self.secrets.pan_mac(pan.digits());
         let binding_id = self.secrets.binding_id(&mac);
         let last4 = pan.last4();
-        let claimed = Event::BankCardClaimed(pb::BankCardClaimed {
+        let claimed = Event::BankCardClaimed(ev::BankCardClaimed {
             member_id: member_id.to_owned(),
             binding_id: binding_id.clone(),
             last4: last4.clone(),
@@ -170,7 +170,7 @@ impl Identity {
     pub(crate) async fn ensure_bank_card(
         &self,
         member_id: &str,
-        claimed: &pb::BankCardClaimed,
+        claimed: &ev::BankCardClaimed,
     ) -> Result<(), ApiError> {
         let event = Event::BankCardClaimed(claimed.clone());
         let binding = format!("binding/{}", claimed.binding_id);

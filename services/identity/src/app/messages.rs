@@ -14,10 +14,12 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::domain::message::{
-    Define, FailReason, MAX_TEMPLATE_TEXT, Record, channel_of, message_stream, template_stream,
-    valid_request_id, valid_template_id,
+    Define, FailReason, Record, message_stream, template_stream, valid_request_id,
+    valid_template_id,
 };
+use crate::domain::model::MessageTemplate;
 use crate::domain::values::mask_tail;
+use crate::grpc::convert;
 
 /// Removes a request id from the in-flight set when dropped.
 struct Sending<'a> {
@@ -47,7 +49,7 @@ fn values_for(
         member
             .cards
             .iter()
-            .find(|(_, kind)| *kind == CardKind::Physical as i32)
+            .find(|(_, kind)| *kind == CardKind::Physical)
             .or(member.cards.first())
             .map(|(n, _)| n.clone())
             .unwrap_or_default()
@@ -64,58 +66,12 @@ fn values_for(
 }
 
 impl Identity {
-    /// `DefineTemplate`: checks the template parses and records it.
-    pub async fn define_template(
-        &self,
-        t: Option<pb::MessageTemplate>,
-    ) -> Result<pb::DefineTemplateResponse, ApiError> {
-        let mut t = t.ok_or_else(|| violation("template", "required"))?;
-        t.template_id = t.template_id.trim().to_owned();
-        let mut errors = Vec::new();
-        let mut bad = |field: &str, why: String| {
-            errors.push(tonic_types::FieldViolation::new(field, why));
-        };
-        if !valid_template_id(&t.template_id) {
-            bad(
-                "template.template_id",
-                "1 to 128 letters, digits, '_', '-' or '.'".into(),
-            );
-        }
-        let channel = Channel::try_from(t.channel).unwrap_or(Channel::Unspecified);
-        if channel == Channel::Unspecified {
-            bad("template.channel", "CHANNEL_SMS or CHANNEL_EMAIL".into());
-        }
-        if channel == Channel::Sms {
-            t.subject.clear();
-        } else if t.subject.trim().is_empty() {
-            bad(
-                "template.subject",
-                "an e-mail template needs a subject".into(),
-            );
-        }
-        let mut placeholders = std::collections::BTreeSet::new();
-        for (field, text) in [("template.subject", &t.subject), ("template.body", &t.body)] {
-            if text.len() > MAX_TEMPLATE_TEXT {
-                bad(field, format!("at most {MAX_TEMPLATE_TEXT} bytes"));
-                continue;
-            }
-            match notify::placeholders(text) {
-                Ok(names) => placeholders.extend(names),
-                Err(e) => bad(field, e.to_string()),
-            }
-        }
-        if t.body.trim().is_empty() {
-            bad("template.body", "required".into());
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Invalid(errors));
-        }
+    /// `DefineTemplate`: records a checked template (see
+    /// [`crate::grpc::convert::template`]); whether it changed anything.
+    pub async fn define_template(&self, t: MessageTemplate) -> Result<bool, ApiError> {
         let stream = template_stream(&t.template_id);
         let executed = self.run(&self.templates, &stream, &Define(t)).await?;
-        Ok(pb::DefineTemplateResponse {
-            placeholders: placeholders.into_iter().collect(),
-            changed: !events_of(&executed).is_empty(),
-        })
+        Ok(!events_of(&executed).is_empty())
     }
 
     /// `GetTemplate`.
@@ -124,7 +80,9 @@ impl Identity {
             return Err(violation("template_id", "not a template id"));
         }
         let (t, _) = self.templates.load(&template_stream(id.trim()))?;
-        t.definition.ok_or(ApiError::NotFound("template"))
+        t.definition
+            .map(pb::MessageTemplate::from)
+            .ok_or(ApiError::NotFound("template"))
     }
 
     /// Sends the requested message once per `request_id`: a repeated
@@ -155,7 +113,7 @@ impl Identity {
             Err(kit::log::LogError::IdempotencyConflict { .. }) => {
                 return Err(ApiError::RequestReused);
             }
-            Err(e) => return Err(ApiError::Unexpected(e.into())),
+            Err(e) => return Err(ApiError::Storage(e)),
         }
         let stream = message_stream(&r.request_id);
         let (outcome, _) = self.outcomes.load(&stream)?;
@@ -191,11 +149,17 @@ impl Identity {
         self.outcomes
             .execute(&stream, &outcome, Some(idem), metadata(), |_, _| Vec::new())
             .await
-            .map_err(|e| match e {
-                kit::aggregate::RepositoryError::Log(kit::log::LogError::IdempotencyConflict {
-                    ..
-                }) => ApiError::RequestReused,
-                other => other.into(),
+            .map_err(|e| {
+                use kit::aggregate::RepositoryError as E;
+                match e {
+                    E::Log(kit::log::LogError::IdempotencyConflict { .. }) => {
+                        ApiError::RequestReused
+                    }
+                    e @ (E::Domain(_)
+                    | E::Log(_)
+                    | E::Decode { .. }
+                    | E::TooManyConflicts { .. }) => e.into(),
+                }
             })?;
         Ok(())
     }
@@ -203,7 +167,7 @@ impl Identity {
     /// The answer a recorded outcome gives.
     fn recorded(outcome: Outcome) -> Option<Result<pb::MessageSent, ApiError>> {
         if let Some(sent) = outcome.sent {
-            return Some(Ok(sent));
+            return Some(Ok(crate::events::message_sent(&sent)));
         }
         outcome.failed.map(|f| {
             Err(ApiError::MessageFailed {
@@ -217,12 +181,13 @@ impl Identity {
         &self,
         r: &pb::MessageRequested,
     ) -> Result<pb::MessageSent, ApiError> {
+        let requested = convert::channel(r.channel);
         let member_id = match self.message_member(r)? {
             Some(id) => id,
             None => {
                 let detail = "no member with that id or card".to_owned();
                 return Err(self
-                    .record_failure(r, "", r.channel, FailReason::UnknownMember, detail)
+                    .record_failure(r, "", requested, FailReason::UnknownMember, detail)
                     .await);
             }
         };
@@ -238,20 +203,22 @@ impl Identity {
                 .record_failure(
                     r,
                     &member_id,
-                    r.channel,
+                    requested,
                     FailReason::UnknownTemplate,
                     detail,
                 )
                 .await);
         };
-        let channel = channel_of(template.channel);
-        if r.channel != Channel::Unspecified as i32 && r.channel != template.channel {
-            let detail = format!("template {} is {}", r.template_id, channel.as_str_name());
+        let channel = template.channel;
+        if r.channel != pb::Channel::Unspecified as i32
+            && r.channel != pb::Channel::from(channel) as i32
+        {
+            let detail = format!("template {} is {}", r.template_id, channel.name());
             return Err(self
                 .record_failure(
                     r,
                     &member_id,
-                    r.channel,
+                    requested,
                     FailReason::ChannelMismatch,
                     detail,
                 )
@@ -259,15 +226,15 @@ impl Identity {
         }
         let to = match channel {
             Channel::Email => member.email.confirmed.clone(),
-            _ => member.phone.confirmed.clone(),
+            Channel::Sms => member.phone.confirmed.clone(),
         };
         let Some(to) = to else {
-            let detail = format!("the member has no confirmed {}", channel.as_str_name());
+            let detail = format!("the member has no confirmed {}", channel.name());
             return Err(self
                 .record_failure(
                     r,
                     &member_id,
-                    channel as i32,
+                    Some(channel),
                     FailReason::NoRecipient,
                     detail,
                 )
@@ -281,7 +248,7 @@ impl Identity {
             Err(e) => {
                 let reason = FailReason::MissingValues;
                 return Err(self
-                    .record_failure(r, &member_id, channel as i32, reason, e.to_string())
+                    .record_failure(r, &member_id, Some(channel), reason, e.to_string())
                     .await);
             }
         };
@@ -307,21 +274,21 @@ impl Identity {
                 let reason = "the provider refused the message for good".to_owned();
                 let why = FailReason::Undeliverable;
                 return Err(self
-                    .record_failure(r, &member_id, channel as i32, why, reason)
+                    .record_failure(r, &member_id, Some(channel), why, reason)
                     .await);
             }
         }
-        let sent = pb::MessageSent {
+        let sent = ev::MessageSent {
             request_id: r.request_id.clone(),
             member_id: member_id.clone(),
-            channel: channel as i32,
+            channel,
             template_id: r.template_id.clone(),
             recipient_masked: masked,
-            sent_at: Some(self.now().into()),
+            sent_at: self.now(),
         };
         self.record(r, Record::Sent(sent.clone())).await?;
         tracing::info!(request_id = %r.request_id, %member_id, template_id = %r.template_id, "message sent");
-        Ok(sent)
+        Ok(crate::events::message_sent(&sent))
     }
 
     /// The member a request names: by id, else by card.
@@ -346,18 +313,18 @@ impl Identity {
         &self,
         r: &pb::MessageRequested,
         member_id: &str,
-        channel: i32,
+        channel: Option<Channel>,
         reason: FailReason,
         detail: String,
     ) -> ApiError {
-        let failed = pb::MessageFailed {
+        let failed = ev::MessageFailed {
             request_id: r.request_id.clone(),
             member_id: member_id.to_owned(),
             channel,
             template_id: r.template_id.clone(),
             reason: reason.as_str().to_owned(),
             detail: detail.clone(),
-            failed_at: Some(self.now().into()),
+            failed_at: self.now(),
         };
         if let Err(e) = self.record(r, Record::Failed(failed)).await {
             return e;

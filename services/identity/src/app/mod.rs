@@ -9,19 +9,22 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use kit::aggregate::{Aggregate, Executed, Repository};
 use kit::log::{EventLog, Metadata};
-use loyalty_proto::identity::v1::{self as pb, CardKind, CardState, Channel, LoginKind};
+use loyalty_proto::identity::v1 as pb;
 use subtle::ConstantTimeEq;
 
 use crate::domain::card::{
     Allocate, Card, CardCommand, Claim, Take, VIRTUAL_STREAM, VirtualRange, card_stream,
 };
-use crate::domain::member::{Command, ConfirmOutcome, Limits, Member, NewCode, NewToken};
+use crate::domain::event::{self as ev, Event};
+use crate::domain::member::{
+    Command, ConfirmOutcome, Limits, Member, NewCode, NewContact, NewToken,
+};
 use crate::domain::message::{Outcome, Template};
+use crate::domain::model::{CardKind, CardState, Channel, LoginKind};
 use crate::domain::questionnaire::Questionnaire;
 use crate::domain::steps::Policy;
 use crate::domain::values::{CardNumber, Email, Phone};
 use crate::error::{ApiError, violation};
-use crate::events::Event;
 use crate::secrets::{self, Secrets};
 
 mod cards;
@@ -103,10 +106,9 @@ pub fn member_stream(id: &str) -> String {
 
 /// The stream of a login claim.
 pub fn login_stream(kind: LoginKind, login: &str) -> String {
-    let k = if kind == LoginKind::Card {
-        "card"
-    } else {
-        "phone"
+    let k = match kind {
+        LoginKind::Card => "card",
+        LoginKind::Phone => "phone",
     };
     format!("login/{k}/{login}")
 }

@@ -2,16 +2,42 @@
 
 use super::*;
 
+/// A parsed login: what a registration begins with, or logs in by.
+pub(super) enum Login {
+    /// A phone number.
+    Phone(Phone),
+    /// A card number of the stock.
+    Card(CardNumber),
+}
+
+impl Login {
+    /// Phone or card.
+    fn kind(&self) -> LoginKind {
+        match self {
+            Login::Phone(_) => LoginKind::Phone,
+            Login::Card(_) => LoginKind::Card,
+        }
+    }
+
+    /// The normalised login.
+    fn as_str(&self) -> &str {
+        match self {
+            Login::Phone(p) => p.as_str(),
+            Login::Card(c) => c.as_str(),
+        }
+    }
+}
+
 impl Identity {
     /// Parses a login: a known card number, else a phone number.
-    pub(super) fn parse_login(&self, login: &str) -> Result<(LoginKind, String), ApiError> {
+    pub(super) fn parse_login(&self, login: &str) -> Result<Login, ApiError> {
         if let Ok(card) = CardNumber::parse(login) {
             let (c, _) = self.cards.load(&card_stream(card.as_str()))?;
             if !c.number.is_empty() {
                 if !self.settings.policy.provider_card {
                     return Err(ApiError::Disabled("registration by card is switched off"));
                 }
-                return Ok((LoginKind::Card, card.as_str().to_owned()));
+                return Ok(Login::Card(card));
             }
         }
         let phone = Phone::parse(login).map_err(|e| {
@@ -23,7 +49,7 @@ impl Identity {
         if !self.settings.policy.provider_phone {
             return Err(ApiError::Disabled("registration by phone is switched off"));
         }
-        Ok((LoginKind::Phone, phone.as_str().to_owned()))
+        Ok(Login::Phone(phone))
     }
 
     /// `BeginRegistration`: starts, continues, or logs in.
@@ -32,7 +58,8 @@ impl Identity {
         login: &str,
         password: &str,
     ) -> Result<pb::BeginRegistrationResponse, ApiError> {
-        let (kind, login) = self.parse_login(login)?;
+        let parsed = self.parse_login(login)?;
+        let (kind, login) = (parsed.kind(), parsed.as_str().to_owned());
         let claim_stream = login_stream(kind, &login);
         let (claim, _) = self.claims.load(&claim_stream)?;
         let card = if kind == LoginKind::Card {
@@ -49,7 +76,7 @@ impl Identity {
             // A card bound to a member (Cards/Set, a virtual card) logs into
             // that member; it never opens a second registration.
             (None, Some(owner)) => owner,
-            (None, None) => return self.open(kind, &login, &claim_stream).await,
+            (None, None) => return self.open(&parsed, &claim_stream).await,
         };
         let member = match self.member(&member_id) {
             Ok(member) => member,
@@ -117,16 +144,16 @@ impl Identity {
 
     pub(super) async fn open(
         &self,
-        kind: LoginKind,
-        login: &str,
+        parsed: &Login,
         claim_stream: &str,
     ) -> Result<pb::BeginRegistrationResponse, ApiError> {
+        let (kind, login) = (parsed.kind(), parsed.as_str());
         let member_id = uuid::Uuid::now_v7().to_string();
         let take = Take {
             member_id: member_id.clone(),
-            event: Event::LoginClaimed(pb::LoginClaimed {
+            event: Event::LoginClaimed(ev::LoginClaimed {
                 member_id: member_id.clone(),
-                kind: kind as i32,
+                kind,
                 login: login.to_owned(),
             }),
         };
@@ -141,9 +168,10 @@ impl Identity {
         self.open_member(&member_id, kind, login).await?;
         let member = self.member(&member_id)?;
         let token = self.issue_token(&member, false).await?;
-        if kind == LoginKind::Phone {
+        if let Login::Phone(phone) = parsed {
             // The seed: the answer to BeginRegistration comes with a code sent.
-            self.enter_contact(&member, Channel::Sms, login).await?;
+            self.enter_contact(&member, NewContact::Phone(phone.clone()))
+                .await?;
         }
         Ok(pb::BeginRegistrationResponse {
             state: pb::BeginRegistrationState::Success as i32,
@@ -208,7 +236,11 @@ impl Identity {
     }
 
     /// Validates and saves the questionnaire answers.
-    pub async fn set_answers(&self, s: &Session, answers: &[pb::Answer]) -> Result<(), ApiError> {
+    pub async fn set_answers(
+        &self,
+        s: &Session,
+        answers: &[crate::domain::model::Answer],
+    ) -> Result<(), ApiError> {
         let today = self.now().date_naive();
         let accepted = self
             .settings
@@ -241,7 +273,7 @@ impl Identity {
             &Command::Accept(self.now()),
         )
         .await?;
-        let by_card = s.member.login_kind == LoginKind::Card as i32;
+        let by_card = s.member.login_kind == Some(LoginKind::Card);
         if self.settings.policy.virtual_on_accept(by_card) && s.member.virtual_cards() == 0 {
             return match self.emit_virtual(&s.member).await {
                 Ok(number) => Ok(crate::domain::values::mask_tail(&number)),

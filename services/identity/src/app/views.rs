@@ -58,7 +58,7 @@ impl Identity {
                 .map_err(|e| violation("email", e.description))?
                 .as_str()
                 .to_owned(),
-            _ => Phone::parse(raw)
+            Channel::Sms => Phone::parse(raw)
                 .map_err(|e| violation("phone", e.description))?
                 .as_str()
                 .to_owned(),

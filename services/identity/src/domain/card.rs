@@ -3,10 +3,9 @@
 //! card taken by one member (streams `login/...`, `social/...`,
 //! `bankcard/...`). Each claim stream is the lock that keeps the thing unique.
 
+use super::event::{self as ev, Event};
+use super::model::{CardKind, CardState};
 use kit::aggregate::Aggregate;
-use loyalty_proto::identity::v1::{self as pb, CardKind, CardState};
-
-use crate::events::Event;
 
 /// Why a card command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,7 +64,7 @@ pub struct Card {
     /// Full number (empty: unknown card).
     pub number: String,
     /// Physical or virtual.
-    pub kind: i32,
+    pub kind: CardKind,
     /// Owner.
     pub member_id: Option<String>,
     /// Blocked.
@@ -101,9 +100,9 @@ impl Aggregate for Card {
     fn decide(&self, command: &CardCommand) -> Result<Vec<Event>, CardError> {
         match command {
             CardCommand::Stock { number } => Ok(if self.number.is_empty() {
-                vec![Event::CardCreated(pb::CardCreated {
+                vec![Event::CardCreated(ev::CardCreated {
                     card_number: number.clone(),
-                    kind: CardKind::Physical as i32,
+                    kind: CardKind::Physical,
                 })]
             } else {
                 Vec::new()
@@ -113,11 +112,11 @@ impl Aggregate for Card {
                     return Err(CardError::Exists);
                 }
                 Ok(vec![
-                    Event::CardCreated(pb::CardCreated {
+                    Event::CardCreated(ev::CardCreated {
                         card_number: number.clone(),
-                        kind: CardKind::Virtual as i32,
+                        kind: CardKind::Virtual,
                     }),
-                    Event::CardAssigned(pb::CardAssigned {
+                    Event::CardAssigned(ev::CardAssigned {
                         member_id: member_id.clone(),
                     }),
                 ])
@@ -132,7 +131,7 @@ impl Aggregate for Card {
                 match &self.member_id {
                     Some(m) if m == member_id => Ok(Vec::new()),
                     Some(_) => Err(CardError::TakenByOther),
-                    None => Ok(vec![Event::CardAssigned(pb::CardAssigned {
+                    None => Ok(vec![Event::CardAssigned(ev::CardAssigned {
                         member_id: member_id.clone(),
                     })]),
                 }
@@ -149,14 +148,14 @@ impl Aggregate for Card {
                     Vec::new()
                 } else {
                     vec![
-                        Event::CardLocked(pb::CardLocked {
+                        Event::CardLocked(ev::CardLocked {
                             reason: reason.clone(),
                         }),
-                        Event::CardBlocked(pb::CardBlocked {
+                        Event::CardBlocked(ev::CardBlocked {
                             card_masked: masked.clone(),
                             member_id: self.member_id.clone().unwrap_or_default(),
                             reason: reason.clone(),
-                            blocked_at: Some((*now).into()),
+                            blocked_at: *now,
                         }),
                     ]
                 })
@@ -211,7 +210,7 @@ impl Aggregate for VirtualRange {
             return Err(CardError::RangeExhausted);
         }
         Ok(vec![Event::VirtualNumberAllocated(
-            pb::VirtualNumberAllocated {
+            ev::VirtualNumberAllocated {
                 card_number: format!("{next:0width$}", width = c.width),
                 member_id: c.member_id.clone(),
             },
@@ -285,7 +284,7 @@ impl Aggregate for Claim {
                 None => Ok(vec![c.event.clone()]),
             },
             ClaimCommand::Release { member_id } => Ok(match &self.member_id {
-                Some(m) if m == member_id => vec![Event::ClaimReleased(pb::ClaimReleased {
+                Some(m) if m == member_id => vec![Event::ClaimReleased(ev::ClaimReleased {
                     member_id: member_id.clone(),
                 })],
                 _ => Vec::new(),
@@ -314,9 +313,9 @@ mod tests {
     use kit::aggregate::given_when;
 
     fn stocked() -> Event {
-        Event::CardCreated(pb::CardCreated {
+        Event::CardCreated(ev::CardCreated {
             card_number: "9116580844911085".into(),
-            kind: CardKind::Physical as i32,
+            kind: CardKind::Physical,
         })
     }
 
@@ -339,7 +338,7 @@ mod tests {
         );
         let blocked = [
             stocked(),
-            Event::CardLocked(pb::CardLocked {
+            Event::CardLocked(ev::CardLocked {
                 reason: "lost".into(),
             }),
         ];
@@ -354,9 +353,9 @@ mod tests {
         let take = |m: &str| {
             ClaimCommand::Take(Take {
                 member_id: m.into(),
-                event: Event::LoginClaimed(pb::LoginClaimed {
+                event: Event::LoginClaimed(ev::LoginClaimed {
                     member_id: m.into(),
-                    kind: pb::LoginKind::Phone as i32,
+                    kind: crate::domain::model::LoginKind::Phone,
                     login: "79990000001".into(),
                 }),
             })

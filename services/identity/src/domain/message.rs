@@ -5,10 +5,9 @@
 
 use std::convert::Infallible;
 
+use super::event::{self as ev, Event};
+use super::model::MessageTemplate;
 use kit::aggregate::Aggregate;
-use loyalty_proto::identity::v1::{self as pb, Channel};
-
-use crate::events::Event;
 
 /// Longest template id.
 pub const MAX_TEMPLATE_ID: usize = 128;
@@ -93,12 +92,12 @@ pub fn valid_request_id(id: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Template {
     /// The definition (`None`: undefined).
-    pub definition: Option<pb::MessageTemplate>,
+    pub definition: Option<MessageTemplate>,
 }
 
 /// Defines (or replaces) the template; the same definition is a no-op.
 #[derive(Debug, Clone)]
-pub struct Define(pub pb::MessageTemplate);
+pub struct Define(pub MessageTemplate);
 
 impl Aggregate for Template {
     type Command = Define;
@@ -109,7 +108,7 @@ impl Aggregate for Template {
         if self.definition.as_ref() == Some(t) {
             return Ok(Vec::new());
         }
-        Ok(vec![Event::TemplateDefined(pb::TemplateDefined {
+        Ok(vec![Event::TemplateDefined(ev::TemplateDefined {
             template_id: t.template_id.clone(),
             channel: t.channel,
             subject: t.subject.clone(),
@@ -119,7 +118,7 @@ impl Aggregate for Template {
 
     fn apply(&mut self, event: &Event) {
         if let Event::TemplateDefined(e) = event {
-            self.definition = Some(pb::MessageTemplate {
+            self.definition = Some(MessageTemplate {
                 template_id: e.template_id.clone(),
                 channel: e.channel,
                 subject: e.subject.clone(),
@@ -133,9 +132,9 @@ impl Aggregate for Template {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
     /// Sent.
-    pub sent: Option<pb::MessageSent>,
+    pub sent: Option<ev::MessageSent>,
     /// Failed for good.
-    pub failed: Option<pb::MessageFailed>,
+    pub failed: Option<ev::MessageFailed>,
 }
 
 impl Outcome {
@@ -149,9 +148,9 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub enum Record {
     /// It was sent.
-    Sent(pb::MessageSent),
+    Sent(ev::MessageSent),
     /// It failed for good.
-    Failed(pb::MessageFailed),
+    Failed(ev::MessageFailed),
 }
 
 impl Aggregate for Outcome {
@@ -178,24 +177,15 @@ impl Aggregate for Outcome {
     }
 }
 
-/// The channel of a proto value (`Sms` for anything but e-mail).
-pub fn channel_of(value: i32) -> Channel {
-    if value == Channel::Email as i32 {
-        Channel::Email
-    } else {
-        Channel::Sms
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use kit::aggregate::given_when;
 
-    fn template(body: &str) -> pb::MessageTemplate {
-        pb::MessageTemplate {
+    fn template(body: &str) -> MessageTemplate {
+        MessageTemplate {
             template_id: "ETP_1".into(),
-            channel: Channel::Email as i32,
+            channel: crate::domain::model::Channel::Email,
             subject: "Aufladung".into(),
             body: body.into(),
         }
@@ -213,13 +203,25 @@ mod tests {
 
     #[test]
     fn an_outcome_is_recorded_once() {
-        let sent = Record::Sent(pb::MessageSent {
+        let sent = Record::Sent(ev::MessageSent {
             request_id: "r1".into(),
-            ..Default::default()
+            member_id: "m".into(),
+            channel: crate::domain::model::Channel::Sms,
+            template_id: "t".into(),
+            recipient_masked: "***1234".into(),
+            sent_at: Default::default(),
         });
         let first = Outcome::default().decide(&sent).unwrap();
         assert!(matches!(first.as_slice(), [Event::MessageSent(_)]));
-        let failed = Record::Failed(pb::MessageFailed::default());
+        let failed = Record::Failed(ev::MessageFailed {
+            request_id: String::new(),
+            member_id: String::new(),
+            channel: None,
+            template_id: String::new(),
+            reason: String::new(),
+            detail: String::new(),
+            failed_at: Default::default(),
+        });
         assert!(given_when::<Outcome>(&first, &failed).unwrap().is_empty());
         assert!(given_when::<Outcome>(&first, &sent).unwrap().is_empty());
     }

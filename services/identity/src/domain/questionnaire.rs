@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::model::{Answer, FieldType, NodeKind, QuestionNode};
 use chrono::{Datelike, NaiveDate};
-use loyalty_proto::identity::v1::{self as pb, FieldType, NodeType};
 use serde::{Deserialize, Serialize};
 
 /// The seed's message for the age rule.
@@ -55,7 +55,7 @@ pub type QuestionErrors = Vec<(i64, Vec<String>)>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Accepted {
     /// The answers as stored.
-    pub answers: Vec<pb::Answer>,
+    pub answers: Vec<Answer>,
     /// Answers by logical name.
     pub profile: BTreeMap<String, String>,
 }
@@ -114,15 +114,15 @@ impl Default for Questionnaire {
     }
 }
 
-fn field_type(name: &str) -> FieldType {
+fn field_type(name: &str) -> Option<FieldType> {
     match name {
-        "String" => FieldType::String,
-        "Date" => FieldType::Date,
-        "Number" => FieldType::Number,
-        "Boolean" => FieldType::Boolean,
-        "Radio" => FieldType::Radio,
-        "Checkbox" => FieldType::Checkbox,
-        _ => FieldType::Unspecified,
+        "String" => Some(FieldType::String),
+        "Date" => Some(FieldType::Date),
+        "Number" => Some(FieldType::Number),
+        "Boolean" => Some(FieldType::Boolean),
+        "Radio" => Some(FieldType::Radio),
+        "Checkbox" => Some(FieldType::Checkbox),
+        _ => None,
     }
 }
 
@@ -169,7 +169,7 @@ impl Questionnaire {
     /// The tree as the seed's `Questions` answer, with `current` answers
     /// filled in; `only_required` keeps required questions (and headers
     /// that still hold some).
-    pub fn render(&self, only_required: bool, current: &[pb::Answer]) -> Vec<pb::QuestionNode> {
+    pub fn render(&self, only_required: bool, current: &[Answer]) -> Vec<QuestionNode> {
         let text: BTreeMap<i64, &str> = current
             .iter()
             .filter(|a| !a.selected)
@@ -185,7 +185,7 @@ impl Questionnaire {
             only_required: bool,
             text: &BTreeMap<i64, &str>,
             chosen: &BTreeSet<(i64, i64)>,
-        ) -> Vec<pb::QuestionNode> {
+        ) -> Vec<QuestionNode> {
             let mut out = Vec::new();
             for n in nodes {
                 let children = go(&n.children, only_required, text, chosen);
@@ -193,20 +193,19 @@ impl Questionnaire {
                 if only_required && ((header && children.is_empty()) || (!header && !n.required)) {
                     continue;
                 }
-                let options = n.options.iter().map(|(id, name)| pb::QuestionNode {
-                    node_type: NodeType::Answer as i32,
+                let options = n.options.iter().map(|(id, name)| QuestionNode {
                     display_name: name.clone(),
                     id: Some(*id),
                     group_id: n.id,
                     selected: n.id.is_some_and(|q| chosen.contains(&(q, *id))),
-                    ..Default::default()
+                    ..QuestionNode::new(NodeKind::Answer)
                 });
-                out.push(pb::QuestionNode {
-                    node_type: if header {
-                        NodeType::Header
+                out.push(QuestionNode {
+                    kind: if header {
+                        NodeKind::Header
                     } else {
-                        NodeType::Question
-                    } as i32,
+                        NodeKind::Question
+                    },
                     display_name: n.display_name.clone(),
                     description: n.description.clone(),
                     logical_name: n.logical_name.clone(),
@@ -221,7 +220,7 @@ impl Questionnaire {
                     group_id: None,
                     selected: false,
                     max_length: n.max_length,
-                    field_type: field_type(&n.field_type) as i32,
+                    field_type: field_type(&n.field_type),
                     children: children.into_iter().chain(options).collect(),
                 });
             }
@@ -235,7 +234,7 @@ impl Questionnaire {
     /// their question, one option for Radio, the age rule.
     pub fn validate(
         &self,
-        answers: &[pb::Answer],
+        answers: &[Answer],
         today: NaiveDate,
     ) -> Result<Accepted, QuestionErrors> {
         let questions = self.questions();
@@ -351,8 +350,8 @@ impl Questionnaire {
 mod tests {
     use super::*;
 
-    fn text(id: i64, v: &str) -> pb::Answer {
-        pb::Answer {
+    fn text(id: i64, v: &str) -> Answer {
+        Answer {
             group_id: None,
             id,
             value: v.into(),
@@ -360,8 +359,8 @@ mod tests {
         }
     }
 
-    fn pick(group: i64, id: i64) -> pb::Answer {
-        pb::Answer {
+    fn pick(group: i64, id: i64) -> Answer {
+        Answer {
             group_id: Some(group),
             id,
             value: String::new(),

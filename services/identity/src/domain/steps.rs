@@ -2,7 +2,7 @@
 //! configuration flags (`EmitVirtualCard`, `MainCardAssigningRequired`,
 //! `RegistrationProvider*`) turned into the `actions` list.
 
-use loyalty_proto::identity::v1::UserActionType as Step;
+use super::model::Step;
 
 /// Whether a step is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,11 +108,7 @@ mod tests {
     #[test]
     fn the_seed_phone_flow_lists_every_step() {
         let p = Policy::default();
-        let names: Vec<_> = p
-            .actions()
-            .iter()
-            .map(|(s, r)| (s.as_str_name(), *r))
-            .collect();
+        let names: Vec<_> = p.actions().iter().map(|(s, r)| (s.name(), *r)).collect();
         assert_eq!(
             names,
             vec![

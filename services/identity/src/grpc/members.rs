@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use loyalty_proto::identity::v1::{
-    self as pb, Channel, auth_service_server::AuthService, card_service_server::CardService,
+    self as pb, auth_service_server::AuthService, card_service_server::CardService,
     member_service_server::MemberService,
 };
 use tonic::{Request, Response, Status};
@@ -13,6 +13,7 @@ use super::{bearer, full_session, no_member_token};
 use crate::app::{BankCardKey, Identity};
 use crate::domain::card::card_stream;
 use crate::domain::member::Member;
+use crate::domain::model::Channel;
 use crate::domain::values::{Email, mask_tail};
 use crate::error::{ApiError, violation};
 
@@ -110,8 +111,8 @@ impl CardService for MembersApi {
     ) -> Answer<pb::LookupCardResponse> {
         let c = self.identity.lookup_card(&r.get_ref().card_number)?;
         ok(pb::LookupCardResponse {
-            state: c.state() as i32,
-            kind: c.kind,
+            state: pb::CardState::from(c.state()) as i32,
+            kind: pb::CardKind::from(c.kind) as i32,
             member_id: c.member_id.unwrap_or_default(),
         })
     }
@@ -164,8 +165,8 @@ impl MemberService for MembersApi {
                     .map_err(ApiError::from)?;
                 Ok(pb::MemberCard {
                     card_number: number.clone(),
-                    kind: *kind,
-                    state: c.state() as i32,
+                    kind: pb::CardKind::from(*kind) as i32,
+                    state: pb::CardState::from(c.state()) as i32,
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;

@@ -29,11 +29,12 @@ impl MessagingService for MessagingApi {
         r: Request<pb::DefineTemplateRequest>,
     ) -> Result<Response<pb::DefineTemplateResponse>, Status> {
         no_member_token(&r)?;
-        let answer = self
-            .identity
-            .define_template(r.into_inner().template)
-            .await?;
-        Ok(Response::new(answer))
+        let (template, placeholders) = super::convert::template(r.into_inner().template)?;
+        let changed = self.identity.define_template(template).await?;
+        Ok(Response::new(pb::DefineTemplateResponse {
+            placeholders: placeholders.into_iter().collect(),
+            changed,
+        }))
     }
 
     async fn get_template(

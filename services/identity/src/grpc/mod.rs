@@ -1,5 +1,7 @@
 //! The gRPC edge: requests in, use cases called, answers and statuses out.
 
+pub mod check;
+pub mod convert;
 pub mod members;
 pub mod messaging;
 pub mod registration;

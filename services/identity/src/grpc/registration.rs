@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use loyalty_proto::identity::v1::{
-    self as pb, Channel, registration_service_server::RegistrationService,
-};
+use loyalty_proto::identity::v1::{self as pb, registration_service_server::RegistrationService};
 use tonic::{Request, Response, Status};
 
 use super::{full_session, session};
 use crate::app::Identity;
+use crate::domain::model::{self, Channel};
 use crate::domain::values::mask_tail;
 use crate::secrets::CODE_LENGTH;
 
@@ -52,7 +51,7 @@ impl RegistrationService for RegistrationApi {
             .actions()
             .into_iter()
             .map(|(step, required)| pb::UserAction {
-                user_action_type: step as i32,
+                user_action_type: pb::UserActionType::from(step) as i32,
                 action_state: if required {
                     pb::ActionState::Required
                 } else {
@@ -196,7 +195,10 @@ impl RegistrationService for RegistrationApi {
             .identity
             .settings
             .questionnaire
-            .render(r.get_ref().only_required, &s.member.answers);
+            .render(r.get_ref().only_required, &s.member.answers)
+            .into_iter()
+            .map(pb::QuestionNode::from)
+            .collect();
         ok(pb::GetQuestionsResponse { questions })
     }
 
@@ -205,7 +207,10 @@ impl RegistrationService for RegistrationApi {
         r: Request<pb::SetAnswersRequest>,
     ) -> Answer<pb::SetAnswersResponse> {
         let s = full_session(&self.identity, &r)?;
-        self.identity.set_answers(&s, &r.get_ref().answers).await?;
+        let answers: Vec<model::Answer> = (r.into_inner().answers.into_iter())
+            .map(model::Answer::from)
+            .collect();
+        self.identity.set_answers(&s, &answers).await?;
         ok(pb::SetAnswersResponse {})
     }
 

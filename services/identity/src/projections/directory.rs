@@ -15,9 +15,10 @@
 
 use kit::log::RecordedEvent;
 use kit::projection::{Projection, Rows};
-use loyalty_proto::identity::v1::Channel;
+use loyalty_proto::identity::v1 as pb;
 
 use super::{bump, decode};
+use crate::domain::model::Channel;
 use crate::events::Event;
 
 /// Name of the projection (tree `proj/directory`).
@@ -34,7 +35,7 @@ pub struct Directory;
 pub fn contact_prefix(channel: Channel, value: &str) -> Vec<u8> {
     let (tag, value) = match channel {
         Channel::Email => (b'e', value.to_ascii_lowercase()),
-        _ => (b'p', value.to_owned()),
+        Channel::Sms => (b'p', value.to_owned()),
     };
     let mut k = vec![tag];
     k.extend_from_slice(value.as_bytes());
@@ -49,11 +50,13 @@ fn contact_key(channel: Channel, value: &str, member_id: &str) -> Vec<u8> {
     k
 }
 
-fn current_key(member_id: &str, channel: i32) -> Vec<u8> {
+/// The row of a member's confirmed value; keyed by the channel's number on
+/// the wire (as the rows on disk are).
+fn current_key(member_id: &str, channel: Channel) -> Vec<u8> {
     let mut k = vec![b'c'];
     k.extend_from_slice(member_id.as_bytes());
     k.push(0);
-    k.extend_from_slice(&channel.to_be_bytes());
+    k.extend_from_slice(&(pb::Channel::from(channel) as i32).to_be_bytes());
     k
 }
 
@@ -73,8 +76,8 @@ impl Projection for Directory {
                 bump(rows, REGISTERED, 1)?;
             }
             Some(Event::ContactConfirmed(e)) => {
-                let channel = Channel::try_from(e.channel).unwrap_or(Channel::Sms);
-                let current = current_key(member_id, channel as i32);
+                let channel = e.channel;
+                let current = current_key(member_id, channel);
                 if let Some(old) = rows.get(&current)? {
                     let old = String::from_utf8(old)?;
                     rows.remove(contact_key(channel, &old, member_id));

@@ -9,9 +9,10 @@
 
 use kit::log::RecordedEvent;
 use kit::projection::{Projection, Rows};
-use loyalty_proto::identity::v1::{CardKind, CardState};
+use loyalty_proto::identity::v1 as pb;
 
 use super::{bump, decode};
+use crate::domain::model::{CardKind, CardState};
 use crate::events::Event;
 
 /// Name of the projection (tree `proj/stock`).
@@ -22,15 +23,14 @@ pub struct Stock;
 
 /// The counter key of a kind and state.
 pub fn count_key(kind: CardKind, state: CardState) -> Vec<u8> {
-    let kind = if kind == CardKind::Virtual {
-        "virtual"
-    } else {
-        "physical"
+    let kind = match kind {
+        CardKind::Virtual => "virtual",
+        CardKind::Physical => "physical",
     };
     let state = match state {
         CardState::Bound => "bound",
         CardState::Blocked => "blocked",
-        _ => "in_stock",
+        CardState::InStock => "in_stock",
     };
     format!("n:{kind}:{state}").into_bytes()
 }
@@ -39,6 +39,23 @@ fn card_key(number: &str) -> Vec<u8> {
     let mut k = vec![b's'];
     k.extend_from_slice(number.as_bytes());
     k
+}
+
+/// A card's kind as its row holds it (the number on the wire).
+fn stored_kind(k: u8) -> CardKind {
+    match pb::CardKind::try_from(i32::from(k)) {
+        Ok(pb::CardKind::Virtual) => CardKind::Virtual,
+        Ok(pb::CardKind::Physical | pb::CardKind::Unspecified) | Err(_) => CardKind::Physical,
+    }
+}
+
+/// A card's state as its row holds it (the number on the wire).
+fn stored_state(s: u8) -> CardState {
+    match pb::CardState::try_from(i32::from(s)) {
+        Ok(pb::CardState::Bound) => CardState::Bound,
+        Ok(pb::CardState::Blocked) => CardState::Blocked,
+        Ok(pb::CardState::InStock | pb::CardState::Unspecified) | Err(_) => CardState::InStock,
+    }
 }
 
 /// Moves a card to `state` (from its recorded one, if any).
@@ -51,10 +68,7 @@ fn set_state(
     let key = card_key(number);
     let old = rows.get(&key)?;
     let (kind, old_state) = match old.as_deref() {
-        Some([k, s]) => (
-            CardKind::try_from(i32::from(*k)).unwrap_or(CardKind::Physical),
-            Some(CardState::try_from(i32::from(*s)).unwrap_or(CardState::InStock)),
-        ),
+        Some([k, s]) => (stored_kind(*k), Some(stored_state(*s))),
         _ => (kind.unwrap_or(CardKind::Physical), None),
     };
     if old_state == Some(state) {
@@ -64,7 +78,11 @@ fn set_state(
         bump(rows, &count_key(kind, old_state), -1)?;
     }
     bump(rows, &count_key(kind, state), 1)?;
-    rows.insert(key, vec![kind as u8, state as u8]);
+    let stored = [
+        pb::CardKind::from(kind) as u8,
+        pb::CardState::from(state) as u8,
+    ];
+    rows.insert(key, stored.to_vec());
     Ok(())
 }
 
@@ -79,8 +97,7 @@ impl Projection for Stock {
         };
         match decode(event) {
             Some(Event::CardCreated(e)) => {
-                let kind = CardKind::try_from(e.kind).unwrap_or(CardKind::Physical);
-                set_state(rows, number, Some(kind), CardState::InStock)?;
+                set_state(rows, number, Some(e.kind), CardState::InStock)?;
             }
             Some(Event::CardAssigned(_)) => set_state(rows, number, None, CardState::Bound)?,
             Some(Event::CardLocked(_)) => set_state(rows, number, None, CardState::Blocked)?,

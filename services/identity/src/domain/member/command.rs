@@ -1,9 +1,10 @@
 //! What the member aggregate is asked to do, and how it refuses.
 
+use crate::domain::model::{CardKind, Channel, LoginKind, Step};
 use chrono::{DateTime, Duration, Utc};
-use loyalty_proto::identity::v1::{CardKind, Channel, LoginKind, UserActionType as Step};
 
 use crate::domain::questionnaire::Accepted;
+use crate::domain::values::{Email, Phone};
 
 /// Wrong confirm codes allowed per code; the next attempt is refused even
 /// with the right code.
@@ -59,6 +60,33 @@ pub struct NewToken {
     pub limited: bool,
 }
 
+/// A contact entered to be confirmed: a parsed phone number or e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewContact {
+    /// A phone number (confirmed by SMS).
+    Phone(Phone),
+    /// An e-mail address.
+    Email(Email),
+}
+
+impl NewContact {
+    /// The channel its codes go by.
+    pub fn channel(&self) -> Channel {
+        match self {
+            NewContact::Phone(_) => Channel::Sms,
+            NewContact::Email(_) => Channel::Email,
+        }
+    }
+
+    /// The normalised contact.
+    pub fn as_str(&self) -> &str {
+        match self {
+            NewContact::Phone(p) => p.as_str(),
+            NewContact::Email(e) => e.as_str(),
+        }
+    }
+}
+
 /// Commands on a member.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -81,10 +109,8 @@ pub enum Command {
     Accept(DateTime<Utc>),
     /// Enters a contact and records the code sent to it.
     EnterContact {
-        /// SMS (phone) or e-mail.
-        channel: Channel,
-        /// The normalised contact.
-        value: String,
+        /// The phone or e-mail (its channel: SMS or e-mail).
+        contact: NewContact,
         /// The code sent.
         code: NewCode,
         /// Now.
@@ -178,10 +204,10 @@ pub enum MemberError {
     #[error("member already exists")]
     AlreadyOpen,
     /// The step was completed before (the seed's protocol error).
-    #[error("step {} is already done", .0.as_str_name())]
+    #[error("step {} is already done", .0.name())]
     StepAlreadyDone(Step),
     /// A required step is still open.
-    #[error("step {} is required first", .0.as_str_name())]
+    #[error("step {} is required first", .0.name())]
     StepRequired(Step),
     /// The registration is complete.
     #[error("the registration is already completed")]

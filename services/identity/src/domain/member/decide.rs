@@ -1,12 +1,9 @@
 //! The member aggregate's decisions (commands → events) and their application.
 
-use chrono::Duration;
-use kit::aggregate::Aggregate;
-use loyalty_proto::identity::v1::{self as pb, CardKind, UserActionType as Step};
-
 use super::*;
 use crate::domain::values::mask_tail;
-use crate::events::Event;
+use chrono::Duration;
+use kit::aggregate::Aggregate;
 
 impl Aggregate for Member {
     type Command = Command;
@@ -25,17 +22,17 @@ impl Aggregate for Member {
                     return Err(MemberError::AlreadyOpen);
                 }
                 Ok(vec![
-                    Event::MemberOpened(pb::MemberOpened {
+                    Event::MemberOpened(ev::MemberOpened {
                         member_id: member_id.clone(),
-                        login_kind: *kind as i32,
+                        login_kind: *kind,
                         login: login.clone(),
-                        opened_at: ts(*now),
+                        opened_at: *now,
                     }),
-                    Event::RegistrationStarted(pb::RegistrationStarted {
+                    Event::RegistrationStarted(ev::RegistrationStarted {
                         member_id: member_id.clone(),
-                        login_kind: *kind as i32,
+                        login_kind: *kind,
                         login_masked: mask_tail(login),
-                        started_at: ts(*now),
+                        started_at: *now,
                     }),
                 ])
             }
@@ -47,7 +44,7 @@ impl Aggregate for Member {
             Command::RevokeToken(id) => {
                 self.open()?;
                 Ok(if self.tokens.contains_key(id) {
-                    vec![Event::TokenRevoked(pb::TokenRevoked {
+                    vec![Event::TokenRevoked(ev::TokenRevoked {
                         token_id: id.clone(),
                     })]
                 } else {
@@ -62,12 +59,12 @@ impl Aggregate for Member {
                 Ok(vec![self.step(Step::AcceptTenderOffer, *now)])
             }
             Command::EnterContact {
-                channel,
-                value,
+                contact: entered,
                 code,
                 now,
                 limits,
             } => {
+                let (channel, value) = (&entered.channel(), entered.as_str());
                 self.step_open(Self::step_of(*channel))?;
                 if *channel == Channel::Email {
                     self.phone_proven()?;
@@ -75,9 +72,9 @@ impl Aggregate for Member {
                 let contact = self.contact(*channel);
                 self.check_send(contact, value, *now, *limits)?;
                 Ok(vec![
-                    Event::ContactEntered(pb::ContactEntered {
-                        channel: *channel as i32,
-                        value: value.clone(),
+                    Event::ContactEntered(ev::ContactEntered {
+                        channel: *channel,
+                        value: value.to_owned(),
                     }),
                     Self::code_event(*channel, code, *now),
                 ])
@@ -108,7 +105,7 @@ impl Aggregate for Member {
                 self.step_open(Step::PasswordRequired)?;
                 self.phone_proven()?;
                 self.check_rotation(rotate)?;
-                let mut events = vec![Event::PasswordSet(pb::PasswordSet {
+                let mut events = vec![Event::PasswordSet(ev::PasswordSet {
                     password_hash: hash.clone(),
                 })];
                 if !self.registered {
@@ -120,9 +117,9 @@ impl Aggregate for Member {
             Command::SaveAnswers(accepted, now) => {
                 self.step_open(Step::Questions)?;
                 self.phone_proven()?;
-                let mut events = vec![Event::AnswersSaved(pb::AnswersSaved {
+                let mut events = vec![Event::AnswersSaved(ev::AnswersSaved {
                     answers: accepted.answers.clone(),
-                    profile: accepted.profile.clone().into_iter().collect(),
+                    profile: accepted.profile.clone(),
                 })];
                 if !self.registered {
                     events.push(self.step(Step::Questions, *now));
@@ -138,29 +135,29 @@ impl Aggregate for Member {
                     return Ok(Vec::new());
                 }
                 let masked = mask_tail(number);
-                let mut events = vec![Event::MemberCardAdded(pb::MemberCardAdded {
+                let mut events = vec![Event::MemberCardAdded(ev::MemberCardAdded {
                     card_number: number.clone(),
-                    kind: *kind as i32,
+                    kind: *kind,
                 })];
                 events.push(if *kind == CardKind::Virtual {
-                    Event::VirtualCardEmitted(pb::VirtualCardEmitted {
+                    Event::VirtualCardEmitted(ev::VirtualCardEmitted {
                         member_id: self.id.clone(),
                         card_masked: masked.clone(),
-                        emitted_at: ts(*now),
+                        emitted_at: *now,
                     })
                 } else {
-                    Event::CardBound(pb::CardBound {
+                    Event::CardBound(ev::CardBound {
                         member_id: self.id.clone(),
                         card_masked: masked.clone(),
-                        bound_at: ts(*now),
+                        bound_at: *now,
                     })
                 });
                 if self.cards.is_empty() {
-                    events.push(Event::CardIssued(pb::CardIssued {
+                    events.push(Event::CardIssued(ev::CardIssued {
                         member_id: self.id.clone(),
                         card_masked: masked,
-                        kind: *kind as i32,
-                        issued_at: ts(*now),
+                        kind: *kind,
+                        issued_at: *now,
                     }));
                 }
                 if !self.registered && !self.is_done(Step::AssignCard) {
@@ -182,18 +179,18 @@ impl Aggregate for Member {
                 }
                 self.check_rotation(rotate)?;
                 Ok(vec![
-                    Event::RegistrationCompleted(pb::RegistrationCompleted {
+                    Event::RegistrationCompleted(ev::RegistrationCompleted {
                         member_id: self.id.clone(),
-                        login_kind: self.login_kind,
-                        completed_at: ts(*now),
+                        login_kind: self.login_kind.unwrap_or(LoginKind::Phone),
+                        completed_at: *now,
                     }),
                     token_event(rotate),
                 ])
             }
             Command::FailLogin(now) => {
                 self.open()?;
-                Ok(vec![Event::LoginFailed(pb::LoginFailed {
-                    failed_at: ts(*now),
+                Ok(vec![Event::LoginFailed(ev::LoginFailed {
+                    failed_at: *now,
                 })])
             }
             Command::SetConsent(consent, now) => {
@@ -201,10 +198,10 @@ impl Aggregate for Member {
                 Ok(if self.consent == *consent {
                     Vec::new()
                 } else {
-                    vec![Event::ConsentChanged(pb::ConsentChanged {
+                    vec![Event::ConsentChanged(ev::ConsentChanged {
                         member_id: self.id.clone(),
                         mailing_consent: *consent,
-                        changed_at: ts(*now),
+                        changed_at: *now,
                     })]
                 })
             }
@@ -218,11 +215,11 @@ impl Aggregate for Member {
                 Ok(if self.social.contains(&link) {
                     Vec::new()
                 } else {
-                    vec![Event::SocialAccountLinked(pb::SocialAccountLinked {
+                    vec![Event::SocialAccountLinked(ev::SocialAccountLinked {
                         member_id: self.id.clone(),
                         network: network.clone(),
                         external_user_id: external_user_id.clone(),
-                        linked_at: ts(*now),
+                        linked_at: *now,
                     })]
                 })
             }
@@ -235,11 +232,11 @@ impl Aggregate for Member {
                 Ok(if self.bank_cards.iter().any(|(b, _)| b == binding_id) {
                     Vec::new()
                 } else {
-                    vec![Event::BankCardBound(pb::BankCardBound {
+                    vec![Event::BankCardBound(ev::BankCardBound {
                         member_id: self.id.clone(),
                         binding_id: binding_id.clone(),
                         last4: last4.clone(),
-                        bound_at: ts(*now),
+                        bound_at: *now,
                     })]
                 })
             }
@@ -250,7 +247,7 @@ impl Aggregate for Member {
         match event {
             Event::MemberOpened(e) => {
                 self.id = e.member_id.clone();
-                self.login_kind = e.login_kind;
+                self.login_kind = Some(e.login_kind);
                 self.login = e.login.clone();
             }
             Event::StepCompleted(e) => {
@@ -265,10 +262,10 @@ impl Aggregate for Member {
                 let c = self.contact_mut(e.channel);
                 c.code = Some(Code {
                     mac: e.code_mac.clone(),
-                    expires_at: Some(time(&e.expires_at)),
+                    expires_at: Some(e.expires_at),
                     failures: 0,
                 });
-                let sent = time(&e.sent_at);
+                let sent = e.sent_at;
                 c.sends.retain(|t| sent - *t < Duration::hours(48));
                 c.sends.push(sent);
             }
@@ -288,7 +285,7 @@ impl Aggregate for Member {
                 self.login_failures.clear();
             }
             Event::LoginFailed(e) => {
-                let at = time(&e.failed_at);
+                let at = e.failed_at;
                 self.login_failures
                     .retain(|t| at - *t < Duration::hours(24));
                 self.login_failures.push(at);
@@ -301,7 +298,7 @@ impl Aggregate for Member {
                     e.token_id.clone(),
                     Token {
                         secret_hash: e.secret_hash.clone(),
-                        expires_at: time(&e.expires_at),
+                        expires_at: e.expires_at,
                         limited: e.limited,
                     },
                 );
@@ -321,7 +318,7 @@ impl Aggregate for Member {
             }
             Event::AnswersSaved(e) => {
                 self.answers = e.answers.clone();
-                self.profile = e.profile.clone().into_iter().collect();
+                self.profile = e.profile.clone();
             }
             Event::MemberCardAdded(e) => self.cards.push((e.card_number.clone(), e.kind)),
             Event::RegistrationCompleted(_) => self.registered = true,

@@ -6,19 +6,18 @@ mod command;
 mod decide;
 
 pub use command::{
-    Command, ConfirmOutcome, Limits, MAX_CODE_FAILURES, MAX_TOKENS, MemberError, NewCode, NewToken,
+    Command, ConfirmOutcome, Limits, MAX_CODE_FAILURES, MAX_TOKENS, MemberError, NewCode,
+    NewContact, NewToken,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
-use loyalty_proto::identity::v1::{
-    self as pb, CardKind, Channel, LoginKind, UserActionType as Step,
-};
 use subtle::ConstantTimeEq;
 
+use super::event::{self as ev, Event};
+use super::model::{Answer, CardKind, Channel, LoginKind, Step};
 use super::values::mask_tail;
-use crate::events::Event;
 
 /// A confirm code awaiting entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,14 +66,14 @@ pub struct Token {
 pub struct Member {
     /// Member id (empty: not opened).
     pub id: String,
-    /// Phone or card.
-    pub login_kind: i32,
+    /// Phone or card (`None`: not opened).
+    pub login_kind: Option<LoginKind>,
     /// The login.
     pub login: String,
     /// Registration completed.
     pub registered: bool,
     /// Steps done.
-    pub done: BTreeSet<i32>,
+    pub done: BTreeSet<Step>,
     /// Phone.
     pub phone: Contact,
     /// E-mail.
@@ -88,11 +87,11 @@ pub struct Member {
     /// Tokens issued so far (for token ids).
     pub tokens_issued: u64,
     /// Questionnaire answers.
-    pub answers: Vec<pb::Answer>,
+    pub answers: Vec<Answer>,
     /// Answers by logical name.
     pub profile: BTreeMap<String, String>,
     /// Cards: (number, kind).
-    pub cards: Vec<(String, i32)>,
+    pub cards: Vec<(String, CardKind)>,
     /// Mailing consent.
     pub consent: bool,
     /// Social accounts: (network, user id).
@@ -107,19 +106,11 @@ fn ceil_secs(wait: Duration) -> i64 {
     ((wait.num_milliseconds() + 999) / 1000).max(1)
 }
 
-pub(super) fn ts(t: DateTime<Utc>) -> Option<loyalty_proto::wkt::Timestamp> {
-    Some(t.into())
-}
-
-pub(super) fn time(t: &Option<loyalty_proto::wkt::Timestamp>) -> DateTime<Utc> {
-    t.and_then(|t| t.try_into().ok()).unwrap_or_default()
-}
-
 pub(super) fn token_event(t: &NewToken) -> Event {
-    Event::TokenIssued(pb::TokenIssued {
+    Event::TokenIssued(ev::TokenIssued {
         token_id: t.token_id.clone(),
         secret_hash: t.secret_hash.clone(),
-        expires_at: ts(t.expires_at),
+        expires_at: t.expires_at,
         replaces: t.replaces.clone().unwrap_or_default(),
         limited: t.limited,
     })
@@ -128,15 +119,14 @@ pub(super) fn token_event(t: &NewToken) -> Event {
 impl Member {
     /// Whether the step is done.
     pub fn is_done(&self, step: Step) -> bool {
-        self.done.contains(&(step as i32))
+        self.done.contains(&step)
     }
 
     /// The contact of a channel.
     pub fn contact(&self, channel: Channel) -> &Contact {
-        if channel == Channel::Email {
-            &self.email
-        } else {
-            &self.phone
+        match channel {
+            Channel::Email => &self.email,
+            Channel::Sms => &self.phone,
         }
     }
 
@@ -144,16 +134,15 @@ impl Member {
     pub fn virtual_cards(&self) -> usize {
         self.cards
             .iter()
-            .filter(|(_, k)| *k == CardKind::Virtual as i32)
+            .filter(|(_, k)| *k == CardKind::Virtual)
             .count()
     }
 
     /// The step a channel's confirmation completes.
     fn step_of(channel: Channel) -> Step {
-        if channel == Channel::Email {
-            Step::ChangeEmail
-        } else {
-            Step::ChangePhone
+        match channel {
+            Channel::Email => Step::ChangeEmail,
+            Channel::Sms => Step::ChangePhone,
         }
     }
 
@@ -181,7 +170,7 @@ impl Member {
     /// in the account the owner later completes.
     pub fn phone_proven(&self) -> Result<(), MemberError> {
         if !self.registered
-            && self.login_kind == LoginKind::Phone as i32
+            && self.login_kind == Some(LoginKind::Phone)
             && self.phone.confirmed.is_none()
         {
             return Err(MemberError::StepRequired(Step::ChangePhone));
@@ -282,35 +271,35 @@ impl Member {
             return Err(MemberError::CodeExpired);
         }
         if !bool::from(code.mac.as_slice().ct_eq(mac)) {
-            let failed = Event::ConfirmCodeFailed(pb::ConfirmCodeFailed {
-                channel: channel as i32,
-                failed_at: ts(now),
+            let failed = Event::ConfirmCodeFailed(ev::ConfirmCodeFailed {
+                channel,
+                failed_at: now,
             });
             let remaining = MAX_CODE_FAILURES - code.failures - 1;
             return Ok((vec![failed], ConfirmOutcome::Wrong { remaining }));
         }
         let mut events = Vec::new();
         // Confirming (again) spends the code.
-        events.push(Event::ContactConfirmed(pb::ContactConfirmed {
-            channel: channel as i32,
+        events.push(Event::ContactConfirmed(ev::ContactConfirmed {
+            channel,
             value: target.to_owned(),
         }));
         let outcome = if reverify {
             ConfirmOutcome::Reverified
         } else {
             events.push(if channel == Channel::Email {
-                Event::EmailConfirmed(pb::EmailConfirmed {
+                Event::EmailConfirmed(ev::EmailConfirmed {
                     member_id: self.id.clone(),
                     email_masked: super::values::Email::parse(target)
                         .map(|e| e.masked())
                         .unwrap_or_else(|_| mask_tail(target)),
-                    confirmed_at: ts(now),
+                    confirmed_at: now,
                 })
             } else {
-                Event::PhoneConfirmed(pb::PhoneConfirmed {
+                Event::PhoneConfirmed(ev::PhoneConfirmed {
                     member_id: self.id.clone(),
                     phone_masked: mask_tail(target),
-                    confirmed_at: ts(now),
+                    confirmed_at: now,
                 })
             });
             if !self.registered && !self.is_done(Self::step_of(channel)) {
@@ -325,29 +314,28 @@ impl Member {
     }
 
     fn step(&self, step: Step, now: DateTime<Utc>) -> Event {
-        Event::StepCompleted(pb::StepCompleted {
+        Event::StepCompleted(ev::StepCompleted {
             member_id: self.id.clone(),
-            step: step as i32,
-            completed_at: ts(now),
+            step,
+            completed_at: now,
         })
     }
 
     fn code_event(channel: Channel, code: &NewCode, now: DateTime<Utc>) -> Event {
-        Event::ConfirmCodeIssued(pb::ConfirmCodeIssued {
-            channel: channel as i32,
+        Event::ConfirmCodeIssued(ev::ConfirmCodeIssued {
+            channel,
             code_mac: code.mac.clone(),
-            sent_at: ts(now),
-            expires_at: ts(code.expires_at),
+            sent_at: now,
+            expires_at: code.expires_at,
         })
     }
 }
 
 impl Member {
-    pub(super) fn contact_mut(&mut self, channel: i32) -> &mut Contact {
-        if channel == Channel::Email as i32 {
-            &mut self.email
-        } else {
-            &mut self.phone
+    pub(super) fn contact_mut(&mut self, channel: Channel) -> &mut Contact {
+        match channel {
+            Channel::Email => &mut self.email,
+            Channel::Sms => &mut self.phone,
         }
     }
 }

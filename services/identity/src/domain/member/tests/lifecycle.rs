@@ -5,21 +5,21 @@ use super::*;
 #[test]
 fn a_member_opens_once() {
     let events = given_when::<Member>(&[], &open()).unwrap();
-    let (member_id, login_kind) = (ID.to_owned(), LoginKind::Phone as i32);
+    let (member_id, login_kind) = (ID.to_owned(), LoginKind::Phone);
     assert_eq!(
         events,
         vec![
-            Event::MemberOpened(pb::MemberOpened {
+            Event::MemberOpened(ev::MemberOpened {
                 member_id: member_id.clone(),
                 login_kind,
                 login: PHONE.into(),
-                opened_at: ts(at(0)),
+                opened_at: at(0),
             }),
-            Event::RegistrationStarted(pb::RegistrationStarted {
+            Event::RegistrationStarted(ev::RegistrationStarted {
                 member_id,
                 login_kind,
                 login_masked: "***4567".into(),
-                started_at: ts(at(0)),
+                started_at: at(0),
             }),
         ]
     );
@@ -78,28 +78,28 @@ fn each_step_completes_once() {
     assert_eq!(events[..2], set);
     assert_eq!(events[2..], [token_issued(&t3)]);
 
-    let saved = Event::AnswersSaved(pb::AnswersSaved {
+    let saved = Event::AnswersSaved(ev::AnswersSaved {
         answers: accepted().answers,
-        profile: accepted().profile.into_iter().collect(),
+        profile: accepted().profile,
     });
     let events = s.run(&Command::SaveAnswers(accepted(), at(4)));
     assert_eq!(events, [saved, step(Step::Questions, at(4))]);
 
     let events = s.run(&card(CARD, CardKind::Physical, at(5)));
-    let (card_number, kind) = (CARD.to_owned(), CardKind::Physical as i32);
+    let (card_number, kind) = (CARD.to_owned(), CardKind::Physical);
     let (member_id, card_masked) = (ID.to_owned(), "***1085".to_owned());
-    let bound = pb::CardBound {
+    let bound = ev::CardBound {
         member_id: member_id.clone(),
         card_masked: card_masked.clone(),
-        bound_at: ts(at(5)),
+        bound_at: at(5),
     };
-    let issued = pb::CardIssued {
+    let issued = ev::CardIssued {
         member_id,
         card_masked,
         kind,
-        issued_at: ts(at(5)),
+        issued_at: at(5),
     };
-    let added = pb::MemberCardAdded { card_number, kind };
+    let added = ev::MemberCardAdded { card_number, kind };
     let (added, bound) = (Event::MemberCardAdded(added), Event::CardBound(bound));
     assert_eq!(events[..2], [added, bound]);
     let (issued, assigned) = (Event::CardIssued(issued), step(Step::AssignCard, at(5)));
@@ -108,10 +108,10 @@ fn each_step_completes_once() {
     s.run(&enter(Channel::Email, EMAIL, 2, at(6)));
     let (events, outcome) = s.confirm(Channel::Email, 2, at(7), None).unwrap();
     assert_eq!(outcome, ConfirmOutcome::Confirmed);
-    let email = Event::EmailConfirmed(pb::EmailConfirmed {
+    let email = Event::EmailConfirmed(ev::EmailConfirmed {
         member_id: ID.into(),
         email_masked: "a***@example.com".into(),
-        confirmed_at: ts(at(7)),
+        confirmed_at: at(7),
     });
     let contact = contact_confirmed(Channel::Email, EMAIL);
     assert_eq!(events[..2], [contact, email]);
@@ -139,12 +139,12 @@ fn cards_add_up_without_repeating_the_step() {
     s.run(&card(CARD, CardKind::Virtual, at(1)));
     // A second card: no second `CardIssued`, no second step.
     let events = s.run(&card("000007", CardKind::Virtual, at(2)));
-    let (card_number, kind) = ("000007".to_owned(), CardKind::Virtual as i32);
-    let added = Event::MemberCardAdded(pb::MemberCardAdded { card_number, kind });
-    let emitted = Event::VirtualCardEmitted(pb::VirtualCardEmitted {
+    let (card_number, kind) = ("000007".to_owned(), CardKind::Virtual);
+    let added = Event::MemberCardAdded(ev::MemberCardAdded { card_number, kind });
+    let emitted = Event::VirtualCardEmitted(ev::VirtualCardEmitted {
         member_id: ID.into(),
         card_masked: "***0007".into(),
-        emitted_at: ts(at(2)),
+        emitted_at: at(2),
     });
     assert_eq!(events, [added, emitted]);
     assert_eq!(s.when(&card(CARD, CardKind::Virtual, at(3))), Ok(vec![]));
@@ -161,7 +161,7 @@ fn tokens_rotate_revoke_and_stay_capped() {
     // Revoking an unknown (here: rotated) token is a no-op.
     assert_eq!(s.when(&Command::RevokeToken("t1".into())), Ok(vec![]));
     let token_id = "t2".to_owned();
-    let revoked = Event::TokenRevoked(pb::TokenRevoked { token_id });
+    let revoked = Event::TokenRevoked(ev::TokenRevoked { token_id });
     assert_eq!(s.run(&Command::RevokeToken("t2".into())), [revoked]);
     assert!(s.state().tokens.is_empty());
     // At most `MAX_TOKENS` are kept: the oldest are dropped.
@@ -200,8 +200,8 @@ fn rotating_a_token_not_of_the_member_is_token_invalid() {
 fn wrong_passwords_lock_the_login_for_the_window() {
     let limits = Limits::default();
     let mut s = Stream::registered();
-    let failed_at = ts(at(100));
-    let failed = Event::LoginFailed(pb::LoginFailed { failed_at });
+    let failed_at = at(100);
+    let failed = Event::LoginFailed(ev::LoginFailed { failed_at });
     assert_eq!(s.run(&Command::FailLogin(at(100))), [failed]);
     for i in 1..limits.login_failures as i64 - 1 {
         s.run(&Command::FailLogin(at(100 + 10 * i)));
@@ -238,10 +238,10 @@ fn finish_names_the_first_open_required_step() {
 #[test]
 fn finish_with_the_required_steps_done_completes_once() {
     let mut s = Stream::registered();
-    let completed = Event::RegistrationCompleted(pb::RegistrationCompleted {
+    let completed = Event::RegistrationCompleted(ev::RegistrationCompleted {
         member_id: ID.into(),
-        login_kind: LoginKind::Phone as i32,
-        completed_at: ts(at(7)),
+        login_kind: LoginKind::Phone,
+        completed_at: at(7),
     });
     let rotated = token_issued(&rot(4, "t3"));
     assert_eq!(s.0[s.0.len() - 2..], [completed, rotated]);
@@ -260,7 +260,7 @@ fn replaying_a_full_registration_rebuilds_the_member() {
     let s = Stream::registered();
     let m = s.state();
     assert_eq!((m.id.as_str(), m.login.as_str()), (ID, PHONE));
-    assert_eq!(m.login_kind, LoginKind::Phone as i32);
+    assert_eq!(m.login_kind, Some(LoginKind::Phone));
     assert!(m.registered && m.consent);
     assert!(REQUIRED.iter().all(|r| m.is_done(*r)));
     assert_eq!(m.done.len(), REQUIRED.len());
@@ -269,7 +269,7 @@ fn replaying_a_full_registration_rebuilds_the_member() {
     assert_eq!(m.password_hash.as_deref(), Some("$argon2id$stub"));
     let Accepted { answers, profile } = accepted();
     assert_eq!((m.answers, m.profile), (answers, profile));
-    assert_eq!(m.cards, [(CARD.to_owned(), CardKind::Physical as i32)]);
+    assert_eq!(m.cards, [(CARD.to_owned(), CardKind::Physical)]);
     assert_eq!(m.tokens.keys().collect::<Vec<_>>(), ["t4"]);
     assert_eq!(m.tokens_issued, 4);
 }

@@ -4,13 +4,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use kit::aggregate::{given_when, replay};
-use loyalty_proto::identity::v1::UserActionType as Step;
-use loyalty_proto::identity::v1::{self as pb, CardKind, Channel, LoginKind};
 use proptest::prelude::*;
 
 use super::*;
 use crate::domain::questionnaire::Accepted;
-use crate::events::Event;
 
 type At = DateTime<Utc>;
 type Decided = Result<(Vec<Event>, ConfirmOutcome), MemberError>;
@@ -73,10 +70,14 @@ fn code(b: u8, now: At) -> NewCode {
 }
 
 fn enter(channel: Channel, value: &str, b: u8, now: At) -> Command {
-    let (value, code, limits) = (value.into(), code(b, now), Limits::default());
+    use crate::domain::values::{Email, Phone};
+    let contact = match channel {
+        Channel::Sms => NewContact::Phone(Phone::parse(value).unwrap()),
+        Channel::Email => NewContact::Email(Email::parse(value).unwrap()),
+    };
+    let (code, limits) = (code(b, now), Limits::default());
     Command::EnterContact {
-        channel,
-        value,
+        contact,
         code,
         now,
         limits,
@@ -114,7 +115,7 @@ fn finish(required: &[Step], now: At, rotate: NewToken) -> Command {
 fn accepted() -> Accepted {
     let value = "1990-01-01".to_owned();
     let profile = BTreeMap::from([("birth_date".to_owned(), value.clone())]);
-    let answer = pb::Answer {
+    let answer = Answer {
         id: 7,
         value,
         ..Default::default()
@@ -130,8 +131,8 @@ fn cooldown(retry_after_secs: i64) -> MemberError {
 }
 
 fn step(s: Step, now: At) -> Event {
-    let (member_id, step, completed_at) = (ID.into(), s as i32, ts(now));
-    Event::StepCompleted(pb::StepCompleted {
+    let (member_id, step, completed_at) = (ID.into(), s, now);
+    Event::StepCompleted(ev::StepCompleted {
         member_id,
         step,
         completed_at,
@@ -139,29 +140,29 @@ fn step(s: Step, now: At) -> Event {
 }
 
 fn entered(channel: Channel, value: &str) -> Event {
-    let (channel, value) = (channel as i32, value.into());
-    Event::ContactEntered(pb::ContactEntered { channel, value })
+    let value = value.into();
+    Event::ContactEntered(ev::ContactEntered { channel, value })
 }
 
 fn code_issued(channel: Channel, b: u8, now: At) -> Event {
-    Event::ConfirmCodeIssued(pb::ConfirmCodeIssued {
-        channel: channel as i32,
+    Event::ConfirmCodeIssued(ev::ConfirmCodeIssued {
+        channel,
         code_mac: mac(b),
-        sent_at: ts(now),
-        expires_at: ts(now + Duration::minutes(5)),
+        sent_at: now,
+        expires_at: now + Duration::minutes(5),
     })
 }
 
 fn code_failed(now: At) -> Event {
-    let (channel, failed_at) = (SMS as i32, ts(now));
-    Event::ConfirmCodeFailed(pb::ConfirmCodeFailed { channel, failed_at })
+    let (channel, failed_at) = (SMS, now);
+    Event::ConfirmCodeFailed(ev::ConfirmCodeFailed { channel, failed_at })
 }
 
 fn token_issued(t: &NewToken) -> Event {
-    Event::TokenIssued(pb::TokenIssued {
+    Event::TokenIssued(ev::TokenIssued {
         token_id: t.token_id.clone(),
         secret_hash: t.secret_hash.clone(),
-        expires_at: ts(t.expires_at),
+        expires_at: t.expires_at,
         replaces: t.replaces.clone().unwrap_or_default(),
         limited: t.limited,
     })
@@ -169,19 +170,19 @@ fn token_issued(t: &NewToken) -> Event {
 
 fn password_set(hash: &str) -> Event {
     let password_hash = hash.into();
-    Event::PasswordSet(pb::PasswordSet { password_hash })
+    Event::PasswordSet(ev::PasswordSet { password_hash })
 }
 
 fn contact_confirmed(ch: Channel, value: &str) -> Event {
-    let (channel, value) = (ch as i32, value.into());
-    Event::ContactConfirmed(pb::ContactConfirmed { channel, value })
+    let (channel, value) = (ch, value.into());
+    Event::ContactConfirmed(ev::ContactConfirmed { channel, value })
 }
 
 fn phone_confirmed(masked: &str, now: At) -> Event {
-    Event::PhoneConfirmed(pb::PhoneConfirmed {
+    Event::PhoneConfirmed(ev::PhoneConfirmed {
         member_id: ID.into(),
         phone_masked: masked.into(),
-        confirmed_at: ts(now),
+        confirmed_at: now,
     })
 }
 

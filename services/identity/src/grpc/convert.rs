@@ -1,0 +1,256 @@
+//! Domain values ⇄ `loyalty.identity.v1` messages: the one place that knows
+//! both (the event codec in `crate::events` uses the enum mappings too).
+
+use std::collections::BTreeSet;
+
+use loyalty_proto::identity::v1 as pb;
+
+use super::check::Violations;
+use crate::domain::message::{MAX_TEMPLATE_TEXT, valid_template_id};
+use crate::error::ApiError;
+
+use crate::domain::model::{
+    Answer, CardKind, CardState, Channel, FieldType, LoginKind, MessageTemplate, NodeKind,
+    QuestionNode, Step,
+};
+
+impl From<Step> for pb::UserActionType {
+    fn from(s: Step) -> Self {
+        match s {
+            Step::AcceptTenderOffer => pb::UserActionType::AcceptTenderOffer,
+            Step::ChangePhone => pb::UserActionType::ChangePhone,
+            Step::ChangeEmail => pb::UserActionType::ChangeEmail,
+            Step::PasswordRequired => pb::UserActionType::PasswordRequired,
+            Step::Questions => pb::UserActionType::Questions,
+            Step::AssignCard => pb::UserActionType::AssignCard,
+        }
+    }
+}
+
+/// The step of a `UserActionType` (`None`: unspecified).
+pub fn step(s: pb::UserActionType) -> Option<Step> {
+    match s {
+        pb::UserActionType::Unspecified => None,
+        pb::UserActionType::AcceptTenderOffer => Some(Step::AcceptTenderOffer),
+        pb::UserActionType::ChangePhone => Some(Step::ChangePhone),
+        pb::UserActionType::ChangeEmail => Some(Step::ChangeEmail),
+        pb::UserActionType::PasswordRequired => Some(Step::PasswordRequired),
+        pb::UserActionType::Questions => Some(Step::Questions),
+        pb::UserActionType::AssignCard => Some(Step::AssignCard),
+    }
+}
+
+impl From<Channel> for pb::Channel {
+    fn from(c: Channel) -> Self {
+        match c {
+            Channel::Sms => pb::Channel::Sms,
+            Channel::Email => pb::Channel::Email,
+        }
+    }
+}
+
+/// The channel of a message's `channel` field (`None`: unspecified or
+/// unknown).
+pub fn channel(value: i32) -> Option<Channel> {
+    match pb::Channel::try_from(value) {
+        Ok(pb::Channel::Sms) => Some(Channel::Sms),
+        Ok(pb::Channel::Email) => Some(Channel::Email),
+        Ok(pb::Channel::Unspecified) | Err(_) => None,
+    }
+}
+
+impl From<LoginKind> for pb::LoginKind {
+    fn from(k: LoginKind) -> Self {
+        match k {
+            LoginKind::Phone => pb::LoginKind::Phone,
+            LoginKind::Card => pb::LoginKind::Card,
+        }
+    }
+}
+
+impl From<CardKind> for pb::CardKind {
+    fn from(k: CardKind) -> Self {
+        match k {
+            CardKind::Physical => pb::CardKind::Physical,
+            CardKind::Virtual => pb::CardKind::Virtual,
+        }
+    }
+}
+
+impl From<CardState> for pb::CardState {
+    fn from(s: CardState) -> Self {
+        match s {
+            CardState::InStock => pb::CardState::InStock,
+            CardState::Bound => pb::CardState::Bound,
+            CardState::Blocked => pb::CardState::Blocked,
+        }
+    }
+}
+
+impl From<pb::Answer> for Answer {
+    fn from(a: pb::Answer) -> Self {
+        Answer {
+            group_id: a.group_id,
+            id: a.id,
+            value: a.value,
+            selected: a.selected,
+        }
+    }
+}
+
+impl From<Answer> for pb::Answer {
+    fn from(a: Answer) -> Self {
+        pb::Answer {
+            group_id: a.group_id,
+            id: a.id,
+            value: a.value,
+            selected: a.selected,
+        }
+    }
+}
+
+impl From<NodeKind> for pb::NodeType {
+    fn from(k: NodeKind) -> Self {
+        match k {
+            NodeKind::Header => pb::NodeType::Header,
+            NodeKind::Question => pb::NodeType::Question,
+            NodeKind::Answer => pb::NodeType::Answer,
+        }
+    }
+}
+
+impl From<FieldType> for pb::FieldType {
+    fn from(t: FieldType) -> Self {
+        match t {
+            FieldType::String => pb::FieldType::String,
+            FieldType::Date => pb::FieldType::Date,
+            FieldType::Number => pb::FieldType::Number,
+            FieldType::Boolean => pb::FieldType::Boolean,
+            FieldType::Radio => pb::FieldType::Radio,
+            FieldType::Checkbox => pb::FieldType::Checkbox,
+        }
+    }
+}
+
+impl From<QuestionNode> for pb::QuestionNode {
+    fn from(n: QuestionNode) -> Self {
+        pb::QuestionNode {
+            node_type: pb::NodeType::from(n.kind) as i32,
+            display_name: n.display_name,
+            description: n.description,
+            logical_name: n.logical_name,
+            value: n.value,
+            read_only: n.read_only,
+            required: n.required,
+            id: n.id,
+            group_id: n.group_id,
+            selected: n.selected,
+            max_length: n.max_length,
+            field_type: n
+                .field_type
+                .map_or(pb::FieldType::Unspecified, pb::FieldType::from)
+                as i32,
+            children: n.children.into_iter().map(pb::QuestionNode::from).collect(),
+        }
+    }
+}
+
+impl From<MessageTemplate> for pb::MessageTemplate {
+    fn from(t: MessageTemplate) -> Self {
+        pb::MessageTemplate {
+            template_id: t.template_id,
+            channel: pb::Channel::from(t.channel) as i32,
+            subject: t.subject,
+            body: t.body,
+        }
+    }
+}
+
+/// A template to define, checked: the domain template (id trimmed, an SMS
+/// template's subject dropped) and the placeholders its texts use; every
+/// bad field is named (`template.<field>`).
+pub fn template(
+    t: Option<pb::MessageTemplate>,
+) -> Result<(MessageTemplate, BTreeSet<String>), ApiError> {
+    let mut v = Violations::new();
+    let Some(t) = t else {
+        v.bad("template", "required");
+        return v.done(None);
+    };
+    let template_id = t.template_id.trim().to_owned();
+    if !valid_template_id(&template_id) {
+        v.bad(
+            "template.template_id",
+            "1 to 128 letters, digits, '_', '-' or '.'",
+        );
+    }
+    let channel = channel(t.channel);
+    if channel.is_none() {
+        v.bad("template.channel", "CHANNEL_SMS or CHANNEL_EMAIL");
+    }
+    let subject = if channel == Some(Channel::Sms) {
+        String::new()
+    } else {
+        if t.subject.trim().is_empty() {
+            v.bad("template.subject", "an e-mail template needs a subject");
+        }
+        t.subject
+    };
+    let mut placeholders = BTreeSet::new();
+    for (field, text) in [("template.subject", &subject), ("template.body", &t.body)] {
+        if text.len() > MAX_TEMPLATE_TEXT {
+            v.bad(field, format!("at most {MAX_TEMPLATE_TEXT} bytes"));
+            continue;
+        }
+        if let Some(names) = v.check(field, notify::placeholders(text)) {
+            placeholders.extend(names);
+        }
+    }
+    if t.body.trim().is_empty() {
+        v.bad("template.body", "required");
+    }
+    let template = channel.map(|channel| MessageTemplate {
+        template_id,
+        channel,
+        subject,
+        body: t.body,
+    });
+    Ok((v.done(template)?, placeholders))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_is_checked_field_by_field_and_comes_out_typed() {
+        let Err(ApiError::Invalid(violations)) = template(Some(pb::MessageTemplate {
+            template_id: "a/b".into(),
+            channel: 0,
+            subject: String::new(),
+            body: " ".into(),
+        })) else {
+            panic!("accepted")
+        };
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "template.template_id",
+                "template.channel",
+                "template.subject",
+                "template.body"
+            ]
+        );
+        let (t, placeholders) = template(Some(pb::MessageTemplate {
+            template_id: " ETP_1 ".into(),
+            channel: pb::Channel::Sms as i32,
+            subject: "dropped".into(),
+            body: "Hello {{forename}}".into(),
+        }))
+        .unwrap();
+        assert_eq!((t.template_id.as_str(), t.channel), ("ETP_1", Channel::Sms));
+        assert!(t.subject.is_empty());
+        assert_eq!(placeholders.into_iter().collect::<Vec<_>>(), ["forename"]);
+    }
+}
