@@ -23,6 +23,7 @@
 //! 4. `LookupCard` of random cards of the loaded range (the ones of step 2
 //!    are bound to members) with `IDENTITY_BENCH_LOOKUP_CLIENTS` (64)
 //!    clients for `IDENTITY_BENCH_SECONDS`: calls/s, p50/p99.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -35,12 +36,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use identity::config::IdentityArgs;
 use kit::bench::{Figures, env};
+use kit::service::InProcess;
 use loyalty_proto::identity::v1 as pb;
 use loyalty_proto::identity::v1::auth_service_client::AuthServiceClient;
 use loyalty_proto::identity::v1::card_service_client::CardServiceClient;
 use loyalty_proto::identity::v1::registration_service_client::RegistrationServiceClient;
 use rand::Rng;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 /// sled allocates heavily; mimalloc handles that far better than glibc's malloc.
@@ -120,9 +121,7 @@ async fn take_code(codes: &Codes, phone: &str) -> String {
 
 /// The identity service served in-process on a fresh data dir.
 struct Server {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    service: InProcess,
     _dir: tempfile::TempDir,
 }
 
@@ -148,23 +147,12 @@ impl Server {
         }
         let args = Cli::parse_from(flags).args;
         args.validate().expect("valid identity flags");
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(identity::run(
-            args,
-            grpc,
-            metrics,
-            shutdown.clone(),
-            Arc::new(chrono::Utc::now),
-        ));
-        Self {
-            addr,
-            shutdown,
-            task,
-            _dir: dir,
-        }
+        let service = InProcess::start(&identity::SPEC, |grpc, metrics, shutdown| {
+            identity::run(args, grpc, metrics, shutdown, Arc::new(chrono::Utc::now))
+        })
+        .await
+        .unwrap();
+        Self { service, _dir: dir }
     }
 }
 
@@ -401,7 +389,7 @@ async fn run() {
     let (sms, codes) = sms_provider().await;
     let server = Server::start(&root, sms, nats_url.as_deref()).await;
     // Several HTTP/2 connections: one connection is served by one task.
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr));
+    let endpoint = tonic::transport::Endpoint::from_shared(server.service.url.clone());
     let endpoint = endpoint.unwrap();
     let channels: Arc<Vec<Channel>> =
         Arc::new((0..connections).map(|_| endpoint.connect_lazy()).collect());
@@ -476,8 +464,7 @@ async fn run() {
         bound.load(Ordering::Relaxed)
     );
 
-    server.shutdown.cancel();
-    server.task.await.unwrap().unwrap();
+    server.service.stop().await.unwrap();
     if let Some(url) = &nats_url {
         report!(
             summary,

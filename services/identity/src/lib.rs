@@ -35,7 +35,8 @@ use crate::grpc::members::MembersApi;
 use crate::grpc::messaging::MessagingApi;
 use crate::grpc::registration::RegistrationApi;
 use crate::projections::{directory::Directory, stock::Stock};
-use kit::projection::{ProjectionRunner, RebuildReport};
+use kit::projection::RebuildReport;
+use kit::service::{Projections, Spec};
 
 /// Full names of the gRPC services, as health reports them.
 pub const SERVICE_NAMES: &[&str] = &[
@@ -45,6 +46,21 @@ pub const SERVICE_NAMES: &[&str] = &[
     "loyalty.identity.v1.MemberService",
     "loyalty.identity.v1.MessagingService",
 ];
+
+/// Identity, declared once: its gRPC services and default addresses (the
+/// README's port table).
+pub const SPEC: Spec = Spec {
+    name: "identity",
+    grpc_services: SERVICE_NAMES,
+    grpc_addr: "127.0.0.1:50051",
+    metrics_addr: "127.0.0.1:9101",
+};
+
+/// Identity's projections, declared once: the service runs them, and
+/// `rebuild-projections` and `verify` check the same list.
+pub fn projections() -> Projections {
+    Projections::new().with(Directory).with(Stock)
+}
 
 /// Builds the use-case settings from the flags (reads the questionnaire file).
 pub fn settings(args: &IdentityArgs) -> anyhow::Result<Settings> {
@@ -79,16 +95,13 @@ pub async fn run(
     let secrets = secrets::Secrets::load_or_create(&args.secret_path())?;
     let local = notify::default_local_path(&args.service.data_dir);
     let notifier = Arc::new(notify::Notifier::from_args(&args.notify, &local)?);
-    let mut runtime = Runtime::open("identity", args.service.clone(), shutdown)?;
+    let mut runtime = Runtime::open(SPEC.name, args.service.clone(), shutdown)?;
     runtime.start_outbox(Arc::new(events::json_codec()))?;
-    let mut projections = ProjectionRunner::new(Arc::clone(runtime.log()));
+    let started = projections().start(&mut runtime)?;
     let views = Views {
-        directory: projections.add(Arc::new(Directory))?,
-        stock: projections.add(Arc::new(Stock))?,
+        directory: started.handle(projections::directory::NAME)?,
+        stock: started.handle(projections::stock::NAME)?,
     };
-    projections.register_metrics(runtime.registry_mut());
-    let token = runtime.tasks_token();
-    runtime.spawn(projections.run(token));
     let identity = Arc::new(
         Identity::new(
             Arc::clone(runtime.log()),
@@ -116,28 +129,19 @@ pub async fn run(
         .add_service(CardServiceServer::new(members.clone()))
         .add_service(MemberServiceServer::new(members))
         .add_service(MessagingServiceServer::new(MessagingApi::new(identity)));
-    runtime.serve(grpc, metrics, routes, SERVICE_NAMES).await
+    SPEC.serve(runtime, grpc, metrics, routes).await
 }
 
-/// Drops and rebuilds every projection of the identity service in `args`'
-/// data dir by replaying its log (run while the service is stopped); each
-/// report says how many rows differed from the projection it replaced.
+/// Drops and rebuilds every projection of identity in `args`' data dir by
+/// replaying the whole log (the service must be stopped).
 pub fn rebuild_projections(args: &IdentityArgs) -> anyhow::Result<Vec<RebuildReport>> {
-    use anyhow::Context;
-    let log = kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options())
-        .context("opening the event log: stop the identity service first, a rebuild needs its data dir to itself")?;
-    let reports = vec![
-        kit::projection::rebuild(&log, &Directory)?,
-        kit::projection::rebuild(&log, &Stock)?,
-    ];
-    log.close();
-    Ok(reports)
+    projections().rebuild(&args.service)
 }
 
 /// `identity verify`: the event log and every projection against a replay
-/// (see [`kit::bootstrap::verify_data_dir`]); false when inconsistent.
+/// of the log; false when inconsistent.
 pub fn verify(args: &IdentityArgs) -> anyhow::Result<bool> {
-    kit::bootstrap::verify_data_dir(&args.service, &[&Directory, &Stock])
+    projections().verify(&args.service)
 }
 
 /// Defines every template of a templates file (see `--templates-file`).

@@ -23,17 +23,9 @@ struct Cli {
 /// Operator commands.
 #[derive(Debug, clap::Subcommand)]
 enum Operator {
-    /// Drop every projection (member directory, card stock) and rebuild it by
-    /// replaying the event log, with progress; reports events/s and whether
-    /// the result equals what it replaced. Run while the service is stopped.
-    RebuildProjections,
-    /// Check the event log and compare every projection with a replay of
-    /// the log (service stopped). Exit code 3 when something is inconsistent.
-    Verify,
-    /// Repair a data dir whose storage lost acknowledged data (service
-    /// stopped; work on a copy): set damaged sled snapshots aside, cut the
-    /// log after its last consistent position, drop projections to rebuild.
-    Repair,
+    /// Maintenance of a stopped identity's data dir.
+    #[command(flatten)]
+    Maintenance(kit::service::Maintenance),
     /// The card stock of a running identity service.
     #[command(subcommand)]
     Cards(CardsCommand),
@@ -56,17 +48,13 @@ enum CardsCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = identity::SPEC.parse();
     cli.args.validate()?;
     match cli.command {
-        Some(Operator::RebuildProjections) => return rebuild(&cli.args),
-        Some(Operator::Verify) => {
-            if !identity::verify(&cli.args)? {
-                std::process::exit(3);
-            }
-            return Ok(());
+        Some(Operator::Maintenance(m)) => {
+            let code = m.run(&identity::SPEC, &cli.args.service, &identity::projections())?;
+            std::process::exit(code);
         }
-        Some(Operator::Repair) => return kit::bootstrap::repair_data_dir(&cli.args.service),
         Some(Operator::Cards(CardsCommand::Load { file, identity_url })) => {
             let answer = tokio::runtime::Runtime::new()?.block_on(identity::cards_file::load(
                 &identity_url,
@@ -88,18 +76,8 @@ fn main() -> anyhow::Result<()> {
     }
     tokio::runtime::Runtime::new()?.block_on(async move {
         let _telemetry = cli.args.service.init_telemetry("identity")?;
-        let grpc = tokio::net::TcpListener::bind(cli.args.service.grpc_addr).await?;
-        let metrics = tokio::net::TcpListener::bind(cli.args.service.metrics_addr).await?;
+        let (grpc, metrics) = identity::SPEC.bind(&cli.args.service).await?;
         let shutdown = kit::bootstrap::shutdown_on_signals();
         identity::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
     })
-}
-
-/// `identity rebuild-projections`.
-fn rebuild(args: &identity::config::IdentityArgs) -> anyhow::Result<()> {
-    let _telemetry = args.service.init_telemetry("identity")?;
-    for r in identity::rebuild_projections(args)? {
-        println!("{r}");
-    }
-    Ok(())
 }

@@ -28,6 +28,10 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "without the OS random source no secret can be made safely: stopping is right"
+)]
 fn random<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     OsRng
@@ -67,6 +71,7 @@ impl Secrets {
         Ok(Self { key })
     }
 
+    #[allow(clippy::expect_used, reason = "HMAC accepts a key of any length")]
     fn mac(&self, parts: &[&str]) -> Vec<u8> {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
         for p in parts {

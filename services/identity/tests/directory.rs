@@ -1,5 +1,6 @@
 //! The member directory over a real event log: one e-mail confirmed by two
 //! members is held by both, and a member who moves on leaves the other.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use identity::domain::event as ev;
 use identity::domain::model::Channel;

@@ -1,6 +1,7 @@
 //! The reconciler finishes a card binding a crash left half done: the card's
 //! stream says it is bound to the member, the member's stream does not list
 //! it yet. Runs on the real event log on disk.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::sync::Arc;
 

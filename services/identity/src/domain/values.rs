@@ -151,6 +151,10 @@ impl CardNumber {
     }
 
     /// The number as an integer (for ranges; at most 19 digits fit in u64).
+    #[allow(
+        clippy::expect_used,
+        reason = "parse() admits 6 to 19 digits only, and 19 digits always fit in u64"
+    )]
     pub fn value(&self) -> u64 {
         self.0.parse().expect("at most 19 digits")
     }

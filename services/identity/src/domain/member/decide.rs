@@ -304,12 +304,14 @@ impl Aggregate for Member {
                 );
                 self.tokens_issued += 1;
                 while self.tokens.len() > MAX_TOKENS {
-                    let oldest = self
+                    let Some(oldest) = self
                         .tokens
                         .iter()
                         .min_by_key(|(id, t)| (t.expires_at, (*id).clone()))
                         .map(|(id, _)| id.clone())
-                        .expect("non-empty");
+                    else {
+                        break;
+                    };
                     self.tokens.remove(&oldest);
                 }
             }
