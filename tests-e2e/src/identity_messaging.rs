@@ -6,6 +6,7 @@
 //! what identity published on a subject, and counting a subject's messages.
 //! Every wait polls an observable outcome under [`DEADLINE`].
 
+use crate::harness::eventually;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::harness::{NatsServer, metrics};
 use crate::identity::{
-    DEADLINE, Identity, POLL, answers_for, authed, random_card, random_phone, required_questions,
+    DEADLINE, Identity, answers_for, authed, random_card, random_phone, required_questions,
 };
 use crate::identity_flows::{begin_and_confirm, set_password};
 
@@ -162,18 +163,15 @@ pub fn template_mails(id: &Identity, to: &str) -> Vec<notify::SentMessage> {
 
 /// Waits until at least `n` template messages were sent to `to`; returns them.
 pub async fn wait_template_mails(id: &Identity, to: &str, n: usize) -> Vec<notify::SentMessage> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let mails = template_mails(id, to);
-        if mails.len() >= n {
-            return mails;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{n} template e-mail(s) to {to} not sent within {DEADLINE:?}: {mails:?}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    eventually(
+        DEADLINE,
+        &format!("{n} template e-mail(s) sent to {to}"),
+        || async {
+            let mails = template_mails(id, to);
+            (mails.len() >= n).then_some(mails)
+        },
+    )
+    .await
 }
 
 /// A JetStream context on `nats` with the `LOYALTY` stream in place (the
@@ -219,22 +217,9 @@ pub async fn publish(
 /// Waits until identity's consumer has acknowledged (or dead-lettered)
 /// every message up to stream sequence `sequence`; returns its info.
 pub async fn wait_handled(js: &jetstream::Context, sequence: u64) -> jetstream::consumer::Info {
+    crate::harness::stream::wait_handled(js, CONSUMER, sequence).await;
     let stream = js.get_stream("LOYALTY").await.expect("LOYALTY stream");
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        // The consumer exists once identity has connected.
-        if let Ok(info) = stream.consumer_info(CONSUMER).await
-            && info.ack_floor.stream_sequence >= sequence
-            && info.num_ack_pending == 0
-        {
-            return info;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{CONSUMER} did not handle up to sequence {sequence} within {DEADLINE:?}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    stream.consumer_info(CONSUMER).await.expect("consumer info")
 }
 
 /// The first message on `subject` (from the start of the stream) for which
@@ -300,14 +285,10 @@ pub async fn count_on(js: &jetstream::Context, subject: &str) -> u64 {
 
 /// Waits until identity's outbox has published every event of its log.
 pub async fn wait_outbox(id: &Identity) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually(DEADLINE, "the outbox catches up with the log", || async {
         let body = metrics::scrape(&id.metrics_addr).await.expect("/metrics");
         let head = metrics::value(&body, "loyalty_eventlog_head_position").unwrap_or(0);
-        if head > 0 && metrics::value(&body, "loyalty_outbox_checkpoint") == Some(head) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the outbox did not catch up");
-        tokio::time::sleep(POLL).await;
-    }
+        (head > 0 && metrics::value(&body, "loyalty_outbox_checkpoint") == Some(head)).then_some(())
+    })
+    .await
 }

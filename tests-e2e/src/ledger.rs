@@ -11,7 +11,7 @@ use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use tonic::transport::Channel;
 
 use crate::harness::{ServiceProcess, ServiceSpec, binary_path, free_port};
-use crate::identity::{DEADLINE, POLL};
+use crate::identity::DEADLINE;
 use crate::identity_ops::{Ran, run_operator};
 use crate::service_auth::maybe_token;
 
@@ -92,18 +92,13 @@ impl Ledger {
     /// Waits until the ledger opened the member's BONUS account (from identity's
     /// CardIssued event).
     pub async fn wait_for_account(&self, member: &str) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(available) = self.bonus(member, None).await {
-                assert_eq!(available, "0.00");
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the ledger did not open an account for the issued card"
-            );
-            tokio::time::sleep(POLL).await;
-        }
+        let available = crate::harness::eventually(
+            DEADLINE,
+            "the ledger opens an account for the issued card",
+            || self.bonus(member, None),
+        )
+        .await;
+        assert_eq!(available, "0.00");
     }
 }
 

@@ -18,6 +18,7 @@ mod nats;
 pub mod otlp;
 mod proc;
 mod service;
+pub mod stream;
 
 use std::fmt;
 use std::net::TcpListener;
@@ -27,6 +28,29 @@ use std::sync::OnceLock;
 pub use crate::log;
 pub use nats::{NatsServer, nats_server_binary};
 pub use service::{ServiceProcess, ServiceSpec, recv_line};
+
+/// Polls `probe` until it answers `Some`, with a short pause between polls,
+/// and returns that answer; panics naming `what` once `deadline` has passed.
+/// The one way tests wait for an observable outcome (never a fixed sleep).
+pub async fn eventually<T, F, Fut>(deadline: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        if let Some(answer) = probe().await {
+            return answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "not within {deadline:?}: {what}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(100));
+    }
+}
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago (bind to port 0,
 /// read the port, release it). Another process may still take it before use.

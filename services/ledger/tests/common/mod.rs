@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod clocked;
-pub mod nats;
 pub mod requests;
 
 use std::sync::Arc;

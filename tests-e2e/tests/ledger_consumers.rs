@@ -5,13 +5,14 @@
 //! at once. Every wait polls an observable outcome with a deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod common;
+use std::sync::Arc;
 
-use common::Ledger;
-use common::nats::{self, Nats};
+use clap::Parser;
+use kit::service::InProcess;
 use loyalty_proto::common::v1::Money;
 use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::ledger::v1 as pb;
+use tests_e2e::harness::{NatsServer, stream};
 use tonic::transport::Channel;
 
 use ledger::consumers::{
@@ -21,10 +22,51 @@ use ledger::consumers::{
 
 type Client = pb::ledger_service_client::LedgerServiceClient<Channel>;
 
-async fn start() -> (Nats, Ledger, async_nats::jetstream::Context) {
-    let nats = Nats::start().await;
-    let js = nats.jetstream().await;
-    let ledger = Ledger::start_with(&["--nats-url", &nats.url()]).await;
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: ledger::config::LedgerArgs,
+}
+
+/// The ledger in this process on a fresh data dir, consuming from NATS.
+struct Ledger {
+    client: Client,
+    service: InProcess,
+    _dir: tempfile::TempDir,
+}
+
+impl Ledger {
+    /// Stops it; fails the test if the ledger failed.
+    async fn stop(self) {
+        self.service.stop().await.unwrap();
+    }
+}
+
+async fn start() -> (NatsServer, Ledger, async_nats::jetstream::Context) {
+    let nats = NatsServer::start().await.unwrap();
+    let js = stream::jetstream(&nats.url()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = nats.url();
+    let args = Cli::parse_from([
+        "ledger",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--member-directory",
+        "member-id",
+        "--nats-url",
+        &url,
+    ])
+    .args;
+    let service = InProcess::start(&ledger::SPEC, |grpc, metrics, shutdown| {
+        ledger::run(args, grpc, metrics, shutdown, Arc::new(chrono::Utc::now))
+    })
+    .await
+    .unwrap();
+    let ledger = Ledger {
+        client: Client::new(service.channel.clone()),
+        service,
+        _dir: dir,
+    };
     (nats, ledger, js)
 }
 
@@ -125,12 +167,18 @@ async fn card_issued_twice_with_the_same_id_opens_the_account_exactly_once() {
     let t = "loyalty.identity.v1.CardIssued";
     let body = card_issued("alice", "***1234");
     // The same event published twice (new Nats-Msg-Id: JetStream keeps both).
-    nats::publish(&js, CARD_ISSUED_SUBJECT, t, "ev-card-1", "m1", body.clone()).await;
-    nats::publish(&js, CARD_ISSUED_SUBJECT, t, "ev-card-1", "m2", body).await;
+    stream::publish(&js, CARD_ISSUED_SUBJECT, t, "ev-card-1", "m1", body.clone())
+        .await
+        .unwrap();
+    stream::publish(&js, CARD_ISSUED_SUBJECT, t, "ev-card-1", "m2", body)
+        .await
+        .unwrap();
     // A second card of alice: her account exists already, nothing to open.
     let second = card_issued("alice", "***9876");
-    nats::publish(&js, CARD_ISSUED_SUBJECT, t, "ev-card-2", "m3", second).await;
-    let last = nats::publish(
+    stream::publish(&js, CARD_ISSUED_SUBJECT, t, "ev-card-2", "m3", second)
+        .await
+        .unwrap();
+    let last = stream::publish(
         &js,
         CARD_ISSUED_SUBJECT,
         t,
@@ -138,8 +186,9 @@ async fn card_issued_twice_with_the_same_id_opens_the_account_exactly_once() {
         "m4",
         card_issued("bob", "***5555"),
     )
-    .await;
-    nats::wait_handled(&js, CARD_ISSUED_CONSUMER, last).await;
+    .await
+    .unwrap();
+    stream::wait_handled(&js, CARD_ISSUED_CONSUMER, last).await;
 
     // GetBalance lists the opened, empty account; history has nothing.
     let c = &mut l.client;
@@ -161,16 +210,17 @@ async fn card_issued_twice_with_the_same_id_opens_the_account_exactly_once() {
     })
     .await
     .unwrap();
-    let published = nats::read_until(&js, "loyalty.ledger.>", |m| {
+    let published = stream::read_until(&js, "loyalty.ledger.>", |m| {
         m.subject.as_str() == "loyalty.ledger.points_accrued"
     })
-    .await;
+    .await
+    .unwrap();
     let opened: Vec<serde_json::Value> = published
         .iter()
         .filter(|m| m.subject.as_str() == "loyalty.ledger.account_opened")
         .map(|m| {
             assert_eq!(
-                nats::header(m, "ce-type"),
+                stream::header(m, "ce-type"),
                 "loyalty.ledger.v1.AccountOpened"
             );
             serde_json::from_slice(&m.payload).unwrap()
@@ -193,7 +243,7 @@ async fn card_issued_twice_with_the_same_id_opens_the_account_exactly_once() {
     assert_eq!(alice[0]["cardId"], "***1234");
     assert_eq!(alice[0]["openedAt"], "2026-05-01T10:00:00Z");
     assert_eq!(of("bob").len(), 1);
-    assert_eq!(nats::count_on(&js, "loyalty.dlq.>").await, 0);
+    assert_eq!(stream::count_on(&js, "loyalty.dlq.>").await.unwrap(), 0);
 
     // An account opened is an account like any other.
     c.accrue(pb::AccrueRequest {
@@ -216,12 +266,18 @@ async fn a_social_reward_accrues_once_however_often_it_arrives() {
     let (_nats, mut l, js) = start().await;
     let body = reward("rw-1", "carol", "10.50", "BONUS");
     let s = SOCIAL_REWARD_SUBJECT;
-    nats::publish(&js, s, REWARD_TYPE, "ev-rw-1", "m1", body.clone()).await;
-    nats::publish(&js, s, REWARD_TYPE, "ev-rw-1", "m2", body.clone()).await;
+    stream::publish(&js, s, REWARD_TYPE, "ev-rw-1", "m1", body.clone())
+        .await
+        .unwrap();
+    stream::publish(&js, s, REWARD_TYPE, "ev-rw-1", "m2", body.clone())
+        .await
+        .unwrap();
     // The same reward re-published under a new event id: applied once too.
-    nats::publish(&js, s, REWARD_TYPE, "ev-rw-1-again", "m3", body).await;
+    stream::publish(&js, s, REWARD_TYPE, "ev-rw-1-again", "m3", body)
+        .await
+        .unwrap();
     // Other social-poller subjects are not for the ledger: acknowledged, ignored.
-    let last = nats::publish(
+    let last = stream::publish(
         &js,
         "loyalty.social.group_snapshot_taken",
         "loyalty.social.v1.GroupSnapshotTaken",
@@ -229,8 +285,9 @@ async fn a_social_reward_accrues_once_however_often_it_arrives() {
         "m4",
         b"{}".to_vec(),
     )
-    .await;
-    nats::wait_handled(&js, SOCIAL_CONSUMER, last).await;
+    .await
+    .unwrap();
+    stream::wait_handled(&js, SOCIAL_CONSUMER, last).await;
 
     let c = &mut l.client;
     assert_eq!(available(c, "carol").await, "10.50");
@@ -243,7 +300,7 @@ async fn a_social_reward_accrues_once_however_often_it_arrives() {
     assert_eq!(row.rewards[0].amount, "10.50");
     assert_eq!(row.rewards[0].reward_type, pb::RewardType::Bonus as i32);
     assert_eq!(row.rewards[0].operation_id, "social/reward/rw-1");
-    assert_eq!(nats::count_on(&js, "loyalty.dlq.>").await, 0);
+    assert_eq!(stream::count_on(&js, "loyalty.dlq.>").await.unwrap(), 0);
     l.stop().await;
 }
 
@@ -251,7 +308,7 @@ async fn a_social_reward_accrues_once_however_often_it_arrives() {
 async fn a_penalty_larger_than_the_balance_leaves_zero_never_negative() {
     let (_nats, mut l, js) = start().await;
     let (s, p) = (SOCIAL_REWARD_SUBJECT, SOCIAL_PENALTY_SUBJECT);
-    nats::publish(
+    stream::publish(
         &js,
         s,
         REWARD_TYPE,
@@ -259,14 +316,21 @@ async fn a_penalty_larger_than_the_balance_leaves_zero_never_negative() {
         "m1",
         reward("rw", "dave", "10", ""),
     )
-    .await;
+    .await
+    .unwrap();
     let body = penalty("pn-1", "dave", "25");
-    nats::publish(&js, p, PENALTY_TYPE, "ev-pn-1", "m2", body.clone()).await;
-    nats::publish(&js, p, PENALTY_TYPE, "ev-pn-1", "m3", body).await;
+    stream::publish(&js, p, PENALTY_TYPE, "ev-pn-1", "m2", body.clone())
+        .await
+        .unwrap();
+    stream::publish(&js, p, PENALTY_TYPE, "ev-pn-1", "m3", body)
+        .await
+        .unwrap();
     // Against an empty balance: nothing to take, no error, no dead letter.
     let empty = penalty("pn-2", "dave", "5");
-    let last = nats::publish(&js, p, PENALTY_TYPE, "ev-pn-2", "m4", empty).await;
-    nats::wait_handled(&js, SOCIAL_CONSUMER, last).await;
+    let last = stream::publish(&js, p, PENALTY_TYPE, "ev-pn-2", "m4", empty)
+        .await
+        .unwrap();
+    stream::wait_handled(&js, SOCIAL_CONSUMER, last).await;
 
     let c = &mut l.client;
     assert_eq!(available(c, "dave").await, "0.00");
@@ -279,10 +343,10 @@ async fn a_penalty_larger_than_the_balance_leaves_zero_never_negative() {
     );
     assert_eq!(withdrawal.kind, pb::OperationKind::Social as i32);
     assert_eq!(withdrawal.description, "Left the brand's group");
-    assert_eq!(nats::count_on(&js, "loyalty.dlq.>").await, 0);
+    assert_eq!(stream::count_on(&js, "loyalty.dlq.>").await.unwrap(), 0);
 
     // A later reward is not eaten by the rest of the earlier penalty.
-    let last = nats::publish(
+    let last = stream::publish(
         &js,
         s,
         REWARD_TYPE,
@@ -290,8 +354,9 @@ async fn a_penalty_larger_than_the_balance_leaves_zero_never_negative() {
         "m5",
         reward("rw-2", "dave", "3", ""),
     )
-    .await;
-    nats::wait_handled(&js, SOCIAL_CONSUMER, last).await;
+    .await
+    .unwrap();
+    stream::wait_handled(&js, SOCIAL_CONSUMER, last).await;
     assert_eq!(available(c, "dave").await, "3.00");
     l.stop().await;
 }
@@ -315,7 +380,7 @@ async fn malformed_social_messages_are_dead_lettered_at_once_with_their_reason()
         ("ev-no-member", reward("rw-m", "", "5", "BONUS"), "memberId"),
     ];
     for (i, (event_id, body, _)) in cases.iter().enumerate() {
-        nats::publish(
+        stream::publish(
             &js,
             s,
             REWARD_TYPE,
@@ -323,32 +388,39 @@ async fn malformed_social_messages_are_dead_lettered_at_once_with_their_reason()
             &format!("m{i}"),
             body.clone(),
         )
-        .await;
+        .await
+        .unwrap();
     }
     // The consumer is not stuck behind them.
     let good = reward("rw-ok", "erin", "4", "BONUS");
-    let last = nats::publish(&js, s, REWARD_TYPE, "ev-good", "m-good", good).await;
+    let last = stream::publish(&js, s, REWARD_TYPE, "ev-good", "m-good", good)
+        .await
+        .unwrap();
 
-    let dlq = nats::read_count(&js, "loyalty.dlq.ledger-social", cases.len()).await;
+    let dlq = stream::read_count(&js, "loyalty.dlq.ledger-social", cases.len())
+        .await
+        .unwrap();
     for ((event_id, _, reason), letter) in cases.iter().zip(&dlq) {
-        assert_eq!(nats::header(letter, "loyalty-dlq-event-id"), *event_id);
-        assert_eq!(nats::header(letter, "loyalty-dlq-subject"), s);
+        assert_eq!(stream::header(letter, "loyalty-dlq-event-id"), *event_id);
+        assert_eq!(stream::header(letter, "loyalty-dlq-subject"), s);
         assert_eq!(
-            nats::header(letter, "loyalty-dlq-deliveries"),
+            stream::header(letter, "loyalty-dlq-deliveries"),
             "1",
             "not retried"
         );
-        let why = nats::header(letter, "loyalty-dlq-reason");
+        let why = stream::header(letter, "loyalty-dlq-reason");
         assert!(
             why.contains(reason),
             "{event_id}: {why:?} should mention {reason:?}"
         );
         assert!(why.starts_with("rejected"), "{why}");
     }
-    nats::wait_handled(&js, SOCIAL_CONSUMER, last).await;
+    stream::wait_handled(&js, SOCIAL_CONSUMER, last).await;
     assert_eq!(available(&mut l.client, "erin").await, "4.00");
     assert_eq!(
-        nats::count_on(&js, "loyalty.dlq.ledger-social").await,
+        stream::count_on(&js, "loyalty.dlq.ledger-social")
+            .await
+            .unwrap(),
         cases.len() as u64
     );
     l.stop().await;
