@@ -9,6 +9,7 @@
 //! [`ledger`]: the real ledger service with its client and batches, and
 //! [`service_auth`]: service tokens, callers files and the open endpoints.
 #![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: failing loudly is its job
 
 pub mod harness;
 pub mod identity;

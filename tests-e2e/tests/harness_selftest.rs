@@ -1,4 +1,5 @@
 //! Self-test of `tests_e2e::harness` against a real `nats-server` and real processes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 /// Inside `mod harness` so that `cargo nextest run -p tests-e2e harness` selects them.
 mod harness {

@@ -5,6 +5,7 @@
 //! physical number into the stock and rejects the virtual one (exit code 2);
 //! loading it again finds them all known; a file with a bad line names the
 //! line, exits non-zero and loads nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::path::Path;
 

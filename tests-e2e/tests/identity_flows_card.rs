@@ -3,6 +3,7 @@
 //! SMS code, and afterwards the card and the phone both log in with the
 //! password; another member's card or a blocked card opens no registration.
 //! Confirm codes are read where a member would get them: the notify sink.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::Sms;

@@ -4,6 +4,7 @@
 //! e-mail address confirmed with their own codes, and registrations (one by
 //! phone, one by card still under way) surviving a restart. Confirm codes are
 //! read where a member would get them: the notify sink.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::{Email, Sms};

@@ -3,6 +3,7 @@
 //! of codes per channel hold, wrong passwords lock the login (sessions issued
 //! before survive), and concurrent double clicks open one member, send one SMS
 //! and emit one virtual card.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::BTreeSet;
 

@@ -7,6 +7,7 @@
 //! be sent are recorded as `MessageFailed` once and acknowledged, malformed
 //! ones are dead-lettered; templates are checked when defined and are not
 //! for members. The local notify sink is where the e-mails are read.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashMap;
 

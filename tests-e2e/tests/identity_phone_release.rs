@@ -4,6 +4,7 @@
 //! it; the confirmed phone logs the member in. And nothing (a password, an
 //! e-mail, a card) is attached to a registration by phone before its phone
 //! is confirmed, so typing someone else's number locks nobody out.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::Sms;

@@ -6,6 +6,7 @@
 //! reports them identical to those it replaced; restarted on the rebuilt
 //! projections, the service gives the same members, cards, sessions,
 //! lookups and counts as before, and keeps counting from there.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::Email;

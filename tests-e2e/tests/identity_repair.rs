@@ -3,6 +3,7 @@
 //! service cannot open its log (a clear error, no panic), `repair` cuts the
 //! log after its last consistent position, `verify` is clean again, and the
 //! service starts on the repaired data and rebuilds its projections.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use tests_e2e::identity::{Identity, random_card};
 use tests_e2e::identity_ops::run_identity;

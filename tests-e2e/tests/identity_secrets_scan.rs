@@ -2,6 +2,7 @@
 //! e-mail address, password hash) reaches the real `identity` binary's trace
 //! log or any message it publishes on NATS, while the public events do arrive,
 //! carrying the masked forms, and no private event is published.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! required step open is refused without rotating the token, and the seed's
 //! flags (virtual card emission, card assignment, the e-mail step) shape the
 //! steps there are.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use chrono::Datelike;
 use loyalty_proto::identity::v1 as pb;

@@ -1,6 +1,7 @@
 //! Templates provisioned from a file at start-up (`--templates-file`, e.g. a
 //! Kubernetes ConfigMap): defined once however often the service starts, and
 //! a bad template stops the start with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::identity::v1 as pb;
 use tests_e2e::identity::Identity;

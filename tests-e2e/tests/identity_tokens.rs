@@ -2,6 +2,7 @@
 //! neither read nor change another member nor take its phone number, a revoked
 //! token is dead, and a token got with the phone alone (a password-less
 //! continuation) is no session until the phone is re-verified with a new code.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::Sms;

@@ -2,6 +2,7 @@
 //! bounded retries with backoff, idempotent effects keyed by the source event
 //! id (a redelivery after the effect never doubles it), and dead letters on
 //! `loyalty.dlq.<consumer>` instead of silent drops.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

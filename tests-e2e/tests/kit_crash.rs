@@ -2,6 +2,7 @@
 //! tasks and is killed with SIGKILL at random moments; after every kill each
 //! acknowledged event is in the log exactly once, versions are gapless per
 //! stream and every checksum verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! restarted, and the service killed with SIGKILL and restarted once, the
 //! JetStream stream ends up with every event exactly once, in log order per
 //! subject, as read back by a separate consumer.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashMap;
 use std::time::Duration;

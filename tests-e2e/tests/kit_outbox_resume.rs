@@ -1,6 +1,7 @@
 //! The outbox relay resumes after the last event already on the stream, so
 //! exactly-once holds even when its checkpoint is lost and the JetStream
 //! duplicate window has passed (an outage longer than the window).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The service shape every service gets from the kit's bootstrap, checked on
 //! the real `kit-probe` binary: gRPC health, reflection v1 and v1alpha,
 //! Prometheus metrics, and a graceful SIGTERM that flushes the log.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! Tracing end to end: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, a service
 //! exports its spans over OTLP/gRPC (here to a local collector stand-in), and
 //! the `traceparent` stored with each event belongs to the span that appended it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashSet;
 use std::time::Duration;

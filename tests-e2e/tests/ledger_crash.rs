@@ -1,6 +1,7 @@
 //! The real ledger binary killed with SIGKILL during a stream of accruals:
 //! after a restart every acknowledged operation is applied exactly once,
 //! clients can safely retry everything, and the balance equals the log.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashSet;
 use std::time::Duration;

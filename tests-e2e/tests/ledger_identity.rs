@@ -3,6 +3,7 @@
 //! ledger (consumer of `loyalty.identity.card_issued`), and a batch's
 //! `memberNo` (a card number or a member id) is resolved through identity's
 //! gRPC lookup; an unknown `memberNo` is a line error, not a batch failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::identity::v1 as ipb;
 use loyalty_proto::ledger::v1 as pb;

@@ -1,5 +1,6 @@
 //! Analysts' view: the real ledger publishes its events to a real
 //! nats-server, and every balance can be recomputed from the stream alone.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! `traceparent` runs in a server span of that trace, the span is exported
 //! over OTLP, and the events the call appended carry the same trace id on
 //! NATS.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::time::Duration;
 

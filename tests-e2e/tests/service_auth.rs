@@ -7,6 +7,7 @@
 //! (or `LOYALTY_SERVICE_TOKEN_FILE`): the ledger sends it when it resolves a
 //! batch's `memberNo`s at identity, and the operator commands `identity
 //! cards load` and `ledger batch apply` send it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::path::Path;
 

@@ -2,6 +2,7 @@
 //! `identity` binaries: the ledger serves only listed callers, resolves a
 //! batch's `memberNo`s at identity with its own token, and `ledger batch
 //! apply` sends its token (see `service_auth.rs` for identity's side).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::ledger::v1 as lpb;
 use tests_e2e::harness::NatsServer;

@@ -8,6 +8,7 @@
 //! `ACK <event-id> <stream> <version> <position>` on stdout; when every
 //! writer is done it prints `DONE` and keeps serving until SIGTERM.
 #![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: failing loudly is its job
 
 use std::io::Write;
 use std::sync::Arc;
