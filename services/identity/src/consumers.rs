@@ -14,10 +14,9 @@
 //! retried with backoff, then dead-lettered.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kit::bootstrap::Runtime;
-use kit::consumer::{Consumer, ConsumerConfig, HandlerError, Inbound, decode_json};
+use kit::consumer::{HandlerError, Inbound, decode_json};
 use loyalty_proto::identity::v1 as pb;
 
 use crate::app::Identity;
@@ -75,18 +74,13 @@ pub async fn handle_message_request(
 
 /// Starts the consumers (none without a NATS URL).
 pub fn start(runtime: &mut Runtime, identity: Arc<Identity>) {
-    let Some(url) = runtime.args().nats_url.clone() else {
-        tracing::warn!("no NATS URL configured: not consuming message requests");
-        return;
+    let subscription = kit::service::Subscription {
+        name: MESSAGES_CONSUMER,
+        filter: MESSAGES_SUBJECTS,
+        metrics_prefix: "messages",
     };
-    let mut config = ConsumerConfig::new(MESSAGES_CONSUMER, &url, MESSAGES_SUBJECTS);
-    config.duplicate_window = Duration::from_secs(runtime.args().nats_duplicate_window_secs);
-    let consumer = Consumer::new(config);
-    consumer.register_metrics(runtime.registry_mut().sub_registry_with_prefix("messages"));
-    let handler = move |inbound: Inbound| {
+    kit::service::consume(runtime, subscription, move |inbound: Inbound| {
         let identity = Arc::clone(&identity);
         async move { handle_message_request(&identity, &inbound).await }
-    };
-    let token = runtime.tasks_token();
-    runtime.spawn(consumer.run(handler, token));
+    });
 }

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::bootstrap::{Runtime, ServiceArgs};
+use crate::consumer::{Consumer, ConsumerConfig, HandlerError, Inbound};
 use crate::log::EventLog;
 use crate::projection::{Projection, ProjectionHandle, ProjectionRunner, RebuildReport};
 
@@ -164,6 +165,48 @@ impl Projections {
     pub fn verify(&self, args: &ServiceArgs) -> anyhow::Result<bool> {
         crate::bootstrap::verify_data_dir(args, &self.list())
     }
+}
+
+/// A durable JetStream consumer a service runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Subscription {
+    /// Durable consumer name (`ledger-social`); its dead letters go to
+    /// `loyalty.dlq.<name>`.
+    pub name: &'static str,
+    /// Subject filter (`loyalty.social.>`).
+    pub filter: &'static str,
+    /// Prefix of its metrics (`social` → `loyalty_social_consumer_messages`).
+    pub metrics_prefix: &'static str,
+}
+
+/// Runs `subscription` on `runtime` with `handler` until shutdown: the
+/// NATS URL and duplicate window from the service's flags, metrics
+/// registered. False (and a warning) when no NATS URL is configured.
+pub fn consume<H, F>(runtime: &mut Runtime, subscription: Subscription, handler: H) -> bool
+where
+    H: Fn(Inbound) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let Some(url) = runtime.args().nats_url.clone() else {
+        tracing::warn!(
+            consumer = subscription.name,
+            "no NATS URL configured: not consuming {}",
+            subscription.filter
+        );
+        return false;
+    };
+    let mut config = ConsumerConfig::new(subscription.name, &url, subscription.filter);
+    config.duplicate_window =
+        std::time::Duration::from_secs(runtime.args().nats_duplicate_window_secs);
+    let consumer = Consumer::new(config);
+    consumer.register_metrics(
+        runtime
+            .registry_mut()
+            .sub_registry_with_prefix(subscription.metrics_prefix),
+    );
+    let token = runtime.tasks_token();
+    runtime.spawn(consumer.run(handler, token));
+    true
 }
 
 /// The operator commands every stateful service has (run while it is

@@ -19,13 +19,13 @@
 //! `loyalty.dlq.<consumer>` with the reason. Storage trouble is retried.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kit::aggregate::{Repository, RepositoryError};
 use kit::bootstrap::Runtime;
-use kit::consumer::{Consumer, ConsumerConfig, HandlerError, Inbound, decode_json};
+use kit::consumer::{HandlerError, Inbound, decode_json};
 use kit::log::{LogError, request_hash};
+use kit::service::Subscription;
 use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::ledger::v1 as pb;
 
@@ -310,36 +310,30 @@ impl Inbox {
 /// outcome counters are `loyalty_card_issued_consumer_messages` and
 /// `loyalty_social_consumer_messages`.
 pub fn start(runtime: &mut Runtime, inbox: Arc<Inbox>) {
-    let Some(url) = runtime.args().nats_url.clone() else {
-        tracing::warn!("no NATS URL configured: not consuming card or social events");
-        return;
-    };
-    let window = Duration::from_secs(runtime.args().nats_duplicate_window_secs);
     let feeds = [
         (
             Feed::CardIssued,
-            CARD_ISSUED_CONSUMER,
-            CARD_ISSUED_SUBJECT,
-            "card_issued",
+            Subscription {
+                name: CARD_ISSUED_CONSUMER,
+                filter: CARD_ISSUED_SUBJECT,
+                metrics_prefix: "card_issued",
+            },
         ),
-        (Feed::Social, SOCIAL_CONSUMER, SOCIAL_SUBJECTS, "social"),
+        (
+            Feed::Social,
+            Subscription {
+                name: SOCIAL_CONSUMER,
+                filter: SOCIAL_SUBJECTS,
+                metrics_prefix: "social",
+            },
+        ),
     ];
-    for (feed, name, filter, metrics_prefix) in feeds {
-        let mut config = ConsumerConfig::new(name, &url, filter);
-        config.duplicate_window = window;
-        let consumer = Consumer::new(config);
-        consumer.register_metrics(
-            runtime
-                .registry_mut()
-                .sub_registry_with_prefix(metrics_prefix),
-        );
+    for (feed, subscription) in feeds {
         let inbox = Arc::clone(&inbox);
-        let handler = move |inbound: Inbound| {
+        kit::service::consume(runtime, subscription, move |inbound: Inbound| {
             let inbox = Arc::clone(&inbox);
             async move { inbox.handle(feed, &inbound).await }
-        };
-        let token = runtime.tasks_token();
-        runtime.spawn(consumer.run(handler, token));
+        });
     }
 }
 
