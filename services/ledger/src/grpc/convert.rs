@@ -8,7 +8,7 @@ use loyalty_proto::ledger::v1 as pb;
 use super::check::Check;
 use crate::app::keys::IdempotencyKey;
 use crate::config::HoldTtl;
-use crate::domain::account::{AccountKey, Command, Kind};
+use crate::domain::account::{AccountKey, Command, Context, Kind};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money;
 use crate::error::ApiError;
@@ -133,72 +133,115 @@ pub(super) fn hold(r: &pb::HoldRequest, e: &Edge<'_>) -> Result<Converted, ApiEr
     })
 }
 
+/// What an operation on something earlier (a hold, an operation) names.
+struct FollowUp<'r> {
+    operation_id: &'r str,
+    member_id: &'r str,
+    /// Field and value of what it follows up (`hold_id`, `original_operation_id`).
+    target: (&'static str, &'r str),
+    currency: &'r str,
+    /// The amount, when the request has one (empty: all of it).
+    amount: Option<&'r str>,
+    context: Option<&'r pb::OperationContext>,
+}
+
+/// The checked parts of a [`FollowUp`]: account, operation id, target,
+/// amount, context.
+type FollowUpParts = (
+    AccountKey,
+    String,
+    String,
+    Option<rust_decimal::Decimal>,
+    Context,
+);
+
+/// Checks a [`FollowUp`] and builds its command with `build`.
+fn follow_up(
+    f: FollowUp<'_>,
+    e: &Edge<'_>,
+    build: impl FnOnce(FollowUpParts) -> Command,
+) -> Result<Converted, ApiError> {
+    let mut c = Check::default();
+    let op = c.operation_id("operation_id", f.operation_id);
+    let member = c.id("member_id", f.member_id);
+    let target = c.id(f.target.0, f.target.1);
+    let currency = c.currency(e.catalog, "currency", f.currency);
+    let amount = f
+        .amount
+        .and_then(|a| c.optional_amount("amount", a, currency.as_ref()));
+    let context = c.context(f.context);
+    let currency = c.done_with(currency)?;
+    let command = build((key(member, &currency), op.clone(), target, amount, context));
+    Ok(Converted {
+        key: IdempotencyKey::Operation(op),
+        command,
+        currency,
+    })
+}
+
 /// `CaptureHold`.
 pub(super) fn capture(r: &pb::CaptureHoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
-    let mut c = Check::default();
-    let op = c.operation_id("operation_id", &r.operation_id);
-    let member = c.id("member_id", &r.member_id);
-    let hold_id = c.id("hold_id", &r.hold_id);
-    let currency = c.currency(e.catalog, "currency", &r.currency);
-    let amount = c.optional_amount("amount", &r.amount, currency.as_ref());
-    let context = c.context(r.context.as_ref());
-    let currency = c.done_with(currency)?;
-    Ok(Converted {
-        key: IdempotencyKey::Operation(op.clone()),
-        command: Command::Capture {
-            key: key(member, &currency),
-            operation_id: op,
+    let f = FollowUp {
+        operation_id: &r.operation_id,
+        member_id: &r.member_id,
+        target: ("hold_id", &r.hold_id),
+        currency: &r.currency,
+        amount: Some(&r.amount),
+        context: r.context.as_ref(),
+    };
+    follow_up(f, e, |(key, operation_id, hold_id, amount, context)| {
+        Command::Capture {
+            key,
+            operation_id,
             hold_id,
             amount,
             context,
             now: e.now,
-        },
-        currency,
+        }
     })
 }
 
 /// `ReleaseHold`.
 pub(super) fn release(r: &pb::ReleaseHoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
-    let mut c = Check::default();
-    let op = c.operation_id("operation_id", &r.operation_id);
-    let member = c.id("member_id", &r.member_id);
-    let hold_id = c.id("hold_id", &r.hold_id);
-    let currency = c.currency(e.catalog, "currency", &r.currency);
-    let context = c.context(r.context.as_ref());
-    let currency = c.done_with(currency)?;
-    Ok(Converted {
-        key: IdempotencyKey::Operation(op.clone()),
-        command: Command::Release {
-            key: key(member, &currency),
-            operation_id: op,
+    let f = FollowUp {
+        operation_id: &r.operation_id,
+        member_id: &r.member_id,
+        target: ("hold_id", &r.hold_id),
+        currency: &r.currency,
+        amount: None,
+        context: r.context.as_ref(),
+    };
+    follow_up(f, e, |(key, operation_id, hold_id, _, context)| {
+        Command::Release {
+            key,
+            operation_id,
             hold_id,
             context,
             now: e.now,
-        },
-        currency,
+        }
     })
 }
 
 /// `Refund`.
 pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
-    let mut c = Check::default();
-    let op = c.operation_id("operation_id", &r.operation_id);
-    let member = c.id("member_id", &r.member_id);
-    let original = c.id("original_operation_id", &r.original_operation_id);
-    let currency = c.currency(e.catalog, "currency", &r.currency);
-    let amount = c.optional_amount("amount", &r.amount, currency.as_ref());
-    let context = c.context(r.context.as_ref());
-    let currency = c.done_with(currency)?;
-    Ok(Converted {
-        key: IdempotencyKey::Operation(op.clone()),
-        command: Command::Refund {
-            key: key(member, &currency),
-            operation_id: op,
-            original_operation_id: original,
+    let f = FollowUp {
+        operation_id: &r.operation_id,
+        member_id: &r.member_id,
+        target: ("original_operation_id", &r.original_operation_id),
+        currency: &r.currency,
+        amount: Some(&r.amount),
+        context: r.context.as_ref(),
+    };
+    follow_up(
+        f,
+        e,
+        |(key, operation_id, original_operation_id, amount, context)| Command::Refund {
+            key,
+            operation_id,
+            original_operation_id,
             amount,
             context,
             now: e.now,
         },
-        currency,
-    })
+    )
 }
