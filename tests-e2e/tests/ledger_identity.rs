@@ -8,8 +8,10 @@
 use loyalty_proto::identity::v1 as ipb;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
-use tests_e2e::harness::{NatsServer, ServiceProcess, ServiceSpec, binary_path, free_port};
-use tests_e2e::identity::{DEADLINE, Identity, POLL, random_card};
+use tests_e2e::harness::{
+    NatsServer, ServiceProcess, ServiceSpec, binary_path, eventually, free_port,
+};
+use tests_e2e::identity::{DEADLINE, Identity, random_card};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cards_issued_by_identity_open_accounts_and_batches_resolve_member_numbers() {
@@ -50,27 +52,28 @@ async fn cards_issued_by_identity_open_accounts_and_batches_resolve_member_numbe
     assert!(!member.is_empty());
 
     // The ledger opens the member's bonus account from the CardIssued event.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let balance = ledger
-            .get_balance(pb::GetBalanceRequest {
-                member_id: member.clone(),
-                currency: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if let Some(account) = balance.accounts.first() {
-            assert_eq!(account.currency, "BONUS");
-            assert_eq!(account.available, "0.00", "{balance:?}");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the ledger did not open an account for the issued card"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    let account = eventually(
+        DEADLINE,
+        "the ledger opens an account for the issued card",
+        || {
+            let mut ledger = ledger.clone();
+            let member = member.clone();
+            async move {
+                let balance = ledger
+                    .get_balance(pb::GetBalanceRequest {
+                        member_id: member,
+                        currency: String::new(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                balance.accounts.into_iter().next()
+            }
+        },
+    )
+    .await;
+    assert_eq!(account.currency, "BONUS");
+    assert_eq!(account.available, "0.00", "{account:?}");
 
     // A batch names the member by card number and by member id; one line
     // names nobody.

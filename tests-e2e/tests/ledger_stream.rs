@@ -91,19 +91,17 @@ async fn balances_can_be_recomputed_from_the_event_stream() {
     .unwrap();
 
     // Wait until the outbox has published everything.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let head = loop {
-        let body = metrics::scrape(&metrics_addr).await.unwrap();
-        let head = metrics::value(&body, "loyalty_eventlog_head_position").unwrap_or(0);
-        if head > 0 && metrics::value(&body, "loyalty_outbox_checkpoint") == Some(head) {
-            break head;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "outbox did not catch up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let head = tests_e2e::harness::eventually(
+        Duration::from_secs(60),
+        "the outbox catches up with the log",
+        || async {
+            let body = metrics::scrape(&metrics_addr).await.unwrap();
+            let head = metrics::value(&body, "loyalty_eventlog_head_position").unwrap_or(0);
+            (head > 0 && metrics::value(&body, "loyalty_outbox_checkpoint") == Some(head))
+                .then_some(head)
+        },
+    )
+    .await;
 
     // An analyst's consumer: sum the amounts per account from the stream alone.
     let js = jetstream::new(nats.client().await.unwrap());

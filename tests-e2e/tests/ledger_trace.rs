@@ -54,14 +54,12 @@ async fn a_calls_trace_reaches_its_events_and_the_exported_spans() {
 
     // The event on NATS carries the caller's trace.
     let js = jetstream::new(nats.client().await.unwrap());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let stream = loop {
-        if let Ok(stream) = js.get_stream("LOYALTY").await {
-            break stream;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "stream created");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let stream = tests_e2e::harness::eventually(
+        Duration::from_secs(30),
+        "the LOYALTY stream is created",
+        || async { js.get_stream("LOYALTY").await.ok() },
+    )
+    .await;
     let consumer = stream
         .create_consumer(jetstream::consumer::pull::OrderedConfig {
             filter_subject: "loyalty.ledger.>".into(),
