@@ -35,7 +35,6 @@ use crate::grpc::members::MembersApi;
 use crate::grpc::messaging::MessagingApi;
 use crate::grpc::registration::RegistrationApi;
 use crate::projections::{directory::Directory, stock::Stock};
-use kit::projection::RebuildReport;
 use kit::service::{Projections, Spec};
 
 /// Full names of the gRPC services, as health reports them.
@@ -130,18 +129,6 @@ pub async fn run(
         .add_service(MemberServiceServer::new(members))
         .add_service(MessagingServiceServer::new(MessagingApi::new(identity)));
     SPEC.serve(runtime, grpc, metrics, routes).await
-}
-
-/// Drops and rebuilds every projection of identity in `args`' data dir by
-/// replaying the whole log (the service must be stopped).
-pub fn rebuild_projections(args: &IdentityArgs) -> anyhow::Result<Vec<RebuildReport>> {
-    projections().rebuild(&args.service)
-}
-
-/// `identity verify`: the event log and every projection against a replay
-/// of the log; false when inconsistent.
-pub fn verify(args: &IdentityArgs) -> anyhow::Result<bool> {
-    projections().verify(&args.service)
 }
 
 /// Defines every template of a templates file (see `--templates-file`).

@@ -172,7 +172,8 @@ impl BatchApplier {
                 "header.operator_id",
                 "is required for a manual batch (types 4 and 5)".into(),
             );
-        } else if let Err(IdFault::Malformed | IdFault::Slash) = ids::check(&h.operator_id) {
+        } else if let Err(IdFault::Malformed) = ids::check(&h.operator_id) {
+            // Optional for other types: only a present, malformed one is refused.
             fail("header.operator_id", IdFault::Malformed.to_string());
         }
         match (currency, lifetime) {

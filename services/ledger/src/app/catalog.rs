@@ -101,10 +101,6 @@ pub struct UpdateCatalog {
     pub request_hash: [u8; 32],
 }
 
-/// What [`Catalogs::update`] did: the stored reply (the encoded answer of
-/// the first request with this id).
-pub type UpdateReply = Vec<u8>;
-
 /// The catalog's use cases over the log.
 pub struct Catalogs {
     repo: Repository<CatalogVersions>,
@@ -155,12 +151,13 @@ impl Catalogs {
     /// Records `update` as a new version (none when the catalog is the
     /// current one), idempotent by its request id; `reply` renders the
     /// answer stored under it from the state after the change and whether
-    /// anything changed.
+    /// anything changed. Answers the stored reply of the first request with
+    /// this id.
     pub async fn update(
         &self,
         update: UpdateCatalog,
         reply: impl Fn(&CatalogVersions, bool) -> Vec<u8>,
-    ) -> Result<UpdateReply, RepositoryError<CatalogError>> {
+    ) -> Result<Vec<u8>, RepositoryError<CatalogError>> {
         let command = CatalogCommand {
             catalog: update.catalog,
             expected_version: update.expected_version,
