@@ -13,7 +13,6 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 /// Environment variable naming the OTLP/gRPC collector endpoint.
 pub const ENV_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -67,27 +66,76 @@ pub fn init(
     let filter = EnvFilter::try_from_env(ENV_LOG_FILTER).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match format {
-        LogFormat::Text => registry
-            .with(
+        LogFormat::Text => tracing::subscriber::set_global_default(
+            registry.with(
                 tracing_subscriber::fmt::layer()
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_writer(std::io::stderr),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(
+            ),
+        ),
+        LogFormat::Json => tracing::subscriber::set_global_default(
+            registry.with(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
                     .with_writer(std::io::stderr),
-            )
-            .try_init(),
+            ),
+        ),
     };
-    if let Err(error) = result {
-        eprintln!("telemetry already initialised: {error}");
+    match result {
+        Ok(()) => install_log_bridge(),
+        Err(error) => eprintln!("telemetry already initialised: {error}"),
     }
     Ok(TelemetryGuard { provider })
+}
+
+/// Forwards records of the `log` facade (sled, some dependencies) to
+/// `tracing`, except sled's `debug` and `trace` records.
+///
+/// sled logs those from crossbeam-epoch's deferred functions, which run in a
+/// thread's TLS destructors when the thread exits; by then the fmt layer's
+/// thread-local buffer may be gone, and formatting the record panics inside a
+/// TLS destructor, which aborts the process. With `RUST_LOG=trace` that made
+/// a clean shutdown end in SIGABRT. sled's `info` and above still pass.
+struct LogBridge {
+    inner: tracing_log::LogTracer,
+}
+
+impl LogBridge {
+    fn quiet(metadata: &::log::Metadata<'_>) -> bool {
+        let target = metadata.target();
+        metadata.level() > ::log::Level::Info && (target == "sled" || target.starts_with("sled::"))
+    }
+}
+
+impl ::log::Log for LogBridge {
+    fn enabled(&self, metadata: &::log::Metadata<'_>) -> bool {
+        !Self::quiet(metadata) && self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        if !Self::quiet(record.metadata()) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+/// Installs [`LogBridge`] as the `log` facade's logger, at the subscriber's
+/// most verbose level. A logger installed earlier (tests) stays.
+fn install_log_bridge() {
+    let bridge = LogBridge {
+        inner: tracing_log::LogTracer::new(),
+    };
+    if ::log::set_boxed_logger(Box::new(bridge)).is_ok() {
+        ::log::set_max_level(tracing_log::AsLog::as_log(
+            &tracing::level_filters::LevelFilter::current(),
+        ));
+    }
 }
 
 /// Writes the current span's trace context into any carrier.
