@@ -166,6 +166,24 @@ impl From<ApiError> for tonic::Status {
                     "NOT_REFUNDABLE",
                     &[("original_operation_id", id)],
                 ),
+                LedgerError::PurchaseConfirmed(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "PURCHASE_CONFIRMED",
+                    &[("purchase_id", id)],
+                ),
+                LedgerError::PurchaseCancelled(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "PURCHASE_CANCELLED",
+                    &[("purchase_id", id)],
+                ),
+                LedgerError::PurchaseLapsed(id) => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "PURCHASE_LAPSED",
+                    &[("purchase_id", id)],
+                ),
                 LedgerError::BalanceOutOfRange => {
                     status(Code::OutOfRange, message, "BALANCE_OUT_OF_RANGE", &[])
                 }

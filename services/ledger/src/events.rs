@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use crate::domain::account::{AccountKey, Balances, Bucket, Context, Draw, Event};
 
 pub mod catalog;
+pub mod purchase;
 pub mod wire;
 
 /// Full names of the event messages.
@@ -50,6 +51,10 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::PointsRefunded>(types::REFUNDED)
         .register::<pb::PointsExpired>(types::EXPIRED)
         .register::<pb::HoldExpired>(types::HOLD_EXPIRED)
+        .register::<pb::PendingAccrued>(purchase::PENDING_ACCRUED)
+        .register::<pb::PendingAccrualDropped>(purchase::PENDING_DROPPED)
+        .register::<pb::PurchaseConfirmed>(purchase::PURCHASE_CONFIRMED)
+        .register::<pb::PurchaseCancelled>(purchase::PURCHASE_CANCELLED)
         .register::<pb::BatchApplied>(crate::app::batch::BATCH_APPLIED)
         .register::<pb::BatchChunkAccepted>(crate::app::batch::BATCH_CHUNK_ACCEPTED)
         .register::<pb::CatalogChanged>(catalog::CATALOG_CHANGED)
@@ -260,6 +265,52 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             }
             .encode_to_vec(),
         ),
+        Event::PendingAccrued {
+            key,
+            pending,
+            after: a,
+        } => purchase::pending_accrued(key, pending, a),
+        Event::PendingDropped {
+            key,
+            operation_id,
+            purchase_id,
+            amount,
+            after: a,
+        } => purchase::pending_dropped(key, operation_id, purchase_id, *amount, a),
+        Event::PurchaseConfirmed {
+            key,
+            operation_id,
+            purchase_id,
+            captured,
+            accrued,
+            context,
+            after: a,
+        } => purchase::confirmed(purchase::Marker {
+            key,
+            operation_id,
+            purchase_id,
+            holds: *captured,
+            accruals: *accrued,
+            context,
+            after: a,
+        }),
+        Event::PurchaseCancelled {
+            key,
+            operation_id,
+            purchase_id,
+            released,
+            dropped,
+            context,
+            after: a,
+        } => purchase::cancelled(purchase::Marker {
+            key,
+            operation_id,
+            purchase_id,
+            holds: *released,
+            accruals: *dropped,
+            context,
+            after: a,
+        }),
         Event::Expired {
             key,
             bucket_id,
@@ -466,7 +517,10 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 after: d.after(m.balance_after)?,
             }
         }
-        other => return Err(d.err(format!("unknown event type {other}"))),
+        other => {
+            return purchase::decode(&d, payload)
+                .unwrap_or_else(|| Err(d.err(format!("unknown event type {other}"))));
+        }
     })
 }
 
@@ -482,6 +536,10 @@ impl DomainEvent for Event {
             Event::HoldExpired { .. } => types::HOLD_EXPIRED,
             Event::Refunded { .. } => types::REFUNDED,
             Event::Expired { .. } => types::EXPIRED,
+            Event::PendingAccrued { .. } => purchase::PENDING_ACCRUED,
+            Event::PendingDropped { .. } => purchase::PENDING_DROPPED,
+            Event::PurchaseConfirmed { .. } => purchase::PURCHASE_CONFIRMED,
+            Event::PurchaseCancelled { .. } => purchase::PURCHASE_CANCELLED,
         }
     }
     fn encode(&self) -> Vec<u8> {

@@ -26,13 +26,16 @@ use rust_decimal::Decimal;
 use super::rules::{is_due, returns_into_due_bucket, set_after, shift, shift_folded, split_draws};
 
 pub use super::model::{
-    AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError,
+    AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError, Pending,
 };
+pub use settle::{PURCHASE_OPERATION_PREFIX, hold_settlement_id};
 
 mod holds;
 mod plans;
+mod settle;
 
 use holds::HoldState;
+use settle::Settled;
 
 /// Outcome of one line of [`Account::plan_lines`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,10 @@ pub struct Account {
     next_bucket: u64,
     holds: HashMap<String, HoldState>,
     operations: HashMap<String, Refundable>,
+    /// Pending accruals of purchases not yet settled, by operation id.
+    pending: BTreeMap<String, Pending>,
+    /// Purchases confirmed or cancelled on the account.
+    settled: HashMap<String, Settled>,
     /// True once any event (even an opening) is folded in.
     has_events: bool,
 }
@@ -199,7 +206,7 @@ impl Account {
     }
 
     fn ensure_new_operation(&self, id: &str) -> Result<(), LedgerError> {
-        if self.operations.contains_key(id) {
+        if self.operations.contains_key(id) || self.pending.contains_key(id) {
             return Err(LedgerError::OperationExists(id.to_owned()));
         }
         Ok(())
@@ -269,6 +276,7 @@ impl Account {
                 if self.holds.contains_key(hold_id) {
                     return Err(LedgerError::HoldExists(hold_id.clone()));
                 }
+                self.ensure_unsettled(&context.purchase_id)?;
                 Event::Held {
                     key: key.clone(),
                     hold_id: hold_id.clone(),
@@ -384,7 +392,12 @@ impl Account {
                     after: zero,
                 }
             }
-            Command::Expire { .. } => return Ok(None),
+            Command::AccruePending { key, pending, .. } => self.decide_pending(key, pending)?,
+            // Settlements are decided on a scratch copy by `decide`; an
+            // expiry has no event of its own.
+            Command::ConfirmPurchase { .. }
+            | Command::CancelPurchase { .. }
+            | Command::Expire { .. } => return Ok(None),
         }))
     }
 
@@ -419,6 +432,9 @@ impl Aggregate for Account {
     /// Decides a command (see [`kit::aggregate::Aggregate::decide`]).
     fn decide(&self, command: &Command) -> Result<Vec<Event>, LedgerError> {
         let (key, now) = command.key_and_time();
+        if let Some(settled) = self.decide_settlement(command) {
+            return settled;
+        }
         let due_bucket = self
             .buckets
             .values()
@@ -469,6 +485,8 @@ impl Aggregate for Account {
                 ..
             } => {
                 self.next_bucket = self.next_bucket.max(bucket.id.saturating_add(1));
+                // A confirmed pending accrual becomes this accrual.
+                self.pending.remove(operation_id);
                 self.buckets.insert(bucket.id, bucket.clone());
                 self.operations.insert(
                     operation_id.clone(),
@@ -508,6 +526,12 @@ impl Aggregate for Account {
             | Event::Released { .. }
             | Event::HoldExpired { .. } => {
                 self.fold_hold(event);
+            }
+            Event::PendingAccrued { .. }
+            | Event::PendingDropped { .. }
+            | Event::PurchaseConfirmed { .. }
+            | Event::PurchaseCancelled { .. } => {
+                self.fold_purchase(event);
             }
             Event::Refunded {
                 operation_id,

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+pub use super::errors::LedgerError;
+
 /// Identifies an account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct AccountKey {
@@ -133,6 +135,27 @@ pub struct Bucket {
     pub expires_at: Option<DateTime<Utc>>,
     /// Lifetime definition id.
     pub lifetime: String,
+}
+
+/// A pending accrual of a purchase: credited on confirm, dropped on cancel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// Operation id (also the id of the accrual it becomes).
+    pub operation_id: String,
+    /// Amount (positive, validated).
+    pub amount: Decimal,
+    /// Expiry of the bucket it will land in.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Lifetime definition id.
+    pub lifetime: String,
+    /// Kind (regular or charging).
+    pub kind: Kind,
+    /// Reward type.
+    pub reward_type: RewardType,
+    /// Source; `purchase_id` names the purchase.
+    pub context: Context,
+    /// When it lapses unconfirmed.
+    pub lapses_at: DateTime<Utc>,
 }
 
 /// Balances after an event.
@@ -289,6 +312,63 @@ pub enum Event {
         /// Balances after.
         after: Balances,
     },
+    /// An amount was credited as pending for a purchase: not spendable
+    /// until the purchase is confirmed.
+    PendingAccrued {
+        /// Account.
+        key: AccountKey,
+        /// The pending accrual.
+        pending: Pending,
+        /// Balances after (unchanged).
+        after: Balances,
+    },
+    /// A pending accrual was dropped with its cancelled purchase.
+    PendingDropped {
+        /// Account.
+        key: AccountKey,
+        /// The pending accrual's operation id.
+        operation_id: String,
+        /// The purchase.
+        purchase_id: String,
+        /// Amount dropped.
+        amount: Decimal,
+        /// Balances after (unchanged).
+        after: Balances,
+    },
+    /// A purchase was confirmed (its captures and accruals precede this).
+    PurchaseConfirmed {
+        /// Account.
+        key: AccountKey,
+        /// The confirm's operation id.
+        operation_id: String,
+        /// The purchase.
+        purchase_id: String,
+        /// Total captured.
+        captured: Decimal,
+        /// Total accrued.
+        accrued: Decimal,
+        /// Source.
+        context: Context,
+        /// Balances after.
+        after: Balances,
+    },
+    /// A purchase was cancelled (its releases and drops precede this).
+    PurchaseCancelled {
+        /// Account.
+        key: AccountKey,
+        /// The cancel's operation id.
+        operation_id: String,
+        /// The purchase.
+        purchase_id: String,
+        /// Total released.
+        released: Decimal,
+        /// Total dropped.
+        dropped: Decimal,
+        /// Source.
+        context: Context,
+        /// Balances after.
+        after: Balances,
+    },
     /// What was left in a bucket expired.
     Expired {
         /// Account.
@@ -405,70 +485,47 @@ pub enum Command {
         /// Now.
         now: DateTime<Utc>,
     },
+    /// Credit a pending accrual for a purchase.
+    AccruePending {
+        /// Account.
+        key: AccountKey,
+        /// The pending accrual (its bucket's expiry computed by the edge).
+        pending: Pending,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Capture the purchase's open holds and commit its pending accruals.
+    ConfirmPurchase {
+        /// Account.
+        key: AccountKey,
+        /// The confirm's operation id.
+        operation_id: String,
+        /// The purchase.
+        purchase_id: String,
+        /// Source.
+        context: Context,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Release the purchase's open holds and drop its pending accruals.
+    CancelPurchase {
+        /// Account.
+        key: AccountKey,
+        /// The cancel's operation id.
+        operation_id: String,
+        /// The purchase.
+        purchase_id: String,
+        /// Source.
+        context: Context,
+        /// Now.
+        now: DateTime<Utc>,
+    },
     /// Expire every bucket due at `now`.
     Expire {
         /// Account.
         key: AccountKey,
         /// Now.
         now: DateTime<Utc>,
-    },
-}
-
-/// Why a command was refused. Serialisable: a refusal is stored under the
-/// request's idempotency key, and a repeat gets the same refusal.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
-pub enum LedgerError {
-    /// Not enough spendable amount.
-    #[error("insufficient funds: available {available}, requested {requested}")]
-    InsufficientFunds {
-        /// Spendable now.
-        available: Decimal,
-        /// Asked for.
-        requested: Decimal,
-    },
-    /// No hold with this id.
-    #[error("hold {0:?} does not exist")]
-    UnknownHold(String),
-    /// The hold was captured or released already.
-    #[error("hold {0:?} is no longer open")]
-    HoldClosed(String),
-    /// The hold lapsed (its time-to-live passed) before it was captured or
-    /// released; the ledger released it.
-    #[error("hold {0:?} has expired")]
-    HoldExpired(String),
-    /// A hold with this id exists already.
-    #[error("hold {0:?} exists already")]
-    HoldExists(String),
-    /// Capturing more than is held.
-    #[error("capture of {requested} exceeds the hold of {held}")]
-    CaptureExceedsHold {
-        /// Held.
-        held: Decimal,
-        /// Asked for.
-        requested: Decimal,
-    },
-    /// No operation with this id in the account.
-    #[error("operation {0:?} does not exist in this account")]
-    UnknownOperation(String),
-    /// The operation id is used by another operation of this account.
-    #[error("operation id {0:?} is already used in this account")]
-    OperationExists(String),
-    /// The operation would take a balance beyond what the ledger can hold.
-    #[error("the balance would leave the range the ledger can hold")]
-    BalanceOutOfRange,
-    /// The original was refunded in full already.
-    #[error("operation {0:?} is refunded in full already")]
-    AlreadyRefunded(String),
-    /// The operation is a refund or a release: nothing to refund.
-    #[error("operation {0:?} cannot be refunded")]
-    NotRefundable(String),
-    /// Refunding more than is left of the original.
-    #[error("refund of {requested} exceeds the {remaining} left to refund")]
-    RefundExceedsOriginal {
-        /// Left to refund.
-        remaining: Decimal,
-        /// Asked for.
-        requested: Decimal,
     },
 }
 
@@ -482,7 +539,32 @@ impl Command {
             | Command::Capture { key, now, .. }
             | Command::Release { key, now, .. }
             | Command::Refund { key, now, .. }
+            | Command::AccruePending { key, now, .. }
+            | Command::ConfirmPurchase { key, now, .. }
+            | Command::CancelPurchase { key, now, .. }
             | Command::Expire { key, now } => (key, *now),
+        }
+    }
+}
+
+impl Event {
+    /// The balances after the event; `None` for an opening (it moves
+    /// nothing and carries none).
+    pub fn after(&self) -> Option<Balances> {
+        match self {
+            Event::Accrued { after, .. }
+            | Event::Withdrawn { after, .. }
+            | Event::Held { after, .. }
+            | Event::Captured { after, .. }
+            | Event::Released { after, .. }
+            | Event::HoldExpired { after, .. }
+            | Event::Refunded { after, .. }
+            | Event::Expired { after, .. }
+            | Event::PendingAccrued { after, .. }
+            | Event::PendingDropped { after, .. }
+            | Event::PurchaseConfirmed { after, .. }
+            | Event::PurchaseCancelled { after, .. } => Some(*after),
+            Event::Opened { .. } => None,
         }
     }
 }

@@ -37,7 +37,13 @@ type Op = fn(Decimal, Decimal) -> Option<Decimal>;
 /// Balances after `event` from `b`, adding and subtracting with `add` / `sub`.
 fn shift_with(b: Balances, event: &Event, add: Op, sub: Op) -> Option<Balances> {
     Some(match event {
-        Event::Opened { .. } => b,
+        // Pending amounts are not spendable: nothing moves until a confirm
+        // turns them into accruals (their own events).
+        Event::Opened { .. }
+        | Event::PendingAccrued { .. }
+        | Event::PendingDropped { .. }
+        | Event::PurchaseConfirmed { .. }
+        | Event::PurchaseCancelled { .. } => b,
         Event::Accrued { amount, .. } => Balances {
             available: add(b.available, *amount)?,
             ..b
@@ -125,7 +131,11 @@ pub(super) fn set_after(event: &mut Event, balances: Balances) {
         | Event::Released { after, .. }
         | Event::HoldExpired { after, .. }
         | Event::Refunded { after, .. }
-        | Event::Expired { after, .. } => *after = balances,
+        | Event::Expired { after, .. }
+        | Event::PendingAccrued { after, .. }
+        | Event::PendingDropped { after, .. }
+        | Event::PurchaseConfirmed { after, .. }
+        | Event::PurchaseCancelled { after, .. } => *after = balances,
         Event::Opened { .. } => {}
     }
 }

@@ -8,7 +8,7 @@ use loyalty_proto::ledger::v1 as pb;
 use super::check::Check;
 use crate::app::keys::IdempotencyKey;
 use crate::config::HoldTtl;
-use crate::domain::account::{AccountKey, Command, Context, Kind};
+use crate::domain::account::{AccountKey, Command, Context, Kind, Pending};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::money;
 use crate::error::ApiError;
@@ -244,4 +244,105 @@ pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, A
             now: e.now,
         },
     )
+}
+
+/// `AccruePending`: an accrual of a purchase, credited on its confirm.
+pub(super) fn accrue_pending(
+    r: &pb::AccruePendingRequest,
+    e: &Edge<'_>,
+) -> Result<Converted, ApiError> {
+    let mut c = Check::default();
+    let op = c.operation_id("operation_id", &r.operation_id);
+    let member = c.id("member_id", &r.member_id);
+    let money = r.amount.clone().unwrap_or_default();
+    let currency = c.currency(e.catalog, "amount.currency", &money.currency);
+    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
+    let lifetime = e.catalog.lifetime(&r.lifetime);
+    if lifetime.is_none() {
+        c.fail(
+            "lifetime",
+            format!("unknown lifetime definition {}", money::quote(&r.lifetime)),
+        );
+    }
+    let kind = c.kind(r.kind, &[Kind::Regular, Kind::Charging]);
+    let reward_type = c.reward_type(r.reward_type);
+    let context = c.context(r.context.as_ref());
+    if context.purchase_id.is_empty() {
+        c.fail("context.purchase_id", "names the purchase; required");
+    }
+    let lapses_at = c.hold_expiry("ttl_seconds", r.ttl_seconds, e.hold_ttl, e.now);
+    let ((currency, (lifetime_id, lifetime)), lapses_at) =
+        c.done_with(currency.zip(lifetime).zip(lapses_at))?;
+    // The lifetime runs from when the purchase happened (an offline cheque
+    // replayed later keeps its date), never from a time still to come.
+    let from = context
+        .operation_time
+        .filter(|t| *t <= e.now)
+        .unwrap_or(e.now);
+    Ok(Converted {
+        key: IdempotencyKey::Operation(op.clone()),
+        command: Command::AccruePending {
+            key: key(member, &currency),
+            pending: Pending {
+                operation_id: op,
+                amount,
+                expires_at: lifetime.expires_at(from),
+                lifetime: lifetime_id.to_owned(),
+                kind,
+                reward_type,
+                context,
+                lapses_at,
+            },
+            now: e.now,
+        },
+        currency,
+    })
+}
+
+/// `ConfirmPurchase`.
+pub(super) fn confirm_purchase(
+    r: &pb::ConfirmPurchaseRequest,
+    e: &Edge<'_>,
+) -> Result<Converted, ApiError> {
+    let f = FollowUp {
+        operation_id: &r.operation_id,
+        member_id: &r.member_id,
+        target: ("purchase_id", &r.purchase_id),
+        currency: &r.currency,
+        amount: None,
+        context: r.context.as_ref(),
+    };
+    follow_up(f, e, |(key, operation_id, purchase_id, _, context)| {
+        Command::ConfirmPurchase {
+            key,
+            operation_id,
+            purchase_id,
+            context,
+            now: e.now,
+        }
+    })
+}
+
+/// `CancelPurchase`.
+pub(super) fn cancel_purchase(
+    r: &pb::CancelPurchaseRequest,
+    e: &Edge<'_>,
+) -> Result<Converted, ApiError> {
+    let f = FollowUp {
+        operation_id: &r.operation_id,
+        member_id: &r.member_id,
+        target: ("purchase_id", &r.purchase_id),
+        currency: &r.currency,
+        amount: None,
+        context: r.context.as_ref(),
+    };
+    follow_up(f, e, |(key, operation_id, purchase_id, _, context)| {
+        Command::CancelPurchase {
+            key,
+            operation_id,
+            purchase_id,
+            context,
+            now: e.now,
+        }
+    })
 }

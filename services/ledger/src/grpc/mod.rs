@@ -29,7 +29,7 @@ mod render;
 
 use check::Check;
 use convert::{Converted, Edge};
-use render::{balance_of, result_of};
+use render::{balance_of, result_of, settlement_of};
 
 /// Longest accepted description, in bytes.
 pub const MAX_TEXT: usize = 1024;
@@ -37,9 +37,14 @@ pub const MAX_TEXT: usize = 1024;
 pub const MAX_SHORT_TEXT: usize = 256;
 
 /// Operation-id prefixes of the ledger's own operations (batch lines
-/// `batch/<requestId>/<line>`, consumed events `social/...`): refused from
-/// callers so a caller's operation can never pass for one of them.
-const RESERVED_PREFIXES: [&str; 2] = ["batch/", "social/"];
+/// `batch/<requestId>/<line>`, consumed events `social/...`, a purchase's
+/// captures and releases `purchase/<hold_id>`): refused from callers so a
+/// caller's operation can never pass for one of them.
+const RESERVED_PREFIXES: [&str; 3] = [
+    "batch/",
+    "social/",
+    crate::domain::account::PURCHASE_OPERATION_PREFIX,
+];
 
 /// The clock: the kit's one injectable [`kit::clock::Clock`].
 pub use kit::clock::Clock;
@@ -87,6 +92,21 @@ impl LedgerApi {
         request: Request<M>,
         convert: impl FnOnce(&M, &Edge<'_>) -> Result<Converted, ApiError>,
     ) -> Result<Option<pb::OperationResult>, ApiError> {
+        self.run(method, request, convert, result_of)
+            .await
+            .map(Some)
+    }
+
+    /// Converts `request` with `convert`, runs it as `method`, and answers
+    /// what `render` made of its events (stored under the command's
+    /// idempotency key, so a repeat answers the same).
+    async fn run<M: Message, R: Message + Default>(
+        &self,
+        method: &str,
+        request: Request<M>,
+        convert: impl FnOnce(&M, &Edge<'_>) -> Result<Converted, ApiError>,
+        render: impl Fn(&[crate::domain::account::Event], DateTime<Utc>, u32) -> R,
+    ) -> Result<R, ApiError> {
         let request = request.into_inner();
         let catalog = self.catalog.current();
         let now = (self.clock)();
@@ -112,12 +132,11 @@ impl LedgerApi {
         let stored = self
             .ops
             .execute(key, request_hash(&hashed), &command, |events| {
-                result_of(events, now, precision).encode_to_vec()
+                render(events, now, precision).encode_to_vec()
             })
             .await?;
-        let result = pb::OperationResult::decode(stored.as_slice())
-            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored reply: {e}")))?;
-        Ok(Some(result))
+        R::decode(stored.as_slice())
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored reply: {e}")))
     }
 
     async fn balance(&self, r: pb::GetBalanceRequest) -> Result<pb::GetBalanceResponse, ApiError> {
@@ -230,6 +249,50 @@ impl LedgerService for LedgerApi {
     ) -> Result<Response<pb::RefundResponse>, Status> {
         let result = self.operation("Refund", request, convert::refund).await?;
         Ok(Response::new(pb::RefundResponse { result }))
+    }
+
+    async fn accrue_pending(
+        &self,
+        request: Request<pb::AccruePendingRequest>,
+    ) -> Result<Response<pb::AccruePendingResponse>, Status> {
+        let result = self
+            .operation("AccruePending", request, convert::accrue_pending)
+            .await?;
+        Ok(Response::new(pb::AccruePendingResponse { result }))
+    }
+
+    async fn confirm_purchase(
+        &self,
+        request: Request<pb::ConfirmPurchaseRequest>,
+    ) -> Result<Response<pb::ConfirmPurchaseResponse>, Status> {
+        let settlement = self
+            .run(
+                "ConfirmPurchase",
+                request,
+                convert::confirm_purchase,
+                settlement_of,
+            )
+            .await?;
+        Ok(Response::new(pb::ConfirmPurchaseResponse {
+            settlement: Some(settlement),
+        }))
+    }
+
+    async fn cancel_purchase(
+        &self,
+        request: Request<pb::CancelPurchaseRequest>,
+    ) -> Result<Response<pb::CancelPurchaseResponse>, Status> {
+        let settlement = self
+            .run(
+                "CancelPurchase",
+                request,
+                convert::cancel_purchase,
+                settlement_of,
+            )
+            .await?;
+        Ok(Response::new(pb::CancelPurchaseResponse {
+            settlement: Some(settlement),
+        }))
     }
 
     async fn get_balance(

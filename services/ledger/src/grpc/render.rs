@@ -111,6 +111,37 @@ pub(super) fn result_of(
         Event::Expired {
             key, amount, after, ..
         } => (key, String::new(), *amount, Vec::new(), after),
+        Event::PendingAccrued {
+            key,
+            pending,
+            after,
+        } => (
+            key,
+            pending.operation_id.clone(),
+            pending.amount,
+            Vec::new(),
+            after,
+        ),
+        Event::PendingDropped {
+            key,
+            operation_id,
+            amount,
+            after,
+            ..
+        } => (key, operation_id.clone(), *amount, Vec::new(), after),
+        // Rendered by `settlement_of`.
+        Event::PurchaseConfirmed {
+            key,
+            operation_id,
+            after,
+            ..
+        }
+        | Event::PurchaseCancelled {
+            key,
+            operation_id,
+            after,
+            ..
+        } => (key, operation_id.clone(), Decimal::ZERO, Vec::new(), after),
         // Never a command's own event; an opening moves nothing.
         Event::Opened { key, .. } => (key, String::new(), Decimal::ZERO, Vec::new(), &NOTHING),
     };
@@ -146,5 +177,98 @@ pub(super) fn balance_of(s: &AccountState, now: DateTime<Utc>) -> pb::AccountBal
         held: money::render(s.account.held(now), precision),
         next_expiring_amount: money::render(next.map_or(Decimal::ZERO, |(_, a)| a), precision),
         next_expiry: next.map(|(t, _)| t.into()),
+        pending: money::render(s.account.pending(now), precision),
     }
+}
+
+/// Renders what a confirm or cancel did: the holds it captured (released),
+/// the pending accruals it committed (dropped), the balances after.
+pub(super) fn settlement_of(
+    events: &[Event],
+    now: DateTime<Utc>,
+    precision: u32,
+) -> pb::PurchaseSettlement {
+    let amount = |a: &Decimal| money::render(*a, precision);
+    let mut out = pb::PurchaseSettlement {
+        recorded_at: Some(now.into()),
+        ..Default::default()
+    };
+    for e in events {
+        match e {
+            Event::Captured {
+                hold_id,
+                operation_id,
+                amount: a,
+                ..
+            }
+            | Event::Released {
+                hold_id,
+                operation_id,
+                amount: a,
+                ..
+            } => out.holds.push(pb::SettledHold {
+                hold_id: hold_id.clone(),
+                operation_id: operation_id.clone(),
+                amount: amount(a),
+            }),
+            Event::Accrued {
+                operation_id,
+                amount: a,
+                bucket,
+                ..
+            } => out.accruals.push(pb::SettledAccrual {
+                operation_id: operation_id.clone(),
+                amount: amount(a),
+                bucket: Some(pb::Bucket {
+                    id: bucket.id,
+                    expires_at: bucket.expires_at.map(Into::into),
+                    lifetime: bucket.lifetime.clone(),
+                }),
+            }),
+            Event::PendingDropped {
+                operation_id,
+                amount: a,
+                ..
+            } => out.accruals.push(pb::SettledAccrual {
+                operation_id: operation_id.clone(),
+                amount: amount(a),
+                bucket: None,
+            }),
+            Event::PurchaseConfirmed {
+                key,
+                operation_id,
+                purchase_id,
+                after,
+                ..
+            }
+            | Event::PurchaseCancelled {
+                key,
+                operation_id,
+                purchase_id,
+                after,
+                ..
+            } => {
+                out.operation_id = operation_id.clone();
+                out.purchase_id = purchase_id.clone();
+                out.account = Some(pb::AccountRef {
+                    member_id: key.member_id.clone(),
+                    currency: key.currency.clone(),
+                });
+                out.balance_after = Some(pb::BalanceAfter {
+                    available: money::render(after.available, precision),
+                    held: money::render(after.held, precision),
+                });
+            }
+            _ => {}
+        }
+    }
+    // Expiries after the marker (an old offline cheque's bucket) moved the
+    // balance further: the last event's balances are the ones after it all.
+    if let Some(last) = events.last().and_then(Event::after) {
+        out.balance_after = Some(pb::BalanceAfter {
+            available: money::render(last.available, precision),
+            held: money::render(last.held, precision),
+        });
+    }
+    out
 }

@@ -183,7 +183,13 @@ impl Projection for ExpirySchedule {
         let s = recorded.stream.as_str();
         let (plus, minus) = (Decimal::ONE, Decimal::NEGATIVE_ONE);
         match &event {
-            Event::Opened { .. } => {}
+            // A lapsed pending accrual needs no timer: it counts nowhere
+            // from its lapse on, and nothing was taken from a bucket for it.
+            Event::Opened { .. }
+            | Event::PendingAccrued { .. }
+            | Event::PendingDropped { .. }
+            | Event::PurchaseConfirmed { .. }
+            | Event::PurchaseCancelled { .. } => {}
             Event::Accrued { bucket, amount, .. } => {
                 Self::adjust(rows, s, bucket.id, bucket.expires_at, *amount)?
             }

@@ -269,7 +269,13 @@ impl Projection for History {
             Event::Opened { .. }
             | Event::Held { .. }
             | Event::Released { .. }
-            | Event::HoldExpired { .. } => return Ok(()),
+            | Event::HoldExpired { .. }
+            // Pending amounts are not history until confirmed (they come
+            // back as accruals); the settlement markers move nothing.
+            | Event::PendingAccrued { .. }
+            | Event::PendingDropped { .. }
+            | Event::PurchaseConfirmed { .. }
+            | Event::PurchaseCancelled { .. } => return Ok(()),
         };
         let member = key.member_id.as_str();
         let purchase = context.purchase_id.as_str();

@@ -33,11 +33,13 @@ pub(super) struct HoldState {
     /// When it lapses; `None` for holds recorded before holds had one.
     pub(super) expires_at: Option<DateTime<Utc>>,
     pub(super) status: HoldStatus,
+    /// The purchase it was placed for (`context.purchase_id`); empty when none.
+    pub(super) purchase_id: String,
 }
 
 impl HoldState {
     /// Open, and its expiry has come at `now`.
-    fn lapsed(&self, now: DateTime<Utc>) -> bool {
+    pub(super) fn lapsed(&self, now: DateTime<Utc>) -> bool {
         self.status == HoldStatus::Open && self.expires_at.is_some_and(|t| t <= now)
     }
 }
@@ -134,6 +136,7 @@ impl Account {
                 amount,
                 draws,
                 expires_at,
+                context,
                 ..
             } => {
                 self.take(draws);
@@ -144,6 +147,7 @@ impl Account {
                         draws: draws.clone(),
                         expires_at: *expires_at,
                         status: HoldStatus::Open,
+                        purchase_id: context.purchase_id.clone(),
                     },
                 );
             }

@@ -1,0 +1,247 @@
+//! A purchase's life in the ledger over real gRPC: a hold and a pending
+//! accrual, then one confirm (or cancel) that settles both; balances,
+//! refunds and history after it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod common;
+
+use common::Ledger;
+use common::requests::*;
+use loyalty_proto::ledger::v1 as pb;
+use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+fn of(purchase: &str) -> Option<pb::OperationContext> {
+    Some(pb::OperationContext {
+        description: "Cheque 7".into(),
+        purchase_id: purchase.into(),
+        cheque_number: "7".into(),
+        card_id: "card-1".into(),
+        ..Default::default()
+    })
+}
+
+fn hold(id: &str, member: &str, amount: &str, purchase: &str) -> pb::HoldRequest {
+    pb::HoldRequest {
+        hold_id: id.into(),
+        member_id: member.into(),
+        amount: money(amount, ""),
+        context: of(purchase),
+        ttl_seconds: 0,
+    }
+}
+
+fn pending(op: &str, member: &str, amount: &str, purchase: &str) -> pb::AccruePendingRequest {
+    pb::AccruePendingRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        amount: money(amount, ""),
+        context: of(purchase),
+        ..Default::default()
+    }
+}
+
+fn confirm(op: &str, member: &str, purchase: &str) -> pb::ConfirmPurchaseRequest {
+    pb::ConfirmPurchaseRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        currency: String::new(),
+        purchase_id: purchase.into(),
+        context: of(purchase),
+    }
+}
+
+fn cancel(op: &str, member: &str, purchase: &str) -> pb::CancelPurchaseRequest {
+    pb::CancelPurchaseRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        currency: String::new(),
+        purchase_id: purchase.into(),
+        context: of(purchase),
+    }
+}
+
+async fn account(c: &mut LedgerServiceClient<Channel>, member: &str) -> pb::AccountBalance {
+    c.get_balance(pb::GetBalanceRequest {
+        member_id: member.into(),
+        currency: "BONUS".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .accounts
+    .remove(0)
+}
+
+fn reason(status: &tonic::Status) -> String {
+    status.get_details_error_info().unwrap().reason
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_settles_the_hold_and_the_pending_accrual_together() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("a1", "m1", "100")).await.unwrap();
+    c.hold(hold("h1", "m1", "36.5", "P1")).await.unwrap();
+    let r = c
+        .accrue_pending(pending("p1", "m1", "2", "P1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    assert_eq!(r.balance_after.unwrap().available, "63.50");
+    let b = account(c, "m1").await;
+    assert_eq!(
+        (b.available.as_str(), b.held.as_str(), b.pending.as_str()),
+        ("63.50", "36.50", "2.00")
+    );
+
+    let s = c
+        .confirm_purchase(confirm("c1", "m1", "P1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .settlement
+        .unwrap();
+    assert_eq!(s.purchase_id, "P1");
+    assert_eq!(s.holds.len(), 1);
+    assert_eq!(
+        (s.holds[0].operation_id.as_str(), s.holds[0].amount.as_str()),
+        ("purchase/h1", "36.50")
+    );
+    assert_eq!(s.accruals.len(), 1);
+    assert_eq!(
+        (
+            s.accruals[0].operation_id.as_str(),
+            s.accruals[0].amount.as_str()
+        ),
+        ("p1", "2.00")
+    );
+    assert_eq!(s.balance_after.as_ref().unwrap().available, "65.50");
+    let b = account(c, "m1").await;
+    assert_eq!(
+        (b.available.as_str(), b.held.as_str(), b.pending.as_str()),
+        ("65.50", "0.00", "0.00")
+    );
+
+    // The same confirm again answers the same; another one is refused.
+    let again = c
+        .confirm_purchase(confirm("c1", "m1", "P1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .settlement
+        .unwrap();
+    assert_eq!(again, s);
+    let refused = c
+        .confirm_purchase(confirm("c2", "m1", "P1"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(reason(&refused), "PURCHASE_CONFIRMED");
+    let refused = c
+        .cancel_purchase(cancel("x1", "m1", "P1"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "PURCHASE_CONFIRMED");
+
+    // Refundable under the ids the confirm reported.
+    let mut r = refund_of("r1", "m1", "purchase/h1");
+    r.amount = "10".into();
+    c.refund(r).await.unwrap();
+    c.refund(refund_of("r2", "m1", "p1")).await.unwrap();
+    assert_eq!(account(c, "m1").await.available, "73.50");
+
+    // The purchase is one history row with its withdrawal and its reward.
+    let h = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m1".into(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let purchase_rows: Vec<&pb::HistoryRow> = h
+        .rows
+        .iter()
+        .filter(|r| r.r#type == pb::HistoryRowType::Purchase as i32)
+        .collect();
+    assert_eq!(purchase_rows.len(), 1, "{:#?}", h.rows);
+    let row = purchase_rows[0];
+    assert_eq!(row.withdraws.len(), 1, "{row:#?}");
+    assert_eq!(row.rewards.len(), 1, "{row:#?}");
+    l.stop().await;
+}
+
+fn refund_of(op: &str, member: &str, original: &str) -> pb::RefundRequest {
+    pb::RefundRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        original_operation_id: original.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_restores_the_hold_and_drops_the_pending_accrual() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("a1", "m2", "50")).await.unwrap();
+    c.hold(hold("h1", "m2", "20", "P2")).await.unwrap();
+    c.accrue_pending(pending("p1", "m2", "1.5", "P2"))
+        .await
+        .unwrap();
+    let s = c
+        .cancel_purchase(cancel("x1", "m2", "P2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .settlement
+        .unwrap();
+    assert_eq!(s.holds[0].amount, "20.00");
+    assert_eq!(s.accruals[0].amount, "1.50");
+    let b = account(c, "m2").await;
+    assert_eq!(
+        (b.available.as_str(), b.held.as_str(), b.pending.as_str()),
+        ("50.00", "0.00", "0.00")
+    );
+    // Nothing more can join a cancelled purchase.
+    let refused = c.hold(hold("h2", "m2", "1", "P2")).await.unwrap_err();
+    assert_eq!(reason(&refused), "PURCHASE_CANCELLED");
+    l.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_pending_and_settlement_requests_name_their_fields() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    let mut p = pending("purchase/x", "m3", "-1", "");
+    p.kind = pb::OperationKind::Manual as i32;
+    let status = c.accrue_pending(p).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    for f in [
+        "operation_id",
+        "amount.amount",
+        "kind",
+        "context.purchase_id",
+    ] {
+        assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}");
+    }
+    let status = c
+        .confirm_purchase(confirm("c1", "m3", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    l.stop().await;
+}
