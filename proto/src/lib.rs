@@ -35,6 +35,16 @@ pub mod identity {
     }
 }
 
+/// Purchases: processing at the till and online, program rules, and their
+/// events.
+pub mod purchases {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("loyalty.purchases.v1");
+        include!(concat!(env!("OUT_DIR"), "/loyalty.purchases.v1.serde.rs"));
+    }
+}
+
 /// Diagnostic events of the event-sourcing kit's probe tool.
 pub mod kit {
     /// Version 1.
