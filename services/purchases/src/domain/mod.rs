@@ -1,0 +1,9 @@
+//! The purchases service's pure domain: cheques, the program's rules, the
+//! calculation of discounts, payable points, accruals and refund shares.
+//! No I/O, no prost type.
+
+pub mod amount;
+pub mod calc;
+pub mod cheque;
+pub mod refund;
+pub mod rules;
