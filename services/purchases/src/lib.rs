@@ -7,3 +7,4 @@
 //! domain (rules, cheque calculation, exact splits) comes first.
 
 pub mod domain;
+pub mod events;

@@ -5,5 +5,6 @@
 pub mod amount;
 pub mod calc;
 pub mod cheque;
+pub mod purchase;
 pub mod refund;
 pub mod rules;

@@ -1,0 +1,272 @@
+//! The purchases service's events on the wire: domain events ⇄
+//! `loyalty.purchases.v1` messages (stored in the log as protobuf,
+//! published as proto3 JSON on `loyalty.purchases.<snake_case name>`).
+
+use kit::aggregate::{DecodeError, DomainEvent};
+use kit::outbox::ProtoJsonCodec;
+use loyalty_proto::purchases::v1 as pb;
+use prost::Message;
+
+use crate::domain::purchase::{Event, Payment, Pending, RefundTotals};
+use crate::domain::refund::RefundShare;
+
+pub mod wire;
+
+use wire::{Decoder, calc, cheque, dec, step};
+
+/// Full names of the event messages.
+pub mod types {
+    /// `PurchaseCalculated`.
+    pub const CALCULATED: &str = "loyalty.purchases.v1.PurchaseCalculated";
+    /// `PurchasePaid`.
+    pub const PAID: &str = "loyalty.purchases.v1.PurchasePaid";
+    /// `BonusCalculated`.
+    pub const BONUS_CALCULATED: &str = "loyalty.purchases.v1.BonusCalculated";
+    /// `PurchaseConfirmed`.
+    pub const CONFIRMED: &str = "loyalty.purchases.v1.PurchaseConfirmed";
+    /// `PurchaseCancelled`.
+    pub const CANCELLED: &str = "loyalty.purchases.v1.PurchaseCancelled";
+    /// `PurchaseTimedOut`.
+    pub const TIMED_OUT: &str = "loyalty.purchases.v1.PurchaseTimedOut";
+    /// `PurchaseRefunded`.
+    pub const REFUNDED: &str = "loyalty.purchases.v1.PurchaseRefunded";
+}
+
+/// The JSON codec of every purchases event, for the outbox.
+pub fn json_codec() -> ProtoJsonCodec {
+    ProtoJsonCodec::new()
+        .register::<pb::PurchaseCalculated>(types::CALCULATED)
+        .register::<pb::PurchasePaid>(types::PAID)
+        .register::<pb::BonusCalculated>(types::BONUS_CALCULATED)
+        .register::<pb::PurchaseConfirmed>(types::CONFIRMED)
+        .register::<pb::PurchaseCancelled>(types::CANCELLED)
+        .register::<pb::PurchaseTimedOut>(types::TIMED_OUT)
+        .register::<pb::PurchaseRefunded>(types::REFUNDED)
+}
+
+/// Converts a domain event to its message's bytes.
+fn encode(event: &Event) -> Vec<u8> {
+    match event {
+        Event::Calculated {
+            step: s,
+            cheque: c,
+            calc: k,
+            available,
+            coupons,
+        } => pb::PurchaseCalculated {
+            r#ref: Some(step(s)),
+            cheque: Some(cheque(c)),
+            result: Some(calc(k)),
+            available_points: dec(*available),
+            coupons: coupons.clone(),
+            rules_version: 0,
+        }
+        .encode_to_vec(),
+        Event::Paid {
+            step: s,
+            payment,
+            calc: k,
+        } => pb::PurchasePaid {
+            r#ref: Some(step(s)),
+            points: dec(payment.points),
+            hold_id: payment.hold_id.clone(),
+            result: Some(calc(k)),
+        }
+        .encode_to_vec(),
+        Event::BonusCalculated {
+            step: s,
+            cheque: c,
+            calc: k,
+            pending,
+        } => pb::BonusCalculated {
+            r#ref: Some(step(s)),
+            cheque: Some(cheque(c)),
+            pays: Vec::new(),
+            result: Some(calc(k)),
+            points: dec(pending.points),
+            charged: dec(pending.charged),
+            accrual_operation_id: pending.accrual_operation_id.clone(),
+            charge_operation_id: pending.charge_operation_id.clone(),
+            rules_version: 0,
+        }
+        .encode_to_vec(),
+        Event::Confirmed {
+            step: s,
+            cheque_number,
+            calc: k,
+            withdrawn,
+            accrued,
+            charged,
+        } => pb::PurchaseConfirmed {
+            r#ref: Some(step(s)),
+            items: Some(calc(k)),
+            withdrawn_points: dec(*withdrawn),
+            accrued_points: dec(*accrued),
+            charged: dec(*charged),
+            cheque_number: cheque_number.clone(),
+            total_amount: dec(k.total_amount),
+        }
+        .encode_to_vec(),
+        Event::Cancelled {
+            step: s,
+            released,
+            dropped,
+        } => pb::PurchaseCancelled {
+            r#ref: Some(step(s)),
+            released_points: dec(*released),
+            dropped_points: dec(*dropped),
+        }
+        .encode_to_vec(),
+        Event::TimedOut { step: s, deadline } => pb::PurchaseTimedOut {
+            r#ref: Some(step(s)),
+            deadline: Some((*deadline).into()),
+        }
+        .encode_to_vec(),
+        Event::Refunded {
+            step: s,
+            lines,
+            totals,
+        } => pb::PurchaseRefunded {
+            r#ref: Some(step(s)),
+            lines: lines
+                .iter()
+                .map(|l| pb::RefundedLine {
+                    position: l.position,
+                    quantity: dec(l.quantity),
+                    amount: dec(l.money),
+                    returned_points: dec(l.returned_points),
+                    taken_back_points: dec(l.taken_back_points),
+                })
+                .collect(),
+            returned_points: dec(totals.returned_points),
+            taken_back_points: dec(totals.taken_back_points),
+            uncollected_points: dec(totals.uncollected_points),
+            money_amount: dec(totals.money),
+        }
+        .encode_to_vec(),
+    }
+}
+
+fn message<M: Message + Default>(d: &Decoder<'_>, payload: &[u8]) -> Result<M, DecodeError> {
+    M::decode(payload).map_err(|e| d.err(e.to_string()))
+}
+
+/// Converts a stored message back into a domain event.
+fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
+    let d = Decoder { event_type };
+    Ok(match event_type {
+        types::CALCULATED => {
+            let m: pb::PurchaseCalculated = message(&d, payload)?;
+            Event::Calculated {
+                step: d.step(m.r#ref)?,
+                cheque: d.cheque(m.cheque)?,
+                calc: d.calc(m.result)?,
+                available: d.decimal("available_points", &m.available_points)?,
+                coupons: m.coupons,
+            }
+        }
+        types::PAID => {
+            let m: pb::PurchasePaid = message(&d, payload)?;
+            Event::Paid {
+                step: d.step(m.r#ref)?,
+                payment: Payment {
+                    points: d.decimal("points", &m.points)?,
+                    hold_id: m.hold_id,
+                },
+                calc: d.calc(m.result)?,
+            }
+        }
+        types::BONUS_CALCULATED => {
+            let m: pb::BonusCalculated = message(&d, payload)?;
+            Event::BonusCalculated {
+                step: d.step(m.r#ref)?,
+                cheque: d.cheque(m.cheque)?,
+                calc: d.calc(m.result)?,
+                pending: Pending {
+                    points: d.decimal("points", &m.points)?,
+                    charged: d.decimal("charged", &m.charged)?,
+                    accrual_operation_id: m.accrual_operation_id,
+                    charge_operation_id: m.charge_operation_id,
+                },
+            }
+        }
+        types::CONFIRMED => {
+            let m: pb::PurchaseConfirmed = message(&d, payload)?;
+            Event::Confirmed {
+                step: d.step(m.r#ref)?,
+                cheque_number: m.cheque_number,
+                calc: d.calc(m.items)?,
+                withdrawn: d.decimal("withdrawn_points", &m.withdrawn_points)?,
+                accrued: d.decimal("accrued_points", &m.accrued_points)?,
+                charged: d.decimal("charged", &m.charged)?,
+            }
+        }
+        types::CANCELLED => {
+            let m: pb::PurchaseCancelled = message(&d, payload)?;
+            Event::Cancelled {
+                step: d.step(m.r#ref)?,
+                released: d.decimal("released_points", &m.released_points)?,
+                dropped: d.decimal("dropped_points", &m.dropped_points)?,
+            }
+        }
+        types::TIMED_OUT => {
+            let m: pb::PurchaseTimedOut = message(&d, payload)?;
+            Event::TimedOut {
+                step: d.step(m.r#ref)?,
+                deadline: d
+                    .time("deadline", m.deadline)?
+                    .ok_or_else(|| d.err("deadline is missing"))?,
+            }
+        }
+        types::REFUNDED => {
+            let m: pb::PurchaseRefunded = message(&d, payload)?;
+            Event::Refunded {
+                step: d.step(m.r#ref)?,
+                lines: m
+                    .lines
+                    .into_iter()
+                    .map(|l| {
+                        Ok(RefundShare {
+                            position: l.position,
+                            quantity: d.decimal("quantity", &l.quantity)?,
+                            money: d.decimal("amount", &l.amount)?,
+                            returned_points: d.decimal("returned_points", &l.returned_points)?,
+                            taken_back_points: d
+                                .decimal("taken_back_points", &l.taken_back_points)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, DecodeError>>()?,
+                totals: RefundTotals {
+                    returned_points: d.decimal("returned_points", &m.returned_points)?,
+                    taken_back_points: d.decimal("taken_back_points", &m.taken_back_points)?,
+                    uncollected_points: d.decimal("uncollected_points", &m.uncollected_points)?,
+                    money: d.decimal("money_amount", &m.money_amount)?,
+                },
+            }
+        }
+        other => return Err(d.err(format!("unknown event type {other}"))),
+    })
+}
+
+impl DomainEvent for Event {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Event::Calculated { .. } => types::CALCULATED,
+            Event::Paid { .. } => types::PAID,
+            Event::BonusCalculated { .. } => types::BONUS_CALCULATED,
+            Event::Confirmed { .. } => types::CONFIRMED,
+            Event::Cancelled { .. } => types::CANCELLED,
+            Event::TimedOut { .. } => types::TIMED_OUT,
+            Event::Refunded { .. } => types::REFUNDED,
+        }
+    }
+    fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError> {
+        decode(event_type, payload)
+    }
+}
+
+#[cfg(test)]
+mod tests;
