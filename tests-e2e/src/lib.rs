@@ -6,7 +6,8 @@
 //! [`identity_register`]: the whole registration by phone as one fixture,
 //! [`identity_messaging`]: its templates, message requests on JetStream and
 //! the events it answers with, [`identity_ops`]: its operator commands,
-//! [`ledger`]: the real ledger service with its client and batches, and
+//! [`ledger`]: the real ledger service with its client and batches,
+//! [`purchases`]: the real purchases service with the seed's cheque, and
 //! [`service_auth`]: service tokens, callers files and the open endpoints.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: failing loudly is its job
@@ -18,4 +19,5 @@ pub mod identity_messaging;
 pub mod identity_ops;
 pub mod identity_register;
 pub mod ledger;
+pub mod purchases;
 pub mod service_auth;

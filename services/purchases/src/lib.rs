@@ -1,10 +1,80 @@
 //! The purchases service: processing of purchases at the till and online
 //! (the seed's Calculate, Available, Payment, Bonus, Confirm, Cancel,
 //! Refund, Balance), the program's rules, card loads and the payment
-//! gateway's PossibleLoyalty.
-//!
-//! Layout as `services/README.md` describes; built up in steps: the pure
-//! domain (rules, cheque calculation, exact splits) comes first.
+//! gateway's PossibleLoyalty. Layout as `services/README.md` describes.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod app;
+pub mod config;
 pub mod domain;
+pub mod error;
 pub mod events;
+pub mod grpc;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use kit::aggregate::Repository;
+use kit::bootstrap::Runtime;
+use kit::clock::Clock;
+use kit::service::{Projections, Spec};
+use loyalty_proto::purchases::v1::purchases_service_server::PurchasesServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::queries::Queries;
+use crate::app::steps::Steps;
+use crate::config::PurchasesArgs;
+use crate::domain::purchase::Purchase;
+use crate::domain::rules::Rules;
+use crate::grpc::PurchasesApi;
+use crate::upstream::Upstream;
+
+/// Full name of the gRPC service, as health reports it.
+pub const SERVICE_NAME: &str = "loyalty.purchases.v1.PurchasesService";
+
+/// The purchases service, declared once: its gRPC services and default
+/// addresses (the README's port table).
+pub const SPEC: Spec = Spec {
+    name: "purchases",
+    grpc_services: &[SERVICE_NAME],
+    grpc_addr: "127.0.0.1:50053",
+    metrics_addr: "127.0.0.1:9103",
+};
+
+/// The service's projections, declared once (run, `rebuild-projections`
+/// and `verify` use the same list).
+pub fn projections() -> Projections {
+    Projections::new()
+}
+
+/// Runs the purchases service on the given listeners until `shutdown`.
+pub async fn run(
+    args: PurchasesArgs,
+    grpc: TcpListener,
+    metrics: TcpListener,
+    shutdown: CancellationToken,
+    clock: Clock,
+) -> anyhow::Result<()> {
+    let mut runtime = Runtime::open(SPEC.name, args.service.clone(), shutdown)?;
+    let repo = Arc::new(Repository::<Purchase>::new(Arc::clone(runtime.log())));
+    let upstream = Upstream::connect_lazy(
+        &args.identity_url,
+        &args.ledger_url,
+        args.service.service_token()?,
+    )?;
+    let rules = Arc::new(Rules::default());
+    runtime.start_outbox(Arc::new(events::json_codec()))?;
+    projections().start(&mut runtime)?;
+    let steps = Arc::new(Steps::new(
+        repo,
+        upstream.clone(),
+        Arc::clone(&rules),
+        clock,
+        args.ledger_ttl_secs(),
+    ));
+    let api = PurchasesApi::new(steps, Queries::new(upstream, rules));
+    let routes = tonic::service::Routes::new(PurchasesServiceServer::new(api));
+    SPEC.serve(runtime, grpc, metrics, routes).await
+}

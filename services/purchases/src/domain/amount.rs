@@ -17,6 +17,13 @@ pub fn unit() -> Decimal {
     Decimal::new(1, SCALE)
 }
 
+/// `x` as text with exactly [`SCALE`] decimals ("76.50").
+pub fn render(x: Decimal) -> String {
+    let mut x = round(x);
+    x.rescale(SCALE);
+    x.to_string()
+}
+
 /// `x` rounded to kopecks, half away from zero (discounts, prices).
 pub fn round(x: Decimal) -> Decimal {
     x.round_dp_with_strategy(SCALE, RoundingStrategy::MidpointAwayFromZero)

@@ -5,6 +5,7 @@
 pub mod amount;
 pub mod calc;
 pub mod cheque;
+pub mod ids;
 pub mod purchase;
 pub mod refund;
 pub mod rules;

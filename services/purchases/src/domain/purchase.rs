@@ -232,6 +232,10 @@ pub enum Record {
         /// Totals.
         totals: RefundTotals,
     },
+    /// The step was refused before anything was recorded (unknown card,
+    /// not enough points, a limit of the rules): the refusal is stored under
+    /// the step's key, so a repeat gets it again.
+    Refused(PurchaseError),
 }
 
 /// Why a step is refused (the seed's processing codes name them).
@@ -258,6 +262,42 @@ pub enum PurchaseError {
     /// The step belongs to another member than the purchase's.
     #[error("the card belongs to another member than purchase {0:?}'s")]
     OtherMember(String),
+    /// No member has this card (`CardNotFound`).
+    #[error("no member has card {0}")]
+    CardNotFound(String),
+    /// Not enough points (`NotEnoughMoney`).
+    #[error("not enough points: {available} available, {requested} requested")]
+    NotEnoughPoints {
+        /// Spendable now.
+        available: Decimal,
+        /// Asked for.
+        requested: Decimal,
+    },
+    /// More points than the rules allow for the cheque (`PaymentLimitExceeded`).
+    #[error("{requested} points exceed the {payable} payable for this cheque")]
+    PaymentLimitExceeded {
+        /// Most points payable.
+        payable: Decimal,
+        /// Asked for.
+        requested: Decimal,
+    },
+    /// Fewer points than one payment must use (`PaymentLimitExceeded`).
+    #[error("{requested} points are below the minimum payment of {minimum}")]
+    BelowMinimumPayment {
+        /// The minimum.
+        minimum: Decimal,
+        /// Asked for.
+        requested: Decimal,
+    },
+    /// An unknown, expired or used coupon (`CouponNotValid`).
+    #[error("coupon {0:?} is not valid")]
+    CouponNotValid(String),
+    /// A refund beyond what is left of a line (`RefundExceedsPurchase`).
+    #[error("{0}")]
+    RefundExceedsPurchase(String),
+    /// The step differs from the purchase's cheque (`DifferentCheque`).
+    #[error("{0}")]
+    DifferentCheque(String),
 }
 
 /// Where the purchase stands.
@@ -311,8 +351,11 @@ impl Purchase {
             .fold(Decimal::ZERO, |s, p| s.saturating_add(p.points))
     }
 
-    /// Refuses a step that may not happen now; `step_of` names the kind.
+    /// Refuses a step that may not happen now.
     pub fn check(&self, record: &Record, member_id: &str) -> Result<(), PurchaseError> {
+        if let Record::Refused(e) = record {
+            return Err(e.clone());
+        }
         let id = || self.purchase_id.clone();
         let refund = matches!(record, Record::Refunded { .. });
         match self.status {
@@ -421,6 +464,8 @@ impl Aggregate for Purchase {
                 lines,
                 totals,
             },
+            // `check` refused it above.
+            Record::Refused(e) => return Err(e),
         }])
     }
 

@@ -1,0 +1,489 @@
+//! The purchase steps: resolve the member, decide what the rules allow,
+//! make the ledger's part (idempotent, by ids derived from the purchase and
+//! the step), and record the step under its operation id.
+//!
+//! A step's outcome, refusals included, is stored under its key: a repeat
+//! gets the first answer without asking anyone again. A step whose ledger
+//! call fails for an outage records nothing and can be retried with the same
+//! operation id: the ledger repeats its first answer, never a second effect.
+//! A step that dies between the ledger call and the record leaves a hold or
+//! pending accrual the ledger lets lapse after the confirm timeout.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kit::aggregate::{Executed, Idempotency, Repository};
+use kit::clock::Clock;
+use kit::log::Metadata;
+use rust_decimal::Decimal;
+
+use crate::domain::calc::{self, CalcError, Calculation};
+use crate::domain::cheque::Cheque;
+use crate::domain::ids::{LedgerIds, mask_card};
+use crate::domain::purchase::{
+    Command, Device, Event, Payment, Pending, Purchase, PurchaseError, Record, StepRef,
+};
+use crate::domain::rules::Rules;
+use crate::error::ApiError;
+use crate::upstream::{Context, PendingKind, Upstream, UpstreamError};
+
+mod settle;
+
+/// Who the step names as the member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// A card number.
+    Card(String),
+    /// The member id itself.
+    Member(String),
+    /// Nobody: the purchase's member (Confirm, Cancel, Refund).
+    Purchase,
+}
+
+/// A step as the edge hands it over.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The purchase.
+    pub purchase_id: String,
+    /// The step's operation id.
+    pub operation_id: String,
+    /// `operationDate`.
+    pub operation_date: Option<DateTime<Utc>>,
+    /// The member.
+    pub who: Who,
+    /// Who sends it.
+    pub device: Device,
+    /// The method and the SHA-256 of the request (the key's request hash).
+    pub request_hash: [u8; 32],
+}
+
+/// Renders the answer stored under a step's key from the purchase after it
+/// and the events recorded.
+pub type Reply<'a> = &'a (dyn Fn(&Purchase, &[Event]) -> Vec<u8> + Send + Sync);
+
+/// The purchase use cases.
+pub struct Steps {
+    repo: Arc<Repository<Purchase>>,
+    upstream: Upstream,
+    rules: Arc<Rules>,
+    clock: Clock,
+    ledger_ttl_secs: u32,
+}
+
+/// The member a step is for.
+struct Member {
+    id: String,
+    masked: String,
+}
+
+fn stream(purchase_id: &str) -> String {
+    format!("purchase/{purchase_id}")
+}
+
+fn key(operation_id: &str) -> String {
+    format!("op/{operation_id}")
+}
+
+impl Steps {
+    /// The use cases over `repo`, calling `upstream`, deciding by `rules`.
+    pub fn new(
+        repo: Arc<Repository<Purchase>>,
+        upstream: Upstream,
+        rules: Arc<Rules>,
+        clock: Clock,
+        ledger_ttl_secs: u32,
+    ) -> Self {
+        Self {
+            repo,
+            upstream,
+            rules,
+            clock,
+            ledger_ttl_secs,
+        }
+    }
+
+    /// The rules in effect.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The purchase as recorded.
+    pub fn purchase(&self, purchase_id: &str) -> Result<Purchase, ApiError> {
+        Ok(self.repo.load(&stream(purchase_id))?.0)
+    }
+
+    /// The stored outcome of an earlier identical step, if any.
+    async fn repeat(&self, step: &Step) -> Result<Option<Vec<u8>>, ApiError> {
+        let stored = self
+            .repo
+            .log()
+            .check_idempotency(&key(&step.operation_id), &step.request_hash)
+            .await?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        if !stored.refused {
+            return Ok(Some(stored.result));
+        }
+        let refusal: PurchaseError = serde_json::from_slice(&stored.result)
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored refusal: {e}")))?;
+        Err(refusal.into())
+    }
+
+    /// The member the step names, or the purchase's.
+    async fn member(
+        &self,
+        step: &Step,
+        state: &Purchase,
+    ) -> Result<Result<Member, PurchaseError>, ApiError> {
+        Ok(match &step.who {
+            Who::Card(card) => match self.upstream.member_by_card(card).await.map_err(outage)? {
+                Some(id) => Ok(Member {
+                    id,
+                    masked: mask_card(card),
+                }),
+                None => Err(PurchaseError::CardNotFound(mask_card(card))),
+            },
+            Who::Member(id) => Ok(Member {
+                id: id.clone(),
+                masked: String::new(),
+            }),
+            Who::Purchase if state.member_id.is_empty() => {
+                Err(PurchaseError::NotFound(step.purchase_id.clone()))
+            }
+            Who::Purchase => Ok(Member {
+                id: state.member_id.clone(),
+                masked: state.card_masked.clone(),
+            }),
+        })
+    }
+
+    fn step_ref(&self, step: &Step, member: Option<&Member>) -> StepRef {
+        StepRef {
+            purchase_id: step.purchase_id.clone(),
+            operation_id: step.operation_id.clone(),
+            member_id: member.map(|m| m.id.clone()).unwrap_or_default(),
+            card_masked: member.map(|m| m.masked.clone()).unwrap_or_default(),
+            operation_date: Some(step.operation_date.unwrap_or_else(|| (self.clock)())),
+            device: step.device.clone(),
+        }
+    }
+
+    fn context(&self, step: StepRef, state: &Purchase, cheque: Option<&Cheque>) -> Context {
+        let total = cheque.and_then(Cheque::total).or_else(|| {
+            (!state.lines.is_empty()).then(|| state.lines.iter().map(|l| l.amount).sum())
+        });
+        Context {
+            step,
+            cheque_number: cheque.map_or_else(|| state.cheque_number.clone(), |c| c.number.clone()),
+            purchase_amount: total.map(|t| (t, self.rules.cash_currency.clone())),
+        }
+    }
+
+    /// Records `record` for the step under its key; the answer is what
+    /// `reply` made of it (or the refusal).
+    async fn record(
+        &self,
+        step: StepRef,
+        record: Record,
+        hash: [u8; 32],
+        reply: Reply<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let metadata = Metadata {
+            correlation_id: Some(step.purchase_id.clone()),
+            causation_id: Some(step.operation_id.clone()),
+            traceparent: kit::telemetry::current_traceparent(),
+        };
+        let idempotency = Idempotency {
+            key: key(&step.operation_id),
+            request_hash: hash,
+        };
+        let command = Command {
+            step: step.clone(),
+            record,
+        };
+        let executed = self
+            .repo
+            .execute(
+                &stream(&step.purchase_id),
+                &command,
+                Some(idempotency),
+                metadata,
+                |state, events| reply(state, events),
+            )
+            .await?;
+        Ok(match executed {
+            Executed::Applied { reply, .. } | Executed::Repeated { reply } => reply,
+        })
+    }
+
+    /// Calculate: the program's discounts and what the member may pay with
+    /// points (capped by the balance).
+    pub async fn calculate(
+        &self,
+        step: &Step,
+        cheque: Cheque,
+        coupons: Vec<String>,
+        reply: Reply<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        if let Some(r) = self.repeat(step).await? {
+            return Ok(r);
+        }
+        let state = self.purchase(&step.purchase_id)?;
+        let member = self.member(step, &state).await?;
+        let at = step.operation_date.unwrap_or_else(|| (self.clock)());
+        let record = match &member {
+            Err(e) => Record::Refused(e.clone()),
+            Ok(m) => match calc::calculate(&self.rules, &cheque, &coupons, at) {
+                Err(e) => Record::Refused(refusal_of(e)),
+                Ok(calc) => {
+                    let balance = self
+                        .upstream
+                        .balance(&m.id, &self.rules.bonus_currency)
+                        .await
+                        .map_err(outage)?;
+                    Record::Calculated {
+                        available: calc.payable.min(balance.available).max(Decimal::ZERO),
+                        cheque,
+                        calc,
+                        coupons,
+                    }
+                }
+            },
+        };
+        let step_ref = self.step_ref(step, member.as_ref().ok());
+        self.record(step_ref, record, step.request_hash, reply)
+            .await
+    }
+
+    /// Payment: holds `points` of the member's for the purchase.
+    pub async fn payment(
+        &self,
+        step: &Step,
+        cheque: Cheque,
+        points: Decimal,
+        reply: Reply<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        if let Some(r) = self.repeat(step).await? {
+            return Ok(r);
+        }
+        let state = self.purchase(&step.purchase_id)?;
+        let member = self.member(step, &state).await?;
+        let step_ref = self.step_ref(step, member.as_ref().ok());
+        let record = match member {
+            Err(e) => Record::Refused(e),
+            Ok(m) => {
+                self.pay(step, &state, &m, step_ref.clone(), cheque, points)
+                    .await?
+            }
+        };
+        self.record(step_ref, record, step.request_hash, reply)
+            .await
+    }
+
+    async fn pay(
+        &self,
+        step: &Step,
+        state: &Purchase,
+        m: &Member,
+        step_ref: StepRef,
+        cheque: Cheque,
+        points: Decimal,
+    ) -> Result<Record, ApiError> {
+        let probe = Record::Paid {
+            payment: Payment::default(),
+            calc: Calculation::default(),
+        };
+        if let Err(e) = state.check(&probe, &m.id) {
+            return Ok(Record::Refused(e));
+        }
+        let mut calc = match Calculation::of(&self.rules, &cheque) {
+            Ok(c) => c,
+            Err(e) => return Ok(Record::Refused(refusal_of(e))),
+        };
+        if let Err(e) = calc::pay(&self.rules, &mut calc, points) {
+            return Ok(Record::Refused(refusal_of(e)));
+        }
+        let hold_id = LedgerIds::of(&step.purchase_id).hold(&step.operation_id);
+        let context = self.context(step_ref, state, Some(&cheque));
+        let held = self
+            .upstream
+            .hold(
+                &hold_id,
+                &m.id,
+                &self.rules.bonus_currency,
+                points,
+                self.ledger_ttl_secs,
+                &context,
+            )
+            .await;
+        if let Err(e) = held {
+            return ledger_refusal(e, points, &step.purchase_id).map(Record::Refused);
+        }
+        Ok(Record::Paid {
+            payment: Payment { points, hold_id },
+            calc,
+        })
+    }
+
+    /// Bonus: the points the purchase earns (and the cash its card-load
+    /// lines load), pending in the ledger until Confirm.
+    pub async fn bonus(
+        &self,
+        step: &Step,
+        cheque: Cheque,
+        points_paid: Decimal,
+        reply: Reply<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        if let Some(r) = self.repeat(step).await? {
+            return Ok(r);
+        }
+        let state = self.purchase(&step.purchase_id)?;
+        let member = self.member(step, &state).await?;
+        let step_ref = self.step_ref(step, member.as_ref().ok());
+        let record = match member {
+            Err(e) => Record::Refused(e),
+            Ok(m) => {
+                self.earn(step, &state, &m, step_ref.clone(), cheque, points_paid)
+                    .await?
+            }
+        };
+        self.record(step_ref, record, step.request_hash, reply)
+            .await
+    }
+
+    async fn earn(
+        &self,
+        step: &Step,
+        state: &Purchase,
+        m: &Member,
+        step_ref: StepRef,
+        cheque: Cheque,
+        points_paid: Decimal,
+    ) -> Result<Record, ApiError> {
+        let probe = Record::BonusCalculated {
+            cheque: Cheque::default(),
+            calc: Calculation::default(),
+            pending: Pending::default(),
+        };
+        if let Err(e) = state.check(&probe, &m.id) {
+            return Ok(Record::Refused(e));
+        }
+        if points_paid != state.paid() {
+            return Ok(Record::Refused(PurchaseError::DifferentCheque(format!(
+                "the cheque says {points_paid} points were paid; the purchase's payments hold {}",
+                state.paid()
+            ))));
+        }
+        let mut calc = match Calculation::of(&self.rules, &cheque) {
+            Ok(c) => c,
+            Err(e) => return Ok(Record::Refused(refusal_of(e))),
+        };
+        let paid: BTreeMap<u32, Decimal> =
+            state.lines.iter().map(|l| (l.position, l.paid)).collect();
+        if let Err(e) = calc::earn(&self.rules, &mut calc, &cheque, &paid) {
+            return Ok(Record::Refused(refusal_of(e)));
+        }
+        let ids = LedgerIds::of(&step.purchase_id);
+        let context = self.context(step_ref, state, Some(&cheque));
+        let mut pending = Pending {
+            points: calc.earned,
+            charged: calc.charged,
+            ..Pending::default()
+        };
+        for (amount, kind) in [
+            (calc.earned, PendingKind::Points),
+            (calc.charged, PendingKind::Charge),
+        ] {
+            if amount <= Decimal::ZERO {
+                continue;
+            }
+            let (id, currency, lifetime) = match kind {
+                PendingKind::Points => (
+                    ids.accrual(&step.operation_id),
+                    &self.rules.bonus_currency,
+                    self.rules.lifetime.as_str(),
+                ),
+                PendingKind::Charge => (
+                    ids.charge(&step.operation_id),
+                    &self.rules.cash_currency,
+                    "",
+                ),
+            };
+            let done = self
+                .upstream
+                .accrue_pending(
+                    &id,
+                    &m.id,
+                    currency,
+                    amount,
+                    lifetime,
+                    kind,
+                    self.ledger_ttl_secs,
+                    &context,
+                )
+                .await;
+            if let Err(e) = done {
+                return ledger_refusal(e, amount, &step.purchase_id).map(Record::Refused);
+            }
+            match kind {
+                PendingKind::Points => pending.accrual_operation_id = id,
+                PendingKind::Charge => pending.charge_operation_id = id,
+            }
+        }
+        Ok(Record::BonusCalculated {
+            cheque,
+            calc,
+            pending,
+        })
+    }
+}
+
+/// An upstream failure that is not a refusal: nothing recorded, retry.
+fn outage(e: UpstreamError) -> ApiError {
+    ApiError::Unavailable(e.to_string())
+}
+
+/// A ledger refusal as the purchase's refusal (stored under the step's
+/// key); an outage or an unexpected refusal as an error (not stored).
+fn ledger_refusal(
+    e: UpstreamError,
+    requested: Decimal,
+    purchase_id: &str,
+) -> Result<PurchaseError, ApiError> {
+    let id = purchase_id.to_owned();
+    Ok(match e.reason() {
+        Some("INSUFFICIENT_FUNDS") => PurchaseError::NotEnoughPoints {
+            available: e.decimal("available").unwrap_or_default(),
+            requested: e.decimal("requested").unwrap_or(requested),
+        },
+        Some("PURCHASE_CONFIRMED") => PurchaseError::Confirmed(id),
+        Some("PURCHASE_CANCELLED") => PurchaseError::Cancelled(id),
+        Some("PURCHASE_LAPSED") => PurchaseError::TimedOut(id),
+        Some("IDEMPOTENCY_KEY_REUSED") => {
+            return Err(ApiError::Unexpected(anyhow::anyhow!(
+                "the ledger saw a derived id of purchase {id:?} with another request: {e}"
+            )));
+        }
+        _ => return Err(outage(e)),
+    })
+}
+
+/// A calculation's refusal as the purchase's.
+fn refusal_of(e: CalcError) -> PurchaseError {
+    match e {
+        CalcError::UnknownCoupon(c) | CalcError::CouponNotValid(c) => {
+            PurchaseError::CouponNotValid(c)
+        }
+        CalcError::PaymentLimitExceeded { payable, requested } => {
+            PurchaseError::PaymentLimitExceeded { payable, requested }
+        }
+        CalcError::BelowMinimumPayment { minimum, requested } => {
+            PurchaseError::BelowMinimumPayment { minimum, requested }
+        }
+        CalcError::OutOfRange => {
+            PurchaseError::DifferentCheque("an amount of the cheque is out of range".into())
+        }
+    }
+}

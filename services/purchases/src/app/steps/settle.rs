@@ -1,0 +1,153 @@
+//! Confirm, cancel and timeout: the ledger settles the purchase's holds and
+//! pending accruals on each account in one command, then the step is
+//! recorded.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::{Member, Reply, Step, Steps, Who, ledger_refusal};
+use crate::domain::calc::Calculation;
+use crate::domain::ids::LedgerIds;
+use crate::domain::purchase::{Device, Purchase, Record, StepRef};
+use crate::error::ApiError;
+
+impl Steps {
+    /// Confirm (`confirm`) or cancel the purchase: one ledger command per
+    /// account settles its holds and pending accruals together.
+    pub async fn settle(
+        &self,
+        step: &Step,
+        confirm: bool,
+        reply: Reply<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        if let Some(r) = self.repeat(step).await? {
+            return Ok(r);
+        }
+        let state = self.purchase(&step.purchase_id)?;
+        let member = self.member(step, &state).await?;
+        let step_ref = self.step_ref(step, member.as_ref().ok());
+        let record = match member {
+            Err(e) => Record::Refused(e),
+            Ok(m) => {
+                self.settle_on_ledger(&state, &m, step_ref.clone(), confirm, None)
+                    .await?
+            }
+        };
+        self.record(step_ref, record, step.request_hash, reply)
+            .await
+    }
+
+    /// The ledger's part of a confirm or cancel (or a timeout: `deadline`).
+    async fn settle_on_ledger(
+        &self,
+        state: &Purchase,
+        m: &Member,
+        step_ref: StepRef,
+        confirm: bool,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Record, ApiError> {
+        let probe = match (confirm, deadline) {
+            (true, _) => Record::Confirmed {
+                cheque_number: String::new(),
+                calc: Calculation::default(),
+                withdrawn: Decimal::ZERO,
+                accrued: Decimal::ZERO,
+                charged: Decimal::ZERO,
+            },
+            (false, Some(deadline)) => Record::TimedOut { deadline },
+            (false, None) => Record::Cancelled {
+                released: Decimal::ZERO,
+                dropped: Decimal::ZERO,
+            },
+        };
+        if let Err(e) = state.check(&probe, &m.id) {
+            return Ok(Record::Refused(e));
+        }
+        let ids = LedgerIds::of(&state.purchase_id);
+        let context = self.context(step_ref, state, None);
+        let mut accounts = vec![&self.rules.bonus_currency];
+        let charged = state.pending.as_ref().map_or(Decimal::ZERO, |p| p.charged);
+        if charged > Decimal::ZERO {
+            accounts.push(&self.rules.cash_currency);
+        }
+        let mut totals = Vec::new();
+        for currency in accounts {
+            let id = if confirm {
+                ids.confirm(currency)
+            } else {
+                ids.cancel(currency)
+            };
+            match self
+                .upstream
+                .settle(confirm, &id, &m.id, currency, &context)
+                .await
+            {
+                Ok(s) => totals.push(s),
+                Err(e) => {
+                    return ledger_refusal(e, Decimal::ZERO, &state.purchase_id)
+                        .map(Record::Refused);
+                }
+            }
+        }
+        let bonus = totals.first().cloned().unwrap_or_default();
+        let cash = totals.get(1).cloned().unwrap_or_default();
+        Ok(match (confirm, deadline) {
+            (true, _) => Record::Confirmed {
+                cheque_number: state.cheque_number.clone(),
+                calc: Calculation {
+                    lines: state.lines.clone(),
+                    total_amount: state.lines.iter().map(|l| l.amount).sum(),
+                    total_discount: state.lines.iter().map(|l| l.discount).sum(),
+                    payable: Decimal::ZERO,
+                    earned: state.lines.iter().map(|l| l.earned).sum(),
+                    charged: cash.accruals,
+                },
+                withdrawn: bonus.holds,
+                accrued: bonus.accruals,
+                charged: cash.accruals,
+            },
+            (false, Some(deadline)) => Record::TimedOut { deadline },
+            (false, None) => Record::Cancelled {
+                released: bonus.holds,
+                dropped: bonus.accruals,
+            },
+        })
+    }
+
+    /// The timeout of one purchase left open past `deadline`: cancelled on
+    /// the ledger and recorded as timed out (its own key: a second sweep
+    /// repeats it).
+    pub async fn time_out(
+        &self,
+        purchase_id: &str,
+        deadline: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let state = self.purchase(purchase_id)?;
+        if state.member_id.is_empty() {
+            return Ok(());
+        }
+        let step = Step {
+            purchase_id: purchase_id.to_owned(),
+            operation_id: format!("timeout/{purchase_id}"),
+            operation_date: None,
+            who: Who::Purchase,
+            device: Device::default(),
+            request_hash: kit::log::request_hash(purchase_id.as_bytes()),
+        };
+        let member = Member {
+            id: state.member_id.clone(),
+            masked: state.card_masked.clone(),
+        };
+        let step_ref = self.step_ref(&step, Some(&member));
+        let record = self
+            .settle_on_ledger(&state, &member, step_ref.clone(), false, Some(deadline))
+            .await?;
+        match self
+            .record(step_ref, record, step.request_hash, &|_, _| Vec::new())
+            .await
+        {
+            Ok(_) | Err(ApiError::Purchase(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

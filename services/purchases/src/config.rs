@@ -1,0 +1,70 @@
+//! The purchases service's flags and environment.
+
+use kit::bootstrap::{ConfigError, ServiceArgs};
+
+/// Env: gRPC URL of the identity service.
+pub const ENV_IDENTITY_URL: &str = "PURCHASES_IDENTITY_URL";
+/// Env: gRPC URL of the ledger.
+pub const ENV_LEDGER_URL: &str = "PURCHASES_LEDGER_URL";
+/// Env: seconds a purchase may stay unconfirmed.
+pub const ENV_CONFIRM_TIMEOUT: &str = "PURCHASES_CONFIRM_TIMEOUT_SECS";
+/// Env: seconds between runs of the timeout sweep.
+pub const ENV_SWEEP_INTERVAL: &str = "PURCHASES_SWEEP_INTERVAL_SECS";
+
+/// Longest confirm timeout: the ledger keeps a hold at most 7 days by default.
+pub const MAX_CONFIRM_TIMEOUT_SECS: u32 = 6 * 24 * 3600;
+
+/// Command-line flags and environment of the purchases service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PurchasesArgs {
+    /// Shared service settings.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// gRPC URL of the identity service (cards → members). Connected
+    /// lazily: the service starts while identity is down; steps that need a
+    /// card then fail with UNAVAILABLE.
+    #[arg(long, env = ENV_IDENTITY_URL, default_value = "http://127.0.0.1:50051", global = true)]
+    pub identity_url: String,
+    /// gRPC URL of the ledger (holds, pending accruals, confirms, refunds).
+    #[arg(long, env = ENV_LEDGER_URL, default_value = "http://127.0.0.1:50052", global = true)]
+    pub ledger_url: String,
+    /// Seconds a purchase may stay unconfirmed after its first step; then
+    /// the service cancels it (event `PurchaseTimedOut`) and its hold and
+    /// pending points go. The ledger's own time-to-live of the hold is this
+    /// plus 10 minutes, so no hold outlives a purchase even when this
+    /// service is down.
+    #[arg(long, env = ENV_CONFIRM_TIMEOUT, default_value_t = 1800, global = true)]
+    pub confirm_timeout_secs: u32,
+    /// Seconds between sweeps that cancel timed-out purchases (the first
+    /// runs at start).
+    #[arg(long, env = ENV_SWEEP_INTERVAL, default_value_t = 30, global = true)]
+    pub sweep_interval_secs: u64,
+}
+
+impl PurchasesArgs {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.service.validate()?;
+        if !(1..=MAX_CONFIRM_TIMEOUT_SECS).contains(&self.confirm_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                flag: "confirm-timeout-secs",
+                reason: format!(
+                    "{} is not between 1 and {MAX_CONFIRM_TIMEOUT_SECS} (6 days)",
+                    self.confirm_timeout_secs
+                ),
+            });
+        }
+        if self.sweep_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                flag: "sweep-interval-secs",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The ledger's time-to-live of a purchase's holds and pending points.
+    pub fn ledger_ttl_secs(&self) -> u32 {
+        self.confirm_timeout_secs.saturating_add(600)
+    }
+}

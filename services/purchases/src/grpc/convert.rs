@@ -1,0 +1,194 @@
+//! Requests → domain values: every field checked with one [`Check`], no
+//! prost type past this point.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use loyalty_proto::purchases::v1 as pb;
+use prost::Message;
+use rust_decimal::Decimal;
+
+use super::check::{Check, MAX_COUPONS, MAX_ID, MAX_LINES, MAX_PAYS, MAX_TEXT};
+use crate::app::steps::{Step, Who};
+use crate::domain::cheque::{Cheque, Line};
+use crate::domain::purchase::Device;
+
+/// Payment types that are points (seed `pays[].type`), compared without case.
+const POINT_PAY_TYPES: [&str; 3] = ["loymax", "bonus", "points"];
+
+/// SHA-256 of the method and the request's bytes: the same operation id
+/// under another method or with another body is another request.
+pub fn request_hash<M: Message>(method: &str, request: &M) -> [u8; 32] {
+    let mut bytes = Vec::with_capacity(method.len() + 1 + request.encoded_len());
+    bytes.extend_from_slice(method.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&request.encode_to_vec());
+    kit::log::request_hash(&bytes)
+}
+
+/// Whether the step must name the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identify {
+    /// The step names the member (Calculate, Payment, Bonus).
+    Required,
+    /// The purchase's member (Confirm, Cancel, Refund).
+    FromPurchase,
+}
+
+/// The step part of a request.
+pub fn step(c: &mut Check, s: Option<&pb::Step>, identify: Identify, hash: [u8; 32]) -> Step {
+    let default = pb::Step::default();
+    let s = s.unwrap_or(&default);
+    let purchase_id = c.id("step.purchase_id", &s.purchase_id);
+    let operation_id = c.id("step.operation_id", &s.operation_id);
+    let operation_date = s
+        .operation_date
+        .and_then(|t| match DateTime::<Utc>::try_from(t) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                c.fail("step.operation_date", e.to_string());
+                None
+            }
+        });
+    let who = match (&s.identifier, identify) {
+        (Some(i), _) if !i.value.is_empty() => {
+            let value = c.id("step.identifier.value", &i.value);
+            match pb::IdentifierType::try_from(i.r#type) {
+                Ok(pb::IdentifierType::Unspecified | pb::IdentifierType::Card) => Who::Card(value),
+                Ok(pb::IdentifierType::MemberId) => Who::Member(value),
+                Err(_) => {
+                    c.fail(
+                        "step.identifier.type",
+                        format!("{} is not an identifier type", i.r#type),
+                    );
+                    Who::Purchase
+                }
+            }
+        }
+        (_, Identify::Required) => {
+            c.fail(
+                "step.identifier.value",
+                "is required: the card (or member) of the purchase",
+            );
+            Who::Purchase
+        }
+        (_, Identify::FromPurchase) => Who::Purchase,
+    };
+    let d = s.device.clone().unwrap_or_default();
+    let device = Device {
+        partner_id: c.text("step.device.partner_id", &d.partner_id, MAX_ID),
+        location_id: c.text("step.device.location_id", &d.location_id, MAX_ID),
+        device_id: c.text("step.device.device_id", &d.device_id, MAX_ID),
+        cashier: c.text("step.device.cashier", &d.cashier, MAX_TEXT),
+    };
+    Step {
+        purchase_id,
+        operation_id,
+        operation_date,
+        who,
+        device,
+        request_hash: hash,
+    }
+}
+
+/// The cheque: 1 to 1000 lines with unique positive positions; amounts,
+/// quantities and discounts bounded; with a price, the amount must be
+/// price × quantity − discount.
+pub fn cheque(c: &mut Check, cheque: Option<&pb::Cheque>) -> Cheque {
+    let default = pb::Cheque::default();
+    let ch = cheque.unwrap_or(&default);
+    if ch.lines.is_empty() {
+        c.fail("cheque.lines", "a cheque has at least one line");
+    }
+    if ch.lines.len() > MAX_LINES {
+        c.fail("cheque.lines", format!("at most {MAX_LINES} lines"));
+        return Cheque::default();
+    }
+    let date = ch.date.and_then(|t| match DateTime::<Utc>::try_from(t) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            c.fail("cheque.date", e.to_string());
+            None
+        }
+    });
+    let mut positions = BTreeSet::new();
+    let mut lines = Vec::with_capacity(ch.lines.len());
+    for (i, l) in ch.lines.iter().enumerate() {
+        let f = |name: &str| format!("cheque.lines[{i}].{name}");
+        if l.position == 0 {
+            c.fail(f("position"), "must be 1 or more");
+        } else if !positions.insert(l.position) {
+            c.fail(f("position"), format!("{} appears twice", l.position));
+        }
+        let price = c.amount(&f("price"), &l.price, Some(Decimal::ZERO));
+        let line = Line {
+            position: l.position,
+            amount: c.amount(&f("amount"), &l.amount, None),
+            goods_id: c.text(&f("goods_id"), &l.goods_id, MAX_ID),
+            barcode: c.text(&f("barcode"), &l.barcode, MAX_ID),
+            quantity: c.quantity(&f("quantity"), &l.quantity),
+            discount: c.amount(&f("discount"), &l.discount, Some(Decimal::ZERO)),
+            price: (!price.is_zero()).then_some(price),
+            name: c.text(&f("name"), &l.name, MAX_TEXT),
+            group: c.text(&f("group"), &l.group, MAX_ID),
+        };
+        if let Some(expected) = line.inconsistency() {
+            c.fail(
+                f("amount"),
+                format!(
+                    "{} is not price × quantity − discount ({expected})",
+                    line.amount
+                ),
+            );
+        }
+        lines.push(line);
+    }
+    Cheque {
+        number: c.text("cheque.number", &ch.number, MAX_ID),
+        date,
+        lines,
+    }
+}
+
+/// The coupons' numbers.
+pub fn coupons(c: &mut Check, coupons: &[pb::Coupon]) -> Vec<String> {
+    if coupons.len() > MAX_COUPONS {
+        c.fail("coupons", format!("at most {MAX_COUPONS} coupons"));
+        return Vec::new();
+    }
+    coupons
+        .iter()
+        .enumerate()
+        .map(|(i, k)| c.id(&format!("coupons[{i}].number"), &k.number))
+        .collect()
+}
+
+/// The points paid according to `pays` (seed `Loymax` payments), checking
+/// that all payments together are the cheque's total.
+pub fn points_paid(c: &mut Check, pays: &[pb::Pay], cheque: &Cheque) -> Decimal {
+    if pays.len() > MAX_PAYS {
+        c.fail("pays", format!("at most {MAX_PAYS} payments"));
+        return Decimal::ZERO;
+    }
+    let mut total = Decimal::ZERO;
+    let mut points = Decimal::ZERO;
+    for (i, p) in pays.iter().enumerate() {
+        let kind = c.id(&format!("pays[{i}].type"), &p.r#type);
+        let amount = c.amount(&format!("pays[{i}].amount"), &p.amount, None);
+        c.text(&format!("pays[{i}].details"), &p.details, MAX_TEXT);
+        total += amount;
+        if POINT_PAY_TYPES.contains(&kind.to_ascii_lowercase().as_str()) {
+            points += amount;
+        }
+    }
+    if let Some(cheque_total) = cheque.total()
+        && !pays.is_empty()
+        && total != cheque_total
+    {
+        c.fail(
+            "pays",
+            format!("the payments come to {total}, the cheque to {cheque_total}"),
+        );
+    }
+    points
+}

@@ -1,0 +1,199 @@
+//! The purchases service's gRPC edge: converts requests ([`convert`]), runs
+//! the steps ([`crate::app`]), renders the answers ([`render`]). No rule of
+//! the program lives here.
+
+use std::sync::Arc;
+
+use loyalty_proto::purchases::v1 as pb;
+use loyalty_proto::purchases::v1::purchases_service_server::PurchasesService;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use crate::app::queries::Queries;
+use crate::app::steps::Steps;
+use crate::error::ApiError;
+
+pub mod check;
+pub mod convert;
+pub mod render;
+
+use check::Check;
+use convert::{Identify, request_hash};
+
+/// The gRPC service.
+pub struct PurchasesApi {
+    steps: Arc<Steps>,
+    queries: Queries,
+}
+
+impl PurchasesApi {
+    /// The service over the use cases.
+    pub fn new(steps: Arc<Steps>, queries: Queries) -> Self {
+        Self { steps, queries }
+    }
+}
+
+/// Decodes a stored answer.
+fn stored<M: Message + Default>(bytes: &[u8]) -> Result<M, ApiError> {
+    M::decode(bytes).map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored answer: {e}")))
+}
+
+#[tonic::async_trait]
+impl PurchasesService for PurchasesApi {
+    async fn calculate(
+        &self,
+        request: Request<pb::CalculateRequest>,
+    ) -> Result<Response<pb::CalculateResponse>, Status> {
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let step = convert::step(
+            &mut c,
+            r.step.as_ref(),
+            Identify::Required,
+            request_hash("Calculate", &r),
+        );
+        let cheque = convert::cheque(&mut c, r.cheque.as_ref());
+        let coupons = convert::coupons(&mut c, &r.coupons);
+        c.done()?;
+        let reply = |_: &_, events: &[_]| render::calculated(events).encode_to_vec();
+        let bytes = self.steps.calculate(&step, cheque, coupons, &reply).await?;
+        Ok(Response::new(stored(&bytes)?))
+    }
+
+    async fn available(
+        &self,
+        request: Request<pb::AvailableRequest>,
+    ) -> Result<Response<pb::AvailableResponse>, Status> {
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let step = convert::step(
+            &mut c,
+            r.step.as_ref(),
+            Identify::Required,
+            request_hash("Available", &r),
+        );
+        let cheque = convert::cheque(&mut c, r.cheque.as_ref());
+        c.done()?;
+        let a = self.queries.available(&step, &cheque).await?;
+        Ok(Response::new(pb::AvailableResponse {
+            answer: Some(render::answer(&Default::default(), None)),
+            available_amount: render::money(a.most),
+            min_amount: render::money(a.least),
+        }))
+    }
+
+    async fn payment(
+        &self,
+        request: Request<pb::PaymentRequest>,
+    ) -> Result<Response<pb::PaymentResponse>, Status> {
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let step = convert::step(
+            &mut c,
+            r.step.as_ref(),
+            Identify::Required,
+            request_hash("Payment", &r),
+        );
+        let cheque = convert::cheque(&mut c, r.cheque.as_ref());
+        convert::coupons(&mut c, &r.coupons);
+        let points = c.positive("amount", &r.amount);
+        c.text("pin_code", &r.pin_code, check::MAX_ID);
+        c.done()?;
+        let reply = |_: &_, events: &[_]| render::paid(events).encode_to_vec();
+        let bytes = self.steps.payment(&step, cheque, points, &reply).await?;
+        Ok(Response::new(stored(&bytes)?))
+    }
+
+    async fn bonus(
+        &self,
+        request: Request<pb::BonusRequest>,
+    ) -> Result<Response<pb::BonusResponse>, Status> {
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let step = convert::step(
+            &mut c,
+            r.step.as_ref(),
+            Identify::Required,
+            request_hash("Bonus", &r),
+        );
+        let cheque = convert::cheque(&mut c, r.cheque.as_ref());
+        convert::coupons(&mut c, &r.coupons);
+        let points_paid = convert::points_paid(&mut c, &r.pays, &cheque);
+        if let Some(m) = &r.communications {
+            c.text("communications.action_type", &m.action_type, check::MAX_ID);
+            c.text("communications.template_id", &m.template_id, check::MAX_ID);
+        }
+        c.text("language", &r.language, 8);
+        c.done()?;
+        let reply = |_: &_, events: &[_]| render::bonus(events).encode_to_vec();
+        let bytes = self.steps.bonus(&step, cheque, points_paid, &reply).await?;
+        Ok(Response::new(stored(&bytes)?))
+    }
+
+    async fn confirm(
+        &self,
+        request: Request<pb::ConfirmRequest>,
+    ) -> Result<Response<pb::ConfirmResponse>, Status> {
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let step = convert::step(
+            &mut c,
+            r.step.as_ref(),
+            Identify::FromPurchase,
+            request_hash("Confirm", &r),
+        );
+        c.done()?;
+        let reply = |_: &_, events: &[_]| render::confirmed(events).encode_to_vec();
+        let bytes = self.steps.settle(&step, true, &reply).await?;
+        Ok(Response::new(stored(&bytes)?))
+    }
+
+    async fn cancel(
+        &self,
+        request: Request<pb::CancelRequest>,
+    ) -> Result<Response<pb::CancelResponse>, Status> {
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let step = convert::step(
+            &mut c,
+            r.step.as_ref(),
+            Identify::FromPurchase,
+            request_hash("Cancel", &r),
+        );
+        c.done()?;
+        let reply = |_: &_, events: &[_]| render::cancelled(events).encode_to_vec();
+        let bytes = self.steps.settle(&step, false, &reply).await?;
+        Ok(Response::new(stored(&bytes)?))
+    }
+
+    async fn refund(
+        &self,
+        _request: Request<pb::RefundRequest>,
+    ) -> Result<Response<pb::RefundResponse>, Status> {
+        Err(Status::unimplemented("Refund is not built yet"))
+    }
+
+    async fn balance(
+        &self,
+        request: Request<pb::BalanceRequest>,
+    ) -> Result<Response<pb::BalanceResponse>, Status> {
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let identifier = r.identifier.unwrap_or_default();
+        let value = c.id("identifier.value", &identifier.value);
+        let by_member = identifier.r#type == pb::IdentifierType::MemberId as i32;
+        c.done()?;
+        let (bonus, cash) = self.queries.balance(&value, by_member).await?;
+        Ok(Response::new(pb::BalanceResponse {
+            bonus: Some(render::balance(&bonus)),
+            cash: Some(render::balance(&cash)),
+        }))
+    }
+
+    async fn get_possible_loyalty(
+        &self,
+        _request: Request<pb::GetPossibleLoyaltyRequest>,
+    ) -> Result<Response<pb::GetPossibleLoyaltyResponse>, Status> {
+        Err(Status::unimplemented("GetPossibleLoyalty is not built yet"))
+    }
+}

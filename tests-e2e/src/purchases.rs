@@ -1,0 +1,112 @@
+//! The real `purchases` binary under test, next to a real identity and
+//! ledger: started on free ports with a data dir of the test's, a typed
+//! gRPC client, and the seed's cheque and steps as request builders.
+
+use std::path::{Path, PathBuf};
+
+use loyalty_proto::purchases::v1 as pb;
+use loyalty_proto::purchases::v1::purchases_service_client::PurchasesServiceClient;
+use tonic::transport::Channel;
+
+use crate::harness::{ServiceProcess, ServiceSpec, binary_path, free_port};
+
+/// A running `purchases` process.
+pub struct Purchases {
+    /// The process.
+    pub process: ServiceProcess,
+    /// Its `--data-dir`.
+    pub data_dir: PathBuf,
+    /// Its gRPC port.
+    pub grpc_port: u16,
+    channel: Channel,
+}
+
+impl Purchases {
+    /// Starts `purchases` on free ports with `--data-dir data_dir`, talking
+    /// to identity at `identity_url` and the ledger at `ledger_url`, with the
+    /// `extra` flags; waits for gRPC health.
+    pub async fn start(
+        data_dir: &Path,
+        identity_url: &str,
+        ledger_url: &str,
+        extra: &[&str],
+    ) -> Self {
+        let grpc_port = free_port();
+        let spec = ServiceSpec::new("purchases", binary_path("purchases"))
+            .args(["--data-dir", data_dir.to_str().expect("utf-8 temp path")])
+            .args(["--grpc-addr", &format!("127.0.0.1:{grpc_port}")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+            .args(["--identity-url", identity_url])
+            .args(["--ledger-url", ledger_url])
+            .args(extra.iter().copied())
+            .grpc_port(grpc_port)
+            .env("RUST_LIB_BACKTRACE", "0");
+        let process = ServiceProcess::start(spec)
+            .await
+            .unwrap_or_else(|e| panic!("purchases starts and reports SERVING: {e:#}"));
+        Self {
+            process,
+            data_dir: data_dir.to_path_buf(),
+            grpc_port,
+            channel: crate::service_auth::channel(grpc_port),
+        }
+    }
+
+    /// PurchasesService client.
+    pub fn client(&self) -> PurchasesServiceClient<Channel> {
+        PurchasesServiceClient::new(self.channel.clone())
+    }
+}
+
+/// A step of `purchase` with `operation`, by `card`.
+pub fn step(purchase: &str, operation: &str, card: &str) -> Option<pb::Step> {
+    Some(pb::Step {
+        purchase_id: purchase.to_owned(),
+        operation_id: operation.to_owned(),
+        operation_date: Some(
+            chrono::DateTime::parse_from_rfc3339("2019-04-09T07:24:26.628Z")
+                .expect("the seed's date")
+                .with_timezone(&chrono::Utc)
+                .into(),
+        ),
+        identifier: (!card.is_empty()).then(|| pb::Identifier {
+            r#type: pb::IdentifierType::Card as i32,
+            value: card.to_owned(),
+        }),
+        device: Some(pb::Device {
+            cashier: "string".into(),
+            ..Default::default()
+        }),
+    })
+}
+
+/// The seed's one-line cheque with the given amount, till discount and
+/// price.
+pub fn seed_cheque(amount: &str, discount: &str, price: &str) -> Option<pb::Cheque> {
+    Some(pb::Cheque {
+        number: "string".into(),
+        date: None,
+        lines: vec![pb::ChequeLine {
+            position: 1,
+            amount: amount.into(),
+            goods_id: "0036961".into(),
+            barcode: "8765653477".into(),
+            quantity: "1".into(),
+            cashback: "0".into(),
+            discount: discount.into(),
+            name: "Товар100".into(),
+            price: price.into(),
+            correction: "0".into(),
+            group: String::new(),
+        }],
+    })
+}
+
+/// A payment of the Bonus step.
+pub fn pay(kind: &str, amount: &str) -> pb::Pay {
+    pb::Pay {
+        r#type: kind.into(),
+        amount: amount.into(),
+        details: "string".into(),
+    }
+}

@@ -1,0 +1,309 @@
+//! The seed's purchase through the public processing methods, over gRPC
+//! with the real identity, ledger and purchases binaries on a real
+//! nats-server: Calculate, Payment, Bonus and Confirm give the seed's
+//! numbers and move the member's points; a repeated step answers its first
+//! answer; Cancel after Payment gives the points back.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use loyalty_proto::identity::v1 as ipb;
+use loyalty_proto::ledger::v1 as lpb;
+use loyalty_proto::purchases::v1 as pb;
+use tests_e2e::harness::NatsServer;
+use tests_e2e::identity::{Identity, assert_reason, random_card};
+use tests_e2e::ledger::Ledger;
+use tests_e2e::purchases::{Purchases, pay, seed_cheque, step};
+use tonic::Code;
+
+struct World {
+    _nats: NatsServer,
+    _dirs: Vec<tempfile::TempDir>,
+    identity: Identity,
+    ledger: Ledger,
+    purchases: Purchases,
+}
+
+async fn world() -> World {
+    tests_e2e::harness::init_test_logging();
+    let nats = NatsServer::start().await.unwrap();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let identity = Identity::start(dirs[0].path(), &["--nats-url", &nats.url()], &[]).await;
+    let identity_url = format!("http://127.0.0.1:{}", identity.grpc_port);
+    let ledger = Ledger::start(
+        dirs[1].path(),
+        &["--nats-url", &nats.url(), "--identity-url", &identity_url],
+        &[],
+    )
+    .await;
+    let purchases = Purchases::start(
+        dirs[2].path(),
+        &identity_url,
+        &ledger.url(),
+        &["--nats-url", &nats.url()],
+    )
+    .await;
+    World {
+        _nats: nats,
+        _dirs: dirs,
+        identity,
+        ledger,
+        purchases,
+    }
+}
+
+/// A member registered by a fresh card, with `points` in the ledger.
+async fn member_with_points(w: &World, points: &str) -> (String, String) {
+    let card = random_card();
+    w.identity.load_cards(&[card.as_str()]).await;
+    let member = w
+        .identity
+        .registration()
+        .begin_registration(ipb::BeginRegistrationRequest {
+            login: card.clone(),
+            password: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .member_id;
+    w.ledger
+        .client()
+        .accrue(lpb::AccrueRequest {
+            operation_id: format!("welcome-{member}"),
+            member_id: member.clone(),
+            amount: Some(loyalty_proto::common::v1::Money {
+                amount: points.into(),
+                currency: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    (card, member)
+}
+
+async fn bonus_balance(w: &World, member: &str) -> lpb::AccountBalance {
+    w.ledger
+        .client()
+        .get_balance(lpb::GetBalanceRequest {
+            member_id: member.into(),
+            currency: "BONUS".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_purchase_gives_the_seeds_numbers_and_moves_the_points() {
+    let w = world().await;
+    let (card, member) = member_with_points(&w, "100").await;
+    let mut p = w.purchases.client();
+    let purchase = "purchase-seed-1";
+
+    // Calculate: price 100, till discount 15, amount 85.
+    let calc = p
+        .calculate(pb::CalculateRequest {
+            step: step(purchase, "ef59dc2ada294aa285fdbc1e1e05d377", &card),
+            cheque: seed_cheque("85", "15", "100"),
+            coupons: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = calc.answer.as_ref().unwrap();
+    assert_eq!(answer.code, pb::ProcessingCode::Ok as i32);
+    let cheque = answer.cheque.as_ref().unwrap();
+    assert_eq!(
+        (cheque.total_amount.as_str(), cheque.total_discount.as_str()),
+        ("76.50", "23.50")
+    );
+    assert_eq!(cheque.lines[0].amount, "76.50");
+    assert_eq!(cheque.lines[0].discount, "23.50");
+    assert_eq!(calc.available_bonus_amount, "38.25");
+    assert_eq!(calc.available_amount, "38.25");
+
+    // Payment of 36.5 points: held.
+    let payment_request = pb::PaymentRequest {
+        step: step(purchase, "ef59dc2ada294aa285fdb1e1e05d378", &card),
+        cheque: seed_cheque("76.5", "23.5", "100"),
+        coupons: vec![],
+        amount: "36.5".into(),
+        pin_code: String::new(),
+    };
+    let paid = p
+        .payment(payment_request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (paid.amount.as_str(), paid.bonus_amount.as_str()),
+        ("36.50", "36.50")
+    );
+    let paid_line = &paid.answer.as_ref().unwrap().cheque.as_ref().unwrap().lines[0];
+    assert_eq!(paid_line.pay_amount, "36.50");
+    let b = bonus_balance(&w, &member).await;
+    assert_eq!((b.available.as_str(), b.held.as_str()), ("63.50", "36.50"));
+    // The same step again: the first answer, nothing held twice.
+    let again = p
+        .payment(payment_request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, paid);
+    assert_eq!(bonus_balance(&w, &member).await.held, "36.50");
+    // The same operation id with another request is refused.
+    let mut other = payment_request;
+    other.amount = "1".into();
+    let refused = p.payment(other).await.unwrap_err();
+    assert_reason(&refused, Code::AlreadyExists, "NotUniqueOperationID");
+
+    // Bonus: pays Card 40 + Loymax 36.5; 10 points per 100 paid in money.
+    let bonus = p
+        .bonus(pb::BonusRequest {
+            step: step(purchase, "ef59dc2ada294aa285fdb1e1e05d379", &card),
+            cheque: seed_cheque("76.5", "", "0"),
+            coupons: vec![],
+            pays: vec![pay("Card", "40"), pay("Loymax", "36.5")],
+            communications: None,
+            language: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bonus.bonus_amount, "4.00");
+    let b = bonus_balance(&w, &member).await;
+    assert_eq!(b.pending, "4.00", "{b:?}");
+
+    // Confirm: the hold is spent and the points accrued, in one ledger step.
+    let confirmed = p
+        .confirm(pb::ConfirmRequest {
+            step: step(purchase, "ef59dc2ada294aa285fdb1e1e05d380", ""),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            confirmed.paid_amount.as_str(),
+            confirmed.bonus_amount.as_str()
+        ),
+        ("36.50", "4.00")
+    );
+    let b = bonus_balance(&w, &member).await;
+    assert_eq!(
+        (b.available.as_str(), b.held.as_str(), b.pending.as_str()),
+        ("67.50", "0.00", "0.00")
+    );
+
+    // A confirmed purchase is not cancelled.
+    let refused = p
+        .cancel(pb::CancelRequest {
+            step: step(purchase, "cancel-after-confirm", ""),
+        })
+        .await
+        .unwrap_err();
+    assert_reason(&refused, Code::FailedPrecondition, "OperationIsConfirmed");
+
+    // History: the purchase is one row with its withdrawal and its reward.
+    let history = w
+        .ledger
+        .client()
+        .get_history(lpb::GetHistoryRequest {
+            member_id: member.clone(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let rows: Vec<&lpb::HistoryRow> = history
+        .rows
+        .iter()
+        .filter(|r| r.r#type == lpb::HistoryRowType::Purchase as i32)
+        .collect();
+    assert_eq!(rows.len(), 1, "{:#?}", history.rows);
+    assert_eq!(rows[0].withdraws.len(), 1);
+    assert_eq!(rows[0].rewards.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_after_payment_gives_the_points_back_and_unknown_cards_are_refused() {
+    let w = world().await;
+    let (card, member) = member_with_points(&w, "50").await;
+    let mut p = w.purchases.client();
+    p.payment(pb::PaymentRequest {
+        step: step("purchase-cancel-1", "pay-1", &card),
+        cheque: seed_cheque("76.5", "23.5", "100"),
+        coupons: vec![],
+        amount: "30".into(),
+        pin_code: String::new(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(bonus_balance(&w, &member).await.held, "30.00");
+    p.cancel(pb::CancelRequest {
+        step: step("purchase-cancel-1", "cancel-1", ""),
+    })
+    .await
+    .unwrap();
+    let b = bonus_balance(&w, &member).await;
+    assert_eq!((b.available.as_str(), b.held.as_str()), ("50.00", "0.00"));
+
+    // More than the balance: NotEnoughMoney, and the same answer again.
+    let too_much = pb::PaymentRequest {
+        step: step("purchase-cancel-2", "pay-2", &card),
+        cheque: seed_cheque("200", "0", "200"),
+        coupons: vec![],
+        amount: "60".into(),
+        pin_code: String::new(),
+    };
+    let refused = p.payment(too_much.clone()).await.unwrap_err();
+    let info = assert_reason(&refused, Code::FailedPrecondition, "NotEnoughMoney");
+    assert_eq!(info["available"], "50.00");
+    let again = p.payment(too_much).await.unwrap_err();
+    assert_reason(&again, Code::FailedPrecondition, "NotEnoughMoney");
+
+    // Points beyond the cheque's share: PaymentLimitExceeded.
+    let refused = p
+        .payment(pb::PaymentRequest {
+            step: step("purchase-cancel-3", "pay-3", &card),
+            cheque: seed_cheque("20", "0", "20"),
+            coupons: vec![],
+            amount: "10.01".into(),
+            pin_code: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_reason(&refused, Code::FailedPrecondition, "PaymentLimitExceeded");
+
+    // An unknown card.
+    let refused = p
+        .calculate(pb::CalculateRequest {
+            step: step("purchase-cancel-4", "calc-4", &random_card()),
+            cheque: seed_cheque("85", "15", "100"),
+            coupons: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_reason(&refused, Code::NotFound, "CardNotFound");
+
+    // An amount that is not price × quantity − discount names its field.
+    let refused = p
+        .calculate(pb::CalculateRequest {
+            step: step("purchase-cancel-5", "calc-5", &card),
+            cheque: seed_cheque("80", "15", "100"),
+            coupons: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        tests_e2e::identity::violations(&refused)
+            .iter()
+            .any(|(f, _)| f == "cheque.lines[0].amount"),
+        "{refused:?}"
+    );
+}
