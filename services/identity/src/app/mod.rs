@@ -36,7 +36,7 @@ mod views;
 
 pub use cards::MAX_CARDS_PER_LOAD;
 pub use links::BankCardKey;
-pub use views::Views;
+pub use views::{CardCounts, CardStock, MemberCounts, Views};
 
 /// The clock: the kit's one injectable [`kit::clock::Clock`].
 pub use kit::clock::Clock;

@@ -102,7 +102,7 @@ impl CardService for MembersApi {
         r: Request<pb::GetCardStockRequest>,
     ) -> Answer<pb::GetCardStockResponse> {
         no_member_token(&r)?;
-        ok(self.identity.card_stock().await?)
+        ok(self.identity.card_stock().await?.into())
     }
 
     async fn lookup_card(
@@ -295,6 +295,6 @@ impl MemberService for MembersApi {
         r: Request<pb::CountMembersRequest>,
     ) -> Answer<pb::CountMembersResponse> {
         no_member_token(&r)?;
-        ok(self.identity.count_members().await?)
+        ok(self.identity.count_members().await?.into())
     }
 }

@@ -1,0 +1,34 @@
+//! Rendering the use cases' answers (domain and app values) as the
+//! `loyalty.identity.v1` messages the edge returns.
+
+use loyalty_proto::identity::v1 as pb;
+
+use crate::app::{CardCounts, CardStock, MemberCounts};
+
+impl From<MemberCounts> for pb::CountMembersResponse {
+    fn from(c: MemberCounts) -> Self {
+        pb::CountMembersResponse {
+            registering: c.registering,
+            registered: c.registered,
+        }
+    }
+}
+
+impl From<CardCounts> for pb::CardCounts {
+    fn from(c: CardCounts) -> Self {
+        pb::CardCounts {
+            in_stock: c.in_stock,
+            bound: c.bound,
+            blocked: c.blocked,
+        }
+    }
+}
+
+impl From<CardStock> for pb::GetCardStockResponse {
+    fn from(s: CardStock) -> Self {
+        pb::GetCardStockResponse {
+            physical: Some(s.physical.into()),
+            r#virtual: Some(s.r#virtual.into()),
+        }
+    }
+}
