@@ -35,7 +35,7 @@ mod registration;
 mod views;
 
 pub use cards::MAX_CARDS_PER_LOAD;
-pub use links::BankCardKey;
+pub use links::{BankCard, BankCardKey};
 pub use views::{CardCounts, CardStock, MemberCounts, Views};
 
 /// The clock: the kit's one injectable [`kit::clock::Clock`].

@@ -255,7 +255,9 @@ impl MemberService for MembersApi {
             .identity
             .bind_bank_card(&m.id, &r.get_ref().pan)
             .await?;
-        ok(pb::BindBankCardResponse { card: Some(card) })
+        ok(pb::BindBankCardResponse {
+            card: Some(card.into()),
+        })
     }
 
     async fn find_by_bank_card(
@@ -271,7 +273,7 @@ impl MemberService for MembersApi {
         let (member_id, card) = self.identity.find_by_bank_card(&key)?;
         ok(pb::FindByBankCardResponse {
             member_id,
-            card: Some(card),
+            card: Some(card.into()),
         })
     }
 

@@ -3,7 +3,7 @@
 
 use loyalty_proto::identity::v1 as pb;
 
-use crate::app::{CardCounts, CardStock, MemberCounts};
+use crate::app::{BankCard, CardCounts, CardStock, MemberCounts};
 
 impl From<MemberCounts> for pb::CountMembersResponse {
     fn from(c: MemberCounts) -> Self {
@@ -29,6 +29,15 @@ impl From<CardStock> for pb::GetCardStockResponse {
         pb::GetCardStockResponse {
             physical: Some(s.physical.into()),
             r#virtual: Some(s.r#virtual.into()),
+        }
+    }
+}
+
+impl From<BankCard> for pb::BankCard {
+    fn from(c: BankCard) -> Self {
+        pb::BankCard {
+            binding_id: c.binding_id,
+            last4: c.last4,
         }
     }
 }
