@@ -34,7 +34,7 @@ mod messages;
 mod registration;
 mod views;
 
-pub use cards::MAX_CARDS_PER_LOAD;
+pub use cards::{CardRange, LoadCards, LoadedCards, MAX_CARDS_PER_LOAD, RejectedCard};
 pub use links::{BankCard, BankCardKey};
 pub use views::{CardCounts, CardStock, MemberCounts, Views};
 

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use loyalty_proto::identity::v1 as pb;
 
 use super::check::Violations;
+use crate::app::{CardRange, LoadCards};
 use crate::domain::message::{MAX_TEMPLATE_TEXT, valid_template_id};
 use crate::error::ApiError;
 
@@ -83,6 +84,20 @@ impl From<CardState> for pb::CardState {
             CardState::InStock => pb::CardState::InStock,
             CardState::Bound => pb::CardState::Bound,
             CardState::Blocked => pb::CardState::Blocked,
+        }
+    }
+}
+
+impl From<pb::LoadCardsRequest> for LoadCards {
+    fn from(r: pb::LoadCardsRequest) -> Self {
+        LoadCards {
+            card_numbers: r.card_numbers,
+            ranges: (r.ranges.into_iter())
+                .map(|r| CardRange {
+                    first: r.first,
+                    last: r.last,
+                })
+                .collect(),
         }
     }
 }

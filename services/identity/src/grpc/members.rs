@@ -88,7 +88,8 @@ impl AuthService for MembersApi {
 #[tonic::async_trait]
 impl CardService for MembersApi {
     async fn load_cards(&self, r: Request<pb::LoadCardsRequest>) -> Answer<pb::LoadCardsResponse> {
-        ok(self.identity.load_cards(r.get_ref()).await?)
+        let load = r.into_inner().into();
+        ok(self.identity.load_cards(&load).await?.into())
     }
 
     async fn block_card(&self, r: Request<pb::BlockCardRequest>) -> Answer<pb::BlockCardResponse> {

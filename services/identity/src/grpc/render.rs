@@ -3,7 +3,7 @@
 
 use loyalty_proto::identity::v1 as pb;
 
-use crate::app::{BankCard, CardCounts, CardStock, MemberCounts};
+use crate::app::{BankCard, CardCounts, CardStock, LoadedCards, MemberCounts, RejectedCard};
 
 impl From<MemberCounts> for pb::CountMembersResponse {
     fn from(c: MemberCounts) -> Self {
@@ -38,6 +38,25 @@ impl From<BankCard> for pb::BankCard {
         pb::BankCard {
             binding_id: c.binding_id,
             last4: c.last4,
+        }
+    }
+}
+
+impl From<RejectedCard> for pb::RejectedCard {
+    fn from(c: RejectedCard) -> Self {
+        pb::RejectedCard {
+            card_number_masked: c.card_number_masked,
+            reason: c.reason,
+        }
+    }
+}
+
+impl From<LoadedCards> for pb::LoadCardsResponse {
+    fn from(l: LoadedCards) -> Self {
+        pb::LoadCardsResponse {
+            loaded: l.loaded,
+            already_known: l.already_known,
+            rejected: l.rejected.into_iter().map(Into::into).collect(),
         }
     }
 }
