@@ -36,6 +36,7 @@ mod views;
 
 pub use cards::{CardRange, LoadCards, LoadedCards, MAX_CARDS_PER_LOAD, RejectedCard};
 pub use links::{BankCard, BankCardKey};
+pub use registration::{BeginState, Begun};
 pub use views::{CardCounts, CardStock, MemberCounts, Views};
 
 /// The clock: the kit's one injectable [`kit::clock::Clock`].

@@ -3,7 +3,9 @@
 
 use loyalty_proto::identity::v1 as pb;
 
-use crate::app::{BankCard, CardCounts, CardStock, LoadedCards, MemberCounts, RejectedCard};
+use crate::app::{
+    BankCard, BeginState, Begun, CardCounts, CardStock, LoadedCards, MemberCounts, RejectedCard,
+};
 
 impl From<MemberCounts> for pb::CountMembersResponse {
     fn from(c: MemberCounts) -> Self {
@@ -57,6 +59,27 @@ impl From<LoadedCards> for pb::LoadCardsResponse {
             loaded: l.loaded,
             already_known: l.already_known,
             rejected: l.rejected.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<BeginState> for pb::BeginRegistrationState {
+    fn from(s: BeginState) -> Self {
+        match s {
+            BeginState::Success => pb::BeginRegistrationState::Success,
+            BeginState::PasswordRequired => pb::BeginRegistrationState::PasswordRequired,
+        }
+    }
+}
+
+impl From<Begun> for pb::BeginRegistrationResponse {
+    fn from(b: Begun) -> Self {
+        pb::BeginRegistrationResponse {
+            state: pb::BeginRegistrationState::from(b.state) as i32,
+            error_message: b.error_message,
+            auth_token: b.auth_token,
+            member_id: b.member_id,
+            registration_completed: b.registration_completed,
         }
     }
 }
