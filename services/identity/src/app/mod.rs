@@ -9,7 +9,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use kit::aggregate::{Aggregate, Executed, Repository};
 use kit::log::{EventLog, Metadata};
-use loyalty_proto::identity::v1 as pb;
 use subtle::ConstantTimeEq;
 
 use crate::domain::card::{
@@ -36,6 +35,7 @@ mod views;
 
 pub use cards::{CardRange, LoadCards, LoadedCards, MAX_CARDS_PER_LOAD, RejectedCard};
 pub use links::{BankCard, BankCardKey};
+pub use messages::{MessageRequest, RequestedChannel};
 pub use registration::{BeginState, Begun};
 pub use views::{CardCounts, CardStock, MemberCounts, Views};
 
