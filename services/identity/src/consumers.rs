@@ -34,6 +34,7 @@ pub async fn handle_message_request(
 ) -> Result<(), HandlerError> {
     let request: pb::MessageRequested = decode_json(&inbound.payload)
         .map_err(|e| HandlerError::Reject(anyhow::anyhow!("not a MessageRequested: {e}")))?;
+    let request = crate::grpc::convert::message_request(request);
     match identity.send_message(&request).await {
         Ok(_) | Err(ApiError::MessageFailed { .. }) => Ok(()),
         Err(ApiError::RequestReused) => Err(HandlerError::Reject(anyhow::anyhow!(

@@ -6,14 +6,13 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use identity::app::Identity;
+use identity::app::{Identity, LoadCards};
 use identity::config::IdentityArgs;
 use identity::domain::event as ev;
 use identity::domain::model::CardKind;
 use identity::events::Event;
 use kit::aggregate::DomainEvent;
 use kit::log::{EventLog, ExpectedVersion, NewEvent};
-use loyalty_proto::identity::v1 as pb;
 
 #[derive(Parser)]
 struct Cli {
@@ -48,7 +47,7 @@ async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
     // A registration by card (its login card is bound the normal way).
     let (login, card) = ("5000000000000076", "5000000000000077");
     let loaded = id
-        .load_cards(&pb::LoadCardsRequest {
+        .load_cards(&LoadCards {
             card_numbers: vec![login.into(), card.into()],
             ranges: vec![],
         })
@@ -95,7 +94,7 @@ async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
     let head = log.head();
     assert_eq!(identity::reconcile::catch_up(&id, &log).await.unwrap(), 0);
     let card2 = "5000000000000078";
-    id.load_cards(&pb::LoadCardsRequest {
+    id.load_cards(&LoadCards {
         card_numbers: vec![card2.into()],
         ranges: vec![],
     })
@@ -115,7 +114,7 @@ async fn links_whose_claims_are_written_are_finished_on_the_member() {
     let dir = tempfile::tempdir().unwrap();
     let (id, log) = identity(dir.path());
     let login = "5000000000000090";
-    id.load_cards(&pb::LoadCardsRequest {
+    id.load_cards(&LoadCards {
         card_numbers: vec![login.into()],
         ranges: vec![],
     })

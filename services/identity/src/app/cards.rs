@@ -9,6 +9,45 @@ use crate::domain::values::mask_tail;
 /// Cards per LoadCards request.
 pub const MAX_CARDS_PER_LOAD: u64 = 1_000_000;
 
+/// What `LoadCards` adds to the stock, as given (checked by
+/// [`Identity::load_cards`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadCards {
+    /// Single card numbers.
+    pub card_numbers: Vec<String>,
+    /// Ranges of card numbers.
+    pub ranges: Vec<CardRange>,
+}
+
+/// A range of card numbers, both ends included, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardRange {
+    /// The first number.
+    pub first: String,
+    /// The last number (same length as `first`, not smaller).
+    pub last: String,
+}
+
+/// What a `LoadCards` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedCards {
+    /// Cards newly added to the stock.
+    pub loaded: u64,
+    /// Cards that were known already (left as they were).
+    pub already_known: u64,
+    /// Numbers refused.
+    pub rejected: Vec<RejectedCard>,
+}
+
+/// A card number that was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedCard {
+    /// The number, masked.
+    pub card_number_masked: String,
+    /// Why (e.g. `NOT_DIGITS`, `BAD_LENGTH`, `IN_VIRTUAL_RANGE`).
+    pub reason: String,
+}
+
 impl Identity {
     /// Binds the card to the member on the card's stream, then on the member's.
     pub(super) async fn attach_card(
@@ -115,15 +154,12 @@ impl Identity {
     /// `LoadCards`: adds single numbers and ranges to the stock; numbers in
     /// the virtual range and malformed ones are rejected, known ones left
     /// as they are (so a repeated load is harmless).
-    pub async fn load_cards(
-        &self,
-        r: &pb::LoadCardsRequest,
-    ) -> Result<pb::LoadCardsResponse, ApiError> {
+    pub async fn load_cards(&self, r: &LoadCards) -> Result<LoadedCards, ApiError> {
         let (vfirst, vlast, vwidth) = self.settings.virtual_range;
         let mut rejected = Vec::new();
         let mut numbers = Vec::new();
         let mut reject = |raw: &str, reason: &str| {
-            rejected.push(pb::RejectedCard {
+            rejected.push(RejectedCard {
                 card_number_masked: mask_tail(raw.trim()),
                 reason: reason.to_owned(),
             })
@@ -192,7 +228,7 @@ impl Identity {
             rejected = rejected.len(),
             "cards loaded"
         );
-        Ok(pb::LoadCardsResponse {
+        Ok(LoadedCards {
             loaded,
             already_known: total - loaded,
             rejected,

@@ -27,6 +27,16 @@ pub enum BankCardKey {
     BindingId(String),
 }
 
+/// A bank card bound to a member: what is kept of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankCard {
+    /// The binding id handed out by `BindBankCard` (derived from the PAN's
+    /// keyed hash).
+    pub binding_id: String,
+    /// The PAN's last 4 digits.
+    pub last4: String,
+}
+
 impl Identity {
     /// Sets the member's mailing consent.
     pub async fn set_consent(&self, member_id: &str, consent: bool) -> Result<(), ApiError> {
@@ -87,7 +97,7 @@ impl Identity {
         &self,
         member_id: &str,
         raw_pan: &str,
-    ) -> Result<pb::BankCard, ApiError> {
+    ) -> Result<BankCard, ApiError> {
         let pan = Pan::parse(raw_pan).map_err(|e| violation("pan", e.description))?;
         let mac = self.secrets.pan_mac(pan.digits());
         let binding_id = self.secrets.binding_id(&mac);
@@ -118,11 +128,11 @@ impl Identity {
         };
         self.run(&self.members, &member_stream(member_id), &c)
             .await?;
-        Ok(pb::BankCard { binding_id, last4 })
+        Ok(BankCard { binding_id, last4 })
     }
 
     /// The member a bank card is bound to, and the card's binding.
-    pub fn find_by_bank_card(&self, key: &BankCardKey) -> Result<(String, pb::BankCard), ApiError> {
+    pub fn find_by_bank_card(&self, key: &BankCardKey) -> Result<(String, BankCard), ApiError> {
         let stream = match key {
             BankCardKey::Pan(pan) => {
                 let pan = Pan::parse(pan).map_err(|e| violation("pan", e.description))?;
@@ -139,7 +149,7 @@ impl Identity {
         let member_id = claim.member_id.ok_or(ApiError::NotFound("bank card"))?;
         Ok((
             member_id,
-            pb::BankCard {
+            BankCard {
                 binding_id: claim.binding_id,
                 last4: claim.last4,
             },

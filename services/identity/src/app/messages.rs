@@ -19,7 +19,62 @@ use crate::domain::message::{
 };
 use crate::domain::model::MessageTemplate;
 use crate::domain::values::mask_tail;
-use crate::grpc::convert;
+
+/// The channel a message request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestedChannel {
+    /// None named: the template's channel.
+    Template,
+    /// This channel: a template of the other one is a mismatch.
+    Only(Channel),
+    /// A channel this version does not know: no template matches it.
+    Unknown,
+}
+
+impl RequestedChannel {
+    /// The channel named, if known.
+    fn named(self) -> Option<Channel> {
+        match self {
+            RequestedChannel::Only(c) => Some(c),
+            RequestedChannel::Template | RequestedChannel::Unknown => None,
+        }
+    }
+
+    /// Whether a template of `channel` serves the request.
+    fn allows(self, channel: Channel) -> bool {
+        match self {
+            RequestedChannel::Template => true,
+            RequestedChannel::Only(c) => c == channel,
+            RequestedChannel::Unknown => false,
+        }
+    }
+}
+
+/// A request to send a member a message from a template (`SendMessage`, or
+/// a `MessageRequested` on NATS), its fields as given: they are checked
+/// by [`Identity::send_message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRequest {
+    /// The sender's id of the request: one message per id.
+    pub request_id: String,
+    /// The member, by id (or else by `card_number`).
+    pub member_id: String,
+    /// A card of the member: names the member when `member_id` is empty,
+    /// and fills the `cardnumber` placeholder.
+    pub card_number: String,
+    /// The channel asked for.
+    pub channel: RequestedChannel,
+    /// The template.
+    pub template_id: String,
+    /// Placeholder values over the member's own data.
+    pub values: std::collections::HashMap<String, String>,
+    /// The hash of the request's content, stored with its idempotency key:
+    /// the same id with another hash is a reused id. The edge computes it
+    /// from the message as received (see
+    /// [`crate::grpc::convert::message_request`]); it must never change
+    /// for the same content, or stored keys would no longer match.
+    pub content_hash: [u8; 32],
+}
 
 /// Removes a request id from the in-flight set when dropped.
 struct Sending<'a> {
@@ -75,22 +130,17 @@ impl Identity {
     }
 
     /// `GetTemplate`.
-    pub fn template(&self, id: &str) -> Result<pb::MessageTemplate, ApiError> {
+    pub fn template(&self, id: &str) -> Result<MessageTemplate, ApiError> {
         if !valid_template_id(id.trim()) {
             return Err(violation("template_id", "not a template id"));
         }
         let (t, _) = self.templates.load(&template_stream(id.trim()))?;
-        t.definition
-            .map(pb::MessageTemplate::from)
-            .ok_or(ApiError::NotFound("template"))
+        t.definition.ok_or(ApiError::NotFound("template"))
     }
 
     /// Sends the requested message once per `request_id`: a repeated
     /// request is answered from the recorded outcome.
-    pub async fn send_message(
-        &self,
-        r: &pb::MessageRequested,
-    ) -> Result<pb::MessageSent, ApiError> {
+    pub async fn send_message(&self, r: &MessageRequest) -> Result<ev::MessageSent, ApiError> {
         if !valid_request_id(&r.request_id) {
             return Err(violation(
                 "request_id",
@@ -142,7 +192,7 @@ impl Identity {
     }
 
     /// Records the outcome of `r` under its idempotency key.
-    async fn record(&self, r: &pb::MessageRequested, outcome: Record) -> Result<(), ApiError> {
+    async fn record(&self, r: &MessageRequest, outcome: Record) -> Result<(), ApiError> {
         let (key, request_hash) = idempotency(r);
         let idem = kit::aggregate::Idempotency { key, request_hash };
         let stream = message_stream(&r.request_id);
@@ -165,9 +215,9 @@ impl Identity {
     }
 
     /// The answer a recorded outcome gives.
-    fn recorded(outcome: Outcome) -> Option<Result<pb::MessageSent, ApiError>> {
+    fn recorded(outcome: Outcome) -> Option<Result<ev::MessageSent, ApiError>> {
         if let Some(sent) = outcome.sent {
-            return Some(Ok(crate::events::message_sent(&sent)));
+            return Some(Ok(sent));
         }
         outcome.failed.map(|f| {
             Err(ApiError::MessageFailed {
@@ -177,11 +227,8 @@ impl Identity {
         })
     }
 
-    async fn deliver_requested(
-        &self,
-        r: &pb::MessageRequested,
-    ) -> Result<pb::MessageSent, ApiError> {
-        let requested = convert::channel(r.channel);
+    async fn deliver_requested(&self, r: &MessageRequest) -> Result<ev::MessageSent, ApiError> {
+        let requested = r.channel.named();
         let member_id = match self.message_member(r)? {
             Some(id) => id,
             None => {
@@ -210,9 +257,7 @@ impl Identity {
                 .await);
         };
         let channel = template.channel;
-        if r.channel != pb::Channel::Unspecified as i32
-            && r.channel != pb::Channel::from(channel) as i32
-        {
+        if !r.channel.allows(channel) {
             let detail = format!("template {} is {}", r.template_id, channel.name());
             return Err(self
                 .record_failure(
@@ -288,11 +333,11 @@ impl Identity {
         };
         self.record(r, Record::Sent(sent.clone())).await?;
         tracing::info!(request_id = %r.request_id, %member_id, template_id = %r.template_id, "message sent");
-        Ok(crate::events::message_sent(&sent))
+        Ok(sent)
     }
 
     /// The member a request names: by id, else by card.
-    fn message_member(&self, r: &pb::MessageRequested) -> Result<Option<String>, ApiError> {
+    fn message_member(&self, r: &MessageRequest) -> Result<Option<String>, ApiError> {
         let id = r.member_id.trim();
         if !id.is_empty() {
             return match self.member(id) {
@@ -311,7 +356,7 @@ impl Identity {
     /// Records a final failure; returns the error to answer with.
     async fn record_failure(
         &self,
-        r: &pb::MessageRequested,
+        r: &MessageRequest,
         member_id: &str,
         channel: Option<Channel>,
         reason: FailReason,
@@ -334,22 +379,9 @@ impl Identity {
     }
 }
 
-/// The idempotency key of a request and the hash of its content (member,
-/// card, channel, template and values, in a canonical order).
-fn idempotency(r: &pb::MessageRequested) -> (String, [u8; 32]) {
-    let values: BTreeMap<&String, &String> = r.values.iter().collect();
-    let canonical = serde_json::to_vec(&(
-        r.member_id.trim(),
-        r.card_number.trim(),
-        r.channel,
-        r.template_id.trim(),
-        values,
-    ))
-    .unwrap_or_default();
-    (
-        format!("message/{}", r.request_id),
-        kit::log::request_hash(&canonical),
-    )
+/// The idempotency key of a request and the hash of its content.
+fn idempotency(r: &MessageRequest) -> (String, [u8; 32]) {
+    (format!("message/{}", r.request_id), r.content_hash)
 }
 
 /// A provider's error text with anything that looks like an address masked:

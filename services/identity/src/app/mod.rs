@@ -9,7 +9,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use kit::aggregate::{Aggregate, Executed, Repository};
 use kit::log::{EventLog, Metadata};
-use loyalty_proto::identity::v1 as pb;
 use subtle::ConstantTimeEq;
 
 use crate::domain::card::{
@@ -34,9 +33,11 @@ mod messages;
 mod registration;
 mod views;
 
-pub use cards::MAX_CARDS_PER_LOAD;
-pub use links::BankCardKey;
-pub use views::Views;
+pub use cards::{CardRange, LoadCards, LoadedCards, MAX_CARDS_PER_LOAD, RejectedCard};
+pub use links::{BankCard, BankCardKey};
+pub use messages::{MessageRequest, RequestedChannel};
+pub use registration::{BeginState, Begun};
+pub use views::{CardCounts, CardStock, MemberCounts, Views};
 
 /// The clock: the kit's one injectable [`kit::clock::Clock`].
 pub use kit::clock::Clock;

@@ -28,6 +28,30 @@ impl Login {
     }
 }
 
+/// How a `BeginRegistration` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeginState {
+    /// Started, continued or logged in: a token is issued.
+    Success,
+    /// The member has a password: it is missing or was wrong (no token).
+    PasswordRequired,
+}
+
+/// The answer to `BeginRegistration`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Begun {
+    /// How it ended.
+    pub state: BeginState,
+    /// What to tell the member when a password is required; empty otherwise.
+    pub error_message: String,
+    /// The token issued (empty when a password is required).
+    pub auth_token: String,
+    /// The member registering or logging in.
+    pub member_id: String,
+    /// Whether the member finished registering.
+    pub registration_completed: bool,
+}
+
 impl Identity {
     /// Parses a login: a known card number, else a phone number.
     pub(super) fn parse_login(&self, login: &str) -> Result<Login, ApiError> {
@@ -53,11 +77,7 @@ impl Identity {
     }
 
     /// `BeginRegistration`: starts, continues, or logs in.
-    pub async fn begin(
-        &self,
-        login: &str,
-        password: &str,
-    ) -> Result<pb::BeginRegistrationResponse, ApiError> {
+    pub async fn begin(&self, login: &str, password: &str) -> Result<Begun, ApiError> {
         let parsed = self.parse_login(login)?;
         let (kind, login) = (parsed.kind(), parsed.as_str().to_owned());
         let claim_stream = login_stream(kind, &login);
@@ -90,16 +110,14 @@ impl Identity {
         };
         let now = self.now();
         member.login_allowed(now, self.settings.limits)?;
-        let answer = |state: pb::BeginRegistrationState, token: String, message: &str| {
-            pb::BeginRegistrationResponse {
-                state: state as i32,
-                error_message: message.to_owned(),
-                auth_token: token,
-                member_id: member.id.clone(),
-                registration_completed: member.registered,
-            }
+        let answer = |state: BeginState, token: String, message: &str| Begun {
+            state,
+            error_message: message.to_owned(),
+            auth_token: token,
+            member_id: member.id.clone(),
+            registration_completed: member.registered,
         };
-        let required = pb::BeginRegistrationState::PasswordRequired;
+        let required = BeginState::PasswordRequired;
         match &member.password_hash {
             Some(_) if password.is_empty() => {
                 Ok(answer(required, String::new(), "Требуется пароль."))
@@ -122,7 +140,7 @@ impl Identity {
                     return Ok(answer(required, String::new(), "Неверный пароль."));
                 }
                 let token = self.issue_token(&member, false).await?;
-                Ok(answer(pb::BeginRegistrationState::Success, token, ""))
+                Ok(answer(BeginState::Success, token, ""))
             }
             None if member.registered => Err(ApiError::BadCredentials),
             None => {
@@ -137,16 +155,12 @@ impl Identity {
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(answer(pb::BeginRegistrationState::Success, token, ""))
+                Ok(answer(BeginState::Success, token, ""))
             }
         }
     }
 
-    pub(super) async fn open(
-        &self,
-        parsed: &Login,
-        claim_stream: &str,
-    ) -> Result<pb::BeginRegistrationResponse, ApiError> {
+    pub(super) async fn open(&self, parsed: &Login, claim_stream: &str) -> Result<Begun, ApiError> {
         let (kind, login) = (parsed.kind(), parsed.as_str());
         let member_id = uuid::Uuid::now_v7().to_string();
         let take = Take {
@@ -173,8 +187,8 @@ impl Identity {
             self.enter_contact(&member, NewContact::Phone(phone.clone()))
                 .await?;
         }
-        Ok(pb::BeginRegistrationResponse {
-            state: pb::BeginRegistrationState::Success as i32,
+        Ok(Begun {
+            state: BeginState::Success,
             error_message: String::new(),
             auth_token: token,
             member_id,

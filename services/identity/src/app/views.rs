@@ -10,6 +10,35 @@ use kit::projection::ProjectionHandle;
 use super::*;
 use crate::projections::{counter, directory, stock};
 
+/// Members by registration state (`CountMembers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberCounts {
+    /// Members who began registering and have not finished.
+    pub registering: u64,
+    /// Members who finished registering.
+    pub registered: u64,
+}
+
+/// Cards of one kind by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardCounts {
+    /// In the stock, bound to nobody.
+    pub in_stock: u64,
+    /// Bound to a member.
+    pub bound: u64,
+    /// Blocked.
+    pub blocked: u64,
+}
+
+/// The card stock per kind (`GetCardStock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardStock {
+    /// Physical cards.
+    pub physical: CardCounts,
+    /// Virtual cards.
+    pub r#virtual: CardCounts,
+}
+
 /// How long a query waits for a projection to catch up.
 const CATCH_UP: Duration = Duration::from_secs(2);
 
@@ -82,29 +111,29 @@ impl Identity {
     }
 
     /// Members registering and registered.
-    pub async fn count_members(&self) -> Result<pb::CountMembersResponse, ApiError> {
+    pub async fn count_members(&self) -> Result<MemberCounts, ApiError> {
         let tree = self.view(|v| &v.directory).await?.tree();
         let n = |key| counter(tree, key).map(|n| n.max(0) as u64);
-        Ok(pb::CountMembersResponse {
+        Ok(MemberCounts {
             registering: n(directory::REGISTERING)?,
             registered: n(directory::REGISTERED)?,
         })
     }
 
     /// Cards per kind and state.
-    pub async fn card_stock(&self) -> Result<pb::GetCardStockResponse, ApiError> {
+    pub async fn card_stock(&self) -> Result<CardStock, ApiError> {
         let tree = self.view(|v| &v.stock).await?.tree();
-        let counts = |kind| -> anyhow::Result<pb::CardCounts> {
+        let counts = |kind| -> anyhow::Result<CardCounts> {
             let n = |state| counter(tree, &stock::count_key(kind, state)).map(|n| n.max(0) as u64);
-            Ok(pb::CardCounts {
+            Ok(CardCounts {
                 in_stock: n(CardState::InStock)?,
                 bound: n(CardState::Bound)?,
                 blocked: n(CardState::Blocked)?,
             })
         };
-        Ok(pb::GetCardStockResponse {
-            physical: Some(counts(CardKind::Physical)?),
-            r#virtual: Some(counts(CardKind::Virtual)?),
+        Ok(CardStock {
+            physical: counts(CardKind::Physical)?,
+            r#virtual: counts(CardKind::Virtual)?,
         })
     }
 }

@@ -1,11 +1,12 @@
 //! Domain values ⇄ `loyalty.identity.v1` messages: the one place that knows
 //! both (the event codec in `crate::events` uses the enum mappings too).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use loyalty_proto::identity::v1 as pb;
 
 use super::check::Violations;
+use crate::app::{CardRange, LoadCards, MessageRequest, RequestedChannel};
 use crate::domain::message::{MAX_TEMPLATE_TEXT, valid_template_id};
 use crate::error::ApiError;
 
@@ -59,6 +60,49 @@ pub fn channel(value: i32) -> Option<Channel> {
     }
 }
 
+/// The channel a message request's `channel` field asks for: unspecified
+/// is the template's, an unknown value matches no template.
+pub fn requested_channel(value: i32) -> RequestedChannel {
+    match pb::Channel::try_from(value) {
+        Ok(pb::Channel::Unspecified) => RequestedChannel::Template,
+        Ok(pb::Channel::Sms) => RequestedChannel::Only(Channel::Sms),
+        Ok(pb::Channel::Email) => RequestedChannel::Only(Channel::Email),
+        Err(_) => RequestedChannel::Unknown,
+    }
+}
+
+/// A `MessageRequested` (from `SendMessage` or NATS) as the use case takes
+/// it, with the hash of its content ([`message_hash`]).
+pub fn message_request(r: pb::MessageRequested) -> MessageRequest {
+    let content_hash = message_hash(&r);
+    MessageRequest {
+        request_id: r.request_id,
+        member_id: r.member_id,
+        card_number: r.card_number,
+        channel: requested_channel(r.channel),
+        template_id: r.template_id,
+        values: r.values,
+        content_hash,
+    }
+}
+
+/// The hash of a message request's content: member, card, channel (its
+/// number on the wire), template and values, trimmed, in a canonical
+/// order. Stored with the request's idempotency key, so it must stay the
+/// same byte for byte (a test pins it).
+pub fn message_hash(r: &pb::MessageRequested) -> [u8; 32] {
+    let values: BTreeMap<&String, &String> = r.values.iter().collect();
+    let canonical = serde_json::to_vec(&(
+        r.member_id.trim(),
+        r.card_number.trim(),
+        r.channel,
+        r.template_id.trim(),
+        values,
+    ))
+    .unwrap_or_default();
+    kit::log::request_hash(&canonical)
+}
+
 impl From<LoginKind> for pb::LoginKind {
     fn from(k: LoginKind) -> Self {
         match k {
@@ -83,6 +127,20 @@ impl From<CardState> for pb::CardState {
             CardState::InStock => pb::CardState::InStock,
             CardState::Bound => pb::CardState::Bound,
             CardState::Blocked => pb::CardState::Blocked,
+        }
+    }
+}
+
+impl From<pb::LoadCardsRequest> for LoadCards {
+    fn from(r: pb::LoadCardsRequest) -> Self {
+        LoadCards {
+            card_numbers: r.card_numbers,
+            ranges: (r.ranges.into_iter())
+                .map(|r| CardRange {
+                    first: r.first,
+                    last: r.last,
+                })
+                .collect(),
         }
     }
 }
@@ -221,6 +279,42 @@ pub fn template(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_message_hash_is_the_one_stored_keys_were_written_with() {
+        let hex = |h: [u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let r = pb::MessageRequested {
+            request_id: "req-1".into(),
+            member_id: " 0190a1b2-0000-7000-8000-000000000001 ".into(),
+            card_number: String::new(),
+            channel: pb::Channel::Email as i32,
+            template_id: " ETP_1".into(),
+            values: [
+                ("b".to_owned(), "2".to_owned()),
+                ("a".to_owned(), "ü".to_owned()),
+            ]
+            .into(),
+        };
+        assert_eq!(
+            hex(message_hash(&r)),
+            "9d3cff19fba74651c0a56518c2dce5928587f4d40d973a16a7d065e3a849bb5a"
+        );
+        let by_card = pb::MessageRequested {
+            member_id: String::new(),
+            card_number: "5000000000000076".into(),
+            channel: 7,
+            values: Default::default(),
+            ..r.clone()
+        };
+        assert_eq!(
+            hex(message_hash(&by_card)),
+            "a5b43f654cdda65d3baabbaa8563c7abfabf1e2b9f7f80af5b04052b3b8c24cf"
+        );
+        let request = message_request(r.clone());
+        assert_eq!(request.content_hash, message_hash(&r));
+        assert_eq!(request.channel, RequestedChannel::Only(Channel::Email));
+        assert_eq!(message_request(by_card).channel, RequestedChannel::Unknown);
+    }
 
     #[test]
     fn a_template_is_checked_field_by_field_and_comes_out_typed() {

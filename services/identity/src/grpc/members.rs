@@ -88,7 +88,8 @@ impl AuthService for MembersApi {
 #[tonic::async_trait]
 impl CardService for MembersApi {
     async fn load_cards(&self, r: Request<pb::LoadCardsRequest>) -> Answer<pb::LoadCardsResponse> {
-        ok(self.identity.load_cards(r.get_ref()).await?)
+        let load = r.into_inner().into();
+        ok(self.identity.load_cards(&load).await?.into())
     }
 
     async fn block_card(&self, r: Request<pb::BlockCardRequest>) -> Answer<pb::BlockCardResponse> {
@@ -102,7 +103,7 @@ impl CardService for MembersApi {
         r: Request<pb::GetCardStockRequest>,
     ) -> Answer<pb::GetCardStockResponse> {
         no_member_token(&r)?;
-        ok(self.identity.card_stock().await?)
+        ok(self.identity.card_stock().await?.into())
     }
 
     async fn lookup_card(
@@ -255,7 +256,9 @@ impl MemberService for MembersApi {
             .identity
             .bind_bank_card(&m.id, &r.get_ref().pan)
             .await?;
-        ok(pb::BindBankCardResponse { card: Some(card) })
+        ok(pb::BindBankCardResponse {
+            card: Some(card.into()),
+        })
     }
 
     async fn find_by_bank_card(
@@ -271,7 +274,7 @@ impl MemberService for MembersApi {
         let (member_id, card) = self.identity.find_by_bank_card(&key)?;
         ok(pb::FindByBankCardResponse {
             member_id,
-            card: Some(card),
+            card: Some(card.into()),
         })
     }
 
@@ -295,6 +298,6 @@ impl MemberService for MembersApi {
         r: Request<pb::CountMembersRequest>,
     ) -> Answer<pb::CountMembersResponse> {
         no_member_token(&r)?;
-        ok(self.identity.count_members().await?)
+        ok(self.identity.count_members().await?.into())
     }
 }

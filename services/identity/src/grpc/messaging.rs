@@ -44,7 +44,7 @@ impl MessagingService for MessagingApi {
         no_member_token(&r)?;
         let template = self.identity.template(&r.get_ref().template_id)?;
         Ok(Response::new(pb::GetTemplateResponse {
-            template: Some(template),
+            template: Some(template.into()),
         }))
     }
 
@@ -57,7 +57,10 @@ impl MessagingService for MessagingApi {
             .into_inner()
             .request
             .ok_or_else(|| crate::error::violation("request", "required"))?;
+        let request = super::convert::message_request(request);
         let sent = self.identity.send_message(&request).await?;
-        Ok(Response::new(pb::SendMessageResponse { sent: Some(sent) }))
+        Ok(Response::new(pb::SendMessageResponse {
+            sent: Some(crate::events::message_sent(&sent)),
+        }))
     }
 }

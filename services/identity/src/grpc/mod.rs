@@ -5,6 +5,7 @@ pub mod convert;
 pub mod members;
 pub mod messaging;
 pub mod registration;
+pub mod render;
 
 use tonic::Request;
 

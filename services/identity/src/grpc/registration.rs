@@ -36,7 +36,7 @@ impl RegistrationService for RegistrationApi {
         r: Request<pb::BeginRegistrationRequest>,
     ) -> Answer<pb::BeginRegistrationResponse> {
         let r = r.into_inner();
-        ok(self.identity.begin(&r.login, &r.password).await?)
+        ok(self.identity.begin(&r.login, &r.password).await?.into())
     }
 
     async fn get_actions(
