@@ -8,7 +8,12 @@ use loyalty_proto::purchases::v1 as pb;
 use loyalty_proto::purchases::v1::purchases_service_client::PurchasesServiceClient;
 use tonic::transport::Channel;
 
-use crate::harness::{ServiceProcess, ServiceSpec, binary_path, free_port};
+use loyalty_proto::identity::v1 as ipb;
+use loyalty_proto::ledger::v1 as lpb;
+
+use crate::harness::{NatsServer, ServiceProcess, ServiceSpec, binary_path, free_port};
+use crate::identity::{Identity, random_card};
+use crate::ledger::Ledger;
 
 /// A running `purchases` process.
 pub struct Purchases {
@@ -109,4 +114,91 @@ pub fn pay(kind: &str, amount: &str) -> pb::Pay {
         amount: amount.into(),
         details: "string".into(),
     }
+}
+
+/// identity, the ledger and purchases on one nats-server.
+pub struct World {
+    _nats: NatsServer,
+    _dirs: Vec<tempfile::TempDir>,
+    /// identity.
+    pub identity: Identity,
+    /// The ledger.
+    pub ledger: Ledger,
+    /// purchases.
+    pub purchases: Purchases,
+}
+
+/// Starts the three services, purchases with `extra` flags.
+pub async fn world(extra: &[&str]) -> World {
+    crate::harness::init_test_logging();
+    let nats = NatsServer::start().await.unwrap();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let identity = Identity::start(dirs[0].path(), &["--nats-url", &nats.url()], &[]).await;
+    let identity_url = format!("http://127.0.0.1:{}", identity.grpc_port);
+    let ledger = Ledger::start(
+        dirs[1].path(),
+        &["--nats-url", &nats.url(), "--identity-url", &identity_url],
+        &[],
+    )
+    .await;
+    let purchases = Purchases::start(
+        dirs[2].path(),
+        &identity_url,
+        &ledger.url(),
+        &[&["--nats-url", nats.url().as_str()][..], extra].concat(),
+    )
+    .await;
+    World {
+        _nats: nats,
+        _dirs: dirs,
+        identity,
+        ledger,
+        purchases,
+    }
+}
+
+/// A member registered by a fresh card, with `points` in the ledger.
+pub async fn member_with_points(w: &World, points: &str) -> (String, String) {
+    let card = random_card();
+    w.identity.load_cards(&[card.as_str()]).await;
+    let member = w
+        .identity
+        .registration()
+        .begin_registration(ipb::BeginRegistrationRequest {
+            login: card.clone(),
+            password: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .member_id;
+    w.ledger
+        .client()
+        .accrue(lpb::AccrueRequest {
+            operation_id: format!("welcome-{member}"),
+            member_id: member.clone(),
+            amount: Some(loyalty_proto::common::v1::Money {
+                amount: points.into(),
+                currency: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    (card, member)
+}
+
+/// The member's BONUS account.
+pub async fn bonus_balance(w: &World, member: &str) -> lpb::AccountBalance {
+    w.ledger
+        .client()
+        .get_balance(lpb::GetBalanceRequest {
+            member_id: member.into(),
+            currency: "BONUS".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts
+        .remove(0)
 }

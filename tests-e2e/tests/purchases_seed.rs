@@ -5,99 +5,15 @@
 //! answer; Cancel after Payment gives the points back.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use loyalty_proto::identity::v1 as ipb;
 use loyalty_proto::ledger::v1 as lpb;
 use loyalty_proto::purchases::v1 as pb;
-use tests_e2e::harness::NatsServer;
-use tests_e2e::identity::{Identity, assert_reason, random_card};
-use tests_e2e::ledger::Ledger;
-use tests_e2e::purchases::{Purchases, pay, seed_cheque, step};
+use tests_e2e::identity::{assert_reason, random_card};
+use tests_e2e::purchases::{bonus_balance, member_with_points, pay, seed_cheque, step, world};
 use tonic::Code;
-
-struct World {
-    _nats: NatsServer,
-    _dirs: Vec<tempfile::TempDir>,
-    identity: Identity,
-    ledger: Ledger,
-    purchases: Purchases,
-}
-
-async fn world() -> World {
-    tests_e2e::harness::init_test_logging();
-    let nats = NatsServer::start().await.unwrap();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let identity = Identity::start(dirs[0].path(), &["--nats-url", &nats.url()], &[]).await;
-    let identity_url = format!("http://127.0.0.1:{}", identity.grpc_port);
-    let ledger = Ledger::start(
-        dirs[1].path(),
-        &["--nats-url", &nats.url(), "--identity-url", &identity_url],
-        &[],
-    )
-    .await;
-    let purchases = Purchases::start(
-        dirs[2].path(),
-        &identity_url,
-        &ledger.url(),
-        &["--nats-url", &nats.url()],
-    )
-    .await;
-    World {
-        _nats: nats,
-        _dirs: dirs,
-        identity,
-        ledger,
-        purchases,
-    }
-}
-
-/// A member registered by a fresh card, with `points` in the ledger.
-async fn member_with_points(w: &World, points: &str) -> (String, String) {
-    let card = random_card();
-    w.identity.load_cards(&[card.as_str()]).await;
-    let member = w
-        .identity
-        .registration()
-        .begin_registration(ipb::BeginRegistrationRequest {
-            login: card.clone(),
-            password: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .member_id;
-    w.ledger
-        .client()
-        .accrue(lpb::AccrueRequest {
-            operation_id: format!("welcome-{member}"),
-            member_id: member.clone(),
-            amount: Some(loyalty_proto::common::v1::Money {
-                amount: points.into(),
-                currency: String::new(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    (card, member)
-}
-
-async fn bonus_balance(w: &World, member: &str) -> lpb::AccountBalance {
-    w.ledger
-        .client()
-        .get_balance(lpb::GetBalanceRequest {
-            member_id: member.into(),
-            currency: "BONUS".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .accounts
-        .remove(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeds_purchase_gives_the_seeds_numbers_and_moves_the_points() {
-    let w = world().await;
+    let w = world(&[]).await;
     let (card, member) = member_with_points(&w, "100").await;
     let mut p = w.purchases.client();
     let purchase = "purchase-seed-1";
@@ -231,7 +147,7 @@ async fn the_seeds_purchase_gives_the_seeds_numbers_and_moves_the_points() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_after_payment_gives_the_points_back_and_unknown_cards_are_refused() {
-    let w = world().await;
+    let w = world(&[]).await;
     let (card, member) = member_with_points(&w, "50").await;
     let mut p = w.purchases.client();
     p.payment(pb::PaymentRequest {

@@ -11,9 +11,11 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod projections;
 pub mod upstream;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kit::aggregate::Repository;
 use kit::bootstrap::Runtime;
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::queries::Queries;
 use crate::app::steps::Steps;
+use crate::app::sweep::Sweep;
 use crate::config::PurchasesArgs;
 use crate::domain::purchase::Purchase;
 use crate::domain::rules::Rules;
@@ -46,7 +49,7 @@ pub const SPEC: Spec = Spec {
 /// The service's projections, declared once (run, `rebuild-projections`
 /// and `verify` use the same list).
 pub fn projections() -> Projections {
-    Projections::new()
+    Projections::new().with(projections::open::OpenPurchases)
 }
 
 /// Runs the purchases service on the given listeners until `shutdown`.
@@ -66,14 +69,18 @@ pub async fn run(
     )?;
     let rules = Arc::new(Rules::default());
     runtime.start_outbox(Arc::new(events::json_codec()))?;
-    projections().start(&mut runtime)?;
+    let started = projections().start(&mut runtime)?;
+    let open = started.handle(projections::open::NAME)?;
     let steps = Arc::new(Steps::new(
         repo,
         upstream.clone(),
         Arc::clone(&rules),
-        clock,
+        Arc::clone(&clock),
         args.ledger_ttl_secs(),
     ));
+    let sweep = Sweep::new(Arc::clone(&steps), open, clock, args.confirm_timeout_secs);
+    let interval = Duration::from_secs(args.sweep_interval_secs);
+    runtime.spawn(sweep.run(interval, runtime.tasks_token()));
     let api = PurchasesApi::new(steps, Queries::new(upstream, rules));
     let routes = tonic::service::Routes::new(PurchasesServiceServer::new(api));
     SPEC.serve(runtime, grpc, metrics, routes).await

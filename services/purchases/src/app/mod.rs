@@ -3,3 +3,4 @@
 
 pub mod queries;
 pub mod steps;
+pub mod sweep;

@@ -28,7 +28,11 @@ use crate::domain::rules::Rules;
 use crate::error::ApiError;
 use crate::upstream::{Context, PendingKind, Upstream, UpstreamError};
 
+mod possible;
+mod refund;
 mod settle;
+
+pub use possible::{Possible, PossibleCode};
 
 /// Who the step names as the member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +110,11 @@ impl Steps {
     /// The rules in effect.
     pub fn rules(&self) -> &Rules {
         &self.rules
+    }
+
+    /// The log's head (projections wait for it).
+    pub fn head(&self) -> u64 {
+        self.repo.log().head()
     }
 
     /// The purchase as recorded.
@@ -466,7 +475,12 @@ fn ledger_refusal(
                 "the ledger saw a derived id of purchase {id:?} with another request: {e}"
             )));
         }
-        _ => return Err(outage(e)),
+        Some(_) => {
+            return Err(ApiError::Unexpected(anyhow::anyhow!(
+                "the ledger refused: {e}"
+            )));
+        }
+        None => return Err(outage(e)),
     })
 }
 

@@ -341,6 +341,8 @@ pub struct Purchase {
     pub pending: Option<Pending>,
     /// Quantities refunded per position.
     pub refunded: BTreeMap<u32, Decimal>,
+    /// Points paid back by refunds so far.
+    pub returned_points: Decimal,
 }
 
 impl Purchase {
@@ -508,7 +510,8 @@ impl Aggregate for Purchase {
             Event::Confirmed { .. } => self.status = Status::Confirmed,
             Event::Cancelled { .. } => self.status = Status::Cancelled,
             Event::TimedOut { .. } => self.status = Status::TimedOut,
-            Event::Refunded { lines, .. } => {
+            Event::Refunded { lines, totals, .. } => {
+                self.returned_points = self.returned_points.saturating_add(totals.returned_points);
                 for l in lines {
                     let q = self.refunded.entry(l.position).or_default();
                     *q = q.saturating_add(l.quantity);

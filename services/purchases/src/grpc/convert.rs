@@ -12,6 +12,7 @@ use super::check::{Check, MAX_COUPONS, MAX_ID, MAX_LINES, MAX_PAYS, MAX_TEXT};
 use crate::app::steps::{Step, Who};
 use crate::domain::cheque::{Cheque, Line};
 use crate::domain::purchase::Device;
+use crate::upstream::BankCard;
 
 /// Payment types that are points (seed `pays[].type`), compared without case.
 const POINT_PAY_TYPES: [&str; 3] = ["loymax", "bonus", "points"];
@@ -191,4 +192,70 @@ pub fn points_paid(c: &mut Check, pays: &[pb::Pay], cheque: &Cheque) -> Decimal 
         );
     }
     points
+}
+
+/// Refund lines: positions and positive quantities (none: everything).
+pub fn refund_lines(c: &mut Check, lines: &[pb::RefundLine]) -> Vec<(u32, Decimal)> {
+    if lines.len() > MAX_LINES {
+        c.fail("lines", format!("at most {MAX_LINES} lines"));
+        return Vec::new();
+    }
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.position == 0 {
+                c.fail(format!("lines[{i}].position"), "must be 1 or more");
+            }
+            (
+                l.position,
+                c.quantity(&format!("lines[{i}].quantity"), &l.quantity),
+            )
+        })
+        .collect()
+}
+
+/// The language of PossibleLoyalty's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// Russian (the default).
+    Ru,
+    /// English.
+    En,
+}
+
+/// Seed 003's request: the order (ANS36), the card (a PAN of 12-19 digits,
+/// or a binding id of at most 255 characters), the language.
+pub fn possible_loyalty(
+    c: &mut Check,
+    r: &pb::GetPossibleLoyaltyRequest,
+) -> (String, BankCard, Language) {
+    let order = c.id("order_id", &r.order_id);
+    if order.len() > 36 {
+        c.fail("order_id", "is longer than 36 characters");
+    }
+    let pan = r.pan.trim();
+    let binding = r.binding_id.trim();
+    let card = if !pan.is_empty() {
+        if !(12..=19).contains(&pan.len()) || !pan.chars().all(|ch| ch.is_ascii_digit()) {
+            // Never echo a PAN, not even a prefix.
+            c.fail("pan", "must be 12 to 19 digits");
+        }
+        BankCard::Pan(pan.to_owned())
+    } else if !binding.is_empty() {
+        c.text("binding_id", binding, 255);
+        BankCard::Binding(binding.to_owned())
+    } else {
+        c.fail("pan", "a PAN or a binding_id is required");
+        BankCard::Binding(String::new())
+    };
+    let language = match r.language.trim().to_ascii_lowercase().as_str() {
+        "" | "ru" => Language::Ru,
+        "en" => Language::En,
+        _ => {
+            c.fail("language", "ru or en");
+            Language::Ru
+        }
+    };
+    (order, card, language)
 }

@@ -168,9 +168,21 @@ impl PurchasesService for PurchasesApi {
 
     async fn refund(
         &self,
-        _request: Request<pb::RefundRequest>,
+        request: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::RefundResponse>, Status> {
-        Err(Status::unimplemented("Refund is not built yet"))
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let step = convert::step(
+            &mut c,
+            r.step.as_ref(),
+            Identify::FromPurchase,
+            request_hash("Refund", &r),
+        );
+        let lines = convert::refund_lines(&mut c, &r.lines);
+        c.done()?;
+        let reply = |_: &_, events: &[_]| render::refunded(events).encode_to_vec();
+        let bytes = self.steps.refund(&step, lines, &reply).await?;
+        Ok(Response::new(stored(&bytes)?))
     }
 
     async fn balance(
@@ -192,8 +204,13 @@ impl PurchasesService for PurchasesApi {
 
     async fn get_possible_loyalty(
         &self,
-        _request: Request<pb::GetPossibleLoyaltyRequest>,
+        request: Request<pb::GetPossibleLoyaltyRequest>,
     ) -> Result<Response<pb::GetPossibleLoyaltyResponse>, Status> {
-        Err(Status::unimplemented("GetPossibleLoyalty is not built yet"))
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let (order, card, language) = convert::possible_loyalty(&mut c, &r);
+        c.done()?;
+        let possible = self.steps.possible_loyalty(&order, &card).await;
+        Ok(Response::new(render::possible(&possible, language)))
     }
 }

@@ -4,9 +4,12 @@
 use loyalty_proto::purchases::v1 as pb;
 use rust_decimal::Decimal;
 
+use crate::app::steps::{Possible, PossibleCode};
 use crate::domain::calc::Calculation;
 use crate::domain::purchase::{Event, StepRef};
 use crate::upstream::Balance;
+
+use super::convert::Language;
 
 /// An amount with two decimals.
 pub fn money(d: Decimal) -> String {
@@ -185,5 +188,42 @@ pub fn balance(b: &Balance) -> pb::AccountBalance {
         pending: money(b.pending),
         next_expiring_amount: money(b.next_expiring),
         next_expiry: b.next_expiry.map(Into::into),
+    }
+}
+
+/// Refund's answer.
+pub fn refunded(events: &[Event]) -> pb::RefundResponse {
+    let mut out = pb::RefundResponse::default();
+    for e in events {
+        if let Event::Refunded { step, totals, .. } = e {
+            out.answer = Some(answer(step, None));
+            out.returned_points = money(totals.returned_points);
+            out.taken_back_points = money(totals.taken_back_points);
+            out.uncollected_points = money(totals.uncollected_points);
+            out.money_amount = money(totals.money);
+        }
+    }
+    out
+}
+
+/// Seed 003's answer, its message in `language`.
+pub fn possible(p: &Possible, language: Language) -> pb::GetPossibleLoyaltyResponse {
+    let (code, ru, en) = match p.code {
+        PossibleCode::Ok => ("0", "", ""),
+        PossibleCode::AccessDenied => ("5", "Доступ запрещён", "Access denied"),
+        PossibleCode::OrderNotFound => ("6", "Заказ не найден", "Order not found"),
+        PossibleCode::SystemError => ("7", "Системная ошибка", "System error"),
+    };
+    let ok = p.code == PossibleCode::Ok;
+    pb::GetPossibleLoyaltyResponse {
+        error_code: code.to_owned(),
+        error_message: match language {
+            Language::Ru => ru,
+            Language::En => en,
+        }
+        .to_owned(),
+        min_amount: if ok { money(p.min) } else { String::new() },
+        max_amount: if ok { money(p.max) } else { String::new() },
+        service_name: p.service_name.clone(),
     }
 }

@@ -1,0 +1,176 @@
+//! Refund of a confirmed purchase, whole or by lines: the shares of the
+//! returned quantities (cumulative, exact), then the ledger gives back the
+//! points paid on them (refunds of the captures, hold by hold in payment
+//! order), takes back the points they earned (a refund of the accrual: only
+//! what is left of it, the rest reported uncollected, never a negative
+//! balance) and takes back the cash their card-load lines loaded.
+
+use rust_decimal::Decimal;
+
+use super::{Member, Reply, Step, Steps, ledger_refusal};
+use crate::domain::ids::LedgerIds;
+use crate::domain::purchase::{Purchase, PurchaseError, Record, RefundTotals, StepRef};
+use crate::domain::refund::{RefundError, shares};
+use crate::error::ApiError;
+
+/// The capture of `hold_id` by the ledger's confirm (its refundable id).
+fn capture_of(hold_id: &str) -> String {
+    format!("purchase/{hold_id}")
+}
+
+/// How `amount` more of the points paid back splits over the purchase's
+/// holds, when `before` were paid back already: hold `i` covers the points
+/// from the sum of the holds before it up to that plus its own.
+fn over_holds(state: &Purchase, before: Decimal, amount: Decimal) -> Vec<(String, Decimal)> {
+    let (from, to) = (before, before.saturating_add(amount));
+    let mut start = Decimal::ZERO;
+    let mut out = Vec::new();
+    for p in &state.payments {
+        let end = start.saturating_add(p.points);
+        let part = to.min(end).saturating_sub(from.max(start));
+        if part > Decimal::ZERO {
+            out.push((p.hold_id.clone(), part));
+        }
+        start = end;
+    }
+    out
+}
+
+impl Steps {
+    /// Refund: `lines` (position, quantity) of the confirmed purchase, or
+    /// everything left when empty.
+    pub async fn refund(
+        &self,
+        step: &Step,
+        lines: Vec<(u32, Decimal)>,
+        reply: Reply<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        if let Some(r) = self.repeat(step).await? {
+            return Ok(r);
+        }
+        let state = self.purchase(&step.purchase_id)?;
+        let member = self.member(step, &state).await?;
+        let step_ref = self.step_ref(step, member.as_ref().ok());
+        let record = match member {
+            Err(e) => Record::Refused(e),
+            Ok(m) => {
+                self.refund_on_ledger(step, &state, &m, step_ref.clone(), &lines)
+                    .await?
+            }
+        };
+        self.record(step_ref, record, step.request_hash, reply)
+            .await
+    }
+
+    async fn refund_on_ledger(
+        &self,
+        step: &Step,
+        state: &Purchase,
+        m: &Member,
+        step_ref: StepRef,
+        lines: &[(u32, Decimal)],
+    ) -> Result<Record, ApiError> {
+        let probe = Record::Refunded {
+            lines: Vec::new(),
+            totals: RefundTotals::default(),
+        };
+        if let Err(e) = state.check(&probe, &m.id) {
+            return Ok(Record::Refused(e));
+        }
+        let shares = match shares(&state.purchased_lines(), &state.refunded, lines) {
+            Ok(s) => s,
+            Err(
+                e @ (RefundError::UnknownPosition(_)
+                | RefundError::ExceedsLine { .. }
+                | RefundError::NothingLeft
+                | RefundError::BadQuantity),
+            ) => {
+                return Ok(Record::Refused(PurchaseError::RefundExceedsPurchase(
+                    e.to_string(),
+                )));
+            }
+        };
+        let sum = |f: fn(&crate::domain::refund::RefundShare) -> Decimal| -> Decimal {
+            shares.iter().map(f).sum()
+        };
+        let returned = sum(|s| s.returned_points);
+        let taken = sum(|s| s.taken_back_points);
+        let money = sum(|s| s.money);
+        let card_load_cash: Decimal = shares
+            .iter()
+            .filter(|s| {
+                state
+                    .lines
+                    .iter()
+                    .any(|l| l.position == s.position && l.card_load)
+            })
+            .map(|s| s.money)
+            .sum();
+        let ids = LedgerIds::of(&state.purchase_id);
+        let context = self.context(step_ref, state, None);
+        let bonus = &self.rules.bonus_currency;
+        let refusal = |e| ledger_refusal(e, Decimal::ZERO, &state.purchase_id).map(Record::Refused);
+        for (i, (hold_id, part)) in over_holds(state, state.returned_points, returned)
+            .into_iter()
+            .enumerate()
+        {
+            let id = ids.refund(&step.operation_id, &format!("give{i}"));
+            if let Err(e) = self
+                .upstream
+                .refund(&id, &m.id, bonus, &capture_of(&hold_id), part, &context)
+                .await
+            {
+                return refusal(e);
+            }
+        }
+        let pending = state.pending.clone().unwrap_or_default();
+        let mut totals = RefundTotals {
+            returned_points: returned,
+            money,
+            ..RefundTotals::default()
+        };
+        if taken > Decimal::ZERO && !pending.accrual_operation_id.is_empty() {
+            let id = ids.refund(&step.operation_id, "take");
+            match self
+                .upstream
+                .refund(
+                    &id,
+                    &m.id,
+                    bonus,
+                    &pending.accrual_operation_id,
+                    taken,
+                    &context,
+                )
+                .await
+            {
+                Ok(r) => {
+                    totals.taken_back_points = r.amount;
+                    totals.uncollected_points = r.uncollected;
+                }
+                Err(e) => return refusal(e),
+            }
+        }
+        if card_load_cash > Decimal::ZERO && !pending.charge_operation_id.is_empty() {
+            let id = ids.refund(&step.operation_id, "cash");
+            let cash = &self.rules.cash_currency;
+            if let Err(e) = self
+                .upstream
+                .refund(
+                    &id,
+                    &m.id,
+                    cash,
+                    &pending.charge_operation_id,
+                    card_load_cash,
+                    &context,
+                )
+                .await
+            {
+                return refusal(e);
+            }
+        }
+        Ok(Record::Refunded {
+            lines: shares,
+            totals,
+        })
+    }
+}
