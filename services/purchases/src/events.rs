@@ -4,10 +4,11 @@
 
 use kit::aggregate::{DecodeError, DomainEvent};
 use kit::outbox::ProtoJsonCodec;
+use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::purchases::v1 as pb;
 use prost::Message;
 
-use crate::domain::purchase::{Event, Payment, Pending, RefundTotals};
+use crate::domain::purchase::{Event, MessageRequest, Payment, Pending, RefundTotals, StepRef};
 use crate::domain::refund::RefundShare;
 
 pub mod wire;
@@ -22,6 +23,9 @@ pub mod types {
     pub const PAID: &str = "loyalty.purchases.v1.PurchasePaid";
     /// `BonusCalculated`.
     pub const BONUS_CALCULATED: &str = "loyalty.purchases.v1.BonusCalculated";
+    /// identity's `MessageRequested`: purchases asks identity to send a
+    /// message (published as `loyalty.purchases.message_requested`).
+    pub const MESSAGE_REQUESTED: &str = "loyalty.identity.v1.MessageRequested";
     /// `PurchaseConfirmed`.
     pub const CONFIRMED: &str = "loyalty.purchases.v1.PurchaseConfirmed";
     /// `PurchaseCancelled`.
@@ -42,6 +46,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::PurchaseCancelled>(types::CANCELLED)
         .register::<pb::PurchaseTimedOut>(types::TIMED_OUT)
         .register::<pb::PurchaseRefunded>(types::REFUNDED)
+        .register::<identity::MessageRequested>(types::MESSAGE_REQUESTED)
 }
 
 /// Converts a domain event to its message's bytes.
@@ -88,6 +93,9 @@ fn encode(event: &Event) -> Vec<u8> {
             accrual_operation_id: pending.accrual_operation_id.clone(),
             charge_operation_id: pending.charge_operation_id.clone(),
             rules_version: 0,
+            template_id: pending.template_id.clone(),
+            article_description: pending.article_description.clone(),
+            language: pending.language.clone(),
         }
         .encode_to_vec(),
         Event::Confirmed {
@@ -105,6 +113,15 @@ fn encode(event: &Event) -> Vec<u8> {
             charged: dec(*charged),
             cheque_number: cheque_number.clone(),
             total_amount: dec(k.total_amount),
+        }
+        .encode_to_vec(),
+        Event::MessageRequested { step: s, message } => identity::MessageRequested {
+            request_id: message.request_id.clone(),
+            member_id: s.member_id.clone(),
+            card_number: String::new(),
+            channel: identity::Channel::Email as i32,
+            template_id: message.template_id.clone(),
+            values: message.values.clone().into_iter().collect(),
         }
         .encode_to_vec(),
         Event::Cancelled {
@@ -187,6 +204,9 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                     charged: d.decimal("charged", &m.charged)?,
                     accrual_operation_id: m.accrual_operation_id,
                     charge_operation_id: m.charge_operation_id,
+                    template_id: m.template_id,
+                    article_description: m.article_description,
+                    language: m.language,
                 },
             }
         }
@@ -199,6 +219,22 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 withdrawn: d.decimal("withdrawn_points", &m.withdrawn_points)?,
                 accrued: d.decimal("accrued_points", &m.accrued_points)?,
                 charged: d.decimal("charged", &m.charged)?,
+            }
+        }
+        types::MESSAGE_REQUESTED => {
+            let m: identity::MessageRequested = message(&d, payload)?;
+            Event::MessageRequested {
+                // The message names only the member; the rest of the step
+                // is the Confirm's, recorded just before it in the stream.
+                step: StepRef {
+                    member_id: m.member_id,
+                    ..StepRef::default()
+                },
+                message: MessageRequest {
+                    request_id: m.request_id,
+                    template_id: m.template_id,
+                    values: m.values.into_iter().collect(),
+                },
             }
         }
         types::CANCELLED => {
@@ -255,6 +291,7 @@ impl DomainEvent for Event {
             Event::Paid { .. } => types::PAID,
             Event::BonusCalculated { .. } => types::BONUS_CALCULATED,
             Event::Confirmed { .. } => types::CONFIRMED,
+            Event::MessageRequested { .. } => types::MESSAGE_REQUESTED,
             Event::Cancelled { .. } => types::CANCELLED,
             Event::TimedOut { .. } => types::TIMED_OUT,
             Event::Refunded { .. } => types::REFUNDED,

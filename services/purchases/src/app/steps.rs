@@ -62,6 +62,20 @@ pub struct Step {
     pub request_hash: [u8; 32],
 }
 
+/// What a Bonus step brings besides its step.
+#[derive(Debug, Clone, Default)]
+pub struct BonusInput {
+    /// The cheque (after discounts, before points).
+    pub cheque: Cheque,
+    /// Points paid according to its `pays`.
+    pub points_paid: Decimal,
+    /// Seed 002: the e-mail template to send on Confirm when the cheque
+    /// loads the card ("" = none).
+    pub template_id: String,
+    /// Language of the receipt and the e-mail ("" = ru).
+    pub language: String,
+}
+
 /// Renders the answer stored under a step's key from the purchase after it
 /// and the events recorded.
 pub type Reply<'a> = &'a (dyn Fn(&Purchase, &[Event]) -> Vec<u8> + Send + Sync);
@@ -341,8 +355,7 @@ impl Steps {
     pub async fn bonus(
         &self,
         step: &Step,
-        cheque: Cheque,
-        points_paid: Decimal,
+        input: BonusInput,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
         if let Some(r) = self.repeat(step).await? {
@@ -353,10 +366,7 @@ impl Steps {
         let step_ref = self.step_ref(step, member.as_ref().ok());
         let record = match member {
             Err(e) => Record::Refused(e),
-            Ok(m) => {
-                self.earn(step, &state, &m, step_ref.clone(), cheque, points_paid)
-                    .await?
-            }
+            Ok(m) => self.earn(step, &state, &m, step_ref.clone(), input).await?,
         };
         self.record(step_ref, record, step.request_hash, reply)
             .await
@@ -368,9 +378,14 @@ impl Steps {
         state: &Purchase,
         m: &Member,
         step_ref: StepRef,
-        cheque: Cheque,
-        points_paid: Decimal,
+        input: BonusInput,
     ) -> Result<Record, ApiError> {
+        let BonusInput {
+            cheque,
+            points_paid,
+            template_id,
+            language,
+        } = input;
         let probe = Record::BonusCalculated {
             cheque: Cheque::default(),
             calc: Calculation::default(),
@@ -396,9 +411,19 @@ impl Steps {
         }
         let ids = LedgerIds::of(&step.purchase_id);
         let context = self.context(step_ref, state, Some(&cheque));
+        let article_description = cheque
+            .lines
+            .iter()
+            .filter(|l| self.rules.is_card_load(l))
+            .map(|l| l.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut pending = Pending {
             points: calc.earned,
             charged: calc.charged,
+            template_id,
+            article_description,
+            language,
             ..Pending::default()
         };
         for (amount, kind) in [

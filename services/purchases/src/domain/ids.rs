@@ -53,6 +53,11 @@ impl LedgerIds {
         format!("pur.{}.cancel.{currency}", self.purchase)
     }
 
+    /// A message request of the purchase (identity's idempotency key).
+    pub fn message(&self, what: &str) -> String {
+        format!("pur.{}.message.{what}", self.purchase)
+    }
+
     /// A refund's points given back (`give`) or taken back (`take`).
     pub fn refund(&self, operation_id: &str, part: &str) -> String {
         format!("pur.{}.refund.{}.{part}", self.purchase, h(operation_id))

@@ -68,6 +68,25 @@ pub struct Pending {
     pub accrual_operation_id: String,
     /// The ledger's pending accrual of the cash ("" when none).
     pub charge_operation_id: String,
+    /// Seed 002: the e-mail template to send on Confirm when the cheque
+    /// loads the card ("" = none).
+    pub template_id: String,
+    /// The card-load articles' descriptions.
+    pub article_description: String,
+    /// Language of the receipt and the e-mail's amounts.
+    pub language: String,
+}
+
+/// A message for identity to send (seed 002's card-load e-mail).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageRequest {
+    /// Its idempotency key at identity.
+    pub request_id: String,
+    /// The template.
+    pub template_id: String,
+    /// Placeholder values (`amount`, `article_description`); identity fills
+    /// in the member's own (`forename`, `cardnumber`, ...).
+    pub values: BTreeMap<String, String>,
 }
 
 /// What a refund moved.
@@ -118,6 +137,16 @@ pub enum Event {
         calc: Calculation,
         /// What the ledger holds pending.
         pending: Pending,
+    },
+    /// A message for identity to send, recorded with the Confirm that
+    /// loaded the card (published as `loyalty.purchases.message_requested`,
+    /// identity's `MessageRequested`). Its step names only the member: the
+    /// rest is the Confirm's, recorded just before it.
+    MessageRequested {
+        /// The step.
+        step: StepRef,
+        /// The message.
+        message: MessageRequest,
     },
     /// Confirm.
     Confirmed {
@@ -386,6 +415,30 @@ impl Purchase {
         Ok(())
     }
 
+    /// Seed 002's e-mail when a confirm loaded `charged` onto the card and
+    /// the Bonus step asked for it.
+    fn card_load_message(&self, step: &StepRef, charged: Decimal) -> Option<MessageRequest> {
+        let pending = self.pending.as_ref()?;
+        if pending.template_id.is_empty() || charged <= Decimal::ZERO {
+            return None;
+        }
+        let mut amount = super::amount::render(charged);
+        if pending.language != "en" {
+            amount = amount.replace('.', ",");
+        }
+        Some(MessageRequest {
+            request_id: super::ids::LedgerIds::of(&step.purchase_id).message("card-load"),
+            template_id: pending.template_id.clone(),
+            values: BTreeMap::from([
+                ("amount".to_owned(), amount),
+                (
+                    "article_description".to_owned(),
+                    pending.article_description.clone(),
+                ),
+            ]),
+        })
+    }
+
     /// The confirmed lines, as refunds read them.
     pub fn purchased_lines(&self) -> Vec<PurchasedLine> {
         self.lines
@@ -447,14 +500,21 @@ impl Aggregate for Purchase {
                 withdrawn,
                 accrued,
                 charged,
-            } => Event::Confirmed {
-                step,
-                cheque_number,
-                calc,
-                withdrawn,
-                accrued,
-                charged,
-            },
+            } => {
+                let message = self.card_load_message(&step, charged);
+                let confirmed = Event::Confirmed {
+                    step: step.clone(),
+                    cheque_number,
+                    calc,
+                    withdrawn,
+                    accrued,
+                    charged,
+                };
+                return Ok(match message {
+                    Some(message) => vec![confirmed, Event::MessageRequested { step, message }],
+                    None => vec![confirmed],
+                });
+            }
             Record::Cancelled { released, dropped } => Event::Cancelled {
                 step,
                 released,
@@ -508,6 +568,7 @@ impl Aggregate for Purchase {
                 self.pending = Some(pending.clone());
             }
             Event::Confirmed { .. } => self.status = Status::Confirmed,
+            Event::MessageRequested { .. } => {}
             Event::Cancelled { .. } => self.status = Status::Cancelled,
             Event::TimedOut { .. } => self.status = Status::TimedOut,
             Event::Refunded { lines, totals, .. } => {
@@ -534,6 +595,7 @@ impl Event {
     pub fn step(&self) -> &StepRef {
         match self {
             Event::Calculated { step, .. }
+            | Event::MessageRequested { step, .. }
             | Event::Paid { step, .. }
             | Event::BonusCalculated { step, .. }
             | Event::Confirmed { step, .. }

@@ -82,6 +82,9 @@ fn every_event_round_trips_and_names_its_type() {
                 charged: Decimal::new(20, 0),
                 accrual_operation_id: "a".into(),
                 charge_operation_id: "c".into(),
+                template_id: "ETP_6RYLPEWO8O2UPZV83C095P7IQ4GAL1".into(),
+                article_description: "Kartenaufladung 20 EUR".into(),
+                language: "de".into(),
             },
         },
         Event::Confirmed {
@@ -91,6 +94,19 @@ fn every_event_round_trips_and_names_its_type() {
             withdrawn: Decimal::new(365, 1),
             accrued: Decimal::new(4, 0),
             charged: Decimal::new(20, 0),
+        },
+        // The message carries the purchase and the member; the rest of its
+        // step is the Confirm's, recorded just before it.
+        Event::MessageRequested {
+            step: StepRef {
+                member_id: "m".into(),
+                ..StepRef::default()
+            },
+            message: crate::domain::purchase::MessageRequest {
+                request_id: "pur.0123.message.card-load".into(),
+                template_id: "ETP_6RYLPEWO8O2UPZV83C095P7IQ4GAL1".into(),
+                values: [("amount".to_owned(), "20,00".to_owned())].into(),
+            },
         },
         Event::Cancelled {
             step: step.clone(),

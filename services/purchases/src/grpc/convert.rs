@@ -194,6 +194,27 @@ pub fn points_paid(c: &mut Check, pays: &[pb::Pay], cheque: &Cheque) -> Decimal 
     points
 }
 
+/// Seed 002's `communications`: the e-mail template to send when the
+/// cheque loads the card (`action_type` must be "charge").
+pub fn communications(c: &mut Check, m: Option<&pb::Communications>) -> String {
+    let Some(m) = m else {
+        return String::new();
+    };
+    if m.action_type != "charge" {
+        c.fail("communications.action_type", "must be \"charge\"");
+    }
+    c.id("communications.template_id", &m.template_id)
+}
+
+/// The receipt's language: "", ru, en or de.
+pub fn receipt_language(c: &mut Check, language: &str) -> String {
+    let l = language.trim().to_ascii_lowercase();
+    if !["", "ru", "en", "de"].contains(&l.as_str()) {
+        c.fail("language", "ru, en or de");
+    }
+    l
+}
+
 /// Refund lines: positions and positive quantities (none: everything).
 pub fn refund_lines(c: &mut Check, lines: &[pb::RefundLine]) -> Vec<(u32, Decimal)> {
     if lines.len() > MAX_LINES {

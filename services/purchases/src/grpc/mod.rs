@@ -10,11 +10,12 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::app::queries::Queries;
-use crate::app::steps::Steps;
+use crate::app::steps::{BonusInput, Steps};
 use crate::error::ApiError;
 
 pub mod check;
 pub mod convert;
+pub mod receipt;
 pub mod render;
 
 use check::Check;
@@ -119,14 +120,18 @@ impl PurchasesService for PurchasesApi {
         let cheque = convert::cheque(&mut c, r.cheque.as_ref());
         convert::coupons(&mut c, &r.coupons);
         let points_paid = convert::points_paid(&mut c, &r.pays, &cheque);
-        if let Some(m) = &r.communications {
-            c.text("communications.action_type", &m.action_type, check::MAX_ID);
-            c.text("communications.template_id", &m.template_id, check::MAX_ID);
-        }
-        c.text("language", &r.language, 8);
+        let template_id = convert::communications(&mut c, r.communications.as_ref());
+        let language = convert::receipt_language(&mut c, &r.language);
         c.done()?;
-        let reply = |_: &_, events: &[_]| render::bonus(events).encode_to_vec();
-        let bytes = self.steps.bonus(&step, cheque, points_paid, &reply).await?;
+        let input = BonusInput {
+            cheque,
+            points_paid,
+            template_id,
+            language,
+        };
+        let cash = self.steps.rules().cash_currency.clone();
+        let reply = move |_: &_, events: &[_]| render::bonus(events, &cash).encode_to_vec();
+        let bytes = self.steps.bonus(&step, input, &reply).await?;
         Ok(Response::new(stored(&bytes)?))
     }
 

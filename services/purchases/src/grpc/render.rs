@@ -122,8 +122,8 @@ pub fn paid(events: &[Event]) -> pb::PaymentResponse {
     out
 }
 
-/// Bonus's answer.
-pub fn bonus(events: &[Event]) -> pb::BonusResponse {
+/// Bonus's answer, with the receipt (cash loads in `cash_currency`).
+pub fn bonus(events: &[Event], cash_currency: &str) -> pb::BonusResponse {
     let mut out = pb::BonusResponse::default();
     for e in events {
         if let Event::BonusCalculated {
@@ -142,6 +142,13 @@ pub fn bonus(events: &[Event]) -> pb::BonusResponse {
             out.answer = Some(a);
             out.bonus_amount = money(pending.points);
             out.charged_amount = money(pending.charged);
+            out.receipt = super::receipt::receipt(
+                &pending.language,
+                &step.card_masked,
+                pending.points,
+                pending.charged,
+                cash_currency,
+            );
         }
     }
     out

@@ -85,7 +85,7 @@ impl Projection for OpenPurchases {
                     rows.remove(id_key(id));
                 }
             }
-            Event::Refunded { .. } => {}
+            Event::Refunded { .. } | Event::MessageRequested { .. } => {}
         }
         Ok(())
     }
