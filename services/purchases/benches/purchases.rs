@@ -57,7 +57,10 @@ struct PurchasesCli {
 }
 
 fn dir(root: &Path, name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(name).tempdir_in(root).unwrap()
+    tempfile::Builder::new()
+        .prefix(name)
+        .tempdir_in(root)
+        .unwrap()
 }
 
 fn with_nats<'a>(mut flags: Vec<&'a str>, nats: Option<&'a str>) -> Vec<&'a str> {
@@ -88,13 +91,7 @@ async fn start(root: &Path, nats: Option<&str>) -> Services {
     })
     .await
     .unwrap();
-    let flags = vec![
-        "ledger",
-        "--data-dir",
-        &lp,
-        "--identity-url",
-        &identity.url,
-    ];
+    let flags = vec!["ledger", "--data-dir", &lp, "--identity-url", &identity.url];
     let args = LedgerCli::parse_from(with_nats(flags, nats)).args;
     let ledger = InProcess::start(&ledger::SPEC, |grpc, metrics, shutdown| {
         ledger::run(args, grpc, metrics, shutdown, Arc::new(chrono::Utc::now))

@@ -8,6 +8,8 @@ pub const ENV_IDENTITY_URL: &str = "PURCHASES_IDENTITY_URL";
 pub const ENV_LEDGER_URL: &str = "PURCHASES_LEDGER_URL";
 /// Env: seconds a purchase may stay unconfirmed.
 pub const ENV_CONFIRM_TIMEOUT: &str = "PURCHASES_CONFIRM_TIMEOUT_SECS";
+/// Env: the program's rules file (TOML).
+pub const ENV_RULES_FILE: &str = "PURCHASES_RULES_FILE";
 /// Env: seconds between runs of the timeout sweep.
 pub const ENV_SWEEP_INTERVAL: &str = "PURCHASES_SWEEP_INTERVAL_SECS";
 
@@ -39,6 +41,14 @@ pub struct PurchasesArgs {
     /// runs at start).
     #[arg(long, env = ENV_SWEEP_INTERVAL, default_value_t = 30, global = true)]
     pub sweep_interval_secs: u64,
+    /// The program's rules (TOML with the fields of
+    /// `loyalty.purchases.v1.ProgramRules`; see `docs/rules.md`), applied at
+    /// start: when they differ from the version in effect they are recorded
+    /// as the next version (event `RulesChanged`, operator `rules-file`); a
+    /// bad file stops the start. Without it (and without `UpdateRules`
+    /// calls) the built-in rules apply, which reproduce the seed's example.
+    #[arg(long, env = ENV_RULES_FILE, global = true)]
+    pub rules_file: Option<std::path::PathBuf>,
 }
 
 impl PurchasesArgs {

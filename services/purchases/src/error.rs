@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The purchase refused the step.
     #[error(transparent)]
     Purchase(#[from] PurchaseError),
+    /// A change of the rules was refused.
+    #[error(transparent)]
+    Rules(crate::domain::versions::RulesError),
     /// The operation id was used for another request (`NotUniqueOperationID`).
     #[error("operation id {0:?} was already used for a different request")]
     NotUniqueOperationId(String),
@@ -183,6 +186,19 @@ impl From<ApiError> for tonic::Status {
         match e {
             ApiError::Invalid(violations) => kit::status::invalid(violations),
             ApiError::Purchase(refusal) => kit::status::refused(&refusal, DOMAIN),
+            ApiError::Rules(crate::domain::versions::RulesError::VersionMismatch {
+                expected,
+                actual,
+            }) => kit::status::status(
+                Code::Aborted,
+                e.to_string(),
+                "RULES_VERSION_MISMATCH",
+                DOMAIN,
+                vec![
+                    ("expected_version", expected.to_string()),
+                    ("version", actual.to_string()),
+                ],
+            ),
             ApiError::NotUniqueOperationId(ref id) => kit::status::status(
                 Code::AlreadyExists,
                 e.to_string(),

@@ -11,6 +11,7 @@ use prost::Message;
 use crate::domain::purchase::{Event, MessageRequest, Payment, Pending, RefundTotals, StepRef};
 use crate::domain::refund::RefundShare;
 
+pub mod rules;
 pub mod wire;
 
 use wire::{Decoder, calc, cheque, dec, step};
@@ -47,6 +48,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::PurchaseTimedOut>(types::TIMED_OUT)
         .register::<pb::PurchaseRefunded>(types::REFUNDED)
         .register::<identity::MessageRequested>(types::MESSAGE_REQUESTED)
+        .register::<pb::RulesChanged>(rules::RULES_CHANGED)
 }
 
 /// Converts a domain event to its message's bytes.

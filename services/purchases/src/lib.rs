@@ -22,26 +22,30 @@ use kit::bootstrap::Runtime;
 use kit::clock::Clock;
 use kit::service::{Projections, Spec};
 use loyalty_proto::purchases::v1::purchases_service_server::PurchasesServiceServer;
+use loyalty_proto::purchases::v1::rules_service_server::RulesServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::queries::Queries;
+use crate::app::rules::RulesBook;
 use crate::app::steps::Steps;
 use crate::app::sweep::Sweep;
 use crate::config::PurchasesArgs;
 use crate::domain::purchase::Purchase;
-use crate::domain::rules::Rules;
 use crate::grpc::PurchasesApi;
+use crate::grpc::rules::RulesApi;
 use crate::upstream::Upstream;
 
 /// Full name of the gRPC service, as health reports it.
 pub const SERVICE_NAME: &str = "loyalty.purchases.v1.PurchasesService";
+/// Full name of the rules' gRPC service.
+pub const RULES_SERVICE_NAME: &str = "loyalty.purchases.v1.RulesService";
 
 /// The purchases service, declared once: its gRPC services and default
 /// addresses (the README's port table).
 pub const SPEC: Spec = Spec {
     name: "purchases",
-    grpc_services: &[SERVICE_NAME],
+    grpc_services: &[SERVICE_NAME, RULES_SERVICE_NAME],
     grpc_addr: "127.0.0.1:50053",
     metrics_addr: "127.0.0.1:9103",
 };
@@ -67,7 +71,15 @@ pub async fn run(
         &args.ledger_url,
         args.service.service_token()?,
     )?;
-    let rules = Arc::new(Rules::default());
+    let book = Arc::new(
+        RulesBook::open(
+            Arc::clone(runtime.log()),
+            Arc::clone(&clock),
+            args.rules_file.as_deref(),
+        )
+        .await?,
+    );
+    let rules = book.handle();
     runtime.start_outbox(Arc::new(events::json_codec()))?;
     let started = projections().start(&mut runtime)?;
     let open = started.handle(projections::open::NAME)?;
@@ -82,6 +94,7 @@ pub async fn run(
     let interval = Duration::from_secs(args.sweep_interval_secs);
     runtime.spawn(sweep.run(interval, runtime.tasks_token()));
     let api = PurchasesApi::new(steps, Queries::new(upstream, rules));
-    let routes = tonic::service::Routes::new(PurchasesServiceServer::new(api));
+    let routes = tonic::service::Routes::new(PurchasesServiceServer::new(api))
+        .add_service(RulesServiceServer::new(RulesApi::new(book)));
     SPEC.serve(runtime, grpc, metrics, routes).await
 }

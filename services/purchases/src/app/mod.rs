@@ -2,5 +2,6 @@
 //! ledger and identity), the timeout sweep, balances and PossibleLoyalty.
 
 pub mod queries;
+pub mod rules;
 pub mod steps;
 pub mod sweep;

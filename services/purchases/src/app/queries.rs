@@ -4,19 +4,19 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
+use crate::app::rules::RulesHandle;
 use crate::app::steps::{Step, Who};
 use crate::domain::calc::Calculation;
 use crate::domain::cheque::Cheque;
 use crate::domain::ids::mask_card;
 use crate::domain::purchase::PurchaseError;
-use crate::domain::rules::Rules;
 use crate::error::ApiError;
 use crate::upstream::{Balance, Upstream};
 
 /// The read use cases.
 pub struct Queries {
     upstream: Upstream,
-    rules: Arc<Rules>,
+    rules: Arc<RulesHandle>,
 }
 
 /// What a cheque may be paid with.
@@ -30,7 +30,7 @@ pub struct Available {
 
 impl Queries {
     /// Reads through `upstream` by `rules`.
-    pub fn new(upstream: Upstream, rules: Arc<Rules>) -> Self {
+    pub fn new(upstream: Upstream, rules: Arc<RulesHandle>) -> Self {
         Self { upstream, rules }
     }
 
@@ -50,16 +50,20 @@ impl Queries {
     /// Available: the most points the step's cheque may be paid with.
     pub async fn available(&self, step: &Step, cheque: &Cheque) -> Result<Available, ApiError> {
         let member = self.member(&step.who).await?;
-        let calc = Calculation::of(&self.rules, cheque)
+        let rules = match step.operation_date {
+            Some(at) => self.rules.at(at).1,
+            None => self.rules.current().1,
+        };
+        let calc = Calculation::of(&rules, cheque)
             .map_err(|e| ApiError::Purchase(PurchaseError::DifferentCheque(e.to_string())))?;
         let balance = self
             .upstream
-            .balance(&member, &self.rules.bonus_currency)
+            .balance(&member, &rules.bonus_currency)
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         Ok(Available {
             most: calc.payable.min(balance.available).max(Decimal::ZERO),
-            least: self.rules.min_points_per_payment,
+            least: rules.min_points_per_payment,
         })
     }
 
@@ -75,15 +79,16 @@ impl Queries {
             Who::Card(value.to_owned())
         };
         let member = self.member(&who).await?;
+        let rules = self.rules.current().1;
         let unavailable = |e: crate::upstream::UpstreamError| ApiError::Unavailable(e.to_string());
         let bonus = self
             .upstream
-            .balance(&member, &self.rules.bonus_currency)
+            .balance(&member, &rules.bonus_currency)
             .await
             .map_err(unavailable)?;
         let cash = self
             .upstream
-            .balance(&member, &self.rules.cash_currency)
+            .balance(&member, &rules.cash_currency)
             .await
             .map_err(unavailable)?;
         Ok((bonus, cash))

@@ -18,6 +18,7 @@ use kit::clock::Clock;
 use kit::log::Metadata;
 use rust_decimal::Decimal;
 
+use crate::app::rules::RulesHandle;
 use crate::domain::calc::{self, CalcError, Calculation};
 use crate::domain::cheque::Cheque;
 use crate::domain::ids::{LedgerIds, mask_card};
@@ -84,7 +85,7 @@ pub type Reply<'a> = &'a (dyn Fn(&Purchase, &[Event]) -> Vec<u8> + Send + Sync);
 pub struct Steps {
     repo: Arc<Repository<Purchase>>,
     upstream: Upstream,
-    rules: Arc<Rules>,
+    rules: Arc<RulesHandle>,
     clock: Clock,
     ledger_ttl_secs: u32,
 }
@@ -108,7 +109,7 @@ impl Steps {
     pub fn new(
         repo: Arc<Repository<Purchase>>,
         upstream: Upstream,
-        rules: Arc<Rules>,
+        rules: Arc<RulesHandle>,
         clock: Clock,
         ledger_ttl_secs: u32,
     ) -> Self {
@@ -121,9 +122,13 @@ impl Steps {
         }
     }
 
-    /// The rules in effect.
-    pub fn rules(&self) -> &Rules {
-        &self.rules
+    /// The rules in effect at `at` (now when `None`): a step is decided by
+    /// the rules of the day it happened.
+    pub fn rules_at(&self, at: Option<DateTime<Utc>>) -> Arc<Rules> {
+        match at {
+            Some(at) => self.rules.at(at).1,
+            None => self.rules.current().1,
+        }
     }
 
     /// The log's head (projections wait for it).
@@ -194,13 +199,17 @@ impl Steps {
     }
 
     fn context(&self, step: StepRef, state: &Purchase, cheque: Option<&Cheque>) -> Context {
+        let step_date = step.operation_date;
         let total = cheque.and_then(Cheque::total).or_else(|| {
             (!state.lines.is_empty()).then(|| state.lines.iter().map(|l| l.amount).sum())
         });
         Context {
             step,
             cheque_number: cheque.map_or_else(|| state.cheque_number.clone(), |c| c.number.clone()),
-            purchase_amount: total.map(|t| (t, self.rules.cash_currency.clone())),
+            purchase_amount: total.map(|t| {
+                let currency = self.rules_at(step_date).cash_currency.clone();
+                (t, currency)
+            }),
         }
     }
 
@@ -250,6 +259,7 @@ impl Steps {
         coupons: Vec<String>,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
+        let rules = self.rules_at(step.operation_date);
         if let Some(r) = self.repeat(step).await? {
             return Ok(r);
         }
@@ -258,12 +268,12 @@ impl Steps {
         let at = step.operation_date.unwrap_or_else(|| (self.clock)());
         let record = match &member {
             Err(e) => Record::Refused(e.clone()),
-            Ok(m) => match calc::calculate(&self.rules, &cheque, &coupons, at) {
+            Ok(m) => match calc::calculate(&rules, &cheque, &coupons, at) {
                 Err(e) => Record::Refused(refusal_of(e)),
                 Ok(calc) => {
                     let balance = self
                         .upstream
-                        .balance(&m.id, &self.rules.bonus_currency)
+                        .balance(&m.id, &rules.bonus_currency)
                         .await
                         .map_err(outage)?;
                     Record::Calculated {
@@ -314,6 +324,7 @@ impl Steps {
         cheque: Cheque,
         points: Decimal,
     ) -> Result<Record, ApiError> {
+        let rules = self.rules_at(step.operation_date);
         let probe = Record::Paid {
             payment: Payment::default(),
             calc: Calculation::default(),
@@ -321,11 +332,11 @@ impl Steps {
         if let Err(e) = state.check(&probe, &m.id) {
             return Ok(Record::Refused(e));
         }
-        let mut calc = match Calculation::of(&self.rules, &cheque) {
+        let mut calc = match Calculation::of(&rules, &cheque) {
             Ok(c) => c,
             Err(e) => return Ok(Record::Refused(refusal_of(e))),
         };
-        if let Err(e) = calc::pay(&self.rules, &mut calc, points) {
+        if let Err(e) = calc::pay(&rules, &mut calc, points) {
             return Ok(Record::Refused(refusal_of(e)));
         }
         let hold_id = LedgerIds::of(&step.purchase_id).hold(&step.operation_id);
@@ -335,7 +346,7 @@ impl Steps {
             .hold(
                 &hold_id,
                 &m.id,
-                &self.rules.bonus_currency,
+                &rules.bonus_currency,
                 points,
                 self.ledger_ttl_secs,
                 &context,
@@ -380,6 +391,7 @@ impl Steps {
         step_ref: StepRef,
         input: BonusInput,
     ) -> Result<Record, ApiError> {
+        let rules = self.rules_at(step.operation_date);
         let BonusInput {
             cheque,
             points_paid,
@@ -400,13 +412,13 @@ impl Steps {
                 state.paid()
             ))));
         }
-        let mut calc = match Calculation::of(&self.rules, &cheque) {
+        let mut calc = match Calculation::of(&rules, &cheque) {
             Ok(c) => c,
             Err(e) => return Ok(Record::Refused(refusal_of(e))),
         };
         let paid: BTreeMap<u32, Decimal> =
             state.lines.iter().map(|l| (l.position, l.paid)).collect();
-        if let Err(e) = calc::earn(&self.rules, &mut calc, &cheque, &paid) {
+        if let Err(e) = calc::earn(&rules, &mut calc, &cheque, &paid) {
             return Ok(Record::Refused(refusal_of(e)));
         }
         let ids = LedgerIds::of(&step.purchase_id);
@@ -414,7 +426,7 @@ impl Steps {
         let article_description = cheque
             .lines
             .iter()
-            .filter(|l| self.rules.is_card_load(l))
+            .filter(|l| rules.is_card_load(l))
             .map(|l| l.name.as_str())
             .collect::<Vec<_>>()
             .join(", ");
@@ -436,14 +448,10 @@ impl Steps {
             let (id, currency, lifetime) = match kind {
                 PendingKind::Points => (
                     ids.accrual(&step.operation_id),
-                    &self.rules.bonus_currency,
-                    self.rules.lifetime.as_str(),
+                    &rules.bonus_currency,
+                    rules.lifetime.as_str(),
                 ),
-                PendingKind::Charge => (
-                    ids.charge(&step.operation_id),
-                    &self.rules.cash_currency,
-                    "",
-                ),
+                PendingKind::Charge => (ids.charge(&step.operation_id), &rules.cash_currency, ""),
             };
             let done = self
                 .upstream

@@ -9,3 +9,4 @@ pub mod ids;
 pub mod purchase;
 pub mod refund;
 pub mod rules;
+pub mod versions;

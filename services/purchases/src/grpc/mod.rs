@@ -17,6 +17,7 @@ pub mod check;
 pub mod convert;
 pub mod receipt;
 pub mod render;
+pub mod rules;
 
 use check::Check;
 use convert::{Identify, request_hash};
@@ -129,7 +130,11 @@ impl PurchasesService for PurchasesApi {
             template_id,
             language,
         };
-        let cash = self.steps.rules().cash_currency.clone();
+        let cash = self
+            .steps
+            .rules_at(step.operation_date)
+            .cash_currency
+            .clone();
         let reply = move |_: &_, events: &[_]| render::bonus(events, &cash).encode_to_vec();
         let bytes = self.steps.bonus(&step, input, &reply).await?;
         Ok(Response::new(stored(&bytes)?))

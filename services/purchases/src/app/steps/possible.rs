@@ -54,6 +54,7 @@ impl Steps {
         if state.status != Status::Open {
             return answer(PossibleCode::OrderNotFound);
         }
+        let rules = self.rules_at(state.opened_at);
         let member = match self.upstream.member_by_bank_card(card).await {
             Ok(Some(m)) => m,
             Ok(None) => return answer(PossibleCode::AccessDenied),
@@ -65,11 +66,7 @@ impl Steps {
         if member != state.member_id {
             return answer(PossibleCode::AccessDenied);
         }
-        let balance = match self
-            .upstream
-            .balance(&member, &self.rules.bonus_currency)
-            .await
-        {
+        let balance = match self.upstream.balance(&member, &rules.bonus_currency).await {
             Ok(b) => b,
             Err(error) => {
                 tracing::warn!(%error, "PossibleLoyalty: the ledger did not answer");
@@ -83,9 +80,9 @@ impl Steps {
             .max(Decimal::ZERO);
         Possible {
             code: PossibleCode::Ok,
-            min: self.rules.min_points_per_payment.min(max),
+            min: rules.min_points_per_payment.min(max),
             max,
-            service_name: self.rules.service_name.clone(),
+            service_name: rules.service_name.clone(),
         }
     }
 }

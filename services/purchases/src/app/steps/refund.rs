@@ -70,6 +70,7 @@ impl Steps {
         step_ref: StepRef,
         lines: &[(u32, Decimal)],
     ) -> Result<Record, ApiError> {
+        let rules = self.rules_at(state.opened_at);
         let probe = Record::Refunded {
             lines: Vec::new(),
             totals: RefundTotals::default(),
@@ -108,7 +109,7 @@ impl Steps {
             .sum();
         let ids = LedgerIds::of(&state.purchase_id);
         let context = self.context(step_ref, state, None);
-        let bonus = &self.rules.bonus_currency;
+        let bonus = &rules.bonus_currency;
         let refusal = |e| ledger_refusal(e, Decimal::ZERO, &state.purchase_id).map(Record::Refused);
         for (i, (hold_id, part)) in over_holds(state, state.returned_points, returned)
             .into_iter()
@@ -152,7 +153,7 @@ impl Steps {
         }
         if card_load_cash > Decimal::ZERO && !pending.charge_operation_id.is_empty() {
             let id = ids.refund(&step.operation_id, "cash");
-            let cash = &self.rules.cash_currency;
+            let cash = &rules.cash_currency;
             if let Err(e) = self
                 .upstream
                 .refund(

@@ -46,6 +46,7 @@ impl Steps {
         confirm: bool,
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Record, ApiError> {
+        let rules = self.rules_at(state.opened_at);
         let probe = match (confirm, deadline) {
             (true, _) => Record::Confirmed {
                 cheque_number: String::new(),
@@ -65,10 +66,10 @@ impl Steps {
         }
         let ids = LedgerIds::of(&state.purchase_id);
         let context = self.context(step_ref, state, None);
-        let mut accounts = vec![&self.rules.bonus_currency];
+        let mut accounts = vec![&rules.bonus_currency];
         let charged = state.pending.as_ref().map_or(Decimal::ZERO, |p| p.charged);
         if charged > Decimal::ZERO {
-            accounts.push(&self.rules.cash_currency);
+            accounts.push(&rules.cash_currency);
         }
         let mut totals = Vec::new();
         for currency in accounts {
