@@ -8,5 +8,6 @@ pub mod cheque;
 pub mod ids;
 pub mod purchase;
 pub mod refund;
+mod refusal;
 pub mod rules;
 pub mod versions;
