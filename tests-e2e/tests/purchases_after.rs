@@ -265,3 +265,67 @@ async fn possible_loyalty_answers_the_seeds_codes() {
         .into_inner();
     assert_eq!(down.error_code, "7");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_of_points_already_spent_leaves_a_debt_later_accruals_pay() {
+    use loyalty_proto::ledger::v1 as lpb;
+    let w = world(&[]).await;
+    let (card, member) = member_with_points(&w, "5").await;
+    let mut p = w.purchases.client();
+    let lines = vec![line(1, "100", "1", "100")];
+    p.bonus(pb::BonusRequest {
+        step: step("debt-1", "debt-1-bonus", &card),
+        cheque: cheque(lines),
+        pays: vec![pay("Card", "100")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    p.confirm(pb::ConfirmRequest {
+        step: step("debt-1", "debt-1-confirm", ""),
+    })
+    .await
+    .unwrap();
+    assert_eq!(bonus_balance(&w, &member).await.available, "15.00");
+    // The member spends everything, the purchase's 10 points too.
+    let money = |a: &str| {
+        Some(loyalty_proto::common::v1::Money {
+            amount: a.into(),
+            currency: String::new(),
+        })
+    };
+    w.ledger
+        .client()
+        .withdraw(lpb::WithdrawRequest {
+            operation_id: "spend-all".into(),
+            member_id: member.clone(),
+            amount: money("15"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = p
+        .refund(refund("debt-1", "debt-1-refund", &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.taken_back_points.as_str(), r.debt_points.as_str()),
+        ("0.00", "10.00")
+    );
+    let b = bonus_balance(&w, &member).await;
+    assert_eq!((b.available.as_str(), b.debt.as_str()), ("0.00", "10.00"));
+    // A later accrual pays the debt first.
+    w.ledger
+        .client()
+        .accrue(lpb::AccrueRequest {
+            operation_id: "later".into(),
+            member_id: member.clone(),
+            amount: money("4"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let b = bonus_balance(&w, &member).await;
+    assert_eq!((b.available.as_str(), b.debt.as_str()), ("0.00", "6.00"));
+}

@@ -344,6 +344,7 @@ async fn rebuild(events: u64) -> (u64, f64, Vec<(String, u64, u64)>) {
                         available: Decimal::from(n + 1) * amount,
                         held: Decimal::ZERO,
                     },
+                    debt_repaid: Decimal::ZERO,
                 };
                 let (event_type, payload) = ledger::events::encode(&event);
                 kit::log::NewEvent {

@@ -166,6 +166,15 @@ impl From<ApiError> for tonic::Status {
                     "NOT_REFUNDABLE",
                     &[("original_operation_id", id)],
                 ),
+                LedgerError::RefundShortfall { left, requested } => status(
+                    Code::FailedPrecondition,
+                    message,
+                    "REFUND_SHORTFALL",
+                    &[
+                        ("available", left.to_string()),
+                        ("requested", requested.to_string()),
+                    ],
+                ),
                 LedgerError::PurchaseConfirmed(id) => status(
                     Code::FailedPrecondition,
                     message,

@@ -115,6 +115,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             reward_type,
             context,
             after: a,
+            debt_repaid,
         } => (
             types::ACCRUED,
             pb::PointsAccrued {
@@ -130,6 +131,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 reward_type: pb::RewardType::from(*reward_type) as i32,
                 context: Some(context.into()),
                 balance_after: after(a),
+                debt_repaid: debt_repaid.to_string(),
             }
             .encode_to_vec(),
         ),
@@ -250,6 +252,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             credit,
             context,
             after: a,
+            debt,
         } => (
             types::REFUNDED,
             pb::PointsRefunded {
@@ -262,6 +265,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
                 credit: *credit,
                 context: Some(context.into()),
                 balance_after: after(a),
+                debt: debt.to_string(),
             }
             .encode_to_vec(),
         ),
@@ -409,13 +413,20 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
             let m: pb::PointsAccrued = d.decode(payload)?;
             let b = m.bucket.ok_or_else(|| d.err("bucket is missing"))?;
             let amount = d.decimal("amount", &m.amount)?;
+            // Events written before the field existed repaid nothing.
+            let debt_repaid = if m.debt_repaid.is_empty() {
+                Decimal::ZERO
+            } else {
+                d.decimal("debt_repaid", &m.debt_repaid)?
+            };
             Event::Accrued {
                 key: d.key(m.account)?,
                 operation_id: m.operation_id,
                 amount,
+                debt_repaid,
                 bucket: Bucket {
                     id: b.id,
-                    amount,
+                    amount: amount.saturating_sub(debt_repaid),
                     expires_at: d.opt_time("bucket.expires_at", b.expires_at)?,
                     lifetime: b.lifetime,
                 },
@@ -505,6 +516,11 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 credit: m.credit,
                 context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
+                debt: if m.debt.is_empty() {
+                    Decimal::ZERO
+                } else {
+                    d.decimal("debt", &m.debt)?
+                },
             }
         }
         types::EXPIRED => {

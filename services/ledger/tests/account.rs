@@ -59,6 +59,7 @@ fn refund(op: &str, original: &str, amount: Option<&str>, now: DateTime<Utc>) ->
         amount: amount.map(d),
         context: Default::default(),
         now,
+        shortfall: Default::default(),
     }
 }
 

@@ -104,6 +104,7 @@ fn refund(op: &str, original: &str, now: DateTime<Utc>) -> Command {
         amount: None,
         context: Default::default(),
         now,
+        shortfall: Default::default(),
     }
 }
 

@@ -2,6 +2,8 @@
 
 use kit::bootstrap::{ConfigError, ServiceArgs};
 
+use crate::upstream::Shortfall;
+
 /// Env: gRPC URL of the identity service.
 pub const ENV_IDENTITY_URL: &str = "PURCHASES_IDENTITY_URL";
 /// Env: gRPC URL of the ledger.
@@ -10,6 +12,8 @@ pub const ENV_LEDGER_URL: &str = "PURCHASES_LEDGER_URL";
 pub const ENV_CONFIRM_TIMEOUT: &str = "PURCHASES_CONFIRM_TIMEOUT_SECS";
 /// Env: the program's rules file (TOML).
 pub const ENV_RULES_FILE: &str = "PURCHASES_RULES_FILE";
+/// Env: the refund shortfall policy.
+pub const ENV_REFUND_SHORTFALL: &str = "PURCHASES_REFUND_SHORTFALL";
 /// Env: seconds between runs of the timeout sweep.
 pub const ENV_SWEEP_INTERVAL: &str = "PURCHASES_SWEEP_INTERVAL_SECS";
 
@@ -49,6 +53,14 @@ pub struct PurchasesArgs {
     /// calls) the built-in rules apply, which reproduce the seed's example.
     #[arg(long, env = ENV_RULES_FILE, global = true)]
     pub rules_file: Option<std::path::PathBuf>,
+    /// What a refund does when the member already spent the points the
+    /// purchase earned: `debt` takes what is left of them, then the member's
+    /// other points, and records the rest as debt in the ledger (later
+    /// accruals pay it first); `uncollected` takes only what is left and
+    /// reports the rest; `refuse` refuses the refund (`NotEnoughMoney`).
+    /// Never a negative balance.
+    #[arg(long, env = ENV_REFUND_SHORTFALL, value_enum, default_value_t = Shortfall::Debt, global = true)]
+    pub refund_shortfall: Shortfall,
 }
 
 impl PurchasesArgs {

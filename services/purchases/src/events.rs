@@ -161,6 +161,7 @@ fn encode(event: &Event) -> Vec<u8> {
             taken_back_points: dec(totals.taken_back_points),
             uncollected_points: dec(totals.uncollected_points),
             money_amount: dec(totals.money),
+            debt_points: dec(totals.debt_points),
         }
         .encode_to_vec(),
     }
@@ -279,6 +280,7 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                     taken_back_points: d.decimal("taken_back_points", &m.taken_back_points)?,
                     uncollected_points: d.decimal("uncollected_points", &m.uncollected_points)?,
                     money: d.decimal("money_amount", &m.money_amount)?,
+                    debt_points: d.decimal("debt_points", &m.debt_points)?,
                 },
             }
         }

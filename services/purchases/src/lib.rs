@@ -83,13 +83,16 @@ pub async fn run(
     runtime.start_outbox(Arc::new(events::json_codec()))?;
     let started = projections().start(&mut runtime)?;
     let open = started.handle(projections::open::NAME)?;
-    let steps = Arc::new(Steps::new(
-        repo,
-        upstream.clone(),
-        Arc::clone(&rules),
-        Arc::clone(&clock),
-        args.ledger_ttl_secs(),
-    ));
+    let steps = Arc::new(
+        Steps::new(
+            repo,
+            upstream.clone(),
+            Arc::clone(&rules),
+            Arc::clone(&clock),
+            args.ledger_ttl_secs(),
+        )
+        .with_refund_shortfall(args.refund_shortfall),
+    );
     let sweep = Sweep::new(Arc::clone(&steps), open, clock, args.confirm_timeout_secs);
     let interval = Duration::from_secs(args.sweep_interval_secs);
     runtime.spawn(sweep.run(interval, runtime.tasks_token()));

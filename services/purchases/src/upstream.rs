@@ -179,6 +179,22 @@ pub struct Refunded {
     pub amount: Decimal,
     /// Not taken back (spent already).
     pub uncollected: Decimal,
+    /// Recorded as the member's debt.
+    pub debt: Decimal,
+}
+
+/// What a refund of an accrual does when the points are spent already (the
+/// ledger's `RefundShortfall`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Shortfall {
+    /// Take what is left of the accrual, then the member's other points, and
+    /// record the rest as debt that later accruals pay first.
+    #[default]
+    Debt,
+    /// Take what is left of the accrual and report the rest.
+    Uncollected,
+    /// Refuse the refund (`NotEnoughMoney`) unless the points are all there.
+    Refuse,
 }
 
 /// Clients of identity and the ledger.
@@ -420,6 +436,7 @@ impl Upstream {
 
     /// Refunds `amount` of the ledger operation `original` (a capture gives
     /// points back; an accrual takes them back, what is spent uncollected).
+    #[allow(clippy::too_many_arguments)] // one ledger request's fields
     pub async fn refund(
         &self,
         operation_id: &str,
@@ -427,8 +444,14 @@ impl Upstream {
         currency: &str,
         original: &str,
         amount: Decimal,
+        shortfall: Shortfall,
         context: &Context,
     ) -> Result<Refunded, UpstreamError> {
+        let shortfall = match shortfall {
+            Shortfall::Debt => ledger::RefundShortfall::Debt,
+            Shortfall::Uncollected => ledger::RefundShortfall::Uncollected,
+            Shortfall::Refuse => ledger::RefundShortfall::Refuse,
+        };
         let r = self
             .ledger
             .clone()
@@ -439,6 +462,7 @@ impl Upstream {
                 original_operation_id: original.to_owned(),
                 amount: amount.to_string(),
                 context: Some(context.message()),
+                shortfall: shortfall as i32,
             }))
             .await
             .map_err(|s| UpstreamError::from_status("ledger", s))?
@@ -448,6 +472,7 @@ impl Upstream {
         Ok(Refunded {
             amount: dec("ledger", "amount", &r.amount)?,
             uncollected: dec("ledger", "uncollected", &r.uncollected)?,
+            debt: dec("ledger", "debt", &r.debt)?,
         })
     }
 }

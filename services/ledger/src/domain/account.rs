@@ -32,6 +32,7 @@ pub use settle::{PURCHASE_OPERATION_PREFIX, hold_settlement_id};
 
 mod holds;
 mod plans;
+mod refund;
 mod settle;
 
 use holds::HoldState;
@@ -78,11 +79,18 @@ pub struct Account {
     pending: BTreeMap<String, Pending>,
     /// Purchases confirmed or cancelled on the account.
     settled: HashMap<String, Settled>,
+    /// Owed by the member (refunds of points already spent).
+    debt: Decimal,
     /// True once any event (even an opening) is folded in.
     has_events: bool,
 }
 
 impl Account {
+    /// Owed by the member: later accruals pay it first.
+    pub fn debt(&self) -> Decimal {
+        self.debt
+    }
+
     /// True when the account has any event (an opening counts).
     pub fn has_events(&self) -> bool {
         self.has_events
@@ -227,9 +235,11 @@ impl Account {
                 ..
             } => {
                 self.ensure_new_operation(operation_id)?;
+                // Debt is paid first; the bucket holds the rest.
+                let debt_repaid = self.debt.min(*amount);
                 let bucket = Bucket {
                     id: self.next_bucket,
-                    amount: *amount,
+                    amount: amount.saturating_sub(debt_repaid),
                     expires_at: *expires_at,
                     lifetime: lifetime.clone(),
                 };
@@ -242,6 +252,7 @@ impl Account {
                     reward_type: *reward_type,
                     context: context.clone(),
                     after: zero,
+                    debt_repaid,
                 }
             }
             Command::Withdraw {
@@ -343,55 +354,16 @@ impl Account {
                 amount,
                 context,
                 now,
-            } => {
-                self.ensure_new_operation(operation_id)?;
-                let original = self
-                    .operations
-                    .get(original_operation_id)
-                    .ok_or_else(|| LedgerError::UnknownOperation(original_operation_id.clone()))?;
-                if !original.refundable {
-                    return Err(LedgerError::NotRefundable(original_operation_id.clone()));
-                }
-                let remaining = original.amount.saturating_sub(original.refunded);
-                if remaining <= Decimal::ZERO {
-                    return Err(LedgerError::AlreadyRefunded(original_operation_id.clone()));
-                }
-                let requested = amount.unwrap_or(remaining);
-                if requested > remaining || requested.is_zero() {
-                    return Err(LedgerError::RefundExceedsOriginal {
-                        remaining,
-                        requested,
-                    });
-                }
-                let mut uncollected = Decimal::ZERO;
-                let draws = if original.credit {
-                    // Only what is left of the accrual's own bucket; the rest
-                    // is reported, never drawn from the member's other buckets.
-                    let draws = self.plan_refund_of_credit(&original.draws, requested, *now);
-                    let taken = draws
-                        .iter()
-                        .fold(Decimal::ZERO, |s, d| s.saturating_add(d.amount));
-                    uncollected = requested.saturating_sub(taken);
-                    draws
-                } else {
-                    // Give back to the buckets drawn from, latest-expiring
-                    // first, skipping what earlier refunds gave back.
-                    let (_, not_refunded_tail) =
-                        split_draws(&original.draws, remaining.saturating_sub(requested));
-                    split_draws(&not_refunded_tail, requested).0
-                };
-                Event::Refunded {
-                    key: key.clone(),
-                    operation_id: operation_id.clone(),
-                    original_operation_id: original_operation_id.clone(),
-                    amount: requested.saturating_sub(uncollected),
-                    uncollected,
-                    draws,
-                    credit: !original.credit,
-                    context: context.clone(),
-                    after: zero,
-                }
-            }
+                shortfall,
+            } => self.decide_refund(
+                key,
+                operation_id,
+                original_operation_id,
+                *amount,
+                context,
+                *now,
+                *shortfall,
+            )?,
             Command::AccruePending { key, pending, .. } => self.decide_pending(key, pending)?,
             // Settlements are decided on a scratch copy by `decide`; an
             // expiry has no event of its own.
@@ -399,28 +371,6 @@ impl Account {
             | Command::CancelPurchase { .. }
             | Command::Expire { .. } => return Ok(None),
         }))
-    }
-
-    /// Plans taking an accrual back: at most `amount`, and only from what is
-    /// left (spendable) in the accrual's own bucket — none when it expired or
-    /// was spent. Other buckets are never drawn on.
-    fn plan_refund_of_credit(
-        &self,
-        original: &[Draw],
-        amount: Decimal,
-        now: DateTime<Utc>,
-    ) -> Vec<Draw> {
-        original
-            .first()
-            .and_then(|d| self.buckets.get(&d.bucket_id))
-            .filter(|b| !is_due(b, now) && b.amount > Decimal::ZERO)
-            .map(|b| Draw {
-                bucket_id: b.id,
-                amount: amount.min(b.amount),
-                expires_at: b.expires_at,
-            })
-            .into_iter()
-            .collect()
     }
 }
 
@@ -482,9 +432,11 @@ impl Aggregate for Account {
                 operation_id,
                 amount,
                 bucket,
+                debt_repaid,
                 ..
             } => {
                 self.next_bucket = self.next_bucket.max(bucket.id.saturating_add(1));
+                self.debt = self.debt.saturating_sub(*debt_repaid);
                 // A confirmed pending accrual becomes this accrual.
                 self.pending.remove(operation_id);
                 self.buckets.insert(bucket.id, bucket.clone());
@@ -540,6 +492,7 @@ impl Aggregate for Account {
                 uncollected,
                 draws,
                 credit,
+                debt,
                 ..
             } => {
                 if *credit {
@@ -547,11 +500,13 @@ impl Aggregate for Account {
                 } else {
                     self.take(draws);
                 }
+                self.debt = self.debt.saturating_add(*debt);
                 if let Some(op) = self.operations.get_mut(original_operation_id) {
                     op.refunded = op
                         .refunded
                         .saturating_add(*amount)
-                        .saturating_add(*uncollected);
+                        .saturating_add(*uncollected)
+                        .saturating_add(*debt);
                 }
                 // The refund's own id is taken too; a refund is not refundable.
                 self.operations.insert(

@@ -58,6 +58,15 @@ pub enum LedgerError {
         /// Asked for.
         requested: Decimal,
     },
+    /// A refund with shortfall [`super::model::Shortfall::Refuse`]: the
+    /// accrual's bucket no longer holds all to take back.
+    #[error("only {left} of the accrual is left to take back, {requested} requested")]
+    RefundShortfall {
+        /// Left in the accrual's bucket.
+        left: Decimal,
+        /// Asked for.
+        requested: Decimal,
+    },
     /// The purchase was confirmed on this account already: it takes no new
     /// hold or pending accrual, no cancel (refund it instead) and no
     /// confirm under another operation id.

@@ -137,6 +137,20 @@ pub struct Bucket {
     pub lifetime: String,
 }
 
+/// What a refund of an accrual does when the member no longer has all the
+/// points it would take back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shortfall {
+    /// Take what is left of the accrual's bucket; report the rest.
+    #[default]
+    Uncollected,
+    /// Then take from the member's other buckets; record the rest as debt,
+    /// which later accruals pay first.
+    Debt,
+    /// Refuse unless the accrual's bucket holds it all.
+    Refuse,
+}
+
 /// A pending accrual of a purchase: credited on confirm, dropped on cancel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
@@ -200,6 +214,9 @@ pub enum Event {
         context: Context,
         /// Balances after.
         after: Balances,
+        /// The part of `amount` that paid the account's debt; the bucket
+        /// holds the rest.
+        debt_repaid: Decimal,
     },
     /// An amount was debited.
     Withdrawn {
@@ -311,6 +328,9 @@ pub enum Event {
         context: Context,
         /// Balances after.
         after: Balances,
+        /// Shortfall [`Shortfall::Debt`]: the part recorded as the account's
+        /// debt (zero otherwise).
+        debt: Decimal,
     },
     /// An amount was credited as pending for a purchase: not spendable
     /// until the purchase is confirmed.
@@ -484,6 +504,8 @@ pub enum Command {
         context: Context,
         /// Now.
         now: DateTime<Utc>,
+        /// A refund of an accrual: what to do when the points are gone.
+        shortfall: Shortfall,
     },
     /// Credit a pending accrual for a purchase.
     AccruePending {

@@ -44,8 +44,12 @@ fn shift_with(b: Balances, event: &Event, add: Op, sub: Op) -> Option<Balances> 
         | Event::PendingDropped { .. }
         | Event::PurchaseConfirmed { .. }
         | Event::PurchaseCancelled { .. } => b,
-        Event::Accrued { amount, .. } => Balances {
-            available: add(b.available, *amount)?,
+        Event::Accrued {
+            amount,
+            debt_repaid,
+            ..
+        } => Balances {
+            available: add(b.available, sub(*amount, *debt_repaid)?)?,
             ..b
         },
         Event::Withdrawn { amount, .. } | Event::Expired { amount, .. } => Balances {

@@ -50,9 +50,10 @@ fn every_event_round_trips_and_names_its_type() {
             key: key.clone(),
             operation_id: "a".into(),
             amount: Decimal::new(1050, 2),
+            // 1.50 of it paid debt: the bucket holds the rest.
             bucket: Bucket {
                 id: 1,
-                amount: Decimal::new(1050, 2),
+                amount: Decimal::new(900, 2),
                 expires_at: Some(at),
                 lifetime: "365d".into(),
             },
@@ -60,6 +61,7 @@ fn every_event_round_trips_and_names_its_type() {
             reward_type: crate::domain::model::RewardType::Gift,
             context: context.clone(),
             after,
+            debt_repaid: Decimal::new(150, 2),
         },
         Event::Withdrawn {
             key: key.clone(),
@@ -117,6 +119,7 @@ fn every_event_round_trips_and_names_its_type() {
             credit: true,
             context: context.clone(),
             after,
+            debt: Decimal::new(3, 0),
         },
         Event::PendingAccrued {
             key: key.clone(),

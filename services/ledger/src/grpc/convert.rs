@@ -10,6 +10,7 @@ use crate::app::keys::IdempotencyKey;
 use crate::config::HoldTtl;
 use crate::domain::account::{AccountKey, Command, Context, Kind, Pending};
 use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::model::Shortfall;
 use crate::domain::money;
 use crate::error::ApiError;
 
@@ -224,6 +225,19 @@ pub(super) fn release(r: &pb::ReleaseHoldRequest, e: &Edge<'_>) -> Result<Conver
 
 /// `Refund`.
 pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
+    let shortfall = match pb::RefundShortfall::try_from(r.shortfall) {
+        Ok(pb::RefundShortfall::Unspecified | pb::RefundShortfall::Uncollected) => {
+            Shortfall::Uncollected
+        }
+        Ok(pb::RefundShortfall::Debt) => Shortfall::Debt,
+        Ok(pb::RefundShortfall::Refuse) => Shortfall::Refuse,
+        Err(_) => {
+            return Err(ApiError::Invalid(vec![tonic_types::FieldViolation::new(
+                "shortfall",
+                format!("{} is not a RefundShortfall", r.shortfall),
+            )]));
+        }
+    };
     let f = FollowUp {
         operation_id: &r.operation_id,
         member_id: &r.member_id,
@@ -242,6 +256,7 @@ pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, A
             amount,
             context,
             now: e.now,
+            shortfall,
         },
     )
 }

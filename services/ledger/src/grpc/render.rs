@@ -145,9 +145,12 @@ pub(super) fn result_of(
         // Never a command's own event; an opening moves nothing.
         Event::Opened { key, .. } => (key, String::new(), Decimal::ZERO, Vec::new(), &NOTHING),
     };
-    let uncollected = match main {
-        Event::Refunded { uncollected, .. } => *uncollected,
-        _ => Decimal::ZERO,
+    let (uncollected, debt) = match main {
+        Event::Refunded {
+            uncollected, debt, ..
+        } => (*uncollected, *debt),
+        Event::Accrued { debt_repaid, .. } => (Decimal::ZERO, *debt_repaid),
+        _ => (Decimal::ZERO, Decimal::ZERO),
     };
     pb::OperationResult {
         operation_id: id,
@@ -163,6 +166,7 @@ pub(super) fn result_of(
         }),
         recorded_at: Some(now.into()),
         uncollected: money::render(uncollected, precision),
+        debt: money::render(debt, precision),
     }
 }
 
@@ -178,6 +182,7 @@ pub(super) fn balance_of(s: &AccountState, now: DateTime<Utc>) -> pb::AccountBal
         next_expiring_amount: money::render(next.map_or(Decimal::ZERO, |(_, a)| a), precision),
         next_expiry: next.map(|(t, _)| t.into()),
         pending: money::render(s.account.pending(now), precision),
+        debt: money::render(s.account.debt(), precision),
     }
 }
 

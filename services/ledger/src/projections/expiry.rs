@@ -190,8 +190,9 @@ impl Projection for ExpirySchedule {
             | Event::PendingDropped { .. }
             | Event::PurchaseConfirmed { .. }
             | Event::PurchaseCancelled { .. } => {}
-            Event::Accrued { bucket, amount, .. } => {
-                Self::adjust(rows, s, bucket.id, bucket.expires_at, *amount)?
+            // What landed in the bucket (an accrual that paid debt holds less).
+            Event::Accrued { bucket, .. } => {
+                Self::adjust(rows, s, bucket.id, bucket.expires_at, bucket.amount)?
             }
             Event::Withdrawn { draws, .. } => Self::draws(rows, s, draws, minus)?,
             Event::Held {

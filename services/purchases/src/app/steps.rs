@@ -27,7 +27,7 @@ use crate::domain::purchase::{
 };
 use crate::domain::rules::Rules;
 use crate::error::ApiError;
-use crate::upstream::{Context, PendingKind, Upstream, UpstreamError};
+use crate::upstream::{Context, PendingKind, Shortfall, Upstream, UpstreamError};
 
 mod possible;
 mod refund;
@@ -88,6 +88,7 @@ pub struct Steps {
     rules: Arc<RulesHandle>,
     clock: Clock,
     ledger_ttl_secs: u32,
+    shortfall: Shortfall,
 }
 
 /// The member a step is for.
@@ -119,7 +120,14 @@ impl Steps {
             rules,
             clock,
             ledger_ttl_secs,
+            shortfall: Shortfall::default(),
         }
+    }
+
+    /// The same use cases with refunds taking back spent points by `shortfall`.
+    pub fn with_refund_shortfall(mut self, shortfall: Shortfall) -> Self {
+        self.shortfall = shortfall;
+        self
     }
 
     /// The rules in effect at `at` (now when `None`): a step is decided by
@@ -496,7 +504,7 @@ fn ledger_refusal(
 ) -> Result<PurchaseError, ApiError> {
     let id = purchase_id.to_owned();
     Ok(match e.reason() {
-        Some("INSUFFICIENT_FUNDS") => PurchaseError::NotEnoughPoints {
+        Some("INSUFFICIENT_FUNDS" | "REFUND_SHORTFALL") => PurchaseError::NotEnoughPoints {
             available: e.decimal("available").unwrap_or_default(),
             requested: e.decimal("requested").unwrap_or(requested),
         },

@@ -100,6 +100,8 @@ pub struct RefundTotals {
     pub taken_back_points: Decimal,
     /// Points not taken back (already spent).
     pub uncollected_points: Decimal,
+    /// Points recorded as the member's debt.
+    pub debt_points: Decimal,
     /// Money returned.
     pub money: Decimal,
 }

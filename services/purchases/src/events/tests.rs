@@ -130,6 +130,7 @@ fn every_event_round_trips_and_names_its_type() {
                 returned_points: Decimal::new(365, 1),
                 taken_back_points: Decimal::new(3, 0),
                 uncollected_points: Decimal::ONE,
+                debt_points: Decimal::TWO,
                 money: Decimal::new(765, 1),
             },
         },

@@ -208,6 +208,7 @@ pub fn refunded(events: &[Event]) -> pb::RefundResponse {
             out.taken_back_points = money(totals.taken_back_points);
             out.uncollected_points = money(totals.uncollected_points);
             out.money_amount = money(totals.money);
+            out.debt_points = money(totals.debt_points);
         }
     }
     out

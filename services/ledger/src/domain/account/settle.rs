@@ -209,21 +209,26 @@ impl Account {
                 .checked_add(p.amount)
                 .ok_or(LedgerError::BalanceOutOfRange)?;
             let event = match how {
-                Settle::Confirm => Event::Accrued {
-                    key: key.clone(),
-                    operation_id: p.operation_id,
-                    amount: p.amount,
-                    bucket: Bucket {
-                        id: self.next_bucket,
+                Settle::Confirm => {
+                    // Debt is paid first; the bucket holds the rest.
+                    let debt_repaid = self.debt.min(p.amount);
+                    Event::Accrued {
+                        key: key.clone(),
+                        operation_id: p.operation_id,
                         amount: p.amount,
-                        expires_at: p.expires_at,
-                        lifetime: p.lifetime,
-                    },
-                    kind: p.kind,
-                    reward_type: p.reward_type,
-                    context: p.context,
-                    after: Default::default(),
-                },
+                        bucket: Bucket {
+                            id: self.next_bucket,
+                            amount: p.amount.saturating_sub(debt_repaid),
+                            expires_at: p.expires_at,
+                            lifetime: p.lifetime,
+                        },
+                        kind: p.kind,
+                        reward_type: p.reward_type,
+                        context: p.context,
+                        after: Default::default(),
+                        debt_repaid,
+                    }
+                }
                 Settle::Cancel => Event::PendingDropped {
                     key: key.clone(),
                     operation_id: p.operation_id,

@@ -1,9 +1,11 @@
 //! Refund of a confirmed purchase, whole or by lines: the shares of the
 //! returned quantities (cumulative, exact), then the ledger gives back the
 //! points paid on them (refunds of the captures, hold by hold in payment
-//! order), takes back the points they earned (a refund of the accrual: only
-//! what is left of it, the rest reported uncollected, never a negative
-//! balance) and takes back the cash their card-load lines loaded.
+//! order), takes back the points they earned (a refund of the accrual, with
+//! the configured shortfall policy for points already spent: debt by
+//! default; never a negative balance) and takes back the cash their
+//! card-load lines loaded. The take-backs go first: a refusal (policy
+//! `refuse`) leaves nothing done.
 
 use rust_decimal::Decimal;
 
@@ -12,6 +14,7 @@ use crate::domain::ids::LedgerIds;
 use crate::domain::purchase::{Purchase, PurchaseError, Record, RefundTotals, StepRef};
 use crate::domain::refund::{RefundError, shares};
 use crate::error::ApiError;
+use crate::upstream::Shortfall;
 
 /// The capture of `hold_id` by the ledger's confirm (its refundable id).
 fn capture_of(hold_id: &str) -> String {
@@ -111,19 +114,6 @@ impl Steps {
         let context = self.context(step_ref, state, None);
         let bonus = &rules.bonus_currency;
         let refusal = |e| ledger_refusal(e, Decimal::ZERO, &state.purchase_id).map(Record::Refused);
-        for (i, (hold_id, part)) in over_holds(state, state.returned_points, returned)
-            .into_iter()
-            .enumerate()
-        {
-            let id = ids.refund(&step.operation_id, &format!("give{i}"));
-            if let Err(e) = self
-                .upstream
-                .refund(&id, &m.id, bonus, &capture_of(&hold_id), part, &context)
-                .await
-            {
-                return refusal(e);
-            }
-        }
         let pending = state.pending.clone().unwrap_or_default();
         let mut totals = RefundTotals {
             returned_points: returned,
@@ -140,6 +130,7 @@ impl Steps {
                     bonus,
                     &pending.accrual_operation_id,
                     taken,
+                    self.shortfall,
                     &context,
                 )
                 .await
@@ -147,6 +138,7 @@ impl Steps {
                 Ok(r) => {
                     totals.taken_back_points = r.amount;
                     totals.uncollected_points = r.uncollected;
+                    totals.debt_points = r.debt;
                 }
                 Err(e) => return refusal(e),
             }
@@ -162,6 +154,30 @@ impl Steps {
                     cash,
                     &pending.charge_operation_id,
                     card_load_cash,
+                    self.shortfall,
+                    &context,
+                )
+                .await
+            {
+                return refusal(e);
+            }
+        }
+        // Points paid are given back last: the take-backs above are the
+        // ones that can be refused, and a refusal must leave nothing done.
+        for (i, (hold_id, part)) in over_holds(state, state.returned_points, returned)
+            .into_iter()
+            .enumerate()
+        {
+            let id = ids.refund(&step.operation_id, &format!("give{i}"));
+            if let Err(e) = self
+                .upstream
+                .refund(
+                    &id,
+                    &m.id,
+                    bonus,
+                    &capture_of(&hold_id),
+                    part,
+                    Shortfall::Uncollected,
                     &context,
                 )
                 .await
