@@ -30,10 +30,18 @@ async fn replayed_offline_cheques_accrue_exactly_once_in_any_order() {
     let (card, member) = member_with_points(&w, "1").await;
     let mut p = w.purchases.client();
     // Three cheques of the offline day, replayed out of order and twice.
-    let cheques = [("offline-1", "100"), ("offline-2", "50"), ("offline-3", "20")];
+    let cheques = [
+        ("offline-1", "100"),
+        ("offline-2", "50"),
+        ("offline-3", "20"),
+    ];
     for round in 0..2 {
         for (purchase, amount) in cheques.iter().rev() {
-            let b = p.bonus(bonus(purchase, &card, amount)).await.unwrap().into_inner();
+            let b = p
+                .bonus(bonus(purchase, &card, amount))
+                .await
+                .unwrap()
+                .into_inner();
             assert!(!b.bonus_amount.is_empty(), "round {round}");
         }
         for (purchase, _) in cheques {
@@ -42,7 +50,10 @@ async fn replayed_offline_cheques_accrue_exactly_once_in_any_order() {
     }
     // 10 % of 100 + 50 + 20, once: 17 points, plus the 1 the member had.
     let b = bonus_balance(&w, &member).await;
-    assert_eq!((b.available.as_str(), b.pending.as_str()), ("18.00", "0.00"));
+    assert_eq!(
+        (b.available.as_str(), b.pending.as_str()),
+        ("18.00", "0.00")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -129,3 +129,47 @@ fn a_bad_rules_file_stops_the_start_and_names_its_fields() {
     assert!(stderr.contains("payment_share_percent"), "{stderr}");
     assert!(stderr.contains("coupons[0].percent"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_use_coupon_serves_one_purchase_until_that_one_is_cancelled() {
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("rules.toml");
+    std::fs::write(
+        &file,
+        "discounts = []\n\
+         [[coupons]]\nnumber = \"ONCE5\"\npercent = \"5\"\nmulti_use = false\n",
+    )
+    .unwrap();
+    let w = world(&["--rules-file", file.to_str().unwrap()]).await;
+    let (card, _) = member_with_points(&w, "10").await;
+    let mut p = w.purchases.client();
+    let calc = |purchase: &str, op: &str| pb::CalculateRequest {
+        step: step(purchase, op, &card),
+        cheque: seed_cheque("100", "0", "100"),
+        coupons: vec![pb::Coupon {
+            number: "ONCE5".into(),
+        }],
+    };
+    let a = p
+        .calculate(calc("coupon-a", "a-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.answer.unwrap().cheque.unwrap().total_amount, "95.00");
+    // The same purchase may calculate again with it.
+    p.calculate(calc("coupon-a", "a-2")).await.unwrap();
+    let refused = p.calculate(calc("coupon-b", "b-1")).await.unwrap_err();
+    assert_reason(&refused, Code::FailedPrecondition, "CouponNotValid");
+    // Once the first purchase is cancelled, the coupon serves another.
+    p.cancel(pb::CancelRequest {
+        step: step("coupon-a", "a-cancel", ""),
+    })
+    .await
+    .unwrap();
+    let b = p
+        .calculate(calc("coupon-b", "b-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(b.answer.unwrap().cheque.unwrap().total_amount, "95.00");
+}

@@ -62,6 +62,18 @@ where
 }
 
 impl ApiError {
+    /// A repository error whose domain refusal is handled by the caller.
+    pub fn from_repository<E: std::error::Error + Send + Sync + 'static>(
+        e: RepositoryError<E>,
+    ) -> Self {
+        match e {
+            RepositoryError::Domain(e) => ApiError::Unexpected(anyhow::Error::new(e)),
+            RepositoryError::Log(e) => e.into(),
+            RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
+            RepositoryError::Decode { .. } => ApiError::Unexpected(anyhow::Error::new(e)),
+        }
+    }
+
     /// A log error by its storage class.
     pub fn from_log(e: LogError) -> Self {
         match StorageClass::of(&e) {

@@ -11,6 +11,7 @@ use prost::Message;
 use crate::domain::purchase::{Event, MessageRequest, Payment, Pending, RefundTotals, StepRef};
 use crate::domain::refund::RefundShare;
 
+pub mod coupon;
 pub mod rules;
 pub mod wire;
 
@@ -49,6 +50,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::PurchaseRefunded>(types::REFUNDED)
         .register::<identity::MessageRequested>(types::MESSAGE_REQUESTED)
         .register::<pb::RulesChanged>(rules::RULES_CHANGED)
+        .register::<pb::CouponReserved>(coupon::COUPON_RESERVED)
 }
 
 /// Converts a domain event to its message's bytes.

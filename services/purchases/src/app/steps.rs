@@ -21,6 +21,7 @@ use rust_decimal::Decimal;
 use crate::app::rules::RulesHandle;
 use crate::domain::calc::{self, CalcError, Calculation};
 use crate::domain::cheque::Cheque;
+use crate::domain::coupon::CouponUse;
 use crate::domain::ids::{LedgerIds, mask_card};
 use crate::domain::purchase::{
     Command, Device, Event, Payment, Pending, Purchase, PurchaseError, Record, StepRef,
@@ -29,6 +30,7 @@ use crate::domain::rules::Rules;
 use crate::error::ApiError;
 use crate::upstream::{Context, PendingKind, Shortfall, Upstream, UpstreamError};
 
+mod coupons;
 mod possible;
 mod refund;
 mod settle;
@@ -84,6 +86,7 @@ pub type Reply<'a> = &'a (dyn Fn(&Purchase, &[Event]) -> Vec<u8> + Send + Sync);
 /// The purchase use cases.
 pub struct Steps {
     repo: Arc<Repository<Purchase>>,
+    coupons: Repository<CouponUse>,
     upstream: Upstream,
     rules: Arc<RulesHandle>,
     clock: Clock,
@@ -115,6 +118,7 @@ impl Steps {
         ledger_ttl_secs: u32,
     ) -> Self {
         Self {
+            coupons: Repository::new(Arc::clone(repo.log())),
             repo,
             upstream,
             rules,
@@ -279,6 +283,16 @@ impl Steps {
             Ok(m) => match calc::calculate(&rules, &cheque, &coupons, at) {
                 Err(e) => Record::Refused(refusal_of(e)),
                 Ok(calc) => {
+                    if let Some(refused) = self.reserve_coupons(&rules, step, &coupons).await? {
+                        return self
+                            .record(
+                                self.step_ref(step, member.as_ref().ok()),
+                                Record::Refused(refused),
+                                step.request_hash,
+                                reply,
+                            )
+                            .await;
+                    }
                     let balance = self
                         .upstream
                         .balance(&m.id, &rules.bonus_currency)

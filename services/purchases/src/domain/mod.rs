@@ -5,6 +5,7 @@
 pub mod amount;
 pub mod calc;
 pub mod cheque;
+pub mod coupon;
 pub mod ids;
 pub mod purchase;
 pub mod refund;
