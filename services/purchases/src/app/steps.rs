@@ -262,6 +262,30 @@ impl Steps {
         })
     }
 
+    /// Runs a step: a repeat answers its stored answer; else the member is
+    /// found, `decide` makes the rules' and the ledger's part for a known
+    /// member, and the outcome (refusals too) is recorded under the step's
+    /// key.
+    async fn run(
+        &self,
+        step: &Step,
+        reply: Reply<'_>,
+        decide: impl AsyncFnOnce(&Purchase, &Member, StepRef) -> Result<Record, ApiError>,
+    ) -> Result<Vec<u8>, ApiError> {
+        if let Some(r) = self.repeat(step).await? {
+            return Ok(r);
+        }
+        let state = self.purchase(&step.purchase_id)?;
+        let member = self.member(step, &state).await?;
+        let step_ref = self.step_ref(step, member.as_ref().ok());
+        let record = match member {
+            Err(e) => Record::Refused(e),
+            Ok(m) => decide(&state, &m, step_ref.clone()).await?,
+        };
+        self.record(step_ref, record, step.request_hash, reply)
+            .await
+    }
+
     /// Calculate: the program's discounts and what the member may pay with
     /// points (capped by the balance).
     pub async fn calculate(
@@ -271,45 +295,29 @@ impl Steps {
         coupons: Vec<String>,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
-        let rules = self.rules_at(step.operation_date);
-        if let Some(r) = self.repeat(step).await? {
-            return Ok(r);
-        }
-        let state = self.purchase(&step.purchase_id)?;
-        let member = self.member(step, &state).await?;
-        let at = step.operation_date.unwrap_or_else(|| (self.clock)());
-        let record = match &member {
-            Err(e) => Record::Refused(e.clone()),
-            Ok(m) => match calc::calculate(&rules, &cheque, &coupons, at) {
-                Err(e) => Record::Refused(refusal_of(e)),
-                Ok(calc) => {
-                    if let Some(refused) = self.reserve_coupons(&rules, step, &coupons).await? {
-                        return self
-                            .record(
-                                self.step_ref(step, member.as_ref().ok()),
-                                Record::Refused(refused),
-                                step.request_hash,
-                                reply,
-                            )
-                            .await;
-                    }
-                    let balance = self
-                        .upstream
-                        .balance(&m.id, &rules.bonus_currency)
-                        .await
-                        .map_err(outage)?;
-                    Record::Calculated {
-                        available: calc.payable.min(balance.available).max(Decimal::ZERO),
-                        cheque,
-                        calc,
-                        coupons,
-                    }
-                }
-            },
-        };
-        let step_ref = self.step_ref(step, member.as_ref().ok());
-        self.record(step_ref, record, step.request_hash, reply)
-            .await
+        self.run(step, reply, async move |_, m, _| {
+            let rules = self.rules_at(step.operation_date);
+            let at = step.operation_date.unwrap_or_else(|| (self.clock)());
+            let calc = match calc::calculate(&rules, &cheque, &coupons, at) {
+                Ok(calc) => calc,
+                Err(e) => return Ok(Record::Refused(refusal_of(e))),
+            };
+            if let Some(refused) = self.reserve_coupons(&rules, step, &coupons).await? {
+                return Ok(Record::Refused(refused));
+            }
+            let balance = self
+                .upstream
+                .balance(&m.id, &rules.bonus_currency)
+                .await
+                .map_err(outage)?;
+            Ok(Record::Calculated {
+                available: calc.payable.min(balance.available).max(Decimal::ZERO),
+                cheque,
+                calc,
+                coupons,
+            })
+        })
+        .await
     }
 
     /// Payment: holds `points` of the member's for the purchase.
@@ -320,21 +328,10 @@ impl Steps {
         points: Decimal,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
-        if let Some(r) = self.repeat(step).await? {
-            return Ok(r);
-        }
-        let state = self.purchase(&step.purchase_id)?;
-        let member = self.member(step, &state).await?;
-        let step_ref = self.step_ref(step, member.as_ref().ok());
-        let record = match member {
-            Err(e) => Record::Refused(e),
-            Ok(m) => {
-                self.pay(step, &state, &m, step_ref.clone(), cheque, points)
-                    .await?
-            }
-        };
-        self.record(step_ref, record, step.request_hash, reply)
-            .await
+        self.run(step, reply, async move |state, m, r| {
+            self.pay(step, state, m, r, cheque, points).await
+        })
+        .await
     }
 
     async fn pay(
@@ -391,18 +388,10 @@ impl Steps {
         input: BonusInput,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
-        if let Some(r) = self.repeat(step).await? {
-            return Ok(r);
-        }
-        let state = self.purchase(&step.purchase_id)?;
-        let member = self.member(step, &state).await?;
-        let step_ref = self.step_ref(step, member.as_ref().ok());
-        let record = match member {
-            Err(e) => Record::Refused(e),
-            Ok(m) => self.earn(step, &state, &m, step_ref.clone(), input).await?,
-        };
-        self.record(step_ref, record, step.request_hash, reply)
-            .await
+        self.run(step, reply, async move |state, m, r| {
+            self.earn(step, state, m, r, input).await
+        })
+        .await
     }
 
     async fn earn(

@@ -35,6 +35,25 @@ impl PurchasesApi {
     }
 }
 
+impl PurchasesApi {
+    /// Confirm (`confirm`) or Cancel: the step of the purchase's member,
+    /// answered as `render` makes of its events.
+    async fn settle<R: Message + Default>(
+        &self,
+        step: Option<&pb::Step>,
+        hash: [u8; 32],
+        confirm: bool,
+        render: fn(&[crate::domain::purchase::Event]) -> R,
+    ) -> Result<Response<R>, Status> {
+        let mut c = Check::default();
+        let step = convert::step(&mut c, step, Identify::FromPurchase, hash);
+        c.done()?;
+        let reply = move |_: &_, events: &[_]| render(events).encode_to_vec();
+        let bytes = self.steps.settle(&step, confirm, &reply).await?;
+        Ok(Response::new(stored(&bytes)?))
+    }
+}
+
 /// Decodes a stored answer.
 fn stored<M: Message + Default>(bytes: &[u8]) -> Result<M, ApiError> {
     M::decode(bytes).map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored answer: {e}")))
@@ -145,17 +164,9 @@ impl PurchasesService for PurchasesApi {
         request: Request<pb::ConfirmRequest>,
     ) -> Result<Response<pb::ConfirmResponse>, Status> {
         let r = request.into_inner();
-        let mut c = Check::default();
-        let step = convert::step(
-            &mut c,
-            r.step.as_ref(),
-            Identify::FromPurchase,
-            request_hash("Confirm", &r),
-        );
-        c.done()?;
-        let reply = |_: &_, events: &[_]| render::confirmed(events).encode_to_vec();
-        let bytes = self.steps.settle(&step, true, &reply).await?;
-        Ok(Response::new(stored(&bytes)?))
+        let hash = request_hash("Confirm", &r);
+        self.settle(r.step.as_ref(), hash, true, render::confirmed)
+            .await
     }
 
     async fn cancel(
@@ -163,17 +174,9 @@ impl PurchasesService for PurchasesApi {
         request: Request<pb::CancelRequest>,
     ) -> Result<Response<pb::CancelResponse>, Status> {
         let r = request.into_inner();
-        let mut c = Check::default();
-        let step = convert::step(
-            &mut c,
-            r.step.as_ref(),
-            Identify::FromPurchase,
-            request_hash("Cancel", &r),
-        );
-        c.done()?;
-        let reply = |_: &_, events: &[_]| render::cancelled(events).encode_to_vec();
-        let bytes = self.steps.settle(&step, false, &reply).await?;
-        Ok(Response::new(stored(&bytes)?))
+        let hash = request_hash("Cancel", &r);
+        self.settle(r.step.as_ref(), hash, false, render::cancelled)
+            .await
     }
 
     async fn refund(

@@ -48,21 +48,10 @@ impl Steps {
         lines: Vec<(u32, Decimal)>,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
-        if let Some(r) = self.repeat(step).await? {
-            return Ok(r);
-        }
-        let state = self.purchase(&step.purchase_id)?;
-        let member = self.member(step, &state).await?;
-        let step_ref = self.step_ref(step, member.as_ref().ok());
-        let record = match member {
-            Err(e) => Record::Refused(e),
-            Ok(m) => {
-                self.refund_on_ledger(step, &state, &m, step_ref.clone(), &lines)
-                    .await?
-            }
-        };
-        self.record(step_ref, record, step.request_hash, reply)
-            .await
+        self.run(step, reply, async move |state, m, r| {
+            self.refund_on_ledger(step, state, m, r, &lines).await
+        })
+        .await
     }
 
     async fn refund_on_ledger(

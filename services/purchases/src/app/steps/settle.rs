@@ -20,21 +20,10 @@ impl Steps {
         confirm: bool,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
-        if let Some(r) = self.repeat(step).await? {
-            return Ok(r);
-        }
-        let state = self.purchase(&step.purchase_id)?;
-        let member = self.member(step, &state).await?;
-        let step_ref = self.step_ref(step, member.as_ref().ok());
-        let record = match member {
-            Err(e) => Record::Refused(e),
-            Ok(m) => {
-                self.settle_on_ledger(&state, &m, step_ref.clone(), confirm, None)
-                    .await?
-            }
-        };
-        self.record(step_ref, record, step.request_hash, reply)
-            .await
+        self.run(step, reply, async move |state, m, r| {
+            self.settle_on_ledger(state, m, r, confirm, None).await
+        })
+        .await
     }
 
     /// The ledger's part of a confirm or cancel (or a timeout: `deadline`).
