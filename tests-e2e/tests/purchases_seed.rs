@@ -160,6 +160,28 @@ async fn cancel_after_payment_gives_the_points_back_and_unknown_cards_are_refuse
     .await
     .unwrap();
     assert_eq!(bonus_balance(&w, &member).await.held, "30.00");
+    // One payment per purchase, and no recalculation once it is paid.
+    let second = p
+        .payment(pb::PaymentRequest {
+            step: step("purchase-cancel-1", "pay-1b", &card),
+            cheque: seed_cheque("76.5", "23.5", "100"),
+            coupons: vec![],
+            amount: "5".into(),
+            pin_code: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_reason(&second, Code::FailedPrecondition, "DifferentCheque");
+    let recalculated = p
+        .calculate(pb::CalculateRequest {
+            step: step("purchase-cancel-1", "calc-1b", &card),
+            cheque: seed_cheque("85", "15", "100"),
+            coupons: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_reason(&recalculated, Code::FailedPrecondition, "DifferentCheque");
+    assert_eq!(bonus_balance(&w, &member).await.held, "30.00");
     p.cancel(pb::CancelRequest {
         step: step("purchase-cancel-1", "cancel-1", ""),
     })

@@ -205,7 +205,9 @@ impl Steps {
             operation_id: step.operation_id.clone(),
             member_id: member.map(|m| m.id.clone()).unwrap_or_default(),
             card_masked: member.map(|m| m.masked.clone()).unwrap_or_default(),
-            operation_date: Some(step.operation_date.unwrap_or_else(|| (self.clock)())),
+            // Only the till's own date: a retry must send the ledger the same
+            // request, so "now" never goes into it.
+            operation_date: step.operation_date,
             device: step.device.clone(),
         }
     }
@@ -295,7 +297,13 @@ impl Steps {
         coupons: Vec<String>,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
-        self.run(step, reply, async move |_, m, _| {
+        self.run(step, reply, async move |state, m, _| {
+            if state.paid() > Decimal::ZERO || state.pending.is_some() {
+                return Ok(Record::Refused(PurchaseError::DifferentCheque(
+                    "the purchase is paid or its points are computed: calculate a new purchase"
+                        .into(),
+                )));
+            }
             let rules = self.rules_at(step.operation_date);
             let at = step.operation_date.unwrap_or_else(|| (self.clock)());
             let calc = match calc::calculate(&rules, &cheque, &coupons, at) {
@@ -351,6 +359,13 @@ impl Steps {
         if let Err(e) = state.check(&probe, &m.id) {
             return Ok(Record::Refused(e));
         }
+        // One payment per purchase, before its points are computed: the
+        // lines' paid points and what they earn stay consistent.
+        if !state.payments.is_empty() || state.pending.is_some() {
+            return Ok(Record::Refused(PurchaseError::DifferentCheque(
+                "the purchase is paid already, or its points are computed".into(),
+            )));
+        }
         let mut calc = match Calculation::of(&rules, &cheque) {
             Ok(c) => c,
             Err(e) => return Ok(Record::Refused(refusal_of(e))),
@@ -358,7 +373,7 @@ impl Steps {
         if let Err(e) = calc::pay(&rules, &mut calc, points) {
             return Ok(Record::Refused(refusal_of(e)));
         }
-        let hold_id = LedgerIds::of(&step.purchase_id).hold(&step.operation_id);
+        let hold_id = LedgerIds::of(&step.purchase_id).hold("payment");
         let context = self.context(step_ref, state, Some(&cheque));
         let held = self
             .upstream
@@ -458,11 +473,11 @@ impl Steps {
             }
             let (id, currency, lifetime) = match kind {
                 PendingKind::Points => (
-                    ids.accrual(&step.operation_id),
+                    ids.accrual("bonus"),
                     &rules.bonus_currency,
                     rules.lifetime.as_str(),
                 ),
-                PendingKind::Charge => (ids.charge(&step.operation_id), &rules.cash_currency, ""),
+                PendingKind::Charge => (ids.charge("bonus"), &rules.cash_currency, ""),
             };
             let done = self
                 .upstream
@@ -514,11 +529,11 @@ fn ledger_refusal(
         Some("PURCHASE_CONFIRMED") => PurchaseError::Confirmed(id),
         Some("PURCHASE_CANCELLED") => PurchaseError::Cancelled(id),
         Some("PURCHASE_LAPSED") => PurchaseError::TimedOut(id),
-        Some("IDEMPOTENCY_KEY_REUSED") => {
-            return Err(ApiError::Unexpected(anyhow::anyhow!(
-                "the ledger saw a derived id of purchase {id:?} with another request: {e}"
-            )));
-        }
+        // The purchase's one hold or pending accrual was made (by a step
+        // whose record was lost) with another request.
+        Some("IDEMPOTENCY_KEY_REUSED") => PurchaseError::DifferentCheque(format!(
+            "purchase {id:?} was paid or credited in the ledger with another cheque"
+        )),
         Some(_) => {
             return Err(ApiError::Unexpected(anyhow::anyhow!(
                 "the ledger refused: {e}"

@@ -28,24 +28,33 @@ impl LedgerIds {
         }
     }
 
-    /// The hold of the Payment step `operation_id`.
-    pub fn hold(&self, operation_id: &str) -> String {
-        format!("pur.{}.pay.{}", self.purchase, h(operation_id))
+    /// The purchase's hold (`what`: "payment"; one per purchase, so a
+    /// Payment retried under another operation id after a lost record
+    /// cannot hold twice).
+    pub fn hold(&self, what: &str) -> String {
+        format!("pur.{}.pay.{}", self.purchase, h(what))
     }
 
-    /// The pending accrual of points of the Bonus step `operation_id`.
-    pub fn accrual(&self, operation_id: &str) -> String {
-        format!("pur.{}.bonus.{}", self.purchase, h(operation_id))
+    /// The purchase's pending accrual of points (`what`: "bonus"; one per
+    /// purchase, like the hold).
+    pub fn accrual(&self, what: &str) -> String {
+        format!("pur.{}.bonus.{}", self.purchase, h(what))
     }
 
-    /// The pending cash load of the Bonus step `operation_id`.
-    pub fn charge(&self, operation_id: &str) -> String {
-        format!("pur.{}.charge.{}", self.purchase, h(operation_id))
+    /// The purchase's pending cash load (`what`: "bonus").
+    pub fn charge(&self, what: &str) -> String {
+        format!("pur.{}.charge.{}", self.purchase, h(what))
     }
 
     /// The confirm of the purchase on the account in `currency`.
     pub fn confirm(&self, currency: &str) -> String {
         format!("pur.{}.confirm.{currency}", self.purchase)
+    }
+
+    /// The timeout (the service's cancel) of the purchase on the account in
+    /// `currency`.
+    pub fn timeout(&self, currency: &str) -> String {
+        format!("pur.{}.timeout.{currency}", self.purchase)
     }
 
     /// The cancel of the purchase on the account in `currency`.

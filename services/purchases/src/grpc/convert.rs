@@ -17,6 +17,10 @@ use crate::upstream::BankCard;
 /// Payment types that are points (seed `pays[].type`), compared without case.
 const POINT_PAY_TYPES: [&str; 3] = ["loymax", "bonus", "points"];
 
+/// Operation ids of the service's own timeouts (`timeout/<purchase>`):
+/// refused from callers so none can take a timeout's key.
+pub const TIMEOUT_PREFIX: &str = "timeout/";
+
 /// SHA-256 of the method and the request's bytes: the same operation id
 /// under another method or with another body is another request.
 pub fn request_hash<M: Message>(method: &str, request: &M) -> [u8; 32] {
@@ -42,6 +46,12 @@ pub fn step(c: &mut Check, s: Option<&pb::Step>, identify: Identify, hash: [u8; 
     let s = s.unwrap_or(&default);
     let purchase_id = c.id("step.purchase_id", &s.purchase_id);
     let operation_id = c.id("step.operation_id", &s.operation_id);
+    if operation_id.starts_with(TIMEOUT_PREFIX) {
+        c.fail(
+            "step.operation_id",
+            format!("must not start with {TIMEOUT_PREFIX} (the service's own)"),
+        );
+    }
     let operation_date = s
         .operation_date
         .and_then(|t| match DateTime::<Utc>::try_from(t) {

@@ -62,10 +62,12 @@ impl Steps {
         }
         let mut totals = Vec::new();
         for currency in accounts {
-            let id = if confirm {
-                ids.confirm(currency)
-            } else {
-                ids.cancel(currency)
+            // A timeout has its own ledger id: its request (the service's
+            // context) differs from a till's Cancel of the same purchase.
+            let id = match (confirm, deadline) {
+                (true, _) => ids.confirm(currency),
+                (false, None) => ids.cancel(currency),
+                (false, Some(_)) => ids.timeout(currency),
             };
             match self
                 .upstream
@@ -73,6 +75,11 @@ impl Steps {
                 .await
             {
                 Ok(s) => totals.push(s),
+                // A till's Cancel reached the ledger but its record was lost:
+                // the timeout records what the ledger already did.
+                Err(e) if deadline.is_some() && e.reason() == Some("PURCHASE_CANCELLED") => {
+                    totals.push(Default::default());
+                }
                 Err(e) => {
                     return ledger_refusal(e, Decimal::ZERO, &state.purchase_id)
                         .map(Record::Refused);
