@@ -89,6 +89,16 @@ async fn bad_input_names_its_field_and_applies_nothing() {
         .await
         .unwrap_err();
     assert_reason(&refused, Code::FailedPrecondition, "CouponNotValid");
+    // Not a card number identity could hold: the card is not found.
+    let refused = p
+        .calculate(pb::CalculateRequest {
+            step: step("bad-3", "bad-3-calc", "ABC123"),
+            cheque: seed_cheque("85", "15", "100"),
+            coupons: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_reason(&refused, Code::NotFound, "CardNotFound");
     let b = bonus_balance(&w, &member).await;
     assert_eq!((b.available.as_str(), b.held.as_str()), ("100.00", "0.00"));
 }

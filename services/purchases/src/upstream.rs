@@ -262,7 +262,15 @@ impl Upstream {
                 let bound = a.state == identity::CardState::Bound as i32;
                 Ok((bound && !a.member_id.is_empty()).then_some(a.member_id))
             }
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            // Unknown, or not a card number identity could hold: no member.
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                Ok(None)
+            }
             Err(s) => Err(UpstreamError::from_status("identity", s)),
         }
     }
@@ -284,7 +292,15 @@ impl Upstream {
             .await;
         match answer {
             Ok(a) => Ok(Some(a.into_inner().member_id)),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            // Unknown, or not a PAN identity could hold (Luhn, length): no member.
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                Ok(None)
+            }
             Err(s) => Err(UpstreamError::from_status("identity", s)),
         }
     }

@@ -529,6 +529,9 @@ fn ledger_refusal(
         Some("PURCHASE_CONFIRMED") => PurchaseError::Confirmed(id),
         Some("PURCHASE_CANCELLED") => PurchaseError::Cancelled(id),
         Some("PURCHASE_LAPSED") => PurchaseError::TimedOut(id),
+        Some("REFUND_EXCEEDS_ORIGINAL" | "ALREADY_REFUNDED") => {
+            PurchaseError::RefundExceedsPurchase(e.to_string())
+        }
         // The purchase's one hold or pending accrual was made (by a step
         // whose record was lost) with another request.
         Some("IDEMPOTENCY_KEY_REUSED") => PurchaseError::DifferentCheque(format!(
