@@ -51,11 +51,8 @@ where
     fn from(e: RepositoryError<E>) -> Self {
         match e {
             RepositoryError::Domain(e) => e.into(),
-            RepositoryError::Log(LogError::IdempotencyConflict { key }) => {
-                ApiError::NotUniqueOperationId(key.rsplit('/').next().unwrap_or_default().into())
-            }
+            RepositoryError::Log(e) => e.into(),
             RepositoryError::TooManyConflicts { .. } => ApiError::Busy,
-            RepositoryError::Log(e) => ApiError::from_log(e),
             RepositoryError::Decode { .. } => ApiError::Unexpected(anyhow::Error::new(e)),
         }
     }

@@ -126,14 +126,16 @@ impl RulesBook {
         };
         book.reload()?;
         if let Some(path) = file {
-            let rules = read_file(path)?;
-            let text = std::fs::read(path)?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the rules file {}", path.display()))?;
+            let rules = parse_file(path, &text)?;
+            let text = text.as_bytes();
             let change = ChangeRequest {
                 rules,
                 operator_id: "rules-file".into(),
-                request_id: format!("file:{}", hex_digest(&text)),
+                request_id: format!("file:{}", hex_digest(text)),
                 expected_version: None,
-                request_hash: kit::log::request_hash(&text),
+                request_hash: kit::log::request_hash(text),
             };
             let version = book
                 .change(change, &format!("file:{}", path.display()))
@@ -205,19 +207,13 @@ impl From<RulesError> for ApiError {
 }
 
 fn hex_digest(bytes: &[u8]) -> String {
-    kit::log::request_hash(bytes)
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&kit::log::request_hash(bytes)[..12])
 }
 
-/// Reads and checks a rules file (TOML with the fields of
+/// Checks the text of the rules file at `path` (TOML with the fields of
 /// `loyalty.purchases.v1.ProgramRules`, see `docs/rules.md`).
-pub fn read_file(path: &Path) -> anyhow::Result<Rules> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the rules file {}", path.display()))?;
-    let message: loyalty_proto::purchases::v1::ProgramRules = toml::from_str(&text)
+pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<Rules> {
+    let message: loyalty_proto::purchases::v1::ProgramRules = toml::from_str(text)
         .with_context(|| format!("the rules file {} is not valid", path.display()))?;
     rules_from(&message).map_err(|faults| {
         anyhow::anyhow!(

@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 
+use kit::status::quote;
 use rust_decimal::Decimal;
 use tonic_types::FieldViolation;
 
@@ -26,11 +27,6 @@ pub const MAX_QUANTITY: i64 = 1_000_000;
 /// Violations found so far.
 #[derive(Debug, Default)]
 pub struct Check(Vec<FieldViolation>);
-
-/// At most the first 32 characters of a refused value.
-fn quote(value: &str) -> String {
-    kit::status::quote(value)
-}
 
 impl Check {
     /// Records a violation.

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use loyalty_proto::purchases::v1 as pb;
 use loyalty_proto::purchases::v1::rules_service_server::RulesService;
 use tonic::{Request, Response, Status};
-use tonic_types::FieldViolation;
 
 use super::check::Check;
 use super::convert::request_hash;
@@ -48,19 +47,14 @@ impl RulesService for RulesApi {
         let mut c = Check::default();
         let request_id = c.id("request_id", &r.request_id);
         let operator_id = c.id("operator_id", &r.operator_id);
-        let rules = match rules_from(&r.rules.clone().unwrap_or_default()) {
-            Ok(rules) => Some(rules),
-            Err(faults) => {
-                for (field, reason) in faults {
-                    c.fail(format!("rules.{field}"), reason);
-                }
-                None
+        let checked = rules_from(&r.rules.clone().unwrap_or_default());
+        if let Err(faults) = &checked {
+            for (field, reason) in faults {
+                c.fail(format!("rules.{field}"), reason.clone());
             }
-        };
+        }
         c.done()?;
-        let Some(rules) = rules else {
-            return Err(ApiError::Invalid(vec![FieldViolation::new("rules", "invalid")]).into());
-        };
+        let rules = checked.map_err(|_| ApiError::Invalid(Vec::new()))?;
         let change = ChangeRequest {
             rules,
             operator_id,
