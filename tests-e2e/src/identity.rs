@@ -214,6 +214,15 @@ pub fn violations(status: &Status) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts `status` is INVALID_ARGUMENT naming `field` among its
+/// violations.
+pub fn assert_names_field(status: &Status, field: &str) {
+    assert!(
+        violations(status).iter().any(|(f, _)| f == field),
+        "{field} is not named in {status:?}"
+    );
+}
+
 /// A random phone number: `7` and 10 digits.
 pub fn random_phone() -> String {
     format!("79{:09}", rand::rng().random_range(0..1_000_000_000u64))

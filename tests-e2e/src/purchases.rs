@@ -202,3 +202,67 @@ pub async fn bonus_balance(w: &World, member: &str) -> lpb::AccountBalance {
         .accounts
         .remove(0)
 }
+
+/// Line `position`: `quantity` × `price` = `amount`, goods `g<position>`.
+pub fn line(position: u32, amount: &str, quantity: &str, price: &str) -> pb::ChequeLine {
+    pb::ChequeLine {
+        position,
+        amount: amount.into(),
+        goods_id: format!("g{position}"),
+        barcode: format!("20000000000{position}"),
+        quantity: quantity.into(),
+        price: price.into(),
+        ..Default::default()
+    }
+}
+
+/// Cheque number 42 with `lines`.
+pub fn cheque(lines: Vec<pb::ChequeLine>) -> Option<pb::Cheque> {
+    Some(pb::Cheque {
+        number: "42".into(),
+        date: None,
+        lines,
+    })
+}
+
+/// Pays `points` and confirms a two-line purchase (3 × 20 and 1 × 40).
+pub async fn bought(w: &World, purchase: &str, card: &str, points: &str, money: &str) {
+    let mut p = w.purchases.client();
+    let lines = vec![line(1, "60", "3", "20"), line(2, "40", "1", "40")];
+    p.payment(pb::PaymentRequest {
+        step: step(purchase, &format!("{purchase}-pay"), card),
+        cheque: cheque(lines.clone()),
+        amount: points.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    p.bonus(pb::BonusRequest {
+        step: step(purchase, &format!("{purchase}-bonus"), card),
+        cheque: cheque(lines),
+        pays: vec![pay("Card", money), pay("Loymax", points)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    p.confirm(pb::ConfirmRequest {
+        step: step(purchase, &format!("{purchase}-confirm"), ""),
+    })
+    .await
+    .unwrap();
+}
+
+/// A refund of `lines` (position, quantity) of `purchase` (all that is
+/// left when empty) as operation `op`.
+pub fn refund(purchase: &str, op: &str, lines: &[(u32, &str)]) -> pb::RefundRequest {
+    pb::RefundRequest {
+        step: step(purchase, op, ""),
+        lines: lines
+            .iter()
+            .map(|(position, quantity)| pb::RefundLine {
+                position: *position,
+                quantity: (*quantity).into(),
+            })
+            .collect(),
+    }
+}

@@ -8,68 +8,10 @@ use loyalty_proto::identity::v1 as ipb;
 use loyalty_proto::purchases::v1 as pb;
 use tests_e2e::harness::eventually;
 use tests_e2e::identity::{DEADLINE, assert_reason};
-use tests_e2e::purchases::{World, bonus_balance, member_with_points, pay, step, world};
+use tests_e2e::purchases::{
+    bonus_balance, bought, cheque, line, member_with_points, pay, refund, step, world,
+};
 use tonic::Code;
-
-fn line(position: u32, amount: &str, quantity: &str, price: &str) -> pb::ChequeLine {
-    pb::ChequeLine {
-        position,
-        amount: amount.into(),
-        goods_id: format!("g{position}"),
-        barcode: format!("20000000000{position}"),
-        quantity: quantity.into(),
-        price: price.into(),
-        ..Default::default()
-    }
-}
-
-fn cheque(lines: Vec<pb::ChequeLine>) -> Option<pb::Cheque> {
-    Some(pb::Cheque {
-        number: "42".into(),
-        date: None,
-        lines,
-    })
-}
-
-/// Pays `points` and confirms a two-line purchase (3 × 20 and 1 × 40).
-async fn bought(w: &World, purchase: &str, card: &str, points: &str, money: &str) {
-    let mut p = w.purchases.client();
-    let lines = vec![line(1, "60", "3", "20"), line(2, "40", "1", "40")];
-    p.payment(pb::PaymentRequest {
-        step: step(purchase, &format!("{purchase}-pay"), card),
-        cheque: cheque(lines.clone()),
-        amount: points.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    p.bonus(pb::BonusRequest {
-        step: step(purchase, &format!("{purchase}-bonus"), card),
-        cheque: cheque(lines),
-        pays: vec![pay("Card", money), pay("Loymax", points)],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    p.confirm(pb::ConfirmRequest {
-        step: step(purchase, &format!("{purchase}-confirm"), ""),
-    })
-    .await
-    .unwrap();
-}
-
-fn refund(purchase: &str, op: &str, lines: &[(u32, &str)]) -> pb::RefundRequest {
-    pb::RefundRequest {
-        step: step(purchase, op, ""),
-        lines: lines
-            .iter()
-            .map(|(position, quantity)| pb::RefundLine {
-                position: *position,
-                quantity: (*quantity).into(),
-            })
-            .collect(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refunds_restore_and_take_back_exactly_once_and_never_beyond() {

@@ -3,13 +3,14 @@
 //! records a new version that decides cheques from then on, while a cheque
 //! dated before it (an offline till replaying) keeps the rules of its day;
 //! a stale `expected_version` is refused; a bad file stops the start and
-//! names its fields.
+//! names its fields; a single-use coupon serves one purchase at a time, and
+//! is freed by a cancel, a timeout, or a Calculate that never finished.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::purchases::v1 as pb;
 use loyalty_proto::purchases::v1::rules_service_client::RulesServiceClient;
-use tests_e2e::harness::binary_path;
-use tests_e2e::identity::assert_reason;
+use tests_e2e::harness::{binary_path, eventually};
+use tests_e2e::identity::{DEADLINE, assert_reason};
 use tests_e2e::purchases::{member_with_points, seed_cheque, step, world};
 use tonic::Code;
 
@@ -172,4 +173,57 @@ async fn a_single_use_coupon_serves_one_purchase_until_that_one_is_cancelled() {
         .unwrap()
         .into_inner();
     assert_eq!(b.answer.unwrap().cheque.unwrap().total_amount, "95.00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coupon_taken_by_a_calculate_that_never_finished_is_free_after_the_timeout() {
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("rules.toml");
+    std::fs::write(
+        &file,
+        "discounts = []\n\
+         [[coupons]]\nnumber = \"ONCE7\"\npercent = \"7\"\nmulti_use = false\n",
+    )
+    .unwrap();
+    let mut w = world(&[
+        "--rules-file",
+        file.to_str().unwrap(),
+        "--confirm-timeout-secs",
+        "1",
+    ])
+    .await;
+    let (card, _) = member_with_points(&w, "10").await;
+    let calc = |purchase: &str, op: &str| pb::CalculateRequest {
+        step: step(purchase, op, &card),
+        cheque: seed_cheque("100", "0", "100"),
+        coupons: vec![pb::Coupon {
+            number: "ONCE7".into(),
+        }],
+    };
+    // The ledger is down: the Calculate takes the coupon, then fails asking
+    // for the balance, and records nothing (its purchase never opens, so
+    // no sweep will ever cancel it).
+    w.ledger.process.kill9();
+    let mut p = w.purchases.client();
+    let failed = p.calculate(calc("lost-x", "x-1")).await.unwrap_err();
+    assert_eq!(failed.code(), Code::Unavailable, "{failed:?}");
+    w.ledger.process.restart().await.unwrap();
+    // The coupon is not free at once (the till may still retry) ...
+    let refused = p.calculate(calc("lost-y", "y-0")).await.unwrap_err();
+    assert_reason(&refused, Code::FailedPrecondition, "CouponNotValid");
+    // ... but once the confirm timeout has passed, another purchase takes it.
+    let attempt = std::sync::atomic::AtomicU32::new(1);
+    let y = eventually(DEADLINE, "the coupon is freed", || async {
+        let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut p = w.purchases.client();
+        match p.calculate(calc("lost-y", &format!("y-{n}"))).await {
+            Ok(r) => Some(r.into_inner()),
+            Err(e) => {
+                assert_reason(&e, Code::FailedPrecondition, "CouponNotValid");
+                None
+            }
+        }
+    })
+    .await;
+    assert_eq!(y.answer.unwrap().cheque.unwrap().total_amount, "93.00");
 }

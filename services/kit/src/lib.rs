@@ -10,6 +10,7 @@
 //! - [`outbox`]: the relay publishing every event to NATS JetStream exactly once;
 //! - [`consumer`]: durable JetStream consumers with retries and a dead-letter subject;
 //! - [`telemetry`]: tracing, OpenTelemetry export and trace-context propagation;
+//! - [`keylock`]: async locks by key whose map holds only the keys in use;
 //! - [`clock`]: the one injectable clock (system, or manual in tests);
 //! - [`status`]: the one way every service turns failures into gRPC statuses
 //!   (refusal reasons, storage failures by class, internal errors with an id,
@@ -25,6 +26,7 @@ pub mod bench;
 pub mod bootstrap;
 pub mod clock;
 pub mod consumer;
+pub mod keylock;
 pub mod log;
 pub mod outbox;
 pub mod progress;

@@ -89,6 +89,7 @@ pub async fn run(
             upstream.clone(),
             Arc::clone(&rules),
             Arc::clone(&clock),
+            args.confirm_timeout_secs,
             args.ledger_ttl_secs(),
         )
         .with_refund_shortfall(args.refund_shortfall),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use purchases::domain::calc::{CalcError, Calculation, calculate, earn, pay};
+use purchases::domain::calc::{CalcError, Calculation, calculate, differs_from_paid, earn, pay};
 use purchases::domain::cheque::{Cheque, Line};
 use purchases::domain::refund::{PurchasedLine, RefundError, shares};
 use purchases::domain::rules::{CARD_LOAD_EAN, Coupon, CouponValue, Rules};
@@ -89,6 +89,23 @@ fn more_points_than_the_cheque_allows_are_refused() {
             requested: d("38.26")
         })
     );
+}
+
+#[test]
+fn bonus_earns_only_on_the_cheque_that_was_paid() {
+    let rules = Rules::default();
+    let paid = Calculation::of(&rules, &cheque(vec![seed_line("76.5", "23.5", "100")])).unwrap();
+    // The same lines (another spelling of the amount, no price) are the same.
+    let same = cheque(vec![seed_line("76.50", "0", "0")]);
+    assert_eq!(differs_from_paid(&paid.lines, &same), None);
+    // Another amount, another position, a line more: not the cheque paid.
+    let dearer = cheque(vec![seed_line("96.5", "0", "0")]);
+    assert!(differs_from_paid(&paid.lines, &dearer).is_some_and(|w| w.contains("line 1")));
+    let mut moved = seed_line("76.5", "0", "0");
+    moved.position = 2;
+    assert!(differs_from_paid(&paid.lines, &cheque(vec![moved.clone()])).is_some());
+    let more = cheque(vec![seed_line("76.5", "0", "0"), moved]);
+    assert!(differs_from_paid(&paid.lines, &more).is_some_and(|w| w.contains("2 lines")));
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use super::{Aggregate, DecodeError, DomainEvent, Executed, Idempotency, RepositoryError};
+use crate::keylock::{KeyGuard, KeyLocks};
 use crate::log::{
     AppendOutcome, EventLog, ExpectedVersion, IdempotencyRecord, LogError, Metadata, NewEvent,
     StoredIdempotency,
@@ -38,9 +39,6 @@ impl<A> Known<A> {
 
 type Slot<A> = Arc<tokio::sync::Mutex<Option<Known<A>>>>;
 
-/// The locks of idempotency keys in use, by key.
-type KeyLocks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
-
 /// Loads aggregates from the log and runs commands against them.
 ///
 /// Commands on one stream are serialised in-process: each decides on the
@@ -70,29 +68,6 @@ pub struct Repository<A: Aggregate> {
     read_capacity: usize,
 }
 
-/// Holds an idempotency key for one request; releases it on drop, and
-/// forgets the key's lock when nobody else waits for it (the map holds only
-/// keys in use).
-struct KeyGuard {
-    keys: KeyLocks,
-    key: String,
-    lock: Arc<tokio::sync::Mutex<()>>,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Drop for KeyGuard {
-    fn drop(&mut self) {
-        // Unlock first: the guard holds a reference to the lock too.
-        drop(self.guard.take());
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        // The map and this guard hold the only references: nobody waits
-        // (a waiter clones the lock under the map's mutex, held here).
-        if Arc::strong_count(&self.lock) == 2 {
-            keys.remove(&self.key);
-        }
-    }
-}
-
 impl<A: Aggregate> Repository<A> {
     /// A repository over `log`, retrying conflicts up to 16 times and keeping
     /// up to 100 000 aggregates for commands and 20 000 for reads in memory
@@ -103,7 +78,7 @@ impl<A: Aggregate> Repository<A> {
             max_attempts: 16,
             cache_capacity: 100_000,
             slots: Mutex::new(HashMap::new()),
-            keys: Arc::default(),
+            keys: KeyLocks::default(),
             reads: Mutex::new(HashMap::new()),
             read_capacity: 20_000,
         }
@@ -143,26 +118,13 @@ impl<A: Aggregate> Repository<A> {
     }
 
     async fn lock_key(&self, key: &str) -> KeyGuard {
-        let lock = {
-            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(keys.entry(key.to_owned()).or_default())
-        };
-        // Built before waiting: a waiter that is cancelled still forgets
-        // the key when it is the last one using it.
-        let mut held = KeyGuard {
-            keys: Arc::clone(&self.keys),
-            key: key.to_owned(),
-            lock: Arc::clone(&lock),
-            guard: None,
-        };
-        held.guard = Some(lock.lock_owned().await);
-        held
+        self.keys.lock(key).await
     }
 
     /// Number of idempotency keys currently locked or waited for (the map
     /// holds only keys in use).
     pub fn keys_in_use(&self) -> usize {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.keys.in_use()
     }
 
     /// Loads the current state of the aggregate in `stream` from the log.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kit::aggregate::{Executed, Idempotency, Repository};
 use kit::clock::Clock;
+use kit::keylock::KeyLocks;
 use kit::log::Metadata;
 use rust_decimal::Decimal;
 
@@ -91,7 +92,12 @@ pub struct Steps {
     rules: Arc<RulesHandle>,
     clock: Clock,
     ledger_ttl_secs: u32,
+    confirm_timeout_secs: u32,
     shortfall: Shortfall,
+    /// One step of a purchase at a time: each decides on the state the one
+    /// before it recorded (two refunds of one purchase cannot both take the
+    /// same lines; a Payment cannot slip in beside a Confirm).
+    purchases: KeyLocks,
 }
 
 /// The member a step is for.
@@ -109,12 +115,15 @@ fn key(operation_id: &str) -> String {
 }
 
 impl Steps {
-    /// The use cases over `repo`, calling `upstream`, deciding by `rules`.
+    /// The use cases over `repo`, calling `upstream`, deciding by `rules`;
+    /// a purchase left open `confirm_timeout_secs` is timed out, and its
+    /// holds in the ledger lapse after `ledger_ttl_secs`.
     pub fn new(
         repo: Arc<Repository<Purchase>>,
         upstream: Upstream,
         rules: Arc<RulesHandle>,
         clock: Clock,
+        confirm_timeout_secs: u32,
         ledger_ttl_secs: u32,
     ) -> Self {
         Self {
@@ -124,7 +133,9 @@ impl Steps {
             rules,
             clock,
             ledger_ttl_secs,
+            confirm_timeout_secs,
             shortfall: Shortfall::default(),
+            purchases: KeyLocks::default(),
         }
     }
 
@@ -141,6 +152,11 @@ impl Steps {
             Some(at) => self.rules.at(at).1,
             None => self.rules.current().1,
         }
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     /// The log's head (projections wait for it).
@@ -264,16 +280,17 @@ impl Steps {
         })
     }
 
-    /// Runs a step: a repeat answers its stored answer; else the member is
-    /// found, `decide` makes the rules' and the ledger's part for a known
-    /// member, and the outcome (refusals too) is recorded under the step's
-    /// key.
+    /// Runs a step, one per purchase at a time: a repeat answers its stored
+    /// answer; else the member is found, `decide` makes the rules' and the
+    /// ledger's part for a known member, and the outcome (refusals too) is
+    /// recorded under the step's key.
     async fn run(
         &self,
         step: &Step,
         reply: Reply<'_>,
         decide: impl AsyncFnOnce(&Purchase, &Member, StepRef) -> Result<Record, ApiError>,
     ) -> Result<Vec<u8>, ApiError> {
+        let _one_at_a_time = self.purchases.lock(&step.purchase_id).await;
         if let Some(r) = self.repeat(step).await? {
             return Ok(r);
         }
@@ -437,6 +454,11 @@ impl Steps {
                 "the cheque says {points_paid} points were paid; the purchase's payments hold {}",
                 state.paid()
             ))));
+        }
+        if !state.payments.is_empty()
+            && let Some(why) = calc::differs_from_paid(&state.lines, &cheque)
+        {
+            return Ok(Record::Refused(PurchaseError::DifferentCheque(why)));
         }
         let mut calc = match Calculation::of(&rules, &cheque) {
             Ok(c) => c,

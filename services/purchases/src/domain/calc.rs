@@ -274,3 +274,24 @@ pub fn earn(
     calc.earned = total;
     Ok(())
 }
+
+/// Why `cheque` is not the cheque that was paid (`paid`: the Payment's
+/// lines): Bonus must earn on the lines the points were paid on — the same
+/// positions, amounts and quantities; `None` when it is.
+pub fn differs_from_paid(paid: &[LineResult], cheque: &Cheque) -> Option<String> {
+    if paid.len() != cheque.lines.len() {
+        return Some(format!(
+            "the cheque has {} lines; the one paid had {}",
+            cheque.lines.len(),
+            paid.len()
+        ));
+    }
+    paid.iter().find_map(|p| match cheque.line(p.position) {
+        None => Some(format!("line {} of the paid cheque is missing", p.position)),
+        Some(l) if l.amount != p.amount || l.quantity != p.quantity => Some(format!(
+            "line {}: {} × {} now, {} × {} when paid",
+            p.position, l.quantity, l.amount, p.quantity, p.amount
+        )),
+        Some(_) => None,
+    })
+}

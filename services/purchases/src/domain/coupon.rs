@@ -1,7 +1,9 @@
 //! A single-use coupon (stream `coupon/<number>`): taken by one purchase at
 //! its Calculate; another purchase may take it only once the holder was
-//! cancelled or timed out (the use case looks the holder up and says so in
-//! the command). A multi-use coupon has no stream.
+//! cancelled or timed out, or never recorded a step within the confirm
+//! timeout (its Calculate failed after taking the coupon) — the use case
+//! looks the holder up and says so in the command. A multi-use coupon has
+//! no stream.
 
 use chrono::{DateTime, Utc};
 use kit::aggregate::Aggregate;
@@ -46,6 +48,8 @@ pub enum CouponError {
 pub struct CouponUse {
     /// The purchase holding it, if any.
     pub holder: Option<String>,
+    /// Since when.
+    pub reserved_at: Option<DateTime<Utc>>,
 }
 
 impl Aggregate for CouponUse {
@@ -69,6 +73,7 @@ impl Aggregate for CouponUse {
 
     fn apply(&mut self, e: &Reserved) {
         self.holder = Some(e.purchase_id.clone());
+        self.reserved_at = Some(e.reserved_at);
     }
 }
 

@@ -57,6 +57,12 @@ impl LedgerIds {
         format!("pur.{}.timeout.{currency}", self.purchase)
     }
 
+    /// The service's completion of a confirm the ledger did in part (a
+    /// Confirm whose record was lost) on the account in `currency`.
+    pub fn finish_confirm(&self, currency: &str) -> String {
+        format!("pur.{}.finish.{currency}", self.purchase)
+    }
+
     /// The cancel of the purchase on the account in `currency`.
     pub fn cancel(&self, currency: &str) -> String {
         format!("pur.{}.cancel.{currency}", self.purchase)

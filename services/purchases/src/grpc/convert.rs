@@ -40,8 +40,24 @@ pub enum Identify {
     FromPurchase,
 }
 
-/// The step part of a request.
-pub fn step(c: &mut Check, s: Option<&pb::Step>, identify: Identify, hash: [u8; 32]) -> Step {
+/// How far past the service's clock a till's `operationDate` may be (its
+/// clock runs ahead, another time zone written as UTC).
+pub const MAX_DATE_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// The earliest `operationDate` taken (an offline cheque may be old, not
+/// from before the platform's time).
+pub const MIN_DATE: &str = "2000-01-01T00:00:00Z";
+
+/// The step part of a request; `now` bounds its `operationDate` (rules and
+/// coupons are picked by it: a date in the future would pick rules not in
+/// force yet).
+pub fn step(
+    c: &mut Check,
+    s: Option<&pb::Step>,
+    identify: Identify,
+    hash: [u8; 32],
+    now: DateTime<Utc>,
+) -> Step {
     let default = pb::Step::default();
     let s = s.unwrap_or(&default);
     let purchase_id = c.id("step.purchase_id", &s.purchase_id);
@@ -55,6 +71,17 @@ pub fn step(c: &mut Check, s: Option<&pb::Step>, identify: Identify, hash: [u8; 
     let operation_date = s
         .operation_date
         .and_then(|t| match DateTime::<Utc>::try_from(t) {
+            Ok(t) if t > now + MAX_DATE_AHEAD => {
+                c.fail(
+                    "step.operation_date",
+                    format!("{t} is more than a day ahead of the service's clock ({now})"),
+                );
+                None
+            }
+            Ok(t) if t < min_date() => {
+                c.fail("step.operation_date", format!("{t} is before {MIN_DATE}"));
+                None
+            }
             Ok(t) => Some(t),
             Err(e) => {
                 c.fail("step.operation_date", e.to_string());
@@ -100,6 +127,10 @@ pub fn step(c: &mut Check, s: Option<&pb::Step>, identify: Identify, hash: [u8; 
         device,
         request_hash: hash,
     }
+}
+
+fn min_date() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(MIN_DATE).map_or(DateTime::<Utc>::MIN_UTC, |t| t.to_utc())
 }
 
 /// The cheque: 1 to 1000 lines with unique positive positions; amounts,

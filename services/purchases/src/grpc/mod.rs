@@ -46,7 +46,7 @@ impl PurchasesApi {
         render: fn(&[crate::domain::purchase::Event]) -> R,
     ) -> Result<Response<R>, Status> {
         let mut c = Check::default();
-        let step = convert::step(&mut c, step, Identify::FromPurchase, hash);
+        let step = convert::step(&mut c, step, Identify::FromPurchase, hash, self.steps.now());
         c.done()?;
         let reply = move |_: &_, events: &[_]| render(events).encode_to_vec();
         let bytes = self.steps.settle(&step, confirm, &reply).await?;
@@ -72,6 +72,7 @@ impl PurchasesService for PurchasesApi {
             r.step.as_ref(),
             Identify::Required,
             request_hash("Calculate", &r),
+            self.steps.now(),
         );
         let cheque = convert::cheque(&mut c, r.cheque.as_ref());
         let coupons = convert::coupons(&mut c, &r.coupons);
@@ -92,6 +93,7 @@ impl PurchasesService for PurchasesApi {
             r.step.as_ref(),
             Identify::Required,
             request_hash("Available", &r),
+            self.steps.now(),
         );
         let cheque = convert::cheque(&mut c, r.cheque.as_ref());
         c.done()?;
@@ -119,6 +121,7 @@ impl PurchasesService for PurchasesApi {
             r.step.as_ref(),
             Identify::Required,
             request_hash("Payment", &hashed),
+            self.steps.now(),
         );
         let cheque = convert::cheque(&mut c, r.cheque.as_ref());
         convert::coupons(&mut c, &r.coupons);
@@ -141,6 +144,7 @@ impl PurchasesService for PurchasesApi {
             r.step.as_ref(),
             Identify::Required,
             request_hash("Bonus", &r),
+            self.steps.now(),
         );
         let cheque = convert::cheque(&mut c, r.cheque.as_ref());
         convert::coupons(&mut c, &r.coupons);
@@ -195,6 +199,7 @@ impl PurchasesService for PurchasesApi {
             r.step.as_ref(),
             Identify::FromPurchase,
             request_hash("Refund", &r),
+            self.steps.now(),
         );
         let lines = convert::refund_lines(&mut c, &r.lines);
         c.done()?;

@@ -1,6 +1,9 @@
 //! Single-use coupons: a Calculate takes each one for its purchase; another
-//! purchase may take it once the holder was cancelled or timed out.
+//! purchase may take it once the holder was cancelled or timed out, or when
+//! the holder never recorded a step within the confirm timeout (its
+//! Calculate failed after taking the coupon, and nothing will sweep it).
 
+use chrono::TimeDelta;
 use kit::log::Metadata;
 
 use super::{Step, Steps};
@@ -28,17 +31,22 @@ impl Steps {
                 .coupons
                 .load(&stream)
                 .map_err(ApiError::from_repository)?;
+            let now = (self.clock)();
+            let abandoned = held
+                .reserved_at
+                .is_some_and(|at| at + TimeDelta::seconds(self.confirm_timeout_secs.into()) < now);
             let holder_released = match &held.holder {
-                Some(h) if *h != step.purchase_id => matches!(
-                    self.purchase(h)?.status,
-                    Status::Cancelled | Status::TimedOut
-                ),
+                Some(h) if *h != step.purchase_id => match self.purchase(h)?.status {
+                    Status::Cancelled | Status::TimedOut => true,
+                    Status::New => abandoned,
+                    Status::Open | Status::Confirmed => false,
+                },
                 _ => false,
             };
             let reserve = Reserve {
                 number: number.clone(),
                 purchase_id: step.purchase_id.clone(),
-                at: (self.clock)(),
+                at: now,
                 holder_released,
             };
             match self

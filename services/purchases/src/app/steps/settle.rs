@@ -8,8 +8,27 @@ use rust_decimal::Decimal;
 use super::{Member, Reply, Step, Steps, Who, ledger_refusal};
 use crate::domain::calc::Calculation;
 use crate::domain::ids::LedgerIds;
-use crate::domain::purchase::{Device, Purchase, Record, StepRef};
+use crate::domain::purchase::{Device, Purchase, PurchaseError, Record, StepRef};
 use crate::error::ApiError;
+use crate::upstream::Settled;
+
+/// What the ledger settled on an account before the purchase recorded it:
+/// the purchase's one hold and pending accrual (of points on the bonus
+/// account, of cash on the other).
+fn settled_by_ledger(state: &Purchase, bonus: bool) -> Settled {
+    let pending = state.pending.as_ref();
+    if bonus {
+        Settled {
+            holds: state.paid(),
+            accruals: pending.map_or(Decimal::ZERO, |p| p.points),
+        }
+    } else {
+        Settled {
+            holds: Decimal::ZERO,
+            accruals: pending.map_or(Decimal::ZERO, |p| p.charged),
+        }
+    }
+}
 
 impl Steps {
     /// Confirm (`confirm`) or cancel the purchase: one ledger command per
@@ -65,9 +84,15 @@ impl Steps {
             // A timeout has its own ledger id: its request (the service's
             // context) differs from a till's Cancel of the same purchase.
             let id = match (confirm, deadline) {
-                (true, _) => ids.confirm(currency),
+                (true, None) => ids.confirm(currency),
+                (true, Some(_)) => ids.finish_confirm(currency),
                 (false, None) => ids.cancel(currency),
                 (false, Some(_)) => ids.timeout(currency),
+            };
+            let done_already = if confirm {
+                "PURCHASE_CONFIRMED"
+            } else {
+                "PURCHASE_CANCELLED"
             };
             match self
                 .upstream
@@ -75,10 +100,10 @@ impl Steps {
                 .await
             {
                 Ok(s) => totals.push(s),
-                // A till's Cancel reached the ledger but its record was lost:
-                // the timeout records what the ledger already did.
-                Err(e) if deadline.is_some() && e.reason() == Some("PURCHASE_CANCELLED") => {
-                    totals.push(Default::default());
+                // A till's Cancel (Confirm) reached the ledger but its record
+                // was lost: the sweep records what the ledger did already.
+                Err(e) if deadline.is_some() && e.reason() == Some(done_already) => {
+                    totals.push(settled_by_ledger(state, currency == &rules.bonus_currency));
                 }
                 Err(e) => {
                     return ledger_refusal(e, Decimal::ZERO, &state.purchase_id)
@@ -113,12 +138,15 @@ impl Steps {
 
     /// The timeout of one purchase left open past `deadline`: cancelled on
     /// the ledger and recorded as timed out (its own key: a second sweep
-    /// repeats it).
+    /// repeats it). When the ledger confirmed it already (a Confirm whose
+    /// record was lost), the confirm is finished on every account and
+    /// recorded instead.
     pub async fn time_out(
         &self,
         purchase_id: &str,
         deadline: DateTime<Utc>,
     ) -> Result<(), ApiError> {
+        let _one_at_a_time = self.purchases.lock(purchase_id).await;
         let state = self.purchase(purchase_id)?;
         if state.member_id.is_empty() {
             return Ok(());
@@ -136,9 +164,16 @@ impl Steps {
             masked: state.card_masked.clone(),
         };
         let step_ref = self.step_ref(&step, Some(&member));
-        let record = self
+        let mut record = self
             .settle_on_ledger(&state, &member, step_ref.clone(), false, Some(deadline))
             .await?;
+        if let Record::Refused(PurchaseError::Confirmed(_)) = record {
+            // A Confirm reached the ledger and its record was lost: the
+            // purchase is confirmed (on every account), not timed out.
+            record = self
+                .settle_on_ledger(&state, &member, step_ref.clone(), true, Some(deadline))
+                .await?;
+        }
         match self
             .record(step_ref, record, step.request_hash, &|_, _| Vec::new())
             .await
