@@ -151,6 +151,7 @@ async fn a_confirm_the_ledger_did_but_purchases_never_recorded_is_finished_by_th
             currency: "BONUS".into(),
             purchase_id: "lost-1".into(),
             context: None,
+            cheque_items: Vec::new(),
         })
         .await
         .unwrap();

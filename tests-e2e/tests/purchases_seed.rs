@@ -122,7 +122,8 @@ async fn the_seeds_purchase_gives_the_seeds_numbers_and_moves_the_points() {
         .unwrap_err();
     assert_reason(&refused, Code::FailedPrecondition, "OperationIsConfirmed");
 
-    // History: the purchase is one row with its withdrawal and its reward.
+    // History: the purchase is one row with its withdrawal, its reward and
+    // its items.
     let history = w
         .ledger
         .client()
@@ -143,6 +144,14 @@ async fn the_seeds_purchase_gives_the_seeds_numbers_and_moves_the_points() {
     assert_eq!(rows.len(), 1, "{:#?}", history.rows);
     assert_eq!(rows[0].withdraws.len(), 1);
     assert_eq!(rows[0].rewards.len(), 1);
+    assert_eq!(rows[0].id, purchase);
+    // The seed's `chequeItems`: what was bought, from the confirm.
+    let items: Vec<(&str, &str, &str)> = rows[0]
+        .cheque_items
+        .iter()
+        .map(|i| (i.description.as_str(), i.count.as_str(), i.amount.as_str()))
+        .collect();
+    assert_eq!(items, [("Товар100", "1", "76.50")], "{:#?}", rows[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -288,6 +288,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             captured,
             accrued,
             context,
+            items,
             after: a,
         } => purchase::confirmed(purchase::Marker {
             key,
@@ -297,6 +298,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             accruals: *accrued,
             context,
             after: a,
+            items,
         }),
         Event::PurchaseCancelled {
             key,
@@ -314,6 +316,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             accruals: *dropped,
             context,
             after: a,
+            items: &[],
         }),
         Event::Expired {
             key,

@@ -39,14 +39,10 @@ async fn bad_input_names_the_fields_and_changes_nothing() {
     bad.lifetime = "nope".into();
     let status = l.client.accrue(bad).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    let fields: Vec<String> = status
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
-    assert_eq!(fields, ["operation_id", "amount.amount", "lifetime"]);
+    assert_eq!(
+        fields(&status),
+        ["operation_id", "amount.amount", "lifetime"]
+    );
     for (amount, currency, field) in [
         ("-5", "BONUS", "amount.amount"),
         ("0", "BONUS", "amount.amount"),

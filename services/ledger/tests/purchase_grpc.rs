@@ -49,6 +49,15 @@ fn confirm(op: &str, member: &str, purchase: &str) -> pb::ConfirmPurchaseRequest
         currency: String::new(),
         purchase_id: purchase.into(),
         context: of(purchase),
+        cheque_items: vec![item("Товар100", "1", "76.5"), item("Пакет", "2", "0")],
+    }
+}
+
+fn item(description: &str, count: &str, amount: &str) -> pb::ChequeItem {
+    pb::ChequeItem {
+        description: description.into(),
+        count: count.into(),
+        amount: amount.into(),
     }
 }
 
@@ -174,6 +183,17 @@ async fn confirm_settles_the_hold_and_the_pending_accrual_together() {
     let row = purchase_rows[0];
     assert_eq!(row.withdraws.len(), 1, "{row:#?}");
     assert_eq!(row.rewards.len(), 1, "{row:#?}");
+    // With the cheque's items the confirm named.
+    let items: Vec<(&str, &str, &str)> = row
+        .cheque_items
+        .iter()
+        .map(|i| (i.description.as_str(), i.count.as_str(), i.amount.as_str()))
+        .collect();
+    assert_eq!(
+        items,
+        [("Товар100", "1", "76.50"), ("Пакет", "2", "0.00")],
+        "{row:#?}"
+    );
     l.stop().await;
 }
 
@@ -223,21 +243,36 @@ async fn bad_pending_and_settlement_requests_name_their_fields() {
     p.kind = pb::OperationKind::Manual as i32;
     let status = c.accrue_pending(p).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    let fields: Vec<String> = status
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
+    let named = fields(&status);
     for f in [
         "operation_id",
         "amount.amount",
         "kind",
         "context.purchase_id",
     ] {
-        assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}");
+        assert!(named.iter().any(|x| x == f), "{f} not in {named:?}");
     }
+    let mut bad = confirm("c1", "m3", "P3");
+    bad.cheque_items = vec![
+        item(&"x".repeat(129), "1", "1"),
+        item("ok", "0", "-1"),
+        item("ok", "1e3", "1"),
+    ];
+    let status = c.confirm_purchase(bad).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        fields(&status),
+        [
+            "cheque_items[0].description",
+            "cheque_items[1].count",
+            "cheque_items[1].amount",
+            "cheque_items[2].count"
+        ]
+    );
+    let mut many = confirm("c1", "m3", "P3");
+    many.cheque_items = vec![item("x", "1", "1"); 101];
+    let status = c.confirm_purchase(many).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
     let status = c
         .confirm_purchase(confirm("c1", "m3", ""))
         .await

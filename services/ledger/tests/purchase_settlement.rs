@@ -82,6 +82,7 @@ fn confirm(op: &str, purchase: &str, now: DateTime<Utc>) -> Command {
         operation_id: op.into(),
         purchase_id: purchase.into(),
         context: of(purchase),
+        items: Vec::new(),
         now,
     }
 }

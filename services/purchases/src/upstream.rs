@@ -39,6 +39,42 @@ pub struct Context {
     pub cheque_number: String,
     /// The cheque total and its currency.
     pub purchase_amount: Option<(Decimal, String)>,
+    /// The cheque's items (a confirm's: the ledger shows them on the
+    /// purchase's history row).
+    pub items: Vec<Item>,
+}
+
+/// A cheque item as the member's history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Item {
+    /// Article name.
+    pub name: String,
+    /// Quantity.
+    pub count: Decimal,
+    /// Paid for the line after discounts.
+    pub amount: Decimal,
+}
+
+/// Most items the ledger's confirm takes (its contract): a longer cheque's
+/// history row shows its first ones.
+const MAX_HISTORY_ITEMS: usize = 100;
+
+/// Longest item name the ledger takes, in bytes (longer ones are cut at a
+/// character boundary).
+const MAX_ITEM_NAME: usize = 128;
+
+impl Item {
+    fn message(&self) -> ledger::ChequeItem {
+        let mut end = self.name.len().min(MAX_ITEM_NAME);
+        while !self.name.is_char_boundary(end) {
+            end -= 1;
+        }
+        ledger::ChequeItem {
+            description: self.name[..end].to_owned(),
+            count: self.count.normalize().to_string(),
+            amount: self.amount.to_string(),
+        }
+    }
 }
 
 impl Context {
@@ -414,6 +450,12 @@ impl Upstream {
     ) -> Result<Settled, UpstreamError> {
         let mut client = self.ledger.clone();
         let purchase_id = context.step.purchase_id.clone();
+        let items = context
+            .items
+            .iter()
+            .take(MAX_HISTORY_ITEMS)
+            .map(Item::message)
+            .collect();
         let context = context.message();
         let settlement = if confirm {
             client
@@ -423,6 +465,7 @@ impl Upstream {
                     currency: currency.to_owned(),
                     purchase_id,
                     context: Some(context),
+                    cheque_items: items,
                 }))
                 .await
                 .map(|r| r.into_inner().settlement)

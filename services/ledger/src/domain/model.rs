@@ -1,6 +1,7 @@
 //! The ledger's vocabulary: account keys, buckets, draws, commands, events
 //! and errors.
 
+use super::account::ChequeItem;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
@@ -369,6 +370,8 @@ pub enum Event {
         accrued: Decimal,
         /// Source.
         context: Context,
+        /// The cheque's items (for the history).
+        items: Vec<ChequeItem>,
         /// Balances after.
         after: Balances,
     },
@@ -526,6 +529,8 @@ pub enum Command {
         purchase_id: String,
         /// Source.
         context: Context,
+        /// The cheque's items (for the history).
+        items: Vec<ChequeItem>,
         /// Now.
         now: DateTime<Utc>,
     },

@@ -7,7 +7,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 
 use super::{Decoder, account, after, ts, wire};
-use crate::domain::account::{AccountKey, Balances, Context, Event, Pending};
+use crate::domain::account::{AccountKey, Balances, ChequeItem, Context, Event, Pending};
 use kit::aggregate::DecodeError;
 
 /// `PendingAccrued`.
@@ -16,6 +16,15 @@ pub const PENDING_ACCRUED: &str = "loyalty.ledger.v1.PendingAccrued";
 pub const PENDING_DROPPED: &str = "loyalty.ledger.v1.PendingAccrualDropped";
 /// `PurchaseConfirmed`.
 pub const PURCHASE_CONFIRMED: &str = "loyalty.ledger.v1.PurchaseConfirmed";
+/// A cheque item on the wire.
+pub fn item(i: &ChequeItem) -> pb::ChequeItem {
+    pb::ChequeItem {
+        description: i.description.clone(),
+        count: i.count.to_string(),
+        amount: i.amount.to_string(),
+    }
+}
+
 /// `PurchaseCancelled`.
 pub const PURCHASE_CANCELLED: &str = "loyalty.ledger.v1.PurchaseCancelled";
 
@@ -70,6 +79,8 @@ pub(super) struct Marker<'a> {
     pub accruals: Decimal,
     pub context: &'a Context,
     pub after: &'a Balances,
+    /// The cheque's items (a confirm; empty for a cancel).
+    pub items: &'a [ChequeItem],
 }
 
 /// `PurchaseConfirmed`.
@@ -82,6 +93,7 @@ pub(super) fn confirmed(m: Marker<'_>) -> (&'static str, Vec<u8>) {
         accrued: m.accruals.to_string(),
         context: Some(m.context.into()),
         balance_after: after(m.after),
+        cheque_items: m.items.iter().map(item).collect(),
     };
     (PURCHASE_CONFIRMED, msg.encode_to_vec())
 }
@@ -121,6 +133,17 @@ pub(super) fn decode(d: &Decoder<'_>, payload: &[u8]) -> Option<Result<Event, De
                 captured: d.decimal("captured", &m.captured)?,
                 accrued: d.decimal("accrued", &m.accrued)?,
                 context: d.context(m.context)?,
+                items: m
+                    .cheque_items
+                    .into_iter()
+                    .map(|i| {
+                        Ok(ChequeItem {
+                            count: d.decimal("cheque_items.count", &i.count)?,
+                            amount: d.decimal("cheque_items.amount", &i.amount)?,
+                            description: i.description,
+                        })
+                    })
+                    .collect::<Result<_, DecodeError>>()?,
                 after: d.after(m.balance_after)?,
             })
         }),

@@ -149,6 +149,11 @@ fn every_event_round_trips_and_names_its_type() {
             captured: Decimal::new(365, 1),
             accrued: Decimal::new(2, 0),
             context: context.clone(),
+            items: vec![crate::domain::account::ChequeItem {
+                description: "Товар100".into(),
+                count: Decimal::new(15, 1),
+                amount: Decimal::new(7650, 2),
+            }],
             after,
         },
         Event::PurchaseCancelled {

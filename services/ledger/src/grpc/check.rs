@@ -7,7 +7,7 @@ use tonic_types::FieldViolation;
 
 use super::{MAX_SHORT_TEXT, MAX_TEXT, RESERVED_PREFIXES};
 use crate::config::HoldTtl;
-use crate::domain::account::{Context, Kind};
+use crate::domain::account::{ChequeItem, Context, Kind};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::ids::{self, IdFault, StreamId};
 use crate::domain::model::{RewardType, WithdrawType};
@@ -15,6 +15,16 @@ use crate::domain::money::{self, AmountError};
 use crate::error::ApiError;
 use crate::events::wire;
 use loyalty_proto::ledger::v1 as pb;
+
+/// Most items a purchase's confirm may name (the first ones of a longer
+/// cheque: the history shows these).
+pub const MAX_CHEQUE_ITEMS: usize = 100;
+
+/// Longest item description, in bytes.
+pub const MAX_ITEM_DESCRIPTION: usize = 128;
+
+/// Most decimals of an item's count or amount.
+const ITEM_DECIMALS: u32 = 6;
 
 /// Collects field violations while validating a request.
 #[derive(Default)]
@@ -200,6 +210,56 @@ impl Check {
                 Context::default()
             }
         }
+    }
+
+    /// A confirm's cheque items: at most [`MAX_CHEQUE_ITEMS`], each with a
+    /// description of at most [`MAX_ITEM_DESCRIPTION`] bytes and a count and
+    /// amount that are plain decimals (the count positive, the amount not
+    /// negative; at most 6 decimals and 10^12), so the
+    /// `PurchaseConfirmed` event stays well within the log's size limit.
+    pub(super) fn cheque_items(&mut self, items: &[pb::ChequeItem]) -> Vec<ChequeItem> {
+        if items.len() > MAX_CHEQUE_ITEMS {
+            self.fail(
+                "cheque_items",
+                format!("has {} items; at most {MAX_CHEQUE_ITEMS}", items.len()),
+            );
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let field = |name: &str| format!("cheque_items[{i}].{name}");
+            self.text(
+                &field("description"),
+                &item.description,
+                MAX_ITEM_DESCRIPTION,
+            );
+            let max = Decimal::from(1_000_000_000_000i64);
+            let mut number =
+                |name: &str, value: &str, zero_allowed: bool| match money::parse_bounded(
+                    value,
+                    ITEM_DECIMALS,
+                    max,
+                ) {
+                    Ok(d) => d,
+                    Err(AmountError::NotPositive)
+                        if zero_allowed && value.trim().parse::<Decimal>() == Ok(Decimal::ZERO) =>
+                    {
+                        Decimal::ZERO
+                    }
+                    Err(e) => {
+                        self.fail(&field(name), e.to_string());
+                        Decimal::ZERO
+                    }
+                };
+            let count = number("count", &item.count, false);
+            let amount = number("amount", &item.amount, true);
+            out.push(ChequeItem {
+                description: item.description.clone(),
+                count,
+                amount,
+            });
+        }
+        out
     }
 
     /// A manual operation names its operator (`context.operator_id`), for

@@ -8,7 +8,7 @@ use loyalty_proto::ledger::v1 as pb;
 use super::check::Check;
 use crate::app::keys::IdempotencyKey;
 use crate::config::HoldTtl;
-use crate::domain::account::{AccountKey, Command, Context, Kind, Pending};
+use crate::domain::account::{AccountKey, ChequeItem, Command, Context, Kind, Pending};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::model::Shortfall;
 use crate::domain::money;
@@ -144,16 +144,19 @@ struct FollowUp<'r> {
     /// The amount, when the request has one (empty: all of it).
     amount: Option<&'r str>,
     context: Option<&'r pb::OperationContext>,
+    /// The cheque's items (a purchase's confirm; else empty).
+    items: &'r [pb::ChequeItem],
 }
 
 /// The checked parts of a [`FollowUp`]: account, operation id, target,
-/// amount, context.
+/// amount, context, cheque items.
 type FollowUpParts = (
     AccountKey,
     String,
     String,
     Option<rust_decimal::Decimal>,
     Context,
+    Vec<ChequeItem>,
 );
 
 /// Checks a [`FollowUp`] and builds its command with `build`.
@@ -171,8 +174,16 @@ fn follow_up(
         .amount
         .and_then(|a| c.optional_amount("amount", a, currency.as_ref()));
     let context = c.context(f.context);
+    let items = c.cheque_items(f.items);
     let currency = c.done_with(currency)?;
-    let command = build((key(member, &currency), op.clone(), target, amount, context));
+    let command = build((
+        key(member, &currency),
+        op.clone(),
+        target,
+        amount,
+        context,
+        items,
+    ));
     Ok(Converted {
         key: IdempotencyKey::Operation(op),
         command,
@@ -189,8 +200,9 @@ pub(super) fn capture(r: &pb::CaptureHoldRequest, e: &Edge<'_>) -> Result<Conver
         currency: &r.currency,
         amount: Some(&r.amount),
         context: r.context.as_ref(),
+        items: &[],
     };
-    follow_up(f, e, |(key, operation_id, hold_id, amount, context)| {
+    follow_up(f, e, |(key, operation_id, hold_id, amount, context, _)| {
         Command::Capture {
             key,
             operation_id,
@@ -211,8 +223,9 @@ pub(super) fn release(r: &pb::ReleaseHoldRequest, e: &Edge<'_>) -> Result<Conver
         currency: &r.currency,
         amount: None,
         context: r.context.as_ref(),
+        items: &[],
     };
-    follow_up(f, e, |(key, operation_id, hold_id, _, context)| {
+    follow_up(f, e, |(key, operation_id, hold_id, _, context, _)| {
         Command::Release {
             key,
             operation_id,
@@ -245,11 +258,12 @@ pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, A
         currency: &r.currency,
         amount: Some(&r.amount),
         context: r.context.as_ref(),
+        items: &[],
     };
     follow_up(
         f,
         e,
-        |(key, operation_id, original_operation_id, amount, context)| Command::Refund {
+        |(key, operation_id, original_operation_id, amount, context, _)| Command::Refund {
             key,
             operation_id,
             original_operation_id,
@@ -326,16 +340,20 @@ pub(super) fn confirm_purchase(
         currency: &r.currency,
         amount: None,
         context: r.context.as_ref(),
+        items: &r.cheque_items,
     };
-    follow_up(f, e, |(key, operation_id, purchase_id, _, context)| {
-        Command::ConfirmPurchase {
+    follow_up(
+        f,
+        e,
+        |(key, operation_id, purchase_id, _, context, items)| Command::ConfirmPurchase {
             key,
             operation_id,
             purchase_id,
             context,
+            items,
             now: e.now,
-        }
-    })
+        },
+    )
 }
 
 /// `CancelPurchase`.
@@ -350,8 +368,9 @@ pub(super) fn cancel_purchase(
         currency: &r.currency,
         amount: None,
         context: r.context.as_ref(),
+        items: &[],
     };
-    follow_up(f, e, |(key, operation_id, purchase_id, _, context)| {
+    follow_up(f, e, |(key, operation_id, purchase_id, _, context, _)| {
         Command::CancelPurchase {
             key,
             operation_id,

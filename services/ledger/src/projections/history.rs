@@ -1,7 +1,9 @@
 //! The member history (seed `GET api/v1.1/History`): one row per purchase
 //! (all its rewards and withdrawals), per reward without a purchase
 //! (`RewardData`) and per withdrawal without a purchase (`WithdrawData`).
-//! Holds appear once captured. Rewards are positive, withdrawals negative
+//! Holds appear once captured; a purchase's confirm adds its cheque's items
+//! (`chequeItems`) to its row, or makes the row when the purchase moved no
+//! points. Rewards are positive, withdrawals negative
 //! (`"amount": -10` in the seed). A refund is a row of its own at its own
 //! time (a `Purchase` row with `isRefund` when it belongs to a purchase), so
 //! date filters find it.
@@ -102,6 +104,9 @@ fn purchase_key(member: &str, purchase: &str) -> Vec<u8> {
 enum Entry {
     Reward(pb::HistoryReward),
     Withdraw(pb::HistoryWithdraw),
+    /// A confirm's cheque items (they replace the row's: the bonus and the
+    /// cash account's confirms name the same cheque).
+    Items(Vec<pb::ChequeItem>),
 }
 
 fn reward(
@@ -167,7 +172,35 @@ impl Projection for History {
             ..Default::default()
         };
         let is_refund = matches!(event, Event::Refunded { .. });
+        let confirm_context;
         let (key, entry, context, kind) = match &event {
+            // The confirm of a purchase brings its cheque's items.
+            Event::PurchaseConfirmed {
+                key,
+                purchase_id,
+                items,
+                context,
+                ..
+            } if !items.is_empty() => {
+                confirm_context = Context {
+                    purchase_id: purchase_id.clone(),
+                    ..context.clone()
+                };
+                let items = items
+                    .iter()
+                    .map(|i| pb::ChequeItem {
+                        description: i.description.clone(),
+                        count: i.count.normalize().to_string(),
+                        amount: money::render(i.amount, scale),
+                    })
+                    .collect();
+                (
+                    key,
+                    Entry::Items(items),
+                    &confirm_context,
+                    pb::OperationKind::Regular,
+                )
+            }
             Event::Accrued {
                 key,
                 operation_id,
@@ -308,7 +341,7 @@ impl Projection for History {
                     rows.insert(c, Vec::new());
                 }
                 let row_type = match (&entry, purchase.is_empty()) {
-                    (_, false) => pb::HistoryRowType::Purchase,
+                    (_, false) | (Entry::Items(_), true) => pb::HistoryRowType::Purchase,
                     (Entry::Reward(_), true) => pb::HistoryRowType::RewardData,
                     (Entry::Withdraw(_), true) => pb::HistoryRowType::WithdrawData,
                 };
@@ -334,6 +367,7 @@ impl Projection for History {
                     } else {
                         wire::money(context.purchase_amount.as_ref())
                     },
+                    cheque_items: Vec::new(),
                 };
                 (k, row)
             }
@@ -348,6 +382,7 @@ impl Projection for History {
         match entry {
             Entry::Reward(r) => row.rewards.push(r),
             Entry::Withdraw(w) => row.withdraws.push(w),
+            Entry::Items(items) => row.cheque_items = items,
         }
         rows.insert(row_key, row.encode_to_vec());
         Ok(())

@@ -41,3 +41,15 @@ pub async fn balance(client: &mut LedgerServiceClient<Channel>, member: &str) ->
         .into_inner();
     (b.accounts[0].available.clone(), b.accounts[0].held.clone())
 }
+
+/// The fields an INVALID_ARGUMENT status names, in order.
+pub fn fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}

@@ -240,6 +240,7 @@ impl Steps {
                 let currency = self.rules_at(step_date).cash_currency.clone();
                 (t, currency)
             }),
+            items: Vec::new(),
         }
     }
 

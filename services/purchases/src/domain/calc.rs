@@ -65,6 +65,8 @@ pub struct LineResult {
     pub goods_id: String,
     /// Quantity.
     pub quantity: Decimal,
+    /// Article name.
+    pub name: String,
 }
 
 /// A calculated cheque.
@@ -151,6 +153,7 @@ fn line(
         paid: Decimal::ZERO,
         earned: Decimal::ZERO,
         card_load,
+        name: l.name.clone(),
         barcode: l.barcode.clone(),
         goods_id: l.goods_id.clone(),
         quantity: l.quantity,

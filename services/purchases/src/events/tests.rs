@@ -50,6 +50,7 @@ fn every_event_round_trips_and_names_its_type() {
             barcode: "8765653477".into(),
             goods_id: "0036961".into(),
             quantity: Decimal::ONE,
+            name: "Товар100".into(),
         }],
         total_amount: Decimal::new(765, 1),
         total_discount: Decimal::new(235, 1),

@@ -90,6 +90,7 @@ impl Decoder<'_> {
                     paid: self.decimal("pay_amount", &l.pay_amount)?,
                     earned: self.decimal("cashback", &l.cashback)?,
                     card_load: l.card_load,
+                    name: l.name,
                     barcode: l.barcode,
                     goods_id: l.goods_id,
                     quantity: self.decimal("quantity", &l.quantity)?,
@@ -178,6 +179,7 @@ pub fn calc(c: &Calculation) -> pb::AnswerCheque {
                 message: String::new(),
                 payable: dec(l.payable),
                 card_load: l.card_load,
+                name: l.name.clone(),
             })
             .collect(),
         payable: dec(c.payable),

@@ -54,6 +54,7 @@ pub fn cheque(c: &Calculation, show: Show) -> pb::AnswerCheque {
                 message: String::new(),
                 payable: money(l.payable),
                 card_load: l.card_load,
+                name: l.name.clone(),
             })
             .collect(),
         payable: money(c.payable),

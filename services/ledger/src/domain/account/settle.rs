@@ -43,9 +43,21 @@ pub(super) enum Settled {
 
 /// Which way a purchase is being settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settle {
-    Confirm,
+enum Settle<'a> {
+    /// With the cheque's items (for the history).
+    Confirm(&'a [ChequeItem]),
     Cancel,
+}
+
+/// One item of a confirmed purchase's cheque, for the member's history.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChequeItem {
+    /// Article name.
+    pub description: String,
+    /// Quantity.
+    pub count: Decimal,
+    /// Paid for the line after discounts.
+    pub amount: Decimal,
 }
 
 impl Account {
@@ -78,9 +90,10 @@ impl Account {
                 operation_id,
                 purchase_id,
                 context,
+                items,
                 now,
             } => (
-                Settle::Confirm,
+                Settle::Confirm(items),
                 key,
                 operation_id,
                 purchase_id,
@@ -159,7 +172,7 @@ impl Account {
             .filter(|p| p.context.purchase_id == purchase_id)
             .cloned()
             .collect();
-        if how == Settle::Confirm {
+        if matches!(how, Settle::Confirm(_)) {
             let lapsed_hold = holds
                 .iter()
                 .any(|(_, status, lapsed)| *status == HoldStatus::Expired || *lapsed);
@@ -182,7 +195,7 @@ impl Account {
                 .checked_add(hold.amount)
                 .ok_or(LedgerError::BalanceOutOfRange)?;
             let event = match how {
-                Settle::Confirm => Event::Captured {
+                Settle::Confirm(_) => Event::Captured {
                     key: key.clone(),
                     hold_id,
                     operation_id: settlement_id,
@@ -209,7 +222,7 @@ impl Account {
                 .checked_add(p.amount)
                 .ok_or(LedgerError::BalanceOutOfRange)?;
             let event = match how {
-                Settle::Confirm => {
+                Settle::Confirm(_) => {
                     // Debt is paid first; the bucket holds the rest.
                     let debt_repaid = self.debt.min(p.amount);
                     Event::Accrued {
@@ -240,13 +253,14 @@ impl Account {
             self.record(event, &mut events)?;
         }
         let marker = match how {
-            Settle::Confirm => Event::PurchaseConfirmed {
+            Settle::Confirm(items) => Event::PurchaseConfirmed {
                 key: key.clone(),
                 operation_id: operation_id.to_owned(),
                 purchase_id: purchase_id.to_owned(),
                 captured: holds_total,
                 accrued: pending_total,
                 context: context.clone(),
+                items: items.to_vec(),
                 after: Default::default(),
             },
             Settle::Cancel => Event::PurchaseCancelled {

@@ -10,7 +10,7 @@ use crate::domain::calc::Calculation;
 use crate::domain::ids::LedgerIds;
 use crate::domain::purchase::{Device, Purchase, PurchaseError, Record, StepRef};
 use crate::error::ApiError;
-use crate::upstream::Settled;
+use crate::upstream::{Item, Settled};
 
 /// What the ledger settled on an account before the purchase recorded it:
 /// the purchase's one hold and pending accrual (of points on the bonus
@@ -73,7 +73,18 @@ impl Steps {
             return Ok(Record::Refused(e));
         }
         let ids = LedgerIds::of(&state.purchase_id);
-        let context = self.context(step_ref, state, None);
+        let mut context = self.context(step_ref, state, None);
+        if confirm {
+            context.items = state
+                .lines
+                .iter()
+                .map(|l| Item {
+                    name: l.name.clone(),
+                    count: l.quantity,
+                    amount: l.amount,
+                })
+                .collect();
+        }
         let mut accounts = vec![&rules.bonus_currency];
         let charged = state.pending.as_ref().map_or(Decimal::ZERO, |p| p.charged);
         if charged > Decimal::ZERO {
