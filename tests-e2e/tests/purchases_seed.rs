@@ -89,6 +89,11 @@ async fn the_seeds_purchase_gives_the_seeds_numbers_and_moves_the_points() {
         .unwrap()
         .into_inner();
     assert_eq!(bonus.bonus_amount, "4.00");
+    // What the till prints on the cheque (ru by default).
+    assert_eq!(
+        bonus.answer.as_ref().unwrap().cheque_message,
+        "Оплачено баллами: 36,50; Начислено баллов: 4,00"
+    );
     let b = bonus_balance(&w, &member).await;
     assert_eq!(b.pending, "4.00", "{b:?}");
 

@@ -13,6 +13,7 @@ struct Words {
     card: &'static str,
     card_number: &'static str,
     points: &'static str,
+    paid: &'static str,
     load: &'static str,
     loaded: &'static str,
     comma: bool,
@@ -24,6 +25,7 @@ fn words(language: &str) -> Words {
             card: "Loyalty card",
             card_number: "Card number:",
             points: "Points:",
+            paid: "Paid with points:",
             load: "Card load",
             loaded: "Amount loaded:",
             comma: false,
@@ -32,6 +34,7 @@ fn words(language: &str) -> Words {
             card: "Kundenkarte",
             card_number: "Kartennummer:",
             points: "Bonus:",
+            paid: "Mit Bonus bezahlt:",
             load: "Kundenkarte Aufladung",
             loaded: "Folgender Betrag wurde aufgeladen:",
             comma: true,
@@ -40,6 +43,7 @@ fn words(language: &str) -> Words {
             card: "Карта лояльности",
             card_number: "Номер карты:",
             points: "Начислено баллов:",
+            paid: "Оплачено баллами:",
             load: "Пополнение карты",
             loaded: "Зачислено:",
             comma: true,
@@ -59,6 +63,20 @@ pub fn printed(value: Decimal, comma: bool, currency: &str) -> String {
     } else {
         format!("{s} {currency}")
     }
+}
+
+/// The line a till prints on the cheque after Bonus (`chequeMessage`):
+/// the points paid and earned, in `language` ("" when both are zero).
+pub fn cheque_message(language: &str, paid: Decimal, earned: Decimal) -> String {
+    let w = words(language);
+    let mut parts = Vec::new();
+    if paid > Decimal::ZERO {
+        parts.push(format!("{} {}", w.paid, printed(paid, w.comma, "")));
+    }
+    if earned > Decimal::ZERO {
+        parts.push(format!("{} {}", w.points, printed(earned, w.comma, "")));
+    }
+    parts.join("; ")
 }
 
 fn separator(caption: &str) -> pb::ReceiptLine {

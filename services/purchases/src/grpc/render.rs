@@ -140,6 +140,9 @@ pub fn bonus(events: &[Event], cash_currency: &str) -> pb::BonusResponse {
             };
             let mut a = answer(step, Some(cheque(calc, show)));
             a.transaction_id = pending.accrual_operation_id.clone();
+            let paid = calc.lines.iter().map(|l| l.paid).sum();
+            a.cheque_message =
+                super::receipt::cheque_message(&pending.language, paid, pending.points);
             out.answer = Some(a);
             out.bonus_amount = money(pending.points);
             out.charged_amount = money(pending.charged);
