@@ -45,6 +45,18 @@ pub mod purchases {
     }
 }
 
+/// Certificates: gift (money) certificates, their import and their events.
+pub mod certificates {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("loyalty.certificates.v1");
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/loyalty.certificates.v1.serde.rs"
+        ));
+    }
+}
+
 /// Diagnostic events of the event-sourcing kit's probe tool.
 pub mod kit {
     /// Version 1.

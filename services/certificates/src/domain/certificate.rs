@@ -1,0 +1,309 @@
+//! A certificate (stream `certificate/<id>`, the id being its first
+//! identifier: `number/7770002105606220001`) and what an import line does to
+//! it: creates it, moves it along the state machine of [`super::status`],
+//! or changes nothing (a line loaded before, unchanged: the seed's restart
+//! rule). A line that cannot apply is refused with the reason its report
+//! line shows.
+
+use chrono::NaiveDate;
+use kit::aggregate::Aggregate;
+use rust_decimal::Decimal;
+
+use super::identifiers::{IdKind, Identifiers};
+use super::line::ImportLine;
+use super::status::Status;
+
+/// The issue (and its certificate type) an import loads certificates into.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Issue {
+    /// The issue's id.
+    pub issue_id: String,
+    /// True when the type's certificates are spent at once (one-time).
+    pub one_time: bool,
+}
+
+/// Where a change came from: an import job and its line (1 = the first
+/// line after the header).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Source {
+    /// The import job.
+    pub import_id: String,
+    /// The line of its file.
+    pub line: u64,
+}
+
+/// Commands on a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Apply one import line to the certificate `certificate_id`.
+    Import {
+        /// The certificate the line names (found by any of its
+        /// identifiers, or the new one's id).
+        certificate_id: String,
+        /// The line.
+        line: ImportLine,
+        /// The issue a new certificate joins.
+        issue: Issue,
+        /// Where the line came from.
+        source: Source,
+    },
+}
+
+/// The dates of a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dates {
+    /// `ActivationDate`.
+    pub activation: Option<NaiveDate>,
+    /// `ExpirationDate`.
+    pub expiration: Option<NaiveDate>,
+    /// `RedemptionDate`.
+    pub redemption: Option<NaiveDate>,
+}
+
+/// Facts about a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A line created it.
+    Imported {
+        /// Its id.
+        certificate_id: String,
+        /// Its issue.
+        issue: Issue,
+        /// Its identifiers.
+        ids: Identifiers,
+        /// Its state.
+        status: Status,
+        /// Its balance.
+        amount: Decimal,
+        /// Its dates.
+        dates: Dates,
+        /// The line.
+        source: Source,
+    },
+    /// A line changed it.
+    Updated {
+        /// Its id.
+        certificate_id: String,
+        /// The state before.
+        from: Status,
+        /// The state now.
+        status: Status,
+        /// The balance now.
+        amount: Decimal,
+        /// The dates now.
+        dates: Dates,
+        /// Identifiers the line added.
+        added: Identifiers,
+        /// The line.
+        source: Source,
+    },
+}
+
+/// Why a line cannot apply to the certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    /// A new certificate needs its balance.
+    #[error("a new certificate needs its Amount")]
+    AmountRequired,
+    /// Redeemed is imported only for one-time certificates or amount 0.
+    #[error(
+        "Redeemed is imported only for a one-time certificate or with Amount 0 (Amount is {0})"
+    )]
+    RedeemedWithBalance(Decimal),
+    /// The state machine has no such move.
+    #[error("a {from} certificate cannot become {to}")]
+    Transition {
+        /// State now.
+        from: Status,
+        /// State the line asks for.
+        to: Status,
+    },
+    /// Activation after expiry.
+    #[error("ActivationDate {activation} is after ExpirationDate {expiration}")]
+    ActivationAfterExpiry {
+        /// Activation date.
+        activation: NaiveDate,
+        /// Expiration date.
+        expiration: NaiveDate,
+    },
+    /// A final state's balance or dates cannot change.
+    #[error("the certificate is {0}: its amount and dates no longer change")]
+    Final(Status),
+    /// The line gives an identifier another value than the certificate's.
+    #[error("{kind} differs from the certificate's")]
+    IdentifierDiffers {
+        /// Which.
+        kind: IdKind,
+    },
+}
+
+/// One certificate's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Certificate {
+    /// Its id ("" before it exists).
+    pub id: String,
+    /// Its issue.
+    pub issue: Issue,
+    /// Its identifiers.
+    pub ids: Identifiers,
+    /// Where it stands.
+    pub status: Status,
+    /// Its balance.
+    pub amount: Decimal,
+    /// Its dates.
+    pub dates: Dates,
+}
+
+fn check_dates(d: &Dates) -> Result<(), CertificateError> {
+    match (d.activation, d.expiration) {
+        (Some(activation), Some(expiration)) if activation > expiration => {
+            Err(CertificateError::ActivationAfterExpiry {
+                activation,
+                expiration,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_redeemed(status: Status, one_time: bool, amount: Decimal) -> Result<(), CertificateError> {
+    if status == Status::Redeemed && !one_time && !amount.is_zero() {
+        return Err(CertificateError::RedeemedWithBalance(amount));
+    }
+    Ok(())
+}
+
+impl Certificate {
+    fn create(
+        certificate_id: &str,
+        line: &ImportLine,
+        issue: &Issue,
+        source: &Source,
+    ) -> Result<Vec<Event>, CertificateError> {
+        let amount = line.amount.ok_or(CertificateError::AmountRequired)?;
+        check_redeemed(line.status, issue.one_time, amount)?;
+        let dates = Dates {
+            activation: line.activation_date,
+            expiration: line.expiration_date,
+            redemption: line.redemption_date,
+        };
+        check_dates(&dates)?;
+        Ok(vec![Event::Imported {
+            certificate_id: certificate_id.to_owned(),
+            issue: issue.clone(),
+            ids: line.ids.clone(),
+            status: line.status,
+            amount,
+            dates,
+            source: source.clone(),
+        }])
+    }
+
+    fn update(&self, line: &ImportLine, source: &Source) -> Result<Vec<Event>, CertificateError> {
+        if let Some(kind) = line
+            .ids
+            .iter()
+            .find(|(k, v)| self.ids.get(*k).is_some_and(|mine| mine != *v))
+            .map(|(k, _)| k)
+        {
+            return Err(CertificateError::IdentifierDiffers { kind });
+        }
+        let mut added = Identifiers::new();
+        for kind in self.ids.differences(&line.ids) {
+            if let Some(v) = line.ids.get(kind) {
+                added.insert(kind, v);
+            }
+        }
+        let amount = line.amount.unwrap_or(self.amount);
+        let dates = Dates {
+            activation: line.activation_date.or(self.dates.activation),
+            expiration: line.expiration_date.or(self.dates.expiration),
+            redemption: line.redemption_date.or(self.dates.redemption),
+        };
+        let unchanged = line.status == self.status
+            && amount == self.amount
+            && dates == self.dates
+            && added.is_empty();
+        if unchanged {
+            return Ok(Vec::new());
+        }
+        if !self.status.may_become(line.status) {
+            return Err(CertificateError::Transition {
+                from: self.status,
+                to: line.status,
+            });
+        }
+        if self.status.is_final() && (amount != self.amount || dates != self.dates) {
+            return Err(CertificateError::Final(self.status));
+        }
+        check_redeemed(line.status, self.issue.one_time, amount)?;
+        check_dates(&dates)?;
+        Ok(vec![Event::Updated {
+            certificate_id: self.id.clone(),
+            from: self.status,
+            status: line.status,
+            amount,
+            dates,
+            added,
+            source: source.clone(),
+        }])
+    }
+}
+
+impl Aggregate for Certificate {
+    type Command = Command;
+    type Event = Event;
+    type Error = CertificateError;
+
+    fn decide(&self, command: &Command) -> Result<Vec<Event>, CertificateError> {
+        match command {
+            Command::Import {
+                certificate_id,
+                line,
+                issue,
+                source,
+            } => {
+                if self.id.is_empty() {
+                    Self::create(certificate_id, line, issue, source)
+                } else {
+                    self.update(line, source)
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Imported {
+                certificate_id,
+                issue,
+                ids,
+                status,
+                amount,
+                dates,
+                ..
+            } => {
+                self.id = certificate_id.clone();
+                self.issue = issue.clone();
+                self.ids = ids.clone();
+                self.status = *status;
+                self.amount = *amount;
+                self.dates = *dates;
+            }
+            Event::Updated {
+                status,
+                amount,
+                dates,
+                added,
+                ..
+            } => {
+                for (k, v) in added.iter() {
+                    self.ids.insert(k, v);
+                }
+                self.status = *status;
+                self.amount = *amount;
+                self.dates = *dates;
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure domain of certificates: no I/O, no prost, no tokio.
+
+pub mod certificate;
+pub mod identifiers;
+pub mod line;
+pub mod status;
