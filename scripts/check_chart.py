@@ -21,7 +21,8 @@ Assertions:
     a data volume), NATS as 3 servers with sync_interval "always" and a 3-replica stream;
   - the services' data dir, user and binaries match deploy/Dockerfile;
   - each service's upstream URLs name a Service of the render, on its gRPC port;
-  - the NetworkPolicies allow exactly the calls the architecture has.
+  - the NetworkPolicies allow exactly the calls the architecture has;
+  - the chart README's values table covers every value of values.yaml.
 """
 
 import argparse
@@ -248,6 +249,41 @@ def check_network_policies(c, render, docs):
                 f"{render}: {name} accepts gRPC from outside the release: {outside}")
 
 
+def readme_values(path):
+    """The value paths the README's table rows name (`a.b`, `.c` siblings, `services.*`)."""
+    names = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("| `"):
+                continue
+            items = re.findall(r"`([^`]+)`", line.split("|")[1])
+            parent = items[0].rsplit(".", 1)[0]
+            names.add(items[0])
+            names.update(parent + item for item in items[1:] if item.startswith("."))
+    return names
+
+
+def value_paths(values, prefix=""):
+    for key, value in values.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and value:
+            yield from value_paths(value, path)
+        else:
+            yield path
+
+
+def check_readme(c, values_path, readme_path):
+    with open(values_path, encoding="utf-8") as f:
+        values = yaml.safe_load(f)
+    listed = readme_values(readme_path)
+    for path in value_paths(values):
+        parts = path.split(".")
+        candidates = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+        if parts[0] == "services" and len(parts) > 2:
+            candidates |= {".".join(["services", "*"] + parts[2:i]) for i in range(3, len(parts) + 1)}
+        c.check(candidates & listed, f"{readme_path}: the values table does not list {path}")
+
+
 def nats_conf(docs):
     for d in docs:
         if d["kind"] == "ConfigMap" and component(d) == "nats":
@@ -265,7 +301,7 @@ def main():
     conf.add_argument("input")
     conf.add_argument("output")
     check = sub.add_parser("assert")
-    for flag in ("--dockerfile", "--default", "--production", "--all-services"):
+    for flag in ("--dockerfile", "--default", "--production", "--all-services", "--values", "--readme"):
         check.add_argument(flag, required=True)
     args = parser.parse_args()
 
@@ -302,6 +338,7 @@ def main():
         check_network_policies(c, render, docs)
     check_no_secret_data(c, "default", renders["default"])
     check_production(c, renders["production"])
+    check_readme(c, args.values, args.readme)
     c.check(set(service_workloads(renders["all-services"])) == set(SERVICES),
             "all-services: not every service rendered")
     if c.failures:
