@@ -10,6 +10,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 
 use crate::domain::certificate::{Dates, Event, Issue, Source};
+use crate::domain::claim::Claimed;
 use crate::domain::identifiers::{IdKind, Identifiers};
 use crate::domain::status::Status;
 
@@ -19,6 +20,32 @@ pub mod types {
     pub const IMPORTED: &str = "loyalty.certificates.v1.CertificateImported";
     /// `CertificateUpdated`.
     pub const UPDATED: &str = "loyalty.certificates.v1.CertificateUpdated";
+    /// `IdentifierClaimed`.
+    pub const CLAIMED: &str = "loyalty.certificates.v1.IdentifierClaimed";
+}
+
+impl DomainEvent for Claimed {
+    fn event_type(&self) -> &'static str {
+        types::CLAIMED
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        pb::IdentifierClaimed {
+            certificate_id: self.certificate_id.clone(),
+        }
+        .encode_to_vec()
+    }
+
+    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError> {
+        let d = Decoder { event_type };
+        if event_type != types::CLAIMED {
+            return Err(d.err(format!("unknown event type {event_type}")));
+        }
+        let m: pb::IdentifierClaimed = d.message(payload)?;
+        Ok(Claimed {
+            certificate_id: m.certificate_id,
+        })
+    }
 }
 
 fn kind_to_wire(k: IdKind) -> pb::IdentifierKind {

@@ -7,5 +7,6 @@
 //! and the import-line rules; the log, the import job, the contract and the
 //! edge follow the layout of `services/README.md`.
 
+pub mod app;
 pub mod domain;
 pub mod events;

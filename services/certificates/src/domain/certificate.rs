@@ -130,7 +130,7 @@ pub enum CertificateError {
     #[error("the certificate is {0}: its amount and dates no longer change")]
     Final(Status),
     /// The line gives an identifier another value than the certificate's.
-    #[error("{kind} differs from the certificate's")]
+    #[error("{kind} differs from that of the certificate the line's other identifiers name")]
     IdentifierDiffers {
         /// Which.
         kind: IdKind,

@@ -1,6 +1,7 @@
 //! Pure domain of certificates: no I/O, no prost, no tokio.
 
 pub mod certificate;
+pub mod claim;
 pub mod identifiers;
 pub mod line;
 pub mod status;

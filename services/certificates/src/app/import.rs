@@ -1,0 +1,317 @@
+//! The import of a certificate file (seed 000), streamed: one line is read,
+//! decided and recorded at a time, so a file of a million lines never needs
+//! a million lines in memory. Each line's outcome goes to the caller as it
+//! happens (the report's error lines are written out as they come); the
+//! [`Report`] keeps the counts.
+//!
+//! A line is resolved to its certificate by any of its identifiers (their
+//! claims), decided on the certificate's state (a refusal records nothing),
+//! then the identifiers it adds are claimed and the change is appended
+//! under the key `import/<importId>/<line>` — so a job run again after a
+//! crash repeats no line, and a file imported again under a new job skips
+//! the lines it loaded before unchanged.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::Arc;
+
+use kit::aggregate::{Aggregate, Executed, Idempotency, Repository, RepositoryError};
+use kit::log::{EventLog, LogError, Metadata};
+use rust_decimal::Decimal;
+
+use crate::domain::certificate::{Certificate, Command, Event, Issue, Source};
+use crate::domain::claim::{self, Claim, IdentifierClaim};
+use crate::domain::identifiers::certificate_id;
+use crate::domain::line::{Header, ImportLine};
+
+/// The seed-004 code of an import with accepted lines (errors or not).
+pub const CODE_OK: u16 = 0;
+/// The seed-004 code of an import whose every line was refused.
+pub const CODE_ALL_REFUSED: u16 = 185;
+/// The seed-004 code of a one-line import whose line was refused.
+pub const CODE_ONE_REFUSED: u16 = 188;
+
+/// What one line did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It created a certificate.
+    Created,
+    /// It changed one.
+    Updated,
+    /// It was loaded before: nothing changed (skipped).
+    Unchanged,
+    /// It was refused, for this reason.
+    Refused(String),
+}
+
+/// The counts of an import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The import job.
+    pub import_id: String,
+    /// Lines read (after the header).
+    pub lines: u64,
+    /// Certificates created.
+    pub created: u64,
+    /// Certificates changed.
+    pub updated: u64,
+    /// Lines loaded before, unchanged (skipped).
+    pub unchanged: u64,
+    /// Lines refused.
+    pub refused: u64,
+    /// Sum of the amounts of the lines accepted (created or changed).
+    pub accepted_amount: Decimal,
+}
+
+impl Report {
+    /// The seed-004 code: 0 when any line was accepted or skipped, 188 for
+    /// a one-line file whose line was refused, 185 when every line was.
+    pub fn code(&self) -> u16 {
+        match (self.lines, self.refused) {
+            (n, r) if r < n || n == 0 => CODE_OK,
+            (1, 1) => CODE_ONE_REFUSED,
+            _ => CODE_ALL_REFUSED,
+        }
+    }
+}
+
+/// Why an import stopped (the lines before were recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file is empty or its header is refused.
+    #[error("header: {0}")]
+    Header(String),
+    /// The file cannot be read as `;`-separated text.
+    #[error("line {line}: {reason}")]
+    Unreadable {
+        /// Where.
+        line: u64,
+        /// What.
+        reason: String,
+    },
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The log holds something that cannot be read, or a stream kept
+    /// changing.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// Imports certificate files into the log.
+pub struct Importer {
+    certificates: Repository<Certificate>,
+    claims: Repository<IdentifierClaim>,
+}
+
+fn certificate_stream(id: &str) -> String {
+    format!("certificate/{id}")
+}
+
+/// A domain refusal as the line's reason; anything else (the log failed, a
+/// stored event cannot be read, a stream kept changing) stops the import.
+fn split<E: std::error::Error>(e: RepositoryError<E>) -> Result<String, ImportError> {
+    match e {
+        RepositoryError::Domain(e) => Ok(e.to_string()),
+        RepositoryError::Log(e) => Err(ImportError::Log(e)),
+        other @ (RepositoryError::Decode { .. } | RepositoryError::TooManyConflicts { .. }) => {
+            Err(ImportError::Storage(other.to_string()))
+        }
+    }
+}
+
+/// A failed load (a load refuses nothing: every failure stops the import).
+fn storage<E: std::error::Error>(e: RepositoryError<E>) -> ImportError {
+    match split(e) {
+        Ok(reason) | Err(ImportError::Storage(reason)) => ImportError::Storage(reason),
+        Err(e) => e,
+    }
+}
+
+impl Importer {
+    /// An importer over `log`.
+    pub fn new(log: Arc<EventLog>) -> Self {
+        Self {
+            certificates: Repository::new(Arc::clone(&log)),
+            claims: Repository::new(log),
+        }
+    }
+
+    /// Imports the `;`-separated file `input` as job `import_id` into
+    /// `issue`, telling `each` every line's outcome (line 1 = the first
+    /// after the header) as it happens.
+    pub async fn import(
+        &self,
+        import_id: &str,
+        issue: &Issue,
+        input: impl Read,
+        mut each: impl FnMut(u64, &Outcome),
+    ) -> Result<Report, ImportError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(input);
+        let mut record = csv::StringRecord::new();
+        let unreadable = |line: u64, e: csv::Error| ImportError::Unreadable {
+            line,
+            reason: e.to_string(),
+        };
+        if !reader
+            .read_record(&mut record)
+            .map_err(|e| unreadable(0, e))?
+        {
+            return Err(ImportError::Header("the file is empty".into()));
+        }
+        let header =
+            Header::parse(record.iter()).map_err(|e| ImportError::Header(e.to_string()))?;
+        let mut report = Report {
+            import_id: import_id.to_owned(),
+            ..Report::default()
+        };
+        let mut n = 0u64;
+        while reader
+            .read_record(&mut record)
+            .map_err(|e| unreadable(n + 1, e))?
+        {
+            n += 1;
+            if record.iter().all(|f| f.trim().is_empty()) {
+                n -= 1; // blank lines are not lines of the file
+                continue;
+            }
+            let source = Source {
+                import_id: import_id.to_owned(),
+                line: n,
+            };
+            let (outcome, amount) = match ImportLine::parse(&header, record.iter()) {
+                Err(e) => (Outcome::Refused(e.to_string()), None),
+                Ok(line) => {
+                    let amount = line.amount;
+                    (self.apply(line, issue, source, &record).await?, amount)
+                }
+            };
+            report.lines += 1;
+            if matches!(outcome, Outcome::Created | Outcome::Updated) {
+                report.accepted_amount = report
+                    .accepted_amount
+                    .saturating_add(amount.unwrap_or_default());
+            }
+            match &outcome {
+                Outcome::Created => report.created += 1,
+                Outcome::Updated => report.updated += 1,
+                Outcome::Unchanged => report.unchanged += 1,
+                Outcome::Refused(_) => report.refused += 1,
+            }
+            each(n, &outcome);
+        }
+        Ok(report)
+    }
+
+    /// One parsed line: resolved, decided, claimed, recorded.
+    async fn apply(
+        &self,
+        line: ImportLine,
+        issue: &Issue,
+        source: Source,
+        record: &csv::StringRecord,
+    ) -> Result<Outcome, ImportError> {
+        let mut owners = BTreeSet::new();
+        for (kind, value) in line.ids.iter() {
+            let (claim, _) = self
+                .claims
+                .load(&claim::stream(kind, value))
+                .map_err(storage)?;
+            if let Some(owner) = claim.owner {
+                owners.insert(owner);
+            }
+        }
+        if owners.len() > 1 {
+            let named: Vec<&str> = owners.iter().map(String::as_str).collect();
+            return Ok(Outcome::Refused(format!(
+                "the identifiers belong to different certificates ({})",
+                named.join(", ")
+            )));
+        }
+        let Some(id) = owners
+            .into_iter()
+            .next()
+            .or_else(|| certificate_id(&line.ids))
+        else {
+            return Ok(Outcome::Refused("the line names no identifier".into()));
+        };
+        let stream = certificate_stream(&id);
+        let line_no = source.line;
+        let command = Command::Import {
+            certificate_id: id.clone(),
+            line,
+            issue: issue.clone(),
+            source,
+        };
+        // Decided first on the state as it is: a refused line claims
+        // nothing, an unchanged one appends nothing.
+        let (state, _) = self.certificates.load(&stream).map_err(storage)?;
+        match state.decide(&command) {
+            Err(e) => return Ok(Outcome::Refused(e.to_string())),
+            Ok(events) if events.is_empty() => return Ok(Outcome::Unchanged),
+            Ok(_) => {}
+        }
+        let Command::Import { line, .. } = &command;
+        for (kind, value) in line.ids.iter() {
+            if state.ids.get(kind) == Some(value) {
+                continue;
+            }
+            let claimed = self
+                .claims
+                .execute(
+                    &claim::stream(kind, value),
+                    &Claim {
+                        certificate_id: id.clone(),
+                    },
+                    None,
+                    Metadata::default(),
+                    |_, _| Vec::new(),
+                )
+                .await;
+            if let Err(e) = claimed {
+                return Ok(Outcome::Refused(format!("{kind}: {}", split(e)?)));
+            }
+        }
+        let joined: Vec<&str> = record.iter().collect();
+        let idempotency = Idempotency {
+            key: format!("import/{}/{line_no}", command_import_id(&command)),
+            request_hash: kit::log::request_hash(joined.join(";").as_bytes()),
+        };
+        let executed = self
+            .certificates
+            .execute(
+                &stream,
+                &command,
+                Some(idempotency),
+                Metadata {
+                    correlation_id: Some(command_import_id(&command).to_owned()),
+                    ..Metadata::default()
+                },
+                |_, events| match events.first() {
+                    Some(Event::Imported { .. }) => vec![1],
+                    Some(Event::Updated { .. }) => vec![2],
+                    None => vec![0],
+                },
+            )
+            .await;
+        Ok(match executed {
+            Ok(Executed::Applied { reply, .. } | Executed::Repeated { reply }) => {
+                match reply.first() {
+                    Some(1) => Outcome::Created,
+                    Some(2) => Outcome::Updated,
+                    _ => Outcome::Unchanged,
+                }
+            }
+            Err(e) => Outcome::Refused(split(e)?),
+        })
+    }
+}
+
+fn command_import_id(c: &Command) -> &str {
+    let Command::Import { source, .. } = c;
+    &source.import_id
+}

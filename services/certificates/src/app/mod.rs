@@ -1,0 +1,3 @@
+//! Use cases of the certificates service.
+
+pub mod import;

@@ -1,0 +1,131 @@
+//! The importer over a real event log on disk: the seed's files give the
+//! seed's states, a file imported twice changes nothing (no event
+//! appended), refused lines are reported by line with their reasons, and
+//! the seed-004 codes follow the outcomes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use std::sync::Arc;
+
+use certificates::app::import::{
+    CODE_ALL_REFUSED, CODE_OK, CODE_ONE_REFUSED, Importer, Outcome, Report,
+};
+use certificates::domain::certificate::{Certificate, Issue};
+use certificates::domain::status::Status;
+use kit::aggregate::Repository;
+use kit::log::EventLog;
+use rust_decimal::Decimal;
+
+const FIRST: &str = "\
+Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate
+7770002105606220001;7770002105606220001;7770002105606227847=26067229740000001;Activated;555;2022-11-25;2023-11-25
+7770002105606220002;7770002105606220002;7770002105606227848=26067229740000002;Activated;345;2022-11-25;2023-11-25
+7770002105606220003;7770002105606220003;7770002105606227849=26067229740000003;Activated;100;2022-10-25;2024-10-25
+7770002105606220004;7770002105606220004;7770002105606227850=26067229740000004;Prepared;1000;2022-10-25;2024-10-25
+";
+
+const UPDATE: &str = "\
+Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate;RedemptionDate
+7770002105606220002;7770002105606220002;7770002105606227848=26067229740000002;Redeemed;0;2022-11-25;2023-11-25;2022-12-12
+7770002105606220004;7770002105606220004;7770002105606227850=26067229740000004;Activated;1000;2022-10-25;2024-10-25
+";
+
+fn issue() -> Issue {
+    Issue {
+        issue_id: "issue-1".into(),
+        one_time: false,
+    }
+}
+
+async fn run(importer: &Importer, job: &str, file: &str) -> (Report, Vec<(u64, Outcome)>) {
+    let mut seen = Vec::new();
+    let report = importer
+        .import(job, &issue(), file.as_bytes(), |n, o| {
+            seen.push((n, o.clone()))
+        })
+        .await
+        .unwrap();
+    (report, seen)
+}
+
+#[tokio::test]
+async fn the_seeds_files_over_a_real_log_and_the_same_file_twice_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let importer = Importer::new(Arc::clone(&log));
+
+    let (report, seen) = run(&importer, "job-1", FIRST).await;
+    assert_eq!((report.lines, report.created, report.refused), (4, 4, 0));
+    assert_eq!(report.accepted_amount, Decimal::from(2000));
+    assert_eq!(report.code(), CODE_OK);
+    assert_eq!(seen.len(), 4);
+    let head = log.head();
+
+    // The same file again, under a new job: every line skipped, nothing
+    // appended.
+    let (again, _) = run(&importer, "job-2", FIRST).await;
+    assert_eq!((again.unchanged, again.created, again.updated), (4, 0, 0));
+    assert_eq!(log.head(), head, "a file imported twice appends nothing");
+
+    let (update, _) = run(&importer, "job-3", UPDATE).await;
+    assert_eq!((update.updated, update.refused), (2, 0));
+    let certificates: Repository<Certificate> = Repository::new(Arc::clone(&log));
+    let two = certificates
+        .load("certificate/number/7770002105606220002")
+        .unwrap()
+        .0;
+    assert_eq!((two.status, two.amount), (Status::Redeemed, Decimal::ZERO));
+    let four = certificates
+        .load("certificate/number/7770002105606220004")
+        .unwrap()
+        .0;
+    assert_eq!(four.status, Status::Activated);
+
+    // Found by its strip alone, from a reopened log.
+    drop(importer);
+    drop(certificates);
+    drop(log);
+    let log = EventLog::open(dir.path()).unwrap();
+    let importer = Importer::new(Arc::clone(&log));
+    let by_strip = "Strip2;Status;Amount\n7770002105606227847=26067229740000001;Activated;500\n";
+    let (r, _) = run(&importer, "job-4", by_strip).await;
+    assert_eq!(r.updated, 1);
+}
+
+#[tokio::test]
+async fn refused_lines_are_reported_by_line_and_the_codes_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let importer = Importer::new(Arc::clone(&log));
+    let file = "Number;BarCode;Status;Amount\n\
+                 A1;B1;Activated;10\n\
+                 A2;B1;Activated;10\n\
+                 A3;;Activating;10\n\
+                 \n\
+                 A4;;Activated;abc\n";
+    let (report, seen) = run(&importer, "job-1", file).await;
+    assert_eq!((report.lines, report.created, report.refused), (4, 1, 3));
+    assert_eq!(report.code(), CODE_OK, "some lines were accepted");
+    let reasons: Vec<(u64, String)> = seen
+        .into_iter()
+        .filter_map(|(n, o)| match o {
+            Outcome::Refused(r) => Some((n, r)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0].0, 2);
+    assert!(reasons[0].1.contains("Number differs"), "{reasons:?}");
+    assert_eq!(reasons[1].0, 3);
+    assert!(reasons[1].1.contains("unfinished process"), "{reasons:?}");
+    assert_eq!(reasons[2].0, 4, "a blank line is not a line");
+    assert!(reasons[2].1.contains("Amount"), "{reasons:?}");
+
+    let (all, _) = run(&importer, "job-2", "Number;Status\nX1;Sold\nX2;Sold\n").await;
+    assert_eq!(all.code(), CODE_ALL_REFUSED);
+    let (one, _) = run(&importer, "job-3", "Number;Status\nX1;Sold\n").await;
+    assert_eq!(one.code(), CODE_ONE_REFUSED);
+    let bad = importer
+        .import("job-4", &issue(), "Colour\n".as_bytes(), |_, _| {})
+        .await;
+    assert!(bad.is_err());
+}
