@@ -3,28 +3,17 @@
 //! nothing, and every rule has a line that breaks it with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use std::collections::HashMap;
 
 use certificates::domain::certificate::{Certificate, Command, Issue, Source};
 use certificates::domain::identifiers::{IdKind, certificate_id};
 use certificates::domain::line::{Header, HeaderError, ImportLine, LineError};
 use certificates::domain::status::{Status, StatusError};
+use common::{FIRST, UPDATE};
 use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
-
-const FIRST: &str = "\
-Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate
-7770002105606220001;7770002105606220001;7770002105606227847=26067229740000001;Activated;555;2022-11-25;2023-11-25
-7770002105606220002;7770002105606220002;7770002105606227848=26067229740000002;Activated;345;2022-11-25;2023-11-25
-7770002105606220003;7770002105606220003;7770002105606227849=26067229740000003;Activated;100;2022-10-25;2024-10-25
-7770002105606220004;7770002105606220004;7770002105606227850=26067229740000004;Prepared;1000;2022-10-25;2024-10-25
-";
-
-const UPDATE: &str = "\
-Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate;RedemptionDate
-7770002105606220002;7770002105606220002;7770002105606227848=26067229740000002;Redeemed;0;2022-11-25;2023-11-25;2022-12-12
-7770002105606220004;7770002105606220004;7770002105606227850=26067229740000004;Activated;1000;2022-10-25;2024-10-25
-";
 
 /// What one line did.
 #[derive(Debug, PartialEq, Eq)]
