@@ -14,7 +14,7 @@ cd "$REPO"
 
 # Targets of `all`, in order. Any other service directory with a benches/ folder
 # is added after them.
-DEFAULT_TARGETS=(kit ledger identity purchases)
+DEFAULT_TARGETS=(kit ledger identity purchases certificates)
 
 # usage: the comment block at the top of this file.
 usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }

@@ -118,3 +118,39 @@ async fn refused_lines_are_reported_by_line_and_the_codes_follow() {
         .await;
     assert!(bad.is_err());
 }
+
+#[tokio::test]
+async fn lines_of_one_certificate_apply_in_file_order_while_others_run_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let importer = Importer::new(Arc::clone(&log)).with_window(64);
+    // Each certificate goes Prepared → Activated → Canceled within the
+    // file, its lines interleaved with the others'; out of order, an
+    // activation after the cancel would be refused.
+    let mut file = String::from("Number;BarCode;Status;Amount\n");
+    for status in ["Prepared", "Activated", "Canceled"] {
+        for i in 0..40 {
+            // The later lines name the certificate by its barcode only
+            // (an empty Number): found through the claim of the first.
+            if status == "Prepared" {
+                file.push_str(&format!("N{i};B{i};{status};10\n"));
+            } else {
+                file.push_str(&format!(";B{i};{status};10\n"));
+            }
+        }
+    }
+    let (report, seen) = run(&importer, "job-1", &file).await;
+    assert_eq!(
+        (report.created, report.updated, report.refused),
+        (40, 80, 0),
+        "{:?}",
+        seen.iter().filter(|(_, o)| matches!(o, Outcome::Refused(_))).collect::<Vec<_>>()
+    );
+    let lines: Vec<u64> = seen.iter().map(|(n, _)| *n).collect();
+    assert_eq!(lines, (1..=120).collect::<Vec<_>>(), "outcomes come in file order");
+    let certificates: Repository<Certificate> = Repository::new(Arc::clone(&log));
+    for i in 0..40 {
+        let c = certificates.load(&format!("certificate/number/N{i}")).unwrap().0;
+        assert_eq!(c.status, Status::Canceled, "N{i}");
+    }
+}

@@ -10,14 +10,22 @@
 //! under the key `import/<importId>/<line>` — so a job run again after a
 //! crash repeats no line, and a file imported again under a new job skips
 //! the lines it loaded before unchanged.
+//!
+//! Up to a window of lines (256) are in flight at once, so their appends
+//! share the log's group commits; a line waits for any earlier line in
+//! flight that touches one of its identifiers or its certificate, so the
+//! lines of one certificate apply in file order. Outcomes are told in file
+//! order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::Read;
 use std::sync::Arc;
 
 use kit::aggregate::{Aggregate, Executed, Idempotency, Repository, RepositoryError};
+use kit::keylock::{KeyGuard, KeyLocks};
 use kit::log::{EventLog, LogError, Metadata};
 use rust_decimal::Decimal;
+use tokio::task::JoinHandle;
 
 use crate::domain::certificate::{Certificate, Command, Event, Issue, Source};
 use crate::domain::claim::{self, Claim, IdentifierClaim};
@@ -99,9 +107,20 @@ pub enum ImportError {
 }
 
 /// Imports certificate files into the log.
+#[derive(Clone)]
 pub struct Importer {
+    inner: Arc<Inner>,
+    window: usize,
+}
+
+struct Inner {
     certificates: Repository<Certificate>,
     claims: Repository<IdentifierClaim>,
+    /// Identifiers and certificates with a line in flight: a later line
+    /// touching one waits for it, so lines of one certificate apply in
+    /// file order while lines of different ones run together (their
+    /// appends share the log's group commits).
+    busy: KeyLocks,
 }
 
 fn certificate_stream(id: &str) -> String {
@@ -128,18 +147,45 @@ fn storage<E: std::error::Error>(e: RepositoryError<E>) -> ImportError {
     }
 }
 
+/// A line on its way: its outcome known, or being recorded.
+enum InFlight {
+    Done(u64, Outcome, Option<Decimal>),
+    Running(u64, JoinHandle<Result<Outcome, ImportError>>, Option<Decimal>),
+}
+
+/// A line resolved to its certificate, with the locks it holds until it
+/// is recorded.
+struct Resolved {
+    certificate_id: String,
+    line: ImportLine,
+    source: Source,
+    text: String,
+    _held: Vec<KeyGuard>,
+}
+
 impl Importer {
-    /// An importer over `log`.
+    /// An importer over `log`, with up to 256 lines in flight.
     pub fn new(log: Arc<EventLog>) -> Self {
         Self {
-            certificates: Repository::new(Arc::clone(&log)),
-            claims: Repository::new(log),
+            inner: Arc::new(Inner {
+                certificates: Repository::new(Arc::clone(&log)),
+                claims: Repository::new(log),
+                busy: KeyLocks::default(),
+            }),
+            window: 256,
         }
     }
 
+    /// The same importer with up to `window` lines in flight (1: one at a
+    /// time).
+    pub fn with_window(mut self, window: usize) -> Self {
+        self.window = window.max(1);
+        self
+    }
+
     /// Imports the `;`-separated file `input` as job `import_id` into
-    /// `issue`, telling `each` every line's outcome (line 1 = the first
-    /// after the header) as it happens.
+    /// `issue`, telling `each` every line's outcome in file order (line 1 =
+    /// the first after the header).
     pub async fn import(
         &self,
         import_id: &str,
@@ -169,55 +215,66 @@ impl Importer {
             import_id: import_id.to_owned(),
             ..Report::default()
         };
+        let mut flight: VecDeque<InFlight> = VecDeque::with_capacity(self.window);
         let mut n = 0u64;
         while reader
             .read_record(&mut record)
             .map_err(|e| unreadable(n + 1, e))?
         {
-            n += 1;
             if record.iter().all(|f| f.trim().is_empty()) {
-                n -= 1; // blank lines are not lines of the file
-                continue;
+                continue; // blank lines are not lines of the file
             }
+            n += 1;
             let source = Source {
                 import_id: import_id.to_owned(),
                 line: n,
             };
-            let (outcome, amount) = match ImportLine::parse(&header, record.iter()) {
-                Err(e) => (Outcome::Refused(e.to_string()), None),
+            let next = match ImportLine::parse(&header, record.iter()) {
+                Err(e) => InFlight::Done(n, Outcome::Refused(e.to_string()), None),
                 Ok(line) => {
                     let amount = line.amount;
-                    (self.apply(line, issue, source, &record).await?, amount)
+                    let text = record.iter().collect::<Vec<_>>().join(";");
+                    match self.resolve(line, source, text).await? {
+                        Err(refused) => InFlight::Done(n, refused, amount),
+                        Ok(resolved) => {
+                            let inner = Arc::clone(&self.inner);
+                            let issue = issue.clone();
+                            let task = tokio::spawn(async move { inner.apply(resolved, &issue).await });
+                            InFlight::Running(n, task, amount)
+                        }
+                    }
                 }
             };
-            report.lines += 1;
-            if matches!(outcome, Outcome::Created | Outcome::Updated) {
-                report.accepted_amount = report
-                    .accepted_amount
-                    .saturating_add(amount.unwrap_or_default());
+            flight.push_back(next);
+            while flight.len() >= self.window {
+                if let Some(first) = flight.pop_front() {
+                    finish(first, &mut report, &mut each).await?;
+                }
             }
-            match &outcome {
-                Outcome::Created => report.created += 1,
-                Outcome::Updated => report.updated += 1,
-                Outcome::Unchanged => report.unchanged += 1,
-                Outcome::Refused(_) => report.refused += 1,
-            }
-            each(n, &outcome);
+        }
+        while let Some(first) = flight.pop_front() {
+            finish(first, &mut report, &mut each).await?;
         }
         Ok(report)
     }
 
-    /// One parsed line: resolved, decided, claimed, recorded.
-    async fn apply(
+    /// Finds the certificate a line names, once no earlier line in flight
+    /// touches its identifiers or that certificate (locks taken in file
+    /// order, by this reader only).
+    async fn resolve(
         &self,
         line: ImportLine,
-        issue: &Issue,
         source: Source,
-        record: &csv::StringRecord,
-    ) -> Result<Outcome, ImportError> {
+        text: String,
+    ) -> Result<Result<Resolved, Outcome>, ImportError> {
+        let mut held = Vec::new();
+        for (kind, value) in line.ids.iter() {
+            held.push(self.inner.busy.lock(&claim::stream(kind, value)).await);
+        }
         let mut owners = BTreeSet::new();
         for (kind, value) in line.ids.iter() {
             let (claim, _) = self
+                .inner
                 .claims
                 .load(&claim::stream(kind, value))
                 .map_err(storage)?;
@@ -227,25 +284,68 @@ impl Importer {
         }
         if owners.len() > 1 {
             let named: Vec<&str> = owners.iter().map(String::as_str).collect();
-            return Ok(Outcome::Refused(format!(
+            return Ok(Err(Outcome::Refused(format!(
                 "the identifiers belong to different certificates ({})",
                 named.join(", ")
-            )));
+            ))));
         }
-        let Some(id) = owners
-            .into_iter()
-            .next()
-            .or_else(|| certificate_id(&line.ids))
+        let Some(certificate_id) = owners.into_iter().next().or_else(|| certificate_id(&line.ids))
         else {
-            return Ok(Outcome::Refused("the line names no identifier".into()));
+            return Ok(Err(Outcome::Refused("the line names no identifier".into())));
         };
-        let stream = certificate_stream(&id);
-        let line_no = source.line;
-        let command = Command::Import {
-            certificate_id: id.clone(),
+        held.push(self.inner.busy.lock(&certificate_stream(&certificate_id)).await);
+        Ok(Ok(Resolved {
+            certificate_id,
             line,
-            issue: issue.clone(),
             source,
+            text,
+            _held: held,
+        }))
+    }
+}
+
+/// Waits for a line in flight and counts its outcome.
+async fn finish(
+    line: InFlight,
+    report: &mut Report,
+    each: &mut impl FnMut(u64, &Outcome),
+) -> Result<(), ImportError> {
+    let (n, outcome, amount) = match line {
+        InFlight::Done(n, outcome, amount) => (n, outcome, amount),
+        InFlight::Running(n, task, amount) => {
+            let outcome = task
+                .await
+                .map_err(|e| ImportError::Storage(format!("line {n}: {e}")))??;
+            (n, outcome, amount)
+        }
+    };
+    report.lines += 1;
+    match &outcome {
+        Outcome::Created => report.created += 1,
+        Outcome::Updated => report.updated += 1,
+        Outcome::Unchanged => report.unchanged += 1,
+        Outcome::Refused(_) => report.refused += 1,
+    }
+    if matches!(outcome, Outcome::Created | Outcome::Updated) {
+        report.accepted_amount = report
+            .accepted_amount
+            .saturating_add(amount.unwrap_or_default());
+    }
+    each(n, &outcome);
+    Ok(())
+}
+
+impl Inner {
+    /// A resolved line: decided, its new identifiers claimed, recorded.
+    async fn apply(&self, r: Resolved, issue: &Issue) -> Result<Outcome, ImportError> {
+        let stream = certificate_stream(&r.certificate_id);
+        let key = format!("import/{}/{}", r.source.import_id, r.source.line);
+        let correlation = r.source.import_id.clone();
+        let command = Command::Import {
+            certificate_id: r.certificate_id.clone(),
+            line: r.line,
+            issue: issue.clone(),
+            source: r.source,
         };
         // Decided first on the state as it is: a refused line claims
         // nothing, an unchanged one appends nothing.
@@ -265,7 +365,7 @@ impl Importer {
                 .execute(
                     &claim::stream(kind, value),
                     &Claim {
-                        certificate_id: id.clone(),
+                        certificate_id: r.certificate_id.clone(),
                     },
                     None,
                     Metadata::default(),
@@ -276,10 +376,9 @@ impl Importer {
                 return Ok(Outcome::Refused(format!("{kind}: {}", split(e)?)));
             }
         }
-        let joined: Vec<&str> = record.iter().collect();
         let idempotency = Idempotency {
-            key: format!("import/{}/{line_no}", command_import_id(&command)),
-            request_hash: kit::log::request_hash(joined.join(";").as_bytes()),
+            key,
+            request_hash: kit::log::request_hash(r.text.as_bytes()),
         };
         let executed = self
             .certificates
@@ -288,7 +387,7 @@ impl Importer {
                 &command,
                 Some(idempotency),
                 Metadata {
-                    correlation_id: Some(command_import_id(&command).to_owned()),
+                    correlation_id: Some(correlation),
                     ..Metadata::default()
                 },
                 |_, events| match events.first() {
@@ -309,9 +408,4 @@ impl Importer {
             Err(e) => Outcome::Refused(split(e)?),
         })
     }
-}
-
-fn command_import_id(c: &Command) -> &str {
-    let Command::Import { source, .. } = c;
-    &source.import_id
 }

@@ -1,0 +1,89 @@
+//! Certificate import benchmark (`scripts/bench.sh certificates`): prints
+//! figures, asserts nothing.
+//!
+//! Writes a seed-000 file of `CERTIFICATES_BENCH_LINES` (100 000) new
+//! certificates (Number, BarCode, Strip2, Status, Amount, dates) under the
+//! target dir, imports it into a fresh event log on disk, then imports it
+//! again (every line skipped): lines/s of each, and the process's peak
+//! resident memory (flat memory means it does not grow with the file).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a benchmark
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use certificates::app::import::Importer;
+use certificates::domain::certificate::Issue;
+use kit::bench::env;
+use kit::log::EventLog;
+
+/// sled allocates heavily; mimalloc handles that far better than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Peak resident memory of this process, in MiB (Linux `VmHWM`).
+fn peak_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let lines: u64 = env("CERTIFICATES_BENCH_LINES", 100_000);
+    let root = kit::bench::root("certificates-import");
+    std::fs::create_dir_all(&root).unwrap();
+    let file = root.join("certificates.csv");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        writeln!(w, "Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate").unwrap();
+        for i in 0..lines {
+            let n = 7_770_002_100_000_000_000u64 + i;
+            writeln!(
+                w,
+                "{n};{n};{n}={i:017};Activated;{}.{:02};2022-11-25;2023-11-25",
+                100 + i % 900,
+                i % 100
+            )
+            .unwrap();
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::Builder::new()
+            .prefix("log-")
+            .tempdir_in(&root)
+            .unwrap();
+        let log = EventLog::open(dir.path()).unwrap();
+        let importer = Importer::new(Arc::clone(&log));
+        let issue = Issue {
+            issue_id: "bench".into(),
+            one_time: false,
+        };
+        println!(
+            "certificate import on {} cores: {lines} lines, 3 identifiers each, into an event log on disk",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        for (run, what) in [("bench-1", "new certificates"), ("bench-2", "the same file again (skipped)")] {
+            let started = Instant::now();
+            let input = std::io::BufReader::new(std::fs::File::open(&file).unwrap());
+            let report = importer.import(run, &issue, input, |_, _| {}).await.unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "  {what}: {:.1} s, {:.0} lines/s (created {}, updated {}, skipped {}, refused {}); peak memory so far {:.0} MiB",
+                secs,
+                report.lines as f64 / secs,
+                report.created,
+                report.updated,
+                report.unchanged,
+                report.refused,
+                peak_mib()
+            );
+        }
+    });
+}
