@@ -41,7 +41,11 @@ fn main() {
     let file = root.join("certificates.csv");
     {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-        writeln!(w, "Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate").unwrap();
+        writeln!(
+            w,
+            "Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate"
+        )
+        .unwrap();
         for i in 0..lines {
             let n = 7_770_002_100_000_000_000u64 + i;
             writeln!(

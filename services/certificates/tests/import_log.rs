@@ -144,13 +144,22 @@ async fn lines_of_one_certificate_apply_in_file_order_while_others_run_together(
         (report.created, report.updated, report.refused),
         (40, 80, 0),
         "{:?}",
-        seen.iter().filter(|(_, o)| matches!(o, Outcome::Refused(_))).collect::<Vec<_>>()
+        seen.iter()
+            .filter(|(_, o)| matches!(o, Outcome::Refused(_)))
+            .collect::<Vec<_>>()
     );
     let lines: Vec<u64> = seen.iter().map(|(n, _)| *n).collect();
-    assert_eq!(lines, (1..=120).collect::<Vec<_>>(), "outcomes come in file order");
+    assert_eq!(
+        lines,
+        (1..=120).collect::<Vec<_>>(),
+        "outcomes come in file order"
+    );
     let certificates: Repository<Certificate> = Repository::new(Arc::clone(&log));
     for i in 0..40 {
-        let c = certificates.load(&format!("certificate/number/N{i}")).unwrap().0;
+        let c = certificates
+            .load(&format!("certificate/number/N{i}"))
+            .unwrap()
+            .0;
         assert_eq!(c.status, Status::Canceled, "N{i}");
     }
 }

@@ -106,6 +106,9 @@ pub enum ImportError {
     Storage(String),
 }
 
+/// Aggregates the importer keeps in memory, per repository.
+const CACHE: usize = 4096;
+
 /// Imports certificate files into the log.
 #[derive(Clone)]
 pub struct Importer {
@@ -150,7 +153,11 @@ fn storage<E: std::error::Error>(e: RepositoryError<E>) -> ImportError {
 /// A line on its way: its outcome known, or being recorded.
 enum InFlight {
     Done(u64, Outcome, Option<Decimal>),
-    Running(u64, JoinHandle<Result<Outcome, ImportError>>, Option<Decimal>),
+    Running(
+        u64,
+        JoinHandle<Result<Outcome, ImportError>>,
+        Option<Decimal>,
+    ),
 }
 
 /// A line resolved to its certificate, with the locks it holds until it
@@ -168,8 +175,11 @@ impl Importer {
     pub fn new(log: Arc<EventLog>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                certificates: Repository::new(Arc::clone(&log)),
-                claims: Repository::new(log),
+                // Lines come in file order: a few thousand recent
+                // certificates and claims in memory serve them, and
+                // memory stays flat however long the file.
+                certificates: Repository::new(Arc::clone(&log)).with_cache_capacity(CACHE),
+                claims: Repository::new(log).with_cache_capacity(CACHE),
                 busy: KeyLocks::default(),
             }),
             window: 256,
@@ -239,7 +249,8 @@ impl Importer {
                         Ok(resolved) => {
                             let inner = Arc::clone(&self.inner);
                             let issue = issue.clone();
-                            let task = tokio::spawn(async move { inner.apply(resolved, &issue).await });
+                            let task =
+                                tokio::spawn(async move { inner.apply(resolved, &issue).await });
                             InFlight::Running(n, task, amount)
                         }
                     }
@@ -289,11 +300,19 @@ impl Importer {
                 named.join(", ")
             ))));
         }
-        let Some(certificate_id) = owners.into_iter().next().or_else(|| certificate_id(&line.ids))
+        let Some(certificate_id) = owners
+            .into_iter()
+            .next()
+            .or_else(|| certificate_id(&line.ids))
         else {
             return Ok(Err(Outcome::Refused("the line names no identifier".into())));
         };
-        held.push(self.inner.busy.lock(&certificate_stream(&certificate_id)).await);
+        held.push(
+            self.inner
+                .busy
+                .lock(&certificate_stream(&certificate_id))
+                .await,
+        );
         Ok(Ok(Resolved {
             certificate_id,
             line,
