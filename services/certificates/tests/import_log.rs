@@ -8,14 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
-use certificates::app::import::{
-    CODE_ALL_REFUSED, CODE_OK, CODE_ONE_REFUSED, Importer, Outcome, Report,
-};
+use certificates::app::import::{Importer, Outcome, Report};
 use certificates::domain::certificate::{Certificate, Issue};
 use certificates::domain::status::Status;
 use common::{FIRST, UPDATE};
 use kit::aggregate::Repository;
 use kit::log::EventLog;
+use kit::report::{CODE_ALL_REFUSED, CODE_OK, CODE_ONE_REFUSED};
 use rust_decimal::Decimal;
 
 fn issue() -> Issue {

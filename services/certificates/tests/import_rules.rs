@@ -211,7 +211,7 @@ fn every_rule_refuses_the_line_that_breaks_it_with_its_reason() {
         &multi_use(),
     );
     assert!(
-        got.contains("Prepared certificate cannot become Redeemed"),
+        got.contains("is Prepared: it cannot become Redeemed"),
         "{got}"
     );
     let got = refusal(

@@ -11,6 +11,7 @@
 //! - [`consumer`]: durable JetStream consumers with retries and a dead-letter subject;
 //! - [`telemetry`]: tracing, OpenTelemetry export and trace-context propagation;
 //! - [`keylock`]: async locks by key whose map holds only the keys in use;
+//! - [`report`]: the per-line report of batch imports in seed 004's CSV and JSON;
 //! - [`clock`]: the one injectable clock (system, or manual in tests);
 //! - [`status`]: the one way every service turns failures into gRPC statuses
 //!   (refusal reasons, storage failures by class, internal errors with an id,
@@ -31,6 +32,7 @@ pub mod log;
 pub mod outbox;
 pub mod progress;
 pub mod projection;
+pub mod report;
 pub mod service;
 pub mod status;
 pub mod telemetry;

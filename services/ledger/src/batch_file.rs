@@ -397,98 +397,41 @@ pub async fn apply(
     Ok(answer?.into_inner())
 }
 
-/// The report in the seed-004 CSV form: `0;<requestId>;<sum>;<sum>;...`
-/// (one sum per currency of `summary`, in its order: `RUR`, `USD`, `EUR`,
-/// `BTC`, then the others) or `<code>;"<message>"` when every line was
-/// rejected, then `errors;<requestId>;<count>`, then one
-/// `errorAtLine;<line>;"<comment>"` per rejected line.
-pub fn report_csv(report: &pb::ApplyBatchResponse) -> String {
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut out = if report.code == 0 {
-        let sums: Vec<&str> = if report.summary.is_empty() {
-            // A report stored before summaries existed.
-            vec![report.accepted_sum.as_str()]
-        } else {
-            report.summary.iter().map(|s| s.amount.as_str()).collect()
-        };
-        format!("0;{};{}\n", report.request_id, sums.join(";"))
+/// The report's summary for [`kit::report`]: one sum per currency of
+/// `summary`, in its order (`RUR`, `USD`, `EUR`, `BTC`, then the others).
+fn head(report: &pb::ApplyBatchResponse) -> kit::report::Head<'_> {
+    let sums = if report.summary.is_empty() {
+        // A report stored before summaries existed.
+        vec![("RUR", report.accepted_sum.as_str())]
     } else {
-        format!("{};{}\n", report.code, quote(&report.message))
+        report
+            .summary
+            .iter()
+            .map(|s| (s.currency.as_str(), s.amount.as_str()))
+            .collect()
     };
-    out.push_str(&format!(
-        "errors;{};{}\n",
-        report.request_id, report.error_count
-    ));
-    for e in &report.errors {
-        out.push_str(&format!("errorAtLine;{};{}\n", e.line, quote(&e.comment)));
-    }
-    out
-}
-
-/// Seed-004 `summary`: currency → amount, in the report's order.
-struct Summary<'a>(&'a [pb::CurrencySum]);
-
-impl serde::Serialize for Summary<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for c in self.0 {
-            map.serialize_entry(&c.currency, &c.amount)?;
-        }
-        map.end()
-    }
-}
-
-#[derive(serde::Serialize)]
-struct SeedLineError<'a> {
-    line: u64,
-    comment: &'a str,
-}
-
-#[derive(serde::Serialize)]
-struct SeedData<'a> {
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    summary: Option<Summary<'a>>,
-    errors: Vec<SeedLineError<'a>>,
-}
-
-#[derive(serde::Serialize)]
-struct SeedReport<'a> {
-    code: i32,
-    message: &'a str,
-    data: SeedData<'a>,
-}
-
-/// The report in the seed-004 JSON form:
-/// `{"code", "message", "data": {"id", "summary", "errors": [{"line",
-/// "comment"}]}}`. As in the seed's examples, `message` is empty for code 0,
-/// and `summary` (one amount per currency, see [`report_csv`]) is left out
-/// when every line was rejected. The ledger charges no fees: there is no
-/// `fee` or `nettoSummary`.
-pub fn report_json(report: &pb::ApplyBatchResponse) -> String {
-    let seed = SeedReport {
+    kit::report::Head {
         code: report.code,
-        message: if report.code == 0 {
-            ""
-        } else {
-            &report.message
-        },
-        data: SeedData {
-            id: &report.request_id,
-            summary: (report.code == 0).then_some(Summary(&report.summary)),
-            errors: report
-                .errors
-                .iter()
-                .map(|e| SeedLineError {
-                    line: e.line,
-                    comment: &e.comment,
-                })
-                .collect(),
-        },
-    };
-    // Strings and numbers only: serialising cannot fail.
-    serde_json::to_string_pretty(&seed).unwrap_or_default()
+        message: &report.message,
+        id: &report.request_id,
+        sums,
+        error_count: report.error_count,
+    }
+}
+
+fn errors(report: &pb::ApplyBatchResponse) -> impl Iterator<Item = (u64, &str)> {
+    report.errors.iter().map(|e| (e.line, e.comment.as_str()))
+}
+
+/// The report in the seed-004 CSV form ([`kit::report::csv`]).
+pub fn report_csv(report: &pb::ApplyBatchResponse) -> String {
+    kit::report::csv(&head(report), errors(report))
+}
+
+/// The report in the seed-004 JSON form ([`kit::report::json`]). The
+/// ledger charges no fees: there is no `fee` or `nettoSummary`.
+pub fn report_json(report: &pb::ApplyBatchResponse) -> String {
+    kit::report::json(&head(report), errors(report))
 }
 
 #[cfg(test)]

@@ -32,13 +32,6 @@ use crate::domain::claim::{self, Claim, IdentifierClaim};
 use crate::domain::identifiers::certificate_id;
 use crate::domain::line::{Header, ImportLine};
 
-/// The seed-004 code of an import with accepted lines (errors or not).
-pub const CODE_OK: u16 = 0;
-/// The seed-004 code of an import whose every line was refused.
-pub const CODE_ALL_REFUSED: u16 = 185;
-/// The seed-004 code of a one-line import whose line was refused.
-pub const CODE_ONE_REFUSED: u16 = 188;
-
 /// What one line did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -72,14 +65,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// The seed-004 code: 0 when any line was accepted or skipped, 188 for
-    /// a one-line file whose line was refused, 185 when every line was.
-    pub fn code(&self) -> u16 {
-        match (self.lines, self.refused) {
-            (n, r) if r < n || n == 0 => CODE_OK,
-            (1, 1) => CODE_ONE_REFUSED,
-            _ => CODE_ALL_REFUSED,
-        }
+    /// The seed-004 code ([`kit::report::code`]): 0 when any line was
+    /// accepted or skipped, 188 for a one-line file whose line was refused,
+    /// 185 when every line was.
+    pub fn code(&self) -> i32 {
+        kit::report::code(self.lines, self.refused)
     }
 }
 

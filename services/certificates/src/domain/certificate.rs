@@ -111,7 +111,7 @@ pub enum CertificateError {
     )]
     RedeemedWithBalance(Decimal),
     /// The state machine has no such move.
-    #[error("a {from} certificate cannot become {to}")]
+    #[error("the certificate is {from}: it cannot become {to}")]
     Transition {
         /// State now.
         from: Status,

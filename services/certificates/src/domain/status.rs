@@ -47,7 +47,7 @@ pub enum StatusError {
     )]
     Incomplete(String),
     /// Not a status.
-    #[error("unknown status {0:?}: Prepared, Activated, Redeemed, Canceled, Refunded or Expired")]
+    #[error("unknown status {0}: Prepared, Activated, Redeemed, Canceled, Refunded or Expired")]
     Unknown(String),
 }
 

@@ -1,0 +1,74 @@
+//! `certificates import FILE`, the real binary: the seed's first file then
+//! its update file load with seed-004 reports, the same file again skips
+//! every line, a refused line is reported with its line number and reason,
+//! and a file whose every line is refused exits 1 with code 185.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use std::process::Command;
+
+use tests_e2e::harness::binary_path;
+
+const FIRST: &str = "\
+Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate
+7770002105606220001;7770002105606220001;7770002105606227847=26067229740000001;Activated;555;2022-11-25;2023-11-25
+7770002105606220002;7770002105606220002;7770002105606227848=26067229740000002;Activated;345;2022-11-25;2023-11-25
+7770002105606220003;7770002105606220003;7770002105606227849=26067229740000003;Activated;100;2022-10-25;2024-10-25
+7770002105606220004;7770002105606220004;7770002105606227850=26067229740000004;Prepared;1000;2022-10-25;2024-10-25
+";
+
+const UPDATE: &str = "\
+Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate;RedemptionDate
+7770002105606220002;7770002105606220002;7770002105606227848=26067229740000002;Redeemed;0;2022-11-25;2023-11-25;2022-12-12
+7770002105606220004;7770002105606220004;7770002105606227850=26067229740000004;Activated;1000;2022-10-25;2024-10-25
+7770002105606220001;7770002105606220001;7770002105606227847=26067229740000001;Prepared;555;2022-11-25;2023-11-25
+";
+
+/// Runs `certificates import` on `contents`; (exit code, stdout lines).
+fn import(data: &std::path::Path, name: &str, contents: &str, id: &str) -> (i32, Vec<String>) {
+    let file = data.join(name);
+    std::fs::write(&file, contents).unwrap();
+    let out = Command::new(binary_path("certificates"))
+        .args(["--data-dir", data.join("svc").to_str().unwrap(), "import"])
+        .arg(&file)
+        .args(["--issue", "issue-1", "--format", "csv", "--import-id", id])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        stdout.lines().map(str::to_owned).collect(),
+    )
+}
+
+#[test]
+fn the_seeds_files_load_with_seed_004_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, lines) = import(dir.path(), "first.csv", FIRST, "job-1");
+    assert_eq!(code, 0);
+    assert_eq!(lines, ["0;job-1;2000.00", "errors;job-1;0"]);
+
+    // The same file again: every line skipped, nothing accepted.
+    let (code, lines) = import(dir.path(), "first.csv", FIRST, "job-2");
+    assert_eq!((code, lines[0].as_str()), (0, "0;job-2;0.00"));
+
+    // The update: …0002 redeemed, …0004 activated; …0001 cannot go back to
+    // Prepared, and says so on its line.
+    let (code, lines) = import(dir.path(), "update.csv", UPDATE, "job-3");
+    assert_eq!(code, 0);
+    assert_eq!(lines[0], "0;job-3;1000.00");
+    assert_eq!(lines[1], "errors;job-3;1");
+    assert_eq!(
+        lines[2], "errorAtLine;3;\"the certificate is Activated: it cannot become Prepared\"",
+        "{lines:?}"
+    );
+
+    let (code, lines) = import(
+        dir.path(),
+        "bad.csv",
+        "Number;Status\nZ1;Sold\nZ2;Sold\n",
+        "job-4",
+    );
+    assert_eq!(code, 1);
+    assert!(lines[0].starts_with("185;"), "{lines:?}");
+    assert_eq!(lines[1], "errors;job-4;2");
+}
