@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: failing loudly is its job
 
+pub mod certificates;
 pub mod harness;
 pub mod identity;
 pub mod identity_flows;

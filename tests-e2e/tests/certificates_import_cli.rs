@@ -6,22 +6,8 @@
 
 use std::process::Command;
 
+use tests_e2e::certificates::{FIRST, UPDATE};
 use tests_e2e::harness::binary_path;
-
-const FIRST: &str = "\
-Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate
-7770002105606220001;7770002105606220001;7770002105606227847=26067229740000001;Activated;555;2022-11-25;2023-11-25
-7770002105606220002;7770002105606220002;7770002105606227848=26067229740000002;Activated;345;2022-11-25;2023-11-25
-7770002105606220003;7770002105606220003;7770002105606227849=26067229740000003;Activated;100;2022-10-25;2024-10-25
-7770002105606220004;7770002105606220004;7770002105606227850=26067229740000004;Prepared;1000;2022-10-25;2024-10-25
-";
-
-const UPDATE: &str = "\
-Number;BarCode;Strip2;Status;Amount;ActivationDate;ExpirationDate;RedemptionDate
-7770002105606220002;7770002105606220002;7770002105606227848=26067229740000002;Redeemed;0;2022-11-25;2023-11-25;2022-12-12
-7770002105606220004;7770002105606220004;7770002105606227850=26067229740000004;Activated;1000;2022-10-25;2024-10-25
-7770002105606220001;7770002105606220001;7770002105606227847=26067229740000001;Prepared;555;2022-11-25;2023-11-25
-";
 
 /// Runs `certificates import` on `contents`; (exit code, stdout lines).
 fn import(data: &std::path::Path, name: &str, contents: &str, id: &str) -> (i32, Vec<String>) {
@@ -53,7 +39,10 @@ fn the_seeds_files_load_with_seed_004_reports() {
 
     // The update: …0002 redeemed, …0004 activated; …0001 cannot go back to
     // Prepared, and says so on its line.
-    let (code, lines) = import(dir.path(), "update.csv", UPDATE, "job-3");
+    let update = format!(
+        "{UPDATE}7770002105606220001;7770002105606220001;7770002105606227847=26067229740000001;Prepared;555;2022-11-25;2023-11-25\n"
+    );
+    let (code, lines) = import(dir.path(), "update.csv", &update, "job-3");
     assert_eq!(code, 0);
     assert_eq!(lines[0], "0;job-3;1000.00");
     assert_eq!(lines[1], "errors;job-3;1");

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 use kit::aggregate::{DecodeError, DomainEvent};
+use kit::outbox::ProtoJsonCodec;
 use loyalty_proto::certificates::v1 as pb;
 use prost::Message;
 use rust_decimal::Decimal;
@@ -48,6 +49,14 @@ impl DomainEvent for Claimed {
     }
 }
 
+/// The JSON codec the outbox publishes the events with.
+pub fn json_codec() -> ProtoJsonCodec {
+    ProtoJsonCodec::new()
+        .register::<pb::CertificateImported>(types::IMPORTED)
+        .register::<pb::CertificateUpdated>(types::UPDATED)
+        .register::<pb::IdentifierClaimed>(types::CLAIMED)
+}
+
 fn kind_to_wire(k: IdKind) -> pb::IdentifierKind {
     match k {
         IdKind::Number => pb::IdentifierKind::Number,
@@ -59,7 +68,8 @@ fn kind_to_wire(k: IdKind) -> pb::IdentifierKind {
     }
 }
 
-fn status_to_wire(s: Status) -> pb::CertificateStatus {
+/// A status on the wire.
+pub fn status_to_wire(s: Status) -> pb::CertificateStatus {
     match s {
         Status::Prepared => pb::CertificateStatus::Prepared,
         Status::Activated => pb::CertificateStatus::Activated,
@@ -70,7 +80,8 @@ fn status_to_wire(s: Status) -> pb::CertificateStatus {
     }
 }
 
-fn ids_to_wire(ids: &Identifiers) -> Vec<pb::Identifier> {
+/// Identifiers on the wire.
+pub fn ids_to_wire(ids: &Identifiers) -> Vec<pb::Identifier> {
     ids.iter()
         .map(|(k, v)| pb::Identifier {
             kind: kind_to_wire(k) as i32,
@@ -84,7 +95,8 @@ fn date_to_wire(d: Option<NaiveDate>) -> String {
         .unwrap_or_default()
 }
 
-fn dates_to_wire(d: &Dates) -> pb::CertificateDates {
+/// Dates on the wire.
+pub fn dates_to_wire(d: &Dates) -> pb::CertificateDates {
     pb::CertificateDates {
         activation_date: date_to_wire(d.activation),
         expiration_date: date_to_wire(d.expiration),

@@ -1,12 +1,68 @@
 //! The certificates service of the loyalty platform: gift (money)
 //! certificates imported from CSV (seed `000`), with a per-line report in
-//! the shape of seed `004`, activated, redeemed as a payment in a purchase,
-//! refunded and expired.
+//! the shape of seed `004`, found by any of their identifiers. Layout as
+//! `services/README.md` describes.
 //!
-//! Being built (issue 12): [`domain`] holds the certificate's state machine
-//! and the import-line rules; the log, the import job, the contract and the
-//! edge follow the layout of `services/README.md`.
+//! Being built (issue 12): the import and the lookup work; certificate
+//! types and issues, redemption as a payment in a purchase, refunds onto
+//! the certificate and expiry come next.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod app;
+pub mod config;
 pub mod domain;
+pub mod error;
 pub mod events;
+pub mod grpc;
+
+use std::sync::Arc;
+
+use kit::bootstrap::Runtime;
+use kit::service::{Projections, Spec};
+use loyalty_proto::certificates::v1::certificates_service_server::CertificatesServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::import::Importer;
+use crate::app::queries::Queries;
+use crate::config::CertificatesArgs;
+use crate::grpc::CertificatesApi;
+
+/// Full name of the gRPC service, as health reports it.
+pub const SERVICE_NAME: &str = "loyalty.certificates.v1.CertificatesService";
+
+/// The certificates service, declared once: its gRPC services and default
+/// addresses (the README's port table).
+pub const SPEC: Spec = Spec {
+    name: "certificates",
+    grpc_services: &[SERVICE_NAME],
+    grpc_addr: "127.0.0.1:50054",
+    metrics_addr: "127.0.0.1:9104",
+};
+
+/// The service's projections, declared once (none yet: certificates are
+/// found through their identifiers' claims).
+pub fn projections() -> Projections {
+    Projections::new()
+}
+
+/// Runs the certificates service on the given listeners until `shutdown`.
+pub async fn run(
+    args: CertificatesArgs,
+    grpc: TcpListener,
+    metrics: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut runtime = Runtime::open(SPEC.name, args.service.clone(), shutdown)?;
+    runtime.start_outbox(Arc::new(events::json_codec()))?;
+    let _started = projections().start(&mut runtime)?;
+    let log = Arc::clone(runtime.log());
+    let api = CertificatesApi::new(
+        Importer::new(Arc::clone(&log)),
+        Queries::new(log),
+        args.max_upload_mb * 1024 * 1024,
+    );
+    let routes = tonic::service::Routes::new(CertificatesServiceServer::new(api));
+    SPEC.serve(runtime, grpc, metrics, routes).await
+}

@@ -1,8 +1,4 @@
 //! `certificates`: gift (money) certificates of the loyalty platform.
-//!
-//! Being built (issue 12). Today it has the operator command that imports
-//! a certificate file into a stopped service's data dir; the gRPC service
-//! follows.
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Seek, Write};
@@ -16,20 +12,16 @@ use sha2::{Digest, Sha256};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Env: the data dir.
-const ENV_DATA_DIR: &str = "CERTIFICATES_DATA_DIR";
-
-/// Gift (money) certificates: import of certificate files (seed 000) with
-/// a per-line report (seed 004).
+/// The certificates service: gift (money) certificates imported from
+/// files (seed 000) with a per-line report (seed 004), found by any of
+/// their identifiers, over gRPC; events go to NATS JetStream.
 #[derive(Debug, Parser)]
 #[command(name = "certificates", version)]
 struct Cli {
-    /// Directory of the service's data (its event log is `eventlog/` in
-    /// it); the service must not be running.
-    #[arg(long, env = ENV_DATA_DIR, default_value = "data/certificates", global = true)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    args: certificates::config::CertificatesArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 /// Report formats.
@@ -47,7 +39,10 @@ enum Format {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Imports a `;`-separated certificate file (seed 000: a header row
+    /// Maintenance of a stopped service's data dir.
+    #[command(flatten)]
+    Maintenance(kit::service::Maintenance),
+    /// Imports, into a stopped service's data dir, a `;`-separated certificate file (seed 000: a header row
     /// naming any of Number, BarCode, Strip1, Strip2, Strip3, QRcode,
     /// Status, Amount, ActivationDate, ExpirationDate, RedemptionDate),
     /// showing progress, then prints the report. Lines loaded before,
@@ -97,20 +92,40 @@ fn survey(file: &PathBuf) -> anyhow::Result<(u64, String)> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let Command::Import {
-        file,
-        issue,
-        one_time,
-        import_id,
-        format,
-    } = cli.command;
+    let cli: Cli = certificates::SPEC.parse();
+    cli.args.validate()?;
+    let (file, issue, one_time, import_id, format) = match cli.command {
+        Some(Command::Maintenance(m)) => {
+            let code = m.run(
+                &certificates::SPEC,
+                &cli.args.service,
+                &certificates::projections(),
+            )?;
+            std::process::exit(code);
+        }
+        Some(Command::Import {
+            file,
+            issue,
+            one_time,
+            import_id,
+            format,
+        }) => (file, issue, one_time, import_id, format),
+        None => {
+            return tokio::runtime::Runtime::new()?.block_on(async move {
+                let _telemetry = cli.args.service.init_telemetry("certificates")?;
+                let (grpc, metrics) = certificates::SPEC.bind(&cli.args.service).await?;
+                let shutdown = kit::bootstrap::shutdown_on_signals();
+                certificates::run(cli.args, grpc, metrics, shutdown).await
+            });
+        }
+    };
+    let log_dir = cli.args.service.log_dir();
     let (total, default_id) = survey(&file)?;
     let import_id = import_id.unwrap_or(default_id);
     let runtime = tokio::runtime::Runtime::new()?;
     let (report, mut errors) = runtime.block_on(async {
-        let log = kit::log::EventLog::open(cli.data_dir.join("eventlog"))
-            .with_context(|| format!("opening the event log in {}", cli.data_dir.display()))?;
+        let log = kit::log::EventLog::open(&log_dir)
+            .with_context(|| format!("opening the event log in {}", log_dir.display()))?;
         let importer = certificates::app::import::Importer::new(log);
         let issue = certificates::domain::certificate::Issue {
             issue_id: issue,

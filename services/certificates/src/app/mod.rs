@@ -1,3 +1,4 @@
 //! Use cases of the certificates service.
 
 pub mod import;
+pub mod queries;

@@ -1,0 +1,32 @@
+//! The certificates service's flags and environment.
+
+use kit::bootstrap::{ConfigError, ServiceArgs};
+
+/// Env: largest upload of one import, in MiB.
+pub const ENV_MAX_UPLOAD_MB: &str = "CERTIFICATES_MAX_UPLOAD_MB";
+
+/// Command-line flags and environment of the certificates service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CertificatesArgs {
+    /// Shared service settings.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Largest file one `ImportCertificates` call may upload, in MiB (the
+    /// upload is spooled to a temporary file, never held in memory).
+    #[arg(long, env = ENV_MAX_UPLOAD_MB, default_value_t = 1024, global = true)]
+    pub max_upload_mb: u64,
+}
+
+impl CertificatesArgs {
+    /// Checks the settings together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.service.validate()?;
+        if !(1..=16 * 1024).contains(&self.max_upload_mb) {
+            return Err(ConfigError::Invalid {
+                flag: "max-upload-mb",
+                reason: format!("{} is not in 1..=16384", self.max_upload_mb),
+            });
+        }
+        Ok(())
+    }
+}

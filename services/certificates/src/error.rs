@@ -1,0 +1,64 @@
+//! The certificates service's gRPC error boundary: every failure becomes
+//! one status.
+
+use kit::log::LogError;
+use tonic::Code;
+use tonic_types::FieldViolation;
+
+use crate::app::import::ImportError;
+
+/// Error domain in google.rpc.ErrorInfo.
+pub const DOMAIN: &str = "loyalty.certificates";
+
+/// Everything a certificates call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input: one violation per field.
+    #[error("invalid request: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldViolation>),
+    /// No certificate has the identifier.
+    #[error("no certificate has {0}")]
+    NotFound(String),
+    /// The event log failed or refused.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// Anything else: logged with an error id.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Header(reason) => ApiError::Invalid(vec![FieldViolation::new(
+                "data",
+                format!("the file's header: {reason}"),
+            )]),
+            ImportError::Unreadable { line, reason } => {
+                ApiError::Invalid(vec![FieldViolation::new(
+                    "data",
+                    format!("line {line}: {reason}"),
+                )])
+            }
+            ImportError::Log(e) => ApiError::Log(e),
+            ImportError::Storage(reason) => ApiError::Unexpected(anyhow::anyhow!(reason)),
+        }
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(v) => kit::status::invalid(v),
+            ApiError::NotFound(_) => kit::status::status(
+                Code::NotFound,
+                e.to_string(),
+                "CERTIFICATE_NOT_FOUND",
+                DOMAIN,
+                Vec::new(),
+            ),
+            ApiError::Log(ref log) => kit::status::storage(log, "data", DOMAIN),
+            ApiError::Unexpected(ref err) => kit::status::internal(err.as_ref(), DOMAIN),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The certificates service's gRPC edge: requests checked into domain
+//! values, the use cases run, answers rendered.
+
+use std::io::{BufReader, Seek, Write};
+
+use loyalty_proto::certificates::v1 as pb;
+use loyalty_proto::certificates::v1::certificates_service_server::CertificatesService;
+use pb::import_certificates_request::Part;
+use tonic::{Request, Response, Status, Streaming};
+use tonic_types::FieldViolation;
+
+use crate::app::import::{Importer, Outcome};
+use crate::app::queries::Queries;
+use crate::domain::certificate::{Certificate, Issue};
+use crate::domain::identifiers::{IdKind, MAX_IDENTIFIER};
+use crate::error::ApiError;
+use crate::events::{dates_to_wire, ids_to_wire, status_to_wire};
+
+/// Most refused lines an import's answer lists (all are counted).
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// Largest `data` part of an upload.
+pub const MAX_PART: usize = 1024 * 1024;
+
+/// The gRPC service.
+pub struct CertificatesApi {
+    importer: Importer,
+    queries: Queries,
+    max_upload: u64,
+}
+
+impl CertificatesApi {
+    /// The service over the use cases; uploads up to `max_upload` bytes.
+    pub fn new(importer: Importer, queries: Queries, max_upload: u64) -> Self {
+        Self {
+            importer,
+            queries,
+            max_upload,
+        }
+    }
+}
+
+fn invalid(field: &str, why: impl Into<String>) -> ApiError {
+    ApiError::Invalid(vec![FieldViolation::new(field, why)])
+}
+
+/// An id of the request: 1-128 printable ASCII characters.
+fn id(violations: &mut Vec<FieldViolation>, field: &str, value: &str) {
+    if value.is_empty() || value.len() > 128 || !value.chars().all(|c| c.is_ascii_graphic()) {
+        violations.push(FieldViolation::new(
+            field,
+            format!(
+                "{} must be 1-128 printable ASCII characters",
+                kit::status::quote(value)
+            ),
+        ));
+    }
+}
+
+fn kind(value: i32) -> Option<IdKind> {
+    Some(match pb::IdentifierKind::try_from(value).ok()? {
+        pb::IdentifierKind::Number => IdKind::Number,
+        pb::IdentifierKind::BarCode => IdKind::BarCode,
+        pb::IdentifierKind::Strip1 => IdKind::Strip1,
+        pb::IdentifierKind::Strip2 => IdKind::Strip2,
+        pb::IdentifierKind::Strip3 => IdKind::Strip3,
+        pb::IdentifierKind::QrCode => IdKind::QrCode,
+        pb::IdentifierKind::Unspecified => return None,
+    })
+}
+
+fn certificate(c: &Certificate) -> pb::GetCertificateResponse {
+    pb::GetCertificateResponse {
+        certificate_id: c.id.clone(),
+        issue_id: c.issue.issue_id.clone(),
+        one_time: c.issue.one_time,
+        identifiers: ids_to_wire(&c.ids),
+        status: status_to_wire(c.status) as i32,
+        amount: format!("{:.2}", c.amount),
+        dates: Some(dates_to_wire(&c.dates)),
+    }
+}
+
+impl CertificatesApi {
+    async fn import(
+        &self,
+        mut upload: Streaming<pb::ImportCertificatesRequest>,
+    ) -> Result<pb::ImportCertificatesResponse, ApiError> {
+        let first = upload
+            .message()
+            .await
+            .map_err(|s| invalid("start", s.message().to_owned()))?;
+        let Some(pb::ImportCertificatesRequest {
+            part: Some(Part::Start(start)),
+        }) = first
+        else {
+            return Err(invalid("start", "the first part must be start"));
+        };
+        let mut violations = Vec::new();
+        id(&mut violations, "start.import_id", &start.import_id);
+        id(&mut violations, "start.issue_id", &start.issue_id);
+        if !violations.is_empty() {
+            return Err(ApiError::Invalid(violations));
+        }
+        // Spooled to a temporary file: memory stays flat however large.
+        let mut spool = std::io::BufWriter::new(
+            tempfile::tempfile().map_err(|e| ApiError::Unexpected(e.into()))?,
+        );
+        let mut total = 0u64;
+        while let Some(part) = upload
+            .message()
+            .await
+            .map_err(|s| invalid("data", s.message().to_owned()))?
+        {
+            match part.part {
+                Some(Part::Data(bytes)) => {
+                    if bytes.len() > MAX_PART {
+                        return Err(invalid(
+                            "data",
+                            format!("a part of {} bytes; at most {MAX_PART}", bytes.len()),
+                        ));
+                    }
+                    total += bytes.len() as u64;
+                    if total > self.max_upload {
+                        return Err(invalid(
+                            "data",
+                            format!("the file is larger than {} bytes", self.max_upload),
+                        ));
+                    }
+                    spool
+                        .write_all(&bytes)
+                        .map_err(|e| ApiError::Unexpected(e.into()))?;
+                }
+                Some(Part::Start(_)) => {
+                    return Err(invalid("start", "only the first part may be start"));
+                }
+                None => {}
+            }
+        }
+        let mut file = spool
+            .into_inner()
+            .map_err(|e| ApiError::Unexpected(e.into_error().into()))?;
+        file.rewind().map_err(|e| ApiError::Unexpected(e.into()))?;
+        let issue = Issue {
+            issue_id: start.issue_id,
+            one_time: start.one_time,
+        };
+        let mut errors = Vec::new();
+        let report = self
+            .importer
+            .import(&start.import_id, &issue, BufReader::new(file), |line, o| {
+                if let Outcome::Refused(comment) = o
+                    && errors.len() < MAX_REPORTED_ERRORS
+                {
+                    errors.push(pb::LineError {
+                        line,
+                        comment: comment.clone(),
+                    });
+                }
+            })
+            .await?;
+        let code = report.code();
+        Ok(pb::ImportCertificatesResponse {
+            code,
+            message: if code == kit::report::CODE_OK {
+                String::new()
+            } else {
+                "every line of the file was refused".into()
+            },
+            import_id: report.import_id,
+            lines: report.lines,
+            created: report.created,
+            updated: report.updated,
+            skipped: report.unchanged,
+            refused: report.refused,
+            accepted_amount: format!("{:.2}", report.accepted_amount),
+            errors,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl CertificatesService for CertificatesApi {
+    async fn import_certificates(
+        &self,
+        request: Request<Streaming<pb::ImportCertificatesRequest>>,
+    ) -> Result<Response<pb::ImportCertificatesResponse>, Status> {
+        Ok(Response::new(self.import(request.into_inner()).await?))
+    }
+
+    async fn get_certificate(
+        &self,
+        request: Request<pb::GetCertificateRequest>,
+    ) -> Result<Response<pb::GetCertificateResponse>, Status> {
+        let r = request.into_inner();
+        let i = r.identifier.unwrap_or_default();
+        let mut violations = Vec::new();
+        let k = kind(i.kind);
+        if k.is_none() {
+            violations.push(FieldViolation::new(
+                "identifier.kind",
+                format!("{} is not an identifier kind", i.kind),
+            ));
+        }
+        if i.value.is_empty() || i.value.len() > MAX_IDENTIFIER {
+            violations.push(FieldViolation::new(
+                "identifier.value",
+                format!("must be 1-{MAX_IDENTIFIER} bytes"),
+            ));
+        }
+        let (Some(k), true) = (k, violations.is_empty()) else {
+            return Err(ApiError::Invalid(violations).into());
+        };
+        let c = self.queries.by_identifier(k, &i.value)?;
+        Ok(Response::new(certificate(&c)))
+    }
+}

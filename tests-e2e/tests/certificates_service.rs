@@ -1,0 +1,132 @@
+//! The real certificates binary over gRPC: the seed's files uploaded in
+//! parts give the seed-004 reports, each certificate is found by any one of
+//! its identifiers with the seed's states and balances, a bad upload names
+//! its field, and after a restart everything is still there.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use loyalty_proto::certificates::v1 as pb;
+use loyalty_proto::certificates::v1::certificates_service_client::CertificatesServiceClient;
+use pb::import_certificates_request::Part;
+use tests_e2e::certificates::{FIRST, UPDATE};
+use tests_e2e::harness::{ServiceProcess, ServiceSpec, binary_path, free_port};
+use tests_e2e::identity::assert_names_field;
+use tonic::Code;
+use tonic::transport::Channel;
+
+async fn start(data: &std::path::Path) -> (ServiceProcess, CertificatesServiceClient<Channel>) {
+    tests_e2e::harness::init_test_logging();
+    let port = free_port();
+    let spec = ServiceSpec::new("certificates", binary_path("certificates"))
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["--grpc-addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        .grpc_port(port)
+        .env("RUST_LIB_BACKTRACE", "0");
+    let process = ServiceProcess::start(spec).await.unwrap();
+    let channel = tests_e2e::service_auth::channel(port);
+    (process, CertificatesServiceClient::new(channel))
+}
+
+/// The upload of `file` as job `id`, in parts of 100 bytes.
+fn upload(id: &str, file: &str) -> Vec<pb::ImportCertificatesRequest> {
+    let mut parts = vec![pb::ImportCertificatesRequest {
+        part: Some(Part::Start(pb::ImportStart {
+            import_id: id.into(),
+            issue_id: "issue-1".into(),
+            one_time: false,
+        })),
+    }];
+    parts.extend(
+        file.as_bytes()
+            .chunks(100)
+            .map(|c| pb::ImportCertificatesRequest {
+                part: Some(Part::Data(c.to_vec())),
+            }),
+    );
+    parts
+}
+
+async fn by(
+    c: &mut CertificatesServiceClient<Channel>,
+    kind: pb::IdentifierKind,
+    value: &str,
+) -> pb::GetCertificateResponse {
+    c.get_certificate(pb::GetCertificateRequest {
+        identifier: Some(pb::Identifier {
+            kind: kind as i32,
+            value: value.into(),
+        }),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_files_over_grpc_and_any_identifier_finds_the_certificate() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut process, mut c) = start(data.path()).await;
+    let r = c
+        .import_certificates(tokio_stream::iter(upload("job-1", FIRST)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.code, r.lines, r.created, r.accepted_amount.as_str()),
+        (0, 4, 4, "2000.00")
+    );
+    let r = c
+        .import_certificates(tokio_stream::iter(upload(
+            "job-2",
+            &format!("{UPDATE}X;;;Refunding;1;;\n"),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.code, r.updated, r.refused), (0, 2, 1));
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors[0].line, 3);
+    assert!(r.errors[0].comment.contains("unfinished process"), "{r:?}");
+
+    let two = by(
+        &mut c,
+        pb::IdentifierKind::Strip2,
+        "7770002105606227848=26067229740000002",
+    )
+    .await;
+    assert_eq!(two.status, pb::CertificateStatus::Redeemed as i32);
+    assert_eq!(two.amount, "0.00");
+    assert_eq!(two.dates.unwrap().redemption_date, "2022-12-12");
+    let four = by(&mut c, pb::IdentifierKind::BarCode, "7770002105606220004").await;
+    assert_eq!(
+        (four.status, four.amount.as_str()),
+        (pb::CertificateStatus::Activated as i32, "1000.00")
+    );
+
+    // Not found, and a bad upload naming its field.
+    let missing = c
+        .get_certificate(pb::GetCertificateRequest {
+            identifier: Some(pb::Identifier {
+                kind: pb::IdentifierKind::Number as i32,
+                value: "nope".into(),
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let mut headless = upload("job-3", "");
+    headless.remove(0);
+    headless.push(pb::ImportCertificatesRequest {
+        part: Some(Part::Data(b"Number;Status\n".to_vec())),
+    });
+    let refused = c
+        .import_certificates(tokio_stream::iter(headless))
+        .await
+        .unwrap_err();
+    assert_names_field(&refused, "start");
+
+    // After a restart, everything is still there.
+    process.restart().await.unwrap();
+    let one = by(&mut c, pb::IdentifierKind::Number, "7770002105606220001").await;
+    assert_eq!(one.amount, "555.00");
+}
