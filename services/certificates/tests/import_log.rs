@@ -4,18 +4,16 @@
 //! the seed-004 codes follow the outcomes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod common;
-
 use std::sync::Arc;
 
 use certificates::app::import::{Importer, Outcome, Report};
 use certificates::domain::certificate::{Certificate, Issue};
 use certificates::domain::status::Status;
-use common::{FIRST, UPDATE};
 use kit::aggregate::Repository;
 use kit::log::EventLog;
 use kit::report::{CODE_ALL_REFUSED, CODE_OK, CODE_ONE_REFUSED};
 use rust_decimal::Decimal;
+use tests_e2e::certificates::{FIRST, UPDATE};
 
 fn issue() -> Issue {
     Issue {

@@ -3,17 +3,15 @@
 //! nothing, and every rule has a line that breaks it with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-mod common;
-
 use std::collections::HashMap;
 
 use certificates::domain::certificate::{Certificate, Command, Issue, Source};
 use certificates::domain::identifiers::{IdKind, certificate_id};
 use certificates::domain::line::{Header, HeaderError, ImportLine, LineError};
 use certificates::domain::status::{Status, StatusError};
-use common::{FIRST, UPDATE};
 use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
+use tests_e2e::certificates::{FIRST, UPDATE};
 
 /// What one line did.
 #[derive(Debug, PartialEq, Eq)]
