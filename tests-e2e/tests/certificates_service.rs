@@ -1,7 +1,8 @@
 //! The real certificates binary over gRPC: the seed's files uploaded in
 //! parts give the seed-004 reports, each certificate is found by any one of
-//! its identifiers with the seed's states and balances, a bad upload names
-//! its field, and after a restart everything is still there.
+//! its identifiers with the seed's states and balances, each job keeps its
+//! report, a bad upload names its field, and after a restart everything is
+//! still there.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::certificates::v1 as pb;
@@ -125,8 +126,36 @@ async fn the_seeds_files_over_grpc_and_any_identifier_finds_the_certificate() {
         .unwrap_err();
     assert_names_field(&refused, "start");
 
+    // The job's report, and none for a job never run.
+    let job = c
+        .get_import(pb::GetImportRequest {
+            import_id: "job-2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(job.state, pb::ImportState::Finished as i32);
+    let report = job.report.unwrap();
+    assert_eq!((report.lines, report.updated, report.refused), (3, 2, 1));
+    assert_eq!(report.errors[0].line, 3);
+    let unknown = c
+        .get_import(pb::GetImportRequest {
+            import_id: "never".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
     // After a restart, everything is still there.
     process.restart().await.unwrap();
     let one = by(&mut c, pb::IdentifierKind::Number, "7770002105606220001").await;
     assert_eq!(one.amount, "555.00");
+    let job = c
+        .get_import(pb::GetImportRequest {
+            import_id: "job-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(job.report.unwrap().created, 4);
 }

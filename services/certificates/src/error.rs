@@ -19,6 +19,12 @@ pub enum ApiError {
     /// No certificate has the identifier.
     #[error("no certificate has {0}")]
     NotFound(String),
+    /// This service never ran the import.
+    #[error("no import {0}")]
+    ImportNotFound(String),
+    /// The same import is running now.
+    #[error("import {0} is running; ask GetImport for its progress")]
+    ImportRunning(String),
     /// The event log failed or refused.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -42,6 +48,7 @@ impl From<ImportError> for ApiError {
             }
             ImportError::Log(e) => ApiError::Log(e),
             ImportError::Storage(reason) => ApiError::Unexpected(anyhow::anyhow!(reason)),
+            ImportError::Running(id) => ApiError::ImportRunning(id),
         }
     }
 }
@@ -54,6 +61,20 @@ impl From<ApiError> for tonic::Status {
                 Code::NotFound,
                 e.to_string(),
                 "CERTIFICATE_NOT_FOUND",
+                DOMAIN,
+                Vec::new(),
+            ),
+            ApiError::ImportNotFound(_) => kit::status::status(
+                Code::NotFound,
+                e.to_string(),
+                "IMPORT_NOT_FOUND",
+                DOMAIN,
+                Vec::new(),
+            ),
+            ApiError::ImportRunning(_) => kit::status::status(
+                Code::FailedPrecondition,
+                e.to_string(),
+                "IMPORT_RUNNING",
                 DOMAIN,
                 Vec::new(),
             ),

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use crate::domain::certificate::{Dates, Event, Issue, Source};
 use crate::domain::claim::Claimed;
 use crate::domain::identifiers::{IdKind, Identifiers};
+use crate::domain::job::Finished;
 use crate::domain::status::Status;
 
 /// Event type names (the full names of their messages).
@@ -23,6 +24,55 @@ pub mod types {
     pub const UPDATED: &str = "loyalty.certificates.v1.CertificateUpdated";
     /// `IdentifierClaimed`.
     pub const CLAIMED: &str = "loyalty.certificates.v1.IdentifierClaimed";
+    /// `ImportFinished`.
+    pub const IMPORT_FINISHED: &str = "loyalty.certificates.v1.ImportFinished";
+}
+
+impl DomainEvent for Finished {
+    fn event_type(&self) -> &'static str {
+        types::IMPORT_FINISHED
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        pb::ImportFinished {
+            import_id: self.import_id.clone(),
+            issue_id: self.issue_id.clone(),
+            lines: self.lines,
+            created: self.created,
+            updated: self.updated,
+            skipped: self.skipped,
+            refused: self.refused,
+            accepted_amount: self.accepted_amount.to_string(),
+            errors: self
+                .errors
+                .iter()
+                .map(|(line, comment)| pb::ImportLineError {
+                    line: *line,
+                    comment: comment.clone(),
+                })
+                .collect(),
+        }
+        .encode_to_vec()
+    }
+
+    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError> {
+        let d = Decoder { event_type };
+        if event_type != types::IMPORT_FINISHED {
+            return Err(d.err(format!("unknown event type {event_type}")));
+        }
+        let m: pb::ImportFinished = d.message(payload)?;
+        Ok(Finished {
+            accepted_amount: d.decimal("accepted_amount", &m.accepted_amount)?,
+            import_id: m.import_id,
+            issue_id: m.issue_id,
+            lines: m.lines,
+            created: m.created,
+            updated: m.updated,
+            skipped: m.skipped,
+            refused: m.refused,
+            errors: m.errors.into_iter().map(|e| (e.line, e.comment)).collect(),
+        })
+    }
 }
 
 impl DomainEvent for Claimed {
@@ -55,6 +105,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::CertificateImported>(types::IMPORTED)
         .register::<pb::CertificateUpdated>(types::UPDATED)
         .register::<pb::IdentifierClaimed>(types::CLAIMED)
+        .register::<pb::ImportFinished>(types::IMPORT_FINISHED)
 }
 
 fn kind_to_wire(k: IdKind) -> pb::IdentifierKind {

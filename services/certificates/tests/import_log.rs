@@ -46,11 +46,15 @@ async fn the_seeds_files_over_a_real_log_and_the_same_file_twice_changes_nothing
     assert_eq!(seen.len(), 4);
     let head = log.head();
 
-    // The same file again, under a new job: every line skipped, nothing
-    // appended.
+    // The same file again, under a new job: every line skipped, no
+    // certificate or claim appended.
     let (again, _) = run(&importer, "job-2", FIRST).await;
     assert_eq!((again.unchanged, again.created, again.updated), (4, 0, 0));
-    assert_eq!(log.head(), head, "a file imported twice appends nothing");
+    assert_eq!(
+        log.head(),
+        head + 1,
+        "a file imported twice appends nothing but its job's ImportFinished"
+    );
 
     let (update, _) = run(&importer, "job-3", UPDATE).await;
     assert_eq!((update.updated, update.refused), (2, 0));
@@ -159,4 +163,74 @@ async fn lines_of_one_certificate_apply_in_file_order_while_others_run_together(
             .0;
         assert_eq!(c.status, Status::Canceled, "N{i}");
     }
+}
+
+/// A file that arrives in parts, as a slow upload would: reads block
+/// until the test sends more (or drops the sender: end of file).
+struct Trickle(std::sync::mpsc::Receiver<Vec<u8>>, Vec<u8>);
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.1.is_empty() {
+            match self.0.recv() {
+                Ok(more) => self.1 = more,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.1.len());
+        buf[..n].copy_from_slice(&self.1[..n]);
+        self.1.drain(..n);
+        Ok(n)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_shows_its_progress_while_it_runs_and_its_report_once_finished() {
+    use certificates::app::import::Job;
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let importer = Importer::new(Arc::clone(&log)).with_window(1);
+    assert_eq!(importer.job("job-1").unwrap(), None);
+    let (tx, rx) = std::sync::mpsc::channel();
+    tx.send(b"Number;Status;Amount\nA1;Activated;10\nA2;Activated;20\nA3;Sold;1\n".to_vec())
+        .unwrap();
+    let running = importer.clone();
+    let task = tokio::spawn(async move {
+        running
+            .import("job-1", &issue(), Trickle(rx, Vec::new()), |_, _| {})
+            .await
+    });
+    let progress = tests_e2e::harness::eventually(
+        std::time::Duration::from_secs(10),
+        "three lines done",
+        || async {
+            match importer.job("job-1").unwrap() {
+                Some(Job::Running(3)) => Some(3),
+                _ => None,
+            }
+        },
+    )
+    .await;
+    assert_eq!(progress, 3);
+    // A second run of the same job meanwhile is refused.
+    let again = importer
+        .import("job-1", &issue(), "Number;Status\n".as_bytes(), |_, _| {})
+        .await;
+    assert!(again.is_err());
+    drop(tx); // end of file
+    task.await.unwrap().unwrap();
+    let Some(Job::Finished(f)) = importer.job("job-1").unwrap() else {
+        panic!("not finished");
+    };
+    assert_eq!((f.lines, f.created, f.refused), (3, 2, 1));
+    assert_eq!(f.accepted_amount, Decimal::from(30));
+    assert_eq!(f.errors.len(), 1);
+    assert_eq!(f.errors[0].0, 3);
+    // The report is in the log: a new importer over it finds it.
+    drop(importer);
+    let again = Importer::new(log);
+    assert!(matches!(
+        again.job("job-1").unwrap(),
+        Some(Job::Finished(_))
+    ));
 }

@@ -17,9 +17,10 @@
 //! lines of one certificate apply in file order. Outcomes are told in file
 //! order.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use kit::aggregate::{Aggregate, Executed, Idempotency, Repository, RepositoryError};
 use kit::keylock::{KeyGuard, KeyLocks};
@@ -30,6 +31,7 @@ use tokio::task::JoinHandle;
 use crate::domain::certificate::{Certificate, Command, Event, Issue, Source};
 use crate::domain::claim::{self, Claim, IdentifierClaim};
 use crate::domain::identifiers::certificate_id;
+use crate::domain::job::{Finish, Finished, ImportJob, MAX_KEPT_ERRORS};
 use crate::domain::line::{Header, ImportLine};
 
 /// What one line did.
@@ -94,6 +96,34 @@ pub enum ImportError {
     /// changing.
     #[error("storage: {0}")]
     Storage(String),
+    /// The same job is running now.
+    #[error("import {0} is running")]
+    Running(String),
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Running: lines done so far.
+    Running(u64),
+    /// Its last run's outcome.
+    Finished(Finished),
+}
+
+/// Forgets a running job's progress when its import ends, however it ends.
+struct RunningGuard<'a> {
+    inner: &'a Inner,
+    import_id: String,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.import_id);
+    }
 }
 
 /// Aggregates the importer keeps in memory, per repository.
@@ -109,11 +139,18 @@ pub struct Importer {
 struct Inner {
     certificates: Repository<Certificate>,
     claims: Repository<IdentifierClaim>,
+    jobs: Repository<ImportJob>,
+    /// Jobs running now: lines done so far.
+    running: Mutex<HashMap<String, Arc<AtomicU64>>>,
     /// Identifiers and certificates with a line in flight: a later line
     /// touching one waits for it, so lines of one certificate apply in
     /// file order while lines of different ones run together (their
     /// appends share the log's group commits).
     busy: KeyLocks,
+}
+
+fn job_stream(import_id: &str) -> String {
+    format!("import/{import_id}")
 }
 
 fn certificate_stream(id: &str) -> String {
@@ -169,7 +206,9 @@ impl Importer {
                 // certificates and claims in memory serve them, and
                 // memory stays flat however long the file.
                 certificates: Repository::new(Arc::clone(&log)).with_cache_capacity(CACHE),
-                claims: Repository::new(log).with_cache_capacity(CACHE),
+                claims: Repository::new(Arc::clone(&log)).with_cache_capacity(CACHE),
+                jobs: Repository::new(log),
+                running: Mutex::default(),
                 busy: KeyLocks::default(),
             }),
             window: 256,
@@ -211,6 +250,28 @@ impl Importer {
         }
         let header =
             Header::parse(record.iter()).map_err(|e| ImportError::Header(e.to_string()))?;
+        let done = Arc::new(AtomicU64::new(0));
+        {
+            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            if running.contains_key(import_id) {
+                return Err(ImportError::Running(kit::status::quote(import_id)));
+            }
+            running.insert(import_id.to_owned(), Arc::clone(&done));
+        }
+        let _running = RunningGuard {
+            inner: &self.inner,
+            import_id: import_id.to_owned(),
+        };
+        let mut kept = Vec::new();
+        let mut each = |n: u64, o: &Outcome| {
+            done.fetch_add(1, Ordering::Relaxed);
+            if let Outcome::Refused(reason) = o
+                && kept.len() < MAX_KEPT_ERRORS
+            {
+                kept.push((n, reason.clone()));
+            }
+            each(n, o);
+        };
         let mut report = Report {
             import_id: import_id.to_owned(),
             ..Report::default()
@@ -256,7 +317,54 @@ impl Importer {
         while let Some(first) = flight.pop_front() {
             finish(first, &mut report, &mut each).await?;
         }
+        let finished = Finished {
+            import_id: import_id.to_owned(),
+            issue_id: issue.issue_id.clone(),
+            lines: report.lines,
+            created: report.created,
+            updated: report.updated,
+            skipped: report.unchanged,
+            refused: report.refused,
+            accepted_amount: report.accepted_amount,
+            errors: kept,
+        };
+        self.inner
+            .jobs
+            .execute(
+                &job_stream(import_id),
+                &Finish(finished),
+                None,
+                Metadata {
+                    correlation_id: Some(import_id.to_owned()),
+                    ..Metadata::default()
+                },
+                |_, _| Vec::new(),
+            )
+            .await
+            .map_err(|e| match e {
+                RepositoryError::Log(e) => ImportError::Log(e),
+                other => ImportError::Storage(other.to_string()),
+            })?;
         Ok(report)
+    }
+
+    /// Where job `import_id` stands; `None` for a job never run here.
+    pub fn job(&self, import_id: &str) -> Result<Option<Job>, ImportError> {
+        if let Some(done) = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(import_id)
+        {
+            return Ok(Some(Job::Running(done.load(Ordering::Relaxed))));
+        }
+        let (job, _) = self
+            .inner
+            .jobs
+            .load(&job_stream(import_id))
+            .map_err(storage)?;
+        Ok(job.last.map(Job::Finished))
     }
 
     /// Finds the certificate a line names, once no earlier line in flight

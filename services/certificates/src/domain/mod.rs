@@ -3,5 +3,6 @@
 pub mod certificate;
 pub mod claim;
 pub mod identifiers;
+pub mod job;
 pub mod line;
 pub mod status;

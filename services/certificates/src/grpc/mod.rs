@@ -9,10 +9,11 @@ use pb::import_certificates_request::Part;
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::FieldViolation;
 
-use crate::app::import::{Importer, Outcome};
+use crate::app::import::{Importer, Job, Outcome};
 use crate::app::queries::Queries;
 use crate::domain::certificate::{Certificate, Issue};
 use crate::domain::identifiers::{IdKind, MAX_IDENTIFIER};
+use crate::domain::job::Finished;
 use crate::error::ApiError;
 use crate::events::{dates_to_wire, ids_to_wire, status_to_wire};
 
@@ -142,7 +143,7 @@ impl CertificatesApi {
             .map_err(|e| ApiError::Unexpected(e.into_error().into()))?;
         file.rewind().map_err(|e| ApiError::Unexpected(e.into()))?;
         let issue = Issue {
-            issue_id: start.issue_id,
+            issue_id: start.issue_id.clone(),
             one_time: start.one_time,
         };
         let mut errors = Vec::new();
@@ -152,30 +153,49 @@ impl CertificatesApi {
                 if let Outcome::Refused(comment) = o
                     && errors.len() < MAX_REPORTED_ERRORS
                 {
-                    errors.push(pb::LineError {
-                        line,
-                        comment: comment.clone(),
-                    });
+                    errors.push((line, comment.clone()));
                 }
             })
             .await?;
-        let code = report.code();
-        Ok(pb::ImportCertificatesResponse {
-            code,
-            message: if code == kit::report::CODE_OK {
-                String::new()
-            } else {
-                "every line of the file was refused".into()
-            },
+        Ok(render_report(&Finished {
             import_id: report.import_id,
+            issue_id: issue.issue_id,
             lines: report.lines,
             created: report.created,
             updated: report.updated,
             skipped: report.unchanged,
             refused: report.refused,
-            accepted_amount: format!("{:.2}", report.accepted_amount),
+            accepted_amount: report.accepted_amount,
             errors,
-        })
+        }))
+    }
+}
+
+/// A report as the contract shows it.
+fn render_report(f: &Finished) -> pb::ImportCertificatesResponse {
+    let code = kit::report::code(f.lines, f.refused);
+    pb::ImportCertificatesResponse {
+        code,
+        message: if code == kit::report::CODE_OK {
+            String::new()
+        } else {
+            "every line of the file was refused".into()
+        },
+        import_id: f.import_id.clone(),
+        lines: f.lines,
+        created: f.created,
+        updated: f.updated,
+        skipped: f.skipped,
+        refused: f.refused,
+        accepted_amount: format!("{:.2}", f.accepted_amount),
+        errors: f
+            .errors
+            .iter()
+            .map(|(line, comment)| pb::LineError {
+                line: *line,
+                comment: comment.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -213,5 +233,34 @@ impl CertificatesService for CertificatesApi {
         };
         let c = self.queries.by_identifier(k, &i.value)?;
         Ok(Response::new(certificate(&c)))
+    }
+
+    async fn get_import(
+        &self,
+        request: Request<pb::GetImportRequest>,
+    ) -> Result<Response<pb::GetImportResponse>, Status> {
+        let r = request.into_inner();
+        let mut violations = Vec::new();
+        id(&mut violations, "import_id", &r.import_id);
+        if !violations.is_empty() {
+            return Err(ApiError::Invalid(violations).into());
+        }
+        let job = self
+            .importer
+            .job(&r.import_id)
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::ImportNotFound(kit::status::quote(&r.import_id)))?;
+        Ok(Response::new(match job {
+            Job::Running(done) => pb::GetImportResponse {
+                state: pb::ImportState::Running as i32,
+                lines_done: done,
+                report: None,
+            },
+            Job::Finished(f) => pb::GetImportResponse {
+                state: pb::ImportState::Finished as i32,
+                lines_done: f.lines,
+                report: Some(render_report(&f)),
+            },
+        }))
     }
 }
