@@ -73,6 +73,22 @@ impl Report {
     pub fn code(&self) -> i32 {
         kit::report::code(self.lines, self.refused)
     }
+
+    /// The report as a finished run of its job into `issue_id`, with
+    /// `errors` (line, reason) kept.
+    pub fn finished(&self, issue_id: &str, errors: Vec<(u64, String)>) -> Finished {
+        Finished {
+            import_id: self.import_id.clone(),
+            issue_id: issue_id.to_owned(),
+            lines: self.lines,
+            created: self.created,
+            updated: self.updated,
+            skipped: self.unchanged,
+            refused: self.refused,
+            accepted_amount: self.accepted_amount,
+            errors,
+        }
+    }
 }
 
 /// Why an import stopped (the lines before were recorded).
@@ -317,17 +333,7 @@ impl Importer {
         while let Some(first) = flight.pop_front() {
             finish(first, &mut report, &mut each).await?;
         }
-        let finished = Finished {
-            import_id: import_id.to_owned(),
-            issue_id: issue.issue_id.clone(),
-            lines: report.lines,
-            created: report.created,
-            updated: report.updated,
-            skipped: report.unchanged,
-            refused: report.refused,
-            accepted_amount: report.accepted_amount,
-            errors: kept,
-        };
+        let finished = report.finished(&issue.issue_id, kept);
         self.inner
             .jobs
             .execute(

@@ -157,17 +157,7 @@ impl CertificatesApi {
                 }
             })
             .await?;
-        Ok(render_report(&Finished {
-            import_id: report.import_id,
-            issue_id: issue.issue_id,
-            lines: report.lines,
-            created: report.created,
-            updated: report.updated,
-            skipped: report.unchanged,
-            refused: report.refused,
-            accepted_amount: report.accepted_amount,
-            errors,
-        }))
+        Ok(render_report(&report.finished(&issue.issue_id, errors)))
     }
 }
 
