@@ -6,6 +6,7 @@
 //! target dir, imports it into a fresh event log on disk, then imports it
 //! again (every line skipped): lines/s of each, and the process's peak
 //! resident memory (flat memory means it does not grow with the file).
+//! `CERTIFICATES_BENCH_WINDOW` (256) lines are in flight.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a benchmark
 
 use std::io::Write;
@@ -36,6 +37,7 @@ fn peak_mib() -> f64 {
 
 fn main() {
     let lines: u64 = env("CERTIFICATES_BENCH_LINES", 100_000);
+    let window: usize = env("CERTIFICATES_BENCH_WINDOW", 256);
     let root = kit::bench::root("certificates-import");
     std::fs::create_dir_all(&root).unwrap();
     let file = root.join("certificates.csv");
@@ -64,13 +66,13 @@ fn main() {
             .tempdir_in(&root)
             .unwrap();
         let log = EventLog::open(dir.path()).unwrap();
-        let importer = Importer::new(Arc::clone(&log));
+        let importer = Importer::new(Arc::clone(&log)).with_window(window);
         let issue = Issue {
             issue_id: "bench".into(),
             one_time: false,
         };
         println!(
-            "certificate import on {} cores: {lines} lines, 3 identifiers each, into an event log on disk",
+            "certificate import on {} cores: {lines} lines, 3 identifiers each, into an event log on disk, {window} lines in flight",
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
         for (run, what) in [("bench-1", "new certificates"), ("bench-2", "the same file again (skipped)")] {

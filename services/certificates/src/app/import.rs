@@ -478,23 +478,28 @@ impl Inner {
             Ok(events) if events.is_empty() => return Ok(Outcome::Unchanged),
             Ok(_) => {}
         }
+        // The new identifiers are claimed together (their appends share a
+        // group commit), before the certificate that names them.
         let Command::Import { line, .. } = &command;
-        for (kind, value) in line.ids.iter() {
-            if state.ids.get(kind) == Some(value) {
-                continue;
-            }
-            let claimed = self
-                .claims
-                .execute(
-                    &claim::stream(kind, value),
-                    &Claim {
-                        certificate_id: r.certificate_id.clone(),
-                    },
-                    None,
-                    Metadata::default(),
-                    |_, _| Vec::new(),
-                )
-                .await;
+        let claim = Claim {
+            certificate_id: r.certificate_id.clone(),
+        };
+        let claims = line
+            .ids
+            .iter()
+            .filter(|(kind, value)| state.ids.get(*kind) != Some(*value))
+            .map(|(kind, value)| {
+                let stream = claim::stream(kind, value);
+                let claim = &claim;
+                async move {
+                    let done = self
+                        .claims
+                        .execute(&stream, claim, None, Metadata::default(), |_, _| Vec::new())
+                        .await;
+                    (kind, done)
+                }
+            });
+        for (kind, claimed) in futures::future::join_all(claims).await {
             if let Err(e) = claimed {
                 return Ok(Outcome::Refused(format!("{kind}: {}", split(e)?)));
             }
