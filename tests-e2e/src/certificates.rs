@@ -1,4 +1,55 @@
-//! Certificate files of seed 000 for the tests of the certificates binary.
+//! The certificates binary under test: started on free ports with a data
+//! dir of the test's, a client, an issue to import into, and the seed's
+//! files (seed 000).
+
+use loyalty_proto::certificates::v1 as pb;
+use loyalty_proto::certificates::v1::certificates_service_client::CertificatesServiceClient;
+use tonic::transport::Channel;
+
+use crate::harness::{ServiceProcess, ServiceSpec, binary_path, free_port};
+
+/// Starts `certificates` with `--data-dir data`; waits for gRPC health.
+pub async fn start(data: &std::path::Path) -> (ServiceProcess, CertificatesServiceClient<Channel>) {
+    crate::harness::init_test_logging();
+    let port = free_port();
+    let spec = ServiceSpec::new("certificates", binary_path("certificates"))
+        .args(["--data-dir", data.to_str().expect("utf-8 temp path")])
+        .args(["--grpc-addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        .grpc_port(port)
+        .env("RUST_LIB_BACKTRACE", "0");
+    let process = ServiceProcess::start(spec)
+        .await
+        .unwrap_or_else(|e| panic!("certificates starts and reports SERVING: {e:#}"));
+    let channel = crate::service_auth::channel(port);
+    (process, CertificatesServiceClient::new(channel))
+}
+
+/// Defines a free-value, multi-use type `type_id` (RUB) and creates issue
+/// `issue_id` of it.
+pub async fn issue(c: &mut CertificatesServiceClient<Channel>, type_id: &str, issue_id: &str) {
+    c.define_certificate_type(pb::DefineCertificateTypeRequest {
+        certificate_type: Some(pb::CertificateType {
+            type_id: type_id.into(),
+            name: "Gift certificate".into(),
+            fixed_value: String::new(),
+            one_time: false,
+            currency: "RUB".into(),
+        }),
+    })
+    .await
+    .expect("the type is defined");
+    c.create_issue(pb::CreateIssueRequest {
+        issue: Some(pb::CertificateIssue {
+            issue_id: issue_id.into(),
+            type_id: type_id.into(),
+            template_id: "tpl-1".into(),
+            partner_id: "partner-1".into(),
+        }),
+    })
+    .await
+    .expect("the issue is created");
+}
 
 /// The seed's first import: four certificates.
 pub const FIRST: &str = "\

@@ -1,4 +1,5 @@
-//! `certificates import FILE`, the real binary: the seed's first file then
+//! `certificates import FILE`, the real binary (into an issue created over
+//! gRPC before, the service then stopped): the seed's first file then
 //! its update file load with seed-004 reports, the same file again skips
 //! every line, a refused line is reported with its line number and reason,
 //! and a file whose every line is refused exits 1 with code 185.
@@ -6,7 +7,7 @@
 
 use std::process::Command;
 
-use tests_e2e::certificates::{FIRST, UPDATE};
+use tests_e2e::certificates::{FIRST, UPDATE, issue, start};
 use tests_e2e::harness::binary_path;
 
 /// Runs `certificates import` on `contents`; (exit code, stdout lines).
@@ -26,9 +27,16 @@ fn import(data: &std::path::Path, name: &str, contents: &str, id: &str) -> (i32,
     )
 }
 
-#[test]
-fn the_seeds_files_load_with_seed_004_reports() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_files_load_with_seed_004_reports() {
     let dir = tempfile::tempdir().unwrap();
+    // The issue is created with the service running; the import runs with
+    // it stopped (one writer per data dir).
+    let unknown = import(dir.path(), "first.csv", FIRST, "job-0");
+    assert_eq!(unknown.0, 1, "no issue yet: {unknown:?}");
+    let (mut service, mut c) = start(&dir.path().join("svc")).await;
+    issue(&mut c, "gift", "issue-1").await;
+    service.kill9();
     let (code, lines) = import(dir.path(), "first.csv", FIRST, "job-1");
     assert_eq!(code, 0);
     assert_eq!(lines, ["0;job-1;2000.00", "errors;job-1;0"]);

@@ -8,25 +8,10 @@
 use loyalty_proto::certificates::v1 as pb;
 use loyalty_proto::certificates::v1::certificates_service_client::CertificatesServiceClient;
 use pb::import_certificates_request::Part;
-use tests_e2e::certificates::{FIRST, UPDATE};
-use tests_e2e::harness::{ServiceProcess, ServiceSpec, binary_path, free_port};
+use tests_e2e::certificates::{FIRST, UPDATE, issue, start};
 use tests_e2e::identity::assert_names_field;
 use tonic::Code;
 use tonic::transport::Channel;
-
-async fn start(data: &std::path::Path) -> (ServiceProcess, CertificatesServiceClient<Channel>) {
-    tests_e2e::harness::init_test_logging();
-    let port = free_port();
-    let spec = ServiceSpec::new("certificates", binary_path("certificates"))
-        .args(["--data-dir", data.to_str().unwrap()])
-        .args(["--grpc-addr", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
-        .grpc_port(port)
-        .env("RUST_LIB_BACKTRACE", "0");
-    let process = ServiceProcess::start(spec).await.unwrap();
-    let channel = tests_e2e::service_auth::channel(port);
-    (process, CertificatesServiceClient::new(channel))
-}
 
 /// The upload of `file` as job `id`, in parts of 100 bytes.
 fn upload(id: &str, file: &str) -> Vec<pb::ImportCertificatesRequest> {
@@ -34,7 +19,6 @@ fn upload(id: &str, file: &str) -> Vec<pb::ImportCertificatesRequest> {
         part: Some(Part::Start(pb::ImportStart {
             import_id: id.into(),
             issue_id: "issue-1".into(),
-            one_time: false,
         })),
     }];
     parts.extend(
@@ -67,6 +51,27 @@ async fn by(
 async fn the_seeds_files_over_grpc_and_any_identifier_finds_the_certificate() {
     let data = tempfile::tempdir().unwrap();
     let (mut process, mut c) = start(data.path()).await;
+    // No issue yet: the upload names its field.
+    let refused = c
+        .import_certificates(tokio_stream::iter(upload("job-0", FIRST)))
+        .await
+        .unwrap_err();
+    assert_names_field(&refused, "start.issue_id");
+    issue(&mut c, "gift", "issue-1").await;
+    // The same definition again changes nothing; another one is refused.
+    issue(&mut c, "gift", "issue-1").await;
+    let other = c
+        .define_certificate_type(pb::DefineCertificateTypeRequest {
+            certificate_type: Some(pb::CertificateType {
+                type_id: "gift".into(),
+                one_time: true,
+                currency: "RUB".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::AlreadyExists);
     let r = c
         .import_certificates(tokio_stream::iter(upload("job-1", FIRST)))
         .await

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use certificates::app::import::Importer;
-use certificates::domain::certificate::Issue;
+use certificates::domain::issue::{IssueCreated, IssueSpec, TypeSpec};
 use kit::bench::env;
 use kit::log::EventLog;
 
@@ -67,9 +67,17 @@ fn main() {
             .unwrap();
         let log = EventLog::open(dir.path()).unwrap();
         let importer = Importer::new(Arc::clone(&log)).with_window(window);
-        let issue = Issue {
-            issue_id: "bench".into(),
-            one_time: false,
+        let issue = IssueCreated {
+            issue: IssueSpec {
+                issue_id: "bench".into(),
+                type_id: "bench".into(),
+                ..IssueSpec::default()
+            },
+            certificate_type: TypeSpec {
+                type_id: "bench".into(),
+                currency: "RUB".into(),
+                ..TypeSpec::default()
+            },
         };
         println!(
             "certificate import on {} cores: {lines} lines, 3 identifiers each, into an event log on disk, {window} lines in flight",

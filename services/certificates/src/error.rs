@@ -19,6 +19,9 @@ pub enum ApiError {
     /// No certificate has the identifier.
     #[error("no certificate has {0}")]
     NotFound(String),
+    /// Another definition has the id.
+    #[error("{0}")]
+    Exists(String),
     /// This service never ran the import.
     #[error("no import {0}")]
     ImportNotFound(String),
@@ -61,6 +64,13 @@ impl From<ApiError> for tonic::Status {
                 Code::NotFound,
                 e.to_string(),
                 "CERTIFICATE_NOT_FOUND",
+                DOMAIN,
+                Vec::new(),
+            ),
+            ApiError::Exists(_) => kit::status::status(
+                Code::AlreadyExists,
+                e.to_string(),
+                "ALREADY_DEFINED",
                 DOMAIN,
                 Vec::new(),
             ),

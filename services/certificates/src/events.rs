@@ -26,7 +26,13 @@ pub mod types {
     pub const CLAIMED: &str = "loyalty.certificates.v1.IdentifierClaimed";
     /// `ImportFinished`.
     pub const IMPORT_FINISHED: &str = "loyalty.certificates.v1.ImportFinished";
+    /// `CertificateTypeDefined`.
+    pub const TYPE_DEFINED: &str = "loyalty.certificates.v1.CertificateTypeDefined";
+    /// `CertificateIssueCreated`.
+    pub const ISSUE_CREATED: &str = "loyalty.certificates.v1.CertificateIssueCreated";
 }
+
+pub mod catalog;
 
 impl DomainEvent for Finished {
     fn event_type(&self) -> &'static str {
@@ -106,6 +112,8 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::CertificateUpdated>(types::UPDATED)
         .register::<pb::IdentifierClaimed>(types::CLAIMED)
         .register::<pb::ImportFinished>(types::IMPORT_FINISHED)
+        .register::<pb::CertificateTypeDefined>(types::TYPE_DEFINED)
+        .register::<pb::CertificateIssueCreated>(types::ISSUE_CREATED)
 }
 
 fn kind_to_wire(k: IdKind) -> pb::IdentifierKind {

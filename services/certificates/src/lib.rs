@@ -24,6 +24,7 @@ use loyalty_proto::certificates::v1::certificates_service_server::CertificatesSe
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::catalog::Catalog;
 use crate::app::import::Importer;
 use crate::app::queries::Queries;
 use crate::config::CertificatesArgs;
@@ -60,7 +61,8 @@ pub async fn run(
     let log = Arc::clone(runtime.log());
     let api = CertificatesApi::new(
         Importer::new(Arc::clone(&log)),
-        Queries::new(log),
+        Queries::new(Arc::clone(&log)),
+        Catalog::new(log),
         args.max_upload_mb * 1024 * 1024,
     );
     let routes = tonic::service::Routes::new(CertificatesServiceServer::new(api));

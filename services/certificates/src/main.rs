@@ -52,13 +52,11 @@ enum Command {
     Import {
         /// The file.
         file: PathBuf,
-        /// The issue the new certificates join.
+        /// The issue the new certificates join (created before with
+        /// `CreateIssue`; its type says whether they are one-time and bounds
+        /// their amount when its value is fixed).
         #[arg(long)]
         issue: String,
-        /// The issue's certificates are one-time (spent at once); they may
-        /// then be imported Redeemed with a balance.
-        #[arg(long)]
-        one_time: bool,
         /// The import's id (default: `file-` and the first 16 hex digits of
         /// the file's SHA-256, so importing the same file again after a
         /// crash continues the same job).
@@ -94,7 +92,7 @@ fn survey(file: &PathBuf) -> anyhow::Result<(u64, String)> {
 fn main() -> anyhow::Result<()> {
     let cli: Cli = certificates::SPEC.parse();
     cli.args.validate()?;
-    let (file, issue, one_time, import_id, format) = match cli.command {
+    let (file, issue, import_id, format) = match cli.command {
         Some(Command::Maintenance(m)) => {
             let code = m.run(
                 &certificates::SPEC,
@@ -106,10 +104,9 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Import {
             file,
             issue,
-            one_time,
             import_id,
             format,
-        }) => (file, issue, one_time, import_id, format),
+        }) => (file, issue, import_id, format),
         None => {
             return tokio::runtime::Runtime::new()?.block_on(async move {
                 let _telemetry = cli.args.service.init_telemetry("certificates")?;
@@ -126,11 +123,14 @@ fn main() -> anyhow::Result<()> {
     let (report, mut errors) = runtime.block_on(async {
         let log = kit::log::EventLog::open(&log_dir)
             .with_context(|| format!("opening the event log in {}", log_dir.display()))?;
-        let importer = certificates::app::import::Importer::new(log);
-        let issue = certificates::domain::certificate::Issue {
-            issue_id: issue,
-            one_time,
+        let catalog = certificates::app::catalog::Catalog::new(std::sync::Arc::clone(&log));
+        let Some(issue) = catalog.issue(&issue).map_err(|e| anyhow::anyhow!("{e}"))? else {
+            anyhow::bail!(
+                "no issue {issue:?} in {}: create it first (CreateIssue, with the service running)",
+                log_dir.display()
+            );
         };
+        let importer = certificates::app::import::Importer::new(log);
         let progress = kit::progress::Progress::new(total, "certificate lines");
         // Refused lines go to a temporary file as they come, so a file of
         // a million bad lines needs no memory for them.

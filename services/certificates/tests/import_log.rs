@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use certificates::app::import::{Importer, Outcome, Report};
-use certificates::domain::certificate::{Certificate, Issue};
+use certificates::domain::certificate::Certificate;
+use certificates::domain::issue::{IssueCreated, IssueSpec, TypeSpec};
 use certificates::domain::status::Status;
 use kit::aggregate::Repository;
 use kit::log::EventLog;
@@ -15,10 +16,18 @@ use kit::report::{CODE_ALL_REFUSED, CODE_OK, CODE_ONE_REFUSED};
 use rust_decimal::Decimal;
 use tests_e2e::certificates::{FIRST, UPDATE};
 
-fn issue() -> Issue {
-    Issue {
-        issue_id: "issue-1".into(),
-        one_time: false,
+fn issue() -> IssueCreated {
+    IssueCreated {
+        issue: IssueSpec {
+            issue_id: "issue-1".into(),
+            type_id: "free".into(),
+            ..IssueSpec::default()
+        },
+        certificate_type: TypeSpec {
+            type_id: "free".into(),
+            currency: "RUB".into(),
+            ..TypeSpec::default()
+        },
     }
 }
 
@@ -233,4 +242,38 @@ async fn a_job_shows_its_progress_while_it_runs_and_its_report_once_finished() {
         again.job("job-1").unwrap(),
         Some(Job::Finished(_))
     ));
+}
+
+#[tokio::test]
+async fn the_issues_type_bounds_the_amount_and_says_one_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let importer = Importer::new(Arc::clone(&log));
+    let fixed = IssueCreated {
+        issue: IssueSpec {
+            issue_id: "issue-2".into(),
+            type_id: "fixed-1000-once".into(),
+            ..IssueSpec::default()
+        },
+        certificate_type: TypeSpec {
+            type_id: "fixed-1000-once".into(),
+            fixed_value: Some(Decimal::from(1000)),
+            one_time: true,
+            currency: "RUB".into(),
+            ..TypeSpec::default()
+        },
+    };
+    let mut seen = Vec::new();
+    let file = "Number;Status;Amount\nF1;Activated;1500\nF2;Activated;1000\nF3;Redeemed;1000\n";
+    let report = importer
+        .import("job-1", &fixed, file.as_bytes(), |n, o| {
+            seen.push((n, o.clone()))
+        })
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.refused), (2, 1), "{seen:?}");
+    assert!(
+        matches!(&seen[0].1, Outcome::Refused(r) if r.contains("above the face value 1000")),
+        "{seen:?}"
+    );
 }

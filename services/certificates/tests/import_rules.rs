@@ -58,6 +58,7 @@ impl Book {
                     certificate_id: id.clone(),
                     line,
                     issue: issue.clone(),
+                    fixed_value: None,
                     source: Source {
                         import_id: "job-1".into(),
                         line: i as u64 + 1,

@@ -44,6 +44,7 @@ proptest! {
                 certificate_id: certificate_id(&line.ids).unwrap(),
                 line,
                 issue: Issue { issue_id: "i".into(), one_time },
+                fixed_value: None,
                 source: Source { import_id: "j".into(), line: 7 },
             };
             if let Ok(events) = Certificate::default().decide(&command) {

@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use crate::domain::certificate::{Certificate, Command, Event, Issue, Source};
 use crate::domain::claim::{self, Claim, IdentifierClaim};
 use crate::domain::identifiers::certificate_id;
+use crate::domain::issue::IssueCreated;
 use crate::domain::job::{Finish, Finished, ImportJob, MAX_KEPT_ERRORS};
 use crate::domain::line::{Header, ImportLine};
 
@@ -193,6 +194,13 @@ fn storage<E: std::error::Error>(e: RepositoryError<E>) -> ImportError {
     }
 }
 
+/// What new certificates join: the issue, and its type's face value.
+#[derive(Debug, Clone)]
+struct Target {
+    issue: Issue,
+    fixed_value: Option<Decimal>,
+}
+
 /// A line on its way: its outcome known, or being recorded.
 enum InFlight {
     Done(u64, Outcome, Option<Decimal>),
@@ -239,12 +247,12 @@ impl Importer {
     }
 
     /// Imports the `;`-separated file `input` as job `import_id` into
-    /// `issue`, telling `each` every line's outcome in file order (line 1 =
+    /// `issue` (one-time and face value from its type), telling `each` every line's outcome in file order (line 1 =
     /// the first after the header).
     pub async fn import(
         &self,
         import_id: &str,
-        issue: &Issue,
+        issue: &IssueCreated,
         input: impl Read,
         mut each: impl FnMut(u64, &Outcome),
     ) -> Result<Report, ImportError> {
@@ -266,6 +274,13 @@ impl Importer {
         }
         let header =
             Header::parse(record.iter()).map_err(|e| ImportError::Header(e.to_string()))?;
+        let target = Target {
+            issue: Issue {
+                issue_id: issue.issue.issue_id.clone(),
+                one_time: issue.certificate_type.one_time,
+            },
+            fixed_value: issue.certificate_type.fixed_value,
+        };
         let done = Arc::new(AtomicU64::new(0));
         {
             let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -315,9 +330,9 @@ impl Importer {
                         Err(refused) => InFlight::Done(n, refused, amount),
                         Ok(resolved) => {
                             let inner = Arc::clone(&self.inner);
-                            let issue = issue.clone();
+                            let target = target.clone();
                             let task =
-                                tokio::spawn(async move { inner.apply(resolved, &issue).await });
+                                tokio::spawn(async move { inner.apply(resolved, &target).await });
                             InFlight::Running(n, task, amount)
                         }
                     }
@@ -333,7 +348,7 @@ impl Importer {
         while let Some(first) = flight.pop_front() {
             finish(first, &mut report, &mut each).await?;
         }
-        let finished = report.finished(&issue.issue_id, kept);
+        let finished = report.finished(&target.issue.issue_id, kept);
         self.inner
             .jobs
             .execute(
@@ -460,14 +475,15 @@ async fn finish(
 
 impl Inner {
     /// A resolved line: decided, its new identifiers claimed, recorded.
-    async fn apply(&self, r: Resolved, issue: &Issue) -> Result<Outcome, ImportError> {
+    async fn apply(&self, r: Resolved, target: &Target) -> Result<Outcome, ImportError> {
         let stream = certificate_stream(&r.certificate_id);
         let key = format!("import/{}/{}", r.source.import_id, r.source.line);
         let correlation = r.source.import_id.clone();
         let command = Command::Import {
             certificate_id: r.certificate_id.clone(),
             line: r.line,
-            issue: issue.clone(),
+            issue: target.issue.clone(),
+            fixed_value: target.fixed_value,
             source: r.source,
         };
         // Decided first on the state as it is: a refused line claims

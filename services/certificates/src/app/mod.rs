@@ -1,4 +1,5 @@
 //! Use cases of the certificates service.
 
+pub mod catalog;
 pub mod import;
 pub mod queries;

@@ -44,6 +44,8 @@ pub enum Command {
         line: ImportLine,
         /// The issue a new certificate joins.
         issue: Issue,
+        /// The face value of the issue's type, when fixed: no balance above it.
+        fixed_value: Option<Decimal>,
         /// Where the line came from.
         source: Source,
     },
@@ -126,6 +128,14 @@ pub enum CertificateError {
         /// Expiration date.
         expiration: NaiveDate,
     },
+    /// A balance above the type's fixed face value.
+    #[error("Amount {amount} is above the face value {fixed_value} of the certificate's type")]
+    AboveFaceValue {
+        /// The line's amount.
+        amount: Decimal,
+        /// The face value.
+        fixed_value: Decimal,
+    },
     /// A final state's balance or dates cannot change.
     #[error("the certificate is {0}: its amount and dates no longer change")]
     Final(Status),
@@ -166,6 +176,16 @@ fn check_dates(d: &Dates) -> Result<(), CertificateError> {
     }
 }
 
+fn check_face_value(amount: Decimal, fixed_value: Option<Decimal>) -> Result<(), CertificateError> {
+    match fixed_value {
+        Some(fixed_value) if amount > fixed_value => Err(CertificateError::AboveFaceValue {
+            amount,
+            fixed_value,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn check_redeemed(status: Status, one_time: bool, amount: Decimal) -> Result<(), CertificateError> {
     if status == Status::Redeemed && !one_time && !amount.is_zero() {
         return Err(CertificateError::RedeemedWithBalance(amount));
@@ -178,9 +198,11 @@ impl Certificate {
         certificate_id: &str,
         line: &ImportLine,
         issue: &Issue,
+        fixed_value: Option<Decimal>,
         source: &Source,
     ) -> Result<Vec<Event>, CertificateError> {
         let amount = line.amount.ok_or(CertificateError::AmountRequired)?;
+        check_face_value(amount, fixed_value)?;
         check_redeemed(line.status, issue.one_time, amount)?;
         let dates = Dates {
             activation: line.activation_date,
@@ -199,7 +221,12 @@ impl Certificate {
         }])
     }
 
-    fn update(&self, line: &ImportLine, source: &Source) -> Result<Vec<Event>, CertificateError> {
+    fn update(
+        &self,
+        line: &ImportLine,
+        fixed_value: Option<Decimal>,
+        source: &Source,
+    ) -> Result<Vec<Event>, CertificateError> {
         if let Some(kind) = line
             .ids
             .iter()
@@ -236,6 +263,7 @@ impl Certificate {
         if self.status.is_final() && (amount != self.amount || dates != self.dates) {
             return Err(CertificateError::Final(self.status));
         }
+        check_face_value(amount, fixed_value)?;
         check_redeemed(line.status, self.issue.one_time, amount)?;
         check_dates(&dates)?;
         Ok(vec![Event::Updated {
@@ -261,12 +289,13 @@ impl Aggregate for Certificate {
                 certificate_id,
                 line,
                 issue,
+                fixed_value,
                 source,
             } => {
                 if self.id.is_empty() {
-                    Self::create(certificate_id, line, issue, source)
+                    Self::create(certificate_id, line, issue, *fixed_value, source)
                 } else {
-                    self.update(line, source)
+                    self.update(line, *fixed_value, source)
                 }
             }
         }

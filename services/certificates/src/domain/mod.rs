@@ -3,6 +3,7 @@
 pub mod certificate;
 pub mod claim;
 pub mod identifiers;
+pub mod issue;
 pub mod job;
 pub mod line;
 pub mod status;

@@ -6,15 +6,20 @@ use std::io::{BufReader, Seek, Write};
 use loyalty_proto::certificates::v1 as pb;
 use loyalty_proto::certificates::v1::certificates_service_server::CertificatesService;
 use pb::import_certificates_request::Part;
+use rust_decimal::Decimal;
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::FieldViolation;
 
+use crate::app::catalog::Catalog;
 use crate::app::import::{Importer, Job, Outcome};
 use crate::app::queries::Queries;
-use crate::domain::certificate::{Certificate, Issue};
+use crate::domain::certificate::Certificate;
 use crate::domain::identifiers::{IdKind, MAX_IDENTIFIER};
+use crate::domain::issue::{IssueSpec, TypeSpec};
 use crate::domain::job::Finished;
+use crate::domain::line::MAX_AMOUNT;
 use crate::error::ApiError;
+use crate::events::catalog::{issue_to_wire, type_to_wire};
 use crate::events::{dates_to_wire, ids_to_wire, status_to_wire};
 
 /// Most refused lines an import's answer lists (all are counted).
@@ -27,15 +32,17 @@ pub const MAX_PART: usize = 1024 * 1024;
 pub struct CertificatesApi {
     importer: Importer,
     queries: Queries,
+    catalog: Catalog,
     max_upload: u64,
 }
 
 impl CertificatesApi {
     /// The service over the use cases; uploads up to `max_upload` bytes.
-    pub fn new(importer: Importer, queries: Queries, max_upload: u64) -> Self {
+    pub fn new(importer: Importer, queries: Queries, catalog: Catalog, max_upload: u64) -> Self {
         Self {
             importer,
             queries,
+            catalog,
             max_upload,
         }
     }
@@ -103,6 +110,15 @@ impl CertificatesApi {
         if !violations.is_empty() {
             return Err(ApiError::Invalid(violations));
         }
+        let Some(issue) = self.catalog.issue(&start.issue_id)? else {
+            return Err(invalid(
+                "start.issue_id",
+                format!(
+                    "no issue {}: create it first (CreateIssue)",
+                    kit::status::quote(&start.issue_id)
+                ),
+            ));
+        };
         // Spooled to a temporary file: memory stays flat however large.
         let mut spool = std::io::BufWriter::new(
             tempfile::tempfile().map_err(|e| ApiError::Unexpected(e.into()))?,
@@ -142,10 +158,6 @@ impl CertificatesApi {
             .into_inner()
             .map_err(|e| ApiError::Unexpected(e.into_error().into()))?;
         file.rewind().map_err(|e| ApiError::Unexpected(e.into()))?;
-        let issue = Issue {
-            issue_id: start.issue_id.clone(),
-            one_time: start.one_time,
-        };
         let mut errors = Vec::new();
         let report = self
             .importer
@@ -157,7 +169,9 @@ impl CertificatesApi {
                 }
             })
             .await?;
-        Ok(render_report(&report.finished(&issue.issue_id, errors)))
+        Ok(render_report(
+            &report.finished(&issue.issue.issue_id, errors),
+        ))
     }
 }
 
@@ -189,8 +203,111 @@ fn render_report(f: &Finished) -> pb::ImportCertificatesResponse {
     }
 }
 
+/// A type of a request, checked.
+fn type_spec(t: Option<pb::CertificateType>) -> Result<TypeSpec, ApiError> {
+    let t = t.unwrap_or_default();
+    let mut violations = Vec::new();
+    id(&mut violations, "certificate_type.type_id", &t.type_id);
+    if t.name.len() > 256 {
+        violations.push(FieldViolation::new(
+            "certificate_type.name",
+            "at most 256 bytes",
+        ));
+    }
+    if t.currency.is_empty()
+        || t.currency.len() > 16
+        || !t.currency.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        violations.push(FieldViolation::new(
+            "certificate_type.currency",
+            "1-16 letters or digits (e.g. RUB)",
+        ));
+    }
+    let fixed_value = if t.fixed_value.is_empty() {
+        None
+    } else {
+        match t.fixed_value.parse::<Decimal>() {
+            Ok(v)
+                if v > Decimal::ZERO
+                    && v <= Decimal::from(MAX_AMOUNT)
+                    && v.normalize().scale() <= 2 =>
+            {
+                Some(v)
+            }
+            _ => {
+                violations.push(FieldViolation::new(
+                    "certificate_type.fixed_value",
+                    format!(
+                        "{} is not an amount of 0.01…{MAX_AMOUNT} with at most two decimals (empty: any amount)",
+                        kit::status::quote(&t.fixed_value)
+                    ),
+                ));
+                None
+            }
+        }
+    };
+    if !violations.is_empty() {
+        return Err(ApiError::Invalid(violations));
+    }
+    Ok(TypeSpec {
+        type_id: t.type_id,
+        name: t.name,
+        fixed_value,
+        one_time: t.one_time,
+        currency: t.currency,
+    })
+}
+
+/// An issue of a request, checked.
+fn issue_spec(i: Option<pb::CertificateIssue>) -> Result<IssueSpec, ApiError> {
+    let i = i.unwrap_or_default();
+    let mut violations = Vec::new();
+    id(&mut violations, "issue.issue_id", &i.issue_id);
+    id(&mut violations, "issue.type_id", &i.type_id);
+    for (field, value) in [
+        ("issue.template_id", &i.template_id),
+        ("issue.partner_id", &i.partner_id),
+    ] {
+        if !value.is_empty() {
+            id(&mut violations, field, value);
+        }
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::Invalid(violations));
+    }
+    Ok(IssueSpec {
+        issue_id: i.issue_id,
+        type_id: i.type_id,
+        template_id: i.template_id,
+        partner_id: i.partner_id,
+    })
+}
+
 #[tonic::async_trait]
 impl CertificatesService for CertificatesApi {
+    async fn define_certificate_type(
+        &self,
+        request: Request<pb::DefineCertificateTypeRequest>,
+    ) -> Result<Response<pb::DefineCertificateTypeResponse>, Status> {
+        let spec = type_spec(request.into_inner().certificate_type)?;
+        let t = self.catalog.define_type(spec).await?;
+        Ok(Response::new(pb::DefineCertificateTypeResponse {
+            certificate_type: Some(type_to_wire(&t)),
+        }))
+    }
+
+    async fn create_issue(
+        &self,
+        request: Request<pb::CreateIssueRequest>,
+    ) -> Result<Response<pb::CreateIssueResponse>, Status> {
+        let spec = issue_spec(request.into_inner().issue)?;
+        let created = self.catalog.create_issue(spec).await?;
+        Ok(Response::new(pb::CreateIssueResponse {
+            issue: Some(issue_to_wire(&created.issue)),
+            certificate_type: Some(type_to_wire(&created.certificate_type)),
+        }))
+    }
+
     async fn import_certificates(
         &self,
         request: Request<Streaming<pb::ImportCertificatesRequest>>,
