@@ -10,12 +10,21 @@ use crate::harness::{ServiceProcess, ServiceSpec, binary_path, free_port};
 
 /// Starts `certificates` with `--data-dir data`; waits for gRPC health.
 pub async fn start(data: &std::path::Path) -> (ServiceProcess, CertificatesServiceClient<Channel>) {
+    start_with(data, &[]).await
+}
+
+/// [`start`] with `extra` flags.
+pub async fn start_with(
+    data: &std::path::Path,
+    extra: &[&str],
+) -> (ServiceProcess, CertificatesServiceClient<Channel>) {
     crate::harness::init_test_logging();
     let port = free_port();
     let spec = ServiceSpec::new("certificates", binary_path("certificates"))
         .args(["--data-dir", data.to_str().expect("utf-8 temp path")])
         .args(["--grpc-addr", &format!("127.0.0.1:{port}")])
         .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(extra.iter().copied())
         .grpc_port(port)
         .env("RUST_LIB_BACKTRACE", "0");
     let process = ServiceProcess::start(spec)

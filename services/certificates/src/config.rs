@@ -2,6 +2,8 @@
 
 use kit::bootstrap::{ConfigError, ServiceArgs};
 
+/// Env: seconds between expiry sweeps.
+pub const ENV_EXPIRY_INTERVAL: &str = "CERTIFICATES_EXPIRY_INTERVAL_SECS";
 /// Env: largest upload of one import, in MiB.
 pub const ENV_MAX_UPLOAD_MB: &str = "CERTIFICATES_MAX_UPLOAD_MB";
 
@@ -15,6 +17,11 @@ pub struct CertificatesArgs {
     /// upload is spooled to a temporary file, never held in memory).
     #[arg(long, env = ENV_MAX_UPLOAD_MB, default_value_t = 1024, global = true)]
     pub max_upload_mb: u64,
+    /// Seconds between sweeps that expire certificates past their
+    /// ExpirationDate (the first runs at start, so what fell due while the
+    /// service was down expires then).
+    #[arg(long, env = ENV_EXPIRY_INTERVAL, default_value_t = 3600, global = true)]
+    pub expiry_interval_secs: u64,
 }
 
 impl CertificatesArgs {
@@ -25,6 +32,12 @@ impl CertificatesArgs {
             return Err(ConfigError::Invalid {
                 flag: "max-upload-mb",
                 reason: format!("{} is not in 1..=16384", self.max_upload_mb),
+            });
+        }
+        if self.expiry_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                flag: "expiry-interval-secs",
+                reason: "must be at least 1".into(),
             });
         }
         Ok(())

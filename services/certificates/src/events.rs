@@ -26,6 +26,8 @@ pub mod types {
     pub const CLAIMED: &str = "loyalty.certificates.v1.IdentifierClaimed";
     /// `ImportFinished`.
     pub const IMPORT_FINISHED: &str = "loyalty.certificates.v1.ImportFinished";
+    /// `CertificateExpired`.
+    pub const EXPIRED: &str = "loyalty.certificates.v1.CertificateExpired";
     /// `CertificateTypeDefined`.
     pub const TYPE_DEFINED: &str = "loyalty.certificates.v1.CertificateTypeDefined";
     /// `CertificateIssueCreated`.
@@ -110,6 +112,7 @@ pub fn json_codec() -> ProtoJsonCodec {
     ProtoJsonCodec::new()
         .register::<pb::CertificateImported>(types::IMPORTED)
         .register::<pb::CertificateUpdated>(types::UPDATED)
+        .register::<pb::CertificateExpired>(types::EXPIRED)
         .register::<pb::IdentifierClaimed>(types::CLAIMED)
         .register::<pb::ImportFinished>(types::IMPORT_FINISHED)
         .register::<pb::CertificateTypeDefined>(types::TYPE_DEFINED)
@@ -256,6 +259,7 @@ impl DomainEvent for Event {
         match self {
             Event::Imported { .. } => types::IMPORTED,
             Event::Updated { .. } => types::UPDATED,
+            Event::Expired { .. } => types::EXPIRED,
         }
     }
 
@@ -298,6 +302,18 @@ impl DomainEvent for Event {
                 source: Some(source_to_wire(source)),
             }
             .encode_to_vec(),
+            Event::Expired {
+                certificate_id,
+                from,
+                amount,
+                expiration_date,
+            } => pb::CertificateExpired {
+                certificate_id: certificate_id.clone(),
+                from: status_to_wire(*from) as i32,
+                amount: amount.to_string(),
+                expiration_date: date_to_wire(Some(*expiration_date)),
+            }
+            .encode_to_vec(),
         }
     }
 
@@ -329,6 +345,17 @@ impl DomainEvent for Event {
                     dates: d.dates(m.dates)?,
                     added: d.ids(m.added_identifiers)?,
                     source: source(m.source),
+                }
+            }
+            types::EXPIRED => {
+                let m: pb::CertificateExpired = d.message(payload)?;
+                Event::Expired {
+                    certificate_id: m.certificate_id,
+                    from: d.status("from", m.from)?,
+                    amount: d.decimal("amount", &m.amount)?,
+                    expiration_date: d
+                        .date("expiration_date", &m.expiration_date)?
+                        .ok_or_else(|| d.err("expiration_date is missing"))?,
                 }
             }
             other => return Err(d.err(format!("unknown event type {other}"))),

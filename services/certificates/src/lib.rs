@@ -15,16 +15,20 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod projections;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kit::bootstrap::Runtime;
+use kit::clock::Clock;
 use kit::service::{Projections, Spec};
 use loyalty_proto::certificates::v1::certificates_service_server::CertificatesServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::catalog::Catalog;
+use crate::app::expiry::Expiry;
 use crate::app::import::Importer;
 use crate::app::queries::Queries;
 use crate::config::CertificatesArgs;
@@ -42,10 +46,11 @@ pub const SPEC: Spec = Spec {
     metrics_addr: "127.0.0.1:9104",
 };
 
-/// The service's projections, declared once (none yet: certificates are
-/// found through their identifiers' claims).
+/// The service's projections, declared once (run, `rebuild-projections`
+/// and `verify` use the same list). Certificates are found through their
+/// identifiers' claims, not a projection.
 pub fn projections() -> Projections {
-    Projections::new()
+    Projections::new().with(projections::expiring::Expiring)
 }
 
 /// Runs the certificates service on the given listeners until `shutdown`.
@@ -54,11 +59,16 @@ pub async fn run(
     grpc: TcpListener,
     metrics: TcpListener,
     shutdown: CancellationToken,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     let mut runtime = Runtime::open(SPEC.name, args.service.clone(), shutdown)?;
     runtime.start_outbox(Arc::new(events::json_codec()))?;
-    let _started = projections().start(&mut runtime)?;
+    let started = projections().start(&mut runtime)?;
     let log = Arc::clone(runtime.log());
+    let expiring = started.handle(projections::expiring::NAME)?;
+    let expiry = Expiry::new(Arc::clone(&log), expiring, clock);
+    let interval = Duration::from_secs(args.expiry_interval_secs);
+    runtime.spawn(expiry.run(interval, runtime.tasks_token()));
     let api = CertificatesApi::new(
         Importer::new(Arc::clone(&log)),
         Queries::new(Arc::clone(&log)),

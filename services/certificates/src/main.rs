@@ -112,7 +112,7 @@ fn main() -> anyhow::Result<()> {
                 let _telemetry = cli.args.service.init_telemetry("certificates")?;
                 let (grpc, metrics) = certificates::SPEC.bind(&cli.args.service).await?;
                 let shutdown = kit::bootstrap::shutdown_on_signals();
-                certificates::run(cli.args, grpc, metrics, shutdown).await
+                certificates::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
             });
         }
     };

@@ -479,6 +479,7 @@ impl Inner {
         let stream = certificate_stream(&r.certificate_id);
         let key = format!("import/{}/{}", r.source.import_id, r.source.line);
         let correlation = r.source.import_id.clone();
+        let ids = r.line.ids.clone();
         let command = Command::Import {
             certificate_id: r.certificate_id.clone(),
             line: r.line,
@@ -496,12 +497,10 @@ impl Inner {
         }
         // The new identifiers are claimed together (their appends share a
         // group commit), before the certificate that names them.
-        let Command::Import { line, .. } = &command;
         let claim = Claim {
             certificate_id: r.certificate_id.clone(),
         };
-        let claims = line
-            .ids
+        let claims = ids
             .iter()
             .filter(|(kind, value)| state.ids.get(*kind) != Some(*value))
             .map(|(kind, value)| {
@@ -537,7 +536,7 @@ impl Inner {
                 |_, events| match events.first() {
                     Some(Event::Imported { .. }) => vec![1],
                     Some(Event::Updated { .. }) => vec![2],
-                    None => vec![0],
+                    Some(Event::Expired { .. }) | None => vec![0],
                 },
             )
             .await;

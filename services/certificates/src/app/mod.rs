@@ -1,5 +1,6 @@
 //! Use cases of the certificates service.
 
 pub mod catalog;
+pub mod expiry;
 pub mod import;
 pub mod queries;

@@ -49,6 +49,12 @@ pub enum Command {
         /// Where the line came from.
         source: Source,
     },
+    /// Expire the certificate if its expiration date is before `today`
+    /// (nothing when it is not due, or not Prepared or Activated).
+    Expire {
+        /// Today's date.
+        today: NaiveDate,
+    },
 }
 
 /// The dates of a certificate.
@@ -98,6 +104,17 @@ pub enum Event {
         added: Identifiers,
         /// The line.
         source: Source,
+    },
+    /// It passed its expiration date (once).
+    Expired {
+        /// Its id.
+        certificate_id: String,
+        /// The state before.
+        from: Status,
+        /// The balance it had.
+        amount: Decimal,
+        /// Its expiration date.
+        expiration_date: NaiveDate,
     },
 }
 
@@ -278,6 +295,29 @@ impl Certificate {
     }
 }
 
+impl Certificate {
+    /// The expiry due by `today`: a Prepared or Activated certificate whose
+    /// expiration date is before it.
+    fn expiry_due(&self, today: NaiveDate) -> Option<Event> {
+        let expiration_date = self.dates.expiration?;
+        let live = matches!(self.status, Status::Prepared | Status::Activated);
+        (live && !self.id.is_empty() && expiration_date < today).then(|| Event::Expired {
+            certificate_id: self.id.clone(),
+            from: self.status,
+            amount: self.amount,
+            expiration_date,
+        })
+    }
+
+    /// When the certificate expires, if it still can: its expiration date
+    /// while it is Prepared or Activated.
+    pub fn expires_on(&self) -> Option<NaiveDate> {
+        matches!(self.status, Status::Prepared | Status::Activated)
+            .then_some(self.dates.expiration)
+            .flatten()
+    }
+}
+
 impl Aggregate for Certificate {
     type Command = Command;
     type Event = Event;
@@ -298,6 +338,7 @@ impl Aggregate for Certificate {
                     self.update(line, *fixed_value, source)
                 }
             }
+            Command::Expire { today } => Ok(self.expiry_due(*today).into_iter().collect()),
         }
     }
 
@@ -333,6 +374,7 @@ impl Aggregate for Certificate {
                 self.amount = *amount;
                 self.dates = *dates;
             }
+            Event::Expired { .. } => self.status = Status::Expired,
         }
     }
 }

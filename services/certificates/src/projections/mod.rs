@@ -1,0 +1,3 @@
+//! Read models of the certificates service.
+
+pub mod expiring;
