@@ -131,19 +131,12 @@ impl Identity {
     /// Waits until more than `seen` codes were sent to `to` on `channel`;
     /// returns the newest code.
     pub async fn code_after(&self, channel: notify::Channel, to: &str, seen: usize) -> String {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
+        let what = format!("confirm code #{} to {to} ({channel})", seen + 1);
+        crate::harness::eventually(DEADLINE, &what, || async {
             let sent = self.sent_to(channel, to);
-            if sent.len() > seen {
-                return code_of(&sent.last().expect("non-empty").body);
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no confirm code #{} to {to} ({channel}) within {DEADLINE:?}",
-                seen + 1
-            );
-            tokio::time::sleep(POLL).await;
-        }
+            (sent.len() > seen).then(|| code_of(&sent.last().expect("non-empty").body))
+        })
+        .await
     }
 
     /// Loads physical cards into the stock; asserts they were all new.

@@ -6,9 +6,9 @@
 
 use loyalty_proto::identity::v1 as pb;
 use notify::Channel::Sms;
+use tests_e2e::harness::eventually;
 use tests_e2e::identity::{
-    DEADLINE, Identity, POLL, assert_reason, assert_unauthenticated, authed, error_info,
-    random_phone,
+    DEADLINE, Identity, assert_reason, assert_unauthenticated, authed, error_info, random_phone,
 };
 use tests_e2e::identity_flows::{begin, confirm_phone, resend};
 use tonic::Code;
@@ -195,17 +195,16 @@ async fn a_phone_only_token_is_not_a_session() {
         .expect("the phone owner's session");
 
     // The phone's owner gets a fresh code and turns it into a full token.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while id.sent_to(Sms, &phone).len() < 2 {
+    eventually(DEADLINE, "a re-verification code", || async {
+        if id.sent_to(Sms, &phone).len() >= 2 {
+            return Some(());
+        }
         if let Err(s) = resend(&id, &limited).await {
             assert_reason(&s, Code::ResourceExhausted, "RESEND_COOLDOWN");
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no re-verification code"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+        None
+    })
+    .await;
     let fresh = id.code_after(Sms, &phone, 1).await;
     let upgraded = confirm_phone(&id, &limited, &fresh)
         .await

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::ledger::v1 as lpb;
-use tests_e2e::harness::NatsServer;
-use tests_e2e::identity::{DEADLINE, Identity, POLL, random_card};
+use tests_e2e::harness::{NatsServer, eventually};
+use tests_e2e::identity::{DEADLINE, Identity, random_card};
 use tests_e2e::ledger::{Ledger, accrual_batch, batch_line, run_ledger, write_batch_file};
 use tests_e2e::service_auth::{
     Callers, HEADER, assert_no_token, assert_open_endpoints, assert_refused, maybe_token,
@@ -102,14 +102,14 @@ async fn the_ledger_resolves_batch_members_at_identity_with_its_own_token() {
         Some("10.50"),
         "nothing applied"
     );
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while id.process.read_log().matches("call refused").count() <= refusals_before {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "identity logged no refusal of the ledger's call"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    eventually(
+        DEADLINE,
+        "identity logs its refusal of the ledger's call",
+        || async {
+            (id.process.read_log().matches("call refused").count() > refusals_before).then_some(())
+        },
+    )
+    .await;
     assert!(no_token.process.terminate().await.unwrap().success());
     drop(no_token);
 
