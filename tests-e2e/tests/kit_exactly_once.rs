@@ -36,24 +36,17 @@ async fn wait_for_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
 
 /// Polls the probe's metrics until the outbox has published everything.
 async fn wait_until_relayed(metrics_addr: &str) -> u64 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(body) = metrics::scrape(metrics_addr).await {
-            let head = metrics::value(&body, "loyalty_eventlog_head_position");
-            let checkpoint = metrics::value(&body, "loyalty_outbox_checkpoint");
-            if let (Some(h), Some(c)) = (head, checkpoint)
-                && h > 0
-                && h == c
-            {
-                return h;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "outbox did not catch up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tests_e2e::harness::eventually(
+        Duration::from_secs(120),
+        "the outbox catches up",
+        || async {
+            let body = metrics::scrape(metrics_addr).await.ok()?;
+            let head = metrics::value(&body, "loyalty_eventlog_head_position")?;
+            let checkpoint = metrics::value(&body, "loyalty_outbox_checkpoint")?;
+            (head > 0 && head == checkpoint).then_some(head)
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
