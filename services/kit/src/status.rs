@@ -230,3 +230,54 @@ mod tests {
         assert!(failed.message().contains(&info.metadata["error_id"]));
     }
 }
+
+/// The violations of one request, gathered field by field before any is
+/// answered, so a caller learns every bad field at once. Each service's edge
+/// builds its checks on it; [`invalid`] turns them into the status.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// No violations yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `field` is bad, and why.
+    pub fn fail(&mut self, field: impl Into<String>, why: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, why));
+    }
+
+    /// The value a check of `field` gave, or `None` with its error recorded.
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        checked: Result<T, E>,
+    ) -> Option<T> {
+        checked.map_err(|e| self.fail(field, e.to_string())).ok()
+    }
+
+    /// How many violations so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no field was bad.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Nothing when no field was bad; else every violation.
+    pub fn finish(self) -> Result<(), Vec<FieldViolation>> {
+        self.finish_with(Some(()))
+    }
+
+    /// `value` when no field was bad; else every violation (`value` is
+    /// `None` only when a check failed).
+    pub fn finish_with<T>(self, value: Option<T>) -> Result<T, Vec<FieldViolation>> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            Some(_) | None => Err(self.0),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::io::{BufReader, Seek, Write};
 
+use kit::status::Violations;
 use loyalty_proto::certificates::v1 as pb;
 use loyalty_proto::certificates::v1::certificates_service_server::CertificatesService;
 use pb::import_certificates_request::Part;
@@ -53,15 +54,15 @@ fn invalid(field: &str, why: impl Into<String>) -> ApiError {
 }
 
 /// An id of the request: 1-128 printable ASCII characters.
-fn id(violations: &mut Vec<FieldViolation>, field: &str, value: &str) {
+fn id(violations: &mut Violations, field: &str, value: &str) {
     if value.is_empty() || value.len() > 128 || !value.chars().all(|c| c.is_ascii_graphic()) {
-        violations.push(FieldViolation::new(
+        violations.fail(
             field,
             format!(
                 "{} must be 1-128 printable ASCII characters",
                 kit::status::quote(value)
             ),
-        ));
+        );
     }
 }
 
@@ -104,12 +105,10 @@ impl CertificatesApi {
         else {
             return Err(invalid("start", "the first part must be start"));
         };
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         id(&mut violations, "start.import_id", &start.import_id);
         id(&mut violations, "start.issue_id", &start.issue_id);
-        if !violations.is_empty() {
-            return Err(ApiError::Invalid(violations));
-        }
+        violations.finish().map_err(ApiError::Invalid)?;
         let Some(issue) = self.catalog.issue(&start.issue_id)? else {
             return Err(invalid(
                 "start.issue_id",
@@ -206,22 +205,19 @@ fn render_report(f: &Finished) -> pb::ImportCertificatesResponse {
 /// A type of a request, checked.
 fn type_spec(t: Option<pb::CertificateType>) -> Result<TypeSpec, ApiError> {
     let t = t.unwrap_or_default();
-    let mut violations = Vec::new();
+    let mut violations = Violations::new();
     id(&mut violations, "certificate_type.type_id", &t.type_id);
     if t.name.len() > 256 {
-        violations.push(FieldViolation::new(
-            "certificate_type.name",
-            "at most 256 bytes",
-        ));
+        violations.fail("certificate_type.name", "at most 256 bytes");
     }
     if t.currency.is_empty()
         || t.currency.len() > 16
         || !t.currency.chars().all(|c| c.is_ascii_alphanumeric())
     {
-        violations.push(FieldViolation::new(
+        violations.fail(
             "certificate_type.currency",
             "1-16 letters or digits (e.g. RUB)",
-        ));
+        );
     }
     let fixed_value = if t.fixed_value.is_empty() {
         None
@@ -235,20 +231,16 @@ fn type_spec(t: Option<pb::CertificateType>) -> Result<TypeSpec, ApiError> {
                 Some(v)
             }
             _ => {
-                violations.push(FieldViolation::new(
-                    "certificate_type.fixed_value",
-                    format!(
+                violations.fail("certificate_type.fixed_value", format!(
                         "{} is not an amount of 0.01…{MAX_AMOUNT} with at most two decimals (empty: any amount)",
                         kit::status::quote(&t.fixed_value)
                     ),
-                ));
+                );
                 None
             }
         }
     };
-    if !violations.is_empty() {
-        return Err(ApiError::Invalid(violations));
-    }
+    violations.finish().map_err(ApiError::Invalid)?;
     Ok(TypeSpec {
         type_id: t.type_id,
         name: t.name,
@@ -261,7 +253,7 @@ fn type_spec(t: Option<pb::CertificateType>) -> Result<TypeSpec, ApiError> {
 /// An issue of a request, checked.
 fn issue_spec(i: Option<pb::CertificateIssue>) -> Result<IssueSpec, ApiError> {
     let i = i.unwrap_or_default();
-    let mut violations = Vec::new();
+    let mut violations = Violations::new();
     id(&mut violations, "issue.issue_id", &i.issue_id);
     id(&mut violations, "issue.type_id", &i.type_id);
     for (field, value) in [
@@ -272,9 +264,7 @@ fn issue_spec(i: Option<pb::CertificateIssue>) -> Result<IssueSpec, ApiError> {
             id(&mut violations, field, value);
         }
     }
-    if !violations.is_empty() {
-        return Err(ApiError::Invalid(violations));
-    }
+    violations.finish().map_err(ApiError::Invalid)?;
     Ok(IssueSpec {
         issue_id: i.issue_id,
         type_id: i.type_id,
@@ -321,23 +311,21 @@ impl CertificatesService for CertificatesApi {
     ) -> Result<Response<pb::GetCertificateResponse>, Status> {
         let r = request.into_inner();
         let i = r.identifier.unwrap_or_default();
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         let k = kind(i.kind);
         if k.is_none() {
-            violations.push(FieldViolation::new(
+            violations.fail(
                 "identifier.kind",
                 format!("{} is not an identifier kind", i.kind),
-            ));
+            );
         }
         if i.value.is_empty() || i.value.len() > MAX_IDENTIFIER {
-            violations.push(FieldViolation::new(
+            violations.fail(
                 "identifier.value",
                 format!("must be 1-{MAX_IDENTIFIER} bytes"),
-            ));
+            );
         }
-        let (Some(k), true) = (k, violations.is_empty()) else {
-            return Err(ApiError::Invalid(violations).into());
-        };
+        let k = violations.finish_with(k).map_err(ApiError::Invalid)?;
         let c = self.queries.by_identifier(k, &i.value)?;
         Ok(Response::new(certificate(&c)))
     }
@@ -347,11 +335,9 @@ impl CertificatesService for CertificatesApi {
         request: Request<pb::GetImportRequest>,
     ) -> Result<Response<pb::GetImportResponse>, Status> {
         let r = request.into_inner();
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         id(&mut violations, "import_id", &r.import_id);
-        if !violations.is_empty() {
-            return Err(ApiError::Invalid(violations).into());
-        }
+        violations.finish().map_err(ApiError::Invalid)?;
         let job = self
             .importer
             .job(&r.import_id)

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use loyalty_proto::identity::v1 as pb;
 
-use super::check::Violations;
+use super::check::{Done, Violations};
 use crate::app::{CardRange, LoadCards, MessageRequest, RequestedChannel};
 use crate::domain::message::{MAX_TEMPLATE_TEXT, valid_template_id};
 use crate::error::ApiError;
@@ -232,32 +232,32 @@ pub fn template(
 ) -> Result<(MessageTemplate, BTreeSet<String>), ApiError> {
     let mut v = Violations::new();
     let Some(t) = t else {
-        v.bad("template", "required");
+        v.fail("template", "required");
         return v.done(None);
     };
     let template_id = t.template_id.trim().to_owned();
     if !valid_template_id(&template_id) {
-        v.bad(
+        v.fail(
             "template.template_id",
             "1 to 128 letters, digits, '_', '-' or '.'",
         );
     }
     let channel = channel(t.channel);
     if channel.is_none() {
-        v.bad("template.channel", "CHANNEL_SMS or CHANNEL_EMAIL");
+        v.fail("template.channel", "CHANNEL_SMS or CHANNEL_EMAIL");
     }
     let subject = if channel == Some(Channel::Sms) {
         String::new()
     } else {
         if t.subject.trim().is_empty() {
-            v.bad("template.subject", "an e-mail template needs a subject");
+            v.fail("template.subject", "an e-mail template needs a subject");
         }
         t.subject
     };
     let mut placeholders = BTreeSet::new();
     for (field, text) in [("template.subject", &subject), ("template.body", &t.body)] {
         if text.len() > MAX_TEMPLATE_TEXT {
-            v.bad(field, format!("at most {MAX_TEMPLATE_TEXT} bytes"));
+            v.fail(field, format!("at most {MAX_TEMPLATE_TEXT} bytes"));
             continue;
         }
         if let Some(names) = v.check(field, notify::placeholders(text)) {
@@ -265,7 +265,7 @@ pub fn template(
         }
     }
     if t.body.trim().is_empty() {
-        v.bad("template.body", "required");
+        v.fail("template.body", "required");
     }
     let template = channel.map(|channel| MessageTemplate {
         template_id,

@@ -2,8 +2,8 @@
 //! per bad field, and the whole request is refused with all of them.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kit::status::Violations;
 use rust_decimal::Decimal;
-use tonic_types::FieldViolation;
 
 use super::{MAX_SHORT_TEXT, MAX_TEXT, RESERVED_PREFIXES};
 use crate::config::HoldTtl;
@@ -26,13 +26,14 @@ pub const MAX_ITEM_DESCRIPTION: usize = 128;
 /// Most decimals of an item's count or amount.
 const ITEM_DECIMALS: u32 = 6;
 
-/// Collects field violations while validating a request.
+/// Collects field violations while validating a request, on the kit's
+/// accumulator ([`kit::status::Violations`]).
 #[derive(Default)]
-pub(super) struct Check(Vec<FieldViolation>);
+pub(super) struct Check(Violations);
 
 impl Check {
     pub(super) fn fail(&mut self, field: &str, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        self.0.fail(field, description);
     }
 
     /// An id (the ledger's one rule, [`ids::check`]); a member id is also
@@ -305,20 +306,13 @@ impl Check {
     }
 
     pub(super) fn done(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(self.0))
-        }
+        self.0.finish().map_err(ApiError::Invalid)
     }
 
     /// The checked values once every field passed: `value` is `Some` then
     /// (each part is `None` only after a violation was recorded).
     pub(super) fn done_with<T>(self, value: Option<T>) -> Result<T, ApiError> {
-        match value {
-            Some(v) if self.0.is_empty() => Ok(v),
-            _ => Err(ApiError::Invalid(self.0)),
-        }
+        self.0.finish_with(value).map_err(ApiError::Invalid)
     }
 }
 

@@ -1,11 +1,12 @@
-//! One violations accumulator for the edge: every field of a request is
-//! checked, all violations come back at once, typed values come out.
+//! The purchases edge's checks on the kit's violations accumulator
+//! ([`kit::status::Violations`]): every field of a request is checked, all
+//! violations come back at once, typed values come out.
 
 use std::str::FromStr;
 
+use kit::status::Violations;
 use kit::status::quote;
 use rust_decimal::Decimal;
-use tonic_types::FieldViolation;
 
 use crate::error::ApiError;
 
@@ -26,12 +27,12 @@ pub const MAX_QUANTITY: i64 = 1_000_000;
 
 /// Violations found so far.
 #[derive(Debug, Default)]
-pub struct Check(Vec<FieldViolation>);
+pub struct Check(Violations);
 
 impl Check {
     /// Records a violation.
     pub fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        self.0.fail(field, description);
     }
 
     /// A required id: 1-128 printable ASCII characters, no spaces.
@@ -122,10 +123,6 @@ impl Check {
 
     /// The violations, if any.
     pub fn done(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(self.0))
-        }
+        self.0.finish().map_err(ApiError::Invalid)
     }
 }
