@@ -26,6 +26,14 @@ pub mod types {
     pub const CLAIMED: &str = "loyalty.certificates.v1.IdentifierClaimed";
     /// `ImportFinished`.
     pub const IMPORT_FINISHED: &str = "loyalty.certificates.v1.ImportFinished";
+    /// `CertificateHeld`.
+    pub const HELD: &str = "loyalty.certificates.v1.CertificateHeld";
+    /// `CertificateCaptured`.
+    pub const CAPTURED: &str = "loyalty.certificates.v1.CertificateCaptured";
+    /// `CertificateReleased`.
+    pub const RELEASED: &str = "loyalty.certificates.v1.CertificateReleased";
+    /// `CertificateRestored`.
+    pub const RESTORED: &str = "loyalty.certificates.v1.CertificateRestored";
     /// `CertificateExpired`.
     pub const EXPIRED: &str = "loyalty.certificates.v1.CertificateExpired";
     /// `CertificateTypeDefined`.
@@ -35,6 +43,7 @@ pub mod types {
 }
 
 pub mod catalog;
+pub mod redemption;
 
 impl DomainEvent for Finished {
     fn event_type(&self) -> &'static str {
@@ -113,6 +122,10 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::CertificateImported>(types::IMPORTED)
         .register::<pb::CertificateUpdated>(types::UPDATED)
         .register::<pb::CertificateExpired>(types::EXPIRED)
+        .register::<pb::CertificateHeld>(types::HELD)
+        .register::<pb::CertificateCaptured>(types::CAPTURED)
+        .register::<pb::CertificateReleased>(types::RELEASED)
+        .register::<pb::CertificateRestored>(types::RESTORED)
         .register::<pb::IdentifierClaimed>(types::CLAIMED)
         .register::<pb::ImportFinished>(types::IMPORT_FINISHED)
         .register::<pb::CertificateTypeDefined>(types::TYPE_DEFINED)
@@ -260,6 +273,7 @@ impl DomainEvent for Event {
             Event::Imported { .. } => types::IMPORTED,
             Event::Updated { .. } => types::UPDATED,
             Event::Expired { .. } => types::EXPIRED,
+            Event::Used { used, .. } => redemption::event_type(used),
         }
     }
 
@@ -302,6 +316,10 @@ impl DomainEvent for Event {
                 source: Some(source_to_wire(source)),
             }
             .encode_to_vec(),
+            Event::Used {
+                certificate_id,
+                used,
+            } => redemption::encode(certificate_id, used),
             Event::Expired {
                 certificate_id,
                 from,
@@ -319,6 +337,9 @@ impl DomainEvent for Event {
 
     fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError> {
         let d = Decoder { event_type };
+        if let Some(used) = redemption::decode(&d, payload) {
+            return used;
+        }
         Ok(match event_type {
             types::IMPORTED => {
                 let m: pb::CertificateImported = d.message(payload)?;

@@ -536,7 +536,7 @@ impl Inner {
                 |_, events| match events.first() {
                     Some(Event::Imported { .. }) => vec![1],
                     Some(Event::Updated { .. }) => vec![2],
-                    Some(Event::Expired { .. }) | None => vec![0],
+                    Some(Event::Expired { .. } | Event::Used { .. }) | None => vec![0],
                 },
             )
             .await;

@@ -5,12 +5,15 @@
 //! rule). A line that cannot apply is refused with the reason its report
 //! line shows.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
 
 use super::identifiers::{IdKind, Identifiers};
 use super::line::ImportLine;
+use super::redemption::{Hold, Refunds, Use, UseError, Used};
 use super::status::Status;
 
 /// The issue (and its certificate type) an import loads certificates into.
@@ -49,6 +52,8 @@ pub enum Command {
         /// Where the line came from.
         source: Source,
     },
+    /// A payment in a purchase: hold, capture, release, restore.
+    Use(Use),
     /// Expire the certificate if its expiration date is before `today`
     /// (nothing when it is not due, or not Prepared or Activated).
     Expire {
@@ -105,6 +110,13 @@ pub enum Event {
         /// The line.
         source: Source,
     },
+    /// A payment in a purchase moved its balance.
+    Used {
+        /// Its id.
+        certificate_id: String,
+        /// What happened.
+        used: Used,
+    },
     /// It passed its expiration date (once).
     Expired {
         /// Its id.
@@ -153,6 +165,9 @@ pub enum CertificateError {
         /// The face value.
         fixed_value: Decimal,
     },
+    /// A payment with it is refused.
+    #[error(transparent)]
+    Use(UseError),
     /// A final state's balance or dates cannot change.
     #[error("the certificate is {0}: its amount and dates no longer change")]
     Final(Status),
@@ -179,6 +194,10 @@ pub struct Certificate {
     pub amount: Decimal,
     /// Its dates.
     pub dates: Dates,
+    /// Its holds by hold id (payments in purchases).
+    pub holds: BTreeMap<String, Hold>,
+    /// Refunds put back onto it.
+    pub refunds: Refunds,
 }
 
 fn check_dates(d: &Dates) -> Result<(), CertificateError> {
@@ -339,6 +358,10 @@ impl Aggregate for Certificate {
                 }
             }
             Command::Expire { today } => Ok(self.expiry_due(*today).into_iter().collect()),
+            Command::Use(_) if self.id.is_empty() => {
+                Err(UseError::NotActive("not imported".into()).into())
+            }
+            Command::Use(u) => Ok(self.decide_use(u)?),
         }
     }
 
@@ -375,6 +398,7 @@ impl Aggregate for Certificate {
                 self.dates = *dates;
             }
             Event::Expired { .. } => self.status = Status::Expired,
+            Event::Used { used, .. } => self.apply_use(used),
         }
     }
 }

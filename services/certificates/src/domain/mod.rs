@@ -6,4 +6,5 @@ pub mod identifiers;
 pub mod issue;
 pub mod job;
 pub mod line;
+pub mod redemption;
 pub mod status;

@@ -73,6 +73,10 @@ impl Projection for Expiring {
                 (certificate_id.clone(), c.expires_on())
             }
             Event::Expired { certificate_id, .. } => (certificate_id.clone(), None),
+            // A payment leaves the dates as they are; a certificate it
+            // redeemed stays indexed, and the sweep's Expire of it does
+            // nothing (only a live certificate expires).
+            Event::Used { .. } => return Ok(()),
         };
         if let Some(old) = rows.get(&id_key(&id))? {
             rows.remove(index_key(&String::from_utf8_lossy(&old), &id));
