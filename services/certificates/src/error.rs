@@ -6,6 +6,7 @@ use tonic::Code;
 use tonic_types::FieldViolation;
 
 use crate::app::import::ImportError;
+use crate::domain::redemption::UseError;
 
 /// Error domain in google.rpc.ErrorInfo.
 pub const DOMAIN: &str = "loyalty.certificates";
@@ -19,6 +20,9 @@ pub enum ApiError {
     /// No certificate has the identifier.
     #[error("no certificate has {0}")]
     NotFound(String),
+    /// A payment with the certificate was refused.
+    #[error(transparent)]
+    Use(#[from] UseError),
     /// Another definition has the id.
     #[error("{0}")]
     Exists(String),
@@ -64,6 +68,28 @@ impl From<ApiError> for tonic::Status {
                 Code::NotFound,
                 e.to_string(),
                 "CERTIFICATE_NOT_FOUND",
+                DOMAIN,
+                Vec::new(),
+            ),
+            ApiError::Use(UseError::NotPositive) => {
+                kit::status::invalid(vec![FieldViolation::new("amount", e.to_string())])
+            }
+            ApiError::Use(ref u) => kit::status::status(
+                match u {
+                    UseError::UnknownHold(_) => Code::NotFound,
+                    UseError::HoldConflict(_) => Code::AlreadyExists,
+                    _ => Code::FailedPrecondition,
+                },
+                e.to_string(),
+                match u {
+                    UseError::NotActive(_) => "CERTIFICATE_NOT_ACTIVE",
+                    UseError::NotEnough { .. } => "NOT_ENOUGH_MONEY",
+                    UseError::Whole(_) => "ONE_TIME_WHOLE",
+                    UseError::UnknownHold(_) => "HOLD_NOT_FOUND",
+                    UseError::HoldConflict(_) => "HOLD_CONFLICT",
+                    UseError::NotPositive => "INVALID",
+                    UseError::RefundTooLarge { .. } => "REFUND_EXCEEDS_HOLD",
+                },
                 DOMAIN,
                 Vec::new(),
             ),

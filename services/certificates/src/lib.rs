@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::catalog::Catalog;
 use crate::app::expiry::Expiry;
 use crate::app::import::Importer;
+use crate::app::payments::Payments;
 use crate::app::queries::Queries;
 use crate::config::CertificatesArgs;
 use crate::grpc::CertificatesApi;
@@ -66,13 +67,14 @@ pub async fn run(
     let started = projections().start(&mut runtime)?;
     let log = Arc::clone(runtime.log());
     let expiring = started.handle(projections::expiring::NAME)?;
-    let expiry = Expiry::new(Arc::clone(&log), expiring, clock);
+    let expiry = Expiry::new(Arc::clone(&log), expiring, Arc::clone(&clock));
     let interval = Duration::from_secs(args.expiry_interval_secs);
     runtime.spawn(expiry.run(interval, runtime.tasks_token()));
     let api = CertificatesApi::new(
         Importer::new(Arc::clone(&log)),
         Queries::new(Arc::clone(&log)),
-        Catalog::new(log),
+        Catalog::new(Arc::clone(&log)),
+        Payments::new(log, clock),
         args.max_upload_mb * 1024 * 1024,
     );
     let routes = tonic::service::Routes::new(CertificatesServiceServer::new(api));

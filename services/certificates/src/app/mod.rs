@@ -3,4 +3,5 @@
 pub mod catalog;
 pub mod expiry;
 pub mod import;
+pub mod payments;
 pub mod queries;

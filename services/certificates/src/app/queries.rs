@@ -25,18 +25,31 @@ impl Queries {
         }
     }
 
-    /// The certificate whose `kind` identifier is `value`.
-    pub fn by_identifier(&self, kind: IdKind, value: &str) -> Result<Certificate, ApiError> {
-        let not_found = || ApiError::NotFound(format!("{kind} {}", kit::status::quote(value)));
+    /// The stream of the certificate whose `kind` identifier is `value`.
+    pub fn stream_of(&self, kind: IdKind, value: &str) -> Result<String, ApiError> {
         let (claim, _) = self
             .claims
             .load(&claim::stream(kind, value))
             .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))?;
-        let owner = claim.owner.ok_or_else(not_found)?;
-        let (certificate, _) = self
+        let owner = claim
+            .owner
+            .ok_or_else(|| ApiError::NotFound(format!("{kind} {}", kit::status::quote(value))))?;
+        Ok(format!("certificate/{owner}"))
+    }
+
+    /// The certificate in `stream`.
+    pub fn load(&self, stream: &str) -> Result<Certificate, ApiError> {
+        Ok(self
             .certificates
-            .load(&format!("certificate/{owner}"))
-            .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))?;
+            .load(stream)
+            .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))?
+            .0)
+    }
+
+    /// The certificate whose `kind` identifier is `value`.
+    pub fn by_identifier(&self, kind: IdKind, value: &str) -> Result<Certificate, ApiError> {
+        let not_found = || ApiError::NotFound(format!("{kind} {}", kit::status::quote(value)));
+        let certificate = self.load(&self.stream_of(kind, value)?)?;
         if certificate.id.is_empty() {
             // Claimed by a line whose certificate was not recorded (yet).
             return Err(not_found());

@@ -13,15 +13,19 @@ use tonic_types::FieldViolation;
 
 use crate::app::catalog::Catalog;
 use crate::app::import::{Importer, Job, Outcome};
+use crate::app::payments::Payments;
 use crate::app::queries::Queries;
 use crate::domain::certificate::Certificate;
-use crate::domain::identifiers::{IdKind, MAX_IDENTIFIER};
+use crate::domain::identifiers::IdKind;
 use crate::domain::issue::{IssueSpec, TypeSpec};
 use crate::domain::job::Finished;
 use crate::domain::line::MAX_AMOUNT;
+use crate::domain::redemption::Use;
 use crate::error::ApiError;
 use crate::events::catalog::{issue_to_wire, type_to_wire};
 use crate::events::{dates_to_wire, ids_to_wire, status_to_wire};
+
+mod payments;
 
 /// Most refused lines an import's answer lists (all are counted).
 pub const MAX_REPORTED_ERRORS: usize = 1000;
@@ -34,16 +38,24 @@ pub struct CertificatesApi {
     importer: Importer,
     queries: Queries,
     catalog: Catalog,
+    payments: Payments,
     max_upload: u64,
 }
 
 impl CertificatesApi {
     /// The service over the use cases; uploads up to `max_upload` bytes.
-    pub fn new(importer: Importer, queries: Queries, catalog: Catalog, max_upload: u64) -> Self {
+    pub fn new(
+        importer: Importer,
+        queries: Queries,
+        catalog: Catalog,
+        payments: Payments,
+        max_upload: u64,
+    ) -> Self {
         Self {
             importer,
             queries,
             catalog,
+            payments,
             max_upload,
         }
     }
@@ -54,7 +66,7 @@ fn invalid(field: &str, why: impl Into<String>) -> ApiError {
 }
 
 /// An id of the request: 1-128 printable ASCII characters.
-fn id(violations: &mut Violations, field: &str, value: &str) {
+pub(crate) fn id(violations: &mut Violations, field: &str, value: &str) {
     if value.is_empty() || value.len() > 128 || !value.chars().all(|c| c.is_ascii_graphic()) {
         violations.fail(
             field,
@@ -66,7 +78,7 @@ fn id(violations: &mut Violations, field: &str, value: &str) {
     }
 }
 
-fn kind(value: i32) -> Option<IdKind> {
+pub(crate) fn kind(value: i32) -> Option<IdKind> {
     Some(match pb::IdentifierKind::try_from(value).ok()? {
         pb::IdentifierKind::Number => IdKind::Number,
         pb::IdentifierKind::BarCode => IdKind::BarCode,
@@ -275,6 +287,91 @@ fn issue_spec(i: Option<pb::CertificateIssue>) -> Result<IssueSpec, ApiError> {
 
 #[tonic::async_trait]
 impl CertificatesService for CertificatesApi {
+    async fn hold_certificate(
+        &self,
+        request: Request<pb::HoldCertificateRequest>,
+    ) -> Result<Response<pb::HoldCertificateResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let who = payments::identifier(&mut v, r.identifier.as_ref());
+        let hold_id = payments::key(&mut v, "hold_id", &r.hold_id);
+        let purchase_id = payments::key(&mut v, "purchase_id", &r.purchase_id);
+        let amount = payments::amount(&mut v, &r.amount);
+        let ((k, value), amount) = payments::done(v, who.zip(amount))?;
+        let c = self
+            .payments
+            .run(k, &value, |today| Use::Hold {
+                hold_id,
+                purchase_id,
+                amount,
+                today,
+            })
+            .await?;
+        Ok(Response::new(pb::HoldCertificateResponse {
+            balance: payments::balance(&c),
+        }))
+    }
+
+    async fn capture_certificate_hold(
+        &self,
+        request: Request<pb::CaptureCertificateHoldRequest>,
+    ) -> Result<Response<pb::CaptureCertificateHoldResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let who = payments::identifier(&mut v, r.identifier.as_ref());
+        let hold_id = payments::key(&mut v, "hold_id", &r.hold_id);
+        let (k, value) = payments::done(v, who)?;
+        let c = self
+            .payments
+            .run(k, &value, |_| Use::Capture { hold_id })
+            .await?;
+        Ok(Response::new(pb::CaptureCertificateHoldResponse {
+            balance: payments::balance(&c),
+        }))
+    }
+
+    async fn release_certificate_hold(
+        &self,
+        request: Request<pb::ReleaseCertificateHoldRequest>,
+    ) -> Result<Response<pb::ReleaseCertificateHoldResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let who = payments::identifier(&mut v, r.identifier.as_ref());
+        let hold_id = payments::key(&mut v, "hold_id", &r.hold_id);
+        let (k, value) = payments::done(v, who)?;
+        let c = self
+            .payments
+            .run(k, &value, |_| Use::Release { hold_id })
+            .await?;
+        Ok(Response::new(pb::ReleaseCertificateHoldResponse {
+            balance: payments::balance(&c),
+        }))
+    }
+
+    async fn restore_certificate(
+        &self,
+        request: Request<pb::RestoreCertificateRequest>,
+    ) -> Result<Response<pb::RestoreCertificateResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let who = payments::identifier(&mut v, r.identifier.as_ref());
+        let refund_id = payments::key(&mut v, "refund_id", &r.refund_id);
+        let hold_id = payments::key(&mut v, "hold_id", &r.hold_id);
+        let amount = payments::amount(&mut v, &r.amount);
+        let ((k, value), amount) = payments::done(v, who.zip(amount))?;
+        let c = self
+            .payments
+            .run(k, &value, |_| Use::Restore {
+                refund_id,
+                hold_id,
+                amount,
+            })
+            .await?;
+        Ok(Response::new(pb::RestoreCertificateResponse {
+            balance: payments::balance(&c),
+        }))
+    }
+
     async fn define_certificate_type(
         &self,
         request: Request<pb::DefineCertificateTypeRequest>,
@@ -310,23 +407,10 @@ impl CertificatesService for CertificatesApi {
         request: Request<pb::GetCertificateRequest>,
     ) -> Result<Response<pb::GetCertificateResponse>, Status> {
         let r = request.into_inner();
-        let i = r.identifier.unwrap_or_default();
-        let mut violations = Violations::new();
-        let k = kind(i.kind);
-        if k.is_none() {
-            violations.fail(
-                "identifier.kind",
-                format!("{} is not an identifier kind", i.kind),
-            );
-        }
-        if i.value.is_empty() || i.value.len() > MAX_IDENTIFIER {
-            violations.fail(
-                "identifier.value",
-                format!("must be 1-{MAX_IDENTIFIER} bytes"),
-            );
-        }
-        let k = violations.finish_with(k).map_err(ApiError::Invalid)?;
-        let c = self.queries.by_identifier(k, &i.value)?;
+        let mut v = Violations::new();
+        let who = payments::identifier(&mut v, r.identifier.as_ref());
+        let (k, value) = payments::done(v, who)?;
+        let c = self.queries.by_identifier(k, &value)?;
         Ok(Response::new(certificate(&c)))
     }
 
