@@ -34,6 +34,31 @@ pub async fn start_with(
     (process, CertificatesServiceClient::new(channel))
 }
 
+/// The upload of `file` as job `import_id` into `issue_id`, in parts of
+/// `part` bytes.
+pub fn upload(
+    import_id: &str,
+    issue_id: &str,
+    file: &str,
+    part: usize,
+) -> Vec<pb::ImportCertificatesRequest> {
+    use pb::import_certificates_request::Part;
+    let mut parts = vec![pb::ImportCertificatesRequest {
+        part: Some(Part::Start(pb::ImportStart {
+            import_id: import_id.into(),
+            issue_id: issue_id.into(),
+        })),
+    }];
+    parts.extend(
+        file.as_bytes()
+            .chunks(part.max(1))
+            .map(|c| pb::ImportCertificatesRequest {
+                part: Some(Part::Data(c.to_vec())),
+            }),
+    );
+    parts
+}
+
 /// Defines a free-value, multi-use type `type_id` (RUB) and creates issue
 /// `issue_id` of it.
 pub async fn issue(c: &mut CertificatesServiceClient<Channel>, type_id: &str, issue_id: &str) {

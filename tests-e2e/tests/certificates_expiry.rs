@@ -4,8 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::certificates::v1 as pb;
-use pb::import_certificates_request::Part;
-use tests_e2e::certificates::{issue, start_with};
+use tests_e2e::certificates::{issue, start_with, upload};
 use tests_e2e::harness::eventually;
 use tests_e2e::identity::DEADLINE;
 
@@ -17,17 +16,7 @@ async fn a_certificate_past_its_date_expires_and_the_others_stay() {
     let file = "Number;Status;Amount;ActivationDate;ExpirationDate\n\
                 OLD1;Activated;300;2019-01-01;2020-01-01\n\
                 NEW1;Activated;300;2019-01-01;2999-01-01\n";
-    let parts = vec![
-        pb::ImportCertificatesRequest {
-            part: Some(Part::Start(pb::ImportStart {
-                import_id: "job-1".into(),
-                issue_id: "issue-1".into(),
-            })),
-        },
-        pb::ImportCertificatesRequest {
-            part: Some(Part::Data(file.as_bytes().to_vec())),
-        },
-    ];
+    let parts = upload("job-1", "issue-1", file, 1 << 20);
     let r = c
         .import_certificates(tokio_stream::iter(parts))
         .await

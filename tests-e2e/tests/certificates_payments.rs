@@ -5,8 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::certificates::v1 as pb;
-use pb::import_certificates_request::Part;
-use tests_e2e::certificates::{issue, start};
+use tests_e2e::certificates::{issue, start, upload};
 use tests_e2e::identity::assert_reason;
 use tonic::Code;
 
@@ -24,17 +23,12 @@ async fn a_purchase_pays_part_with_a_certificate_and_a_refund_puts_it_back() {
     issue(&mut c, "gift", "issue-1").await;
     let file =
         "Number;BarCode;Status;Amount;ExpirationDate\nN-500;B-500;Activated;500;2999-01-01\n";
-    c.import_certificates(tokio_stream::iter(vec![
-        pb::ImportCertificatesRequest {
-            part: Some(Part::Start(pb::ImportStart {
-                import_id: "job-1".into(),
-                issue_id: "issue-1".into(),
-            })),
-        },
-        pb::ImportCertificatesRequest {
-            part: Some(Part::Data(file.as_bytes().to_vec())),
-        },
-    ]))
+    c.import_certificates(tokio_stream::iter(upload(
+        "job-1",
+        "issue-1",
+        file,
+        1 << 20,
+    )))
     .await
     .unwrap();
 

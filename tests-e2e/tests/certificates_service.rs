@@ -8,28 +8,10 @@
 use loyalty_proto::certificates::v1 as pb;
 use loyalty_proto::certificates::v1::certificates_service_client::CertificatesServiceClient;
 use pb::import_certificates_request::Part;
-use tests_e2e::certificates::{FIRST, UPDATE, issue, start};
+use tests_e2e::certificates::{FIRST, UPDATE, issue, start, upload};
 use tests_e2e::identity::assert_names_field;
 use tonic::Code;
 use tonic::transport::Channel;
-
-/// The upload of `file` as job `id`, in parts of 100 bytes.
-fn upload(id: &str, file: &str) -> Vec<pb::ImportCertificatesRequest> {
-    let mut parts = vec![pb::ImportCertificatesRequest {
-        part: Some(Part::Start(pb::ImportStart {
-            import_id: id.into(),
-            issue_id: "issue-1".into(),
-        })),
-    }];
-    parts.extend(
-        file.as_bytes()
-            .chunks(100)
-            .map(|c| pb::ImportCertificatesRequest {
-                part: Some(Part::Data(c.to_vec())),
-            }),
-    );
-    parts
-}
 
 async fn by(
     c: &mut CertificatesServiceClient<Channel>,
@@ -53,7 +35,7 @@ async fn the_seeds_files_over_grpc_and_any_identifier_finds_the_certificate() {
     let (mut process, mut c) = start(data.path()).await;
     // No issue yet: the upload names its field.
     let refused = c
-        .import_certificates(tokio_stream::iter(upload("job-0", FIRST)))
+        .import_certificates(tokio_stream::iter(upload("job-0", "issue-1", FIRST, 100)))
         .await
         .unwrap_err();
     assert_names_field(&refused, "start.issue_id");
@@ -73,7 +55,7 @@ async fn the_seeds_files_over_grpc_and_any_identifier_finds_the_certificate() {
         .unwrap_err();
     assert_eq!(other.code(), Code::AlreadyExists);
     let r = c
-        .import_certificates(tokio_stream::iter(upload("job-1", FIRST)))
+        .import_certificates(tokio_stream::iter(upload("job-1", "issue-1", FIRST, 100)))
         .await
         .unwrap()
         .into_inner();
@@ -84,7 +66,9 @@ async fn the_seeds_files_over_grpc_and_any_identifier_finds_the_certificate() {
     let r = c
         .import_certificates(tokio_stream::iter(upload(
             "job-2",
+            "issue-1",
             &format!("{UPDATE}X;;;Refunding;1;;\n"),
+            100,
         )))
         .await
         .unwrap()
@@ -120,7 +104,7 @@ async fn the_seeds_files_over_grpc_and_any_identifier_finds_the_certificate() {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
-    let mut headless = upload("job-3", "");
+    let mut headless = upload("job-3", "issue-1", "", 100);
     headless.remove(0);
     headless.push(pb::ImportCertificatesRequest {
         part: Some(Part::Data(b"Number;Status\n".to_vec())),

@@ -186,6 +186,33 @@ impl CertificatesApi {
     }
 }
 
+impl CertificatesApi {
+    /// Captures (`capture`) or releases hold `hold_id` of the certificate
+    /// `identifier` names; its balance after.
+    async fn settle(
+        &self,
+        identifier: Option<&pb::Identifier>,
+        hold_id: &str,
+        capture: bool,
+    ) -> Result<Option<pb::CertificateBalance>, ApiError> {
+        let mut v = Violations::new();
+        let who = payments::identifier(&mut v, identifier);
+        let hold_id = payments::key(&mut v, "hold_id", hold_id);
+        let (k, value) = payments::done(v, who)?;
+        let c = self
+            .payments
+            .run(k, &value, |_| {
+                if capture {
+                    Use::Capture { hold_id }
+                } else {
+                    Use::Release { hold_id }
+                }
+            })
+            .await?;
+        Ok(payments::balance(&c))
+    }
+}
+
 /// A report as the contract shows it.
 fn render_report(f: &Finished) -> pb::ImportCertificatesResponse {
     let code = kit::report::code(f.lines, f.refused);
@@ -317,16 +344,9 @@ impl CertificatesService for CertificatesApi {
         request: Request<pb::CaptureCertificateHoldRequest>,
     ) -> Result<Response<pb::CaptureCertificateHoldResponse>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::new();
-        let who = payments::identifier(&mut v, r.identifier.as_ref());
-        let hold_id = payments::key(&mut v, "hold_id", &r.hold_id);
-        let (k, value) = payments::done(v, who)?;
-        let c = self
-            .payments
-            .run(k, &value, |_| Use::Capture { hold_id })
-            .await?;
+        let balance = self.settle(r.identifier.as_ref(), &r.hold_id, true).await?;
         Ok(Response::new(pb::CaptureCertificateHoldResponse {
-            balance: payments::balance(&c),
+            balance,
         }))
     }
 
@@ -335,16 +355,11 @@ impl CertificatesService for CertificatesApi {
         request: Request<pb::ReleaseCertificateHoldRequest>,
     ) -> Result<Response<pb::ReleaseCertificateHoldResponse>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::new();
-        let who = payments::identifier(&mut v, r.identifier.as_ref());
-        let hold_id = payments::key(&mut v, "hold_id", &r.hold_id);
-        let (k, value) = payments::done(v, who)?;
-        let c = self
-            .payments
-            .run(k, &value, |_| Use::Release { hold_id })
+        let balance = self
+            .settle(r.identifier.as_ref(), &r.hold_id, false)
             .await?;
         Ok(Response::new(pb::ReleaseCertificateHoldResponse {
-            balance: payments::balance(&c),
+            balance,
         }))
     }
 
