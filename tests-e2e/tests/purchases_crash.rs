@@ -9,6 +9,8 @@ use std::time::Duration;
 use loyalty_proto::purchases::v1 as pb;
 use loyalty_proto::purchases::v1::purchases_service_client::PurchasesServiceClient;
 use rust_decimal::Decimal;
+use tests_e2e::harness::eventually;
+use tests_e2e::identity::DEADLINE;
 use tests_e2e::purchases::{bonus_balance, member_with_points, pay, seed_cheque, step, world};
 use tonic::transport::Channel;
 
@@ -76,12 +78,20 @@ async fn purchases_interrupted_by_sigkill_complete_exactly_once_on_retry() {
     }
     w.purchases.process.restart().await.unwrap();
 
-    // Every till retries every purchase it knows of with the same ids.
-    let mut c = w.purchases.client();
+    // Every till retries every purchase it knows of with the same ids (and
+    // again after an UNAVAILABLE, as the contract asks: an upstream that is
+    // briefly out of reach records nothing).
     for i in 0..PURCHASES {
-        purchase(&mut c, i, &card)
-            .await
-            .unwrap_or_else(|e| panic!("purchase {i} on retry: {e:?}"));
+        let what = format!("purchase {i} completes on retry");
+        eventually(DEADLINE, &what, || async {
+            let mut c = w.purchases.client();
+            match purchase(&mut c, i, &card).await {
+                Ok(()) => Some(()),
+                Err(e) if e.code() == tonic::Code::Unavailable => None,
+                Err(e) => panic!("purchase {i} on retry: {e:?}"),
+            }
+        })
+        .await;
     }
     let b = bonus_balance(&w, &member).await;
     let n = Decimal::from(PURCHASES as u64);
