@@ -155,13 +155,6 @@ fn main() -> anyhow::Result<()> {
         errors.rewind()?;
         anyhow::Ok((report, errors))
     })?;
-    let mut refused = Vec::new();
-    BufReader::new(&mut errors).lines().try_for_each(|l| {
-        let l = l?;
-        let (n, reason) = l.split_once('\t').unwrap_or(("0", l.as_str()));
-        refused.push((n.parse::<u64>().unwrap_or(0), reason.to_owned()));
-        anyhow::Ok(())
-    })?;
     let sum = format!("{:.2}", report.accepted_amount);
     let head = kit::report::Head {
         code: report.code(),
@@ -170,12 +163,30 @@ fn main() -> anyhow::Result<()> {
         sums: vec![("RUR", sum.as_str())],
         error_count: report.refused,
     };
-    let lines = refused.iter().map(|(n, r)| (*n, r.as_str()));
+    // The refused lines are read back one at a time from the temporary
+    // file (only the JSON form, one document, holds them all).
+    let mut refused = BufReader::new(&mut errors).lines().map(|l| {
+        let l = l?;
+        let (n, reason) = l.split_once('\t').unwrap_or(("0", l.as_str()));
+        anyhow::Ok((n.parse::<u64>().unwrap_or(0), reason.to_owned()))
+    });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
-        Format::Csv => print!("{}", kit::report::csv(&head, lines)),
-        Format::Json => println!("{}", kit::report::json(&head, lines)),
+        Format::Csv => {
+            out.write_all(kit::report::csv_head(&head).as_bytes())?;
+            for line in refused {
+                let (n, reason) = line?;
+                out.write_all(kit::report::csv_error(n, &reason).as_bytes())?;
+            }
+        }
+        Format::Json => {
+            let all = refused.collect::<anyhow::Result<Vec<_>>>()?;
+            let lines = all.iter().map(|(n, r)| (*n, r.as_str()));
+            writeln!(out, "{}", kit::report::json(&head, lines))?;
+        }
         Format::Text => {
-            println!(
+            writeln!(
+                out,
                 "import {}: {} lines: {} created, {} updated, {} skipped (unchanged), {} refused; amount accepted {sum}",
                 report.import_id,
                 report.lines,
@@ -183,12 +194,16 @@ fn main() -> anyhow::Result<()> {
                 report.updated,
                 report.unchanged,
                 report.refused
-            );
-            for (n, reason) in lines {
-                println!("  line {n}: {reason}");
-            }
+            )?;
+            refused.try_for_each(|line| {
+                let (n, reason) = line?;
+                writeln!(out, "  line {n}: {reason}")?;
+                anyhow::Ok(())
+            })?;
         }
     }
+    out.flush()?;
+    drop(out);
     std::process::exit(if report.code() == kit::report::CODE_OK {
         0
     } else {

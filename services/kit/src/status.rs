@@ -231,6 +231,9 @@ mod tests {
     }
 }
 
+/// Longest id [`Violations::id`] takes.
+pub const MAX_ID: usize = 128;
+
 /// The violations of one request, gathered field by field before any is
 /// answered, so a caller learns every bad field at once. Each service's edge
 /// builds its checks on it; [`invalid`] turns them into the status.
@@ -255,6 +258,22 @@ impl Violations {
         checked: Result<T, E>,
     ) -> Option<T> {
         checked.map_err(|e| self.fail(field, e.to_string())).ok()
+    }
+
+    /// A required id (an operation, a purchase, a job): 1 to [`MAX_ID`]
+    /// printable ASCII characters, no spaces; the value, checked or not.
+    pub fn id(&mut self, field: &str, value: &str) -> String {
+        if value.is_empty() {
+            self.fail(field, "is required");
+        } else if value.len() > MAX_ID {
+            self.fail(field, format!("is longer than {MAX_ID} characters"));
+        } else if !value.chars().all(|c| c.is_ascii_graphic()) {
+            self.fail(
+                field,
+                format!("{} has characters other than printable ASCII", quote(value)),
+            );
+        }
+        value.to_owned()
     }
 
     /// How many violations so far.

@@ -65,19 +65,6 @@ fn invalid(field: &str, why: impl Into<String>) -> ApiError {
     ApiError::Invalid(vec![FieldViolation::new(field, why)])
 }
 
-/// An id of the request: 1-128 printable ASCII characters.
-pub(crate) fn id(violations: &mut Violations, field: &str, value: &str) {
-    if value.is_empty() || value.len() > 128 || !value.chars().all(|c| c.is_ascii_graphic()) {
-        violations.fail(
-            field,
-            format!(
-                "{} must be 1-128 printable ASCII characters",
-                kit::status::quote(value)
-            ),
-        );
-    }
-}
-
 pub(crate) fn kind(value: i32) -> Option<IdKind> {
     Some(match pb::IdentifierKind::try_from(value).ok()? {
         pb::IdentifierKind::Number => IdKind::Number,
@@ -118,8 +105,8 @@ impl CertificatesApi {
             return Err(invalid("start", "the first part must be start"));
         };
         let mut violations = Violations::new();
-        id(&mut violations, "start.import_id", &start.import_id);
-        id(&mut violations, "start.issue_id", &start.issue_id);
+        violations.id("start.import_id", &start.import_id);
+        violations.id("start.issue_id", &start.issue_id);
         violations.finish().map_err(ApiError::Invalid)?;
         let Some(issue) = self.catalog.issue(&start.issue_id)? else {
             return Err(invalid(
@@ -245,7 +232,7 @@ fn render_report(f: &Finished) -> pb::ImportCertificatesResponse {
 fn type_spec(t: Option<pb::CertificateType>) -> Result<TypeSpec, ApiError> {
     let t = t.unwrap_or_default();
     let mut violations = Violations::new();
-    id(&mut violations, "certificate_type.type_id", &t.type_id);
+    violations.id("certificate_type.type_id", &t.type_id);
     if t.name.len() > 256 {
         violations.fail("certificate_type.name", "at most 256 bytes");
     }
@@ -293,14 +280,14 @@ fn type_spec(t: Option<pb::CertificateType>) -> Result<TypeSpec, ApiError> {
 fn issue_spec(i: Option<pb::CertificateIssue>) -> Result<IssueSpec, ApiError> {
     let i = i.unwrap_or_default();
     let mut violations = Violations::new();
-    id(&mut violations, "issue.issue_id", &i.issue_id);
-    id(&mut violations, "issue.type_id", &i.type_id);
+    violations.id("issue.issue_id", &i.issue_id);
+    violations.id("issue.type_id", &i.type_id);
     for (field, value) in [
         ("issue.template_id", &i.template_id),
         ("issue.partner_id", &i.partner_id),
     ] {
         if !value.is_empty() {
-            id(&mut violations, field, value);
+            violations.id(field, value);
         }
     }
     violations.finish().map_err(ApiError::Invalid)?;
@@ -435,7 +422,7 @@ impl CertificatesService for CertificatesApi {
     ) -> Result<Response<pb::GetImportResponse>, Status> {
         let r = request.into_inner();
         let mut violations = Violations::new();
-        id(&mut violations, "import_id", &r.import_id);
+        violations.id("import_id", &r.import_id);
         violations.finish().map_err(ApiError::Invalid)?;
         let job = self
             .importer

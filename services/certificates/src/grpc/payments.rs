@@ -4,7 +4,7 @@ use kit::status::Violations;
 use loyalty_proto::certificates::v1 as pb;
 use rust_decimal::Decimal;
 
-use super::{id, kind};
+use super::kind;
 use crate::domain::certificate::Certificate;
 use crate::domain::identifiers::{IdKind, MAX_IDENTIFIER};
 use crate::domain::line::MAX_AMOUNT;
@@ -59,8 +59,7 @@ pub(super) fn amount(v: &mut Violations, value: &str) -> Option<Decimal> {
 
 /// A key of a request (hold, refund, purchase).
 pub(super) fn key(v: &mut Violations, field: &str, value: &str) -> String {
-    id(v, field, value);
-    value.to_owned()
+    v.id(field, value)
 }
 
 /// The checks' end: the identifier, or every violation.

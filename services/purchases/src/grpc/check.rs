@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use crate::error::ApiError;
 
 /// Longest id (purchase, operation, card, device, ...).
-pub const MAX_ID: usize = 128;
+pub const MAX_ID: usize = kit::status::MAX_ID;
 /// Longest free text (names, details).
 pub const MAX_TEXT: usize = 256;
 /// Most lines in a cheque.
@@ -35,19 +35,9 @@ impl Check {
         self.0.fail(field, description);
     }
 
-    /// A required id: 1-128 printable ASCII characters, no spaces.
+    /// A required id ([`Violations::id`]).
     pub fn id(&mut self, field: &str, value: &str) -> String {
-        if value.is_empty() {
-            self.fail(field, "is required");
-        } else if value.len() > MAX_ID {
-            self.fail(field, format!("is longer than {MAX_ID} characters"));
-        } else if !value.chars().all(|c| c.is_ascii_graphic()) {
-            self.fail(
-                field,
-                format!("{} has characters other than printable ASCII", quote(value)),
-            );
-        }
-        value.to_owned()
+        self.0.id(field, value)
     }
 
     /// An optional text of at most `max` bytes.
