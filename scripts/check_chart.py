@@ -43,7 +43,7 @@ EXPECTED_CALLERS = {
     "identity": {"ledger", "purchases", "social-poller", "gateway"},
     "ledger": {"purchases", "certificates", "social-poller", "gateway"},
     "purchases": {"gateway"},
-    "certificates": {"gateway"},
+    "certificates": {"purchases", "gateway"},
     "social-poller": set(),
     "gateway": set(),
 }

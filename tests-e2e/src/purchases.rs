@@ -113,6 +113,7 @@ pub fn pay(kind: &str, amount: &str) -> pb::Pay {
         r#type: kind.into(),
         amount: amount.into(),
         details: "string".into(),
+        certificate: None,
     }
 }
 

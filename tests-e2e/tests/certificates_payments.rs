@@ -37,6 +37,7 @@ async fn a_purchase_pays_part_with_a_certificate_and_a_refund_puts_it_back() {
         hold_id: id.into(),
         purchase_id: format!("purchase-{id}"),
         amount: amount.into(),
+        ttl_secs: 0,
     };
     let held = c
         .hold_certificate(hold("h1", "200"))
@@ -117,7 +118,40 @@ async fn a_purchase_pays_part_with_a_certificate_and_a_refund_puts_it_back() {
         ("350.00", "350.00")
     );
 
-    // A bad amount names its field.
+    // A bad amount names its field; so does a hold longer than 30 days.
     let bad = c.hold_certificate(hold("h4", "-1")).await.unwrap_err();
     tests_e2e::identity::assert_names_field(&bad, "amount");
+    let too_long = pb::HoldCertificateRequest {
+        ttl_secs: 30 * 24 * 3600 + 1,
+        ..hold("h5", "1")
+    };
+    let bad = c.hold_certificate(too_long).await.unwrap_err();
+    tests_e2e::identity::assert_names_field(&bad, "ttl_secs");
+
+    // The certificate's own id (what a purchase keeps) finds it too.
+    let by_id = pb::Identifier {
+        kind: pb::IdentifierKind::CertificateId as i32,
+        value: b.certificate_id.clone(),
+    };
+    let found = c
+        .get_certificate(pb::GetCertificateRequest {
+            identifier: Some(by_id.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (found.amount.as_str(), found.available.as_str()),
+        ("350.00", "350.00")
+    );
+    let unknown = c
+        .get_certificate(pb::GetCertificateRequest {
+            identifier: Some(pb::Identifier {
+                value: "number/none".into(),
+                ..by_id
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
 }

@@ -4,6 +4,10 @@ use kit::bootstrap::{ConfigError, ServiceArgs};
 
 /// Env: seconds between expiry sweeps.
 pub const ENV_EXPIRY_INTERVAL: &str = "CERTIFICATES_EXPIRY_INTERVAL_SECS";
+/// Env: seconds until a hold lapses when its request names none.
+pub const ENV_HOLD_TTL: &str = "CERTIFICATES_HOLD_TTL_SECS";
+/// Longest time-to-live of a hold, seconds (30 days).
+pub const MAX_HOLD_TTL_SECS: u32 = 30 * 24 * 3600;
 /// Env: largest upload of one import, in MiB.
 pub const ENV_MAX_UPLOAD_MB: &str = "CERTIFICATES_MAX_UPLOAD_MB";
 
@@ -22,6 +26,11 @@ pub struct CertificatesArgs {
     /// service was down expires then).
     #[arg(long, env = ENV_EXPIRY_INTERVAL, default_value_t = 3600, global = true)]
     pub expiry_interval_secs: u64,
+    /// Seconds until a hold lapses, neither captured nor released, when its
+    /// request names no `ttl_secs` (a lapsed hold holds nothing and cannot
+    /// be captured).
+    #[arg(long, env = ENV_HOLD_TTL, default_value_t = 86_400, global = true)]
+    pub hold_ttl_secs: u32,
 }
 
 impl CertificatesArgs {
@@ -38,6 +47,12 @@ impl CertificatesArgs {
             return Err(ConfigError::Invalid {
                 flag: "expiry-interval-secs",
                 reason: "must be at least 1".into(),
+            });
+        }
+        if !(1..=MAX_HOLD_TTL_SECS).contains(&self.hold_ttl_secs) {
+            return Err(ConfigError::Invalid {
+                flag: "hold-ttl-secs",
+                reason: format!("{} is not in 1..={MAX_HOLD_TTL_SECS}", self.hold_ttl_secs),
             });
         }
         Ok(())

@@ -87,11 +87,21 @@ impl From<ApiError> for tonic::Status {
                     UseError::Whole(_) => "ONE_TIME_WHOLE",
                     UseError::UnknownHold(_) => "HOLD_NOT_FOUND",
                     UseError::HoldConflict(_) => "HOLD_CONFLICT",
+                    UseError::HoldLapsed(_) => "HOLD_LAPSED",
                     UseError::NotPositive => "INVALID",
                     UseError::RefundTooLarge { .. } => "REFUND_EXCEEDS_HOLD",
                 },
                 DOMAIN,
-                Vec::new(),
+                match u {
+                    UseError::NotEnough {
+                        available,
+                        requested,
+                    } => vec![
+                        ("available", available.to_string()),
+                        ("requested", requested.to_string()),
+                    ],
+                    _ => Vec::new(),
+                },
             ),
             ApiError::Exists(_) => kit::status::status(
                 Code::AlreadyExists,

@@ -170,6 +170,20 @@ fn date_to_wire(d: Option<NaiveDate>) -> String {
         .unwrap_or_default()
 }
 
+/// A printed (importable) identifier kind from the wire; `None` for none
+/// or the certificate's own id.
+pub fn kind_from_wire(kind: i32) -> Option<IdKind> {
+    Some(match pb::IdentifierKind::try_from(kind).ok()? {
+        pb::IdentifierKind::Number => IdKind::Number,
+        pb::IdentifierKind::BarCode => IdKind::BarCode,
+        pb::IdentifierKind::Strip1 => IdKind::Strip1,
+        pb::IdentifierKind::Strip2 => IdKind::Strip2,
+        pb::IdentifierKind::Strip3 => IdKind::Strip3,
+        pb::IdentifierKind::QrCode => IdKind::QrCode,
+        pb::IdentifierKind::Unspecified | pb::IdentifierKind::CertificateId => return None,
+    })
+}
+
 /// Dates on the wire.
 pub fn dates_to_wire(d: &Dates) -> pb::CertificateDates {
     pb::CertificateDates {
@@ -220,17 +234,8 @@ impl Decoder<'_> {
     fn ids(&self, wire: Vec<pb::Identifier>) -> Result<Identifiers, DecodeError> {
         let mut ids = Identifiers::new();
         for i in wire {
-            let kind = match pb::IdentifierKind::try_from(i.kind) {
-                Ok(pb::IdentifierKind::Number) => IdKind::Number,
-                Ok(pb::IdentifierKind::BarCode) => IdKind::BarCode,
-                Ok(pb::IdentifierKind::Strip1) => IdKind::Strip1,
-                Ok(pb::IdentifierKind::Strip2) => IdKind::Strip2,
-                Ok(pb::IdentifierKind::Strip3) => IdKind::Strip3,
-                Ok(pb::IdentifierKind::QrCode) => IdKind::QrCode,
-                Ok(pb::IdentifierKind::Unspecified) | Err(_) => {
-                    return Err(self.err(format!("no identifier kind {}", i.kind)));
-                }
-            };
+            let kind = kind_from_wire(i.kind)
+                .ok_or_else(|| self.err(format!("no identifier kind {}", i.kind)))?;
             ids.insert(kind, &i.value);
         }
         Ok(ids)

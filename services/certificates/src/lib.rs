@@ -76,6 +76,7 @@ pub async fn run(
         Catalog::new(Arc::clone(&log)),
         Payments::new(log, clock),
         args.max_upload_mb * 1024 * 1024,
+        args.hold_ttl_secs,
     );
     let routes = tonic::service::Routes::new(CertificatesServiceServer::new(api));
     SPEC.serve(runtime, grpc, metrics, routes).await

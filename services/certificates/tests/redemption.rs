@@ -9,7 +9,7 @@ use certificates::domain::identifiers::certificate_id;
 use certificates::domain::line::{Header, ImportLine};
 use certificates::domain::redemption::Use;
 use certificates::domain::status::Status;
-use chrono::NaiveDate;
+use chrono::{DateTime, Duration, Utc};
 use kit::aggregate::{Aggregate, DomainEvent, replay};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -36,8 +36,8 @@ fn d(s: &str) -> Decimal {
     s.parse().unwrap()
 }
 
-fn today() -> NaiveDate {
-    "2026-11-29".parse().unwrap()
+fn now() -> DateTime<Utc> {
+    "2026-11-29T12:00:00Z".parse().unwrap()
 }
 
 fn hold(id: &str, amount: &str) -> Command {
@@ -45,7 +45,8 @@ fn hold(id: &str, amount: &str) -> Command {
         hold_id: id.into(),
         purchase_id: format!("p-{id}"),
         amount: d(amount),
-        today: today(),
+        now: now(),
+        lapses_at: Some(now() + Duration::hours(1)),
     })
 }
 
@@ -63,7 +64,7 @@ fn run(state: &Certificate, c: &Command) -> Result<(Certificate, usize), String>
 fn a_partial_payment_holds_captures_and_a_refund_restores() {
     let c = activated("1000", false);
     let (c, _) = run(&c, &hold("h1", "300")).unwrap();
-    assert_eq!((c.amount, c.available()), (d("1000"), d("700")));
+    assert_eq!((c.amount, c.available(now())), (d("1000"), d("700")));
     // More than is available is refused, with the numbers.
     let refused = run(&c, &hold("h2", "800")).unwrap_err();
     assert!(refused.contains("700 available"), "{refused}");
@@ -71,6 +72,7 @@ fn a_partial_payment_holds_captures_and_a_refund_restores() {
     assert_eq!(run(&c, &hold("h1", "300")).unwrap().1, 0);
     let capture = Command::Use(Use::Capture {
         hold_id: "h1".into(),
+        now: now(),
     });
     let (c, n) = run(&c, &capture).unwrap();
     assert_eq!((n, c.amount, c.status), (1, d("700"), Status::Activated));
@@ -103,6 +105,7 @@ fn spent_to_zero_or_one_time_it_is_redeemed_and_a_refund_activates_it_again() {
         &c,
         &Command::Use(Use::Capture {
             hold_id: "h1".into(),
+            now: now(),
         }),
     )
     .unwrap();
@@ -128,11 +131,12 @@ fn a_release_gives_the_hold_back_and_past_its_date_it_pays_nothing() {
         hold_id: "h1".into(),
     });
     let (c, _) = run(&c, &release).unwrap();
-    assert_eq!(c.available(), d("100"));
+    assert_eq!(c.available(now()), d("100"));
     let capture_after = run(
         &c,
         &Command::Use(Use::Capture {
             hold_id: "h1".into(),
+            now: now(),
         }),
     )
     .unwrap_err();
@@ -141,9 +145,39 @@ fn a_release_gives_the_hold_back_and_past_its_date_it_pays_nothing() {
         hold_id: "h2".into(),
         purchase_id: "p".into(),
         amount: d("1"),
-        today: "2030-01-02".parse().unwrap(),
+        now: "2030-01-02T00:00:00Z".parse().unwrap(),
+        lapses_at: None,
     });
     assert!(run(&c, &late).unwrap_err().contains("past its date"));
+}
+
+#[test]
+fn a_lapsed_hold_holds_nothing_and_cannot_be_captured_only_released() {
+    let c = activated("100", false);
+    let (c, _) = run(&c, &hold("h1", "60")).unwrap();
+    let later = now() + Duration::hours(1);
+    assert_eq!(c.available(later - Duration::seconds(1)), d("40"));
+    assert_eq!(c.available(later), d("100"), "lapsed at its time");
+    // Its money pays another purchase.
+    let other = Command::Use(Use::Hold {
+        hold_id: "h2".into(),
+        purchase_id: "p-h2".into(),
+        amount: d("100"),
+        now: later,
+        lapses_at: None,
+    });
+    assert!(run(&c, &other).is_ok());
+    let capture = Command::Use(Use::Capture {
+        hold_id: "h1".into(),
+        now: later,
+    });
+    let refused = run(&c, &capture).unwrap_err();
+    assert!(refused.contains("lapsed"), "{refused}");
+    let release = Command::Use(Use::Release {
+        hold_id: "h1".into(),
+    });
+    let (c, n) = run(&c, &release).unwrap();
+    assert_eq!((n, c.amount, c.available(later)), (1, d("100"), d("100")));
 }
 
 proptest! {
@@ -161,7 +195,7 @@ proptest! {
             let amount = Decimal::new(i64::from(cents) * 100, 2);
             let command = match op {
                 0 => hold(&hold_id, &amount.to_string()),
-                1 => Command::Use(Use::Capture { hold_id: hold_id.clone() }),
+                1 => Command::Use(Use::Capture { hold_id: hold_id.clone(), now: now() }),
                 2 => Command::Use(Use::Release { hold_id: hold_id.clone() }),
                 _ => Command::Use(Use::Restore { refund_id: format!("r{i}"), hold_id: hold_id.clone(), amount }),
             };
@@ -180,7 +214,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(c.amount, d("1000") - captured + restored);
-            prop_assert!(c.available() >= Decimal::ZERO);
+            prop_assert!(c.available(now()) >= Decimal::ZERO);
             prop_assert!(restored <= captured);
         }
     }

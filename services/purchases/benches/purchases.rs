@@ -218,12 +218,12 @@ async fn purchase(client: &mut PurchasesServiceClient<Channel>, id: &str, card: 
                 pb::Pay {
                     r#type: "Card".into(),
                     amount: "75.5".into(),
-                    details: String::new(),
+                    ..Default::default()
                 },
                 pb::Pay {
                     r#type: "Loymax".into(),
                     amount: "1".into(),
-                    details: String::new(),
+                    ..Default::default()
                 },
             ],
             ..Default::default()

@@ -8,6 +8,8 @@ use crate::upstream::Shortfall;
 pub const ENV_IDENTITY_URL: &str = "PURCHASES_IDENTITY_URL";
 /// Env: gRPC URL of the ledger.
 pub const ENV_LEDGER_URL: &str = "PURCHASES_LEDGER_URL";
+/// Env: gRPC URL of the certificates service.
+pub const ENV_CERTIFICATES_URL: &str = "PURCHASES_CERTIFICATES_URL";
 /// Env: seconds a purchase may stay unconfirmed.
 pub const ENV_CONFIRM_TIMEOUT: &str = "PURCHASES_CONFIRM_TIMEOUT_SECS";
 /// Env: the program's rules file (TOML).
@@ -34,6 +36,11 @@ pub struct PurchasesArgs {
     /// gRPC URL of the ledger (holds, pending accruals, confirms, refunds).
     #[arg(long, env = ENV_LEDGER_URL, default_value = "http://127.0.0.1:50052", global = true)]
     pub ledger_url: String,
+    /// gRPC URL of the certificates service (gift certificates paying part
+    /// of a purchase: `pays` of type "GiftCard"). Connected lazily: only
+    /// purchases paid with a gift certificate need it.
+    #[arg(long, env = ENV_CERTIFICATES_URL, default_value = "http://127.0.0.1:50054", global = true)]
+    pub certificates_url: String,
     /// Seconds a purchase may stay unconfirmed after its first step; then
     /// the service cancels it (event `PurchaseTimedOut`) and its hold and
     /// pending points go. The ledger's own time-to-live of the hold is this

@@ -111,6 +111,8 @@ impl Refusal for PurchaseError {
             | PurchaseError::BelowMinimumPayment { .. }
             | PurchaseError::CouponNotValid(_)
             | PurchaseError::RefundExceedsPurchase(_)
+            | PurchaseError::GiftCardNotValid { .. }
+            | PurchaseError::GiftCardNotEnough { .. }
             | PurchaseError::DifferentCheque(_) => Code::FailedPrecondition,
         }
     }
@@ -125,7 +127,10 @@ impl Refusal for PurchaseError {
             PurchaseError::BonusExists(_)
             | PurchaseError::OtherMember(_)
             | PurchaseError::DifferentCheque(_) => "DifferentCheque",
-            PurchaseError::NotEnoughPoints { .. } => "NotEnoughMoney",
+            PurchaseError::NotEnoughPoints { .. } | PurchaseError::GiftCardNotEnough { .. } => {
+                "NotEnoughMoney"
+            }
+            PurchaseError::GiftCardNotValid { .. } => "GiftCardNotValid",
             PurchaseError::PaymentLimitExceeded { .. }
             | PurchaseError::BelowMinimumPayment { .. } => "PaymentLimitExceeded",
             PurchaseError::CouponNotValid(_) => "CouponNotValid",
@@ -142,6 +147,14 @@ impl Refusal for PurchaseError {
             PurchaseError::NotEnoughPoints {
                 available,
                 requested,
+            } => {
+                m.push(("available", render(*available)));
+                m.push(("requested", render(*requested)));
+            }
+            PurchaseError::GiftCardNotEnough {
+                available,
+                requested,
+                ..
             } => {
                 m.push(("available", render(*available)));
                 m.push(("requested", render(*requested)));
@@ -164,6 +177,7 @@ impl Refusal for PurchaseError {
             | PurchaseError::OtherMember(_)
             | PurchaseError::CouponNotValid(_)
             | PurchaseError::RefundExceedsPurchase(_)
+            | PurchaseError::GiftCardNotValid { .. }
             | PurchaseError::DifferentCheque(_) => {}
         }
         m
@@ -182,6 +196,8 @@ fn cashier_message(e: &PurchaseError) -> &'static str {
         | PurchaseError::OtherMember(_)
         | PurchaseError::DifferentCheque(_) => "The cheque differs from the purchase",
         PurchaseError::NotEnoughPoints { .. } => "Not enough points on the card",
+        PurchaseError::GiftCardNotValid { .. } => "The gift certificate cannot pay",
+        PurchaseError::GiftCardNotEnough { .. } => "Not enough money on the gift certificate",
         PurchaseError::PaymentLimitExceeded { .. } | PurchaseError::BelowMinimumPayment { .. } => {
             "Points beyond what this cheque allows"
         }

@@ -8,6 +8,7 @@ use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::purchases::v1 as pb;
 use prost::Message;
 
+use crate::domain::giftcard::GiftCardPay;
 use crate::domain::purchase::{Event, MessageRequest, Payment, Pending, RefundTotals, StepRef};
 use crate::domain::refund::RefundShare;
 
@@ -100,6 +101,16 @@ fn encode(event: &Event) -> Vec<u8> {
             template_id: pending.template_id.clone(),
             article_description: pending.article_description.clone(),
             language: pending.language.clone(),
+            gift_cards: pending
+                .gift_cards
+                .iter()
+                .map(|g| pb::GiftCardPayment {
+                    certificate_id: g.certificate_id.clone(),
+                    masked: g.masked.clone(),
+                    amount: dec(g.amount),
+                    hold_id: g.hold_id.clone(),
+                })
+                .collect(),
         }
         .encode_to_vec(),
         Event::Confirmed {
@@ -109,6 +120,7 @@ fn encode(event: &Event) -> Vec<u8> {
             withdrawn,
             accrued,
             charged,
+            gift_cards,
         } => pb::PurchaseConfirmed {
             r#ref: Some(step(s)),
             items: Some(calc(k)),
@@ -117,6 +129,7 @@ fn encode(event: &Event) -> Vec<u8> {
             charged: dec(*charged),
             cheque_number: cheque_number.clone(),
             total_amount: dec(k.total_amount),
+            gift_card_amount: dec(*gift_cards),
         }
         .encode_to_vec(),
         Event::MessageRequested { step: s, message } => identity::MessageRequested {
@@ -132,15 +145,22 @@ fn encode(event: &Event) -> Vec<u8> {
             step: s,
             released,
             dropped,
+            gift_cards,
         } => pb::PurchaseCancelled {
             r#ref: Some(step(s)),
             released_points: dec(*released),
             dropped_points: dec(*dropped),
+            gift_card_amount: dec(*gift_cards),
         }
         .encode_to_vec(),
-        Event::TimedOut { step: s, deadline } => pb::PurchaseTimedOut {
+        Event::TimedOut {
+            step: s,
+            deadline,
+            gift_cards,
+        } => pb::PurchaseTimedOut {
             r#ref: Some(step(s)),
             deadline: Some((*deadline).into()),
+            gift_card_amount: dec(*gift_cards),
         }
         .encode_to_vec(),
         Event::Refunded {
@@ -164,6 +184,7 @@ fn encode(event: &Event) -> Vec<u8> {
             uncollected_points: dec(totals.uncollected_points),
             money_amount: dec(totals.money),
             debt_points: dec(totals.debt_points),
+            gift_card_amount: dec(totals.gift_card_money),
         }
         .encode_to_vec(),
     }
@@ -212,6 +233,18 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                     template_id: m.template_id,
                     article_description: m.article_description,
                     language: m.language,
+                    gift_cards: m
+                        .gift_cards
+                        .into_iter()
+                        .map(|g| {
+                            Ok(GiftCardPay {
+                                amount: d.decimal("gift_cards.amount", &g.amount)?,
+                                certificate_id: g.certificate_id,
+                                masked: g.masked,
+                                hold_id: g.hold_id,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, DecodeError>>()?,
                 },
             }
         }
@@ -224,6 +257,7 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 withdrawn: d.decimal("withdrawn_points", &m.withdrawn_points)?,
                 accrued: d.decimal("accrued_points", &m.accrued_points)?,
                 charged: d.decimal("charged", &m.charged)?,
+                gift_cards: d.decimal("gift_card_amount", &m.gift_card_amount)?,
             }
         }
         types::MESSAGE_REQUESTED => {
@@ -248,6 +282,7 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 step: d.step(m.r#ref)?,
                 released: d.decimal("released_points", &m.released_points)?,
                 dropped: d.decimal("dropped_points", &m.dropped_points)?,
+                gift_cards: d.decimal("gift_card_amount", &m.gift_card_amount)?,
             }
         }
         types::TIMED_OUT => {
@@ -257,6 +292,7 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 deadline: d
                     .time("deadline", m.deadline)?
                     .ok_or_else(|| d.err("deadline is missing"))?,
+                gift_cards: d.decimal("gift_card_amount", &m.gift_card_amount)?,
             }
         }
         types::REFUNDED => {
@@ -283,6 +319,7 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                     uncollected_points: d.decimal("uncollected_points", &m.uncollected_points)?,
                     money: d.decimal("money_amount", &m.money_amount)?,
                     debt_points: d.decimal("debt_points", &m.debt_points)?,
+                    gift_card_money: d.decimal("gift_card_amount", &m.gift_card_amount)?,
                 },
             }
         }

@@ -34,7 +34,7 @@ use crate::config::PurchasesArgs;
 use crate::domain::purchase::Purchase;
 use crate::grpc::PurchasesApi;
 use crate::grpc::rules::RulesApi;
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, Urls};
 
 /// Full name of the gRPC service, as health reports it.
 pub const SERVICE_NAME: &str = "loyalty.purchases.v1.PurchasesService";
@@ -66,11 +66,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut runtime = Runtime::open(SPEC.name, args.service.clone(), shutdown)?;
     let repo = Arc::new(Repository::<Purchase>::new(Arc::clone(runtime.log())));
-    let upstream = Upstream::connect_lazy(
-        &args.identity_url,
-        &args.ledger_url,
-        args.service.service_token()?,
-    )?;
+    let urls = Urls {
+        identity: &args.identity_url,
+        ledger: &args.ledger_url,
+        certificates: &args.certificates_url,
+    };
+    let upstream = Upstream::connect_lazy(&urls, args.service.service_token()?)?;
     let book = Arc::new(
         RulesBook::open(
             Arc::clone(runtime.log()),

@@ -1,5 +1,6 @@
-//! The services a purchase needs: identity (card → member) and the ledger
-//! (holds, pending accruals, confirm, cancel, refunds, balances), over gRPC
+//! The services a purchase needs: identity (card → member), the ledger
+//! (holds, pending accruals, confirm, cancel, refunds, balances) and the
+//! certificates service (gift certificates paying part of it), over gRPC
 //! with this service's token and the caller's trace context. The outbound
 //! edge: requests are built from domain values here, answers come back as
 //! domain values, refusals as [`UpstreamError::Refused`] with their reason.
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use loyalty_proto::certificates::v1::certificates_service_client::CertificatesServiceClient;
 use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::identity::v1::card_service_client::CardServiceClient;
 use loyalty_proto::identity::v1::member_service_client::MemberServiceClient;
@@ -20,6 +22,10 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
 use crate::domain::purchase::StepRef;
+
+mod certificates;
+
+pub use certificates::{CertificateBalance, CertificateRef};
 
 /// A bank card, by what the payment gateway knows of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +126,7 @@ pub enum UpstreamError {
     /// The service refused the request (a business answer, not an outage).
     #[error("{service} refused: {reason}: {message}")]
     Refused {
-        /// "identity" or "ledger".
+        /// "identity", "ledger" or "certificates".
         service: &'static str,
         /// The refusal's reason (google.rpc.ErrorInfo), e.g. INSUFFICIENT_FUNDS.
         reason: String,
@@ -233,12 +239,13 @@ pub enum Shortfall {
     Refuse,
 }
 
-/// Clients of identity and the ledger.
+/// Clients of identity, the ledger and the certificates service.
 #[derive(Clone)]
 pub struct Upstream {
     members: MemberServiceClient<Channel>,
     cards: CardServiceClient<Channel>,
     ledger: LedgerServiceClient<Channel>,
+    certificates: CertificatesServiceClient<Channel>,
     token: kit::auth::ServiceToken,
 }
 
@@ -250,6 +257,17 @@ fn channel(url: &str) -> anyhow::Result<Channel> {
         .connect_lazy())
 }
 
+/// Where the upstream services listen (gRPC URLs).
+#[derive(Debug, Clone, Copy)]
+pub struct Urls<'a> {
+    /// identity.
+    pub identity: &'a str,
+    /// The ledger.
+    pub ledger: &'a str,
+    /// The certificates service.
+    pub certificates: &'a str,
+}
+
 fn dec(service: &'static str, field: &str, s: &str) -> Result<Decimal, UpstreamError> {
     if s.is_empty() {
         return Ok(Decimal::ZERO);
@@ -259,18 +277,15 @@ fn dec(service: &'static str, field: &str, s: &str) -> Result<Decimal, UpstreamE
 }
 
 impl Upstream {
-    /// Clients of identity at `identity_url` and the ledger at `ledger_url`,
-    /// connecting lazily.
-    pub fn connect_lazy(
-        identity_url: &str,
-        ledger_url: &str,
-        token: kit::auth::ServiceToken,
-    ) -> anyhow::Result<Self> {
-        let identity = channel(identity_url)?;
+    /// Clients of identity, the ledger and the certificates service at
+    /// their URLs, connecting lazily.
+    pub fn connect_lazy(urls: &Urls<'_>, token: kit::auth::ServiceToken) -> anyhow::Result<Self> {
+        let identity = channel(urls.identity)?;
         Ok(Self {
             members: MemberServiceClient::new(identity.clone()),
             cards: CardServiceClient::new(identity),
-            ledger: LedgerServiceClient::new(channel(ledger_url)?),
+            ledger: LedgerServiceClient::new(channel(urls.ledger)?),
+            certificates: CertificatesServiceClient::new(channel(urls.certificates)?),
             token,
         })
     }

@@ -41,11 +41,13 @@ fn settle(op: &str, confirm: bool) -> Command {
                 withdrawn: Decimal::TEN,
                 accrued: Decimal::ONE,
                 charged: Decimal::ZERO,
+                gift_cards: Decimal::ZERO,
             }
         } else {
             Record::Cancelled {
                 released: Decimal::TEN,
                 dropped: Decimal::ZERO,
+                gift_cards: Decimal::ZERO,
             }
         },
     }

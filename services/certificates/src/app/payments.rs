@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use kit::aggregate::{Repository, RepositoryError};
 use kit::clock::Clock;
 use kit::log::{EventLog, Metadata};
 
-use crate::app::queries::Queries;
+use crate::app::queries::{Queries, Target};
 use crate::domain::certificate::{Certificate, CertificateError, Command};
-use crate::domain::identifiers::IdKind;
 use crate::domain::redemption::Use;
 use crate::error::ApiError;
 
@@ -30,16 +31,15 @@ impl Payments {
         }
     }
 
-    /// Runs the use `step` makes of today's date on the certificate whose
-    /// `kind` identifier is `value`; the certificate after it.
+    /// Runs the use `step` makes of the time now on the certificate
+    /// `target` names; the certificate after it.
     pub async fn run(
         &self,
-        kind: IdKind,
-        value: &str,
-        step: impl FnOnce(chrono::NaiveDate) -> Use,
+        target: &Target,
+        step: impl FnOnce(DateTime<Utc>) -> Use,
     ) -> Result<Certificate, ApiError> {
-        let stream = self.queries.stream_of(kind, value)?;
-        let command = Command::Use(step((self.clock)().date_naive()));
+        let (stream, _) = self.queries.find(target)?;
+        let command = Command::Use(step((self.clock)()));
         self.certificates
             .execute(&stream, &command, None, Metadata::default(), |_, _| {
                 Vec::new()
@@ -52,5 +52,10 @@ impl Payments {
                 other => ApiError::Unexpected(anyhow::Error::new(other)),
             })?;
         self.queries.load(&stream)
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 }

@@ -1,5 +1,6 @@
-//! Reads: a certificate by any of its identifiers.
+//! Reads: a certificate by any of its identifiers, or by its own id.
 
+use std::fmt;
 use std::sync::Arc;
 
 use kit::aggregate::Repository;
@@ -9,6 +10,24 @@ use crate::domain::certificate::Certificate;
 use crate::domain::claim::{self, IdentifierClaim};
 use crate::domain::identifiers::IdKind;
 use crate::error::ApiError;
+
+/// How a request names a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One of its identifiers (printed on it, on its strip or its codes).
+    Identifier(IdKind, String),
+    /// Its own id (`certificate_id`).
+    Id(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Identifier(kind, value) => write!(f, "{kind} {}", kit::status::quote(value)),
+            Target::Id(id) => write!(f, "certificate {}", kit::status::quote(id)),
+        }
+    }
+}
 
 /// Finds certificates.
 pub struct Queries {
@@ -25,15 +44,19 @@ impl Queries {
         }
     }
 
-    /// The stream of the certificate whose `kind` identifier is `value`.
-    pub fn stream_of(&self, kind: IdKind, value: &str) -> Result<String, ApiError> {
-        let (claim, _) = self
-            .claims
-            .load(&claim::stream(kind, value))
-            .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))?;
-        let owner = claim
-            .owner
-            .ok_or_else(|| ApiError::NotFound(format!("{kind} {}", kit::status::quote(value))))?;
+    /// The stream of the certificate `target` names (it may not be
+    /// recorded yet: see [`Queries::find`]).
+    pub fn stream_of(&self, target: &Target) -> Result<String, ApiError> {
+        let owner = match target {
+            Target::Id(id) => id.clone(),
+            Target::Identifier(kind, value) => self
+                .claims
+                .load(&claim::stream(*kind, value))
+                .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))?
+                .0
+                .owner
+                .ok_or_else(|| ApiError::NotFound(target.to_string()))?,
+        };
         Ok(format!("certificate/{owner}"))
     }
 
@@ -46,14 +69,15 @@ impl Queries {
             .0)
     }
 
-    /// The certificate whose `kind` identifier is `value`.
-    pub fn by_identifier(&self, kind: IdKind, value: &str) -> Result<Certificate, ApiError> {
-        let not_found = || ApiError::NotFound(format!("{kind} {}", kit::status::quote(value)));
-        let certificate = self.load(&self.stream_of(kind, value)?)?;
+    /// The certificate `target` names, and its stream.
+    pub fn find(&self, target: &Target) -> Result<(String, Certificate), ApiError> {
+        let stream = self.stream_of(target)?;
+        let certificate = self.load(&stream)?;
         if certificate.id.is_empty() {
-            // Claimed by a line whose certificate was not recorded (yet).
-            return Err(not_found());
+            // No such id, or claimed by a line whose certificate was not
+            // recorded (yet).
+            return Err(ApiError::NotFound(target.to_string()));
         }
-        Ok(certificate)
+        Ok((stream, certificate))
     }
 }

@@ -6,12 +6,15 @@
 //! certificate (a Redeemed one is Activated again).
 //!
 //! Only an Activated certificate not past its expiration date takes a hold;
-//! a one-time certificate is held whole. Every command is keyed (hold id,
-//! refund id): the same one again changes nothing.
+//! a one-time certificate is held whole. A hold may lapse: past its time it
+//! holds nothing and cannot be captured (only released), so a purchase that
+//! died between its hold and its record never keeps money aside for good.
+//! Every command is keyed (hold id, refund id): the same one again changes
+//! nothing.
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::certificate::{Certificate, CertificateError, Event};
@@ -37,6 +40,15 @@ pub struct Hold {
     pub amount: Decimal,
     /// Where it stands.
     pub status: HoldStatus,
+    /// When it lapses unless captured or released (`None`: never).
+    pub lapses_at: Option<DateTime<Utc>>,
+}
+
+impl Hold {
+    /// Whether it holds money at `now`: open and not lapsed.
+    pub fn holds_at(&self, now: DateTime<Utc>) -> bool {
+        self.status == HoldStatus::Open && self.lapses_at.is_none_or(|t| now < t)
+    }
 }
 
 /// A use of the certificate in a purchase.
@@ -50,13 +62,17 @@ pub enum Use {
         purchase_id: String,
         /// How much.
         amount: Decimal,
-        /// Today (a certificate past its expiration date pays nothing).
-        today: NaiveDate,
+        /// Now (a certificate past its expiration date pays nothing).
+        now: DateTime<Utc>,
+        /// When the hold lapses (`None`: never).
+        lapses_at: Option<DateTime<Utc>>,
     },
     /// Spend the hold (the purchase was confirmed).
     Capture {
         /// The hold.
         hold_id: String,
+        /// Now (a lapsed hold cannot be captured).
+        now: DateTime<Utc>,
     },
     /// Give the hold back (the purchase was cancelled).
     Release {
@@ -85,6 +101,8 @@ pub enum Used {
         purchase_id: String,
         /// How much.
         amount: Decimal,
+        /// When it lapses (`None`: never).
+        lapses_at: Option<DateTime<Utc>>,
     },
     /// Spent.
     Captured {
@@ -136,6 +154,9 @@ pub enum UseError {
     /// The hold is settled the other way, or its id names another hold.
     #[error("hold {0} is settled already, or was made differently")]
     HoldConflict(String),
+    /// The hold lapsed before it was captured.
+    #[error("hold {0} lapsed before it was captured")]
+    HoldLapsed(String),
     /// Not a positive amount.
     #[error("the amount must be positive")]
     NotPositive,
@@ -152,12 +173,12 @@ pub enum UseError {
 }
 
 impl Certificate {
-    /// The balance not held.
-    pub fn available(&self) -> Decimal {
+    /// The balance not held at `now` (lapsed holds hold nothing).
+    pub fn available(&self, now: DateTime<Utc>) -> Decimal {
         let held: Decimal = self
             .holds
             .values()
-            .filter(|h| h.status == HoldStatus::Open)
+            .filter(|h| h.holds_at(now))
             .map(|h| h.amount)
             .sum();
         self.amount - held
@@ -170,7 +191,8 @@ impl Certificate {
                 hold_id,
                 purchase_id,
                 amount,
-                today,
+                now,
+                lapses_at,
             } => {
                 if let Some(h) = self.holds.get(hold_id) {
                     return if h.purchase_id == *purchase_id && h.amount == *amount {
@@ -182,7 +204,7 @@ impl Certificate {
                 if *amount <= Decimal::ZERO {
                     return Err(UseError::NotPositive);
                 }
-                let past = self.dates.expiration.is_some_and(|d| d < *today);
+                let past = self.dates.expiration.is_some_and(|d| d < now.date_naive());
                 if self.status != Status::Activated || past {
                     let what = if past {
                         "past its date".to_owned()
@@ -191,7 +213,7 @@ impl Certificate {
                     };
                     return Err(UseError::NotActive(what));
                 }
-                let available = self.available();
+                let available = self.available(*now);
                 if self.issue.one_time && *amount != available {
                     return Err(UseError::Whole(available));
                 }
@@ -205,17 +227,22 @@ impl Certificate {
                     hold_id: hold_id.clone(),
                     purchase_id: purchase_id.clone(),
                     amount: *amount,
+                    lapses_at: *lapses_at,
                 }
             }
-            Use::Capture { hold_id } | Use::Release { hold_id } => {
+            Use::Capture { hold_id, .. } | Use::Release { hold_id } => {
                 let h = self
                     .holds
                     .get(hold_id)
                     .ok_or_else(|| UseError::UnknownHold(hold_id.clone()))?;
                 let capture = matches!(u, Use::Capture { .. });
+                let lapsed = matches!(u, Use::Capture { now, .. } if !h.holds_at(*now));
                 match (h.status, capture) {
                     (HoldStatus::Captured, true) | (HoldStatus::Released, false) => {
                         return Ok(Vec::new());
+                    }
+                    (HoldStatus::Open, true) if lapsed => {
+                        return Err(UseError::HoldLapsed(hold_id.clone()));
                     }
                     (HoldStatus::Open, true) => Used::Captured {
                         hold_id: hold_id.clone(),
@@ -279,6 +306,7 @@ impl Certificate {
                 hold_id,
                 purchase_id,
                 amount,
+                lapses_at,
             } => {
                 self.holds.insert(
                     hold_id.clone(),
@@ -286,6 +314,7 @@ impl Certificate {
                         purchase_id: purchase_id.clone(),
                         amount: *amount,
                         status: HoldStatus::Open,
+                        lapses_at: *lapses_at,
                     },
                 );
             }

@@ -26,11 +26,13 @@ pub fn encode(certificate_id: &str, used: &Used) -> Vec<u8> {
             hold_id,
             purchase_id,
             amount,
+            lapses_at,
         } => pb::CertificateHeld {
             certificate_id: id,
             hold_id: hold_id.clone(),
             purchase_id: purchase_id.clone(),
             amount: amount.to_string(),
+            lapses_at: lapses_at.map(loyalty_proto::wkt::Timestamp::from),
         }
         .encode_to_vec(),
         Used::Captured {
@@ -79,6 +81,11 @@ pub(super) fn decode(d: &Decoder<'_>, payload: &[u8]) -> Option<Result<Event, De
                     hold_id: m.hold_id,
                     purchase_id: m.purchase_id,
                     amount: d.decimal("amount", &m.amount)?,
+                    lapses_at: m
+                        .lapses_at
+                        .map(chrono::DateTime::<chrono::Utc>::try_from)
+                        .transpose()
+                        .map_err(|e| d.err(format!("lapses_at: {e}")))?,
                 },
             ))
         }),

@@ -3,6 +3,7 @@
 
 use std::io::{BufReader, Seek, Write};
 
+use chrono::{DateTime, Utc};
 use kit::status::Violations;
 use loyalty_proto::certificates::v1 as pb;
 use loyalty_proto::certificates::v1::certificates_service_server::CertificatesService;
@@ -16,7 +17,6 @@ use crate::app::import::{Importer, Job, Outcome};
 use crate::app::payments::Payments;
 use crate::app::queries::Queries;
 use crate::domain::certificate::Certificate;
-use crate::domain::identifiers::IdKind;
 use crate::domain::issue::{IssueSpec, TypeSpec};
 use crate::domain::job::Finished;
 use crate::domain::line::MAX_AMOUNT;
@@ -40,16 +40,19 @@ pub struct CertificatesApi {
     catalog: Catalog,
     payments: Payments,
     max_upload: u64,
+    hold_ttl_secs: u32,
 }
 
 impl CertificatesApi {
-    /// The service over the use cases; uploads up to `max_upload` bytes.
+    /// The service over the use cases; uploads up to `max_upload` bytes;
+    /// holds lapse after `hold_ttl_secs` unless their request says.
     pub fn new(
         importer: Importer,
         queries: Queries,
         catalog: Catalog,
         payments: Payments,
         max_upload: u64,
+        hold_ttl_secs: u32,
     ) -> Self {
         Self {
             importer,
@@ -57,6 +60,7 @@ impl CertificatesApi {
             catalog,
             payments,
             max_upload,
+            hold_ttl_secs,
         }
     }
 }
@@ -65,19 +69,7 @@ fn invalid(field: &str, why: impl Into<String>) -> ApiError {
     ApiError::Invalid(vec![FieldViolation::new(field, why)])
 }
 
-pub(crate) fn kind(value: i32) -> Option<IdKind> {
-    Some(match pb::IdentifierKind::try_from(value).ok()? {
-        pb::IdentifierKind::Number => IdKind::Number,
-        pb::IdentifierKind::BarCode => IdKind::BarCode,
-        pb::IdentifierKind::Strip1 => IdKind::Strip1,
-        pb::IdentifierKind::Strip2 => IdKind::Strip2,
-        pb::IdentifierKind::Strip3 => IdKind::Strip3,
-        pb::IdentifierKind::QrCode => IdKind::QrCode,
-        pb::IdentifierKind::Unspecified => return None,
-    })
-}
-
-fn certificate(c: &Certificate) -> pb::GetCertificateResponse {
+fn certificate(c: &Certificate, now: DateTime<Utc>) -> pb::GetCertificateResponse {
     pb::GetCertificateResponse {
         certificate_id: c.id.clone(),
         issue_id: c.issue.issue_id.clone(),
@@ -86,6 +78,7 @@ fn certificate(c: &Certificate) -> pb::GetCertificateResponse {
         status: status_to_wire(c.status) as i32,
         amount: format!("{:.2}", c.amount),
         dates: Some(dates_to_wire(&c.dates)),
+        available: format!("{:.2}", c.available(now)),
     }
 }
 
@@ -183,20 +176,20 @@ impl CertificatesApi {
         capture: bool,
     ) -> Result<Option<pb::CertificateBalance>, ApiError> {
         let mut v = Violations::new();
-        let who = payments::identifier(&mut v, identifier);
+        let who = payments::target(&mut v, identifier);
         let hold_id = payments::key(&mut v, "hold_id", hold_id);
-        let (k, value) = payments::done(v, who)?;
+        let target = payments::done(v, who)?;
         let c = self
             .payments
-            .run(k, &value, |_| {
+            .run(&target, |now| {
                 if capture {
-                    Use::Capture { hold_id }
+                    Use::Capture { hold_id, now }
                 } else {
                     Use::Release { hold_id }
                 }
             })
             .await?;
-        Ok(payments::balance(&c))
+        Ok(payments::balance(&c, self.payments.now()))
     }
 }
 
@@ -307,22 +300,24 @@ impl CertificatesService for CertificatesApi {
     ) -> Result<Response<pb::HoldCertificateResponse>, Status> {
         let r = request.into_inner();
         let mut v = Violations::new();
-        let who = payments::identifier(&mut v, r.identifier.as_ref());
+        let who = payments::target(&mut v, r.identifier.as_ref());
         let hold_id = payments::key(&mut v, "hold_id", &r.hold_id);
         let purchase_id = payments::key(&mut v, "purchase_id", &r.purchase_id);
         let amount = payments::amount(&mut v, &r.amount);
-        let ((k, value), amount) = payments::done(v, who.zip(amount))?;
+        let ttl = payments::ttl(&mut v, r.ttl_secs, self.hold_ttl_secs);
+        let (target, amount) = payments::done(v, who.zip(amount))?;
         let c = self
             .payments
-            .run(k, &value, |today| Use::Hold {
+            .run(&target, |now| Use::Hold {
                 hold_id,
                 purchase_id,
                 amount,
-                today,
+                now,
+                lapses_at: Some(now + ttl),
             })
             .await?;
         Ok(Response::new(pb::HoldCertificateResponse {
-            balance: payments::balance(&c),
+            balance: payments::balance(&c, self.payments.now()),
         }))
     }
 
@@ -356,21 +351,21 @@ impl CertificatesService for CertificatesApi {
     ) -> Result<Response<pb::RestoreCertificateResponse>, Status> {
         let r = request.into_inner();
         let mut v = Violations::new();
-        let who = payments::identifier(&mut v, r.identifier.as_ref());
+        let who = payments::target(&mut v, r.identifier.as_ref());
         let refund_id = payments::key(&mut v, "refund_id", &r.refund_id);
         let hold_id = payments::key(&mut v, "hold_id", &r.hold_id);
         let amount = payments::amount(&mut v, &r.amount);
-        let ((k, value), amount) = payments::done(v, who.zip(amount))?;
+        let (target, amount) = payments::done(v, who.zip(amount))?;
         let c = self
             .payments
-            .run(k, &value, |_| Use::Restore {
+            .run(&target, |_| Use::Restore {
                 refund_id,
                 hold_id,
                 amount,
             })
             .await?;
         Ok(Response::new(pb::RestoreCertificateResponse {
-            balance: payments::balance(&c),
+            balance: payments::balance(&c, self.payments.now()),
         }))
     }
 
@@ -410,10 +405,10 @@ impl CertificatesService for CertificatesApi {
     ) -> Result<Response<pb::GetCertificateResponse>, Status> {
         let r = request.into_inner();
         let mut v = Violations::new();
-        let who = payments::identifier(&mut v, r.identifier.as_ref());
-        let (k, value) = payments::done(v, who)?;
-        let c = self.queries.by_identifier(k, &value)?;
-        Ok(Response::new(certificate(&c)))
+        let who = payments::target(&mut v, r.identifier.as_ref());
+        let target = payments::done(v, who)?;
+        let (_, c) = self.queries.find(&target)?;
+        Ok(Response::new(certificate(&c, self.payments.now())))
     }
 
     async fn get_import(

@@ -1,36 +1,39 @@
 //! The payment calls' requests checked, and their answers.
 
+use chrono::{DateTime, Utc};
 use kit::status::Violations;
 use loyalty_proto::certificates::v1 as pb;
 use rust_decimal::Decimal;
 
-use super::kind;
+use crate::app::queries::Target;
+use crate::config::MAX_HOLD_TTL_SECS;
 use crate::domain::certificate::Certificate;
-use crate::domain::identifiers::{IdKind, MAX_IDENTIFIER};
+use crate::domain::identifiers::MAX_IDENTIFIER;
 use crate::domain::line::MAX_AMOUNT;
 use crate::error::ApiError;
-use crate::events::status_to_wire;
+use crate::events::{kind_from_wire, status_to_wire};
 
-/// An identifier of a request: a known kind and 1-128 bytes.
-pub(super) fn identifier(
-    v: &mut Violations,
-    i: Option<&pb::Identifier>,
-) -> Option<(IdKind, String)> {
+/// The certificate a request names: an identifier of a known kind and
+/// 1-128 bytes, or the certificate's own id.
+pub(super) fn target(v: &mut Violations, i: Option<&pb::Identifier>) -> Option<Target> {
     let i = i.cloned().unwrap_or_default();
-    let k = kind(i.kind);
-    if k.is_none() {
-        v.fail(
-            "identifier.kind",
-            format!("{} is not an identifier kind", i.kind),
-        );
-    }
     if i.value.is_empty() || i.value.len() > MAX_IDENTIFIER {
         v.fail(
             "identifier.value",
             format!("must be 1-{MAX_IDENTIFIER} bytes"),
         );
     }
-    k.map(|k| (k, i.value))
+    if i.kind == pb::IdentifierKind::CertificateId as i32 {
+        return Some(Target::Id(i.value));
+    }
+    let Some(kind) = kind_from_wire(i.kind) else {
+        v.fail(
+            "identifier.kind",
+            format!("{} is not an identifier kind", i.kind),
+        );
+        return None;
+    };
+    Some(Target::Identifier(kind, i.value))
 }
 
 /// An amount of a payment: positive, at most two decimals, at most the
@@ -57,6 +60,22 @@ pub(super) fn amount(v: &mut Violations, value: &str) -> Option<Decimal> {
     }
 }
 
+/// The time-to-live of a hold: `secs` (1-30 days), or `default` for 0.
+pub(super) fn ttl(v: &mut Violations, secs: u32, default: u32) -> chrono::Duration {
+    let secs = match secs {
+        0 => default,
+        s if s > MAX_HOLD_TTL_SECS => {
+            v.fail(
+                "ttl_secs",
+                format!("{s} is more than {MAX_HOLD_TTL_SECS} seconds"),
+            );
+            default
+        }
+        s => s,
+    };
+    chrono::Duration::seconds(i64::from(secs))
+}
+
 /// A key of a request (hold, refund, purchase).
 pub(super) fn key(v: &mut Violations, field: &str, value: &str) -> String {
     v.id(field, value)
@@ -68,11 +87,11 @@ pub(super) fn done<T>(v: Violations, value: Option<T>) -> Result<T, ApiError> {
 }
 
 /// A certificate's balance.
-pub(super) fn balance(c: &Certificate) -> Option<pb::CertificateBalance> {
+pub(super) fn balance(c: &Certificate, now: DateTime<Utc>) -> Option<pb::CertificateBalance> {
     Some(pb::CertificateBalance {
         certificate_id: c.id.clone(),
         status: status_to_wire(c.status) as i32,
         amount: format!("{:.2}", c.amount),
-        available: format!("{:.2}", c.available()),
+        available: format!("{:.2}", c.available(now)),
     })
 }

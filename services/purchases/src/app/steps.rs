@@ -9,7 +9,6 @@
 //! A step that dies between the ledger call and the record leaves a hold or
 //! pending accrual the ledger lets lapse after the confirm timeout.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -23,15 +22,18 @@ use crate::app::rules::RulesHandle;
 use crate::domain::calc::{self, CalcError, Calculation};
 use crate::domain::cheque::Cheque;
 use crate::domain::coupon::CouponUse;
+use crate::domain::giftcard::Tender;
 use crate::domain::ids::{LedgerIds, mask_card};
 use crate::domain::purchase::{
-    Command, Device, Event, Payment, Pending, Purchase, PurchaseError, Record, StepRef,
+    Command, Device, Event, Payment, Purchase, PurchaseError, Record, StepRef,
 };
 use crate::domain::rules::Rules;
 use crate::error::ApiError;
-use crate::upstream::{Context, PendingKind, Shortfall, Upstream, UpstreamError};
+use crate::upstream::{Context, Shortfall, Upstream, UpstreamError};
 
+mod bonus;
 mod coupons;
+mod giftcards;
 mod possible;
 mod refund;
 mod settle;
@@ -73,6 +75,8 @@ pub struct BonusInput {
     pub cheque: Cheque,
     /// Points paid according to its `pays`.
     pub points_paid: Decimal,
+    /// Gift certificates paying according to its `pays`.
+    pub gift_cards: Vec<Tender>,
     /// Seed 002: the e-mail template to send on Confirm when the cheque
     /// loads the card ("" = none).
     pub template_id: String,
@@ -410,123 +414,6 @@ impl Steps {
         Ok(Record::Paid {
             payment: Payment { points, hold_id },
             calc,
-        })
-    }
-
-    /// Bonus: the points the purchase earns (and the cash its card-load
-    /// lines load), pending in the ledger until Confirm.
-    pub async fn bonus(
-        &self,
-        step: &Step,
-        input: BonusInput,
-        reply: Reply<'_>,
-    ) -> Result<Vec<u8>, ApiError> {
-        self.run(step, reply, async move |state, m, r| {
-            self.earn(step, state, m, r, input).await
-        })
-        .await
-    }
-
-    async fn earn(
-        &self,
-        step: &Step,
-        state: &Purchase,
-        m: &Member,
-        step_ref: StepRef,
-        input: BonusInput,
-    ) -> Result<Record, ApiError> {
-        let rules = self.rules_at(step.operation_date);
-        let BonusInput {
-            cheque,
-            points_paid,
-            template_id,
-            language,
-        } = input;
-        let probe = Record::BonusCalculated {
-            cheque: Cheque::default(),
-            calc: Calculation::default(),
-            pending: Pending::default(),
-        };
-        if let Err(e) = state.check(&probe, &m.id) {
-            return Ok(Record::Refused(e));
-        }
-        if points_paid != state.paid() {
-            return Ok(Record::Refused(PurchaseError::DifferentCheque(format!(
-                "the cheque says {points_paid} points were paid; the purchase's payments hold {}",
-                state.paid()
-            ))));
-        }
-        if !state.payments.is_empty()
-            && let Some(why) = calc::differs_from_paid(&state.lines, &cheque)
-        {
-            return Ok(Record::Refused(PurchaseError::DifferentCheque(why)));
-        }
-        let mut calc = match Calculation::of(&rules, &cheque) {
-            Ok(c) => c,
-            Err(e) => return Ok(Record::Refused(refusal_of(e))),
-        };
-        let paid: BTreeMap<u32, Decimal> =
-            state.lines.iter().map(|l| (l.position, l.paid)).collect();
-        if let Err(e) = calc::earn(&rules, &mut calc, &cheque, &paid) {
-            return Ok(Record::Refused(refusal_of(e)));
-        }
-        let ids = LedgerIds::of(&step.purchase_id);
-        let context = self.context(step_ref, state, Some(&cheque));
-        let article_description = cheque
-            .lines
-            .iter()
-            .filter(|l| rules.is_card_load(l))
-            .map(|l| l.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut pending = Pending {
-            points: calc.earned,
-            charged: calc.charged,
-            template_id,
-            article_description,
-            language,
-            ..Pending::default()
-        };
-        for (amount, kind) in [
-            (calc.earned, PendingKind::Points),
-            (calc.charged, PendingKind::Charge),
-        ] {
-            if amount <= Decimal::ZERO {
-                continue;
-            }
-            let (id, currency, lifetime) = match kind {
-                PendingKind::Points => (
-                    ids.accrual("bonus"),
-                    &rules.bonus_currency,
-                    rules.lifetime.as_str(),
-                ),
-                PendingKind::Charge => (ids.charge("bonus"), &rules.cash_currency, ""),
-            };
-            let done = self
-                .upstream
-                .accrue_pending(
-                    &id,
-                    &m.id,
-                    currency,
-                    amount,
-                    lifetime,
-                    kind,
-                    self.ledger_ttl_secs,
-                    &context,
-                )
-                .await;
-            if let Err(e) = done {
-                return ledger_refusal(e, amount, &step.purchase_id).map(Record::Refused);
-            }
-            match kind {
-                PendingKind::Points => pending.accrual_operation_id = id,
-                PendingKind::Charge => pending.charge_operation_id = id,
-            }
-        }
-        Ok(Record::BonusCalculated {
-            cheque,
-            calc,
-            pending,
         })
     }
 }

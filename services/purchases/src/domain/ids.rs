@@ -68,6 +68,12 @@ impl LedgerIds {
         format!("pur.{}.cancel.{currency}", self.purchase)
     }
 
+    /// The hold on the `i`-th gift certificate of the step `operation_id`
+    /// (at the certificates service).
+    pub fn gift_card(&self, operation_id: &str, i: usize) -> String {
+        format!("pur.{}.giftcard.{}.{i}", self.purchase, h(operation_id))
+    }
+
     /// A message request of the purchase (identity's idempotency key).
     pub fn message(&self, what: &str) -> String {
         format!("pur.{}.message.{what}", self.purchase)

@@ -6,6 +6,7 @@ pub mod amount;
 pub mod calc;
 pub mod cheque;
 pub mod coupon;
+pub mod giftcard;
 pub mod ids;
 pub mod purchase;
 pub mod refund;

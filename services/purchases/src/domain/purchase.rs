@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 
 use super::calc::{Calculation, LineResult};
 use super::cheque::Cheque;
+use super::giftcard::GiftCardPay;
 use super::refund::{PurchasedLine, RefundShare};
 
 pub use super::refusal::PurchaseError;
@@ -77,6 +78,8 @@ pub struct Pending {
     pub article_description: String,
     /// Language of the receipt and the e-mail's amounts.
     pub language: String,
+    /// Gift certificates paying part of the cheque (held until Confirm).
+    pub gift_cards: Vec<GiftCardPay>,
 }
 
 /// A message for identity to send (seed 002's card-load e-mail).
@@ -104,6 +107,8 @@ pub struct RefundTotals {
     pub debt_points: Decimal,
     /// Money returned.
     pub money: Decimal,
+    /// Of `money`, what went back onto gift certificates.
+    pub gift_card_money: Decimal,
 }
 
 /// A step of a purchase, decided.
@@ -166,6 +171,8 @@ pub enum Event {
         accrued: Decimal,
         /// Cash loaded.
         charged: Decimal,
+        /// Money spent from gift certificates.
+        gift_cards: Decimal,
     },
     /// Cancel.
     Cancelled {
@@ -175,6 +182,8 @@ pub enum Event {
         released: Decimal,
         /// Points of the pending accrual dropped.
         dropped: Decimal,
+        /// Money given back to gift certificates.
+        gift_cards: Decimal,
     },
     /// The service cancelled a purchase left unconfirmed.
     TimedOut {
@@ -182,6 +191,8 @@ pub enum Event {
         step: StepRef,
         /// When it was due.
         deadline: DateTime<Utc>,
+        /// Money given back to gift certificates.
+        gift_cards: Decimal,
     },
     /// A refund of a confirmed purchase.
     Refunded {
@@ -245,6 +256,8 @@ pub enum Record {
         accrued: Decimal,
         /// Cash loaded.
         charged: Decimal,
+        /// Gift certificates' money spent.
+        gift_cards: Decimal,
     },
     /// See [`Event::Cancelled`].
     Cancelled {
@@ -252,11 +265,15 @@ pub enum Record {
         released: Decimal,
         /// Dropped.
         dropped: Decimal,
+        /// Gift certificates' money given back.
+        gift_cards: Decimal,
     },
     /// See [`Event::TimedOut`].
     TimedOut {
         /// Deadline.
         deadline: DateTime<Utc>,
+        /// Gift certificates' money given back.
+        gift_cards: Decimal,
     },
     /// See [`Event::Refunded`].
     Refunded {
@@ -314,6 +331,8 @@ pub struct Purchase {
     pub refunded: BTreeMap<u32, Decimal>,
     /// Points paid back by refunds so far.
     pub returned_points: Decimal,
+    /// Money put back onto gift certificates by refunds so far.
+    pub gift_card_returned: Decimal,
 }
 
 impl Purchase {
@@ -322,6 +341,13 @@ impl Purchase {
         self.payments
             .iter()
             .fold(Decimal::ZERO, |s, p| s.saturating_add(p.points))
+    }
+
+    /// The gift certificates paying part of it.
+    pub fn gift_cards(&self) -> &[GiftCardPay] {
+        self.pending
+            .as_ref()
+            .map_or(&[], |p| p.gift_cards.as_slice())
     }
 
     /// Refuses a step that may not happen now.
@@ -442,6 +468,7 @@ impl Aggregate for Purchase {
                 withdrawn,
                 accrued,
                 charged,
+                gift_cards,
             } => {
                 let message = self.card_load_message(&step, charged);
                 let confirmed = Event::Confirmed {
@@ -451,18 +478,31 @@ impl Aggregate for Purchase {
                     withdrawn,
                     accrued,
                     charged,
+                    gift_cards,
                 };
                 return Ok(match message {
                     Some(message) => vec![confirmed, Event::MessageRequested { step, message }],
                     None => vec![confirmed],
                 });
             }
-            Record::Cancelled { released, dropped } => Event::Cancelled {
+            Record::Cancelled {
+                released,
+                dropped,
+                gift_cards,
+            } => Event::Cancelled {
                 step,
                 released,
                 dropped,
+                gift_cards,
             },
-            Record::TimedOut { deadline } => Event::TimedOut { step, deadline },
+            Record::TimedOut {
+                deadline,
+                gift_cards,
+            } => Event::TimedOut {
+                step,
+                deadline,
+                gift_cards,
+            },
             Record::Refunded { lines, totals } => Event::Refunded {
                 step,
                 lines,
@@ -515,6 +555,9 @@ impl Aggregate for Purchase {
             Event::TimedOut { .. } => self.status = Status::TimedOut,
             Event::Refunded { lines, totals, .. } => {
                 self.returned_points = self.returned_points.saturating_add(totals.returned_points);
+                self.gift_card_returned = self
+                    .gift_card_returned
+                    .saturating_add(totals.gift_card_money);
                 for l in lines {
                     let q = self.refunded.entry(l.position).or_default();
                     *q = q.saturating_add(l.quantity);

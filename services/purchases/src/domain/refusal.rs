@@ -60,6 +60,26 @@ pub enum PurchaseError {
     /// A refund beyond what is left of a line (`RefundExceedsPurchase`).
     #[error("{0}")]
     RefundExceedsPurchase(String),
+    /// A gift certificate of `pays` is unknown, not active, past its date,
+    /// or a one-time one not paid whole (`GiftCardNotValid`).
+    #[error("gift certificate {card}: {why}")]
+    GiftCardNotValid {
+        /// The certificate, masked.
+        card: String,
+        /// Why.
+        why: String,
+    },
+    /// A gift certificate has less money than it should pay
+    /// (`NotEnoughMoney`).
+    #[error("gift certificate {card}: {available} available, {requested} requested")]
+    GiftCardNotEnough {
+        /// The certificate, masked.
+        card: String,
+        /// Its money not held.
+        available: Decimal,
+        /// Asked for.
+        requested: Decimal,
+    },
     /// The step differs from the purchase's cheque (`DifferentCheque`).
     #[error("{0}")]
     DifferentCheque(String),

@@ -86,6 +86,12 @@ fn every_event_round_trips_and_names_its_type() {
                 template_id: "ETP_6RYLPEWO8O2UPZV83C095P7IQ4GAL1".into(),
                 article_description: "Kartenaufladung 20 EUR".into(),
                 language: "de".into(),
+                gift_cards: vec![crate::domain::giftcard::GiftCardPay {
+                    certificate_id: "number/7770002105606220001".into(),
+                    masked: "777000*********0001".into(),
+                    amount: Decimal::new(2050, 2),
+                    hold_id: "pur.0123.giftcard.4567.0".into(),
+                }],
             },
         },
         Event::Confirmed {
@@ -95,6 +101,7 @@ fn every_event_round_trips_and_names_its_type() {
             withdrawn: Decimal::new(365, 1),
             accrued: Decimal::new(4, 0),
             charged: Decimal::new(20, 0),
+            gift_cards: Decimal::new(2050, 2),
         },
         // The message carries the purchase and the member; the rest of its
         // step is the Confirm's, recorded just before it.
@@ -113,10 +120,12 @@ fn every_event_round_trips_and_names_its_type() {
             step: step.clone(),
             released: Decimal::ONE,
             dropped: Decimal::TWO,
+            gift_cards: Decimal::new(2050, 2),
         },
         Event::TimedOut {
             step: step.clone(),
             deadline: at,
+            gift_cards: Decimal::ONE,
         },
         Event::Refunded {
             step,
@@ -133,6 +142,7 @@ fn every_event_round_trips_and_names_its_type() {
                 uncollected_points: Decimal::ONE,
                 debt_points: Decimal::TWO,
                 money: Decimal::new(765, 1),
+                gift_card_money: Decimal::new(2050, 2),
             },
         },
     ];

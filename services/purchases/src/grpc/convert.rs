@@ -11,11 +11,15 @@ use rust_decimal::Decimal;
 use super::check::{Check, MAX_COUPONS, MAX_ID, MAX_LINES, MAX_PAYS, MAX_TEXT};
 use crate::app::steps::{Step, Who};
 use crate::domain::cheque::{Cheque, Line};
+use crate::domain::giftcard::{CertificateKey, MAX_GIFT_CARDS, Tender};
 use crate::domain::purchase::Device;
 use crate::upstream::BankCard;
 
 /// Payment types that are points (seed `pays[].type`), compared without case.
 const POINT_PAY_TYPES: [&str; 3] = ["loymax", "bonus", "points"];
+
+/// The payment type of a gift certificate (seed `pays[].type`, any case).
+const GIFT_CARD_PAY_TYPE: &str = "giftcard";
 
 /// Operation ids of the service's own timeouts (`timeout/<purchase>`):
 /// refused from callers so none can take a timeout's key.
@@ -205,23 +209,42 @@ pub fn coupons(c: &mut Check, coupons: &[pb::Coupon]) -> Vec<String> {
         .collect()
 }
 
-/// The points paid according to `pays` (seed `Loymax` payments), checking
-/// that all payments together are the cheque's total.
-pub fn points_paid(c: &mut Check, pays: &[pb::Pay], cheque: &Cheque) -> Decimal {
+/// What `pays` says: the points paid (seed `Loymax` payments) and the gift
+/// certificates paying ("GiftCard"), checking that all payments together
+/// are the cheque's total.
+pub fn pays(c: &mut Check, pays: &[pb::Pay], cheque: &Cheque) -> (Decimal, Vec<Tender>) {
     if pays.len() > MAX_PAYS {
         c.fail("pays", format!("at most {MAX_PAYS} payments"));
-        return Decimal::ZERO;
+        return (Decimal::ZERO, Vec::new());
     }
     let mut total = Decimal::ZERO;
     let mut points = Decimal::ZERO;
+    let mut gift_cards = Vec::new();
     for (i, p) in pays.iter().enumerate() {
-        let kind = c.id(&format!("pays[{i}].type"), &p.r#type);
+        let kind = c
+            .id(&format!("pays[{i}].type"), &p.r#type)
+            .to_ascii_lowercase();
         let amount = c.amount(&format!("pays[{i}].amount"), &p.amount, None);
         c.text(&format!("pays[{i}].details"), &p.details, MAX_TEXT);
         total += amount;
-        if POINT_PAY_TYPES.contains(&kind.to_ascii_lowercase().as_str()) {
+        if POINT_PAY_TYPES.contains(&kind.as_str()) {
             points += amount;
+        } else if kind == GIFT_CARD_PAY_TYPE {
+            if let Some(t) = gift_card(c, i, p, amount) {
+                gift_cards.push(t);
+            }
+        } else if p.certificate.is_some() {
+            c.fail(
+                format!("pays[{i}].certificate"),
+                "only a \"GiftCard\" payment names a certificate",
+            );
         }
+    }
+    if gift_cards.len() > MAX_GIFT_CARDS {
+        c.fail(
+            "pays",
+            format!("at most {MAX_GIFT_CARDS} gift certificates"),
+        );
     }
     if let Some(cheque_total) = cheque.total()
         && !pays.is_empty()
@@ -232,7 +255,42 @@ pub fn points_paid(c: &mut Check, pays: &[pb::Pay], cheque: &Cheque) -> Decimal 
             format!("the payments come to {total}, the cheque to {cheque_total}"),
         );
     }
-    points
+    (points, gift_cards)
+}
+
+/// A "GiftCard" payment: a positive amount and its certificate (by
+/// `certificate`, else the number in `details`).
+fn gift_card(c: &mut Check, i: usize, p: &pb::Pay, amount: Decimal) -> Option<Tender> {
+    use loyalty_proto::certificates::v1::IdentifierKind as K;
+    if amount <= Decimal::ZERO {
+        c.fail(format!("pays[{i}].amount"), "must be more than 0");
+    }
+    let (kind, value, field) = match &p.certificate {
+        Some(id) => (id.kind, id.value.as_str(), format!("pays[{i}].certificate")),
+        None => (
+            K::Number as i32,
+            p.details.as_str(),
+            format!("pays[{i}].details"),
+        ),
+    };
+    let key = match K::try_from(kind) {
+        Ok(K::Number) => CertificateKey::Number,
+        Ok(K::BarCode) => CertificateKey::BarCode,
+        Ok(K::Strip1) => CertificateKey::Strip1,
+        Ok(K::Strip2) => CertificateKey::Strip2,
+        Ok(K::Strip3) => CertificateKey::Strip3,
+        Ok(K::QrCode) => CertificateKey::QrCode,
+        Ok(K::CertificateId) => CertificateKey::Id,
+        Ok(K::Unspecified) | Err(_) => {
+            c.fail(
+                format!("{field}.kind"),
+                format!("{kind} is not an identifier kind"),
+            );
+            return None;
+        }
+    };
+    let value = c.id(&field, value);
+    Some(Tender { key, value, amount })
 }
 
 /// Seed 002's `communications`: the e-mail template to send when the

@@ -148,13 +148,14 @@ impl PurchasesService for PurchasesApi {
         );
         let cheque = convert::cheque(&mut c, r.cheque.as_ref());
         convert::coupons(&mut c, &r.coupons);
-        let points_paid = convert::points_paid(&mut c, &r.pays, &cheque);
+        let (points_paid, gift_cards) = convert::pays(&mut c, &r.pays, &cheque);
         let template_id = convert::communications(&mut c, r.communications.as_ref());
         let language = convert::receipt_language(&mut c, &r.language);
         c.done()?;
         let input = BonusInput {
             cheque,
             points_paid,
+            gift_cards,
             template_id,
             language,
         };

@@ -213,6 +213,7 @@ pub fn refunded(events: &[Event]) -> pb::RefundResponse {
             out.uncollected_points = money(totals.uncollected_points);
             out.money_amount = money(totals.money);
             out.debt_points = money(totals.debt_points);
+            out.gift_card_amount = money(totals.gift_card_money);
         }
     }
     out

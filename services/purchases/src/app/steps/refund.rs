@@ -4,7 +4,8 @@
 //! order), takes back the points they earned (a refund of the accrual, with
 //! the configured shortfall policy for points already spent: debt by
 //! default; never a negative balance) and takes back the cash their
-//! card-load lines loaded. The take-backs go first, the cash before the
+//! card-load lines loaded; the money goes back onto the gift certificates
+//! that paid, first, up to what each paid. The take-backs go first, the cash before the
 //! points: a refusal of the first leaves nothing done. With the default
 //! policies (`debt`, `uncollected`) the points' take-back is never refused;
 //! with `refuse` it can be, after the cash was taken back — a known gap
@@ -13,6 +14,7 @@
 use rust_decimal::Decimal;
 
 use super::{Member, Reply, Step, Steps, ledger_refusal};
+use crate::domain::giftcard::split;
 use crate::domain::ids::LedgerIds;
 use crate::domain::purchase::{Purchase, PurchaseError, Record, RefundTotals, StepRef};
 use crate::domain::refund::{RefundError, shares};
@@ -28,18 +30,11 @@ fn capture_of(hold_id: &str) -> String {
 /// holds, when `before` were paid back already: hold `i` covers the points
 /// from the sum of the holds before it up to that plus its own.
 fn over_holds(state: &Purchase, before: Decimal, amount: Decimal) -> Vec<(String, Decimal)> {
-    let (from, to) = (before, before.saturating_add(amount));
-    let mut start = Decimal::ZERO;
-    let mut out = Vec::new();
-    for p in &state.payments {
-        let end = start.saturating_add(p.points);
-        let part = to.min(end).saturating_sub(from.max(start));
-        if part > Decimal::ZERO {
-            out.push((p.hold_id.clone(), part));
-        }
-        start = end;
-    }
-    out
+    let parts: Vec<Decimal> = state.payments.iter().map(|p| p.points).collect();
+    split(&parts, before, amount)
+        .into_iter()
+        .map(|(i, part)| (state.payments[i].hold_id.clone(), part))
+        .collect()
 }
 
 impl Steps {
@@ -154,8 +149,12 @@ impl Steps {
                 Err(e) => return refusal(e),
             }
         }
-        // Points paid are given back last: the take-backs above are the
-        // ones that can be refused, and a refusal must leave nothing done.
+        // Money and points paid are given back last: the take-backs above
+        // are the ones that can be refused, and a refusal must leave nothing
+        // done. Of the money, the gift certificates get theirs back first.
+        totals.gift_card_money = self
+            .restore_gift_cards(state, &step.operation_id, money - returned)
+            .await?;
         for (i, (hold_id, part)) in over_holds(state, state.returned_points, returned)
             .into_iter()
             .enumerate()

@@ -1,5 +1,6 @@
 //! Confirm, cancel and timeout: the ledger settles the purchase's holds and
-//! pending accruals on each account in one command, then the step is
+//! pending accruals on each account in one command, the certificates
+//! service captures or releases its gift certificates, then the step is
 //! recorded.
 
 use chrono::{DateTime, Utc};
@@ -62,11 +63,16 @@ impl Steps {
                 withdrawn: Decimal::ZERO,
                 accrued: Decimal::ZERO,
                 charged: Decimal::ZERO,
+                gift_cards: Decimal::ZERO,
             },
-            (false, Some(deadline)) => Record::TimedOut { deadline },
+            (false, Some(deadline)) => Record::TimedOut {
+                deadline,
+                gift_cards: Decimal::ZERO,
+            },
             (false, None) => Record::Cancelled {
                 released: Decimal::ZERO,
                 dropped: Decimal::ZERO,
+                gift_cards: Decimal::ZERO,
             },
         };
         if let Err(e) = state.check(&probe, &m.id) {
@@ -122,6 +128,10 @@ impl Steps {
                 }
             }
         }
+        // The ledger first: a confirm it refused (lapsed) spends no gift
+        // certificate; one it took can always capture them (they are held
+        // for longer than the ledger's hold).
+        let gift_cards = self.settle_gift_cards(state, confirm).await?;
         let bonus = totals.first().cloned().unwrap_or_default();
         let cash = totals.get(1).cloned().unwrap_or_default();
         Ok(match (confirm, deadline) {
@@ -138,11 +148,16 @@ impl Steps {
                 withdrawn: bonus.holds,
                 accrued: bonus.accruals,
                 charged: cash.accruals,
+                gift_cards,
             },
-            (false, Some(deadline)) => Record::TimedOut { deadline },
+            (false, Some(deadline)) => Record::TimedOut {
+                deadline,
+                gift_cards,
+            },
             (false, None) => Record::Cancelled {
                 released: bonus.holds,
                 dropped: bonus.accruals,
+                gift_cards,
             },
         })
     }
