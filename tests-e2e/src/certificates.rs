@@ -59,8 +59,9 @@ pub fn upload(
     parts
 }
 
-/// Defines a free-value, multi-use type `type_id` (RUB) and creates issue
-/// `issue_id` of it.
+/// Defines a free-value, multi-use type `type_id` (RUB) and its template
+/// `tpl-<type_id>`, and creates issue `issue_id` of it (no partner: see
+/// `tests/certificates_issues.rs` for partners' accounts).
 pub async fn issue(c: &mut CertificatesServiceClient<Channel>, type_id: &str, issue_id: &str) {
     c.define_certificate_type(pb::DefineCertificateTypeRequest {
         certificate_type: Some(pb::CertificateType {
@@ -73,12 +74,22 @@ pub async fn issue(c: &mut CertificatesServiceClient<Channel>, type_id: &str, is
     })
     .await
     .expect("the type is defined");
+    c.define_certificate_template(pb::DefineCertificateTemplateRequest {
+        template: Some(pb::CertificateTemplate {
+            template_id: format!("tpl-{type_id}"),
+            name: "Blue card".into(),
+            type_id: type_id.into(),
+            description: "100 × 70 mm, barcode on the back".into(),
+        }),
+    })
+    .await
+    .expect("the template is defined");
     c.create_issue(pb::CreateIssueRequest {
         issue: Some(pb::CertificateIssue {
             issue_id: issue_id.into(),
             type_id: type_id.into(),
-            template_id: "tpl-1".into(),
-            partner_id: "partner-1".into(),
+            template_id: format!("tpl-{type_id}"),
+            partner_id: String::new(),
         }),
     })
     .await

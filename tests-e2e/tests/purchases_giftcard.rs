@@ -8,6 +8,7 @@
 
 use loyalty_proto::certificates::v1 as cpb;
 use loyalty_proto::certificates::v1::certificates_service_client::CertificatesServiceClient;
+use loyalty_proto::ledger::v1 as lpb;
 use loyalty_proto::purchases::v1 as pb;
 use tests_e2e::certificates::{issue, start, upload};
 use tests_e2e::identity::assert_reason;
@@ -66,7 +67,7 @@ async fn setup() -> (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchase_paid_partly_with_a_certificate_then_refunded_leaves_its_balance_right() {
     let (w, mut c, _process, _data) = setup().await;
-    let (card, _) = member_with_points(&w, "100").await;
+    let (card, member) = member_with_points(&w, "100").await;
     let mut p = w.purchases.client();
     // 3 × 20 and 1 × 40: 100, of which the certificate pays 70.
     let lines = vec![line(1, "60", "3", "20"), line(2, "40", "1", "40")];
@@ -88,6 +89,35 @@ async fn a_purchase_paid_partly_with_a_certificate_then_refunded_leaves_its_bala
     .await
     .unwrap();
     assert_eq!(money(&mut c).await, ("930.00".into(), "930.00".into()));
+    // The member's history shows the certificate's part on the purchase's
+    // row: a GiftCard withdrawal, the number masked.
+    let history = w
+        .ledger
+        .client()
+        .get_history(lpb::GetHistoryRequest {
+            member_id: member.clone(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let gift_cards: Vec<(&str, &str, &str)> = history
+        .rows
+        .iter()
+        .filter(|r| r.r#type == lpb::HistoryRowType::Purchase as i32)
+        .flat_map(|r| &r.withdraws)
+        .filter(|w| w.withdraw_type == lpb::WithdrawType::GiftCard as i32)
+        .map(|w| {
+            (
+                w.amount.as_str(),
+                w.currency.as_str(),
+                w.description.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(gift_cards, [("-70.00", "RUB", "Gift certificate **1000")]);
 
     // Line 2 back: its 40 go onto the certificate.
     let r1 = p

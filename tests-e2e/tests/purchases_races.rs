@@ -152,6 +152,7 @@ async fn a_confirm_the_ledger_did_but_purchases_never_recorded_is_finished_by_th
             purchase_id: "lost-1".into(),
             context: None,
             cheque_items: Vec::new(),
+            tenders: Vec::new(),
         })
         .await
         .unwrap();

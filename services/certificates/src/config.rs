@@ -4,6 +4,8 @@ use kit::bootstrap::{ConfigError, ServiceArgs};
 
 /// Env: seconds between expiry sweeps.
 pub const ENV_EXPIRY_INTERVAL: &str = "CERTIFICATES_EXPIRY_INTERVAL_SECS";
+/// Env: gRPC URL of the ledger.
+pub const ENV_LEDGER_URL: &str = "CERTIFICATES_LEDGER_URL";
 /// Env: seconds until a hold lapses when its request names none.
 pub const ENV_HOLD_TTL: &str = "CERTIFICATES_HOLD_TTL_SECS";
 /// Longest time-to-live of a hold, seconds (30 days).
@@ -17,6 +19,11 @@ pub struct CertificatesArgs {
     /// Shared service settings.
     #[command(flatten)]
     pub service: ServiceArgs,
+    /// gRPC URL of the ledger: an issue naming a partner needs the
+    /// partner's cash account there (owner `partner:<partner_id>`, the
+    /// type's currency). Connected lazily.
+    #[arg(long, env = ENV_LEDGER_URL, default_value = "http://127.0.0.1:50052", global = true)]
+    pub ledger_url: String,
     /// Largest file one `ImportCertificates` call may upload, in MiB (the
     /// upload is spooled to a temporary file, never held in memory).
     #[arg(long, env = ENV_MAX_UPLOAD_MB, default_value_t = 1024, global = true)]

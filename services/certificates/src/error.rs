@@ -26,6 +26,20 @@ pub enum ApiError {
     /// Another definition has the id.
     #[error("{0}")]
     Exists(String),
+    /// The partner has no account in its type's currency in the
+    /// ledger.
+    #[error(
+        "partner {partner_id} has no {currency} account in the ledger: open one (OpenAccount, owner partner:{partner_id}) first"
+    )]
+    PartnerAccountMissing {
+        /// The partner.
+        partner_id: String,
+        /// The currency.
+        currency: String,
+    },
+    /// A service this call needs did not answer (nothing was recorded).
+    #[error("{0}")]
+    Unavailable(String),
     /// This service never ran the import.
     #[error("no import {0}")]
     ImportNotFound(String),
@@ -117,6 +131,14 @@ impl From<ApiError> for tonic::Status {
                 DOMAIN,
                 Vec::new(),
             ),
+            ApiError::PartnerAccountMissing { .. } => kit::status::status(
+                Code::FailedPrecondition,
+                e.to_string(),
+                "PARTNER_ACCOUNT_MISSING",
+                DOMAIN,
+                Vec::new(),
+            ),
+            ApiError::Unavailable(ref m) => tonic::Status::unavailable(m.clone()),
             ApiError::ImportRunning(_) => kit::status::status(
                 Code::FailedPrecondition,
                 e.to_string(),

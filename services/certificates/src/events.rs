@@ -40,6 +40,8 @@ pub mod types {
     pub const TYPE_DEFINED: &str = "loyalty.certificates.v1.CertificateTypeDefined";
     /// `CertificateIssueCreated`.
     pub const ISSUE_CREATED: &str = "loyalty.certificates.v1.CertificateIssueCreated";
+    /// `CertificateTemplateDefined`.
+    pub const TEMPLATE_DEFINED: &str = "loyalty.certificates.v1.CertificateTemplateDefined";
 }
 
 pub mod catalog;
@@ -130,6 +132,7 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::ImportFinished>(types::IMPORT_FINISHED)
         .register::<pb::CertificateTypeDefined>(types::TYPE_DEFINED)
         .register::<pb::CertificateIssueCreated>(types::ISSUE_CREATED)
+        .register::<pb::CertificateTemplateDefined>(types::TEMPLATE_DEFINED)
 }
 
 fn kind_to_wire(k: IdKind) -> pb::IdentifierKind {

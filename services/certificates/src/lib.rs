@@ -3,9 +3,11 @@
 //! the shape of seed `004`, found by any of their identifiers. Layout as
 //! `services/README.md` describes.
 //!
-//! Being built (issue 12): the import and the lookup work; certificate
-//! types and issues, redemption as a payment in a purchase, refunds onto
-//! the certificate and expiry come next.
+//! Certificate types, templates and issues (an issue's partner needs its
+//! cash account in the ledger), the streaming import and its reports,
+//! lookups by any identifier, payments in a purchase's two phases (holds
+//! that lapse, captures, releases, refunds onto the certificate) and
+//! expiry.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod projections;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +37,7 @@ use crate::app::payments::Payments;
 use crate::app::queries::Queries;
 use crate::config::CertificatesArgs;
 use crate::grpc::CertificatesApi;
+use crate::upstream::Ledger;
 
 /// Full name of the gRPC service, as health reports it.
 pub const SERVICE_NAME: &str = "loyalty.certificates.v1.CertificatesService";
@@ -73,7 +77,10 @@ pub async fn run(
     let api = CertificatesApi::new(
         Importer::new(Arc::clone(&log)),
         Queries::new(Arc::clone(&log)),
-        Catalog::new(Arc::clone(&log)),
+        Catalog::new(Arc::clone(&log)).with_ledger(Ledger::connect_lazy(
+            &args.ledger_url,
+            args.service.service_token()?,
+        )?),
         Payments::new(log, clock),
         args.max_upload_mb * 1024 * 1024,
         args.hold_ttl_secs,

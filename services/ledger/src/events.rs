@@ -289,6 +289,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             accrued,
             context,
             items,
+            tenders,
             after: a,
         } => purchase::confirmed(purchase::Marker {
             key,
@@ -299,6 +300,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             context,
             after: a,
             items,
+            tenders,
         }),
         Event::PurchaseCancelled {
             key,
@@ -317,6 +319,7 @@ pub fn encode(event: &Event) -> (&'static str, Vec<u8>) {
             context,
             after: a,
             items: &[],
+            tenders: &[],
         }),
         Event::Expired {
             key,

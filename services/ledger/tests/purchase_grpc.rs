@@ -50,6 +50,17 @@ fn confirm(op: &str, member: &str, purchase: &str) -> pb::ConfirmPurchaseRequest
         purchase_id: purchase.into(),
         context: of(purchase),
         cheque_items: vec![item("Товар100", "1", "76.5"), item("Пакет", "2", "0")],
+        tenders: Vec::new(),
+    }
+}
+
+fn tender(kind: pb::WithdrawType, amount: &str, currency: &str, description: &str) -> pb::Tender {
+    pb::Tender {
+        withdraw_type: kind as i32,
+        amount: amount.into(),
+        currency: currency.into(),
+        description: description.into(),
+        reference: "hold-1".into(),
     }
 }
 
@@ -273,6 +284,29 @@ async fn bad_pending_and_settlement_requests_name_their_fields() {
     many.cheque_items = vec![item("x", "1", "1"); 101];
     let status = c.confirm_purchase(many).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    // Payments besides points: gift cards only, a positive amount in a
+    // catalog currency, a short description; at most 5.
+    let gift = pb::WithdrawType::GiftCard;
+    let mut bad = confirm("c1", "m3", "P3");
+    bad.tenders = vec![
+        tender(pb::WithdrawType::Bonus, "1", "RUB", "ok"),
+        tender(gift, "-1", "RUB", "ok"),
+        tender(gift, "1", "NOPE", &"x".repeat(129)),
+    ];
+    let status = c.confirm_purchase(bad).await.unwrap_err();
+    assert_eq!(
+        fields(&status),
+        [
+            "tenders[0].withdraw_type",
+            "tenders[1].amount",
+            "tenders[2].currency",
+            "tenders[2].description"
+        ]
+    );
+    let mut many = confirm("c1", "m3", "P3");
+    many.tenders = vec![tender(gift, "1", "RUB", "ok"); 6];
+    let status = c.confirm_purchase(many).await.unwrap_err();
+    assert_eq!(fields(&status), ["tenders"]);
     let status = c
         .confirm_purchase(confirm("c1", "m3", ""))
         .await

@@ -83,6 +83,7 @@ fn confirm(op: &str, purchase: &str, now: DateTime<Utc>) -> Command {
         purchase_id: purchase.into(),
         context: of(purchase),
         items: Vec::new(),
+        tenders: Vec::new(),
         now,
     }
 }

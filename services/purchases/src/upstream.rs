@@ -48,6 +48,23 @@ pub struct Context {
     /// The cheque's items (a confirm's: the ledger shows them on the
     /// purchase's history row).
     pub items: Vec<Item>,
+    /// Its payments besides points (a confirm's: gift certificates, shown
+    /// on the history row as GiftCard withdrawals).
+    pub tenders: Vec<Tender>,
+}
+
+/// A gift certificate that paid part of the purchase, as the member's
+/// history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tender {
+    /// How much.
+    pub amount: Decimal,
+    /// Its currency (the program's cash currency).
+    pub currency: String,
+    /// What paid ("Gift certificate ****0001").
+    pub description: String,
+    /// The hold on it.
+    pub reference: String,
 }
 
 /// A cheque item as the member's history shows it.
@@ -471,6 +488,17 @@ impl Upstream {
             .take(MAX_HISTORY_ITEMS)
             .map(Item::message)
             .collect();
+        let tenders = context
+            .tenders
+            .iter()
+            .map(|t| ledger::Tender {
+                withdraw_type: ledger::WithdrawType::GiftCard as i32,
+                amount: t.amount.to_string(),
+                currency: t.currency.clone(),
+                description: t.description.clone(),
+                reference: t.reference.clone(),
+            })
+            .collect();
         let context = context.message();
         let settlement = if confirm {
             client
@@ -481,6 +509,7 @@ impl Upstream {
                     purchase_id,
                     context: Some(context),
                     cheque_items: items,
+                    tenders,
                 }))
                 .await
                 .map(|r| r.into_inner().settlement)

@@ -1,10 +1,11 @@
-//! Certificate types (stream `type/<id>`) and issues (stream
-//! `issue/<id>`): the seed's prerequisites of an import. A type says
-//! whether its certificates are one-time and whether their value is fixed;
-//! an issue names its type (as it was when the issue was created), the
-//! template its certificates are printed with and the partner they belong
-//! to. Both are defined once: the same definition again changes nothing,
-//! another one under the same id is refused.
+//! Certificate types (stream `type/<id>`), templates (stream
+//! `template/<id>`) and issues (stream `issue/<id>`): the seed's
+//! prerequisites of an import. A type says whether its certificates are
+//! one-time and whether their value is fixed; a template is what they are
+//! printed with (made for one type, or any); an issue names its type (as it
+//! was when the issue was created), its template and the partner they
+//! belong to. Each is defined once: the same definition again changes
+//! nothing, another one under the same id is refused.
 
 use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
@@ -22,6 +23,54 @@ pub struct TypeSpec {
     pub one_time: bool,
     /// The currency of its balances.
     pub currency: String,
+}
+
+/// A template certificates are printed with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateSpec {
+    /// Its id.
+    pub template_id: String,
+    /// Its name.
+    pub name: String,
+    /// The type it is made for ("" = any).
+    pub type_id: String,
+    /// What it looks like.
+    pub description: String,
+}
+
+impl TemplateSpec {
+    /// Whether an issue of `type_id` may print with it.
+    pub fn fits(&self, type_id: &str) -> bool {
+        self.type_id.is_empty() || self.type_id == type_id
+    }
+}
+
+/// A template's stream state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateTemplate {
+    /// The definition, once made.
+    pub spec: Option<TemplateSpec>,
+}
+
+impl Aggregate for CertificateTemplate {
+    type Command = TemplateSpec;
+    type Event = TemplateSpec;
+    type Error = DefinitionError;
+
+    fn decide(&self, c: &TemplateSpec) -> Result<Vec<TemplateSpec>, DefinitionError> {
+        match &self.spec {
+            Some(s) if s == c => Ok(Vec::new()),
+            Some(_) => Err(DefinitionError::Exists(format!(
+                "template {}",
+                c.template_id
+            ))),
+            None => Ok(vec![c.clone()]),
+        }
+    }
+
+    fn apply(&mut self, e: &TemplateSpec) {
+        self.spec = Some(e.clone());
+    }
 }
 
 /// An issue.

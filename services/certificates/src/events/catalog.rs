@@ -1,11 +1,11 @@
-//! Types and issues ⇄ their `loyalty.certificates.v1` messages.
+//! Types, templates and issues ⇄ their `loyalty.certificates.v1` messages.
 
 use kit::aggregate::{DecodeError, DomainEvent};
 use loyalty_proto::certificates::v1 as pb;
 use prost::Message;
 
 use super::{Decoder, types};
-use crate::domain::issue::{IssueCreated, IssueSpec, TypeSpec};
+use crate::domain::issue::{IssueCreated, IssueSpec, TemplateSpec, TypeSpec};
 
 /// A type on the wire.
 pub fn type_to_wire(t: &TypeSpec) -> pb::CertificateType {
@@ -15,6 +15,48 @@ pub fn type_to_wire(t: &TypeSpec) -> pb::CertificateType {
         fixed_value: t.fixed_value.map(|v| v.to_string()).unwrap_or_default(),
         one_time: t.one_time,
         currency: t.currency.clone(),
+    }
+}
+
+/// A template on the wire.
+pub fn template_to_wire(t: &TemplateSpec) -> pb::CertificateTemplate {
+    pb::CertificateTemplate {
+        template_id: t.template_id.clone(),
+        name: t.name.clone(),
+        type_id: t.type_id.clone(),
+        description: t.description.clone(),
+    }
+}
+
+/// A template from the wire.
+pub fn template_from_wire(t: pb::CertificateTemplate) -> TemplateSpec {
+    TemplateSpec {
+        template_id: t.template_id,
+        name: t.name,
+        type_id: t.type_id,
+        description: t.description,
+    }
+}
+
+impl DomainEvent for TemplateSpec {
+    fn event_type(&self) -> &'static str {
+        types::TEMPLATE_DEFINED
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        pb::CertificateTemplateDefined {
+            template: Some(template_to_wire(self)),
+        }
+        .encode_to_vec()
+    }
+
+    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError> {
+        let d = Decoder { event_type };
+        if event_type != types::TEMPLATE_DEFINED {
+            return Err(d.err(format!("unknown event type {event_type}")));
+        }
+        let m: pb::CertificateTemplateDefined = d.message(payload)?;
+        Ok(template_from_wire(m.template.unwrap_or_default()))
     }
 }
 

@@ -17,12 +17,12 @@ use crate::app::import::{Importer, Job, Outcome};
 use crate::app::payments::Payments;
 use crate::app::queries::Queries;
 use crate::domain::certificate::Certificate;
-use crate::domain::issue::{IssueSpec, TypeSpec};
+use crate::domain::issue::{IssueSpec, TemplateSpec, TypeSpec};
 use crate::domain::job::Finished;
 use crate::domain::line::MAX_AMOUNT;
 use crate::domain::redemption::Use;
 use crate::error::ApiError;
-use crate::events::catalog::{issue_to_wire, type_to_wire};
+use crate::events::catalog::{issue_to_wire, template_from_wire, template_to_wire, type_to_wire};
 use crate::events::{dates_to_wire, ids_to_wire, status_to_wire};
 
 mod payments;
@@ -222,6 +222,23 @@ fn render_report(f: &Finished) -> pb::ImportCertificatesResponse {
 }
 
 /// A type of a request, checked.
+fn template_spec(t: Option<pb::CertificateTemplate>) -> Result<TemplateSpec, ApiError> {
+    let t = t.unwrap_or_default();
+    let mut violations = Violations::new();
+    violations.id("template.template_id", &t.template_id);
+    if t.name.is_empty() || t.name.len() > 256 {
+        violations.fail("template.name", "1-256 bytes");
+    }
+    if !t.type_id.is_empty() {
+        violations.id("template.type_id", &t.type_id);
+    }
+    if t.description.len() > 4096 {
+        violations.fail("template.description", "at most 4096 bytes");
+    }
+    violations.finish().map_err(ApiError::Invalid)?;
+    Ok(template_from_wire(t))
+}
+
 fn type_spec(t: Option<pb::CertificateType>) -> Result<TypeSpec, ApiError> {
     let t = t.unwrap_or_default();
     let mut violations = Violations::new();
@@ -377,6 +394,17 @@ impl CertificatesService for CertificatesApi {
         let t = self.catalog.define_type(spec).await?;
         Ok(Response::new(pb::DefineCertificateTypeResponse {
             certificate_type: Some(type_to_wire(&t)),
+        }))
+    }
+
+    async fn define_certificate_template(
+        &self,
+        request: Request<pb::DefineCertificateTemplateRequest>,
+    ) -> Result<Response<pb::DefineCertificateTemplateResponse>, Status> {
+        let spec = template_spec(request.into_inner().template)?;
+        let t = self.catalog.define_template(spec).await?;
+        Ok(Response::new(pb::DefineCertificateTemplateResponse {
+            template: Some(template_to_wire(&t)),
         }))
     }
 

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use kit::aggregate::{Executed, Idempotency, Repository};
 use kit::log::Metadata;
 use kit::projection::ProjectionHandle;
@@ -74,6 +76,26 @@ impl Operations {
         Ok(match executed {
             Executed::Applied { reply, .. } | Executed::Repeated { reply } => reply,
         })
+    }
+
+    /// Opens the account `key` at `now` unless it exists (opening is
+    /// idempotent by nature: no key needed); the account after.
+    pub async fn open(&self, key: &AccountKey, now: DateTime<Utc>) -> Result<Account, ApiError> {
+        let metadata = Metadata {
+            correlation_id: Some(key.member_id.clone()),
+            causation_id: None,
+            traceparent: kit::telemetry::current_traceparent(),
+        };
+        self.repo
+            .execute_with(
+                &key.stream(),
+                |account: &Account| Ok((account.open(key, "", now, ""), ())),
+                None,
+                metadata,
+                |_, _| Vec::new(),
+            )
+            .await?;
+        Ok(self.repo.load(&key.stream())?.0)
     }
 
     /// The member's accounts in `currencies`; with `all`, also the ones

@@ -28,7 +28,7 @@ use super::rules::{is_due, returns_into_due_bucket, set_after, shift, shift_fold
 pub use super::model::{
     AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError, Pending,
 };
-pub use settle::{ChequeItem, PURCHASE_OPERATION_PREFIX, hold_settlement_id};
+pub use settle::{ChequeItem, PURCHASE_OPERATION_PREFIX, Tender, hold_settlement_id};
 
 mod holds;
 mod plans;

@@ -1,7 +1,7 @@
 //! The ledger's vocabulary: account keys, buckets, draws, commands, events
 //! and errors.
 
-use super::account::ChequeItem;
+use super::account::{ChequeItem, Tender};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
@@ -372,6 +372,8 @@ pub enum Event {
         context: Context,
         /// The cheque's items (for the history).
         items: Vec<ChequeItem>,
+        /// Its payments besides points (for the history).
+        tenders: Vec<Tender>,
         /// Balances after.
         after: Balances,
     },
@@ -531,6 +533,8 @@ pub enum Command {
         context: Context,
         /// The cheque's items (for the history).
         items: Vec<ChequeItem>,
+        /// Its payments besides points (for the history).
+        tenders: Vec<Tender>,
         /// Now.
         now: DateTime<Utc>,
     },

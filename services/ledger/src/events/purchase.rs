@@ -7,7 +7,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 
 use super::{Decoder, account, after, ts, wire};
-use crate::domain::account::{AccountKey, Balances, ChequeItem, Context, Event, Pending};
+use crate::domain::account::{AccountKey, Balances, ChequeItem, Context, Event, Pending, Tender};
 use kit::aggregate::DecodeError;
 
 /// `PendingAccrued`.
@@ -22,6 +22,17 @@ pub fn item(i: &ChequeItem) -> pb::ChequeItem {
         description: i.description.clone(),
         count: i.count.to_string(),
         amount: i.amount.to_string(),
+    }
+}
+
+/// A payment besides points on the wire.
+pub fn tender(t: &Tender) -> pb::Tender {
+    pb::Tender {
+        withdraw_type: pb::WithdrawType::from(t.withdraw_type) as i32,
+        amount: t.amount.to_string(),
+        currency: t.currency.clone(),
+        description: t.description.clone(),
+        reference: t.reference.clone(),
     }
 }
 
@@ -81,6 +92,8 @@ pub(super) struct Marker<'a> {
     pub after: &'a Balances,
     /// The cheque's items (a confirm; empty for a cancel).
     pub items: &'a [ChequeItem],
+    /// Its payments besides points (a confirm; empty for a cancel).
+    pub tenders: &'a [Tender],
 }
 
 /// `PurchaseConfirmed`.
@@ -94,6 +107,7 @@ pub(super) fn confirmed(m: Marker<'_>) -> (&'static str, Vec<u8>) {
         context: Some(m.context.into()),
         balance_after: after(m.after),
         cheque_items: m.items.iter().map(item).collect(),
+        tenders: m.tenders.iter().map(tender).collect(),
     };
     (PURCHASE_CONFIRMED, msg.encode_to_vec())
 }
@@ -141,6 +155,21 @@ pub(super) fn decode(d: &Decoder<'_>, payload: &[u8]) -> Option<Result<Event, De
                             count: d.decimal("cheque_items.count", &i.count)?,
                             amount: d.decimal("cheque_items.amount", &i.amount)?,
                             description: i.description,
+                        })
+                    })
+                    .collect::<Result<_, DecodeError>>()?,
+                tenders: m
+                    .tenders
+                    .into_iter()
+                    .map(|t| {
+                        Ok(Tender {
+                            withdraw_type: wire::withdraw_type(t.withdraw_type).ok_or_else(
+                                || d.err(format!("tenders: no withdraw type {}", t.withdraw_type)),
+                            )?,
+                            amount: d.decimal("tenders.amount", &t.amount)?,
+                            currency: t.currency,
+                            description: t.description,
+                            reference: t.reference,
                         })
                     })
                     .collect::<Result<_, DecodeError>>()?,

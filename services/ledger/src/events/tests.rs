@@ -154,6 +154,13 @@ fn every_event_round_trips_and_names_its_type() {
                 count: Decimal::new(15, 1),
                 amount: Decimal::new(7650, 2),
             }],
+            tenders: vec![crate::domain::account::Tender {
+                withdraw_type: crate::domain::model::WithdrawType::GiftCard,
+                amount: Decimal::new(7000, 2),
+                currency: "RUB".into(),
+                description: "Gift certificate **1000".into(),
+                reference: "pur.1.giftcard.2.0".into(),
+            }],
             after,
         },
         Event::PurchaseCancelled {

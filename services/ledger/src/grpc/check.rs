@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use super::{MAX_SHORT_TEXT, MAX_TEXT, RESERVED_PREFIXES};
 use crate::config::HoldTtl;
-use crate::domain::account::{ChequeItem, Context, Kind};
+use crate::domain::account::{ChequeItem, Context, Kind, Tender};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::ids::{self, IdFault, StreamId};
 use crate::domain::model::{RewardType, WithdrawType};
@@ -22,6 +22,9 @@ pub const MAX_CHEQUE_ITEMS: usize = 100;
 
 /// Longest item description, in bytes.
 pub const MAX_ITEM_DESCRIPTION: usize = 128;
+
+/// Most payments besides points one confirm names.
+pub const MAX_TENDERS: usize = 5;
 
 /// Most decimals of an item's count or amount.
 const ITEM_DECIMALS: u32 = 6;
@@ -211,6 +214,40 @@ impl Check {
                 Context::default()
             }
         }
+    }
+
+    /// A confirm's payments besides points: at most [`MAX_TENDERS`], each a
+    /// gift card with a positive amount in a catalog currency, a
+    /// description and a reference of at most [`MAX_ITEM_DESCRIPTION`]
+    /// bytes.
+    pub(super) fn tenders(&mut self, catalog: &Catalog, tenders: &[pb::Tender]) -> Vec<Tender> {
+        if tenders.len() > MAX_TENDERS {
+            self.fail(
+                "tenders",
+                format!("has {} payments; at most {MAX_TENDERS}", tenders.len()),
+            );
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(tenders.len());
+        for (i, t) in tenders.iter().enumerate() {
+            let field = |name: &str| format!("tenders[{i}].{name}");
+            let withdraw_type = wire::withdraw_type(t.withdraw_type);
+            if withdraw_type != Some(WithdrawType::GiftCard) {
+                self.fail(&field("withdraw_type"), "must be GIFT_CARD");
+            }
+            let currency = self.currency(catalog, &field("currency"), &t.currency);
+            let amount = self.amount(&field("amount"), &t.amount, currency.as_ref());
+            self.text(&field("description"), &t.description, MAX_ITEM_DESCRIPTION);
+            self.text(&field("reference"), &t.reference, MAX_ITEM_DESCRIPTION);
+            out.push(Tender {
+                withdraw_type: WithdrawType::GiftCard,
+                amount,
+                currency: currency.map(|c| c.id).unwrap_or_default(),
+                description: t.description.clone(),
+                reference: t.reference.clone(),
+            });
+        }
+        out
     }
 
     /// A confirm's cheque items: at most [`MAX_CHEQUE_ITEMS`], each with a

@@ -8,7 +8,7 @@ use loyalty_proto::ledger::v1 as pb;
 use super::check::Check;
 use crate::app::keys::IdempotencyKey;
 use crate::config::HoldTtl;
-use crate::domain::account::{AccountKey, ChequeItem, Command, Context, Kind, Pending};
+use crate::domain::account::{AccountKey, ChequeItem, Command, Context, Kind, Pending, Tender};
 use crate::domain::catalog::{Catalog, Currency};
 use crate::domain::model::Shortfall;
 use crate::domain::money;
@@ -146,18 +146,26 @@ struct FollowUp<'r> {
     context: Option<&'r pb::OperationContext>,
     /// The cheque's items (a purchase's confirm; else empty).
     items: &'r [pb::ChequeItem],
+    /// Its payments besides points (a purchase's confirm; else empty).
+    tenders: &'r [pb::Tender],
 }
 
 /// The checked parts of a [`FollowUp`]: account, operation id, target,
-/// amount, context, cheque items.
+/// amount, context, the receipt (cheque items and payments).
 type FollowUpParts = (
     AccountKey,
     String,
     String,
     Option<rust_decimal::Decimal>,
     Context,
-    Vec<ChequeItem>,
+    Receipt,
 );
+
+/// A confirm's cheque items and payments besides points, for the history.
+pub(super) struct Receipt {
+    items: Vec<ChequeItem>,
+    tenders: Vec<Tender>,
+}
 
 /// Checks a [`FollowUp`] and builds its command with `build`.
 fn follow_up(
@@ -174,7 +182,10 @@ fn follow_up(
         .amount
         .and_then(|a| c.optional_amount("amount", a, currency.as_ref()));
     let context = c.context(f.context);
-    let items = c.cheque_items(f.items);
+    let receipt = Receipt {
+        items: c.cheque_items(f.items),
+        tenders: c.tenders(e.catalog, f.tenders),
+    };
     let currency = c.done_with(currency)?;
     let command = build((
         key(member, &currency),
@@ -182,7 +193,7 @@ fn follow_up(
         target,
         amount,
         context,
-        items,
+        receipt,
     ));
     Ok(Converted {
         key: IdempotencyKey::Operation(op),
@@ -201,6 +212,7 @@ pub(super) fn capture(r: &pb::CaptureHoldRequest, e: &Edge<'_>) -> Result<Conver
         amount: Some(&r.amount),
         context: r.context.as_ref(),
         items: &[],
+        tenders: &[],
     };
     follow_up(f, e, |(key, operation_id, hold_id, amount, context, _)| {
         Command::Capture {
@@ -224,6 +236,7 @@ pub(super) fn release(r: &pb::ReleaseHoldRequest, e: &Edge<'_>) -> Result<Conver
         amount: None,
         context: r.context.as_ref(),
         items: &[],
+        tenders: &[],
     };
     follow_up(f, e, |(key, operation_id, hold_id, _, context, _)| {
         Command::Release {
@@ -259,6 +272,7 @@ pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, A
         amount: Some(&r.amount),
         context: r.context.as_ref(),
         items: &[],
+        tenders: &[],
     };
     follow_up(
         f,
@@ -341,16 +355,18 @@ pub(super) fn confirm_purchase(
         amount: None,
         context: r.context.as_ref(),
         items: &r.cheque_items,
+        tenders: &r.tenders,
     };
     follow_up(
         f,
         e,
-        |(key, operation_id, purchase_id, _, context, items)| Command::ConfirmPurchase {
+        |(key, operation_id, purchase_id, _, context, receipt)| Command::ConfirmPurchase {
             key,
             operation_id,
             purchase_id,
             context,
-            items,
+            items: receipt.items,
+            tenders: receipt.tenders,
             now: e.now,
         },
     )
@@ -369,6 +385,7 @@ pub(super) fn cancel_purchase(
         amount: None,
         context: r.context.as_ref(),
         items: &[],
+        tenders: &[],
     };
     follow_up(f, e, |(key, operation_id, purchase_id, _, context, _)| {
         Command::CancelPurchase {

@@ -16,9 +16,9 @@ use tonic_types::FieldViolation;
 
 use crate::app::batch::{BatchApplier, BatchPart};
 use crate::app::catalog::CatalogHandle;
-use crate::app::operations::Operations;
+use crate::app::operations::{AccountState, Operations};
 use crate::config::HoldTtl;
-use crate::domain::account::Account;
+use crate::domain::account::{Account, AccountKey};
 use crate::error::ApiError;
 use crate::projections::history;
 
@@ -161,6 +161,23 @@ impl LedgerApi {
         })
     }
 
+    async fn open(&self, r: pb::OpenAccountRequest) -> Result<pb::OpenAccountResponse, ApiError> {
+        let now = (self.clock)();
+        let catalog = self.catalog.current();
+        let mut c = Check::default();
+        let member = c.id("member_id", &r.member_id);
+        let currency = c.currency(&catalog, "currency", &r.currency);
+        let currency = c.done_with(currency)?;
+        let key = AccountKey {
+            member_id: member,
+            currency: currency.id.clone(),
+        };
+        let account = self.ops.open(&key, now).await?;
+        Ok(pb::OpenAccountResponse {
+            account: Some(balance_of(&AccountState { currency, account }, now)),
+        })
+    }
+
     async fn history(&self, r: pb::GetHistoryRequest) -> Result<pb::GetHistoryResponse, ApiError> {
         let mut c = Check::default();
         let member = c.id("member_id", &r.member_id);
@@ -300,6 +317,13 @@ impl LedgerService for LedgerApi {
         request: Request<pb::GetBalanceRequest>,
     ) -> Result<Response<pb::GetBalanceResponse>, Status> {
         Ok(Response::new(self.balance(request.into_inner()).await?))
+    }
+
+    async fn open_account(
+        &self,
+        request: Request<pb::OpenAccountRequest>,
+    ) -> Result<Response<pb::OpenAccountResponse>, Status> {
+        Ok(Response::new(self.open(request.into_inner()).await?))
     }
 
     async fn get_history(

@@ -177,6 +177,7 @@ pub(super) fn balance_of(s: &AccountState, now: DateTime<Utc>) -> pb::AccountBal
     let next = s.account.next_expiry(now);
     pb::AccountBalance {
         currency: s.currency.id.clone(),
+        opened: s.account.has_events(),
         available: money::render(s.account.available(now), precision),
         held: money::render(s.account.held(now), precision),
         next_expiring_amount: money::render(next.map_or(Decimal::ZERO, |(_, a)| a), precision),

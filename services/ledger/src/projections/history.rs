@@ -104,9 +104,13 @@ fn purchase_key(member: &str, purchase: &str) -> Vec<u8> {
 enum Entry {
     Reward(pb::HistoryReward),
     Withdraw(pb::HistoryWithdraw),
-    /// A confirm's cheque items (they replace the row's: the bonus and the
-    /// cash account's confirms name the same cheque).
-    Items(Vec<pb::ChequeItem>),
+    /// A confirm's cheque items and its payments besides points (they
+    /// replace the row's: the bonus and the cash account's confirms name
+    /// the same cheque).
+    Receipt {
+        items: Vec<pb::ChequeItem>,
+        tenders: Vec<pb::HistoryWithdraw>,
+    },
 }
 
 fn reward(
@@ -179,9 +183,10 @@ impl Projection for History {
                 key,
                 purchase_id,
                 items,
+                tenders,
                 context,
                 ..
-            } if !items.is_empty() => {
+            } if !items.is_empty() || !tenders.is_empty() => {
                 confirm_context = Context {
                     purchase_id: purchase_id.clone(),
                     ..context.clone()
@@ -194,9 +199,23 @@ impl Projection for History {
                         amount: money::render(i.amount, scale),
                     })
                     .collect();
+                let mut paid = Vec::with_capacity(tenders.len());
+                for t in tenders {
+                    let scale = self::precision(rows, &t.currency)?;
+                    paid.push(pb::HistoryWithdraw {
+                        amount: format!("-{}", money::render(t.amount, scale)),
+                        currency: t.currency.clone(),
+                        withdraw_type: pb::WithdrawType::from(t.withdraw_type) as i32,
+                        operation_id: t.reference.clone(),
+                        description: t.description.clone(),
+                    });
+                }
                 (
                     key,
-                    Entry::Items(items),
+                    Entry::Receipt {
+                        items,
+                        tenders: paid,
+                    },
                     &confirm_context,
                     pb::OperationKind::Regular,
                 )
@@ -341,7 +360,7 @@ impl Projection for History {
                     rows.insert(c, Vec::new());
                 }
                 let row_type = match (&entry, purchase.is_empty()) {
-                    (_, false) | (Entry::Items(_), true) => pb::HistoryRowType::Purchase,
+                    (_, false) | (Entry::Receipt { .. }, true) => pb::HistoryRowType::Purchase,
                     (Entry::Reward(_), true) => pb::HistoryRowType::RewardData,
                     (Entry::Withdraw(_), true) => pb::HistoryRowType::WithdrawData,
                 };
@@ -382,7 +401,12 @@ impl Projection for History {
         match entry {
             Entry::Reward(r) => row.rewards.push(r),
             Entry::Withdraw(w) => row.withdraws.push(w),
-            Entry::Items(items) => row.cheque_items = items,
+            Entry::Receipt { items, tenders } => {
+                row.cheque_items = items;
+                let gift_card = pb::WithdrawType::GiftCard as i32;
+                row.withdraws.retain(|w| w.withdraw_type != gift_card);
+                row.withdraws.extend(tenders);
+            }
         }
         rows.insert(row_key, row.encode_to_vec());
         Ok(())

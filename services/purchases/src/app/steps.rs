@@ -245,6 +245,7 @@ impl Steps {
                 (t, currency)
             }),
             items: Vec::new(),
+            tenders: Vec::new(),
         }
     }
 

@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use super::super::rules::{set_after, shift};
 use super::holds::HoldStatus;
 use super::{Account, AccountKey, Bucket, Command, Context, Event, LedgerError, Refundable};
-use crate::domain::model::Pending;
+use crate::domain::model::{Pending, WithdrawType};
 
 /// Operation-id prefix of the captures and releases a confirm or cancel
 /// records for a purchase's holds (`purchase/<hold_id>`).
@@ -44,8 +44,8 @@ pub(super) enum Settled {
 /// Which way a purchase is being settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Settle<'a> {
-    /// With the cheque's items (for the history).
-    Confirm(&'a [ChequeItem]),
+    /// With the cheque's items and other payments (for the history).
+    Confirm(&'a [ChequeItem], &'a [Tender]),
     Cancel,
 }
 
@@ -58,6 +58,22 @@ pub struct ChequeItem {
     pub count: Decimal,
     /// Paid for the line after discounts.
     pub amount: Decimal,
+}
+
+/// A payment of a purchase besides points (a gift certificate), for the
+/// member's history: a withdrawal of its type on the purchase's row.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tender {
+    /// Its type (a gift card).
+    pub withdraw_type: WithdrawType,
+    /// How much.
+    pub amount: Decimal,
+    /// Its currency.
+    pub currency: String,
+    /// What paid (masked).
+    pub description: String,
+    /// Its id where it was taken (a gift certificate's hold).
+    pub reference: String,
 }
 
 impl Account {
@@ -91,9 +107,10 @@ impl Account {
                 purchase_id,
                 context,
                 items,
+                tenders,
                 now,
             } => (
-                Settle::Confirm(items),
+                Settle::Confirm(items, tenders),
                 key,
                 operation_id,
                 purchase_id,
@@ -172,7 +189,7 @@ impl Account {
             .filter(|p| p.context.purchase_id == purchase_id)
             .cloned()
             .collect();
-        if matches!(how, Settle::Confirm(_)) {
+        if matches!(how, Settle::Confirm(..)) {
             let lapsed_hold = holds
                 .iter()
                 .any(|(_, status, lapsed)| *status == HoldStatus::Expired || *lapsed);
@@ -195,7 +212,7 @@ impl Account {
                 .checked_add(hold.amount)
                 .ok_or(LedgerError::BalanceOutOfRange)?;
             let event = match how {
-                Settle::Confirm(_) => Event::Captured {
+                Settle::Confirm(..) => Event::Captured {
                     key: key.clone(),
                     hold_id,
                     operation_id: settlement_id,
@@ -222,7 +239,7 @@ impl Account {
                 .checked_add(p.amount)
                 .ok_or(LedgerError::BalanceOutOfRange)?;
             let event = match how {
-                Settle::Confirm(_) => {
+                Settle::Confirm(..) => {
                     // Debt is paid first; the bucket holds the rest.
                     let debt_repaid = self.debt.min(p.amount);
                     Event::Accrued {
@@ -253,7 +270,7 @@ impl Account {
             self.record(event, &mut events)?;
         }
         let marker = match how {
-            Settle::Confirm(items) => Event::PurchaseConfirmed {
+            Settle::Confirm(items, tenders) => Event::PurchaseConfirmed {
                 key: key.clone(),
                 operation_id: operation_id.to_owned(),
                 purchase_id: purchase_id.to_owned(),
@@ -261,6 +278,7 @@ impl Account {
                 accrued: pending_total,
                 context: context.clone(),
                 items: items.to_vec(),
+                tenders: tenders.to_vec(),
                 after: Default::default(),
             },
             Settle::Cancel => Event::PurchaseCancelled {

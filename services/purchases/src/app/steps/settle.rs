@@ -11,7 +11,7 @@ use crate::domain::calc::Calculation;
 use crate::domain::ids::LedgerIds;
 use crate::domain::purchase::{Device, Purchase, PurchaseError, Record, StepRef};
 use crate::error::ApiError;
-use crate::upstream::{Item, Settled};
+use crate::upstream::{Item, Settled, Tender};
 
 /// What the ledger settled on an account before the purchase recorded it:
 /// the purchase's one hold and pending accrual (of points on the bonus
@@ -88,6 +88,16 @@ impl Steps {
                     name: l.name.clone(),
                     count: l.quantity,
                     amount: l.amount,
+                })
+                .collect();
+            context.tenders = state
+                .gift_cards()
+                .iter()
+                .map(|g| Tender {
+                    amount: g.amount,
+                    currency: rules.cash_currency.clone(),
+                    description: format!("Gift certificate {}", g.masked),
+                    reference: g.hold_id.clone(),
                 })
                 .collect();
         }

@@ -1,0 +1,63 @@
+//! The ledger, as certificate issues need it: whether a partner (legal
+//! entity) has its cash account, over gRPC with this service's token and
+//! the caller's trace context.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use loyalty_proto::ledger::v1 as pb;
+use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// The ledger owner of a partner's account.
+pub fn partner_owner(partner_id: &str) -> String {
+    format!("partner:{partner_id}")
+}
+
+/// How long one call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A client of the ledger.
+#[derive(Clone)]
+pub struct Ledger {
+    client: LedgerServiceClient<Channel>,
+    token: kit::auth::ServiceToken,
+}
+
+impl Ledger {
+    /// The ledger at `url`, connected lazily (the service starts while the
+    /// ledger is down; issues with a partner then fail with UNAVAILABLE).
+    pub fn connect_lazy(url: &str, token: kit::auth::ServiceToken) -> anyhow::Result<Self> {
+        let channel = Endpoint::from_shared(url.to_owned())
+            .with_context(|| format!("ledger URL {url:?}"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CALL_TIMEOUT)
+            .connect_lazy();
+        Ok(Self {
+            client: LedgerServiceClient::new(channel),
+            token,
+        })
+    }
+
+    /// Whether `partner_id` has an account in `currency`: `Ok(None)` when
+    /// the ledger knows no such currency; an error when it cannot answer.
+    pub async fn partner_account(
+        &self,
+        partner_id: &str,
+        currency: &str,
+    ) -> Result<Option<bool>, tonic::Status> {
+        let mut request = tonic::Request::new(pb::GetBalanceRequest {
+            member_id: partner_owner(partner_id),
+            currency: currency.to_owned(),
+        });
+        self.token.attach(&mut request);
+        kit::telemetry::inject_grpc(request.metadata_mut());
+        match self.client.clone().get_balance(request).await {
+            Ok(answer) => Ok(Some(answer.into_inner().accounts.iter().any(|a| a.opened))),
+            Err(s) if s.code() == tonic::Code::InvalidArgument => Ok(None),
+            Err(s) => Err(s),
+        }
+    }
+}
