@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod catalog;
+mod command;
 mod errors;
 pub mod ids;
 pub mod model;
