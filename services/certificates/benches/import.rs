@@ -22,17 +22,23 @@ use kit::log::EventLog;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Peak resident memory of this process, in MiB (Linux `VmHWM`).
-fn peak_mib() -> f64 {
+/// A memory figure of this process from /proc/self/status, in MiB
+/// (`VmHWM`: peak resident; `VmRSS`: resident now).
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Peak resident memory of this process, in MiB.
+fn peak_mib() -> f64 {
+    status_mib("VmHWM:")
 }
 
 fn main() {
@@ -86,7 +92,18 @@ fn main() {
         for (run, what) in [("bench-1", "new certificates"), ("bench-2", "the same file again (skipped)")] {
             let started = Instant::now();
             let input = std::io::BufReader::new(std::fs::File::open(&file).unwrap());
-            let report = importer.import(run, &issue, input, |_, _| {}).await.unwrap();
+            // Resident memory at each tenth of the file: flat memory means
+            // these stop growing once the caches are full.
+            let tenth = (lines / 10).max(1);
+            let mut resident = Vec::new();
+            let report = importer
+                .import(run, &issue, input, |n, _| {
+                    if n % tenth == 0 {
+                        resident.push(format!("{:.0}", status_mib("VmRSS:")));
+                    }
+                })
+                .await
+                .unwrap();
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "  {what}: {:.1} s, {:.0} lines/s (created {}, updated {}, skipped {}, refused {}); peak memory so far {:.0} MiB",
@@ -97,6 +114,10 @@ fn main() {
                 report.unchanged,
                 report.refused,
                 peak_mib()
+            );
+            println!(
+                "    resident memory at each tenth of the file (MiB): {}",
+                resident.join(", ")
             );
         }
     });

@@ -42,10 +42,19 @@ pub mod types {
     pub const ISSUE_CREATED: &str = "loyalty.certificates.v1.CertificateIssueCreated";
     /// `CertificateTemplateDefined`.
     pub const TEMPLATE_DEFINED: &str = "loyalty.certificates.v1.CertificateTemplateDefined";
+    /// `CertificateActivated`.
+    pub const ACTIVATED: &str = "loyalty.certificates.v1.CertificateActivated";
+    /// `CertificateRedeemed`.
+    pub const REDEEMED: &str = "loyalty.certificates.v1.CertificateRedeemed";
+    /// `CertificateCanceled`.
+    pub const CANCELED: &str = "loyalty.certificates.v1.CertificateCanceled";
+    /// `CertificateRefunded`.
+    pub const REFUNDED: &str = "loyalty.certificates.v1.CertificateRefunded";
 }
 
 pub mod catalog;
 pub mod redemption;
+pub mod transition;
 
 impl DomainEvent for Finished {
     fn event_type(&self) -> &'static str {
@@ -133,6 +142,10 @@ pub fn json_codec() -> ProtoJsonCodec {
         .register::<pb::CertificateTypeDefined>(types::TYPE_DEFINED)
         .register::<pb::CertificateIssueCreated>(types::ISSUE_CREATED)
         .register::<pb::CertificateTemplateDefined>(types::TEMPLATE_DEFINED)
+        .register::<pb::CertificateActivated>(types::ACTIVATED)
+        .register::<pb::CertificateRedeemed>(types::REDEEMED)
+        .register::<pb::CertificateCanceled>(types::CANCELED)
+        .register::<pb::CertificateRefunded>(types::REFUNDED)
 }
 
 fn kind_to_wire(k: IdKind) -> pb::IdentifierKind {
@@ -282,6 +295,7 @@ impl DomainEvent for Event {
             Event::Updated { .. } => types::UPDATED,
             Event::Expired { .. } => types::EXPIRED,
             Event::Used { used, .. } => redemption::event_type(used),
+            Event::Transitioned { to, .. } => transition::event_type(*to),
         }
     }
 
@@ -337,9 +351,16 @@ impl DomainEvent for Event {
                 certificate_id: certificate_id.clone(),
                 from: status_to_wire(*from) as i32,
                 amount: amount.to_string(),
-                expiration_date: date_to_wire(Some(*expiration_date)),
+                expiration_date: date_to_wire(*expiration_date),
             }
             .encode_to_vec(),
+            Event::Transitioned {
+                certificate_id,
+                from,
+                to,
+                amount,
+                cause,
+            } => transition::encode(certificate_id, *from, *to, *amount, cause),
         }
     }
 
@@ -347,6 +368,9 @@ impl DomainEvent for Event {
         let d = Decoder { event_type };
         if let Some(used) = redemption::decode(&d, payload) {
             return used;
+        }
+        if let Some(moved) = transition::decode(&d, payload) {
+            return moved;
         }
         Ok(match event_type {
             types::IMPORTED => {
@@ -382,9 +406,7 @@ impl DomainEvent for Event {
                     certificate_id: m.certificate_id,
                     from: d.status("from", m.from)?,
                     amount: d.decimal("amount", &m.amount)?,
-                    expiration_date: d
-                        .date("expiration_date", &m.expiration_date)?
-                        .ok_or_else(|| d.err("expiration_date is missing"))?,
+                    expiration_date: d.date("expiration_date", &m.expiration_date)?,
                 }
             }
             other => return Err(d.err(format!("unknown event type {other}"))),

@@ -536,7 +536,10 @@ impl Inner {
                 |_, events| match events.first() {
                     Some(Event::Imported { .. }) => vec![1],
                     Some(Event::Updated { .. }) => vec![2],
-                    Some(Event::Expired { .. } | Event::Used { .. }) | None => vec![0],
+                    Some(
+                        Event::Expired { .. } | Event::Used { .. } | Event::Transitioned { .. },
+                    )
+                    | None => vec![0],
                 },
             )
             .await;

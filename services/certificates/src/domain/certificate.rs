@@ -125,8 +125,36 @@ pub enum Event {
         from: Status,
         /// The balance it had.
         amount: Decimal,
-        /// Its expiration date.
-        expiration_date: NaiveDate,
+        /// Its expiration date (`None`: an import line made it Expired
+        /// without one).
+        expiration_date: Option<NaiveDate>,
+    },
+    /// It became Activated, Redeemed, Canceled or Refunded (published as
+    /// `CertificateActivated`, ...), recorded right after the event that
+    /// moved it; moves nothing itself.
+    Transitioned {
+        /// Its id.
+        certificate_id: String,
+        /// The state before.
+        from: Status,
+        /// The state now.
+        to: Status,
+        /// The balance now.
+        amount: Decimal,
+        /// What moved it.
+        cause: Cause,
+    },
+}
+
+/// What moved a certificate to another state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// An import line.
+    Import(Source),
+    /// A payment in a purchase: the capture or refund of this hold.
+    Payment {
+        /// The hold.
+        hold_id: String,
     },
 }
 
@@ -324,8 +352,50 @@ impl Certificate {
             certificate_id: self.id.clone(),
             from: self.status,
             amount: self.amount,
-            expiration_date,
+            expiration_date: Some(expiration_date),
         })
+    }
+
+    /// `events` followed by the notice of the state they move an existing
+    /// certificate to: `Transitioned` (Activated, Redeemed, Canceled,
+    /// Refunded) or, for an import line that expires it, `Expired`.
+    fn with_transition(&self, mut events: Vec<Event>, command: &Command) -> Vec<Event> {
+        if self.id.is_empty() || events.is_empty() {
+            return events;
+        }
+        let mut after = self.clone();
+        for e in &events {
+            after.apply(e);
+        }
+        let expired_already = events.iter().any(|e| matches!(e, Event::Expired { .. }));
+        let cause = match command {
+            Command::Import { source, .. } => Cause::Import(source.clone()),
+            Command::Use(Use::Restore { hold_id, .. } | Use::Capture { hold_id, .. }) => {
+                Cause::Payment {
+                    hold_id: hold_id.clone(),
+                }
+            }
+            Command::Use(_) | Command::Expire { .. } => return events,
+        };
+        match after.status {
+            to if to == self.status => {}
+            Status::Expired if expired_already => {}
+            Status::Expired => events.push(Event::Expired {
+                certificate_id: self.id.clone(),
+                from: self.status,
+                amount: after.amount,
+                expiration_date: after.dates.expiration,
+            }),
+            Status::Prepared => {}
+            to => events.push(Event::Transitioned {
+                certificate_id: self.id.clone(),
+                from: self.status,
+                to,
+                amount: after.amount,
+                cause,
+            }),
+        }
+        events
     }
 
     /// When the certificate expires, if it still can: its expiration date
@@ -343,7 +413,7 @@ impl Aggregate for Certificate {
     type Error = CertificateError;
 
     fn decide(&self, command: &Command) -> Result<Vec<Event>, CertificateError> {
-        match command {
+        let events = match command {
             Command::Import {
                 certificate_id,
                 line,
@@ -362,7 +432,8 @@ impl Aggregate for Certificate {
                 Err(UseError::NotActive("not imported".into()).into())
             }
             Command::Use(u) => Ok(self.decide_use(u)?),
-        }
+        }?;
+        Ok(self.with_transition(events, command))
     }
 
     fn apply(&mut self, event: &Event) {
@@ -398,6 +469,8 @@ impl Aggregate for Certificate {
                 self.dates = *dates;
             }
             Event::Expired { .. } => self.status = Status::Expired,
+            // The event before it moved the state.
+            Event::Transitioned { .. } => {}
             Event::Used { used, .. } => self.apply_use(used),
         }
     }

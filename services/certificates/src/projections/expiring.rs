@@ -77,6 +77,8 @@ impl Projection for Expiring {
             // redeemed stays indexed, and the sweep's Expire of it does
             // nothing (only a live certificate expires).
             Event::Used { .. } => return Ok(()),
+            // The event before it (an update or a payment) moved the state.
+            Event::Transitioned { .. } => return Ok(()),
         };
         if let Some(old) = rows.get(&id_key(&id))? {
             rows.remove(index_key(&String::from_utf8_lossy(&old), &id));
