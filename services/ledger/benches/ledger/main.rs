@@ -1,13 +1,19 @@
 //! Ledger benchmark (`scripts/bench.sh ledger`): prints figures, asserts nothing.
 //!
-//! 1. Durable accrue + withdraw operations per second over gRPC with
-//!    `LEDGER_BENCH_CLIENTS` (64) concurrent clients, p50/p99 latency.
-//! 2. The same workload, in the same run, against a baseline ledger in
-//!    PostgreSQL built the usual way: one transaction per operation, an
-//!    idempotency row, `SELECT … FOR UPDATE` on the balance row, an UPDATE
-//!    and a history INSERT (`LEDGER_BENCH_PG`, default
-//!    `host=127.0.0.1 user=postgres dbname=test`; `off` skips it).
-//! 3. `rebuild-projections` speed over `LEDGER_BENCH_REBUILD_EVENTS` (1M) events.
+//! 1. Side by side, per scenario (`LEDGER_BENCH_SCENARIOS`, default
+//!    `spread,hot,single`): durable accrue / withdraw operations (50/50,
+//!    1.00 on a random account, unique idempotency keys) per second and
+//!    p50/p99 latency — `spread`: `LEDGER_BENCH_CLIENTS` (64) clients over
+//!    `LEDGER_BENCH_ACCOUNTS` (10 000) accounts; `hot`: the clients on one
+//!    account; `single`: one client — for the ledger over gRPC (its outbox
+//!    publishing to `LEDGER_BENCH_NATS`, default nats://127.0.0.1:4222;
+//!    `off`: no NATS) and for a baseline ledger in PostgreSQL built the
+//!    usual way (`pg.rs`; `LEDGER_BENCH_PG`, default
+//!    `host=127.0.0.1 user=postgres dbname=test`; `off` skips it), in
+//!    `LEDGER_BENCH_RUNS` (3) alternating runs of `LEDGER_BENCH_SECONDS`
+//!    (10) each, then the medians.
+//! 2. `rebuild-projections` speed over `LEDGER_BENCH_REBUILD_EVENTS` (1M) events.
+//! 3. A batch of `LEDGER_BENCH_BATCH_LINES` (1M) lines.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::path::PathBuf;
@@ -15,6 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use futures::StreamExt;
+
+mod pg;
 
 /// sled allocates heavily; mimalloc handles that far better than glibc's malloc.
 #[global_allocator]
@@ -52,21 +61,24 @@ struct Server {
 }
 
 impl Server {
-    async fn start(prefix: &str) -> Self {
+    async fn start(prefix: &str, nats: Option<&str>) -> Self {
         std::fs::create_dir_all(bench_root()).unwrap();
         let dir = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir_in(bench_root())
             .unwrap();
         // Batch lines name member ids: no identity service in the bench.
-        let args = Cli::parse_from([
+        let mut argv = vec![
             "ledger",
             "--data-dir",
             dir.path().to_str().unwrap(),
             "--member-directory",
             "member-id",
-        ])
-        .args;
+        ];
+        if let Some(url) = nats {
+            argv.extend(["--nats-url", url]);
+        }
+        let args = Cli::parse_from(argv).args;
         let service = InProcess::start(&ledger::SPEC, |grpc, metrics, shutdown| {
             ledger::run(args, grpc, metrics, shutdown, Arc::new(chrono::Utc::now))
         })
@@ -84,57 +96,140 @@ impl Server {
     }
 }
 
-async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
-    let server = Server::start("grpc-").await;
+/// A workload: `clients` concurrent clients, each operation an accrue or a
+/// withdrawal (50/50) of 1.00 on one of `accounts` accounts picked at
+/// random, each under a unique idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Its name in the output.
+    pub name: &'static str,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Accounts the operations spread over.
+    pub accounts: usize,
+}
+
+/// One operation of a workload.
+pub struct Op {
+    /// Its idempotency key.
+    pub id: String,
+    /// The account's member.
+    pub member: String,
+    /// +1.00 (accrue) or -1.00 (withdraw).
+    pub delta: Decimal,
+}
+
+/// The operations of one client, the same sequence for the ledger and for
+/// PostgreSQL.
+pub struct Ops {
+    client: usize,
+    run: usize,
+    n: u64,
+    state: u64,
+    accounts: usize,
+}
+
+impl Ops {
+    /// The next operation (xorshift: cheap, deterministic per client).
+    pub fn next_op(&mut self) -> Op {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.n += 1;
+        let account = (self.state >> 1) as usize % self.accounts;
+        let accrue = self.state & 1 == 0;
+        Op {
+            id: format!("r{}-c{}-{}", self.run, self.client, self.n),
+            member: format!("bench-{account}"),
+            delta: if accrue {
+                Decimal::ONE
+            } else {
+                Decimal::NEGATIVE_ONE
+            },
+        }
+    }
+}
+
+impl Scenario {
+    /// Client `client`'s operations in run `run`.
+    pub fn ops(&self, client: usize, run: usize) -> Ops {
+        Ops {
+            client,
+            run,
+            n: 0,
+            state: 0x9E37_79B9_7F4A_7C15 ^ ((client as u64 + 1) << 20) ^ run as u64,
+            accounts: self.accounts.max(1),
+        }
+    }
+}
+
+async fn grpc_workload(
+    scenario: Scenario,
+    run: usize,
+    duration: Duration,
+    nats: Option<&str>,
+) -> Figures {
+    let server = Server::start("grpc-", nats).await;
     // Like a fleet of tills: several connections (one HTTP/2 connection is
     // served by one task), 4 clients per connection.
-    let connections: Vec<_> = (0..clients.div_ceil(4))
+    let connections: Vec<_> = (0..scenario.clients.div_ceil(4))
         .map(|_| {
             let endpoint = tonic::transport::Endpoint::from_shared(server.url.clone()).unwrap();
             LedgerServiceClient::new(endpoint.connect_lazy())
         })
         .collect();
     let client_for = |c: usize| connections[c / 4].clone();
-    for c in 0..clients {
-        let mut cl = client_for(c);
-        cl.accrue(pb::AccrueRequest {
-            operation_id: format!("seed-{c}"),
-            member_id: format!("bench-{c}"),
-            amount: money("1000000"),
-            ..Default::default()
+    // Every account funded first, 64 at a time.
+    let funding: Vec<_> = (0..scenario.accounts)
+        .map(|a| {
+            let mut cl = client_for(a % scenario.clients);
+            async move {
+                cl.accrue(pb::AccrueRequest {
+                    operation_id: format!("seed-{a}"),
+                    member_id: format!("bench-{a}"),
+                    amount: money("1000000"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            }
         })
-        .await
-        .unwrap();
-    }
+        .collect();
+    futures::stream::iter(funding)
+        .buffer_unordered(64)
+        .collect::<Vec<()>>()
+        .await;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..clients {
+    for c in 0..scenario.clients {
         let mut cl = client_for(c);
         tasks.push(tokio::spawn(async move {
+            let mut ops = scenario.ops(c, run);
             let mut latencies = Vec::new();
-            let mut i = 0u64;
             while started.elapsed() < duration {
+                let op = ops.next_op();
+                let amount = money("1.00");
                 let t = Instant::now();
-                cl.accrue(pb::AccrueRequest {
-                    operation_id: format!("a-{c}-{i}"),
-                    member_id: format!("bench-{c}"),
-                    amount: money("1.00"),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+                if op.delta > Decimal::ZERO {
+                    cl.accrue(pb::AccrueRequest {
+                        operation_id: op.id,
+                        member_id: op.member,
+                        amount,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                } else {
+                    cl.withdraw(pb::WithdrawRequest {
+                        operation_id: op.id,
+                        member_id: op.member,
+                        amount,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                }
                 latencies.push(t.elapsed());
-                let t = Instant::now();
-                cl.withdraw(pb::WithdrawRequest {
-                    operation_id: format!("w-{c}-{i}"),
-                    member_id: format!("bench-{c}"),
-                    amount: money("1.00"),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-                latencies.push(t.elapsed());
-                i += 1;
             }
             latencies
         }));
@@ -148,101 +243,72 @@ async fn grpc_workload(clients: usize, duration: Duration) -> Figures {
     figures
 }
 
-const PG_SCHEMA: &str = "
-DROP TABLE IF EXISTS bench_ledger_history, bench_ledger_ops, bench_ledger_accounts;
-CREATE TABLE bench_ledger_accounts (member_id text, currency text, balance numeric NOT NULL,
-    PRIMARY KEY (member_id, currency));
-CREATE TABLE bench_ledger_ops (operation_id text PRIMARY KEY);
-CREATE TABLE bench_ledger_history (id bigserial PRIMARY KEY, member_id text, currency text,
-    operation_id text, amount numeric, balance_after numeric, at timestamptz DEFAULT now());
-";
-
-async fn pg_op(
-    db: &mut tokio_postgres::Client,
-    member: &str,
-    op: &str,
-    delta: Decimal,
-) -> Result<(), tokio_postgres::Error> {
-    let tx = db.transaction().await?;
-    tx.execute(
-        "INSERT INTO bench_ledger_ops (operation_id) VALUES ($1)",
-        &[&op],
-    )
-    .await?;
-    let row = tx
-        .query_one(
-            "SELECT balance::text FROM bench_ledger_accounts WHERE member_id = $1 AND currency = 'BONUS' FOR UPDATE",
-            &[&member],
-        )
-        .await?;
-    let balance: Decimal = row.get::<_, String>(0).parse().expect("numeric");
-    let after = balance + delta;
-    assert!(after >= Decimal::ZERO, "baseline never overdraws");
-    let after_s = after.to_string();
-    let delta_s = delta.to_string();
-    tx.execute(
-        "UPDATE bench_ledger_accounts SET balance = $2::text::numeric WHERE member_id = $1 AND currency = 'BONUS'",
-        &[&member, &after_s],
-    )
-    .await?;
-    tx.execute(
-        "INSERT INTO bench_ledger_history (member_id, currency, operation_id, amount, balance_after) VALUES ($1, 'BONUS', $2, $3::text::numeric, $4::text::numeric)",
-        &[&member, &op, &delta_s, &after_s],
-    )
-    .await?;
-    tx.commit().await
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-async fn pg_workload(
-    conninfo: &str,
-    clients: usize,
+/// The scenarios side by side: each run of the ledger followed by one of
+/// PostgreSQL (alternating, so drift hits both), then the medians.
+fn side_by_side(
+    rt: &tokio::runtime::Runtime,
+    scenarios: &[Scenario],
+    runs: usize,
     duration: Duration,
-) -> Result<Figures, tokio_postgres::Error> {
-    let (admin, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    admin.batch_execute(PG_SCHEMA).await?;
-    for c in 0..clients {
-        let member = format!("bench-{c}");
-        admin
-            .execute(
-                "INSERT INTO bench_ledger_accounts VALUES ($1, 'BONUS', 1000000)",
-                &[&member],
-            )
-            .await?;
-    }
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..clients {
-        let (mut db, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        tasks.push(tokio::spawn(async move {
-            let member = format!("bench-{c}");
-            let mut latencies = Vec::new();
-            let mut i = 0u64;
-            while started.elapsed() < duration {
-                for (op, delta) in [
-                    (format!("a-{c}-{i}"), Decimal::ONE),
-                    (format!("w-{c}-{i}"), Decimal::NEGATIVE_ONE),
-                ] {
-                    let t = Instant::now();
-                    pg_op(&mut db, &member, &op, delta).await.unwrap();
-                    latencies.push(t.elapsed());
-                }
-                i += 1;
+    pg: &str,
+    nats: Option<&str>,
+) {
+    for &scenario in scenarios {
+        println!(
+            "  {}: {} clients over {} accounts, {runs} alternating runs of {} s",
+            scenario.name,
+            scenario.clients,
+            scenario.accounts,
+            duration.as_secs()
+        );
+        let (mut ours, mut base) = (Vec::new(), Vec::new());
+        for run in 0..runs {
+            let o = rt.block_on(grpc_workload(scenario, run, duration, nats));
+            println!("    run {run} ledger:     {}", o.line("ops"));
+            ours.push(o);
+            if pg == "off" {
+                continue;
             }
-            latencies
-        }));
+            match rt.block_on(pg::workload(pg, scenario, run, duration)) {
+                Ok(b) => {
+                    println!("    run {run} PostgreSQL: {}", b.line("ops"));
+                    base.push(b);
+                }
+                Err(e) => println!("    PostgreSQL baseline skipped: {e}"),
+            }
+        }
+        let per_sec = |f: &[Figures]| median(f.iter().map(|x| x.per_sec).collect());
+        let p99 = |f: &[Figures]| median(f.iter().map(|x| x.p99_ms).collect());
+        let p50 = |f: &[Figures]| median(f.iter().map(|x| x.p50_ms).collect());
+        print!(
+            "    medians: ledger {:.0} ops/s (p50 {:.2} ms, p99 {:.2} ms)",
+            per_sec(&ours),
+            p50(&ours),
+            p99(&ours)
+        );
+        if base.is_empty() {
+            println!();
+        } else {
+            println!(
+                "; PostgreSQL {:.0} ops/s (p50 {:.2} ms, p99 {:.2} ms); ledger / PostgreSQL {:.2}x",
+                per_sec(&base),
+                p50(&base),
+                p99(&base),
+                per_sec(&ours) / per_sec(&base)
+            );
+        }
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    Ok(Figures::of(all, started.elapsed()))
 }
 
 async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
     use pb::apply_batch_request::Part;
-    let server = Server::start("batch-").await;
+    let server = Server::start("batch-", None).await;
     let mut client = LedgerServiceClient::connect(server.url.clone())
         .await
         .unwrap();
@@ -385,44 +451,56 @@ fn main() {
         .build()
         .unwrap();
     let clients: usize = env("LEDGER_BENCH_CLIENTS", 64);
+    let accounts: usize = env("LEDGER_BENCH_ACCOUNTS", 10_000);
     let seconds: u64 = env("LEDGER_BENCH_SECONDS", 10);
+    let runs: usize = env("LEDGER_BENCH_RUNS", 3);
     let rebuild_events: u64 = env("LEDGER_BENCH_REBUILD_EVENTS", 1_000_000);
     let pg: String = env(
         "LEDGER_BENCH_PG",
         "host=127.0.0.1 user=postgres dbname=test".to_owned(),
     );
-    let duration = Duration::from_secs(seconds);
+    let nats: String = env("LEDGER_BENCH_NATS", "nats://127.0.0.1:4222".to_owned());
+    let nats = (nats != "off").then_some(nats.as_str());
+    let wanted: String = env("LEDGER_BENCH_SCENARIOS", "spread,hot,single".to_owned());
+    let scenarios: Vec<Scenario> = [
+        Scenario {
+            name: "spread",
+            clients,
+            accounts,
+        },
+        Scenario {
+            name: "hot",
+            clients,
+            accounts: 1,
+        },
+        Scenario {
+            name: "single",
+            clients: 1,
+            accounts,
+        },
+    ]
+    .into_iter()
+    .filter(|s| wanted.split(',').any(|w| w.trim() == s.name))
+    .collect();
     println!(
-        "ledger benchmark on {} cores; {clients} concurrent clients, {seconds} s per run; accrue + withdraw of 1.00 on the client's own account",
+        "ledger benchmark on {} cores: accrue / withdraw 50/50 of 1.00 on random accounts, unique idempotency keys; the ledger over gRPC (sled event log, fsync per group commit{}) beside PostgreSQL (transaction per operation, FOR UPDATE, history insert, statements prepared per connection)",
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(0)
-    );
-    let ours = if seconds == 0 {
-        None
-    } else {
-        Some(rt.block_on(grpc_workload(clients, duration)))
-    };
-    if let Some(ours) = &ours {
-        println!(
-            "  ledger over gRPC (sled event log, fsync per group commit): {:>8.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-            ours.per_sec, ours.p50_ms, ours.p99_ms
-        );
-        if pg != "off" {
-            match rt.block_on(pg_workload(&pg, clients, duration)) {
-                Ok(base) => {
-                    println!(
-                        "  PostgreSQL baseline (tx, FOR UPDATE, history insert):        {:>8.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-                        base.per_sec, base.p50_ms, base.p99_ms
-                    );
-                    println!(
-                        "  ratio ledger / PostgreSQL: {:.2}x",
-                        ours.per_sec / base.per_sec
-                    );
-                }
-                Err(e) => println!("  PostgreSQL baseline skipped: {e}"),
-            }
+            .unwrap_or(0),
+        match nats {
+            Some(url) => format!(", outbox publishing to {url}"),
+            None => ", no NATS".to_owned(),
         }
+    );
+    if seconds > 0 {
+        side_by_side(
+            &rt,
+            &scenarios,
+            runs.max(1),
+            Duration::from_secs(seconds),
+            &pg,
+            nats,
+        );
     }
     if rebuild_events > 0 {
         let (events, fill, reports) = rt.block_on(rebuild(rebuild_events));
