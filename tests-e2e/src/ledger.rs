@@ -71,6 +71,21 @@ impl Ledger {
         LedgerServiceClient::new(self.channel.clone())
     }
 
+    /// The member's newest history rows (up to 10), as of now.
+    pub async fn history(&self, member: &str) -> Vec<pb::HistoryRow> {
+        self.client()
+            .get_history(pb::GetHistoryRequest {
+                member_id: member.to_owned(),
+                to_date: Some(chrono::Utc::now().into()),
+                count: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("the history answers")
+            .into_inner()
+            .rows
+    }
+
     /// The member's available BONUS points (`None`: no BONUS account), asked
     /// with the service token `token` if any.
     pub async fn bonus(&self, member: &str, token: Option<&str>) -> Option<String> {

@@ -91,20 +91,8 @@ async fn a_purchase_paid_partly_with_a_certificate_then_refunded_leaves_its_bala
     assert_eq!(money(&mut c).await, ("930.00".into(), "930.00".into()));
     // The member's history shows the certificate's part on the purchase's
     // row: a GiftCard withdrawal, the number masked.
-    let history = w
-        .ledger
-        .client()
-        .get_history(lpb::GetHistoryRequest {
-            member_id: member.clone(),
-            to_date: Some(chrono::Utc::now().into()),
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let history = w.ledger.history(&member).await;
     let gift_cards: Vec<(&str, &str, &str)> = history
-        .rows
         .iter()
         .filter(|r| r.r#type == lpb::HistoryRowType::Purchase as i32)
         .flat_map(|r| &r.withdraws)

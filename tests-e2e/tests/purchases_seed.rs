@@ -129,24 +129,12 @@ async fn the_seeds_purchase_gives_the_seeds_numbers_and_moves_the_points() {
 
     // History: the purchase is one row with its withdrawal, its reward and
     // its items.
-    let history = w
-        .ledger
-        .client()
-        .get_history(lpb::GetHistoryRequest {
-            member_id: member.clone(),
-            to_date: Some(chrono::Utc::now().into()),
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let history = w.ledger.history(&member).await;
     let rows: Vec<&lpb::HistoryRow> = history
-        .rows
         .iter()
         .filter(|r| r.r#type == lpb::HistoryRowType::Purchase as i32)
         .collect();
-    assert_eq!(rows.len(), 1, "{:#?}", history.rows);
+    assert_eq!(rows.len(), 1, "{history:#?}");
     assert_eq!(rows[0].withdraws.len(), 1);
     assert_eq!(rows[0].rewards.len(), 1);
     assert_eq!(rows[0].id, purchase);
