@@ -141,6 +141,9 @@ fn a_release_gives_the_hold_back_and_past_its_date_it_pays_nothing() {
     )
     .unwrap_err();
     assert!(capture_after.contains("settled"), "{capture_after}");
+    // The released hold asked for again is not a repeat: it pays nothing.
+    let again = run(&c, &hold("h1", "60")).unwrap_err();
+    assert!(again.contains("settled"), "{again}");
     let late = Command::Use(Use::Hold {
         hold_id: "h2".into(),
         purchase_id: "p".into(),
@@ -172,6 +175,16 @@ fn a_lapsed_hold_holds_nothing_and_cannot_be_captured_only_released() {
         now: later,
     });
     let refused = run(&c, &capture).unwrap_err();
+    assert!(refused.contains("lapsed"), "{refused}");
+    // Nor does asking for it again revive it.
+    let replay = Command::Use(Use::Hold {
+        hold_id: "h1".into(),
+        purchase_id: "p-h1".into(),
+        amount: d("60"),
+        now: later,
+        lapses_at: Some(later + Duration::hours(1)),
+    });
+    let refused = run(&c, &replay).unwrap_err();
     assert!(refused.contains("lapsed"), "{refused}");
     let release = Command::Use(Use::Release {
         hold_id: "h1".into(),

@@ -109,6 +109,7 @@ fn encode(event: &Event) -> Vec<u8> {
                     masked: g.masked.clone(),
                     amount: dec(g.amount),
                     hold_id: g.hold_id.clone(),
+                    lapses_at: g.lapses_at.map(Into::into),
                 })
                 .collect(),
         }
@@ -239,6 +240,7 @@ fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                         .map(|g| {
                             Ok(GiftCardPay {
                                 amount: d.decimal("gift_cards.amount", &g.amount)?,
+                                lapses_at: d.time("gift_cards.lapses_at", g.lapses_at)?,
                                 certificate_id: g.certificate_id,
                                 masked: g.masked,
                                 hold_id: g.hold_id,

@@ -194,11 +194,14 @@ impl Certificate {
                 now,
                 lapses_at,
             } => {
+                // The same hold again is a repeat only while it still holds:
+                // one released, captured or lapsed is not there to pay.
                 if let Some(h) = self.holds.get(hold_id) {
-                    return if h.purchase_id == *purchase_id && h.amount == *amount {
-                        Ok(Vec::new())
-                    } else {
-                        Err(UseError::HoldConflict(hold_id.clone()))
+                    let same = h.purchase_id == *purchase_id && h.amount == *amount;
+                    return match (same, h.status) {
+                        (true, HoldStatus::Open) if h.holds_at(*now) => Ok(Vec::new()),
+                        (true, HoldStatus::Open) => Err(UseError::HoldLapsed(hold_id.clone())),
+                        _ => Err(UseError::HoldConflict(hold_id.clone())),
                     };
                 }
                 if *amount <= Decimal::ZERO {

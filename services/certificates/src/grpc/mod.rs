@@ -326,15 +326,21 @@ impl CertificatesService for CertificatesApi {
         let c = self
             .payments
             .run(&target, |now| Use::Hold {
-                hold_id,
+                hold_id: hold_id.clone(),
                 purchase_id,
                 amount,
                 now,
                 lapses_at: Some(now + ttl),
             })
             .await?;
+        let lapses_at = c
+            .holds
+            .get(&hold_id)
+            .and_then(|h| h.lapses_at)
+            .map(loyalty_proto::wkt::Timestamp::from);
         Ok(Response::new(pb::HoldCertificateResponse {
             balance: payments::balance(&c, self.payments.now()),
+            lapses_at,
         }))
     }
 

@@ -24,6 +24,13 @@ pub(super) fn target(v: &mut Violations, i: Option<&pb::Identifier>) -> Option<T
         );
     }
     if i.kind == pb::IdentifierKind::CertificateId as i32 {
+        if i.value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            v.fail(
+                "identifier.value",
+                "a certificate id has no spaces or control characters",
+            );
+            return None;
+        }
         return Some(Target::Id(i.value));
     }
     let Some(kind) = kind_from_wire(i.kind) else {

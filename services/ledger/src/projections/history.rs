@@ -403,8 +403,13 @@ impl Projection for History {
             Entry::Withdraw(w) => row.withdraws.push(w),
             Entry::Receipt { items, tenders } => {
                 row.cheque_items = items;
+                // The other account's confirm named the same payments:
+                // they replace theirs, and nothing else.
                 let gift_card = pb::WithdrawType::GiftCard as i32;
-                row.withdraws.retain(|w| w.withdraw_type != gift_card);
+                row.withdraws.retain(|w| {
+                    w.withdraw_type != gift_card
+                        || !tenders.iter().any(|t| t.operation_id == w.operation_id)
+                });
                 row.withdraws.extend(tenders);
             }
         }

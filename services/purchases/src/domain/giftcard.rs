@@ -10,6 +10,7 @@
 //! bank card. Over the refunds of a whole purchase, each certificate gets
 //! back exactly what it paid.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 /// Most gift certificates one purchase may be paid with.
@@ -56,6 +57,10 @@ pub struct GiftCardPay {
     pub amount: Decimal,
     /// The hold on it.
     pub hold_id: String,
+    /// When the hold lapses at the certificates service (at the latest;
+    /// `None`: recorded before holds lapsed). A Confirm after it is
+    /// refused before anything is settled.
+    pub lapses_at: Option<DateTime<Utc>>,
 }
 
 /// The sum of `cards`' amounts.

@@ -68,10 +68,20 @@ impl LedgerIds {
         format!("pur.{}.cancel.{currency}", self.purchase)
     }
 
-    /// The hold on the `i`-th gift certificate of the step `operation_id`
-    /// (at the certificates service).
-    pub fn gift_card(&self, operation_id: &str, i: usize) -> String {
-        format!("pur.{}.giftcard.{}.{i}", self.purchase, h(operation_id))
+    /// The hold on the purchase's `i`-th gift certificate (at the
+    /// certificates service; one per purchase, like the ledger's hold, so a
+    /// Bonus retried under another operation id after a lost record cannot
+    /// hold twice).
+    pub fn gift_card(&self, i: usize) -> String {
+        format!("pur.{}.giftcard.{i}", self.purchase)
+    }
+
+    /// The refund onto the `i`-th gift certificate of the money from
+    /// `before` (what refunds put back onto the purchase's certificates
+    /// before it): the same slice of money always has the same key, so a
+    /// refund retried under another operation id restores nothing twice.
+    pub fn gift_card_refund(&self, i: usize, before: &str) -> String {
+        format!("pur.{}.giftcard.{i}.refund.{}", self.purchase, h(before))
     }
 
     /// A message request of the purchase (identity's idempotency key).
@@ -83,6 +93,20 @@ impl LedgerIds {
     pub fn refund(&self, operation_id: &str, part: &str) -> String {
         format!("pur.{}.refund.{}.{part}", self.purchase, h(operation_id))
     }
+}
+
+/// An identifier masked short for a history line: `…` and its last 4
+/// characters.
+pub fn mask_short(value: &str) -> String {
+    let tail: String = value
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
 }
 
 /// A card number masked for events and logs: the first 6 and last 4 digits

@@ -53,6 +53,8 @@ pub struct CertificateBalance {
     pub amount: Decimal,
     /// Its balance not held.
     pub available: Decimal,
+    /// When the hold lapses (a hold's answer; `None` otherwise).
+    pub lapses_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn balance(b: Option<pb::CertificateBalance>) -> Result<CertificateBalance, UpstreamError> {
@@ -61,6 +63,7 @@ fn balance(b: Option<pb::CertificateBalance>) -> Result<CertificateBalance, Upst
         amount: dec("certificates", "amount", &b.amount)?,
         available: dec("certificates", "available", &b.available)?,
         certificate_id: b.certificate_id,
+        lapses_at: None,
     })
 }
 
@@ -90,8 +93,19 @@ impl Upstream {
                 ttl_secs,
             }))
             .await
-            .map_err(refused)?;
-        balance(answer.into_inner().balance)
+            .map_err(refused)?
+            .into_inner();
+        let lapses_at = answer
+            .lapses_at
+            .map(chrono::DateTime::<chrono::Utc>::try_from)
+            .transpose()
+            .map_err(|_| {
+                UpstreamError::Unavailable("certificates answered a bad lapses_at".into())
+            })?;
+        Ok(CertificateBalance {
+            lapses_at,
+            ..balance(answer.balance)?
+        })
     }
 
     /// Captures (`capture`) or releases hold `hold_id` of the certificate.

@@ -31,7 +31,7 @@ impl Steps {
             .saturating_add(GIFT_CARD_TTL_MARGIN_SECS);
         let mut held = Vec::with_capacity(tenders.len());
         for (i, t) in tenders.iter().enumerate() {
-            let hold_id = ids.gift_card(&step.operation_id, i);
+            let hold_id = ids.gift_card(i);
             let certificate = CertificateRef {
                 key: t.key,
                 value: t.value.clone(),
@@ -47,11 +47,15 @@ impl Steps {
                     masked,
                     amount: t.amount,
                     hold_id,
+                    lapses_at: b.lapses_at,
                 }),
                 Err(e) => {
-                    let refusal = gift_card_refusal(e, masked, t.amount)?;
-                    self.release_gift_cards(&held).await;
-                    return Ok(Err(refusal));
+                    // Anything but an outage gives back what was held.
+                    let refusal = gift_card_refusal(e, masked, t.amount);
+                    if !matches!(refusal, Err(ApiError::Unavailable(_))) {
+                        self.release_gift_cards(&held).await;
+                    }
+                    return refusal.map(Err);
                 }
             }
         }
@@ -75,20 +79,57 @@ impl Steps {
 
     /// Captures (`capture`: the purchase is confirmed) or releases (it is
     /// cancelled or timed out) the purchase's gift certificates; the money
-    /// moved.
+    /// moved. When `finishing` a confirm the ledger made already (the
+    /// sweep), a certificate that refuses its capture is logged as an
+    /// error for an operator and left out, so the purchase is recorded
+    /// rather than retried for ever.
     pub(super) async fn settle_gift_cards(
         &self,
         state: &Purchase,
         capture: bool,
+        finishing: bool,
     ) -> Result<Decimal, ApiError> {
+        let mut moved = Decimal::ZERO;
         for c in state.gift_cards() {
             let certificate = CertificateRef::id(&c.certificate_id);
-            self.upstream
+            match self
+                .upstream
                 .settle_certificate(capture, &certificate, &c.hold_id)
                 .await
-                .map_err(unexpected)?;
+            {
+                Ok(_) => moved += c.amount,
+                Err(e @ UpstreamError::Refused { .. }) if finishing => {
+                    tracing::error!(
+                        purchase_id = %state.purchase_id,
+                        hold_id = %c.hold_id,
+                        amount = %c.amount,
+                        error = %e,
+                        "a gift certificate refused the capture of a purchase the ledger confirmed: its part is unpaid"
+                    );
+                }
+                Err(e) => return Err(unexpected(e)),
+            }
         }
-        Ok(giftcard::total(state.gift_cards()))
+        Ok(moved)
+    }
+
+    /// The first gift certificate whose hold lapses by `now` (with a
+    /// minute's margin for the two services' clocks), refusing a Confirm
+    /// before anything is settled.
+    pub(super) fn lapsed_gift_card(
+        &self,
+        state: &Purchase,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<PurchaseError> {
+        let margin = chrono::Duration::seconds(60);
+        state
+            .gift_cards()
+            .iter()
+            .find(|c| c.lapses_at.is_some_and(|t| t <= now + margin))
+            .map(|c| PurchaseError::GiftCardNotValid {
+                card: c.masked.clone(),
+                why: "its hold lapsed: cancel the purchase".into(),
+            })
     }
 
     /// Puts `money` of a refund back onto the purchase's gift certificates,
@@ -97,16 +138,16 @@ impl Steps {
     pub(super) async fn restore_gift_cards(
         &self,
         state: &Purchase,
-        operation_id: &str,
         money: Decimal,
     ) -> Result<Decimal, ApiError> {
         let cards = state.gift_cards();
         let parts: Vec<Decimal> = cards.iter().map(|c| c.amount).collect();
         let ids = LedgerIds::of(&state.purchase_id);
+        let before = state.gift_card_returned.normalize().to_string();
         let mut restored = Decimal::ZERO;
         for (i, share) in giftcard::split(&parts, state.gift_card_returned, money) {
             let c = &cards[i];
-            let refund_id = ids.refund(operation_id, &format!("giftcard{i}"));
+            let refund_id = ids.gift_card_refund(i, &before);
             self.upstream
                 .restore_certificate(
                     &CertificateRef::id(&c.certificate_id),
@@ -142,7 +183,8 @@ fn gift_card_refusal(
         Some("CERTIFICATE_NOT_FOUND") => invalid("no such certificate"),
         Some("CERTIFICATE_NOT_ACTIVE") => invalid("not active, or past its date"),
         Some("ONE_TIME_WHOLE") => invalid("a one-time certificate pays its whole balance"),
-        Some("INVALID_ARGUMENT" | "INVALID") => invalid("not a certificate identifier"),
+        Some("InvalidArgument" | "INVALID") => invalid("not a certificate identifier"),
+        Some("HOLD_LAPSED") => invalid("held for this purchase too long ago: start it again"),
         // The hold's id (the purchase and the step) was used with another
         // amount or certificate.
         Some("HOLD_CONFLICT") => PurchaseError::DifferentCheque(format!(

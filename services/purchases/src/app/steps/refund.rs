@@ -149,12 +149,9 @@ impl Steps {
                 Err(e) => return refusal(e),
             }
         }
-        // Money and points paid are given back last: the take-backs above
+        // Points and money paid are given back last: the take-backs above
         // are the ones that can be refused, and a refusal must leave nothing
-        // done. Of the money, the gift certificates get theirs back first.
-        totals.gift_card_money = self
-            .restore_gift_cards(state, &step.operation_id, money - returned)
-            .await?;
+        // done.
         for (i, (hold_id, part)) in over_holds(state, state.returned_points, returned)
             .into_iter()
             .enumerate()
@@ -176,6 +173,9 @@ impl Steps {
                 return refusal(e);
             }
         }
+        // Of the money, the gift certificates get theirs back first (each
+        // slice under its own key: a retry restores nothing twice).
+        totals.gift_card_money = self.restore_gift_cards(state, money - returned).await?;
         Ok(Record::Refunded {
             lines: shares,
             totals,

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::{Member, Reply, Step, Steps, Who, ledger_refusal};
 use crate::domain::calc::Calculation;
-use crate::domain::ids::LedgerIds;
+use crate::domain::ids::{LedgerIds, mask_short};
 use crate::domain::purchase::{Device, Purchase, PurchaseError, Record, StepRef};
 use crate::error::ApiError;
 use crate::upstream::{Item, Settled, Tender};
@@ -78,6 +78,12 @@ impl Steps {
         if let Err(e) = state.check(&probe, &m.id) {
             return Ok(Record::Refused(e));
         }
+        if confirm
+            && deadline.is_none()
+            && let Some(lapsed) = self.lapsed_gift_card(state, self.now())
+        {
+            return Ok(Record::Refused(lapsed));
+        }
         let ids = LedgerIds::of(&state.purchase_id);
         let mut context = self.context(step_ref, state, None);
         if confirm {
@@ -96,7 +102,7 @@ impl Steps {
                 .map(|g| Tender {
                     amount: g.amount,
                     currency: rules.cash_currency.clone(),
-                    description: format!("Gift certificate {}", g.masked),
+                    description: format!("Gift certificate {}", mask_short(&g.masked)),
                     reference: g.hold_id.clone(),
                 })
                 .collect();
@@ -141,7 +147,9 @@ impl Steps {
         // The ledger first: a confirm it refused (lapsed) spends no gift
         // certificate; one it took can always capture them (they are held
         // for longer than the ledger's hold).
-        let gift_cards = self.settle_gift_cards(state, confirm).await?;
+        let gift_cards = self
+            .settle_gift_cards(state, confirm, deadline.is_some())
+            .await?;
         let bonus = totals.first().cloned().unwrap_or_default();
         let cash = totals.get(1).cloned().unwrap_or_default();
         Ok(match (confirm, deadline) {
