@@ -208,6 +208,65 @@ async fn confirm_settles_the_hold_and_the_pending_accrual_together() {
     l.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirms_gift_cards_show_on_the_row_and_replace_only_their_own() {
+    let mut l = Ledger::start().await;
+    let c = &mut l.client;
+    c.accrue(accrue("a5", "m5", "100")).await.unwrap();
+    // A withdrawal of GiftCard type made for the purchase by other means.
+    c.withdraw(pb::WithdrawRequest {
+        operation_id: "w5".into(),
+        member_id: "m5".into(),
+        amount: money("5", ""),
+        withdraw_type: pb::WithdrawType::GiftCard as i32,
+        context: of("P5"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.hold(hold("h5", "m5", "1", "P5")).await.unwrap();
+    let mut paid = confirm("c5", "m5", "P5");
+    paid.tenders = vec![tender(
+        pb::WithdrawType::GiftCard,
+        "70",
+        "RUB",
+        "Gift certificate …1000",
+    )];
+    c.confirm_purchase(paid).await.unwrap();
+    let rows = c
+        .get_history(pb::GetHistoryRequest {
+            member_id: "m5".into(),
+            to_date: Some(chrono::Utc::now().into()),
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    let row = rows
+        .iter()
+        .find(|r| r.r#type == pb::HistoryRowType::Purchase as i32)
+        .expect("the purchase's row");
+    let mut withdraws: Vec<(&str, &str, i32)> = row
+        .withdraws
+        .iter()
+        .map(|w| (w.amount.as_str(), w.currency.as_str(), w.withdraw_type))
+        .collect();
+    withdraws.sort();
+    let gift = pb::WithdrawType::GiftCard as i32;
+    assert_eq!(
+        withdraws,
+        [
+            ("-1.00", "BONUS", pb::WithdrawType::Bonus as i32),
+            ("-5.00", "BONUS", gift),
+            ("-70.00", "RUB", gift)
+        ],
+        "{row:#?}"
+    );
+    l.stop().await;
+}
+
 fn refund_of(op: &str, member: &str, original: &str) -> pb::RefundRequest {
     pb::RefundRequest {
         operation_id: op.into(),
