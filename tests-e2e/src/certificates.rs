@@ -63,13 +63,23 @@ pub fn upload(
 /// `tpl-<type_id>`, and creates issue `issue_id` of it (no partner: see
 /// `tests/certificates_issues.rs` for partners' accounts).
 pub async fn issue(c: &mut CertificatesServiceClient<Channel>, type_id: &str, issue_id: &str) {
+    issue_in(c, type_id, issue_id, "RUB").await;
+}
+
+/// [`issue`] with the type's balances in `currency`.
+pub async fn issue_in(
+    c: &mut CertificatesServiceClient<Channel>,
+    type_id: &str,
+    issue_id: &str,
+    currency: &str,
+) {
     c.define_certificate_type(pb::DefineCertificateTypeRequest {
         certificate_type: Some(pb::CertificateType {
             type_id: type_id.into(),
             name: "Gift certificate".into(),
             fixed_value: String::new(),
             one_time: false,
-            currency: "RUB".into(),
+            currency: currency.into(),
         }),
     })
     .await

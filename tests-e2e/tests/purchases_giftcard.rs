@@ -10,7 +10,7 @@ use loyalty_proto::certificates::v1 as cpb;
 use loyalty_proto::certificates::v1::certificates_service_client::CertificatesServiceClient;
 use loyalty_proto::ledger::v1 as lpb;
 use loyalty_proto::purchases::v1 as pb;
-use tests_e2e::certificates::{issue, start, upload};
+use tests_e2e::certificates::{issue, issue_in, start, upload};
 use tests_e2e::identity::assert_reason;
 use tests_e2e::purchases::{World, cheque, line, member_with_points, pay, refund, step, world};
 use tonic::Code;
@@ -53,6 +53,17 @@ async fn setup() -> (
     c.import_certificates(tokio_stream::iter(upload(
         "job-1",
         "issue-1",
+        file,
+        1 << 20,
+    )))
+    .await
+    .unwrap();
+    // A certificate in another currency than the program's cheques.
+    issue_in(&mut c, "usd", "issue-usd", "USD").await;
+    let file = "Number;Status;Amount;ExpirationDate\nN-USD;Activated;1000;2999-01-01\n";
+    c.import_certificates(tokio_stream::iter(upload(
+        "job-usd",
+        "issue-usd",
         file,
         1 << 20,
     )))
@@ -179,6 +190,36 @@ async fn too_little_money_refuses_the_step_and_a_cancel_gives_the_hold_back() {
         .unwrap_err();
     assert_reason(&unknown, Code::FailedPrecondition, "GiftCardNotValid");
     assert!(!unknown.message().contains("NO-SUCH-CERTIFICATE"));
+
+    // A USD certificate does not pay a RUB cheque; its hold goes back.
+    let usd = p
+        .bonus(pb::BonusRequest {
+            step: step("gc-5", "gc-5-bonus", &card),
+            cheque: cheque(vec![line(1, "10", "1", "10")]),
+            pays: vec![pb::Pay {
+                details: "N-USD".into(),
+                ..gift("10")
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_reason(&usd, Code::FailedPrecondition, "GiftCardNotValid");
+    assert!(usd.message().contains("USD"), "{}", usd.message());
+    let got = c
+        .get_certificate(cpb::GetCertificateRequest {
+            identifier: Some(cpb::Identifier {
+                kind: cpb::IdentifierKind::Number as i32,
+                value: "N-USD".into(),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (got.amount.as_str(), got.available.as_str()),
+        ("1000.00", "1000.00")
+    );
 
     let lines = vec![line(1, "50", "1", "50")];
     p.bonus(pb::BonusRequest {

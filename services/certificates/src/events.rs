@@ -318,6 +318,7 @@ impl DomainEvent for Event {
                 amount: amount.to_string(),
                 dates: Some(dates_to_wire(dates)),
                 source: Some(source_to_wire(source)),
+                currency: issue.currency.clone(),
             }
             .encode_to_vec(),
             Event::Updated {
@@ -380,6 +381,7 @@ impl DomainEvent for Event {
                     issue: Issue {
                         issue_id: m.issue_id,
                         one_time: m.one_time,
+                        currency: m.currency,
                     },
                     ids: d.ids(m.identifiers)?,
                     status: d.status("status", m.status)?,

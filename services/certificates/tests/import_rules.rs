@@ -101,6 +101,7 @@ fn multi_use() -> Issue {
     Issue {
         issue_id: "issue-1".into(),
         one_time: false,
+        currency: "RUB".into(),
     }
 }
 
@@ -198,6 +199,7 @@ fn every_rule_refuses_the_line_that_breaks_it_with_its_reason() {
     let one_time = Issue {
         issue_id: "issue-2".into(),
         one_time: true,
+        currency: "RUB".into(),
     };
     assert_eq!(
         book.import(&format!("{head}N2;Redeemed;10;;\n"), &one_time),

@@ -55,7 +55,7 @@ proptest! {
         let command = Command::Import {
             certificate_id: certificate_id(&line.ids).unwrap(),
             line,
-            issue: Issue { issue_id: "i".into(), one_time },
+            issue: Issue { issue_id: "i".into(), one_time, currency: "RUB".into() },
             fixed_value: None,
             source: Source { import_id: "j".into(), line: 7 },
         };

@@ -24,6 +24,7 @@ fn activated(amount: &str, one_time: bool) -> Certificate {
         issue: Issue {
             issue_id: "i".into(),
             one_time,
+            currency: "RUB".into(),
         },
         fixed_value: None,
         source: Source::default(),

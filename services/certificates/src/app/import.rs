@@ -278,6 +278,7 @@ impl Importer {
             issue: Issue {
                 issue_id: issue.issue.issue_id.clone(),
                 one_time: issue.certificate_type.one_time,
+                currency: issue.certificate_type.currency.clone(),
             },
             fixed_value: issue.certificate_type.fixed_value,
         };

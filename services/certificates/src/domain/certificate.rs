@@ -23,6 +23,9 @@ pub struct Issue {
     pub issue_id: String,
     /// True when the type's certificates are spent at once (one-time).
     pub one_time: bool,
+    /// The type's currency ("" for certificates imported before it was
+    /// recorded).
+    pub currency: String,
 }
 
 /// Where a change came from: an import job and its line (1 = the first

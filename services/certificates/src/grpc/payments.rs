@@ -100,5 +100,6 @@ pub(super) fn balance(c: &Certificate, now: DateTime<Utc>) -> Option<pb::Certifi
         status: status_to_wire(c.status) as i32,
         amount: format!("{:.2}", c.amount),
         available: format!("{:.2}", c.available(now)),
+        currency: c.issue.currency.clone(),
     })
 }

@@ -55,6 +55,8 @@ pub struct CertificateBalance {
     pub available: Decimal,
     /// When the hold lapses (a hold's answer; `None` otherwise).
     pub lapses_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its currency ("" when the certificates service does not know it).
+    pub currency: String,
 }
 
 fn balance(b: Option<pb::CertificateBalance>) -> Result<CertificateBalance, UpstreamError> {
@@ -64,6 +66,7 @@ fn balance(b: Option<pb::CertificateBalance>) -> Result<CertificateBalance, Upst
         available: dec("certificates", "available", &b.available)?,
         certificate_id: b.certificate_id,
         lapses_at: None,
+        currency: b.currency,
     })
 }
 

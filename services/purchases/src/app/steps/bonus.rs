@@ -73,7 +73,10 @@ impl Steps {
         if let Err(e) = calc::earn(&rules, &mut calc, &cheque, &paid) {
             return Ok(Record::Refused(refusal_of(e)));
         }
-        let held = match self.hold_gift_cards(step, &gift_cards).await? {
+        let held = match self
+            .hold_gift_cards(step, &gift_cards, &rules.cash_currency)
+            .await?
+        {
             Ok(held) => held,
             Err(refused) => return Ok(Record::Refused(refused)),
         };

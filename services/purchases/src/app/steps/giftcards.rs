@@ -19,11 +19,14 @@ const GIFT_CARD_TTL_MARGIN_SECS: u32 = 3600;
 
 impl Steps {
     /// Holds each gift certificate the till named for the step; a refusal
-    /// gives back the ones held before it and is the step's refusal.
+    /// gives back the ones held before it and is the step's refusal. A
+    /// certificate in another currency than the cheque's (`currency`)
+    /// pays nothing.
     pub(super) async fn hold_gift_cards(
         &self,
         step: &Step,
         tenders: &[Tender],
+        currency: &str,
     ) -> Result<Result<Vec<GiftCardPay>, PurchaseError>, ApiError> {
         let ids = LedgerIds::of(&step.purchase_id);
         let ttl = self
@@ -42,13 +45,26 @@ impl Steps {
                 .hold_certificate(&certificate, &hold_id, &step.purchase_id, t.amount, ttl)
                 .await
             {
-                Ok(b) => held.push(GiftCardPay {
-                    certificate_id: b.certificate_id,
-                    masked,
-                    amount: t.amount,
-                    hold_id,
-                    lapses_at: b.lapses_at,
-                }),
+                Ok(b) => {
+                    let other_currency = !b.currency.is_empty() && b.currency != currency;
+                    held.push(GiftCardPay {
+                        certificate_id: b.certificate_id,
+                        masked: masked.clone(),
+                        amount: t.amount,
+                        hold_id,
+                        lapses_at: b.lapses_at,
+                    });
+                    if other_currency {
+                        self.release_gift_cards(&held).await;
+                        return Ok(Err(PurchaseError::GiftCardNotValid {
+                            card: masked,
+                            why: format!(
+                                "it is in {}, the cheque in {currency}",
+                                kit::status::quote(&b.currency)
+                            ),
+                        }));
+                    }
+                }
                 Err(e) => {
                     // Anything but an outage gives back what was held.
                     let refusal = gift_card_refusal(e, masked, t.amount);
