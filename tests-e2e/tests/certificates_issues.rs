@@ -88,6 +88,10 @@ async fn an_issue_needs_its_template_and_its_partners_account_in_the_ledger() {
     let wrong = c.create_issue(issue("tpl-other", "")).await.unwrap_err();
     assert_names_field(&wrong, "issue.template_id");
 
+    // A partner id the ledger cannot hold an account for names its field.
+    let bad = c.create_issue(issue("tpl", "a/b")).await.unwrap_err();
+    assert_names_field(&bad, "issue.partner_id");
+
     // The partner has no RUB account yet.
     let missing = c.create_issue(issue("tpl", "acme")).await.unwrap_err();
     assert_reason(

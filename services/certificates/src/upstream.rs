@@ -41,23 +41,21 @@ impl Ledger {
         })
     }
 
-    /// Whether `partner_id` has an account in `currency`: `Ok(None)` when
-    /// the ledger knows no such currency; an error when it cannot answer.
+    /// Whether `partner_id` has an account in `currency`; the ledger's
+    /// status when it refuses the question (an id or currency it does not
+    /// take) or cannot answer.
     pub async fn partner_account(
         &self,
         partner_id: &str,
         currency: &str,
-    ) -> Result<Option<bool>, tonic::Status> {
+    ) -> Result<bool, tonic::Status> {
         let mut request = tonic::Request::new(pb::GetBalanceRequest {
             member_id: partner_owner(partner_id),
             currency: currency.to_owned(),
         });
         self.token.attach(&mut request);
         kit::telemetry::inject_grpc(request.metadata_mut());
-        match self.client.clone().get_balance(request).await {
-            Ok(answer) => Ok(Some(answer.into_inner().accounts.iter().any(|a| a.opened))),
-            Err(s) if s.code() == tonic::Code::InvalidArgument => Ok(None),
-            Err(s) => Err(s),
-        }
+        let answer = self.client.clone().get_balance(request).await?;
+        Ok(answer.into_inner().accounts.iter().any(|a| a.opened))
     }
 }

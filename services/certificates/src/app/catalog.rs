@@ -124,12 +124,31 @@ impl Catalog {
                 "no ledger to check the partner's account with".into(),
             ));
         };
+        use tonic::Code;
         match ledger.partner_account(&spec.partner_id, currency).await {
-            Ok(Some(true)) => Ok(()),
-            Ok(Some(false) | None) => Err(ApiError::PartnerAccountMissing {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ApiError::PartnerAccountMissing {
                 partner_id: spec.partner_id.clone(),
                 currency: currency.to_owned(),
             }),
+            // An owner id or currency the ledger does not take: no account
+            // can ever exist for it.
+            Err(s) if s.code() == Code::InvalidArgument => Err(invalid(
+                "issue.partner_id",
+                format!(
+                    "the ledger takes no account for this partner in {currency}: {}",
+                    kit::status::quote(s.message())
+                ),
+            )),
+            // This service's own credentials: a deployment fault, not the
+            // caller's.
+            Err(s) if matches!(s.code(), Code::PermissionDenied | Code::Unauthenticated) => {
+                Err(ApiError::Unexpected(anyhow::anyhow!(
+                    "the ledger refused this service: {:?}: {}",
+                    s.code(),
+                    s.message()
+                )))
+            }
             Err(s) => Err(ApiError::Unavailable(format!(
                 "the ledger: {:?}: {}",
                 s.code(),
