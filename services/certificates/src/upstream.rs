@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// The ledger owner of a partner's account.
 pub fn partner_owner(partner_id: &str) -> String {
@@ -16,8 +15,6 @@ pub fn partner_owner(partner_id: &str) -> String {
 
 /// How long one call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long connecting may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A client of the ledger.
 #[derive(Clone)]
@@ -30,11 +27,7 @@ impl Ledger {
     /// The ledger at `url`, connected lazily (the service starts while the
     /// ledger is down; issues with a partner then fail with UNAVAILABLE).
     pub fn connect_lazy(url: &str, token: kit::auth::ServiceToken) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(url.to_owned())
-            .with_context(|| format!("ledger URL {url:?}"))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .connect_lazy();
+        let channel = kit::service::lazy_channel(url, CALL_TIMEOUT)?;
         Ok(Self {
             client: LedgerServiceClient::new(channel),
             token,
@@ -49,12 +42,10 @@ impl Ledger {
         partner_id: &str,
         currency: &str,
     ) -> Result<bool, tonic::Status> {
-        let mut request = tonic::Request::new(pb::GetBalanceRequest {
+        let request = self.token.request(pb::GetBalanceRequest {
             member_id: partner_owner(partner_id),
             currency: currency.to_owned(),
         });
-        self.token.attach(&mut request);
-        kit::telemetry::inject_grpc(request.metadata_mut());
         let answer = self.client.clone().get_balance(request).await?;
         Ok(answer.into_inner().accounts.iter().any(|a| a.opened))
     }

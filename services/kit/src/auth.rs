@@ -319,6 +319,15 @@ impl ServiceToken {
         Ok(Self(Some(Arc::new(value))))
     }
 
+    /// An outgoing request of `message` with the token (if any) and the
+    /// current trace context.
+    pub fn request<T>(&self, message: T) -> Request<T> {
+        let mut r = Request::new(message);
+        self.attach(&mut r);
+        crate::telemetry::inject_grpc(r.metadata_mut());
+        r
+    }
+
     /// Adds the token (if any) to an outgoing request.
     pub fn attach<T>(&self, request: &mut Request<T>) {
         if let Some(v) = &self.0 {

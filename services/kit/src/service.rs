@@ -326,6 +326,24 @@ impl InProcess {
     }
 }
 
+/// How long connecting to another service may take.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A channel to another service at `url` (`http://host:port`) that
+/// connects lazily, on the first call, and reconnects as needed (a service
+/// starts and serves while the other is down); each call may take up to
+/// `call_timeout`.
+pub fn lazy_channel(
+    url: &str,
+    call_timeout: std::time::Duration,
+) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("URL {url:?}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(call_timeout)
+        .connect_lazy())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

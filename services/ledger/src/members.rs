@@ -11,17 +11,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use loyalty_proto::identity::v1 as identity;
 use loyalty_proto::identity::v1::member_service_client::MemberServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Most `memberNo`s identity resolves in one `ResolveMembers` call.
 pub const MAX_PER_CALL: usize = 10_000;
 /// How long one identity call may take before it counts as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long connecting to identity may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Looks members up by card or member number.
 #[tonic::async_trait]
@@ -69,11 +66,7 @@ impl IdentityClient {
     /// channel connects lazily, on the first call, and reconnects as needed:
     /// the ledger starts and serves while identity is down.
     pub fn connect_lazy(url: &str, token: kit::auth::ServiceToken) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(url.to_owned())
-            .with_context(|| format!("identity URL {url:?}"))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .connect_lazy();
+        let channel = kit::service::lazy_channel(url, CALL_TIMEOUT)?;
         Ok(Self {
             client: MemberServiceClient::new(channel),
             url: url.to_owned(),

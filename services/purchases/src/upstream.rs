@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use loyalty_proto::certificates::v1::certificates_service_client::CertificatesServiceClient;
 use loyalty_proto::identity::v1 as identity;
@@ -18,7 +17,7 @@ use loyalty_proto::identity::v1::member_service_client::MemberServiceClient;
 use loyalty_proto::ledger::v1 as ledger;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use rust_decimal::Decimal;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::domain::purchase::StepRef;
@@ -50,13 +49,13 @@ pub struct Context {
     pub items: Vec<Item>,
     /// Its payments besides points (a confirm's: gift certificates, shown
     /// on the history row as GiftCard withdrawals).
-    pub tenders: Vec<Tender>,
+    pub tenders: Vec<HistoryPayment>,
 }
 
 /// A gift certificate that paid part of the purchase, as the member's
 /// history shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Tender {
+pub struct HistoryPayment {
     /// How much.
     pub amount: Decimal,
     /// Its currency (the program's cash currency).
@@ -134,8 +133,6 @@ pub enum PendingKind {
 
 /// How long one upstream call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long connecting may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// An upstream call that did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -267,11 +264,7 @@ pub struct Upstream {
 }
 
 fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("URL {url:?}"))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(CALL_TIMEOUT)
-        .connect_lazy())
+    kit::service::lazy_channel(url, CALL_TIMEOUT)
 }
 
 /// Where the upstream services listen (gRPC URLs).
@@ -308,10 +301,7 @@ impl Upstream {
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(message);
-        self.token.attach(&mut r);
-        kit::telemetry::inject_grpc(r.metadata_mut());
-        r
+        self.token.request(message)
     }
 
     /// The member a card is bound to; `None` for an unknown, unbound or

@@ -98,14 +98,8 @@ impl LedgerIds {
 /// An identifier masked short for a history line: `…` and its last 4
 /// characters.
 pub fn mask_short(value: &str) -> String {
-    let tail: String = value
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let n = value.chars().count();
+    let tail: String = value.chars().skip(n.saturating_sub(4)).collect();
     format!("…{tail}")
 }
 

@@ -11,7 +11,7 @@ use crate::domain::calc::Calculation;
 use crate::domain::ids::{LedgerIds, mask_short};
 use crate::domain::purchase::{Device, Purchase, PurchaseError, Record, StepRef};
 use crate::error::ApiError;
-use crate::upstream::{Item, Settled, Tender};
+use crate::upstream::{HistoryPayment, Item, Settled};
 
 /// What the ledger settled on an account before the purchase recorded it:
 /// the purchase's one hold and pending accrual (of points on the bonus
@@ -99,7 +99,7 @@ impl Steps {
             context.tenders = state
                 .gift_cards()
                 .iter()
-                .map(|g| Tender {
+                .map(|g| HistoryPayment {
                     amount: g.amount,
                     currency: rules.cash_currency.clone(),
                     description: format!("Gift certificate {}", mask_short(&g.masked)),
