@@ -154,6 +154,22 @@ on_signal() {
 	exit 0
 }
 
+# dev_partner_key: the local partner device the gateway accepts (partner
+# dev-shop): its API key in ./data/gateway/dev-api-key, made on the first run,
+# and its hash in ./data/gateway/partners.toml (see docs/gateway.md).
+dev_partner_key() {
+	local dir="$DATA/gateway"
+	mkdir -p "$dir"
+	if [ ! -s "$dir/dev-api-key" ]; then
+		(umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/dev-api-key")
+	fi
+	local hash
+	hash="$(tr -d '\n' <"$dir/dev-api-key" | sha256sum | cut -d' ' -f1)"
+	printf '[[device]]\nname = "dev-till"\nkey_sha256 = "%s"\npartner_id = "dev-shop"\nlocation_id = "dev"\n' \
+		"$hash" >"$dir/partners.toml"
+	log "gateway: the dev partner device's API key is in $dir/dev-api-key (send it as X-Api-Key)"
+}
+
 print_table() {
 	local i main metrics http
 	printf '\n%-14s %-8s %-24s %-32s %-22s %s\n' NAME PID ADDRESS METRICS HTTP LOG
@@ -301,12 +317,19 @@ cmd_start() {
 			--metrics-addr "127.0.0.1:${METRICS_PORT[$name]}"
 			--nats-url "$nats_url"
 		)
-		local http=""
+		local http="" main="grpc://127.0.0.1:${GRPC_PORT[$name]}"
 		if [ "$name" = gateway ]; then
-			args+=(--http-addr "127.0.0.1:$GATEWAY_HTTP_PORT")
+			# Stateless: no data dir, no NATS, no gRPC; the public HTTP API.
+			dev_partner_key
+			args=(
+				--http-addr "127.0.0.1:$GATEWAY_HTTP_PORT"
+				--metrics-addr "127.0.0.1:${METRICS_PORT[$name]}"
+				--partner-keys-file "$DATA/gateway/partners.toml"
+			)
 			http="http://127.0.0.1:$GATEWAY_HTTP_PORT"
+			main="$http"
 		fi
-		local addrs="grpc://127.0.0.1:${GRPC_PORT[$name]}|http://127.0.0.1:${METRICS_PORT[$name]}/metrics|$http"
+		local addrs="$main|http://127.0.0.1:${METRICS_PORT[$name]}/metrics|$http"
 		mkdir -p "$DATA/$name"
 		header "starting $name"
 		start_child "$name" "$addrs" "$LOG_DIR/$name.log" "$bin_dir/$name" "${args[@]}"
@@ -314,9 +337,11 @@ cmd_start() {
 	local i
 	for ((i = 1; i < ${#NAMES[@]}; i++)); do
 		name="${NAMES[$i]}"
-		if ! wait_for_port "${GRPC_PORT[$name]}" 30 "${PIDS[$i]}"; then
+		local port="${GRPC_PORT[$name]}"
+		[ "$name" = gateway ] && port="$GATEWAY_HTTP_PORT"
+		if ! wait_for_port "$port" 30 "${PIDS[$i]}"; then
 			if alive "${PIDS[$i]}"; then
-				log "warning: $name is running but not listening on ${GRPC_PORT[$name]} yet"
+				log "warning: $name is running but not listening on $port yet"
 			else
 				fail "$name exited during start-up" "${LOGS[$i]}"
 			fi

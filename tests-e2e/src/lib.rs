@@ -6,6 +6,7 @@
 //! [`identity_register`]: the whole registration by phone as one fixture,
 //! [`identity_messaging`]: its templates, message requests on JetStream and
 //! the events it answers with, [`identity_ops`]: its operator commands,
+//! [`gateway`]: the real gateway over HTTP in front of the services,
 //! [`ledger`]: the real ledger service with its client and batches,
 //! [`purchases`]: the real purchases service with the seed's cheque, and
 //! [`service_auth`]: service tokens, callers files and the open endpoints.
@@ -13,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: failing loudly is its job
 
 pub mod certificates;
+pub mod gateway;
 pub mod harness;
 pub mod identity;
 pub mod identity_flows;

@@ -267,3 +267,22 @@ pub fn refund(purchase: &str, op: &str, lines: &[(u32, &str)]) -> pb::RefundRequ
             .collect(),
     }
 }
+
+/// A Luhn-valid 16-digit PAN starting with `prefix` (15 digits).
+pub fn pan(prefix: &str) -> String {
+    let digits: Vec<u32> = prefix.chars().filter_map(|c| c.to_digit(10)).collect();
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    format!("{prefix}{}", (10 - sum % 10) % 10)
+}

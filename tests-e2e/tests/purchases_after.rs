@@ -119,31 +119,15 @@ async fn an_unconfirmed_purchase_times_out_and_releases_its_hold() {
     assert_reason(&refused, Code::FailedPrecondition, "OperationTimedOut");
 }
 
-/// A Luhn-valid 16-digit PAN starting with `prefix` (15 digits).
-fn pan(prefix: &str) -> String {
-    let digits: Vec<u32> = prefix.chars().filter_map(|c| c.to_digit(10)).collect();
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                *d
-            }
-        })
-        .sum();
-    format!("{prefix}{}", (10 - sum % 10) % 10)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn possible_loyalty_answers_the_seeds_codes() {
     let mut w = world(&[]).await;
     let (card, member) = member_with_points(&w, "20").await;
     let (_, other) = member_with_points(&w, "5").await;
-    let (mine, theirs) = (pan("427601001386625"), pan("427601001386626"));
+    let (mine, theirs) = (
+        tests_e2e::purchases::pan("427601001386625"),
+        tests_e2e::purchases::pan("427601001386626"),
+    );
     for (who, pan) in [(&member, &mine), (&other, &theirs)] {
         w.identity
             .members()

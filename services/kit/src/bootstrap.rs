@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::response::IntoResponse;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -436,31 +435,7 @@ impl Runtime {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
 
-        let registry = Arc::new(registry);
-        let metrics_app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let registry = Arc::clone(&registry);
-                async move {
-                    let mut body = String::new();
-                    match prometheus_client::encoding::text::encode(&mut body, &registry) {
-                        Ok(()) => (
-                            [(
-                                axum::http::header::CONTENT_TYPE,
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            )],
-                            body,
-                        )
-                            .into_response(),
-                        Err(_) => (
-                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                            "metrics encoding failed",
-                        )
-                            .into_response(),
-                    }
-                }
-            }),
-        );
+        let metrics_app = telemetry::metrics_router(Arc::new(registry));
         let metrics_addr = metrics.local_addr()?;
         let metrics_token = tasks_token.clone();
         let metrics_task = tokio::spawn(async move {

@@ -304,6 +304,37 @@ where
     }
 }
 
+/// The `/metrics` endpoint (OpenMetrics text) over `registry`.
+pub fn metrics_router(
+    registry: std::sync::Arc<prometheus_client::registry::Registry>,
+) -> axum::Router {
+    use axum::response::IntoResponse as _;
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let registry = std::sync::Arc::clone(&registry);
+            async move {
+                let mut body = String::new();
+                match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                    Ok(()) => (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    )
+                        .into_response(),
+                    Err(_) => (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "metrics encoding failed",
+                    )
+                        .into_response(),
+                }
+            }
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

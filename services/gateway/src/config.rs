@@ -1,0 +1,113 @@
+//! The gateway's flags and environment: defaults → env → flags →
+//! [`GatewayArgs::validate`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use kit::bootstrap::{ConfigError, ENV_LOG_FORMAT, ENV_METRICS_ADDR, ENV_SERVICE_TOKEN_FILE};
+use kit::telemetry::LogFormat;
+
+/// Env: address of the public HTTP API.
+pub const ENV_HTTP_ADDR: &str = "GATEWAY_HTTP_ADDR";
+/// Env: gRPC URL of identity.
+pub const ENV_IDENTITY_URL: &str = "GATEWAY_IDENTITY_URL";
+/// Env: gRPC URL of the ledger.
+pub const ENV_LEDGER_URL: &str = "GATEWAY_LEDGER_URL";
+/// Env: gRPC URL of purchases.
+pub const ENV_PURCHASES_URL: &str = "GATEWAY_PURCHASES_URL";
+/// Env: gRPC URL of certificates.
+pub const ENV_CERTIFICATES_URL: &str = "GATEWAY_CERTIFICATES_URL";
+/// Env: the partner devices' API keys file.
+pub const ENV_PARTNER_KEYS_FILE: &str = "GATEWAY_PARTNER_KEYS_FILE";
+/// Env: longest time one request may take, in seconds.
+pub const ENV_REQUEST_TIMEOUT: &str = "GATEWAY_REQUEST_TIMEOUT_SECS";
+/// Env: largest request body, in KiB.
+pub const ENV_MAX_BODY_KIB: &str = "GATEWAY_MAX_BODY_KIB";
+
+/// Longest request timeout accepted.
+pub const MAX_REQUEST_TIMEOUT_SECS: u64 = 300;
+/// Largest body limit accepted, in KiB (certificate files are uploaded in
+/// parts by the operator tools, not through one request).
+pub const MAX_BODY_KIB: usize = 64 * 1024;
+
+/// Command-line flags and environment of the gateway.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayArgs {
+    /// Address the public HTTP API listens on.
+    #[arg(long, env = ENV_HTTP_ADDR, default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Address the Prometheus `/metrics` endpoint listens on.
+    #[arg(long, env = ENV_METRICS_ADDR, default_value = "127.0.0.1:9106")]
+    pub metrics_addr: SocketAddr,
+    /// gRPC URL of identity (registration, tokens, cards).
+    #[arg(long, env = ENV_IDENTITY_URL, default_value = "http://127.0.0.1:50051")]
+    pub identity_url: String,
+    /// gRPC URL of the ledger (balances, history, batch balance changes).
+    #[arg(long, env = ENV_LEDGER_URL, default_value = "http://127.0.0.1:50052")]
+    pub ledger_url: String,
+    /// gRPC URL of purchases (the processing methods, getPossibleLoyalty).
+    #[arg(long, env = ENV_PURCHASES_URL, default_value = "http://127.0.0.1:50053")]
+    pub purchases_url: String,
+    /// gRPC URL of certificates.
+    #[arg(long, env = ENV_CERTIFICATES_URL, default_value = "http://127.0.0.1:50054")]
+    pub certificates_url: String,
+    /// TOML file of the partner devices allowed to call the processing
+    /// methods and getPossibleLoyalty, each with the SHA-256 of its API key
+    /// (see `docs/gateway.md`). Without it those methods answer 401.
+    #[arg(long, env = ENV_PARTNER_KEYS_FILE)]
+    pub partner_keys_file: Option<PathBuf>,
+    /// File holding the gateway's own service token, sent on its calls to
+    /// the services.
+    #[arg(long, env = ENV_SERVICE_TOKEN_FILE)]
+    pub service_token_file: Option<PathBuf>,
+    /// Longest time one request may take end to end, in seconds.
+    #[arg(long, env = ENV_REQUEST_TIMEOUT, default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Largest request body, in KiB.
+    #[arg(long, env = ENV_MAX_BODY_KIB, default_value_t = 256)]
+    pub max_body_kib: usize,
+    /// Log line format.
+    #[arg(long, env = ENV_LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// OTLP/gRPC endpoint for traces; unset disables export.
+    #[arg(long, env = kit::telemetry::ENV_OTLP_ENDPOINT)]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl GatewayArgs {
+    /// Checks the settings together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.http_addr.port() != 0 && self.http_addr == self.metrics_addr {
+            return Err(ConfigError::Invalid {
+                flag: "metrics-addr",
+                reason: "must differ from --http-addr".into(),
+            });
+        }
+        for (flag, url) in [
+            ("identity-url", &self.identity_url),
+            ("ledger-url", &self.ledger_url),
+            ("purchases-url", &self.purchases_url),
+            ("certificates-url", &self.certificates_url),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    flag,
+                    reason: format!("{} is not an http(s):// URL", kit::status::quote(url)),
+                });
+            }
+        }
+        if !(1..=MAX_REQUEST_TIMEOUT_SECS).contains(&self.request_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                flag: "request-timeout-secs",
+                reason: format!("must be between 1 and {MAX_REQUEST_TIMEOUT_SECS}"),
+            });
+        }
+        if !(1..=MAX_BODY_KIB).contains(&self.max_body_kib) {
+            return Err(ConfigError::Invalid {
+                flag: "max-body-kib",
+                reason: format!("must be between 1 and {MAX_BODY_KIB}"),
+            });
+        }
+        Ok(())
+    }
+}

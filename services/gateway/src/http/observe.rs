@@ -1,0 +1,116 @@
+//! What wraps every request: a span continuing the caller's `traceparent`
+//! (so the services' spans and events carry the same trace), the request
+//! timeout, an access log line without secrets (method, route pattern,
+//! status, time; never headers, bodies or query strings), and the request
+//! metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing::Instrument as _;
+
+use crate::envelope::{Envelope, ResultBlock, ResultState};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Request counters and latencies by route.
+#[derive(Debug, Clone)]
+pub struct Observer {
+    requests: Family<Labels, Counter>,
+    seconds: Family<Labels, Histogram>,
+    timeout: Duration,
+}
+
+impl Observer {
+    /// Registers the metrics in `registry`; requests time out after `timeout`.
+    pub fn new(registry: &mut Registry, timeout: Duration) -> Self {
+        let requests = Family::<Labels, Counter>::default();
+        let seconds = Family::<Labels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))) as fn() -> Histogram,
+        );
+        registry.register(
+            "gateway_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "gateway_request_seconds",
+            "HTTP request latency by route",
+            seconds.clone(),
+        );
+        Self {
+            requests,
+            seconds,
+            timeout,
+        }
+    }
+}
+
+/// The middleware.
+pub async fn observe(
+    State(observer): State<Arc<Observer>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().to_string();
+    let span = tracing::info_span!("http", method = %method, route = %route);
+    if let Some(tp) = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        kit::telemetry::set_parent_from_traceparent(&span, tp);
+    }
+    let response =
+        match tokio::time::timeout(observer.timeout, next.run(request).instrument(span.clone()))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => timed_out(),
+        };
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    span.in_scope(|| {
+        tracing::info!(status, millis = elapsed.as_secs_f64() * 1000.0, "request");
+    });
+    observer
+        .requests
+        .get_or_create(&vec![
+            ("route", route.clone()),
+            ("method", method),
+            ("status", status.to_string()),
+        ])
+        .inc();
+    observer
+        .seconds
+        .get_or_create(&vec![("route", route)])
+        .observe(elapsed.as_secs_f64());
+    response
+}
+
+fn timed_out() -> Response {
+    let body = Envelope::<serde_json::Value> {
+        data: None,
+        result: ResultBlock {
+            state: ResultState::Fail,
+            message: Some("the request took too long; retry with the same operation id".into()),
+            message_code: Some("Timeout".into()),
+            validation_errors: None,
+        },
+    };
+    (StatusCode::GATEWAY_TIMEOUT, axum::Json(body)).into_response()
+}

@@ -1,0 +1,107 @@
+//! The OpenAPI 3.1 description of the public API, generated from the
+//! handlers and types (utoipa) at `/openapi.json`. Paths are declared under
+//! `/api/v1/`; [`Prefixes`] adds each one again under `/publicapi/v1.2/`
+//! (same handler, its own operation id).
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{PREFIXES, loyalty, processing};
+
+/// The API's description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Loyalty platform public API",
+        description = "The loyalty platform's HTTP/JSON API with the paths, bodies and envelope of the seeds: \
+                       processing for partner devices, balances and getPossibleLoyalty (JSON and SOAP). \
+                       Every answer is `{\"data\": …, \"result\": {\"state\", \"message\", \"messageCode\", \"validationErrors\"}}`. \
+                       Every path is served under /api/v1/ and /publicapi/v1.2/."
+    ),
+    paths(
+        processing::calculate,
+        processing::available,
+        processing::payment,
+        processing::bonus,
+        processing::confirm,
+        processing::cancel,
+        processing::refund,
+        loyalty::balance,
+        loyalty::possible_loyalty,
+    ),
+    modifiers(&Security, &Prefixes),
+    tags(
+        (name = "Processing", description = "Purchases at the till and online (seed 001), for partner devices with an API key"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The security schemes: partner devices' API keys, members' bearer tokens.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "A partner device's API key (or HTTP Basic with the key as the password)",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every `/api/v1/…` path again under the other prefixes.
+struct Prefixes;
+
+impl Modify for Prefixes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let [base, others @ ..] = PREFIXES;
+        let copies: Vec<_> = openapi
+            .paths
+            .paths
+            .iter()
+            .filter_map(|(path, item)| {
+                let rest = path.strip_prefix(base)?;
+                Some(others.iter().map(move |prefix| {
+                    let mut item = item.clone();
+                    let tag = prefix.trim_start_matches('/').replace(['/', '.'], "_");
+                    for op in [
+                        &mut item.get,
+                        &mut item.post,
+                        &mut item.put,
+                        &mut item.delete,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_{tag}"));
+                    }
+                    (format!("{prefix}{rest}"), item)
+                }))
+            })
+            .flatten()
+            .collect();
+        openapi.paths.paths.extend(copies);
+    }
+}
+
+/// The description, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
+}
+
+/// `GET /openapi.json`.
+pub async fn json() -> impl IntoResponse {
+    Json(document())
+}

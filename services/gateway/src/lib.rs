@@ -1,0 +1,74 @@
+//! The gateway: the platform's public HTTP/JSON API. Stateless: it holds no
+//! business rule and no data of its own; every request is translated to a
+//! gRPC call of identity, the ledger, purchases or certificates, and the
+//! answer rendered in the seeds' envelope (see `docs/gateway.md`).
+//!
+//! Layout (the service template's edge only: no domain, no log):
+//! `config.rs` (flags), `auth.rs` (members' bearer tokens, partner devices'
+//! API keys), `upstream.rs` (the services' channels), `envelope.rs` and
+//! `error.rs` (the answer format and the one status table), `amount.rs`
+//! (exact JSON numbers), `soap.rs` (seed 003's SOAP), `http/` (routes,
+//! OpenAPI, the request middleware).
+#![forbid(unsafe_code)]
+
+pub mod amount;
+pub mod auth;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod http;
+pub mod soap;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::GatewayArgs;
+
+/// Serves the public API on `http` and `/metrics` on `metrics` until
+/// `shutdown`; in-flight requests then finish.
+pub async fn run(
+    args: GatewayArgs,
+    http: TcpListener,
+    metrics: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let partners = auth::PartnerKeys::load(args.partner_keys_file.as_deref())?;
+    if partners.is_empty() {
+        tracing::warn!(
+            "no partner devices (--partner-keys-file): the processing methods answer 401"
+        );
+    }
+    let app = Arc::new(http::App {
+        upstream: upstream::Upstream::new(&args)?,
+        partners,
+    });
+    let mut registry = prometheus_client::registry::Registry::default();
+    let observer = Arc::new(http::observe::Observer::new(
+        &mut registry,
+        Duration::from_secs(args.request_timeout_secs),
+    ));
+    let router = http::router(app, args.max_body_kib * 1024).layer(
+        axum::middleware::from_fn_with_state(observer, http::observe::observe),
+    );
+    let metrics_app = kit::telemetry::metrics_router(Arc::new(registry));
+    tracing::info!(
+        http = %http.local_addr()?,
+        metrics = %metrics.local_addr()?,
+        "serving"
+    );
+    let metrics_stop = shutdown.clone();
+    let metrics_task = tokio::spawn(async move {
+        axum::serve(metrics, metrics_app)
+            .with_graceful_shutdown(metrics_stop.cancelled_owned())
+            .await
+    });
+    axum::serve(http, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    metrics_task.await??;
+    Ok(())
+}

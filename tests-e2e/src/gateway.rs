@@ -1,0 +1,176 @@
+//! The real `gateway` binary in front of a [`World`]'s services: started on
+//! free ports with one partner device, and an HTTP client speaking JSON or
+//! SOAP to it.
+
+use serde_json::Value;
+use sha2::Digest as _;
+
+use crate::harness::{ServiceProcess, ServiceSpec, binary_path, eventually, free_port};
+use crate::purchases::World;
+
+/// The API key of the one partner device the gateway knows.
+pub const DEVICE_KEY: &str = "e2e-device-key-0123456789abcdef0123456789";
+
+/// A running gateway.
+pub struct Gateway {
+    /// The process.
+    pub process: ServiceProcess,
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// `host:port` of its metrics.
+    pub metrics: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// An HTTP answer: status, `Retry-After` and the body as JSON (or text).
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The body parsed as JSON (`Value::Null` when it is not JSON).
+    pub json: Value,
+    /// The body as text.
+    pub text: String,
+    /// Content type.
+    pub content_type: String,
+}
+
+impl Gateway {
+    /// Starts the gateway in front of `w` with one partner device (partner
+    /// `shop`, location `web`) and waits until it answers.
+    pub async fn start(w: &World) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("partners.toml");
+        std::fs::write(
+            &keys,
+            format!(
+                "[[device]]\nname = \"eshop-1\"\nkey_sha256 = \"{}\"\npartner_id = \"shop\"\nlocation_id = \"web\"\n",
+                hex::encode(sha2::Sha256::digest(DEVICE_KEY.as_bytes()))
+            ),
+        )
+        .unwrap();
+        let (http_port, metrics_port) = (free_port(), free_port());
+        let spec = ServiceSpec::new("gateway", binary_path("gateway"))
+            .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args([
+                "--identity-url",
+                &format!("http://127.0.0.1:{}", w.identity.grpc_port),
+            ])
+            .args(["--ledger-url", &w.ledger.url()])
+            .args([
+                "--purchases-url",
+                &format!("http://127.0.0.1:{}", w.purchases.grpc_port),
+            ])
+            .args([
+                "--certificates-url",
+                &format!("http://127.0.0.1:{}", free_port()),
+            ])
+            .args(["--partner-keys-file", keys.to_str().unwrap()])
+            .env("RUST_LIB_BACKTRACE", "0");
+        let process = ServiceProcess::start(spec).await.unwrap();
+        let gateway = Self {
+            process,
+            base: format!("http://127.0.0.1:{http_port}"),
+            metrics: format!("127.0.0.1:{metrics_port}"),
+            http: reqwest::Client::new(),
+            _dir: dir,
+        };
+        let ready = format!("{}/health/ready", gateway.base);
+        eventually(
+            std::time::Duration::from_secs(30),
+            "the gateway answers",
+            || {
+                let (http, ready) = (gateway.http.clone(), ready.clone());
+                async move {
+                    http.get(&ready)
+                        .send()
+                        .await
+                        .ok()
+                        .filter(|r| r.status().is_success())
+                }
+            },
+        )
+        .await;
+        gateway
+    }
+
+    async fn answer(r: reqwest::RequestBuilder) -> Answer {
+        let response = r.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            json,
+            text,
+            content_type,
+        }
+    }
+
+    /// POSTs `body` as JSON to `path` as the partner device.
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.post_with(path, body, &[("x-api-key", DEVICE_KEY)])
+            .await
+    }
+
+    /// POSTs `body` as JSON to `path` with `headers`.
+    pub async fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
+        let mut r = self.http.post(format!("{}{path}", self.base)).json(body);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        Self::answer(r).await
+    }
+
+    /// POSTs raw `body` with `content_type` and `headers`.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        Self::answer(r).await
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> Answer {
+        Self::answer(self.http.get(format!("{}{path}", self.base))).await
+    }
+}
+
+/// The seed's cheque as JSON: one line of `price`, till `discount`, `amount`.
+pub fn seed_cheque(amount: f64, discount: f64, price: f64) -> Value {
+    serde_json::json!({
+        "number": "string",
+        "date": "2019-04-09T07:24:26.628Z",
+        "lines": [{
+            "position": 1,
+            "amount": amount,
+            "goodsId": "0036961",
+            "barcode": "8765653477",
+            "quantity": 1,
+            "cashback": 0,
+            "discount": discount,
+            "name": "Товар100",
+            "price": price,
+            "correction": 0
+        }]
+    })
+}
