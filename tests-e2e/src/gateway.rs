@@ -34,6 +34,8 @@ pub struct Answer {
     pub text: String,
     /// Content type.
     pub content_type: String,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl Gateway {
@@ -105,6 +107,11 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let text = response.text().await.unwrap();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Answer {
@@ -112,6 +119,7 @@ impl Gateway {
             json,
             text,
             content_type,
+            retry_after,
         }
     }
 
@@ -151,7 +159,25 @@ impl Gateway {
 
     /// GETs `path`.
     pub async fn get(&self, path: &str) -> Answer {
-        Self::answer(self.http.get(format!("{}{path}", self.base))).await
+        self.get_with(path, &[]).await
+    }
+
+    /// GETs `path` with `headers`.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut r = self.http.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        Self::answer(r).await
+    }
+
+    /// PUTs an empty body to `path` with `headers`.
+    pub async fn put_with(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut r = self.http.put(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        Self::answer(r).await
     }
 }
 

@@ -17,6 +17,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod soap;
 pub mod upstream;
 
@@ -45,13 +46,26 @@ pub async fn run(
     let app = Arc::new(http::App {
         upstream: upstream::Upstream::new(&args)?,
         partners,
+        limits: limits::Limits::new(limits::PER_ADDRESS_PER_MINUTE, limits::PER_LOGIN_PER_MINUTE),
     });
+    let shrink = {
+        let (app, stop) = (Arc::clone(&app), shutdown.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => app.limits.shrink(),
+                    _ = stop.cancelled() => break,
+                }
+            }
+        })
+    };
     let mut registry = prometheus_client::registry::Registry::default();
     let observer = Arc::new(http::observe::Observer::new(
         &mut registry,
         Duration::from_secs(args.request_timeout_secs),
     ));
-    let router = http::router(app, args.max_body_kib * 1024).layer(
+    let router = http::router(Arc::clone(&app), args.max_body_kib * 1024).layer(
         axum::middleware::from_fn_with_state(observer, http::observe::observe),
     );
     let metrics_app = kit::telemetry::metrics_router(Arc::new(registry));
@@ -66,9 +80,13 @@ pub async fn run(
             .with_graceful_shutdown(metrics_stop.cancelled_owned())
             .await
     });
-    axum::serve(http, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    axum::serve(
+        http,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await?;
     metrics_task.await??;
+    shrink.await?;
     Ok(())
 }

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use loyalty_proto::identity::v1::auth_service_client::AuthServiceClient;
+use loyalty_proto::identity::v1::card_service_client::CardServiceClient;
+use loyalty_proto::identity::v1::member_service_client::MemberServiceClient;
 use loyalty_proto::identity::v1::registration_service_client::RegistrationServiceClient;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use loyalty_proto::purchases::v1::purchases_service_client::PurchasesServiceClient;
@@ -64,6 +66,16 @@ impl Upstream {
     /// Identity's token checks.
     pub fn auth(&self) -> AuthServiceClient<Channel> {
         AuthServiceClient::new(self.identity.clone())
+    }
+
+    /// Identity's cards.
+    pub fn cards(&self) -> CardServiceClient<Channel> {
+        CardServiceClient::new(self.identity.clone())
+    }
+
+    /// Identity's members.
+    pub fn members(&self) -> MemberServiceClient<Channel> {
+        MemberServiceClient::new(self.identity.clone())
     }
 
     /// The ledger.

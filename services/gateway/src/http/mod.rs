@@ -3,24 +3,32 @@
 //! extractor that turns bad JSON into the envelope's `validationErrors`,
 //! health, `/openapi.json` and `/docs`.
 
+pub mod account;
 pub mod cheque;
 pub mod loyalty;
 pub mod observe;
 pub mod openapi;
 pub mod processing;
+pub mod profile;
+pub mod questions;
+pub mod registration;
+pub mod token;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 use crate::auth::PartnerKeys;
 use crate::error::GatewayError;
+use crate::limits::Limits;
 use crate::upstream::Upstream;
 
 /// The prefixes every route is served under.
@@ -35,6 +43,57 @@ pub struct App {
     pub upstream: Upstream,
     /// The partner devices.
     pub partners: PartnerKeys,
+    /// Abuse limits of registration, login and codes.
+    pub limits: Limits,
+}
+
+/// A generated enum's name (`USER_ACTION_TYPE_ACCEPT_TENDER_OFFER`) in the
+/// seeds' spelling (`AcceptTenderOffer`), without `prefix`.
+pub fn pascal(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// `message` cut to a bounded length (a parser may quote the bad value).
+pub fn bounded(message: &str) -> String {
+    let mut message = message.to_owned();
+    if message.len() > MAX_PARSE_MESSAGE {
+        let mut cut = MAX_PARSE_MESSAGE;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
+/// The abuse limits in front of registration and code endpoints: per client
+/// address, and per member token when there is one.
+async fn limited(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let checked = app.limits.check_address(peer.ip()).and_then(|()| {
+        crate::auth::bearer(request.headers()).map_or(Ok(()), |t| app.limits.check_login(t))
+    });
+    match checked {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// A JSON body; a body that does not parse is a `ValidationError` answer
@@ -66,22 +125,73 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// A JSON parser's complaint as a validation error (bounded: a parser may
 /// quote the bad value).
 pub fn body_error(e: &serde_json::Error) -> GatewayError {
-    let mut message = e.to_string();
-    if message.len() > MAX_PARSE_MESSAGE {
-        let mut cut = MAX_PARSE_MESSAGE;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
-        message.push('…');
-    }
-    GatewayError::invalid("body", message)
+    GatewayError::invalid("body", bounded(&e.to_string()))
 }
 
 /// The routes of one prefix.
-fn api() -> Router<Arc<App>> {
+fn api(app: &Arc<App>) -> Router<Arc<App>> {
     let purchase = "/Processing/Purchases/{purchaseId}";
+    // Seed paths are written with and without a trailing slash.
+    let both =
+        |router: Router<Arc<App>>, path: &str, route: axum::routing::MethodRouter<Arc<App>>| {
+            router
+                .route(path, route.clone())
+                .route(&format!("{path}/"), route)
+        };
+    let mut limited_routes = Router::new()
+        .route("/Registration/BeginRegistration", post(registration::begin))
+        .route(
+            "/User/PhoneNumber/Confirm",
+            post(registration::confirm_phone),
+        )
+        .route(
+            "/User/PhoneNumber/SendConfirmCode",
+            post(registration::resend_phone_code),
+        )
+        .route("/User/Password/Set", post(registration::set_password))
+        .route("/User/Email/Confirm", post(profile::confirm_email))
+        .route(
+            "/User/Email/SendConfirmCode",
+            post(profile::resend_email_code),
+        )
+        .route("/Cards/Set", post(profile::set_card));
+    limited_routes = both(
+        limited_routes,
+        "/User/PhoneNumber",
+        get(registration::get_phone).post(registration::set_phone),
+    );
+    limited_routes = both(
+        limited_routes,
+        "/User/Email",
+        get(profile::get_email).post(profile::set_email),
+    );
+    let limited_routes = limited_routes.route_layer(axum::middleware::from_fn_with_state(
+        Arc::clone(app),
+        limited,
+    ));
     Router::new()
+        .merge(limited_routes)
+        .route(
+            "/Registration/TryFinishRegistration",
+            post(registration::try_finish),
+        )
+        .route("/user/actions", get(registration::actions))
+        .route("/User/actions", get(registration::actions))
+        .route(
+            "/User/AcceptTenderOffer",
+            post(registration::accept_tender_offer),
+        )
+        .route("/User/Questions", get(registration::questions))
+        .route("/User/Answers", post(profile::answers))
+        .route(
+            "/Cards/EmitVirtual",
+            get(profile::get_emit_virtual)
+                .put(profile::emit_virtual)
+                .post(profile::emit_virtual),
+        )
+        .route("/User/Balance", get(account::balance))
+        .route("/History", get(account::history))
+        .route("/authorizationService/token", post(token::token))
         .route(
             &format!("{purchase}/Calculate"),
             post(processing::calculate),
@@ -109,9 +219,13 @@ fn api() -> Router<Arc<App>> {
 pub fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
     let mut router = Router::new();
     for prefix in PREFIXES {
-        router = router.nest(prefix, api());
+        router = router.nest(prefix, api(&app));
     }
     router
+        // The seed's History path of version 1.1.
+        .route("/api/v1.1/History", get(account::history))
+        // OAuth2's token endpoint at the root, where OAuth clients look.
+        .route("/authorizationService/token", post(token::token))
         // The payment gateway's own path for its SOAP service (seed 003).
         .route(
             "/webservices/merchant/loyalty",
@@ -135,4 +249,29 @@ async fn docs() -> impl IntoResponse {
          <script src=\"https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js\"></script>\
          </body></html>",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_names_read_as_the_seeds() {
+        assert_eq!(
+            pascal("USER_ACTION_TYPE_ACCEPT_TENDER_OFFER", "USER_ACTION_TYPE_"),
+            "AcceptTenderOffer"
+        );
+        assert_eq!(
+            pascal("HISTORY_ROW_TYPE_REWARD_DATA", "HISTORY_ROW_TYPE_"),
+            "RewardData"
+        );
+        assert_eq!(pascal("FIELD_TYPE_STRING", "FIELD_TYPE_"), "String");
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let cut = bounded(&"я".repeat(500));
+        assert!(cut.len() <= MAX_PARSE_MESSAGE + 3, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+    }
 }

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{PREFIXES, loyalty, processing};
+use super::{PREFIXES, account, loyalty, processing, profile, registration, token};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -32,10 +32,33 @@ use super::{PREFIXES, loyalty, processing};
         processing::refund,
         loyalty::balance,
         loyalty::possible_loyalty,
+        registration::begin,
+        registration::actions,
+        registration::accept_tender_offer,
+        registration::get_phone,
+        registration::set_phone,
+        registration::confirm_phone,
+        registration::resend_phone_code,
+        registration::set_password,
+        registration::try_finish,
+        registration::questions,
+        profile::get_email,
+        profile::set_email,
+        profile::confirm_email,
+        profile::resend_email_code,
+        profile::answers,
+        profile::set_card,
+        profile::get_emit_virtual,
+        profile::emit_virtual,
+        account::balance,
+        account::history,
+        token::token,
     ),
     modifiers(&Security, &Prefixes),
     tags(
         (name = "Processing", description = "Purchases at the till and online (seed 001), for partner devices with an API key"),
+        (name = "Registration", description = "Registration by phone or card, step by step (seed 001), with the member's token"),
+        (name = "User", description = "Login (OAuth2 password grant), the member's balances and History (seed 001)"),
     )
 )]
 pub struct ApiDoc;
@@ -91,7 +114,22 @@ impl Modify for Prefixes {
             })
             .flatten()
             .collect();
+        // The seed's History lives under version 1.1 of the seeds' form.
+        let v1_1: Vec<_> = openapi
+            .paths
+            .paths
+            .iter()
+            .filter(|(path, _)| path.as_str() == "/api/v1.1/History")
+            .map(|(_, item)| {
+                let mut item = item.clone();
+                if let Some(op) = item.get.as_mut() {
+                    op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_v1_2"));
+                }
+                ("/publicapi/v1.2/History".to_owned(), item)
+            })
+            .collect();
         openapi.paths.paths.extend(copies);
+        openapi.paths.paths.extend(v1_1);
     }
 }
 
