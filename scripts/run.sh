@@ -156,7 +156,7 @@ on_signal() {
 
 # dev_partner_key: the local partner device the gateway accepts (partner
 # dev-shop): its API key in ./data/gateway/dev-api-key, made on the first run,
-# and its hash in ./data/gateway/partners.toml (see docs/gateway.md).
+# and its hash in ./data/gateway/api-keys.toml (see docs/gateway.md).
 dev_partner_key() {
 	local dir="$DATA/gateway"
 	mkdir -p "$dir"
@@ -166,7 +166,7 @@ dev_partner_key() {
 	local hash
 	hash="$(tr -d '\n' <"$dir/dev-api-key" | sha256sum | cut -d' ' -f1)"
 	printf '[[device]]\nname = "dev-till"\nkey_sha256 = "%s"\npartner_id = "dev-shop"\nlocation_id = "dev"\n' \
-		"$hash" >"$dir/partners.toml"
+		"$hash" >"$dir/api-keys.toml"
 	log "gateway: the dev partner device's API key is in $dir/dev-api-key (send it as X-Api-Key)"
 }
 
@@ -274,12 +274,12 @@ cmd_start() {
 
 	# Fixed service ports must be free before anything starts.
 	for name in "${present[@]}"; do
-		for port in "${GRPC_PORT[$name]}" "${METRICS_PORT[$name]}"; do
+		local ports=("${GRPC_PORT[$name]}" "${METRICS_PORT[$name]}")
+		# The gateway serves HTTP, not gRPC.
+		[ "$name" = gateway ] && ports=("$GATEWAY_HTTP_PORT" "${METRICS_PORT[$name]}")
+		for port in "${ports[@]}"; do
 			if port_in_use "$port"; then conflicts+=("$name:$port"); fi
 		done
-		if [ "$name" = gateway ] && port_in_use "$GATEWAY_HTTP_PORT"; then
-			conflicts+=("gateway:$GATEWAY_HTTP_PORT")
-		fi
 	done
 	if [ ${#conflicts[@]} -gt 0 ]; then
 		die "ports already in use: ${conflicts[*]} (is the platform running already?)"
@@ -324,7 +324,7 @@ cmd_start() {
 			args=(
 				--http-addr "127.0.0.1:$GATEWAY_HTTP_PORT"
 				--metrics-addr "127.0.0.1:${METRICS_PORT[$name]}"
-				--partner-keys-file "$DATA/gateway/partners.toml"
+				--api-keys-file "$DATA/gateway/api-keys.toml"
 			)
 			http="http://127.0.0.1:$GATEWAY_HTTP_PORT"
 			main="$http"

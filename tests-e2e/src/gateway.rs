@@ -10,6 +10,14 @@ use crate::purchases::World;
 
 /// The API key of the one partner device the gateway knows.
 pub const DEVICE_KEY: &str = "e2e-device-key-0123456789abcdef0123456789";
+/// The API key of a device of another partner (`other-shop`).
+pub const OTHER_DEVICE_KEY: &str = "e2e-other-device-key-0123456789abcdef012";
+/// The API key of the one operator the gateway knows.
+pub const OPERATOR_KEY: &str = "e2e-operator-key-0123456789abcdef01234567";
+
+fn sha256(key: &str) -> String {
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
+}
 
 /// A running gateway.
 pub struct Gateway {
@@ -40,15 +48,19 @@ pub struct Answer {
 
 impl Gateway {
     /// Starts the gateway in front of `w` with one partner device (partner
-    /// `shop`, location `web`) and waits until it answers.
+    /// `shop`, location `web`) and one operator, and waits until it answers.
     pub async fn start(w: &World) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("partners.toml");
+        let keys = dir.path().join("api-keys.toml");
         std::fs::write(
             &keys,
             format!(
-                "[[device]]\nname = \"eshop-1\"\nkey_sha256 = \"{}\"\npartner_id = \"shop\"\nlocation_id = \"web\"\n",
-                hex::encode(sha2::Sha256::digest(DEVICE_KEY.as_bytes()))
+                "[[device]]\nname = \"eshop-1\"\nkey_sha256 = \"{}\"\npartner_id = \"shop\"\nlocation_id = \"web\"\n\
+                 [[device]]\nname = \"other-till\"\nkey_sha256 = \"{}\"\npartner_id = \"other-shop\"\n\
+                 [[operator]]\nname = \"back-office\"\nkey_sha256 = \"{}\"\n",
+                sha256(DEVICE_KEY),
+                sha256(OTHER_DEVICE_KEY),
+                sha256(OPERATOR_KEY)
             ),
         )
         .unwrap();
@@ -69,7 +81,7 @@ impl Gateway {
                 "--certificates-url",
                 &format!("http://127.0.0.1:{}", free_port()),
             ])
-            .args(["--partner-keys-file", keys.to_str().unwrap()])
+            .args(["--api-keys-file", keys.to_str().unwrap()])
             .env("RUST_LIB_BACKTRACE", "0");
         let process = ServiceProcess::start(spec).await.unwrap();
         let gateway = Self {

@@ -159,6 +159,31 @@ async fn the_seeds_purchase_over_http_gives_the_seeds_numbers() {
     assert_eq!(late.json["result"]["state"], "Error");
     assert_eq!(late.json["data"][0]["code"], "OperationIsConfirmed");
     assert_eq!(late.json["data"][0]["operationId"], "late-payment");
+
+    // Another partner's device does not reach this purchase: its ids are
+    // its own.
+    let other = g
+        .post_with(
+            &format!("{PURCHASE}/p-http-1/Cancel"),
+            &json!({"operationId": "other-cancel"}),
+            &[("x-api-key", tests_e2e::gateway::OTHER_DEVICE_KEY)],
+        )
+        .await;
+    assert_eq!(
+        other.json["data"][0]["code"], "PurchaseNotFound",
+        "{}",
+        other.text
+    );
+    assert_eq!(bonus_balance(&w, &member).await.available, "67.50");
+    // An operator's key is not a device's.
+    let operator = g
+        .post_with(
+            &format!("{PURCHASE}/p-http-1/Cancel"),
+            &json!({"operationId": "operator-cancel"}),
+            &[("x-api-key", tests_e2e::gateway::OPERATOR_KEY)],
+        )
+        .await;
+    assert_eq!(operator.status, 403, "{}", operator.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +223,30 @@ async fn refusals_bad_input_and_credentials_get_the_envelope() {
         .await;
     assert_eq!(bad.status, 400, "{}", bad.text);
     assert_eq!(bad.json["result"]["state"], "ValidationError");
-    assert_eq!(bad.json["result"]["validationErrors"][0]["field"], "body");
+    assert_eq!(
+        bad.json["result"]["validationErrors"][0]["field"],
+        "cheque.lines[0].amount"
+    );
+    assert!(
+        !bad.text.contains("abc"),
+        "the bad value is not echoed: {}",
+        bad.text
+    );
+    // A member is named by their token, never by id in the body.
+    let by_id = g
+        .post(
+            &format!("{PURCHASE}/p-http-2/Calculate"),
+            &with(
+                calc("by-id"),
+                json!({"identifier": {"type": "MemberId", "value": member}}),
+            ),
+        )
+        .await;
+    assert_eq!(by_id.status, 400, "{}", by_id.text);
+    assert_eq!(
+        by_id.json["result"]["validationErrors"][0]["field"],
+        "identifier.type"
+    );
     // A missing operation id: the service's violation, in the public spelling.
     let mut no_id = calc("x");
     no_id.as_object_mut().unwrap().remove("operationId");
@@ -226,10 +274,13 @@ async fn refusals_bad_input_and_credentials_get_the_envelope() {
         assert_eq!(denied.status, 401, "{}", denied.text);
         assert_eq!(denied.json["result"]["messageCode"], "Unauthorized");
     }
-    // An unknown path: 404 in the envelope.
+    // An unknown path, a wrong method: in the envelope.
     let nowhere = g.get("/api/v1/Nowhere").await;
     assert_eq!(nowhere.status, 404);
     assert_eq!(nowhere.json["result"]["state"], "Error");
+    let method = g.get(&format!("{PURCHASE}/p-http-2/Calculate")).await;
+    assert_eq!(method.status, 405);
+    assert_eq!(method.json["result"]["messageCode"], "MethodNotAllowed");
     // A body beyond the limit: 413, not read.
     let huge = g
         .post_raw(
@@ -301,7 +352,7 @@ async fn seed_003s_soap_request_is_answered_in_the_seeds_envelope() {
             soap.text,
             "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>\
              <ns1:getAvailableLoyaltyResponse xmlns:ns1=\"http://engine.paymentgate.ru/webservices/merchant/loyalty\">\
-             <return errorCode=\"0\"><loyaltyOperations><maxAmount>20.00</maxAmount><minAmount>0.00</minAmount>\
+             <return errorCode=\"0\"><loyaltyOperations><maxAmount>20</maxAmount><minAmount>0</minAmount>\
              <serviceName>loyalty</serviceName></loyaltyOperations></return>\
              </ns1:getAvailableLoyaltyResponse></soap:Body></soap:Envelope>"
         );

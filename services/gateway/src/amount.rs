@@ -23,6 +23,15 @@ impl Amount {
         if text.is_empty() || text.len() > MAX_AMOUNT_TEXT {
             return None;
         }
+        // More fractional digits than a decimal keeps would be rounded away
+        // silently: refuse them.
+        let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
+        if mantissa
+            .split_once('.')
+            .is_some_and(|(_, fraction)| fraction.len() > 28)
+        {
+            return None;
+        }
         let parsed = if text.contains(['e', 'E']) {
             Decimal::from_scientific(text).ok()?
         } else {
@@ -59,11 +68,10 @@ impl<'de> Deserialize<'de> for Amount {
             Some(quoted) => quoted,
             None => text,
         };
+        // The value is not quoted back: a card number or PIN typed into
+        // the wrong field must not travel back in the answer.
         Amount::parse(text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "expected a number with at most 28 significant digits, got {}",
-                kit::status::quote(text)
-            ))
+            serde::de::Error::custom("expected a number with at most 28 digits after the point")
         })
     }
 }

@@ -1,21 +1,28 @@
-//! Who is calling: a member with a bearer token (identity's), or a partner
-//! device with an API key.
+//! Who is calling: a member with a bearer token (identity's), a partner
+//! device or an operator with an API key.
 //!
-//! Partner devices are listed in a TOML file (`--partner-keys-file`), one
-//! `[[device]]` table each:
+//! Keys are listed in a TOML file (`--api-keys-file`): a `[[device]]` table
+//! per partner device (tills, e-shops, payment gateways: the processing
+//! methods) and an `[[operator]]` table per operator tool (batch balance
+//! changes, certificates):
 //!
 //! ```toml
 //! [[device]]
 //! name = "eshop-1"                 # for the logs
-//! key_sha256 = "9f86d0…"           # SHA-256 (hex) of the device's API key
+//! key_sha256 = "9f86d0…"           # SHA-256 (hex) of the API key
 //! partner_id = "shop"
 //! location_id = "web"              # optional
+//!
+//! [[operator]]
+//! name = "back-office"
+//! key_sha256 = "…"
 //! ```
 //!
-//! A device sends its key in `X-Api-Key`, or as the password of HTTP Basic
+//! A caller sends its key in `X-Api-Key`, or as the password of HTTP Basic
 //! authentication (SOAP clients). Only the key's hash is kept; the key never
-//! reaches a log. The partner and location of the device go on every
-//! purchase it makes, so one partner's device cannot act as another's.
+//! reaches a log. The partner and location of a device go on every
+//! purchase it makes, so one partner's device cannot act as another's; a
+//! device's key opens no operator endpoint and an operator's no processing.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,69 +56,115 @@ pub struct Device {
     pub location_id: String,
 }
 
+/// An operator tool the gateway knows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operator {
+    /// Its name in the logs (and as the operator of manual operations).
+    pub name: String,
+    /// SHA-256 of its API key, hex.
+    pub key_sha256: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeysFile {
     #[serde(default)]
     device: Vec<Device>,
+    #[serde(default)]
+    operator: Vec<Operator>,
 }
 
-/// The partner devices, by the hash of their key.
-#[derive(Debug, Clone, Default)]
-pub struct PartnerKeys(HashMap<[u8; 32], Device>);
+/// Who a key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Holder {
+    Device(Device),
+    Operator(Operator),
+}
 
-impl PartnerKeys {
+/// The API keys, by their hash.
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeys(HashMap<[u8; 32], Holder>);
+
+fn key_hash_of(name: &str, hex_hash: &str) -> anyhow::Result<[u8; 32]> {
+    anyhow::ensure!(!name.is_empty(), "every key has a name");
+    hex::decode(hex_hash)
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .with_context(|| format!("{name}: key_sha256 is not 64 hex digits"))
+}
+
+impl ApiKeys {
     /// Parses a keys file's text.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let file: KeysFile = toml::from_str(text).context("the partner keys file")?;
+        let file: KeysFile = toml::from_str(text).context("the API keys file")?;
         let mut keys = HashMap::new();
-        for d in file.device {
-            let hash: [u8; 32] = hex::decode(&d.key_sha256)
-                .ok()
-                .and_then(|h| h.try_into().ok())
-                .with_context(|| format!("device {}: key_sha256 is not 64 hex digits", d.name))?;
-            anyhow::ensure!(
-                !d.name.is_empty() && !d.partner_id.is_empty(),
-                "a device has a name and a partner_id"
+        let holders = file
+            .device
+            .into_iter()
+            .map(|d| (d.name.clone(), d.key_sha256.clone(), Holder::Device(d)))
+            .chain(
+                file.operator
+                    .into_iter()
+                    .map(|o| (o.name.clone(), o.key_sha256.clone(), Holder::Operator(o))),
             );
+        for (name, hash, holder) in holders {
+            let hash = key_hash_of(&name, &hash)?;
+            if let Holder::Device(d) = &holder {
+                anyhow::ensure!(!d.partner_id.is_empty(), "device {name} has no partner_id");
+            }
             anyhow::ensure!(
-                keys.insert(hash, d.clone()).is_none(),
-                "device {}: its key is listed twice",
-                d.name
+                keys.insert(hash, holder).is_none(),
+                "{name}: its key is listed twice"
             );
         }
         Ok(Self(keys))
     }
 
-    /// Reads the keys file; `None` → no devices (processing answers 401).
+    /// Reads the keys file; `None` → no keys (processing and operator
+    /// endpoints answer 401).
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let Some(path) = path else {
             return Ok(Self::default());
         };
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the partner keys file {}", path.display()))?;
+            .with_context(|| format!("reading the API keys file {}", path.display()))?;
         Self::parse(&text)
     }
 
-    /// How many devices are listed.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether no device is listed.
+    /// Whether no key is listed.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// The device whose key the request carries.
-    pub fn device(&self, headers: &HeaderMap) -> Result<&Device, GatewayError> {
+    fn holder(&self, headers: &HeaderMap) -> Result<&Holder, GatewayError> {
         let key = api_key(headers).ok_or(GatewayError::Unauthorized(
-            "a partner device's API key is required (X-Api-Key)",
+            "an API key is required (X-Api-Key)",
         ))?;
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         self.0
             .get(&hash)
             .ok_or(GatewayError::Unauthorized("unknown API key"))
+    }
+
+    /// The partner device whose key the request carries.
+    pub fn device(&self, headers: &HeaderMap) -> Result<&Device, GatewayError> {
+        match self.holder(headers)? {
+            Holder::Device(d) => Ok(d),
+            Holder::Operator(_) => Err(GatewayError::Forbidden(
+                "this key is an operator's, not a partner device's",
+            )),
+        }
+    }
+
+    /// The operator whose key the request carries.
+    pub fn operator(&self, headers: &HeaderMap) -> Result<&Operator, GatewayError> {
+        match self.holder(headers)? {
+            Holder::Operator(o) => Ok(o),
+            Holder::Device(_) => Err(GatewayError::Forbidden(
+                "this key is a partner device's, not an operator's",
+            )),
+        }
     }
 }
 
@@ -160,12 +213,27 @@ mod tests {
 
     const KEY: &str = "k3y-0123456789abcdef0123456789abcdef";
 
-    fn keys() -> PartnerKeys {
-        PartnerKeys::parse(&format!(
-            "[[device]]\nname = \"eshop\"\nkey_sha256 = \"{}\"\npartner_id = \"shop\"\n",
-            key_hash(KEY)
+    const OPERATOR_KEY: &str = "op-0123456789abcdef0123456789abcdef";
+
+    fn keys() -> ApiKeys {
+        ApiKeys::parse(&format!(
+            "[[device]]\nname = \"eshop\"\nkey_sha256 = \"{}\"\npartner_id = \"shop\"\n\
+             [[operator]]\nname = \"office\"\nkey_sha256 = \"{}\"\n",
+            key_hash(KEY),
+            key_hash(OPERATOR_KEY)
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn a_device_key_opens_no_operator_endpoint_and_back() {
+        let keys = keys();
+        let mut h = HeaderMap::new();
+        h.insert(API_KEY_HEADER, KEY.parse().unwrap());
+        assert!(matches!(keys.operator(&h), Err(GatewayError::Forbidden(_))));
+        h.insert(API_KEY_HEADER, OPERATOR_KEY.parse().unwrap());
+        assert_eq!(keys.operator(&h).unwrap().name, "office");
+        assert!(matches!(keys.device(&h), Err(GatewayError::Forbidden(_))));
     }
 
     #[test]
@@ -197,11 +265,9 @@ mod tests {
 
     #[test]
     fn a_bad_keys_file_is_refused() {
+        assert!(ApiKeys::parse("[[device]]\nname='a'\nkey_sha256='zz'\npartner_id='p'").is_err());
         assert!(
-            PartnerKeys::parse("[[device]]\nname='a'\nkey_sha256='zz'\npartner_id='p'").is_err()
-        );
-        assert!(
-            PartnerKeys::parse("[[device]]\nname='a'\nkey_sha256='00'\npartner_id='p'\nextra=1")
+            ApiKeys::parse("[[device]]\nname='a'\nkey_sha256='00'\npartner_id='p'\nextra=1")
                 .is_err()
         );
     }

@@ -17,8 +17,8 @@ pub const ENV_LEDGER_URL: &str = "GATEWAY_LEDGER_URL";
 pub const ENV_PURCHASES_URL: &str = "GATEWAY_PURCHASES_URL";
 /// Env: gRPC URL of certificates.
 pub const ENV_CERTIFICATES_URL: &str = "GATEWAY_CERTIFICATES_URL";
-/// Env: the partner devices' API keys file.
-pub const ENV_PARTNER_KEYS_FILE: &str = "GATEWAY_PARTNER_KEYS_FILE";
+/// Env: the API keys file (partner devices and operators).
+pub const ENV_API_KEYS_FILE: &str = "GATEWAY_API_KEYS_FILE";
 /// Env: longest time one request may take, in seconds.
 pub const ENV_REQUEST_TIMEOUT: &str = "GATEWAY_REQUEST_TIMEOUT_SECS";
 /// Env: largest request body, in KiB.
@@ -51,11 +51,12 @@ pub struct GatewayArgs {
     /// gRPC URL of certificates.
     #[arg(long, env = ENV_CERTIFICATES_URL, default_value = "http://127.0.0.1:50054")]
     pub certificates_url: String,
-    /// TOML file of the partner devices allowed to call the processing
-    /// methods and getPossibleLoyalty, each with the SHA-256 of its API key
-    /// (see `docs/gateway.md`). Without it those methods answer 401.
-    #[arg(long, env = ENV_PARTNER_KEYS_FILE)]
-    pub partner_keys_file: Option<PathBuf>,
+    /// TOML file of the API keys: partner devices (the processing methods,
+    /// getPossibleLoyalty) and operators (batch balance changes,
+    /// certificates), each with the SHA-256 of its key (see
+    /// `docs/gateway.md`). Without it those endpoints answer 401.
+    #[arg(long, env = ENV_API_KEYS_FILE)]
+    pub api_keys_file: Option<PathBuf>,
     /// File holding the gateway's own service token, sent on its calls to
     /// the services.
     #[arg(long, env = ENV_SERVICE_TOKEN_FILE)]

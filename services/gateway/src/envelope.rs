@@ -44,6 +44,9 @@ pub struct ResultBlock {
     pub message_code: Option<String>,
     /// Per-field problems when `state` is `ValidationError`, else null.
     pub validation_errors: Option<Vec<ValidationError>>,
+    /// When `state` is `Fail`: the error id, also in the gateway's log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
 }
 
 impl ResultBlock {
@@ -54,6 +57,7 @@ impl ResultBlock {
             message: None,
             message_code: None,
             validation_errors: None,
+            error_id: None,
         }
     }
 }

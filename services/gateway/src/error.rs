@@ -29,6 +29,9 @@ pub enum GatewayError {
     /// No such path.
     #[error("{0}")]
     NotFound(&'static str),
+    /// The path exists, not with this method.
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     /// Too many requests from one address or for one login.
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited {
@@ -62,13 +65,20 @@ impl GatewayError {
 /// A service's gRPC code as the HTTP status and result state the gateway
 /// answers with. Refusals by a rule are `Error`, malformed input is
 /// `ValidationError`, the platform failing is `Fail`.
+///
+/// `ABORTED` (a busy aggregate, a version that moved) is a 503 `Error` with
+/// `Retry-After`: retrying with the same operation id is safe. An
+/// `UNAUTHENTICATED` or `PERMISSION_DENIED` without the service's
+/// `ErrorInfo` is a service refusing the gateway's own credentials: a
+/// `Fail`, not the caller's fault (see [`GatewayError::into_response`]).
 pub fn status_table(code: Code) -> (StatusCode, ResultState) {
     use ResultState::{Error, Fail, Success, ValidationError as Invalid};
     match code {
         Code::Ok => (StatusCode::OK, Success),
         Code::InvalidArgument | Code::OutOfRange => (StatusCode::BAD_REQUEST, Invalid),
         Code::NotFound => (StatusCode::NOT_FOUND, Error),
-        Code::AlreadyExists | Code::Aborted => (StatusCode::CONFLICT, Error),
+        Code::AlreadyExists => (StatusCode::CONFLICT, Error),
+        Code::Aborted => (StatusCode::SERVICE_UNAVAILABLE, Error),
         Code::FailedPrecondition => (StatusCode::UNPROCESSABLE_ENTITY, Error),
         Code::Unauthenticated => (StatusCode::UNAUTHORIZED, Error),
         Code::PermissionDenied => (StatusCode::FORBIDDEN, Error),
@@ -110,8 +120,33 @@ pub fn reason(status: &tonic::Status) -> Option<String> {
         .map(|i| i.reason.clone())
 }
 
-/// The violations of an `INVALID_ARGUMENT` status, by public field.
-fn violations(status: &tonic::Status) -> Vec<ValidationError> {
+/// Fields whose values are secrets or card data: a service's description
+/// of them is replaced, since it may quote a prefix of the value.
+const SENSITIVE: &[&str] = &[
+    "identifier",
+    "pan",
+    "bindingId",
+    "pinCode",
+    "cardNumber",
+    "password",
+    "confirmCode",
+    "login",
+    "token",
+    "phoneNumber",
+    "email",
+    "details",
+    "certificate",
+];
+
+fn sensitive(field: &str) -> bool {
+    field
+        .split(['.', '['])
+        .any(|part| SENSITIVE.contains(&part))
+}
+
+/// The violations of an `INVALID_ARGUMENT` status, by public field
+/// (descriptions of sensitive fields replaced).
+pub fn violations(status: &tonic::Status) -> Vec<ValidationError> {
     let details = status.get_error_details();
     let mut out: Vec<ValidationError> = Vec::new();
     for v in details
@@ -120,18 +155,23 @@ fn violations(status: &tonic::Status) -> Vec<ValidationError> {
         .unwrap_or_default()
     {
         let field = public_field(&v.field);
+        let message = if sensitive(&field) {
+            "is not valid".to_owned()
+        } else {
+            v.description.clone()
+        };
         match out.iter_mut().find(|e| e.field == field) {
-            Some(e) => e.error_messages.push(v.description.clone()),
+            Some(e) => e.error_messages.push(message),
             None => out.push(ValidationError {
                 field,
-                error_messages: vec![v.description.clone()],
+                error_messages: vec![message],
             }),
         }
     }
     if out.is_empty() {
         out.push(ValidationError {
             field: String::new(),
-            error_messages: vec![status.message().to_owned()],
+            error_messages: vec!["the request is not valid".to_owned()],
         });
     }
     out
@@ -151,23 +191,41 @@ fn envelope(
             message: Some(message),
             message_code: code,
             validation_errors: validation,
+            error_id: None,
         },
     };
     (status, Json(body)).into_response()
 }
 
 /// The one format of a failure of the platform: a fresh error id in the
-/// answer and in the log line with the cause.
-fn fail(status: StatusCode, cause: &str) -> Response {
+/// answer (`errorId`, and in the message) and in the log line with the
+/// cause; `messageCode` says what kind (`Unavailable`, `Timeout`,
+/// `NotImplemented`, `InternalError`).
+pub fn fail(status: StatusCode, cause: &str) -> Response {
     let error_id = uuid::Uuid::now_v7().to_string();
     tracing::error!(%error_id, error = %cause, "request failed");
-    envelope(
-        status,
-        ResultState::Fail,
-        format!("the request failed; error id {error_id}"),
-        Some(error_id),
-        None,
-    )
+    let code = match status {
+        StatusCode::SERVICE_UNAVAILABLE => "Unavailable",
+        StatusCode::GATEWAY_TIMEOUT => "Timeout",
+        StatusCode::NOT_IMPLEMENTED => "NotImplemented",
+        _ => "InternalError",
+    };
+    let body = Envelope::<serde_json::Value> {
+        data: None,
+        result: ResultBlock {
+            state: ResultState::Fail,
+            message: Some(format!("the request failed; error id {error_id}")),
+            message_code: Some(code.to_owned()),
+            validation_errors: None,
+            error_id: Some(error_id),
+        },
+    };
+    let mut r = (status, Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
 }
 
 impl IntoResponse for GatewayError {
@@ -216,6 +274,13 @@ impl IntoResponse for GatewayError {
                 Some("NotFound".into()),
                 None,
             ),
+            GatewayError::MethodNotAllowed => envelope(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ResultState::Error,
+                "this method is not allowed on this path; see /openapi.json".into(),
+                Some("MethodNotAllowed".into()),
+                None,
+            ),
             GatewayError::RateLimited { retry_after_secs } => {
                 let mut r = envelope(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -227,6 +292,20 @@ impl IntoResponse for GatewayError {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 r
+            }
+            GatewayError::Upstream(status)
+                if matches!(
+                    status.code(),
+                    Code::Unauthenticated | Code::PermissionDenied
+                ) && reason(&status).is_none() =>
+            {
+                fail(
+                    StatusCode::BAD_GATEWAY,
+                    &format!(
+                        "a service refused the gateway's credentials: {}",
+                        status.message()
+                    ),
+                )
             }
             GatewayError::Upstream(status) => {
                 let (http, state) = status_table(status.code());
@@ -246,7 +325,7 @@ impl IntoResponse for GatewayError {
                             reason(&status).unwrap_or_else(|| format!("{:?}", status.code()));
                         let mut r =
                             envelope(http, state, status.message().to_owned(), Some(code), None);
-                        if status.code() == Code::ResourceExhausted {
+                        if matches!(status.code(), Code::ResourceExhausted | Code::Aborted) {
                             r.headers_mut()
                                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                         }
@@ -274,6 +353,21 @@ mod tests {
         );
         assert_eq!(public_field("step.device.cashier"), "cashier");
         assert_eq!(public_field("amount"), "amount");
+    }
+
+    #[test]
+    fn descriptions_of_sensitive_fields_are_not_passed_on() {
+        let status = kit::status::invalid(vec![
+            tonic_types::FieldViolation::new(
+                "step.identifier.value",
+                "\"4276 0100 1386 6254\" has characters other than printable ASCII",
+            ),
+            tonic_types::FieldViolation::new("step.operation_id", "is required"),
+        ]);
+        let v = violations(&status);
+        assert_eq!(v[0].field, "identifier.value");
+        assert!(!v[0].error_messages[0].contains("4276"), "{v:?}");
+        assert_eq!(v[1].error_messages, vec!["is required".to_owned()]);
     }
 
     #[test]

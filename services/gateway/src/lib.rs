@@ -37,15 +37,15 @@ pub async fn run(
     metrics: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let partners = auth::PartnerKeys::load(args.partner_keys_file.as_deref())?;
-    if partners.is_empty() {
+    let keys = auth::ApiKeys::load(args.api_keys_file.as_deref())?;
+    if keys.is_empty() {
         tracing::warn!(
-            "no partner devices (--partner-keys-file): the processing methods answer 401"
+            "no API keys (--api-keys-file): the processing and operator endpoints answer 401"
         );
     }
     let app = Arc::new(http::App {
         upstream: upstream::Upstream::new(&args)?,
-        partners,
+        keys,
         limits: limits::Limits::new(limits::PER_ADDRESS_PER_MINUTE, limits::PER_LOGIN_PER_MINUTE),
     });
     let shrink = {

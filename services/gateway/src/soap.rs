@@ -14,7 +14,7 @@ pub const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const MAX_FIELD: usize = 512;
 
 /// The request's `arg0`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct PossibleLoyaltyArgs {
     /// `orderId`.
     pub order_id: String,
@@ -24,6 +24,17 @@ pub struct PossibleLoyaltyArgs {
     pub binding_id: String,
     /// `pan` (never logged).
     pub pan: String,
+}
+
+impl std::fmt::Debug for PossibleLoyaltyArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PossibleLoyaltyArgs")
+            .field("order_id", &self.order_id)
+            .field("language", &self.language)
+            .field("binding_id", &"<hidden>")
+            .field("pan", &"<hidden>")
+            .finish()
+    }
 }
 
 /// Why a SOAP request was not understood.

@@ -9,18 +9,19 @@ use utoipa::ToSchema;
 use crate::amount::Amount;
 use crate::error::GatewayError;
 
-/// Whose card or account a step is for.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Whose card a step is for. (No `Debug`: the value is a card number.)
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct IdentifierIn {
-    /// `Card` (a card number) or `MemberId`.
+    /// `Card`: a card number. (A member is named only by their own token,
+    /// `Authorization: Bearer`, never by id in the body.)
     #[serde(rename = "type")]
     pub kind: String,
-    /// The card number or member id.
+    /// The card number.
     pub value: String,
 }
 
 /// A line of the cheque.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ChequeLineIn {
     /// Position on the cheque (1, 2, ...).
@@ -48,7 +49,7 @@ pub struct ChequeLineIn {
 }
 
 /// The cheque.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ChequeIn {
     /// Cheque number.
@@ -60,15 +61,16 @@ pub struct ChequeIn {
 }
 
 /// A coupon presented.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CouponIn {
     /// Coupon number.
     pub number: Option<String>,
 }
 
-/// How part of the cheque is paid (Bonus).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// How part of the cheque is paid (Bonus). (No `Debug`: `details` may hold
+/// a gift certificate's number.)
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct PayIn {
     /// `Card`, `Cash`, `Loymax` (points), `GiftCard` (a gift certificate,
@@ -82,7 +84,7 @@ pub struct PayIn {
 }
 
 /// A returned line (Refund).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RefundLineIn {
     /// Position on the purchase's cheque.
@@ -104,14 +106,10 @@ impl IdentifierIn {
     pub fn to_pb(&self) -> Result<pb::Identifier, GatewayError> {
         let kind = match self.kind.as_str() {
             "Card" | "CardNumber" | "card" => pb::IdentifierType::Card,
-            "MemberId" | "memberId" => pb::IdentifierType::MemberId,
             _ => {
                 return Err(GatewayError::invalid(
                     "identifier.type",
-                    format!(
-                        "{} is not an identifier type: Card or MemberId",
-                        kit::status::quote(&self.kind)
-                    ),
+                    "must be Card (a member is named by their token, Authorization: Bearer)",
                 ));
             }
         };
@@ -245,11 +243,13 @@ impl From<&pb::AnswerCheque> for ChequeOut {
     }
 }
 
-/// A processing code in the seed's spelling.
-pub fn code_name(code: i32) -> &'static str {
+/// A processing code in the seed's spelling; `None` for a code this
+/// gateway does not know (a newer purchases): never read as `Ok`.
+pub fn code_name(code: i32) -> Option<&'static str> {
     use pb::ProcessingCode as C;
-    match C::try_from(code).unwrap_or(C::Unspecified) {
-        C::Unspecified | C::Ok => "Ok",
+    Some(match C::try_from(code).ok()? {
+        C::Unspecified => return None,
+        C::Ok => "Ok",
         C::CardNotFound => "CardNotFound",
         C::NotEnoughMoney => "NotEnoughMoney",
         C::NotUniqueOperationId => "NotUniqueOperationID",
@@ -263,5 +263,5 @@ pub fn code_name(code: i32) -> &'static str {
         C::RefundExceedsPurchase => "RefundExceedsPurchase",
         C::OperationTimedOut => "OperationTimedOut",
         C::GiftCardNotValid => "GiftCardNotValid",
-    }
+    })
 }

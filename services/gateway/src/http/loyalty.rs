@@ -20,8 +20,11 @@ use crate::envelope::Envelope;
 use crate::error::GatewayError;
 use crate::soap::{self, PossibleLoyalty};
 
-/// Whose balance.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// Longest `orderId` (seed 003: ANS36).
+pub const MAX_ORDER_ID: usize = 36;
+
+/// Whose balance. (No `Debug`: it carries a card number.)
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct BalanceRequest {
     /// The card or member; without it, the member of the bearer token.
@@ -70,16 +73,19 @@ fn account(kind: &'static str, b: Option<pb::AccountBalance>) -> Option<AccountO
     request_body = BalanceRequest,
     responses(
         (status = 200, description = "The accounts", body = Envelope<Vec<AccountOut>>),
-        (status = 404, description = "Unknown card", body = Envelope<serde_json::Value>),
+        (status = 400, description = "Invalid fields, or no card and no member token", body = Envelope<serde_json::Value>),
+        (status = 401, description = "No or unknown API key, or a bad member token", body = Envelope<serde_json::Value>),
+        (status = 404, description = "Unknown card (messageCode CardNotFound)", body = Envelope<serde_json::Value>),
+        (status = 503, description = "A service is unavailable", body = Envelope<serde_json::Value>),
     ),
-    security(("api_key" = []))
+    security(("api_key" = []), ("api_key" = [], "bearer" = []))
 )]
 pub async fn balance(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<BalanceRequest>,
 ) -> Result<Envelope<Vec<AccountOut>>, GatewayError> {
-    app.partners.device(&headers)?;
+    app.keys.device(&headers)?;
     let identifier = match (&body.identifier, crate::auth::bearer(&headers)) {
         (Some(id), _) => id.to_pb()?,
         (None, Some(token)) => pb::Identifier {
@@ -100,8 +106,9 @@ pub async fn balance(
     Ok(Envelope::ok(accounts.into_iter().flatten().collect()))
 }
 
-/// getPossibleLoyalty's JSON request (seed 003's fields).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// getPossibleLoyalty's JSON request (seed 003's fields). (No `Debug`: it
+/// carries a PAN.)
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PossibleLoyaltyRequest {
     /// The order in the payment system (at most 36 characters).
@@ -152,22 +159,40 @@ async fn possible(
         error_message: message.into(),
         ..PossibleLoyalty::default()
     };
-    if app.partners.device(headers).is_err() {
+    let Ok(device) = app.keys.device(headers) else {
         return Ok(PossibleLoyalty {
             error_code: "5".into(),
             error_message: "Access denied".into(),
             ..PossibleLoyalty::default()
         });
+    };
+    // Seed 003: orderId is ANS36.
+    if r.order_id.len() > MAX_ORDER_ID {
+        return Err(GatewayError::invalid(
+            "orderId",
+            format!("is longer than {MAX_ORDER_ID} characters"),
+        ));
     }
+    // The order is the e-shop's purchase: the same partner's id space.
+    let r = pb::GetPossibleLoyaltyRequest {
+        order_id: super::processing::scoped(&device.partner_id, &r.order_id),
+        ..r
+    };
     let up = &app.upstream;
+    // Seed 003's amounts are digits: 20, not 20.00.
+    let digits = |v: &str| {
+        Amount::from_wire(v)
+            .map(Amount::to_wire)
+            .unwrap_or_default()
+    };
     match up.purchases().get_possible_loyalty(up.request(r)).await {
         Ok(a) => {
             let a = a.into_inner();
             Ok(PossibleLoyalty {
                 error_code: a.error_code,
                 error_message: a.error_message,
-                min_amount: a.min_amount,
-                max_amount: a.max_amount,
+                min_amount: digits(&a.min_amount),
+                max_amount: digits(&a.max_amount),
                 service_name: a.service_name,
             })
         }
@@ -193,21 +218,39 @@ async fn possible(
     )),
     responses(
         (status = 200, description = "Seed 003's answer (JSON in the envelope, or the SOAP response envelope)", body = Envelope<PossibleLoyaltyAnswer>),
-        (status = 400, description = "Invalid fields (a SOAP Fault for SOAP)", body = Envelope<serde_json::Value>),
+        (status = 400, description = "Invalid fields (JSON)", body = Envelope<serde_json::Value>),
+        (status = 413, description = "The body is too large", body = Envelope<serde_json::Value>),
+        (status = 500, description = "SOAP only: a SOAP 1.1 Fault (soap:Client) for a request that is not seed 003's envelope or has invalid fields"),
     ),
     security(("api_key" = []))
 )]
 pub async fn possible_loyalty(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if is_soap(&headers) => {
+            return xml(
+                e.status(),
+                soap::render_fault(
+                    "soap:Client",
+                    "the request body could not be read (too large?)",
+                ),
+            );
+        }
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return GatewayError::TooLarge.into_response();
+        }
+        Err(_) => return GatewayError::invalid("body", "could not be read").into_response(),
+    };
     if is_soap(&headers) {
         return soap_possible(&app, &headers, &body).await;
     }
-    let request: PossibleLoyaltyRequest = match serde_json::from_slice(&body) {
+    let request: PossibleLoyaltyRequest = match super::parse_json(&body) {
         Ok(r) => r,
-        Err(e) => return super::body_error(&e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let r = pb::GetPossibleLoyaltyRequest {
         order_id: request.order_id,
@@ -237,6 +280,16 @@ fn xml(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// Validation errors as a fault string (field names and messages; no
+/// values).
+fn fault_text(errors: &[crate::envelope::ValidationError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.error_messages.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 async fn soap_possible(app: &App, headers: &HeaderMap, body: &[u8]) -> Response {
     let client_fault = |message: &str| {
         xml(
@@ -259,7 +312,10 @@ async fn soap_possible(app: &App, headers: &HeaderMap, body: &[u8]) -> Response 
     };
     match possible(app, headers, r).await {
         Ok(p) => xml(StatusCode::OK, soap::render_response(&p)),
-        Err(GatewayError::Upstream(status)) => client_fault(status.message()),
+        Err(GatewayError::Invalid(errors)) => client_fault(&fault_text(&errors)),
+        Err(GatewayError::Upstream(status)) => {
+            client_fault(&fault_text(&crate::error::violations(&status)))
+        }
         Err(e) => client_fault(&e.to_string()),
     }
 }

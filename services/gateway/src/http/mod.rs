@@ -26,7 +26,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
-use crate::auth::PartnerKeys;
+use crate::auth::ApiKeys;
 use crate::error::GatewayError;
 use crate::limits::Limits;
 use crate::upstream::Upstream;
@@ -41,8 +41,8 @@ const MAX_PARSE_MESSAGE: usize = 160;
 pub struct App {
     /// The services.
     pub upstream: Upstream,
-    /// The partner devices.
-    pub partners: PartnerKeys,
+    /// The API keys of partner devices and operators.
+    pub keys: ApiKeys,
     /// Abuse limits of registration, login and codes.
     pub limits: Limits,
 }
@@ -116,16 +116,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(bytes)
-            .map(JsonBody)
-            .map_err(|e| body_error(&e))
+        parse_json(bytes).map(JsonBody)
     }
 }
 
-/// A JSON parser's complaint as a validation error (bounded: a parser may
-/// quote the bad value).
-pub fn body_error(e: &serde_json::Error) -> GatewayError {
-    GatewayError::invalid("body", bounded(&e.to_string()))
+/// Parses a JSON body; a complaint names the field (`cheque.lines[0].amount`)
+/// and never repeats the bad value (it may be a card number or a PIN).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if matches!(path.as_str(), "." | "?" | "") {
+            "body".to_owned()
+        } else {
+            path
+        };
+        GatewayError::invalid(&field, without_values(&e.inner().to_string()))
+    })
+}
+
+/// A parser's message without the values it quotes (serde quotes them in
+/// backticks) and without its position suffix.
+pub fn without_values(message: &str) -> String {
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(head, _)| head);
+    let mut out = String::with_capacity(message.len());
+    for (i, part) in message.split('`').enumerate() {
+        out.push_str(if i % 2 == 0 { part } else { "…" });
+    }
+    bounded(&out)
 }
 
 /// The routes of one prefix.
@@ -266,6 +286,26 @@ mod tests {
             "RewardData"
         );
         assert_eq!(pascal("FIELD_TYPE_STRING", "FIELD_TYPE_"), "String");
+    }
+
+    #[test]
+    fn parse_errors_name_the_field_and_not_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Body {
+            #[allow(dead_code)]
+            pan: String,
+        }
+        let Err(GatewayError::Invalid(errors)) =
+            parse_json::<Body>(br#"{"pan": 4276010013866254}"#)
+        else {
+            panic!("refused")
+        };
+        assert_eq!(errors[0].field, "pan");
+        assert!(!errors[0].error_messages[0].contains("4276"), "{errors:?}");
+        let Err(GatewayError::Invalid(errors)) = parse_json::<Body>(b"{") else {
+            panic!("refused")
+        };
+        assert_eq!(errors[0].field, "body");
     }
 
     #[test]

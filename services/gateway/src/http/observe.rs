@@ -10,14 +10,12 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing::Instrument as _;
-
-use crate::envelope::{Envelope, ResultBlock, ResultState};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -66,7 +64,12 @@ pub async fn observe(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().to_string();
+    // Only standard methods become labels: arbitrary method names must not
+    // grow the metrics without bound.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS") => m.to_owned(),
+        _ => "other".to_owned(),
+    };
     let span = tracing::info_span!("http", method = %method, route = %route);
     if let Some(tp) = request
         .headers()
@@ -80,8 +83,30 @@ pub async fn observe(
             .await
         {
             Ok(r) => r,
-            Err(_) => timed_out(),
+            Err(_) => span.in_scope(|| {
+                crate::error::fail(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &format!("no answer within {:?}", observer.timeout),
+                )
+            }),
         };
+    // axum's own 405 has no body: give it the envelope (keeping `Allow`).
+    let response = if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+        let mut r = axum::response::IntoResponse::into_response(
+            crate::error::GatewayError::MethodNotAllowed,
+        );
+        if let Some(allow) = allow {
+            r.headers_mut().insert(axum::http::header::ALLOW, allow);
+        }
+        r
+    } else {
+        response
+    };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     span.in_scope(|| {
@@ -100,17 +125,4 @@ pub async fn observe(
         .get_or_create(&vec![("route", route)])
         .observe(elapsed.as_secs_f64());
     response
-}
-
-fn timed_out() -> Response {
-    let body = Envelope::<serde_json::Value> {
-        data: None,
-        result: ResultBlock {
-            state: ResultState::Fail,
-            message: Some("the request took too long; retry with the same operation id".into()),
-            message_code: Some("Timeout".into()),
-            validation_errors: None,
-        },
-    };
-    (StatusCode::GATEWAY_TIMEOUT, axum::Json(body)).into_response()
 }

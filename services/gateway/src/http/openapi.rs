@@ -128,8 +128,23 @@ impl Modify for Prefixes {
                 ("/publicapi/v1.2/History".to_owned(), item)
             })
             .collect();
+        // The payment gateway's own SOAP path (seed 003).
+        let soap: Vec<_> = openapi
+            .paths
+            .paths
+            .iter()
+            .filter(|(path, _)| path.as_str() == "/api/v1/Processing/getPossibleLoyalty")
+            .map(|(_, item)| {
+                let mut item = item.clone();
+                if let Some(op) = item.post.as_mut() {
+                    op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_soap_path"));
+                }
+                ("/webservices/merchant/loyalty".to_owned(), item)
+            })
+            .collect();
         openapi.paths.paths.extend(copies);
         openapi.paths.paths.extend(v1_1);
+        openapi.paths.paths.extend(soap);
     }
 }
 

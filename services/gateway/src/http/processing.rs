@@ -30,7 +30,8 @@ use crate::error::GatewayError;
 const PURCHASES_DOMAIN: &str = "loyalty.purchases";
 
 /// The body of a processing method. Each method reads the fields it names.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// (No `Debug`: it carries card numbers and the PIN.)
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ProcessingRequest {
     /// The step's own id: unique per step; repeating it repeats the step
@@ -41,7 +42,8 @@ pub struct ProcessingRequest {
     /// The cashier.
     pub cashier: Option<String>,
     /// Whose card: `{"type": "Card", "value": "…"}`. Without it, the
-    /// member of the `Authorization: Bearer` token.
+    /// member of the `Authorization: Bearer` token (an e-shop acting for a
+    /// logged-in member; the device's key then goes in `X-Api-Key`).
     pub identifier: Option<IdentifierIn>,
     /// The cheque (Calculate, Available, Payment, Bonus).
     pub cheque: Option<ChequeIn>,
@@ -122,24 +124,30 @@ fn some(v: &str) -> Option<String> {
 }
 
 impl ProcessingAnswer {
-    fn from_pb(a: Option<&pb::Answer>) -> Self {
-        let Some(a) = a else {
-            return Self {
-                code: "Ok".into(),
-                ..Self::default()
-            };
-        };
-        Self {
+    /// The service's answer; an answer missing, or with a code this gateway
+    /// does not know, is a failure (never read as `Ok`).
+    fn from_pb(a: Option<&pb::Answer>) -> Result<Self, GatewayError> {
+        let a = a.ok_or_else(|| anyhow::anyhow!("purchases answered without an answer"))?;
+        let code = code_name(a.code)
+            .ok_or_else(|| anyhow::anyhow!("purchases answered processing code {}", a.code))?;
+        Ok(Self {
             transaction_id: some(&a.transaction_id),
             operation_id: some(&a.operation_id),
-            code: code_name(a.code).to_owned(),
+            code: code.to_owned(),
             error_message: some(&a.error_message),
             cashier_message: some(&a.cashier_message),
             cheque_message: some(&a.cheque_message),
             cheque: a.cheque.as_ref().map(Into::into),
             ..Self::default()
-        }
+        })
     }
+}
+
+/// The purchase id purchases keeps for partner `partner`'s id `purchase`:
+/// one partner's device never reaches another partner's purchase, and two
+/// partners' cheque numbers never collide.
+pub fn scoped(partner: &str, purchase: &str) -> String {
+    format!("{partner}:{purchase}")
 }
 
 /// The step of a body on `purchase`, made by `device`.
@@ -160,7 +168,7 @@ async fn step(
         (None, _) => None,
     };
     Ok(pb::Step {
-        purchase_id: purchase.to_owned(),
+        purchase_id: scoped(&device.partner_id, purchase),
         operation_id: body.operation_id.clone().unwrap_or_default(),
         operation_date: body.operation_date.map(Into::into),
         identifier,
@@ -200,6 +208,7 @@ fn answer(
                     message: error_message,
                     message_code: Some(code),
                     validation_errors: None,
+                    error_id: None,
                 },
             };
             body.into_response()
@@ -258,7 +267,7 @@ async fn call(
     body: &ProcessingRequest,
     method: Method,
 ) -> Result<ProcessingAnswer, GatewayError> {
-    let device = app.partners.device(headers)?;
+    let device = app.keys.device(headers)?;
     let needs_member = matches!(
         method,
         Method::Calculate | Method::Available | Method::Payment | Method::Bonus
@@ -279,7 +288,7 @@ async fn call(
             ProcessingAnswer {
                 available_amount: Amount::from_wire(&r.available_amount),
                 available_bonus_amount: Amount::from_wire(&r.available_bonus_amount),
-                ..ProcessingAnswer::from_pb(r.answer.as_ref())
+                ..ProcessingAnswer::from_pb(r.answer.as_ref())?
             }
         }
         Method::Available => {
@@ -288,7 +297,7 @@ async fn call(
             ProcessingAnswer {
                 available_amount: Amount::from_wire(&r.available_amount),
                 min_amount: Amount::from_wire(&r.min_amount),
-                ..ProcessingAnswer::from_pb(r.answer.as_ref())
+                ..ProcessingAnswer::from_pb(r.answer.as_ref())?
             }
         }
         Method::Payment => {
@@ -303,7 +312,7 @@ async fn call(
             ProcessingAnswer {
                 amount: Amount::from_wire(&r.amount),
                 bonus_amount: Amount::from_wire(&r.bonus_amount),
-                ..ProcessingAnswer::from_pb(r.answer.as_ref())
+                ..ProcessingAnswer::from_pb(r.answer.as_ref())?
             }
         }
         Method::Bonus => {
@@ -319,7 +328,7 @@ async fn call(
             ProcessingAnswer {
                 bonus_amount: Amount::from_wire(&r.bonus_amount),
                 charged_amount: Amount::from_wire(&r.charged_amount),
-                ..ProcessingAnswer::from_pb(r.answer.as_ref())
+                ..ProcessingAnswer::from_pb(r.answer.as_ref())?
             }
         }
         Method::Confirm => {
@@ -331,7 +340,7 @@ async fn call(
                 paid_amount: Amount::from_wire(&r.paid_amount),
                 bonus_amount: Amount::from_wire(&r.bonus_amount),
                 charged_amount: Amount::from_wire(&r.charged_amount),
-                ..ProcessingAnswer::from_pb(r.answer.as_ref())
+                ..ProcessingAnswer::from_pb(r.answer.as_ref())?
             }
         }
         Method::Cancel => {
@@ -339,7 +348,7 @@ async fn call(
                 .cancel(up.request(pb::CancelRequest { step }))
                 .await?
                 .into_inner();
-            ProcessingAnswer::from_pb(r.answer.as_ref())
+            ProcessingAnswer::from_pb(r.answer.as_ref())?
         }
         Method::Refund => {
             let r = pb::RefundRequest {
@@ -352,7 +361,7 @@ async fn call(
                 taken_back_points: Amount::from_wire(&r.taken_back_points),
                 money_amount: Amount::from_wire(&r.money_amount),
                 gift_card_amount: Amount::from_wire(&r.gift_card_amount),
-                ..ProcessingAnswer::from_pb(r.answer.as_ref())
+                ..ProcessingAnswer::from_pb(r.answer.as_ref())?
             }
         }
     })
@@ -369,12 +378,16 @@ macro_rules! processing_route {
             params(("purchaseId" = String, Path, description = "The purchase (cheque) id")),
             request_body = ProcessingRequest,
             responses(
-                (status = 200, description = "The processing's answer; a refusal has its code in data[0].code", body = Envelope<Vec<ProcessingAnswer>>),
-                (status = 400, description = "Invalid fields", body = Envelope<serde_json::Value>),
-                (status = 401, description = "No or unknown API key", body = Envelope<serde_json::Value>),
-                (status = 503, description = "A service is unavailable; retry with the same operationId", body = Envelope<serde_json::Value>),
+                (status = 200, description = "The processing's answer; a refusal has its code in data[0].code and result.state Error", body = Envelope<Vec<ProcessingAnswer>>),
+                (status = 400, description = "Invalid fields (validationErrors)", body = Envelope<serde_json::Value>),
+                (status = 401, description = "No or unknown API key, or a bad member token", body = Envelope<serde_json::Value>),
+                (status = 403, description = "An operator's key", body = Envelope<serde_json::Value>),
+                (status = 413, description = "The body is too large", body = Envelope<serde_json::Value>),
+                (status = 502, description = "A service failed (errorId in the log)", body = Envelope<serde_json::Value>),
+                (status = 503, description = "A service is unavailable or busy; retry with the same operationId", body = Envelope<serde_json::Value>),
+                (status = 504, description = "No answer in time; retry with the same operationId", body = Envelope<serde_json::Value>),
             ),
-            security(("api_key" = []))
+            security(("api_key" = []), ("api_key" = [], "bearer" = []))
         )]
         pub async fn $name(
             State(app): State<Arc<App>>,

@@ -23,14 +23,14 @@ fn some(v: String) -> Option<String> {
 }
 
 /// An e-mail address (masked when read back).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct EmailValue {
     /// The address.
     pub email: Option<String>,
 }
 
 /// The e-mail being confirmed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EmailOut {
     /// The confirmed address (masked), if any.
@@ -61,7 +61,7 @@ pub async fn get_email(State(app): State<Arc<App>>, headers: HeaderMap) -> Answe
 }
 
 /// A new e-mail address.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct SetEmailRequest {
     /// The address.
@@ -154,7 +154,7 @@ pub async fn answers(
 }
 
 /// A card number.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CardRequest {
     /// The physical card's number (`9116580844911085`).
@@ -162,7 +162,7 @@ pub struct CardRequest {
 }
 
 /// A card bound to the member.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CardOut {
     /// Its number (masked when it was typed in).
@@ -195,7 +195,7 @@ pub async fn set_card(
 }
 
 /// Whether a virtual card may be issued.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EmitVirtualOut {
     /// Virtual cards the member has.

@@ -20,7 +20,7 @@ use crate::error::GatewayError;
 type Answer<T> = Result<Envelope<T>, GatewayError>;
 
 /// BeginRegistration's body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct BeginRegistrationRequest {
     /// Phone number (`79123487979`) or card number.
@@ -30,7 +30,7 @@ pub struct BeginRegistrationRequest {
 }
 
 /// BeginRegistration's answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BeginRegistrationAnswer {
     /// `Success` or `PasswordRequired`.
@@ -71,7 +71,7 @@ pub async fn begin(
 }
 
 /// A registration step and whether it is done.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionOut {
     /// `AcceptTenderOffer`, `ChangePhone`, `ChangeEmail`, `PasswordRequired`,
@@ -84,7 +84,7 @@ pub struct ActionOut {
 }
 
 /// The registration steps.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct ActionsOut {
     /// Each step.
     pub actions: Vec<ActionOut>,
@@ -130,7 +130,7 @@ pub async fn accept_tender_offer(
 }
 
 /// A masked phone number.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneOut {
     /// `***1234`.
@@ -138,7 +138,7 @@ pub struct PhoneOut {
 }
 
 /// The phone being confirmed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumberOut {
     /// The confirmed phone (masked), if any.
@@ -169,7 +169,7 @@ pub async fn get_phone(State(app): State<Arc<App>>, headers: HeaderMap) -> Answe
 }
 
 /// A new phone number.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SetPhoneRequest {
     /// The number (`75645615615`).
@@ -177,7 +177,7 @@ pub struct SetPhoneRequest {
 }
 
 /// How long the confirm code is.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeSentOut {
     /// Digits of the code sent.
@@ -210,7 +210,7 @@ pub async fn set_phone(
 }
 
 /// A confirm code.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConfirmRequest {
     /// The code received.
@@ -218,7 +218,7 @@ pub struct ConfirmRequest {
 }
 
 /// A new token.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenOut {
     /// Use it from now on.
@@ -271,7 +271,7 @@ pub async fn resend_phone_code(
 }
 
 /// A password.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct PasswordRequest {
     /// The password (never logged).
@@ -304,7 +304,7 @@ pub async fn set_password(
 }
 
 /// TryFinishRegistration's answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FinishOut {
     /// Every required step done.
@@ -332,7 +332,7 @@ pub async fn try_finish(State(app): State<Arc<App>>, headers: HeaderMap) -> Answ
 }
 
 /// `filter.onlyRequired`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct QuestionsQuery {
     /// Only the required questions.
     #[serde(rename = "filter.onlyRequired", default)]

@@ -20,7 +20,7 @@ use super::App;
 use crate::error::GatewayError;
 
 /// The token request (form-encoded).
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct TokenRequest {
     /// `password`.
@@ -32,7 +32,7 @@ pub struct TokenRequest {
 }
 
 /// The token.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct TokenResponse {
     /// The member's token: `Authorization: Bearer <access_token>`.
     pub access_token: String,
@@ -43,7 +43,7 @@ pub struct TokenResponse {
 }
 
 /// An OAuth2 error answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct OAuthError {
     /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`, `slow_down`, `temporarily_unavailable`.
     pub error: &'static str,
