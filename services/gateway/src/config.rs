@@ -21,6 +21,8 @@ pub const ENV_CERTIFICATES_URL: &str = "GATEWAY_CERTIFICATES_URL";
 pub const ENV_API_KEYS_FILE: &str = "GATEWAY_API_KEYS_FILE";
 /// Env: longest time one request may take, in seconds.
 pub const ENV_REQUEST_TIMEOUT: &str = "GATEWAY_REQUEST_TIMEOUT_SECS";
+/// Env: longest time a file upload (a batch, a certificate import) may take.
+pub const ENV_UPLOAD_TIMEOUT: &str = "GATEWAY_UPLOAD_TIMEOUT_SECS";
 /// Env: largest request body, in KiB.
 pub const ENV_MAX_BODY_KIB: &str = "GATEWAY_MAX_BODY_KIB";
 
@@ -64,7 +66,12 @@ pub struct GatewayArgs {
     /// Longest time one request may take end to end, in seconds.
     #[arg(long, env = ENV_REQUEST_TIMEOUT, default_value_t = 30)]
     pub request_timeout_secs: u64,
-    /// Largest request body, in KiB.
+    /// Longest time a file upload (batch balance changes, a certificate
+    /// import) may take end to end, in seconds.
+    #[arg(long, env = ENV_UPLOAD_TIMEOUT, default_value_t = 3600)]
+    pub upload_timeout_secs: u64,
+    /// Largest request body, in KiB (file uploads are streamed and have
+    /// their own bound).
     #[arg(long, env = ENV_MAX_BODY_KIB, default_value_t = 256)]
     pub max_body_kib: usize,
     /// Log line format.
@@ -101,6 +108,12 @@ impl GatewayArgs {
             return Err(ConfigError::Invalid {
                 flag: "request-timeout-secs",
                 reason: format!("must be between 1 and {MAX_REQUEST_TIMEOUT_SECS}"),
+            });
+        }
+        if !(1..=86_400).contains(&self.upload_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                flag: "upload-timeout-secs",
+                reason: "must be between 1 and 86400".into(),
             });
         }
         if !(1..=MAX_BODY_KIB).contains(&self.max_body_kib) {

@@ -64,6 +64,7 @@ pub async fn run(
     let observer = Arc::new(http::observe::Observer::new(
         &mut registry,
         Duration::from_secs(args.request_timeout_secs),
+        Duration::from_secs(args.upload_timeout_secs),
     ));
     let router = http::router(Arc::clone(&app), args.max_body_kib * 1024).layer(
         axum::middleware::from_fn_with_state(observer, http::observe::observe),

@@ -267,11 +267,26 @@ pub fn read(
     csv_header: &CsvHeader,
     tx: &mpsc::Sender<pb::ApplyBatchRequest>,
 ) -> anyhow::Result<()> {
+    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    read_from(file, csv, csv_header, tx)
+}
+
+/// [`read`] from any reader (an HTTP body, say): CSV when `csv`, else the
+/// seed's JSON.
+pub fn read_from(
+    reader: impl std::io::Read,
+    csv: bool,
+    csv_header: &CsvHeader,
+    tx: &mpsc::Sender<pb::ApplyBatchRequest>,
+) -> anyhow::Result<()> {
     let upload = Upload {
         tx,
         digest: RefCell::new(None),
     };
-    read_into(path, csv_header, &upload)?;
+    read_into(reader, csv, csv_header, &upload)?;
     let trailer = upload.digest.borrow().as_ref().map(BatchDigest::trailer);
     if let Some(t) = trailer {
         send(&upload, Part::Trailer(t));
@@ -279,12 +294,13 @@ pub fn read(
     Ok(())
 }
 
-fn read_into(path: &Path, csv_header: &CsvHeader, sink: Sink<'_>) -> anyhow::Result<()> {
-    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-    {
+fn read_into(
+    file: impl std::io::Read,
+    csv: bool,
+    csv_header: &CsvHeader,
+    sink: Sink<'_>,
+) -> anyhow::Result<()> {
+    if csv {
         send(
             sink,
             Part::Header(pb::BatchHeader {

@@ -4,6 +4,7 @@
 //! health, `/openapi.json` and `/docs`.
 
 pub mod account;
+pub mod batch;
 pub mod cheque;
 pub mod loyalty;
 pub mod observe;
@@ -228,6 +229,7 @@ fn api(app: &Arc<App>) -> Router<Arc<App>> {
         .route(&format!("{purchase}/Confirm"), post(processing::confirm))
         .route(&format!("{purchase}/Cancel"), post(processing::cancel))
         .route(&format!("{purchase}/Refund"), post(processing::refund))
+        .route("/Batch/BalanceChanges", post(batch::balance_changes))
         .route("/Processing/Balance", post(loyalty::balance))
         .route(
             "/Processing/getPossibleLoyalty",

@@ -25,11 +25,19 @@ pub struct Observer {
     requests: Family<Labels, Counter>,
     seconds: Family<Labels, Histogram>,
     timeout: Duration,
+    long_timeout: Duration,
+}
+
+/// Routes that stream files (batches, certificate imports): they get the
+/// long timeout.
+fn is_long(route: &str) -> bool {
+    route.contains("/Batch/") || route.contains("/Certificates/Import")
 }
 
 impl Observer {
-    /// Registers the metrics in `registry`; requests time out after `timeout`.
-    pub fn new(registry: &mut Registry, timeout: Duration) -> Self {
+    /// Registers the metrics in `registry`; requests time out after
+    /// `timeout`, file uploads after `long_timeout`.
+    pub fn new(registry: &mut Registry, timeout: Duration, long_timeout: Duration) -> Self {
         let requests = Family::<Labels, Counter>::default();
         let seconds = Family::<Labels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))) as fn() -> Histogram,
@@ -48,6 +56,7 @@ impl Observer {
             requests,
             seconds,
             timeout,
+            long_timeout,
         }
     }
 }
@@ -78,15 +87,18 @@ pub async fn observe(
     {
         kit::telemetry::set_parent_from_traceparent(&span, tp);
     }
+    let timeout = if is_long(&route) {
+        observer.long_timeout
+    } else {
+        observer.timeout
+    };
     let response =
-        match tokio::time::timeout(observer.timeout, next.run(request).instrument(span.clone()))
-            .await
-        {
+        match tokio::time::timeout(timeout, next.run(request).instrument(span.clone())).await {
             Ok(r) => r,
             Err(_) => span.in_scope(|| {
                 crate::error::fail(
                     StatusCode::GATEWAY_TIMEOUT,
-                    &format!("no answer within {:?}", observer.timeout),
+                    &format!("no answer within {timeout:?}"),
                 )
             }),
         };

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{PREFIXES, account, loyalty, processing, profile, registration, token};
+use super::{PREFIXES, account, batch, loyalty, processing, profile, registration, token};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -53,11 +53,13 @@ use super::{PREFIXES, account, loyalty, processing, profile, registration, token
         account::balance,
         account::history,
         token::token,
+        batch::balance_changes,
     ),
     modifiers(&Security, &Prefixes),
     tags(
         (name = "Processing", description = "Purchases at the till and online (seed 001), for partner devices with an API key"),
         (name = "Registration", description = "Registration by phone or card, step by step (seed 001), with the member's token"),
+        (name = "Operators", description = "Batch balance changes (seed 001, types 2-5, with seed 004's report) and certificates, with an operator's API key"),
         (name = "User", description = "Login (OAuth2 password grant), the member's balances and History (seed 001)"),
     )
 )]

@@ -1,0 +1,115 @@
+//! Operators over HTTP through the real gateway: the seed-001 batch of
+//! balance changes applied through the real ledger (members resolved by
+//! the real identity), answered with seed 004's report as JSON in the
+//! envelope or as CSV; CSV bodies; a broken body applies nothing; only an
+//! operator's key may.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use serde_json::json;
+use tests_e2e::gateway::{DEVICE_KEY, Gateway, OPERATOR_KEY};
+use tests_e2e::purchases::{bonus_balance, member_with_points, world};
+
+const BATCH: &str = "/api/v1/Batch/BalanceChanges";
+
+fn seed_line(member_no: &str, points: f64) -> serde_json::Value {
+    json!({
+        "memberNo": member_no,
+        "Description": "string",
+        "operationDate": "2013-08-14 12:26:14",
+        "merchantName": " merchantName",
+        "transactionAmount": 152246.54,
+        "pointsAmount": points
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_batch_is_applied_and_reported_as_seed_004() {
+    let w = world(&[]).await;
+    let g = Gateway::start(&w).await;
+    let (card, member) = member_with_points(&w, "10").await;
+    let request_id = format!("batch-{}", uuid::Uuid::new_v4());
+    // The seed's field order: the header before `accrue` (the body is
+    // streamed to the ledger line by line).
+    let body = format!(
+        "{{\"requestId\": \"{request_id}\", \"type\": 2, \"accrueDescription\": \"string\", \"accrue\": [{}, {}]}}",
+        seed_line(&card, 1522.46),
+        seed_line("0000000000000", 5.0)
+    );
+    let json_body = |path: &str, headers: &'static [(&'static str, &'static str)]| {
+        let (g, body) = (&g, body.clone());
+        let path = path.to_owned();
+        async move { g.post_raw(&path, "application/json", &body, headers).await }
+    };
+    const OPERATOR: &[(&str, &str)] = &[("x-api-key", OPERATOR_KEY)];
+
+    // JSON in, seed 004's JSON report in the envelope: one line applied,
+    // the unknown member reported at its line.
+    let report = json_body(BATCH, OPERATOR).await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    assert_eq!(report.json["result"]["state"], "Success", "{}", report.text);
+    let text = report.json["data"].to_string();
+    assert!(text.contains(&request_id), "{text}");
+    assert_eq!(bonus_balance(&w, &member).await.available, "1532.46");
+
+    // The same batch again: the first report, nothing applied twice; as
+    // seed 004's CSV this time.
+    let csv = json_body(&format!("{BATCH}?format=csv"), OPERATOR).await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert!(
+        csv.content_type.starts_with("text/csv"),
+        "{}",
+        csv.content_type
+    );
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("0;{request_id};")),
+        "{}",
+        csv.text
+    );
+    assert_eq!(lines[1], format!("errors;{request_id};1"), "{}", csv.text);
+    assert!(lines[2].starts_with("errorAtLine;2;"), "{}", csv.text);
+    assert_eq!(bonus_balance(&w, &member).await.available, "1532.46");
+
+    // A CSV body, its header in the query, the CSV report by Accept.
+    let csv_id = format!("csv-{}", uuid::Uuid::new_v4());
+    let file = format!(
+        "memberNo,Description,operationDate,merchantName,transactionAmount,pointsAmount\n{card},welcome,2013-08-14 12:26:14,shop,100,7.54\n"
+    );
+    let from_csv = g
+        .post_raw(
+            &format!("{BATCH}?requestId={csv_id}&type=4&accrueDescription=manual"),
+            "text/csv",
+            &file,
+            &[("x-api-key", OPERATOR_KEY), ("accept", "text/csv")],
+        )
+        .await;
+    assert_eq!(from_csv.status, 200, "{}", from_csv.text);
+    assert_eq!(
+        from_csv.text.lines().nth(1),
+        Some(format!("errors;{csv_id};0").as_str()),
+        "{}",
+        from_csv.text
+    );
+    assert_eq!(bonus_balance(&w, &member).await.available, "1540.00");
+
+    // A body that breaks off: nothing applied, the upload refused.
+    let broken = g
+        .post_raw(
+            BATCH,
+            "application/json",
+            &format!(
+                "{{\"requestId\": \"broken-1\", \"type\": 2, \"accrue\": [{}, {{\"memberNo\": ",
+                seed_line(&card, 1.0)
+            ),
+            OPERATOR,
+        )
+        .await;
+    assert_eq!(broken.status, 400, "{}", broken.text);
+    assert_eq!(broken.json["result"]["state"], "ValidationError");
+    assert_eq!(bonus_balance(&w, &member).await.available, "1540.00");
+
+    // Only an operator's key.
+    let device = json_body(BATCH, &[("x-api-key", DEVICE_KEY)]).await;
+    assert_eq!(device.status, 403, "{}", device.text);
+    assert_eq!(json_body(BATCH, &[]).await.status, 401);
+}
