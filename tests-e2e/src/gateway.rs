@@ -50,6 +50,11 @@ impl Gateway {
     /// Starts the gateway in front of `w` with one partner device (partner
     /// `shop`, location `web`) and one operator, and waits until it answers.
     pub async fn start(w: &World) -> Self {
+        Self::start_with(w, &format!("http://127.0.0.1:{}", free_port())).await
+    }
+
+    /// [`Gateway::start`] with the certificates service at `certificates_url`.
+    pub async fn start_with(w: &World, certificates_url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("api-keys.toml");
         std::fs::write(
@@ -77,10 +82,7 @@ impl Gateway {
                 "--purchases-url",
                 &format!("http://127.0.0.1:{}", w.purchases.grpc_port),
             ])
-            .args([
-                "--certificates-url",
-                &format!("http://127.0.0.1:{}", free_port()),
-            ])
+            .args(["--certificates-url", certificates_url])
             .args(["--api-keys-file", keys.to_str().unwrap()])
             .env("RUST_LIB_BACKTRACE", "0");
         let process = ServiceProcess::start(spec).await.unwrap();

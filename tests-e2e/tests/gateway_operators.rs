@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use serde_json::json;
+use tests_e2e::certificates::{FIRST, UPDATE};
 use tests_e2e::gateway::{DEVICE_KEY, Gateway, OPERATOR_KEY};
 use tests_e2e::purchases::{bonus_balance, member_with_points, world};
 
@@ -112,4 +113,115 @@ async fn the_seeds_batch_is_applied_and_reported_as_seed_004() {
     let device = json_body(BATCH, &[("x-api-key", DEVICE_KEY)]).await;
     assert_eq!(device.status, 403, "{}", device.text);
     assert_eq!(json_body(BATCH, &[]).await.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_certificate_files_are_imported_and_found_over_http() {
+    let w = world(&[]).await;
+    let data = tempfile::tempdir().unwrap();
+    let (certificates, _) = tests_e2e::certificates::start(data.path()).await;
+    let g = Gateway::start_with(
+        &w,
+        &format!("http://127.0.0.1:{}", certificates_port(&certificates)),
+    )
+    .await;
+    let op = [("x-api-key", OPERATOR_KEY)];
+    let ok = |a: &tests_e2e::gateway::Answer| {
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.json["result"]["state"], "Success", "{}", a.text);
+    };
+    ok(&g
+        .post_with(
+            "/api/v1/Certificates/Types",
+            &json!({"typeId": "gift", "name": "Gift certificate", "oneTime": false, "currency": "RUB"}),
+            &op,
+        )
+        .await);
+    ok(&g
+        .post_with(
+            "/api/v1/Certificates/Templates",
+            &json!({"templateId": "tpl-gift", "name": "Printed", "typeId": "gift"}),
+            &op,
+        )
+        .await);
+    ok(&g
+        .post_with(
+            "/api/v1/Certificates/Issues",
+            &json!({"issueId": "issue-1", "typeId": "gift", "templateId": "tpl-gift"}),
+            &op,
+        )
+        .await);
+
+    // Seed 000's first file: four certificates, seed 004's report.
+    let import = "/api/v1/Certificates/Import?issueId=issue-1";
+    let first = g
+        .post_raw(&format!("{import}&importId=job-1"), "text/csv", FIRST, &op)
+        .await;
+    ok(&first);
+    assert_eq!(first.json["data"]["code"], 0, "{}", first.text);
+    assert_eq!(first.json["data"]["import"]["created"], 4, "{}", first.text);
+    // The job's report by its id, as seed 004's CSV.
+    let again = g
+        .get_with("/api/v1/Certificates/Imports/job-1?format=csv", &op)
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert!(again.text.starts_with("0;job-1;"), "{}", again.text);
+    assert_eq!(again.text.lines().nth(1), Some("errors;job-1;0"));
+    // The update file: …0002 redeemed.
+    let update = g
+        .post_raw(&format!("{import}&importId=job-2"), "text/csv", UPDATE, &op)
+        .await;
+    ok(&update);
+    assert_eq!(
+        update.json["data"]["import"]["updated"], 2,
+        "{}",
+        update.text
+    );
+    let found = g
+        .post_with(
+            "/api/v1/Certificates/Find",
+            &json!({"type": "Number", "value": "7770002105606220002"}),
+            &op,
+        )
+        .await;
+    ok(&found);
+    assert_eq!(found.json["data"]["status"], "Redeemed", "{}", found.text);
+    let by_strip = g
+        .post_with(
+            "/api/v1/Certificates/Find",
+            &json!({"type": "Strip2", "value": "7770002105606227847=26067229740000001"}),
+            &op,
+        )
+        .await;
+    assert_eq!(
+        by_strip.json["data"]["amount"],
+        json!(555),
+        "{}",
+        by_strip.text
+    );
+    assert_eq!(by_strip.json["data"]["status"], "Activated");
+    let unknown = g
+        .post_with(
+            "/api/v1/Certificates/Find",
+            &json!({"type": "Number", "value": "1"}),
+            &op,
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    // Only operators.
+    let device = g
+        .post_with(
+            "/api/v1/Certificates/Find",
+            &json!({"type": "Number", "value": "7770002105606220002"}),
+            &[("x-api-key", DEVICE_KEY)],
+        )
+        .await;
+    assert_eq!(device.status, 403);
+}
+
+/// The gRPC port `certificates` was started on (from its spec's args).
+fn certificates_port(p: &tests_e2e::harness::ServiceProcess) -> u16 {
+    let args = &p.spec().args;
+    let i = args.iter().position(|a| a == "--grpc-addr").unwrap();
+    args[i + 1].rsplit(':').next().unwrap().parse().unwrap()
 }

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod batch;
+pub mod certificates;
 pub mod cheque;
 pub mod loyalty;
 pub mod observe;
@@ -230,6 +231,18 @@ fn api(app: &Arc<App>) -> Router<Arc<App>> {
         .route(&format!("{purchase}/Cancel"), post(processing::cancel))
         .route(&format!("{purchase}/Refund"), post(processing::refund))
         .route("/Batch/BalanceChanges", post(batch::balance_changes))
+        .route("/Certificates/Types", post(certificates::define_type))
+        .route(
+            "/Certificates/Templates",
+            post(certificates::define_template),
+        )
+        .route("/Certificates/Issues", post(certificates::create_issue))
+        .route("/Certificates/Import", post(certificates::import))
+        .route(
+            "/Certificates/Imports/{importId}",
+            get(certificates::get_import),
+        )
+        .route("/Certificates/Find", post(certificates::find))
         .route("/Processing/Balance", post(loyalty::balance))
         .route(
             "/Processing/getPossibleLoyalty",

@@ -10,7 +10,9 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{PREFIXES, account, batch, loyalty, processing, profile, registration, token};
+use super::{
+    PREFIXES, account, batch, certificates, loyalty, processing, profile, registration, token,
+};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -54,6 +56,12 @@ use super::{PREFIXES, account, batch, loyalty, processing, profile, registration
         account::history,
         token::token,
         batch::balance_changes,
+        certificates::define_type,
+        certificates::define_template,
+        certificates::create_issue,
+        certificates::import,
+        certificates::get_import,
+        certificates::find,
     ),
     modifiers(&Security, &Prefixes),
     tags(
