@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh kit            the event-sourcing kit (cargo bench -p kit --bench kit)
 #   scripts/bench.sh ledger         a service's benchmarks, once the service exists
+#   scripts/bench.sh gateway        HTTP through the gateway beside direct gRPC (release binaries)
 #   scripts/bench.sh all            (default) every target above that exists
 #   scripts/bench.sh kit -- ARGS    ARGS go to the benchmark binary
 #
@@ -14,7 +15,7 @@ cd "$REPO"
 
 # Targets of `all`, in order. Any other service directory with a benches/ folder
 # is added after them.
-DEFAULT_TARGETS=(kit ledger identity purchases certificates)
+DEFAULT_TARGETS=(kit ledger identity purchases certificates gateway)
 
 # usage: the comment block at the top of this file.
 usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }
@@ -31,6 +32,11 @@ bench_one() {
 	if [ "$target" = kit ]; then
 		header "cargo bench -p kit --bench kit"
 		cargo bench -p kit --bench kit ${1+-- "$@"}
+	elif [ "$target" = gateway ]; then
+		# The gateway's benchmark runs the real release binaries.
+		header "cargo build --release --workspace --bins; cargo bench -p tests-e2e --bench gateway"
+		cargo build --release --workspace --bins
+		cargo bench -p tests-e2e --bench gateway ${1+-- "$@"}
 	elif [ -f "$dir/Cargo.toml" ]; then
 		local pkg
 		pkg="$(package_name "$dir")"

@@ -138,7 +138,7 @@ async fn a_member_registers_logs_in_and_reads_balance_and_history_over_http() {
     let emit = g.get_with("/api/v1/Cards/EmitVirtual", &h3).await;
     assert_eq!(ok(&emit)["isVirtualCardEmissionAllowed"], true);
     let card = g.put_with("/api/v1/Cards/EmitVirtual", &h3).await;
-    assert!(ok(&card)["cardNumber"].is_string(), "{}", card.text);
+    let virtual_card = ok(&card)["cardNumber"].as_str().unwrap().to_owned();
     let finished = g
         .post_with(
             "/api/v1/Registration/TryFinishRegistration",
@@ -148,6 +148,21 @@ async fn a_member_registers_logs_in_and_reads_balance_and_history_over_http() {
         .await;
     let data = ok(&finished);
     assert_eq!(data["registrationCompleted"], true, "{}", finished.text);
+    let t4 = data["authToken"].as_str().unwrap_or(&t3).to_owned();
+    let auth4 = bearer(&t4);
+    let h4 = [("authorization", auth4.as_str())];
+    let user = g.get_with("/api/v1/User", &h4).await;
+    assert_eq!(ok(&user)["state"], "Registered", "{}", user.text);
+    let cards = g.get_with("/api/v1/Cards", &h4).await;
+    assert!(
+        ok(&cards)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["cardNumber"] == virtual_card.as_str() && c["kind"] == "Virtual"),
+        "{}",
+        cards.text
+    );
 
     // Login with the password grant.
     let login = g

@@ -1,4 +1,4 @@
-//! The member's own account (seed 001): `User/Balance` and `History`
+//! The member's own account (seed 001): `User`, `Cards`, `User/Balance` and `History`
 //! (`api/v1.1/History`, `publicapi/v1.2/History`) with the seed's
 //! `filter.*` parameters, for the member of the bearer token.
 
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
+use loyalty_proto::identity::v1 as ipb;
 use loyalty_proto::ledger::v1 as pb;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -184,4 +185,59 @@ pub async fn history(
         "allCount": r.all_count,
         "rows": r.rows.iter().map(row).collect::<Vec<_>>(),
     })))
+}
+
+async fn member(app: &App, headers: &HeaderMap) -> Result<ipb::GetMemberResponse, GatewayError> {
+    let up = &app.upstream;
+    let member_id = up.member_of(member_token(headers)?).await?;
+    Ok(up
+        .members()
+        .get_member(up.request(ipb::GetMemberRequest { member_id }))
+        .await?
+        .into_inner())
+}
+
+fn cards(m: &ipb::GetMemberResponse) -> Vec<Value> {
+    m.cards
+        .iter()
+        .map(|c| {
+            json!({
+                "cardNumber": c.card_number,
+                "kind": pascal(c.kind().as_str_name(), "CARD_KIND_"),
+                "state": pascal(c.state().as_str_name(), "CARD_STATE_"),
+            })
+        })
+        .collect()
+}
+
+/// The member of the token: state, masked contacts, consent, cards, profile.
+#[utoipa::path(get, path = "/api/v1/User", tag = "User",
+    responses((status = 200, body = Envelope<Value>), (status = 401, body = Envelope<Value>)),
+    security(("bearer" = [])))]
+pub async fn user(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Envelope<Value>, GatewayError> {
+    let m = member(&app, &headers).await?;
+    Ok(Envelope::ok(json!({
+        "memberId": m.member_id,
+        "state": pascal(m.state().as_str_name(), "MEMBER_STATE_"),
+        "phoneNumber": text(&m.phone_masked),
+        "email": text(&m.email_masked),
+        "mailingConsent": m.mailing_consent,
+        "cards": cards(&m),
+        "profile": m.profile,
+    })))
+}
+
+/// The member's cards (their own, so in full), with kind and state.
+#[utoipa::path(get, path = "/api/v1/Cards", tag = "User",
+    responses((status = 200, body = Envelope<Value>), (status = 401, body = Envelope<Value>)),
+    security(("bearer" = [])))]
+pub async fn member_cards(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Envelope<Value>, GatewayError> {
+    let m = member(&app, &headers).await?;
+    Ok(Envelope::ok(Value::Array(cards(&m))))
 }

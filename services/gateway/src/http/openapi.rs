@@ -54,6 +54,8 @@ use super::{
         profile::emit_virtual,
         account::balance,
         account::history,
+        account::user,
+        account::member_cards,
         token::token,
         batch::balance_changes,
         certificates::define_type,
