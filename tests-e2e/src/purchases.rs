@@ -119,7 +119,8 @@ pub fn pay(kind: &str, amount: &str) -> pb::Pay {
 
 /// identity, the ledger and purchases on one nats-server.
 pub struct World {
-    _nats: NatsServer,
+    /// The nats-server the services publish to.
+    pub nats: NatsServer,
     _dirs: Vec<tempfile::TempDir>,
     /// identity.
     pub identity: Identity,
@@ -150,7 +151,7 @@ pub async fn world(extra: &[&str]) -> World {
     )
     .await;
     World {
-        _nats: nats,
+        nats,
         _dirs: dirs,
         identity,
         ledger,

@@ -394,3 +394,59 @@ async fn seed_003s_soap_request_is_answered_in_the_seeds_envelope() {
         "the PAN reached the gateway's log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_trace_reaches_the_events_of_the_step() {
+    use async_nats::jetstream;
+    use futures::StreamExt as _;
+    const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let w = world(&[]).await;
+    let g = Gateway::start(&w).await;
+    let (card, _) = member_with_points(&w, "10").await;
+    let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+    let calc = g
+        .post_with(
+            &format!("{PURCHASE}/p-traced/Calculate"),
+            &with(
+                step("traced-calc", &card),
+                json!({"cheque": seed_cheque(85.0, 15.0, 100.0)}),
+            ),
+            &[
+                ("x-api-key", tests_e2e::gateway::DEVICE_KEY),
+                ("traceparent", traceparent.as_str()),
+            ],
+        )
+        .await;
+    success(&calc);
+    let js = jetstream::new(w.nats.client().await.unwrap());
+    let stream = tests_e2e::harness::eventually(
+        std::time::Duration::from_secs(30),
+        "the LOYALTY stream exists",
+        || async { js.get_stream("LOYALTY").await.ok() },
+    )
+    .await;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: "loyalty.purchases.>".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(30), messages.next())
+            .await
+            .expect("the step's event on NATS with the caller's trace")
+            .unwrap()
+            .unwrap();
+        let trace = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("traceparent"))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        if trace.split('-').nth(1) == Some(TRACE_ID) {
+            break;
+        }
+    }
+}
