@@ -251,6 +251,15 @@ async fn a_member_registers_logs_in_and_reads_balance_and_history_over_http() {
         .cloned()
         .unwrap();
     assert_eq!(bonus["available"], json!(12.5));
+    let detailed = g.get_with("/api/v1/User/DetailedBalance", &h).await;
+    let lifetimes = ok(&detailed)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["currency"] == "BONUS")
+        .unwrap()["lifetimes"]
+        .clone();
+    assert_eq!(lifetimes[0]["amount"], json!(12.5), "{}", detailed.text);
     let to = "2100-01-01T00:00:00Z";
     let history = g
         .get_with(

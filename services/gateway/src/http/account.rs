@@ -37,6 +37,20 @@ pub struct BalanceOut {
     pub next_expiring_amount: Option<Amount>,
     /// When it expires.
     pub next_expiry: Option<DateTime<Utc>>,
+    /// `User/DetailedBalance` only: what the account holds by when it
+    /// expires, soonest first (`expiresAt` null: never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetimes: Option<Vec<LifetimeOut>>,
+}
+
+/// An amount expiring at one time.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LifetimeOut {
+    /// The amount.
+    pub amount: Option<Amount>,
+    /// When it expires; null when never.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The member's balances, one per account.
@@ -47,8 +61,28 @@ pub async fn balance(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
 ) -> Result<Envelope<Vec<BalanceOut>>, GatewayError> {
+    balances(&app, &headers, false).await
+}
+
+/// The member's balances with what expires when (the seed's lifetimes by
+/// date).
+#[utoipa::path(get, path = "/api/v1/User/DetailedBalance", tag = "User",
+    responses((status = 200, body = Envelope<Vec<BalanceOut>>), (status = 401, body = Envelope<Value>)),
+    security(("bearer" = [])))]
+pub async fn detailed_balance(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Envelope<Vec<BalanceOut>>, GatewayError> {
+    balances(&app, &headers, true).await
+}
+
+async fn balances(
+    app: &App,
+    headers: &HeaderMap,
+    detailed: bool,
+) -> Result<Envelope<Vec<BalanceOut>>, GatewayError> {
     let up = &app.upstream;
-    let member_id = up.member_of(member_token(&headers)?).await?;
+    let member_id = up.member_of(member_token(headers)?).await?;
     let r = up
         .ledger()
         .get_balance(up.request(pb::GetBalanceRequest {
@@ -68,6 +102,15 @@ pub async fn balance(
                 debt: Amount::from_wire(&a.debt),
                 next_expiring_amount: Amount::from_wire(&a.next_expiring_amount),
                 next_expiry: a.next_expiry.and_then(|t| t.try_into().ok()),
+                lifetimes: detailed.then(|| {
+                    a.lifetimes
+                        .iter()
+                        .map(|l| LifetimeOut {
+                            amount: Amount::from_wire(&l.amount),
+                            expires_at: l.expires_at.and_then(|t| t.try_into().ok()),
+                        })
+                        .collect()
+                }),
             })
             .collect(),
     ))

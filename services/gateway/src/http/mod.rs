@@ -212,6 +212,7 @@ fn api(app: &Arc<App>) -> Router<Arc<App>> {
                 .post(profile::emit_virtual),
         )
         .route("/User/Balance", get(account::balance))
+        .route("/User/DetailedBalance", get(account::detailed_balance))
         .route("/User", get(account::user))
         .route("/Cards", get(account::member_cards))
         .route("/History", get(account::history))

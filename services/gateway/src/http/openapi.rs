@@ -53,6 +53,7 @@ use super::{
         profile::get_emit_virtual,
         profile::emit_virtual,
         account::balance,
+        account::detailed_balance,
         account::history,
         account::user,
         account::member_cards,

@@ -122,6 +122,22 @@ impl Account {
         Some((next, amount))
     }
 
+    /// The live buckets' balances summed per expiry, soonest first; the
+    /// amount that never expires last (`None`).
+    pub fn lifetimes(&self, now: DateTime<Utc>) -> Vec<(Option<DateTime<Utc>>, Decimal)> {
+        let mut out: Vec<(Option<DateTime<Utc>>, Decimal)> = Vec::new();
+        for b in self.buckets() {
+            if b.amount <= Decimal::ZERO || b.expires_at.is_some_and(|t| t <= now) {
+                continue;
+            }
+            match out.last_mut() {
+                Some((at, sum)) if *at == b.expires_at => *sum = sum.saturating_add(b.amount),
+                _ => out.push((b.expires_at, b.amount)),
+            }
+        }
+        out
+    }
+
     /// Buckets with a balance, soonest-expiring first.
     pub fn buckets(&self) -> Vec<&Bucket> {
         let mut v: Vec<&Bucket> = self.buckets.values().collect();

@@ -184,6 +184,15 @@ pub(super) fn balance_of(s: &AccountState, now: DateTime<Utc>) -> pb::AccountBal
         next_expiry: next.map(|(t, _)| t.into()),
         pending: money::render(s.account.pending(now), precision),
         debt: money::render(s.account.debt(), precision),
+        lifetimes: s
+            .account
+            .lifetimes(now)
+            .into_iter()
+            .map(|(at, amount)| pb::ExpiringAmount {
+                amount: money::render(amount, precision),
+                expires_at: at.map(Into::into),
+            })
+            .collect(),
     }
 }
 
