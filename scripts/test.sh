@@ -5,7 +5,8 @@
 #   scripts/test.sh -E 'test(ledger)'   extra arguments go to `cargo nextest run`
 #
 # On a fresh machine it installs what is missing: nats-server (apt), buf (npm, into
-# .tools/), cargo-nextest (crates.io), rustfmt and clippy (rustup).
+# .tools/), schemathesis (PyPI, into .tools/), cargo-nextest (crates.io), rustfmt and
+# clippy (rustup).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +27,7 @@ step() {
 header "tools"
 ensure_rust_components
 ensure_nats_server
+ensure_schemathesis
 ensure_buf
 ensure_nextest
 log "target dir: $(target_dir)"

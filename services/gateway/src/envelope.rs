@@ -94,3 +94,13 @@ pub fn done() -> Envelope<serde_json::Value> {
         result: ResultBlock::success(),
     }
 }
+
+/// The answer to any failure an operation does not list: the envelope with
+/// `data: null`; its HTTP status and `result.state` follow the status table
+/// (`error::status_table`, docs/gateway.md).
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = "default",
+    description = "Any other failure: the envelope with data null; the HTTP status and result.state follow the status table (docs/gateway.md)"
+)]
+pub struct ErrorAnswer(#[allow(dead_code)] Envelope<serde_json::Value>);

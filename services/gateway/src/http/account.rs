@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::{App, pascal};
 use crate::amount::Amount;
 use crate::auth::member_token;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, ErrorAnswer};
 use crate::error::GatewayError;
 
 /// One of the member's accounts.
@@ -54,8 +54,8 @@ pub struct LifetimeOut {
 }
 
 /// The member's balances, one per account.
-#[utoipa::path(get, path = "/api/v1/User/Balance", tag = "User",
-    responses((status = 200, body = Envelope<Vec<BalanceOut>>), (status = 401, body = Envelope<Value>)),
+#[utoipa::path(get, path = "/api/v1/User/Balance", operation_id = "user_balance", tag = "User",
+    responses((status = 200, body = Envelope<Vec<BalanceOut>>), (status = 401, body = Envelope<Value>), ErrorAnswer),
     security(("bearer" = [])))]
 pub async fn balance(
     State(app): State<Arc<App>>,
@@ -201,7 +201,7 @@ fn row(r: &pb::HistoryRow) -> Value {
         ("filter.cardId" = Option<String>, Query, description = "Only this card's rows"),
         ("filter.from" = Option<u32>, Query, description = "Skip this many rows"),
     ),
-    responses((status = 200, body = Envelope<Value>), (status = 401, body = Envelope<Value>)),
+    responses((status = 200, body = Envelope<Value>), (status = 401, body = Envelope<Value>), ErrorAnswer),
     security(("bearer" = [])))]
 pub async fn history(
     State(app): State<Arc<App>>,

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::cheque::IdentifierIn;
 use super::{App, JsonBody};
 use crate::amount::Amount;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, ErrorAnswer};
 use crate::error::GatewayError;
 use crate::soap::{self, PossibleLoyalty};
 
@@ -69,6 +69,7 @@ fn account(kind: &'static str, b: Option<pb::AccountBalance>) -> Option<AccountO
 #[utoipa::path(
     post,
     path = "/api/v1/Processing/Balance",
+    operation_id = "processing_balance",
     tag = "Processing",
     request_body = BalanceRequest,
     responses(
@@ -77,6 +78,7 @@ fn account(kind: &'static str, b: Option<pb::AccountBalance>) -> Option<AccountO
         (status = 401, description = "No or unknown API key, or a bad member token", body = Envelope<serde_json::Value>),
         (status = 404, description = "Unknown card (messageCode CardNotFound)", body = Envelope<serde_json::Value>),
         (status = 503, description = "A service is unavailable", body = Envelope<serde_json::Value>),
+        ErrorAnswer,
     ),
     security(("api_key" = []), ("api_key" = [], "bearer" = []))
 )]
@@ -221,6 +223,7 @@ async fn possible(
         (status = 400, description = "Invalid fields (JSON)", body = Envelope<serde_json::Value>),
         (status = 413, description = "The body is too large", body = Envelope<serde_json::Value>),
         (status = 500, description = "SOAP only: a SOAP 1.1 Fault (soap:Client) for a request that is not seed 003's envelope or has invalid fields"),
+        ErrorAnswer,
     ),
     security(("api_key" = []))
 )]

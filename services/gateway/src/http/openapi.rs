@@ -107,7 +107,8 @@ impl Modify for Prefixes {
             .paths
             .iter()
             .filter_map(|(path, item)| {
-                let rest = path.strip_prefix(base)?;
+                // `/api/v1/…` only: `/api/v1.1/History` is not under `/api/v1/`.
+                let rest = path.strip_prefix(base)?.strip_prefix('/')?;
                 Some(others.iter().map(move |prefix| {
                     let mut item = item.clone();
                     let tag = prefix.trim_start_matches('/').replace(['/', '.'], "_");
@@ -122,23 +123,27 @@ impl Modify for Prefixes {
                     {
                         op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_{tag}"));
                     }
-                    (format!("{prefix}{rest}"), item)
+                    (format!("{prefix}/{rest}"), item)
                 }))
             })
             .flatten()
             .collect();
-        // The seed's History lives under version 1.1 of the seeds' form.
+        // The seed's History lives under version 1.1 of the seeds' form; it
+        // is served under both prefixes as well.
         let v1_1: Vec<_> = openapi
             .paths
             .paths
             .iter()
             .filter(|(path, _)| path.as_str() == "/api/v1.1/History")
-            .map(|(_, item)| {
-                let mut item = item.clone();
-                if let Some(op) = item.get.as_mut() {
-                    op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_v1_2"));
-                }
-                ("/publicapi/v1.2/History".to_owned(), item)
+            .flat_map(|(_, item)| {
+                PREFIXES.iter().map(move |prefix| {
+                    let mut item = item.clone();
+                    let tag = prefix.trim_start_matches('/').replace(['/', '.'], "_");
+                    if let Some(op) = item.get.as_mut() {
+                        op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_{tag}"));
+                    }
+                    (format!("{prefix}/History"), item)
+                })
             })
             .collect();
         // The payment gateway's own SOAP path (seed 003).
@@ -170,4 +175,46 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
 /// `GET /openapi.json`.
 pub async fn json() -> impl IntoResponse {
     Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_under_the_prefixes_and_operation_ids_are_unique() {
+        let doc = document();
+        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        for path in &paths {
+            assert!(
+                PREFIXES.iter().any(|p| path.starts_with(&format!("{p}/")))
+                    || [
+                        "/api/v1.1/History",
+                        "/authorizationService/token",
+                        "/webservices/merchant/loyalty"
+                    ]
+                    .contains(path),
+                "{path} is under no prefix"
+            );
+        }
+        for history in [
+            "/api/v1/History",
+            "/api/v1.1/History",
+            "/publicapi/v1.2/History",
+        ] {
+            assert!(paths.contains(&history), "{history} missing");
+        }
+        let mut ids: Vec<_> = doc
+            .paths
+            .paths
+            .values()
+            .flat_map(|item| [&item.get, &item.post, &item.put])
+            .flatten()
+            .filter_map(|op| op.operation_id.clone())
+            .collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operation ids are unique");
+    }
 }

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use super::cheque::{ChequeIn, ChequeOut, CouponIn, IdentifierIn, PayIn, RefundLineIn, code_name};
 use super::{App, JsonBody};
 use crate::amount::Amount;
-use crate::envelope::{Envelope, ResultBlock, ResultState};
+use crate::envelope::{Envelope, ErrorAnswer, ResultBlock, ResultState};
 use crate::error::GatewayError;
 
 /// Error domain of purchases' refusals.
@@ -386,6 +386,7 @@ macro_rules! processing_route {
                 (status = 502, description = "A service failed (errorId in the log)", body = Envelope<serde_json::Value>),
                 (status = 503, description = "A service is unavailable or busy; retry with the same operationId", body = Envelope<serde_json::Value>),
                 (status = 504, description = "No answer in time; retry with the same operationId", body = Envelope<serde_json::Value>),
+                ErrorAnswer,
             ),
             security(("api_key" = []), ("api_key" = [], "bearer" = []))
         )]

@@ -13,7 +13,7 @@ use super::questions::AnswersRequest;
 use super::registration::{CodeSentOut, ConfirmRequest};
 use super::{App, JsonBody};
 use crate::auth::member_token;
-use crate::envelope::{Envelope, done};
+use crate::envelope::{Envelope, ErrorAnswer, done};
 use crate::error::GatewayError;
 
 type Answer<T> = Result<Envelope<T>, GatewayError>;
@@ -43,7 +43,7 @@ pub struct EmailOut {
 
 /// The member's e-mail addresses (masked).
 #[utoipa::path(get, path = "/api/v1/User/Email", tag = "Registration",
-    responses((status = 200, body = Envelope<EmailOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<EmailOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn get_email(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<EmailOut> {
     let up = &app.upstream;
     let r = up
@@ -71,7 +71,7 @@ pub struct SetEmailRequest {
 /// Sets (or changes) the e-mail; a confirm code and link are sent to it.
 #[utoipa::path(post, path = "/api/v1/User/Email", tag = "Registration",
     request_body = SetEmailRequest,
-    responses((status = 200, body = Envelope<CodeSentOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<CodeSentOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn set_email(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -94,7 +94,7 @@ pub async fn set_email(
 /// Confirms the e-mail with the code received.
 #[utoipa::path(post, path = "/api/v1/User/Email/Confirm", tag = "Registration",
     request_body = ConfirmRequest,
-    responses((status = 200, body = Envelope<serde_json::Value>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<serde_json::Value>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn confirm_email(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -114,7 +114,7 @@ pub async fn confirm_email(
 
 /// Sends the e-mail's confirm code again.
 #[utoipa::path(post, path = "/api/v1/User/Email/SendConfirmCode", tag = "Registration",
-    responses((status = 200, body = Envelope<CodeSentOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<CodeSentOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn resend_email_code(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -135,7 +135,7 @@ pub async fn resend_email_code(
 /// Answers the questionnaire.
 #[utoipa::path(post, path = "/api/v1/User/Answers", tag = "Registration",
     request_body = AnswersRequest,
-    responses((status = 200, body = Envelope<serde_json::Value>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<serde_json::Value>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn answers(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -172,7 +172,7 @@ pub struct CardOut {
 /// Binds a physical card.
 #[utoipa::path(post, path = "/api/v1/Cards/Set", tag = "Registration",
     request_body = CardRequest,
-    responses((status = 200, body = Envelope<CardOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<CardOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn set_card(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -206,7 +206,7 @@ pub struct EmitVirtualOut {
 
 /// Whether a virtual card may be issued.
 #[utoipa::path(get, path = "/api/v1/Cards/EmitVirtual", tag = "Registration",
-    responses((status = 200, body = Envelope<EmitVirtualOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<EmitVirtualOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn get_emit_virtual(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -225,7 +225,7 @@ pub async fn get_emit_virtual(
 
 /// Issues and binds a virtual card (PUT, or POST as seed-era clients send).
 #[utoipa::path(put, path = "/api/v1/Cards/EmitVirtual", tag = "Registration",
-    responses((status = 200, body = Envelope<CardOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<CardOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn emit_virtual(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<CardOut> {
     let up = &app.upstream;
     let r = up

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::{App, JsonBody, pascal};
 use crate::auth::member_token;
-use crate::envelope::{Envelope, done};
+use crate::envelope::{Envelope, ErrorAnswer, done};
 use crate::error::GatewayError;
 
 type Answer<T> = Result<Envelope<T>, GatewayError>;
@@ -48,7 +48,7 @@ fn some(v: String) -> Option<String> {
 /// Starts (or continues) a registration by phone or card number.
 #[utoipa::path(post, path = "/api/v1/Registration/BeginRegistration", tag = "Registration",
     request_body = BeginRegistrationRequest,
-    responses((status = 200, body = Envelope<BeginRegistrationAnswer>)))]
+    responses((status = 200, body = Envelope<BeginRegistrationAnswer>), ErrorAnswer))]
 pub async fn begin(
     State(app): State<Arc<App>>,
     JsonBody(body): JsonBody<BeginRegistrationRequest>,
@@ -92,7 +92,7 @@ pub struct ActionsOut {
 
 /// The registration steps and which are done.
 #[utoipa::path(get, path = "/api/v1/user/actions", tag = "Registration",
-    responses((status = 200, body = Envelope<ActionsOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<ActionsOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn actions(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<ActionsOut> {
     let up = &app.upstream;
     let r = up
@@ -115,7 +115,7 @@ pub async fn actions(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<
 
 /// Accepts the program's offer (terms).
 #[utoipa::path(post, path = "/api/v1/User/AcceptTenderOffer", tag = "Registration",
-    responses((status = 200, body = Envelope<serde_json::Value>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<serde_json::Value>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn accept_tender_offer(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -151,7 +151,7 @@ pub struct PhoneNumberOut {
 
 /// The member's phone numbers (masked).
 #[utoipa::path(get, path = "/api/v1/User/PhoneNumber", tag = "Registration",
-    responses((status = 200, body = Envelope<PhoneNumberOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<PhoneNumberOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn get_phone(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<PhoneNumberOut> {
     let up = &app.upstream;
     let r = up
@@ -187,7 +187,7 @@ pub struct CodeSentOut {
 /// Sets (or changes) the phone number; a confirm code is sent by SMS.
 #[utoipa::path(post, path = "/api/v1/User/PhoneNumber", tag = "Registration",
     request_body = SetPhoneRequest,
-    responses((status = 200, body = Envelope<CodeSentOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<CodeSentOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn set_phone(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -228,7 +228,7 @@ pub struct TokenOut {
 /// Confirms the phone with the code received.
 #[utoipa::path(post, path = "/api/v1/User/PhoneNumber/Confirm", tag = "Registration",
     request_body = ConfirmRequest,
-    responses((status = 200, body = Envelope<TokenOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<TokenOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn confirm_phone(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -252,7 +252,7 @@ pub async fn confirm_phone(
 
 /// Sends the phone's confirm code again.
 #[utoipa::path(post, path = "/api/v1/User/PhoneNumber/SendConfirmCode", tag = "Registration",
-    responses((status = 200, body = Envelope<CodeSentOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<CodeSentOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn resend_phone_code(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -281,7 +281,7 @@ pub struct PasswordRequest {
 /// Sets the password; answers a new token.
 #[utoipa::path(post, path = "/api/v1/User/Password/Set", tag = "Registration",
     request_body = PasswordRequest,
-    responses((status = 200, body = Envelope<TokenOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<TokenOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn set_password(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -315,7 +315,7 @@ pub struct FinishOut {
 
 /// Finishes the registration when every required step is done.
 #[utoipa::path(post, path = "/api/v1/Registration/TryFinishRegistration", tag = "Registration",
-    responses((status = 200, body = Envelope<FinishOut>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<FinishOut>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn try_finish(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<FinishOut> {
     let up = &app.upstream;
     let r = up
@@ -342,7 +342,7 @@ pub struct QuestionsQuery {
 /// The questionnaire (a tree of headers, questions and options).
 #[utoipa::path(get, path = "/api/v1/User/Questions", tag = "Registration",
     params(("filter.onlyRequired" = Option<bool>, Query, description = "Only the required questions")),
-    responses((status = 200, body = Envelope<serde_json::Value>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<serde_json::Value>), ErrorAnswer), security(("bearer" = [])))]
 pub async fn questions(
     State(app): State<Arc<App>>,
     headers: HeaderMap,

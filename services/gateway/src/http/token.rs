@@ -122,7 +122,9 @@ async fn known_login(app: &App, login: &str) -> Result<bool, tonic::Status> {
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "invalid_request, invalid_grant (wrong login or password), unsupported_grant_type", body = OAuthError),
-        (status = 429, description = "Too many attempts", body = OAuthError),
+        (status = 429, description = "Too many attempts (slow_down)", body = OAuthError),
+        (status = 503, description = "A service is unavailable (temporarily_unavailable, with an error id that is in the log)", body = OAuthError),
+        (status = 504, description = "No answer in time (the envelope, messageCode Timeout)", body = crate::envelope::Envelope<serde_json::Value>),
     ))]
 pub async fn token(
     State(app): State<Arc<App>>,
