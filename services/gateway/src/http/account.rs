@@ -67,7 +67,7 @@ pub async fn balance(
 /// The member's balances with what expires when (the seed's lifetimes by
 /// date).
 #[utoipa::path(get, path = "/api/v1/User/DetailedBalance", tag = "User",
-    responses((status = 200, body = Envelope<Vec<BalanceOut>>), (status = 401, body = Envelope<Value>)),
+    responses((status = 200, body = Envelope<Vec<BalanceOut>>), (status = 401, body = Envelope<Value>), ErrorAnswer),
     security(("bearer" = [])))]
 pub async fn detailed_balance(
     State(app): State<Arc<App>>,
@@ -255,7 +255,7 @@ fn cards(m: &ipb::GetMemberResponse) -> Vec<Value> {
 
 /// The member of the token: state, masked contacts, consent, cards, profile.
 #[utoipa::path(get, path = "/api/v1/User", tag = "User",
-    responses((status = 200, body = Envelope<Value>), (status = 401, body = Envelope<Value>)),
+    responses((status = 200, body = Envelope<Value>), (status = 401, body = Envelope<Value>), ErrorAnswer),
     security(("bearer" = [])))]
 pub async fn user(
     State(app): State<Arc<App>>,
@@ -275,7 +275,7 @@ pub async fn user(
 
 /// The member's cards (their own, so in full), with kind and state.
 #[utoipa::path(get, path = "/api/v1/Cards", tag = "User",
-    responses((status = 200, body = Envelope<Value>), (status = 401, body = Envelope<Value>)),
+    responses((status = 200, body = Envelope<Value>), (status = 401, body = Envelope<Value>), ErrorAnswer),
     security(("bearer" = [])))]
 pub async fn member_cards(
     State(app): State<Arc<App>>,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::App;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, ErrorAnswer};
 use crate::error::GatewayError;
 
 /// Largest batch body, in bytes (about 4 million lines).
@@ -82,8 +82,7 @@ fn is_csv_body(headers: &HeaderMap) -> bool {
         (status = 400, description = "The body cannot be read on (nothing applied), or an invalid header", body = Envelope<serde_json::Value>),
         (status = 401, description = "No or unknown API key", body = Envelope<serde_json::Value>),
         (status = 403, description = "Not an operator's key", body = Envelope<serde_json::Value>),
-        (status = 413, description = "Larger than 512 MiB", body = Envelope<serde_json::Value>),
-    ),
+        (status = 413, description = "Larger than 512 MiB", body = Envelope<serde_json::Value>), ErrorAnswer),
     security(("api_key" = [])))]
 pub async fn balance_changes(
     State(app): State<Arc<App>>,

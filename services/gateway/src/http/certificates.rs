@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::{App, JsonBody, pascal};
 use crate::amount::Amount;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, ErrorAnswer};
 use crate::error::GatewayError;
 
 type Client = pb::certificates_service_client::CertificatesServiceClient<Channel>;
@@ -77,7 +77,7 @@ fn operator(app: &App, headers: &HeaderMap) -> Result<(), GatewayError> {
 
 /// Defines (or redefines) a certificate type.
 #[utoipa::path(post, path = "/api/v1/Certificates/Types", tag = "Operators", request_body = TypeIn,
-    responses((status = 200, body = Envelope<Value>), (status = 400, body = Envelope<Value>)),
+    responses((status = 200, body = Envelope<Value>), (status = 400, body = Envelope<Value>), ErrorAnswer),
     security(("api_key" = [])))]
 pub async fn define_type(
     State(app): State<Arc<App>>,
@@ -106,7 +106,7 @@ pub async fn define_type(
 
 /// Defines a template.
 #[utoipa::path(post, path = "/api/v1/Certificates/Templates", tag = "Operators", request_body = TemplateIn,
-    responses((status = 200, body = Envelope<Value>), (status = 400, body = Envelope<Value>)),
+    responses((status = 200, body = Envelope<Value>), (status = 400, body = Envelope<Value>), ErrorAnswer),
     security(("api_key" = [])))]
 pub async fn define_template(
     State(app): State<Arc<App>>,
@@ -134,7 +134,7 @@ pub async fn define_template(
 /// Creates an issue.
 #[utoipa::path(post, path = "/api/v1/Certificates/Issues", tag = "Operators", request_body = IssueIn,
     responses((status = 200, body = Envelope<Value>), (status = 400, body = Envelope<Value>),
-        (status = 422, description = "The partner has no cash account in the type's currency", body = Envelope<Value>)),
+        (status = 422, description = "The partner has no cash account in the type's currency", body = Envelope<Value>), ErrorAnswer),
     security(("api_key" = [])))]
 pub async fn create_issue(
     State(app): State<Arc<App>>,
@@ -221,7 +221,7 @@ fn report(r: &pb::ImportCertificatesResponse, csv: bool) -> Response {
     ),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, description = "Seed 004's report, with the import's counts", body = Envelope<Value>),
-        (status = 400, body = Envelope<Value>), (status = 413, body = Envelope<Value>)),
+        (status = 400, body = Envelope<Value>), (status = 413, body = Envelope<Value>), ErrorAnswer),
     security(("api_key" = [])))]
 pub async fn import(
     State(app): State<Arc<App>>,
@@ -301,7 +301,7 @@ pub struct FormatQuery {
 #[utoipa::path(get, path = "/api/v1/Certificates/Imports/{importId}", tag = "Operators",
     params(("importId" = String, Path, description = "The import's id"),
         ("format" = Option<String>, Query, description = "`csv` for the report as seed 004's CSV")),
-    responses((status = 200, body = Envelope<Value>), (status = 404, body = Envelope<Value>)),
+    responses((status = 200, body = Envelope<Value>), (status = 404, body = Envelope<Value>), ErrorAnswer),
     security(("api_key" = [])))]
 pub async fn get_import(
     State(app): State<Arc<App>>,
@@ -346,7 +346,7 @@ pub struct FindIn {
 
 /// A certificate found by any of its identifiers.
 #[utoipa::path(post, path = "/api/v1/Certificates/Find", tag = "Operators", request_body = FindIn,
-    responses((status = 200, body = Envelope<Value>), (status = 404, body = Envelope<Value>)),
+    responses((status = 200, body = Envelope<Value>), (status = 404, body = Envelope<Value>), ErrorAnswer),
     security(("api_key" = [])))]
 pub async fn find(
     State(app): State<Arc<App>>,
