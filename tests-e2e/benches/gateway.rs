@@ -65,19 +65,8 @@ async fn members(w: &World, n: u64) -> Vec<Member> {
             .into_inner();
         // A few history rows each.
         for k in 0..3 {
-            w.ledger
-                .client()
-                .accrue(lpb::AccrueRequest {
-                    operation_id: format!("bench-{i}-{k}"),
-                    member_id: begun.member_id.clone(),
-                    amount: Some(loyalty_proto::common::v1::Money {
-                        amount: "10000".into(),
-                        currency: String::new(),
-                    }),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            tests_e2e::purchases::accrue(w, &format!("bench-{i}-{k}"), &begun.member_id, "10000")
+                .await;
         }
         out.push(Member {
             card,
@@ -177,7 +166,7 @@ async fn purchase(via: Via, g: &Gateway, w: &World, http: &reqwest::Client, m: &
                     http_step(
                         &format!("{id}-c"),
                         &m.card,
-                        json!({"cheque": seed_cheque(85.0, 15.0, 100.0)}),
+                        json!({"cheque": seed_cheque("85", "15", "100")}),
                     ),
                 ),
                 (
@@ -185,7 +174,7 @@ async fn purchase(via: Via, g: &Gateway, w: &World, http: &reqwest::Client, m: &
                     http_step(
                         &format!("{id}-p"),
                         &m.card,
-                        json!({"cheque": seed_cheque(76.5, 23.5, 100.0), "amount": 1}),
+                        json!({"cheque": seed_cheque("76.5", "23.5", "100"), "amount": 1}),
                     ),
                 ),
                 (
@@ -193,7 +182,7 @@ async fn purchase(via: Via, g: &Gateway, w: &World, http: &reqwest::Client, m: &
                     http_step(
                         &format!("{id}-b"),
                         &m.card,
-                        json!({"cheque": seed_cheque(76.5, 0.0, 0.0), "pays": [{"type": "Card", "amount": 75.5}, {"type": "Loymax", "amount": 1}]}),
+                        json!({"cheque": seed_cheque("76.5", "0", "0"), "pays": [{"type": "Card", "amount": 75.5}, {"type": "Loymax", "amount": 1}]}),
                     ),
                 ),
                 ("Confirm", json!({"operationId": format!("{id}-f")})),

@@ -195,8 +195,14 @@ impl Gateway {
     }
 }
 
+/// A JSON number written as the client writes it (`"76.5"` → `76.5`).
+pub fn number(text: &str) -> Value {
+    serde_json::from_str(text).expect("a JSON number")
+}
+
 /// The seed's cheque as JSON: one line of `price`, till `discount`, `amount`.
-pub fn seed_cheque(amount: f64, discount: f64, price: f64) -> Value {
+pub fn seed_cheque(amount: &str, discount: &str, price: &str) -> Value {
+    let (amount, discount, price) = (number(amount), number(discount), number(price));
     serde_json::json!({
         "number": "string",
         "date": "2019-04-09T07:24:26.628Z",

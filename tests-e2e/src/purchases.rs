@@ -159,6 +159,23 @@ pub async fn world(extra: &[&str]) -> World {
     }
 }
 
+/// Accrues `points` (BONUS) to `member` in the ledger under `operation`.
+pub async fn accrue(w: &World, operation: &str, member: &str, points: &str) {
+    w.ledger
+        .client()
+        .accrue(lpb::AccrueRequest {
+            operation_id: operation.into(),
+            member_id: member.into(),
+            amount: Some(loyalty_proto::common::v1::Money {
+                amount: points.into(),
+                currency: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
 /// A member registered by a fresh card, with `points` in the ledger.
 pub async fn member_with_points(w: &World, points: &str) -> (String, String) {
     let card = random_card();
@@ -174,19 +191,7 @@ pub async fn member_with_points(w: &World, points: &str) -> (String, String) {
         .unwrap()
         .into_inner()
         .member_id;
-    w.ledger
-        .client()
-        .accrue(lpb::AccrueRequest {
-            operation_id: format!("welcome-{member}"),
-            member_id: member.clone(),
-            amount: Some(loyalty_proto::common::v1::Money {
-                amount: points.into(),
-                currency: String::new(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    accrue(w, &format!("welcome-{member}"), &member, points).await;
     (card, member)
 }
 

@@ -4,7 +4,6 @@
 //! with the seed's filter semantics, and the abuse limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use loyalty_proto::ledger::v1 as lpb;
 use serde_json::{Value, json};
 use tests_e2e::gateway::{Answer, Gateway};
 use tests_e2e::identity::random_phone;
@@ -227,19 +226,7 @@ async fn a_member_registers_logs_in_and_reads_balance_and_history_over_http() {
         .unwrap()
         .into_inner()
         .member_id;
-    w.ledger
-        .client()
-        .accrue(lpb::AccrueRequest {
-            operation_id: format!("http-welcome-{member}"),
-            member_id: member.clone(),
-            amount: Some(loyalty_proto::common::v1::Money {
-                amount: "12.5".into(),
-                currency: String::new(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    tests_e2e::purchases::accrue(&w, &format!("http-welcome-{member}"), &member, "12.5").await;
     let auth = bearer(&token);
     let h = [("authorization", auth.as_str())];
     let balance = g.get_with("/publicapi/v1.2/User/Balance", &h).await;

@@ -12,13 +12,14 @@ use tests_e2e::purchases::{bonus_balance, member_with_points, world};
 
 const BATCH: &str = "/api/v1/Batch/BalanceChanges";
 
-fn seed_line(member_no: &str, points: f64) -> serde_json::Value {
+fn seed_line(member_no: &str, points: &str) -> serde_json::Value {
+    let points = tests_e2e::gateway::number(points);
     json!({
         "memberNo": member_no,
         "Description": "string",
         "operationDate": "2013-08-14 12:26:14",
         "merchantName": " merchantName",
-        "transactionAmount": 152246.54,
+        "transactionAmount": tests_e2e::gateway::number("152246.54"),
         "pointsAmount": points
     })
 }
@@ -33,8 +34,8 @@ async fn the_seeds_batch_is_applied_and_reported_as_seed_004() {
     // streamed to the ledger line by line).
     let body = format!(
         "{{\"requestId\": \"{request_id}\", \"type\": 2, \"accrueDescription\": \"string\", \"accrue\": [{}, {}]}}",
-        seed_line(&card, 1522.46),
-        seed_line("0000000000000", 5.0)
+        seed_line(&card, "1522.46"),
+        seed_line("0000000000000", "5")
     );
     let json_body = |path: &str, headers: &'static [(&'static str, &'static str)]| {
         let (g, body) = (&g, body.clone());
@@ -100,7 +101,7 @@ async fn the_seeds_batch_is_applied_and_reported_as_seed_004() {
             "application/json",
             &format!(
                 "{{\"requestId\": \"broken-1\", \"type\": 2, \"accrue\": [{}, {{\"memberNo\": ",
-                seed_line(&card, 1.0)
+                seed_line(&card, "1")
             ),
             OPERATOR,
         )

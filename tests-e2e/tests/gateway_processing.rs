@@ -50,7 +50,7 @@ async fn the_seeds_purchase_over_http_gives_the_seeds_numbers() {
             &format!("{PURCHASE}/p-http-1/Calculate"),
             &with(
                 step("ef59dc2ada294aa285fdbc1e1e05d377", &card),
-                json!({"cheque": seed_cheque(85.0, 15.0, 100.0)}),
+                json!({"cheque": seed_cheque("85", "15", "100")}),
             ),
         )
         .await;
@@ -70,7 +70,7 @@ async fn the_seeds_purchase_over_http_gives_the_seeds_numbers() {
     // Payment of 36.5 points, under the other prefix: held.
     let payment_body = with(
         step("ef59dc2ada294aa285fdb1e1e05d378", &card),
-        json!({"cheque": seed_cheque(76.5, 23.5, 100.0), "amount": 36.5}),
+        json!({"cheque": seed_cheque("76.5", "23.5", "100"), "amount": 36.5}),
     );
     let paid = g
         .post(
@@ -110,7 +110,7 @@ async fn the_seeds_purchase_over_http_gives_the_seeds_numbers() {
             &with(
                 step("ef59dc2ada294aa285fdb1e1e05d379", &card),
                 json!({
-                    "cheque": seed_cheque(76.5, 0.0, 0.0),
+                    "cheque": seed_cheque("76.5", "0", "0"),
                     "pays": [
                         {"type": "Card", "amount": 40, "details": "string"},
                         {"type": "Loymax", "amount": 36.5, "details": "string"}
@@ -194,7 +194,7 @@ async fn refusals_bad_input_and_credentials_get_the_envelope() {
     let calc = |op: &str| {
         with(
             step(op, &card),
-            json!({"cheque": seed_cheque(85.0, 15.0, 100.0)}),
+            json!({"cheque": seed_cheque("85", "15", "100")}),
         )
     };
 
@@ -314,7 +314,7 @@ async fn seed_003s_soap_request_is_answered_in_the_seeds_envelope() {
             &format!("{PURCHASE}/{order}/Calculate"),
             &with(
                 step("order-calc", &card),
-                json!({"cheque": seed_cheque(85.0, 15.0, 100.0)}),
+                json!({"cheque": seed_cheque("85", "15", "100")}),
             ),
         )
         .await,
@@ -409,7 +409,7 @@ async fn the_callers_trace_reaches_the_events_of_the_step() {
             &format!("{PURCHASE}/p-traced/Calculate"),
             &with(
                 step("traced-calc", &card),
-                json!({"cheque": seed_cheque(85.0, 15.0, 100.0)}),
+                json!({"cheque": seed_cheque("85", "15", "100")}),
             ),
             &[
                 ("x-api-key", tests_e2e::gateway::DEVICE_KEY),

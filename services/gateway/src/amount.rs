@@ -1,6 +1,6 @@
 //! Money and quantities in the seeds' JSON: numbers (`85`, `76.5`), read and
 //! written exactly. A JSON number is parsed from its text into a
-//! [`Decimal`], never through `f64`; answers write the decimal's digits as a
+//! [`Decimal`], never through binary floating point; answers write the decimal's digits as a
 //! JSON number token. A quoted number (`"76.5"`) is accepted too.
 
 use std::str::FromStr;
@@ -103,7 +103,7 @@ mod tests {
         assert_eq!(b.to_wire(), "0.1");
         let c: Amount = serde_json::from_str("1e2").unwrap();
         assert_eq!(c.to_wire(), "100");
-        // 0.1 + 0.2 as f64 is not 0.3; as read here it is.
+        // 0.1 + 0.2 in binary floating point is not 0.3; as read here it is.
         let x: Amount = serde_json::from_str("0.1").unwrap();
         let y: Amount = serde_json::from_str("0.2").unwrap();
         assert_eq!((x.0 + y.0).to_string(), "0.3");

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{App, pascal};
+use super::{App, pascal, text_or_null};
 use crate::amount::Amount;
 use crate::auth::member_token;
 use crate::envelope::{Envelope, ErrorAnswer};
@@ -147,10 +147,6 @@ fn amount(amount: &str, currency: &str) -> Value {
     json!({"amount": Amount::from_wire(amount), "currency": currency})
 }
 
-fn text(v: &str) -> Value {
-    if v.is_empty() { Value::Null } else { json!(v) }
-}
-
 /// One history row in the seed's shape.
 fn row(r: &pb::HistoryRow) -> Value {
     let context = r.context.clone().unwrap_or_default();
@@ -159,14 +155,14 @@ fn row(r: &pb::HistoryRow) -> Value {
         "id": r.id,
         "dateTime": date,
         "type": pascal(r.r#type().as_str_name(), "HISTORY_ROW_TYPE_"),
-        "identity": text(&r.card_id),
-        "description": text(&r.description),
-        "reason": text(&r.reason),
-        "partnerId": text(&context.partner_id),
-        "brandId": text(&context.brand_id),
+        "identity": text_or_null(&r.card_id),
+        "description": text_or_null(&r.description),
+        "reason": text_or_null(&r.reason),
+        "partnerId": text_or_null(&context.partner_id),
+        "brandId": text_or_null(&context.brand_id),
         "location": if context.location_id.is_empty() { Value::Null } else { json!({"locationId": context.location_id}) },
         "data": {
-            "externalPurchaseId": text(&context.purchase_id),
+            "externalPurchaseId": text_or_null(&context.purchase_id),
             "chequeItems": r.cheque_items.iter().map(|i| json!({
                 "description": i.description,
                 "count": Amount::from_wire(&i.count),
@@ -174,16 +170,16 @@ fn row(r: &pb::HistoryRow) -> Value {
             })).collect::<Vec<_>>(),
             "withdraws": r.withdraws.iter().map(|w| json!({
                 "withdrawType": pascal(w.withdraw_type().as_str_name(), "WITHDRAW_TYPE_"),
-                "description": text(&w.description),
+                "description": text_or_null(&w.description),
                 "amount": amount(&w.amount, &w.currency),
             })).collect::<Vec<_>>(),
             "rewards": r.rewards.iter().map(|w| json!({
                 "rewardType": pascal(w.reward_type().as_str_name(), "REWARD_TYPE_"),
-                "description": text(&w.description),
+                "description": text_or_null(&w.description),
                 "amount": amount(&w.amount, &w.currency),
             })).collect::<Vec<_>>(),
             "isRefund": r.is_refund,
-            "chequeNumber": text(&r.cheque_number),
+            "chequeNumber": text_or_null(&r.cheque_number),
             "amount": money(r.amount.as_ref()),
         },
     })
@@ -265,8 +261,8 @@ pub async fn user(
     Ok(Envelope::ok(json!({
         "memberId": m.member_id,
         "state": pascal(m.state().as_str_name(), "MEMBER_STATE_"),
-        "phoneNumber": text(&m.phone_masked),
-        "email": text(&m.email_masked),
+        "phoneNumber": text_or_null(&m.phone_masked),
+        "email": text_or_null(&m.email_masked),
         "mailingConsent": m.mailing_consent,
         "cards": cards(&m),
         "profile": m.profile,

@@ -48,14 +48,6 @@ pub struct BatchQuery {
     pub life_time_definition_external_id: String,
 }
 
-fn wants_csv(headers: &HeaderMap, q: &BatchQuery) -> bool {
-    q.format.as_deref() == Some("csv")
-        || headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/csv"))
-}
-
 fn is_csv_body(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -91,7 +83,7 @@ pub async fn balance_changes(
     body: Body,
 ) -> Response {
     match apply(&app, &headers, query, body).await {
-        Ok((report, q)) if wants_csv(&headers, &q) => (
+        Ok((report, q)) if super::wants_csv(&headers, q.format.as_deref()) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
             ledger::batch_file::report_csv(&report),

@@ -171,14 +171,6 @@ pub struct ImportQuery {
     pub format: Option<String>,
 }
 
-fn wants_csv(headers: &HeaderMap, format: Option<&str>) -> bool {
-    format == Some("csv")
-        || headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/csv"))
-}
-
 /// Seed 004's report of an import, JSON in the envelope or CSV.
 fn report(r: &pb::ImportCertificatesResponse, csv: bool) -> Response {
     let head = kit::report::Head {
@@ -281,7 +273,7 @@ pub async fn import(
     );
     let answer = tokio::select! {
         r = call => match r {
-            Ok(r) => report(r.get_ref(), wants_csv(&headers, q.format.as_deref())),
+            Ok(r) => report(r.get_ref(), super::wants_csv(&headers, q.format.as_deref())),
             Err(s) => GatewayError::from(s).into_response(),
         },
         Ok(failure) = broken_rx => failure.into_response(),
@@ -321,7 +313,7 @@ pub async fn get_import(
     };
     match (r.state(), r.report) {
         (pb::ImportState::Finished, Some(report_of)) => {
-            report(&report_of, wants_csv(&headers, q.format.as_deref()))
+            report(&report_of, super::wants_csv(&headers, q.format.as_deref()))
         }
         (state, _) => Envelope::ok(json!({
             "state": pascal(state.as_str_name(), "IMPORT_STATE_"),

@@ -214,10 +214,6 @@ pub struct ChequeOut {
     pub lines: Vec<ChequeLineOut>,
 }
 
-fn some_text(v: &str) -> Option<String> {
-    (!v.is_empty()).then(|| v.to_owned())
-}
-
 impl From<&pb::AnswerCheque> for ChequeOut {
     fn from(c: &pb::AnswerCheque) -> Self {
         ChequeOut {
@@ -229,11 +225,11 @@ impl From<&pb::AnswerCheque> for ChequeOut {
                 .iter()
                 .map(|l| ChequeLineOut {
                     pay_amount: Amount::from_wire(&l.pay_amount),
-                    message: some_text(&l.message),
+                    message: super::some(&l.message),
                     position: l.position,
                     amount: Amount::from_wire(&l.amount),
-                    goods_id: some_text(&l.goods_id),
-                    barcode: some_text(&l.barcode),
+                    goods_id: super::some(&l.goods_id),
+                    barcode: super::some(&l.barcode),
                     quantity: Amount::from_wire(&l.quantity),
                     cashback: Amount::from_wire(&l.cashback),
                     discount: Amount::from_wire(&l.discount),

@@ -67,6 +67,26 @@ pub fn pascal(name: &str, prefix: &str) -> String {
         .collect()
 }
 
+/// A service's text, `None` when it is empty (the seeds write `null`).
+pub fn some(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// A service's text as JSON, `null` when it is empty.
+pub fn text_or_null(v: &str) -> serde_json::Value {
+    some(v).map_or(serde_json::Value::Null, serde_json::Value::String)
+}
+
+/// Whether the client asks for a report as CSV: `?format=csv` or
+/// `Accept: text/csv`.
+pub fn wants_csv(headers: &axum::http::HeaderMap, format: Option<&str>) -> bool {
+    format == Some("csv")
+        || headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv"))
+}
+
 /// `message` cut to a bounded length (a parser may quote the bad value).
 pub fn bounded(message: &str) -> String {
     let mut message = message.to_owned();

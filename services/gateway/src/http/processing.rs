@@ -21,7 +21,7 @@ use tonic_types::StatusExt;
 use utoipa::ToSchema;
 
 use super::cheque::{ChequeIn, ChequeOut, CouponIn, IdentifierIn, PayIn, RefundLineIn, code_name};
-use super::{App, JsonBody};
+use super::{App, JsonBody, some};
 use crate::amount::Amount;
 use crate::envelope::{Envelope, ErrorAnswer, ResultBlock, ResultState};
 use crate::error::GatewayError;
@@ -117,10 +117,6 @@ pub struct ProcessingAnswer {
     pub cheque_message: Option<String>,
     /// The cheque as computed.
     pub cheque: Option<ChequeOut>,
-}
-
-fn some(v: &str) -> Option<String> {
-    (!v.is_empty()).then(|| v.to_owned())
 }
 
 impl ProcessingAnswer {

@@ -11,16 +11,12 @@ use utoipa::ToSchema;
 
 use super::questions::AnswersRequest;
 use super::registration::{CodeSentOut, ConfirmRequest};
-use super::{App, JsonBody};
+use super::{App, JsonBody, some};
 use crate::auth::member_token;
 use crate::envelope::{Envelope, ErrorAnswer, done};
 use crate::error::GatewayError;
 
 type Answer<T> = Result<Envelope<T>, GatewayError>;
-
-fn some(v: String) -> Option<String> {
-    (!v.is_empty()).then_some(v)
-}
 
 /// An e-mail address (masked when read back).
 #[derive(Clone, Serialize, ToSchema)]
@@ -52,9 +48,9 @@ pub async fn get_email(State(app): State<Arc<App>>, headers: HeaderMap) -> Answe
         .await?
         .into_inner();
     Ok(Envelope::ok(EmailOut {
-        current_email: some(r.current_email),
+        current_email: some(&r.current_email),
         new_email: EmailValue {
-            email: some(r.new_email),
+            email: some(&r.new_email),
         },
         confirm_code_length: r.confirm_code_length,
     }))
@@ -190,7 +186,7 @@ pub async fn set_card(
         .await?
         .into_inner();
     Ok(Envelope::ok(CardOut {
-        card_number: some(r.card_number_masked),
+        card_number: some(&r.card_number_masked),
     }))
 }
 
@@ -234,6 +230,6 @@ pub async fn emit_virtual(State(app): State<Arc<App>>, headers: HeaderMap) -> An
         .await?
         .into_inner();
     Ok(Envelope::ok(CardOut {
-        card_number: some(r.card_number),
+        card_number: some(&r.card_number),
     }))
 }

@@ -7,11 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::pascal;
-
-fn text(v: &str) -> Value {
-    if v.is_empty() { Value::Null } else { json!(v) }
-}
+use super::{pascal, text_or_null};
 
 /// One node of the questionnaire as the seed prints it.
 pub fn node(n: &pb::QuestionNode) -> Value {
@@ -21,10 +17,10 @@ pub fn node(n: &pb::QuestionNode) -> Value {
     };
     json!({
         "nodeType": pascal(n.node_type().as_str_name(), "NODE_TYPE_"),
-        "displayName": text(&n.display_name),
-        "description": text(&n.description),
-        "logicalName": text(&n.logical_name),
-        "value": text(&n.value),
+        "displayName": text_or_null(&n.display_name),
+        "description": text_or_null(&n.description),
+        "logicalName": text_or_null(&n.logical_name),
+        "value": text_or_null(&n.value),
         "readOnly": n.read_only,
         "required": n.required,
         "id": n.id,

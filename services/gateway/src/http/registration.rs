@@ -12,7 +12,7 @@ use loyalty_proto::identity::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{App, JsonBody, pascal};
+use super::{App, JsonBody, pascal, some};
 use crate::auth::member_token;
 use crate::envelope::{Envelope, ErrorAnswer, done};
 use crate::error::GatewayError;
@@ -41,10 +41,6 @@ pub struct BeginRegistrationAnswer {
     pub auth_token: Option<String>,
 }
 
-fn some(v: String) -> Option<String> {
-    (!v.is_empty()).then_some(v)
-}
-
 /// Starts (or continues) a registration by phone or card number.
 #[utoipa::path(post, path = "/api/v1/Registration/BeginRegistration", tag = "Registration",
     request_body = BeginRegistrationRequest,
@@ -65,8 +61,8 @@ pub async fn begin(
         .into_inner();
     Ok(Envelope::ok(BeginRegistrationAnswer {
         state: pascal(r.state().as_str_name(), "BEGIN_REGISTRATION_STATE_"),
-        error_message: some(r.error_message),
-        auth_token: some(r.auth_token),
+        error_message: some(&r.error_message),
+        auth_token: some(&r.auth_token),
     }))
 }
 
@@ -160,9 +156,9 @@ pub async fn get_phone(State(app): State<Arc<App>>, headers: HeaderMap) -> Answe
         .await?
         .into_inner();
     Ok(Envelope::ok(PhoneNumberOut {
-        current_phone_number: some(r.current_phone_number),
+        current_phone_number: some(&r.current_phone_number),
         new_phone_number: PhoneOut {
-            phone_number: some(r.new_phone_number),
+            phone_number: some(&r.new_phone_number),
         },
         confirm_code_length: r.confirm_code_length,
     }))
@@ -246,7 +242,7 @@ pub async fn confirm_phone(
         .await?
         .into_inner();
     Ok(Envelope::ok(TokenOut {
-        auth_token: some(r.auth_token),
+        auth_token: some(&r.auth_token),
     }))
 }
 
@@ -299,7 +295,7 @@ pub async fn set_password(
         .await?
         .into_inner();
     Ok(Envelope::ok(TokenOut {
-        auth_token: some(r.auth_token),
+        auth_token: some(&r.auth_token),
     }))
 }
 
@@ -327,7 +323,7 @@ pub async fn try_finish(State(app): State<Arc<App>>, headers: HeaderMap) -> Answ
         .into_inner();
     Ok(Envelope::ok(FinishOut {
         registration_completed: r.registration_completed,
-        auth_token: some(r.auth_token),
+        auth_token: some(&r.auth_token),
     }))
 }
 
