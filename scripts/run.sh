@@ -156,12 +156,17 @@ on_signal() {
 
 # dev_partner_key: the local partner device the gateway accepts (partner
 # dev-shop): its API key in ./data/gateway/dev-api-key, made on the first run,
-# and its hash in ./data/gateway/api-keys.toml (see docs/gateway.md).
+# and its hash in ./data/gateway/api-keys.toml (see docs/gateway.md); and the
+# key signing devices' tokens, ./data/gateway/device-token.key.
 dev_partner_key() {
 	local dir="$DATA/gateway"
 	mkdir -p "$dir"
 	if [ ! -s "$dir/dev-api-key" ]; then
 		(umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/dev-api-key")
+	fi
+	# The key signing devices' tokens (OAuth2 client credentials).
+	if [ ! -s "$dir/device-token.key" ]; then
+		(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/device-token.key")
 	fi
 	local hash
 	hash="$(tr -d '\n' <"$dir/dev-api-key" | sha256sum | cut -d' ' -f1)"
@@ -325,6 +330,7 @@ cmd_start() {
 				--http-addr "127.0.0.1:$GATEWAY_HTTP_PORT"
 				--metrics-addr "127.0.0.1:${METRICS_PORT[$name]}"
 				--api-keys-file "$DATA/gateway/api-keys.toml"
+				--device-token-key-file "$DATA/gateway/device-token.key"
 			)
 			http="http://127.0.0.1:$GATEWAY_HTTP_PORT"
 			main="$http"

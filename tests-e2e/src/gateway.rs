@@ -48,7 +48,9 @@ pub struct Answer {
 
 impl Gateway {
     /// Starts the gateway in front of `w` with one partner device (partner
-    /// `shop`, location `web`) and one operator, and waits until it answers.
+    /// `shop`, location `web`, named `eshop-1`), one of another partner
+    /// (`other-till`) and one operator, devices' tokens enabled, and waits
+    /// until it answers.
     pub async fn start(w: &World) -> Self {
         Self::start_with(w, &format!("http://127.0.0.1:{}", free_port())).await
     }
@@ -69,6 +71,8 @@ impl Gateway {
             ),
         )
         .unwrap();
+        let token_key = dir.path().join("device-token.key");
+        std::fs::write(&token_key, format!("e2e-{}", uuid::Uuid::new_v4().simple())).unwrap();
         let (http_port, metrics_port) = (free_port(), free_port());
         let spec = ServiceSpec::new("gateway", binary_path("gateway"))
             .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
@@ -84,6 +88,7 @@ impl Gateway {
             ])
             .args(["--certificates-url", certificates_url])
             .args(["--api-keys-file", keys.to_str().unwrap()])
+            .args(["--device-token-key-file", token_key.to_str().unwrap()])
             .env("RUST_LIB_BACKTRACE", "0");
         let process = ServiceProcess::start(spec).await.unwrap();
         let gateway = Self {

@@ -175,7 +175,46 @@ async fn a_member_registers_logs_in_and_reads_balance_and_history_over_http() {
     assert_eq!(login.status, 200, "{}", login.text);
     assert_eq!(login.json["token_type"], "bearer");
     assert!(login.json["expires_in"].as_i64().unwrap() > 0);
-    let token = login.json["access_token"].as_str().unwrap().to_owned();
+    let first = login.json["access_token"].as_str().unwrap().to_owned();
+    // The refresh grant: a new pair, the old token dead, and the traded
+    // refresh token good for nothing more once its pair is used.
+    let refresh = login.json["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = g
+        .post_raw(
+            "/authorizationService/token",
+            FORM,
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+            &[],
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let token = refreshed.json["access_token"].as_str().unwrap().to_owned();
+    let next_refresh = refreshed.json["refresh_token"].as_str().unwrap().to_owned();
+    assert!(token != first && next_refresh != refresh);
+    let old = bearer(&first);
+    let dead = g
+        .get_with("/api/v1/User", &[("authorization", old.as_str())])
+        .await;
+    assert_eq!(dead.status, 401, "{}", dead.text);
+    let fresh = bearer(&token);
+    let alive = g
+        .get_with("/api/v1/User", &[("authorization", fresh.as_str())])
+        .await;
+    assert_eq!(ok(&alive)["state"], "Registered", "{}", alive.text);
+    let garbage = g
+        .post_raw(
+            "/authorizationService/token",
+            FORM,
+            "grant_type=refresh_token&refresh_token=rt.bm9wZQ.bm9wZQ",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (garbage.status, garbage.json["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{}",
+        garbage.text
+    );
     let wrong = g
         .post_raw(
             "/authorizationService/token",
@@ -210,6 +249,27 @@ async fn a_member_registers_logs_in_and_reads_balance_and_history_over_http() {
             "/authorizationService/token",
             FORM,
             "grant_type=client_credentials",
+            &[],
+        )
+        .await;
+    assert_eq!(grant.json["error"], "invalid_request", "{}", grant.text);
+    let grant = g
+        .post_raw(
+            "/authorizationService/token",
+            FORM,
+            &format!("grant_type=client_credentials&client_id=eshop-1&client_secret={password}"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (grant.status, grant.json["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let grant = g
+        .post_raw(
+            "/authorizationService/token",
+            FORM,
+            "grant_type=implicit",
             &[],
         )
         .await;

@@ -10,7 +10,7 @@ use tests_e2e::harness::eventually;
 use tests_e2e::identity::{
     DEADLINE, Identity, assert_reason, assert_unauthenticated, authed, error_info, random_phone,
 };
-use tests_e2e::identity_flows::{begin, confirm_phone, resend};
+use tests_e2e::identity_flows::{authenticate, begin, confirm_phone, resend};
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,4 +222,107 @@ async fn a_phone_only_token_is_not_a_session() {
             .await,
     );
     assert!(id.process.terminate().await.unwrap().success());
+}
+
+/// AuthService.RefreshToken with `refresh`.
+async fn refresh(id: &Identity, refresh: &str) -> Result<pb::RefreshTokenResponse, tonic::Status> {
+    id.auth()
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: refresh.to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_token_is_traded_once_and_a_replay_ends_the_session() {
+    tests_e2e::harness::init_test_logging();
+    let data = tempfile::tempdir().unwrap();
+    let id = Identity::start(data.path(), tests_e2e::identity_flows::SEED_FLAGS, &[]).await;
+    let phone = random_phone();
+    let reg = tests_e2e::identity_register::register_by_phone(&id, &phone, "s3cret-Pass").await;
+    // A registration's tokens come without a refresh token; a password
+    // login's with one, and both expiry times.
+    let unregistered = begin(&id, &random_phone(), "").await;
+    assert!(unregistered.refresh_token.is_empty());
+    assert!(unregistered.auth_token_expires_at.is_some());
+    let login = begin(&id, &phone, "s3cret-Pass").await;
+    assert!(login.registration_completed && !login.refresh_token.is_empty());
+    assert!(login.auth_token_expires_at.is_some());
+    assert_unauthenticated(
+        refresh(&id, &login.auth_token)
+            .await
+            .map(tonic::Response::new),
+    );
+    assert_unauthenticated(
+        refresh(&id, &unregistered.auth_token)
+            .await
+            .map(tonic::Response::new),
+    );
+
+    // Traded: a new pair for the same member; the old token is dead.
+    let first = refresh(&id, &login.refresh_token).await.expect("refresh");
+    assert_eq!(first.member_id, reg.member_id);
+    assert_ne!(first.refresh_token, login.refresh_token);
+    assert!(first.refresh_token_expires_at > first.auth_token_expires_at);
+    assert_eq!(
+        authenticate(&id, &first.auth_token).await.member_id,
+        reg.member_id
+    );
+    assert_unauthenticated(
+        id.auth()
+            .authenticate(pb::AuthenticateRequest {
+                token: login.auth_token.clone(),
+            })
+            .await,
+    );
+
+    // The same refresh token again at once, its new pair unused (an answer
+    // lost on the way): a fresh pair, and the unused one is dead.
+    let retry = refresh(&id, &login.refresh_token).await.expect("retry");
+    assert_ne!(retry.auth_token, first.auth_token);
+    assert_eq!(
+        authenticate(&id, &retry.auth_token).await.member_id,
+        reg.member_id
+    );
+    assert_unauthenticated(
+        id.auth()
+            .authenticate(pb::AuthenticateRequest {
+                token: first.auth_token.clone(),
+            })
+            .await,
+    );
+
+    // Once the new pair has been traded in turn, a replay of the first
+    // refresh token is a stolen one: the whole session ends.
+    let second = refresh(&id, &retry.refresh_token)
+        .await
+        .expect("second trade");
+    assert_eq!(
+        authenticate(&id, &second.auth_token).await.member_id,
+        reg.member_id
+    );
+    let replay = refresh(&id, &login.refresh_token).await.unwrap_err();
+    assert_eq!(replay.code(), Code::Unauthenticated, "{replay:?}");
+    assert_unauthenticated(
+        id.auth()
+            .authenticate(pb::AuthenticateRequest {
+                token: second.auth_token.clone(),
+            })
+            .await,
+    );
+    let after = refresh(&id, &second.refresh_token).await.unwrap_err();
+    assert_eq!(after.code(), Code::Unauthenticated, "{after:?}");
+    // A made-up refresh token for the member changes nothing and is refused.
+    let fresh = begin(&id, &phone, "s3cret-Pass").await;
+    let (head, last) = fresh.refresh_token.split_at(fresh.refresh_token.len() - 1);
+    let forged = format!("{head}{}", if last == "A" { "B" } else { "A" });
+    assert_eq!(
+        refresh(&id, &forged).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        authenticate(&id, &fresh.auth_token).await.member_id,
+        reg.member_id
+    );
 }

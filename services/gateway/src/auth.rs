@@ -19,7 +19,9 @@
 //! ```
 //!
 //! A caller sends its key in `X-Api-Key`, or as the password of HTTP Basic
-//! authentication (SOAP clients). Only the key's hash is kept; the key never
+//! authentication (SOAP clients). A device may also trade its name and key
+//! for a short-lived token at the token endpoint (OAuth2's client
+//! credentials grant, [`crate::device_token`]) and send that as `Bearer`. Only the key's hash is kept; the key never
 //! reaches a log. The partner and location of a device go on every
 //! purchase it makes, so one partner's device cannot act as another's; a
 //! device's key opens no operator endpoint and an operator's no processing.
@@ -34,6 +36,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::device_token::{self, DeviceTokens, Issued};
 use crate::error::GatewayError;
 
 /// Header carrying a partner device's API key.
@@ -82,9 +85,14 @@ enum Holder {
     Operator(Operator),
 }
 
-/// The API keys, by their hash.
+/// The API keys, by their hash, and the devices' tokens.
 #[derive(Debug, Clone, Default)]
-pub struct ApiKeys(HashMap<[u8; 32], Holder>);
+pub struct ApiKeys {
+    by_hash: HashMap<[u8; 32], Holder>,
+    /// Devices by name (for their tokens).
+    devices: HashMap<String, Device>,
+    tokens: Option<DeviceTokens>,
+}
 
 fn key_hash_of(name: &str, hex_hash: &str) -> anyhow::Result<[u8; 32]> {
     anyhow::ensure!(!name.is_empty(), "every key has a name");
@@ -99,6 +107,7 @@ impl ApiKeys {
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let file: KeysFile = toml::from_str(text).context("the API keys file")?;
         let mut keys = HashMap::new();
+        let mut devices = HashMap::new();
         let holders = file
             .device
             .into_iter()
@@ -112,13 +121,46 @@ impl ApiKeys {
             let hash = key_hash_of(&name, &hash)?;
             if let Holder::Device(d) = &holder {
                 anyhow::ensure!(!d.partner_id.is_empty(), "device {name} has no partner_id");
+                anyhow::ensure!(
+                    devices.insert(name.clone(), d.clone()).is_none(),
+                    "device {name} is listed twice"
+                );
             }
             anyhow::ensure!(
                 keys.insert(hash, holder).is_none(),
                 "{name}: its key is listed twice"
             );
         }
-        Ok(Self(keys))
+        Ok(Self {
+            by_hash: keys,
+            devices,
+            tokens: None,
+        })
+    }
+
+    /// Lets devices trade their key for a token ([`crate::device_token`]).
+    pub fn with_device_tokens(mut self, tokens: DeviceTokens) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Whether devices can get tokens (a key file is configured).
+    pub fn issues_device_tokens(&self) -> bool {
+        self.tokens.is_some()
+    }
+
+    /// A token for the device `client_id` whose key is `secret` (OAuth2's
+    /// client credentials); `None` when they do not match or tokens are
+    /// not configured.
+    pub fn device_token(&self, client_id: &str, secret: &str) -> Option<Issued> {
+        let tokens = self.tokens.as_ref()?;
+        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        match self.by_hash.get(&hash)? {
+            Holder::Device(d) if d.name == client_id => {
+                Some(tokens.issue(&d.name, chrono::Utc::now()))
+            }
+            Holder::Device(_) | Holder::Operator(_) => None,
+        }
     }
 
     /// Reads the keys file; `None` → no keys (processing and operator
@@ -134,7 +176,24 @@ impl ApiKeys {
 
     /// Whether no key is listed.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.by_hash.is_empty()
+    }
+
+    /// The device a device token names (`None`: not a device token).
+    fn token_device(&self, headers: &HeaderMap) -> Option<Result<&Device, GatewayError>> {
+        let token = header(headers, AUTHORIZATION)?
+            .strip_prefix("Bearer ")?
+            .trim();
+        if !token.starts_with(device_token::PREFIX) {
+            return None;
+        }
+        let refused = GatewayError::Unauthorized("unknown or expired device token");
+        let device = self
+            .tokens
+            .as_ref()
+            .and_then(|t| t.verify(token, chrono::Utc::now()))
+            .and_then(|name| self.devices.get(&name));
+        Some(device.ok_or(refused))
     }
 
     fn holder(&self, headers: &HeaderMap) -> Result<&Holder, GatewayError> {
@@ -142,13 +201,16 @@ impl ApiKeys {
             "an API key is required (X-Api-Key)",
         ))?;
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        self.0
+        self.by_hash
             .get(&hash)
             .ok_or(GatewayError::Unauthorized("unknown API key"))
     }
 
     /// The partner device whose key the request carries.
     pub fn device(&self, headers: &HeaderMap) -> Result<&Device, GatewayError> {
+        if let Some(device) = self.token_device(headers) {
+            return device;
+        }
         match self.holder(headers)? {
             Holder::Device(d) => Ok(d),
             Holder::Operator(_) => Err(GatewayError::Forbidden(
@@ -159,6 +221,11 @@ impl ApiKeys {
 
     /// The operator whose key the request carries.
     pub fn operator(&self, headers: &HeaderMap) -> Result<&Operator, GatewayError> {
+        if let Some(Ok(_)) = self.token_device(headers) {
+            return Err(GatewayError::Forbidden(
+                "this token is a partner device's, not an operator's",
+            ));
+        }
         match self.holder(headers)? {
             Holder::Operator(o) => Ok(o),
             Holder::Device(_) => Err(GatewayError::Forbidden(
@@ -183,13 +250,19 @@ fn api_key(headers: &HeaderMap) -> Option<String> {
     if let Some(key) = header(headers, API_KEY_HEADER) {
         return Some(key.to_owned());
     }
+    let (_, password) = basic(headers)?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// HTTP Basic's user and password, if the request carries them.
+pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     let basic = header(headers, AUTHORIZATION)?.strip_prefix("Basic ")?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(basic.trim())
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
-    let (_, password) = text.split_once(':')?;
-    (!password.is_empty()).then(|| password.to_owned())
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
 }
 
 /// The member's bearer token (`Authorization: Bearer <token>`), if any.
@@ -197,7 +270,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let token = header(headers, AUTHORIZATION)?
         .strip_prefix("Bearer ")?
         .trim();
-    (!token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())).then_some(token)
+    (!token.is_empty()
+        && !token.starts_with(device_token::PREFIX)
+        && token.bytes().all(|b| b.is_ascii_graphic()))
+    .then_some(token)
 }
 
 /// The member's bearer token, required.
@@ -246,6 +322,28 @@ mod tests {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("eshop:{KEY}"));
         h.insert(AUTHORIZATION, format!("Basic {basic}").parse().unwrap());
         assert_eq!(keys.device(&h).unwrap().name, "eshop");
+    }
+
+    #[test]
+    fn a_device_trades_its_name_and_key_for_a_token_that_opens_only_its_endpoints() {
+        let tokens = DeviceTokens::new(vec![3; 32], chrono::Duration::minutes(5)).unwrap();
+        let with = keys().with_device_tokens(tokens);
+        assert!(with.device_token("eshop", "wrong").is_none());
+        assert!(with.device_token("other", KEY).is_none());
+        assert!(with.device_token("office", OPERATOR_KEY).is_none());
+        let issued = with.device_token("eshop", KEY).unwrap();
+        let mut h = HeaderMap::new();
+        let bearer_header = format!("Bearer {}", issued.token);
+        h.insert(AUTHORIZATION, bearer_header.parse().unwrap());
+        assert_eq!(with.device(&h).unwrap().partner_id, "shop");
+        assert!(matches!(with.operator(&h), Err(GatewayError::Forbidden(_))));
+        assert_eq!(bearer(&h), None, "a device token is no member's token");
+        // Without the key file no token is issued and none is taken.
+        assert!(keys().device_token("eshop", KEY).is_none());
+        assert!(matches!(
+            keys().device(&h),
+            Err(GatewayError::Unauthorized(_))
+        ));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub const ENV_API_KEYS_FILE: &str = "GATEWAY_API_KEYS_FILE";
 pub const ENV_REQUEST_TIMEOUT: &str = "GATEWAY_REQUEST_TIMEOUT_SECS";
 /// Env: longest time a file upload (a batch, a certificate import) may take.
 pub const ENV_UPLOAD_TIMEOUT: &str = "GATEWAY_UPLOAD_TIMEOUT_SECS";
+/// Env: the key signing partner devices' tokens (OAuth2 client credentials).
+pub const ENV_DEVICE_TOKEN_KEY_FILE: &str = "GATEWAY_DEVICE_TOKEN_KEY_FILE";
+/// Env: lifetime of a partner device's token, in seconds.
+pub const ENV_DEVICE_TOKEN_TTL: &str = "GATEWAY_DEVICE_TOKEN_TTL_SECS";
 /// Env: largest request body, in KiB.
 pub const ENV_MAX_BODY_KIB: &str = "GATEWAY_MAX_BODY_KIB";
 
@@ -63,6 +67,15 @@ pub struct GatewayArgs {
     /// the services.
     #[arg(long, env = ENV_SERVICE_TOKEN_FILE)]
     pub service_token_file: Option<PathBuf>,
+    /// File holding the key (at least 32 bytes; every replica the same)
+    /// that signs partner devices' tokens: with it a device may trade its
+    /// name and API key for a token (OAuth2's client credentials grant at
+    /// `/authorizationService/token`); without it that grant is refused.
+    #[arg(long, env = ENV_DEVICE_TOKEN_KEY_FILE)]
+    pub device_token_key_file: Option<PathBuf>,
+    /// Lifetime of a partner device's token, in seconds.
+    #[arg(long, env = ENV_DEVICE_TOKEN_TTL, default_value_t = 3600)]
+    pub device_token_ttl_secs: u64,
     /// Longest time one request may take end to end, in seconds.
     #[arg(long, env = ENV_REQUEST_TIMEOUT, default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -114,6 +127,12 @@ impl GatewayArgs {
             return Err(ConfigError::Invalid {
                 flag: "upload-timeout-secs",
                 reason: "must be between 1 and 86400".into(),
+            });
+        }
+        if !(60..=86_400).contains(&self.device_token_ttl_secs) {
+            return Err(ConfigError::Invalid {
+                flag: "device-token-ttl-secs",
+                reason: "must be between 60 and 86400".into(),
             });
         }
         if !(1..=MAX_BODY_KIB).contains(&self.max_body_kib) {

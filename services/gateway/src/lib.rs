@@ -14,6 +14,7 @@
 pub mod amount;
 pub mod auth;
 pub mod config;
+pub mod device_token;
 pub mod envelope;
 pub mod error;
 pub mod http;
@@ -37,7 +38,11 @@ pub async fn run(
     metrics: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let keys = auth::ApiKeys::load(args.api_keys_file.as_deref())?;
+    let mut keys = auth::ApiKeys::load(args.api_keys_file.as_deref())?;
+    if let Some(path) = &args.device_token_key_file {
+        let ttl = chrono::Duration::seconds(args.device_token_ttl_secs as i64);
+        keys = keys.with_device_tokens(device_token::DeviceTokens::load(path, ttl)?);
+    }
     if keys.is_empty() {
         tracing::warn!(
             "no API keys (--api-keys-file): the processing and operator endpoints answer 401"

@@ -28,6 +28,8 @@ pub const ENV_QUESTIONNAIRE: &str = "IDENTITY_QUESTIONNAIRE";
 pub const ENV_SECRET_FILE: &str = "IDENTITY_SECRET_FILE";
 /// Env var: token lifetime in seconds.
 pub const ENV_TOKEN_TTL: &str = "IDENTITY_TOKEN_TTL_SECS";
+/// Env for `--refresh-token-ttl-secs`.
+pub const ENV_REFRESH_TTL: &str = "IDENTITY_REFRESH_TOKEN_TTL_SECS";
 /// Env var: confirm code lifetime in seconds.
 pub const ENV_CODE_TTL: &str = "IDENTITY_CODE_TTL_SECS";
 /// Env var: seconds between two codes to one contact.
@@ -85,6 +87,10 @@ pub struct IdentityArgs {
     /// Token lifetime in seconds.
     #[arg(long, env = ENV_TOKEN_TTL, default_value_t = 30 * 86_400, global = true)]
     pub token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds, counted from its last trade (a
+    /// password login's refresh token; OAuth2's refresh grant).
+    #[arg(long, env = ENV_REFRESH_TTL, default_value_t = 90 * 86_400, global = true)]
+    pub refresh_token_ttl_secs: u64,
     /// Confirm code lifetime in seconds.
     #[arg(long, env = ENV_CODE_TTL, default_value_t = 600, global = true)]
     pub code_ttl_secs: u64,
@@ -123,8 +129,19 @@ impl IdentityArgs {
             .validate()
             .map_err(|e| invalid("notify", e.to_string()))?;
         self.virtual_range()?;
-        if self.token_ttl_secs < 60 {
-            return Err(invalid("token-ttl-secs", "must be at least 60"));
+        if self.token_ttl_secs < 60 || self.token_ttl_secs > 3650 * 86_400 {
+            return Err(invalid(
+                "token-ttl-secs",
+                "must be at least 60 and at most 10 years",
+            ));
+        }
+        if self.refresh_token_ttl_secs < self.token_ttl_secs
+            || self.refresh_token_ttl_secs > 3650 * 86_400
+        {
+            return Err(invalid(
+                "refresh-token-ttl-secs",
+                "must be at least --token-ttl-secs and at most 10 years",
+            ));
         }
         if self.code_ttl_secs < 30 {
             return Err(invalid("code-ttl-secs", "must be at least 30"));

@@ -58,6 +58,16 @@ impl Wire for DateTime<Utc> {
     }
 }
 
+impl Wire for Option<DateTime<Utc>> {
+    type W = Option<Timestamp>;
+    fn to_wire(&self) -> Option<Timestamp> {
+        self.map(Into::into)
+    }
+    fn from_wire(w: Option<Timestamp>) -> Result<Self, String> {
+        Ok(w.and_then(|t| t.try_into().ok()))
+    }
+}
+
 impl Wire for Channel {
     type W = i32;
     fn to_wire(&self) -> i32 {
@@ -241,7 +251,7 @@ events! {
         ContactConfirmed { channel, value },
         PasswordSet { password_hash },
         LoginFailed { failed_at },
-        TokenIssued { token_id, secret_hash, expires_at, replaces, limited },
+        TokenIssued { token_id, secret_hash, expires_at, replaces, limited, refresh_hash, refresh_expires_at, issued_at },
         TokenRevoked { token_id },
         AnswersSaved { answers, profile },
         MemberCardAdded { card_number, kind },

@@ -77,6 +77,7 @@ pub fn settings(args: &IdentityArgs) -> anyhow::Result<Settings> {
         questionnaire,
         limits: args.limits(),
         token_ttl: chrono::Duration::seconds(args.token_ttl_secs as i64),
+        refresh_ttl: chrono::Duration::seconds(args.refresh_token_ttl_secs as i64),
         code_ttl: chrono::Duration::seconds(args.code_ttl_secs as i64),
         virtual_range: args.virtual_range()?,
     })

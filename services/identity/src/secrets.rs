@@ -160,6 +160,28 @@ pub fn parse_token(token: &str) -> Option<(String, String, Vec<u8>)> {
     Some((id, member, Sha256::digest(&secret).to_vec()))
 }
 
+/// What starts a refresh token, so it is never taken for a token.
+const REFRESH_PREFIX: &str = "rt.";
+
+/// A refresh token for the token `token_id`: `rt.<base64url(token id)>.<base64url(32
+/// random bytes)>`, and the SHA-256 of its secret (what is kept).
+pub fn new_refresh(token_id: &str) -> (String, Vec<u8>) {
+    let secret: [u8; 32] = random();
+    (
+        format!(
+            "{REFRESH_PREFIX}{}.{}",
+            B64.encode(token_id.as_bytes()),
+            B64.encode(secret)
+        ),
+        Sha256::digest(secret).to_vec(),
+    )
+}
+
+/// A refresh token taken apart: (token id, member id, SHA-256 of the secret).
+pub fn parse_refresh(refresh: &str) -> Option<(String, String, Vec<u8>)> {
+    parse_token(refresh.trim().strip_prefix(REFRESH_PREFIX)?)
+}
+
 /// argon2id hash (PHC string) of a password. Slow on purpose: call it off
 /// the async threads.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -184,6 +206,19 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refresh_token_names_its_token_and_is_no_token() {
+        let t = new_token("m1", 3);
+        let (refresh, hash) = new_refresh(&t.token_id);
+        let (id, member, parsed) = parse_refresh(&refresh).expect("parses");
+        assert_eq!((id.as_str(), member.as_str()), (t.token_id.as_str(), "m1"));
+        assert_eq!(parsed, hash);
+        assert_ne!(hash, t.secret_hash);
+        assert!(parse_refresh(&t.token).is_none());
+        let (_, _, as_token) = parse_token(&refresh).unwrap_or_default();
+        assert_ne!(as_token, t.secret_hash);
+    }
 
     #[test]
     fn codes_are_six_digits_and_vary() {

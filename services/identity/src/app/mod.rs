@@ -31,12 +31,14 @@ mod contacts;
 mod links;
 mod messages;
 mod registration;
+mod tokens;
 mod views;
 
 pub use cards::{CardRange, LoadCards, LoadedCards, MAX_CARDS_PER_LOAD, RejectedCard};
 pub use links::{BankCard, BankCardKey};
 pub use messages::{MessageRequest, RequestedChannel};
 pub use registration::{BeginState, Begun};
+pub use tokens::{REFRESH_RETRY_GRACE, TokenPair};
 pub use views::{CardCounts, CardStock, MemberCounts, Views};
 
 /// The clock: the kit's one injectable [`kit::clock::Clock`].
@@ -53,6 +55,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Token lifetime.
     pub token_ttl: Duration,
+    /// Refresh token lifetime (from its last trade).
+    pub refresh_ttl: Duration,
     /// Confirm code lifetime.
     pub code_ttl: Duration,
     /// Virtual range: first, last, digits.
@@ -232,25 +236,33 @@ impl Identity {
         limited: bool,
     ) -> (String, NewToken) {
         let issued = secrets::new_token(&member.id, member.tokens_issued + 1);
+        let now = self.now();
         let t = NewToken {
             token_id: issued.token_id,
             secret_hash: issued.secret_hash,
-            expires_at: self.now() + self.settings.token_ttl,
+            expires_at: now + self.settings.token_ttl,
             replaces: replaces.map(str::to_owned),
             limited,
+            refresh: None,
+            issued_at: now,
         };
         (issued.token, t)
     }
 
-    async fn issue_token(&self, member: &Member, limited: bool) -> Result<String, ApiError> {
+    async fn issue_token(
+        &self,
+        member: &Member,
+        limited: bool,
+    ) -> Result<(String, DateTime<Utc>), ApiError> {
         let (token, t) = self.new_token(member, None, limited);
+        let expires_at = t.expires_at;
         self.run(
             &self.members,
             &member_stream(&member.id),
             &Command::IssueToken(t),
         )
         .await?;
-        Ok(token)
+        Ok((token, expires_at))
     }
 
     /// Revokes a token (idempotent).

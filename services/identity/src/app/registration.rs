@@ -37,8 +37,8 @@ pub enum BeginState {
     PasswordRequired,
 }
 
-/// The answer to `BeginRegistration`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The answer to `BeginRegistration` (its `Debug` leaves the tokens out).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Begun {
     /// How it ended.
     pub state: BeginState,
@@ -50,6 +50,21 @@ pub struct Begun {
     pub member_id: String,
     /// Whether the member finished registering.
     pub registration_completed: bool,
+    /// A refresh token (a registered member's password login only).
+    pub refresh_token: String,
+    /// When the token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Begun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Begun")
+            .field("state", &self.state)
+            .field("member_id", &self.member_id)
+            .field("registration_completed", &self.registration_completed)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Identity {
@@ -110,18 +125,22 @@ impl Identity {
         };
         let now = self.now();
         member.login_allowed(now, self.settings.limits)?;
-        let answer = |state: BeginState, token: String, message: &str| Begun {
-            state,
-            error_message: message.to_owned(),
-            auth_token: token,
-            member_id: member.id.clone(),
-            registration_completed: member.registered,
+        let answer = |state: BeginState, token: Option<(String, DateTime<Utc>)>, message: &str| {
+            let (auth_token, expires_at) =
+                token.map_or((String::new(), None), |(t, e)| (t, Some(e)));
+            Begun {
+                state,
+                error_message: message.to_owned(),
+                auth_token,
+                member_id: member.id.clone(),
+                registration_completed: member.registered,
+                refresh_token: String::new(),
+                expires_at,
+            }
         };
         let required = BeginState::PasswordRequired;
         match &member.password_hash {
-            Some(_) if password.is_empty() => {
-                Ok(answer(required, String::new(), "Требуется пароль."))
-            }
+            Some(_) if password.is_empty() => Ok(answer(required, None, "Требуется пароль.")),
             Some(hash) => {
                 let (hash, pw) = (hash.clone(), password.to_owned());
                 let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&hash, &pw))
@@ -137,10 +156,18 @@ impl Identity {
                     if member.registered {
                         return Err(ApiError::BadCredentials);
                     }
-                    return Ok(answer(required, String::new(), "Неверный пароль."));
+                    return Ok(answer(required, None, "Неверный пароль."));
+                }
+                if member.registered {
+                    // A login: the token comes with a refresh token.
+                    let pair = self.issue_pair(&member, None).await?;
+                    return Ok(Begun {
+                        refresh_token: pair.refresh,
+                        ..answer(BeginState::Success, Some((pair.token, pair.expires_at)), "")
+                    });
                 }
                 let token = self.issue_token(&member, false).await?;
-                Ok(answer(BeginState::Success, token, ""))
+                Ok(answer(BeginState::Success, Some(token), ""))
             }
             None if member.registered => Err(ApiError::BadCredentials),
             None => {
@@ -155,7 +182,7 @@ impl Identity {
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(answer(BeginState::Success, token, ""))
+                Ok(answer(BeginState::Success, Some(token), ""))
             }
         }
     }
@@ -181,7 +208,7 @@ impl Identity {
         }
         self.open_member(&member_id, kind, login).await?;
         let member = self.member(&member_id)?;
-        let token = self.issue_token(&member, false).await?;
+        let (token, expires_at) = self.issue_token(&member, false).await?;
         if let Login::Phone(phone) = parsed {
             // The seed: the answer to BeginRegistration comes with a code sent.
             self.enter_contact(&member, NewContact::Phone(phone.clone()))
@@ -193,6 +220,8 @@ impl Identity {
             auth_token: token,
             member_id,
             registration_completed: false,
+            refresh_token: String::new(),
+            expires_at: Some(expires_at),
         })
     }
 

@@ -272,6 +272,12 @@ events! {
         replaces: String,
         /// May only re-confirm the phone.
         limited: bool,
+        /// SHA-256 of its refresh token's secret (empty: none).
+        refresh_hash: Vec<u8>,
+        /// When the refresh token expires (`None`: no refresh token).
+        refresh_expires_at: Option<DateTime<Utc>>,
+        /// When it was issued (`None` in events recorded before this field).
+        issued_at: Option<DateTime<Utc>>,
     }
     /// A token was revoked (private).
     TokenRevoked {

@@ -83,6 +83,18 @@ impl AuthService for MembersApi {
         self.identity.revoke(&r.get_ref().token).await?;
         ok(pb::RevokeTokenResponse {})
     }
+
+    async fn refresh_token(
+        &self,
+        r: Request<pb::RefreshTokenRequest>,
+    ) -> Answer<pb::RefreshTokenResponse> {
+        no_member_token(&r)?;
+        ok(self
+            .identity
+            .refresh(&r.get_ref().refresh_token)
+            .await?
+            .into())
+    }
 }
 
 #[tonic::async_trait]

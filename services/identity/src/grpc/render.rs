@@ -5,6 +5,7 @@ use loyalty_proto::identity::v1 as pb;
 
 use crate::app::{
     BankCard, BeginState, Begun, CardCounts, CardStock, LoadedCards, MemberCounts, RejectedCard,
+    TokenPair,
 };
 
 impl From<MemberCounts> for pb::CountMembersResponse {
@@ -72,6 +73,18 @@ impl From<BeginState> for pb::BeginRegistrationState {
     }
 }
 
+impl From<TokenPair> for pb::RefreshTokenResponse {
+    fn from(p: TokenPair) -> Self {
+        pb::RefreshTokenResponse {
+            auth_token: p.token,
+            auth_token_expires_at: Some(p.expires_at.into()),
+            refresh_token: p.refresh,
+            refresh_token_expires_at: Some(p.refresh_expires_at.into()),
+            member_id: p.member_id,
+        }
+    }
+}
+
 impl From<Begun> for pb::BeginRegistrationResponse {
     fn from(b: Begun) -> Self {
         pb::BeginRegistrationResponse {
@@ -80,6 +93,8 @@ impl From<Begun> for pb::BeginRegistrationResponse {
             auth_token: b.auth_token,
             member_id: b.member_id,
             registration_completed: b.registration_completed,
+            refresh_token: b.refresh_token,
+            auth_token_expires_at: b.expires_at.map(Into::into),
         }
     }
 }

@@ -58,6 +58,19 @@ pub struct NewToken {
     pub replaces: Option<String>,
     /// May only re-confirm the phone.
     pub limited: bool,
+    /// Its refresh token, if it has one.
+    pub refresh: Option<NewRefresh>,
+    /// Now.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// A refresh token to record with its token (the SHA-256 of its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefresh {
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A contact entered to be confirmed: a parsed phone number or e-mail.

@@ -291,15 +291,33 @@ impl Aggregate for Member {
                 self.login_failures.push(at);
             }
             Event::TokenIssued(e) => {
-                if !e.replaces.is_empty() {
-                    self.tokens.remove(&e.replaces);
+                if !e.replaces.is_empty()
+                    && let Some(old) = self.tokens.remove(&e.replaces)
+                    && let Some(refresh) = old.refresh
+                {
+                    self.retired.push(Retired {
+                        token_id: e.replaces.clone(),
+                        refresh_hash: refresh.secret_hash,
+                        successor: e.token_id.clone(),
+                        at: e.issued_at,
+                    });
+                    if self.retired.len() > MAX_TOKENS {
+                        self.retired.remove(0);
+                    }
                 }
+                let refresh = e.refresh_expires_at.and_then(|expires_at| {
+                    (!e.refresh_hash.is_empty()).then(|| Refresh {
+                        secret_hash: e.refresh_hash.clone(),
+                        expires_at,
+                    })
+                });
                 self.tokens.insert(
                     e.token_id.clone(),
                     Token {
                         secret_hash: e.secret_hash.clone(),
                         expires_at: e.expires_at,
                         limited: e.limited,
+                        refresh,
                     },
                 );
                 self.tokens_issued += 1;

@@ -7,7 +7,7 @@ mod decide;
 
 pub use command::{
     Command, ConfirmOutcome, Limits, MAX_CODE_FAILURES, MAX_TOKENS, MemberError, NewCode,
-    NewContact, NewToken,
+    NewContact, NewRefresh, NewToken,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,6 +59,31 @@ pub struct Token {
     pub expires_at: DateTime<Utc>,
     /// Re-confirm the phone only.
     pub limited: bool,
+    /// Its refresh token, if it has one.
+    pub refresh: Option<Refresh>,
+}
+
+/// A refresh token, kept as the SHA-256 of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refresh {
+    /// SHA-256 of the secret.
+    pub secret_hash: Vec<u8>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A token replaced by a refresh: its refresh token must not work again,
+/// and if it is presented again the session it led to is ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// The replaced token's id.
+    pub token_id: String,
+    /// SHA-256 of its refresh token's secret.
+    pub refresh_hash: Vec<u8>,
+    /// The token that replaced it.
+    pub successor: String,
+    /// When it was replaced (`None`: before this was recorded).
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// The member's state.
@@ -86,6 +111,8 @@ pub struct Member {
     pub tokens: BTreeMap<String, Token>,
     /// Tokens issued so far (for token ids).
     pub tokens_issued: u64,
+    /// The last tokens replaced by a refresh (at most `MAX_TOKENS`).
+    pub retired: Vec<Retired>,
     /// Questionnaire answers.
     pub answers: Vec<Answer>,
     /// Answers by logical name.
@@ -113,6 +140,13 @@ pub(super) fn token_event(t: &NewToken) -> Event {
         expires_at: t.expires_at,
         replaces: t.replaces.clone().unwrap_or_default(),
         limited: t.limited,
+        refresh_hash: t
+            .refresh
+            .as_ref()
+            .map(|r| r.secret_hash.clone())
+            .unwrap_or_default(),
+        refresh_expires_at: t.refresh.as_ref().map(|r| r.expires_at),
+        issued_at: Some(t.issued_at),
     })
 }
 
@@ -176,6 +210,20 @@ impl Member {
             return Err(MemberError::StepRequired(Step::ChangePhone));
         }
         Ok(())
+    }
+
+    /// The token a retired token's session has now: its successor, or the
+    /// successor's successor, ... (`None`: the session has ended).
+    pub fn current_successor<'a>(&'a self, token_id: &'a str) -> Option<&'a str> {
+        let mut id = token_id;
+        // Every step follows a later replacement, so at most `retired.len()`.
+        for _ in 0..=self.retired.len() {
+            if self.tokens.contains_key(id) {
+                return Some(id);
+            }
+            id = &self.retired.iter().find(|r| r.token_id == id)?.successor;
+        }
+        None
     }
 
     fn check_rotation(&self, rotate: &NewToken) -> Result<(), MemberError> {

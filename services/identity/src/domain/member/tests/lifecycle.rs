@@ -175,6 +175,47 @@ fn tokens_rotate_revoke_and_stay_capped() {
 }
 
 #[test]
+fn a_refreshed_token_is_retired_and_leads_to_its_session() {
+    let mut s = Stream::opened();
+    let (t2, t3, t4) = (pair(2, None), pair(3, Some("t2")), pair(4, Some("t3")));
+    for t in [&t2, &t3, &t4] {
+        assert_eq!(s.run(&Command::IssueToken(t.clone())), [token_issued(t)]);
+    }
+    let m = s.state();
+    assert_eq!(m.tokens.keys().collect::<Vec<_>>(), ["t1", "t4"]);
+    let retired: Vec<_> = m
+        .retired
+        .iter()
+        .map(|r| (r.token_id.as_str(), r.successor.as_str(), r.at))
+        .collect();
+    assert_eq!(
+        retired,
+        [("t2", "t3", Some(at(3))), ("t3", "t4", Some(at(4)))]
+    );
+    assert_eq!(m.retired[0].refresh_hash, vec![102; 32]);
+    // Any retired token of the chain leads to the session's current token.
+    assert_eq!(m.current_successor("t2"), Some("t4"));
+    assert_eq!(m.current_successor("t3"), Some("t4"));
+    assert_eq!(
+        m.tokens["t4"].refresh.as_ref().map(|r| r.expires_at),
+        Some(at(90 * 86_400))
+    );
+    // Once the session ends, the chain leads nowhere; a token without a
+    // refresh token is replaced without being retired.
+    s.run(&Command::RevokeToken("t4".into()));
+    assert_eq!(s.state().current_successor("t2"), None);
+    s.run(&Command::IssueToken(rot(5, "t1")));
+    assert_eq!(s.state().retired.len(), 2);
+    // At most `MAX_TOKENS` retired tokens are kept.
+    let mut prev = "t5".to_owned();
+    for n in 6..(6 + MAX_TOKENS as u8 + 2) {
+        s.run(&Command::IssueToken(pair(n, Some(&prev))));
+        prev = format!("t{n}");
+    }
+    assert_eq!(s.state().retired.len(), MAX_TOKENS);
+}
+
+#[test]
 fn rotating_a_token_not_of_the_member_is_token_invalid() {
     let mut s = Stream::opened_by_card();
     s.run(&enter(SMS, PHONE, 1, at(0)));

@@ -45,6 +45,19 @@ fn tok(n: u8, replaces: Option<&str>, limited: bool) -> NewToken {
         expires_at: at(30 * 86_400 + i64::from(n)),
         replaces: replaces.map(str::to_owned),
         limited,
+        refresh: None,
+        issued_at: at(i64::from(n)),
+    }
+}
+
+/// Token `t<n>` with a refresh token, replacing `replaces`.
+fn pair(n: u8, replaces: Option<&str>) -> NewToken {
+    NewToken {
+        refresh: Some(NewRefresh {
+            secret_hash: vec![n.wrapping_add(100); 32],
+            expires_at: at(90 * 86_400),
+        }),
+        ..tok(n, replaces, false)
     }
 }
 
@@ -165,6 +178,13 @@ fn token_issued(t: &NewToken) -> Event {
         expires_at: t.expires_at,
         replaces: t.replaces.clone().unwrap_or_default(),
         limited: t.limited,
+        refresh_hash: t
+            .refresh
+            .as_ref()
+            .map(|r| r.secret_hash.clone())
+            .unwrap_or_default(),
+        refresh_expires_at: t.refresh.as_ref().map(|r| r.expires_at),
+        issued_at: Some(t.issued_at),
     })
 }
 
