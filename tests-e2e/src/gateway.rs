@@ -2,7 +2,7 @@
 //! free ports with one partner device, and an HTTP client speaking JSON or
 //! SOAP to it.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::harness::{ServiceProcess, ServiceSpec, binary_path, eventually, free_port};
@@ -208,7 +208,7 @@ pub fn number(text: &str) -> Value {
 /// The seed's cheque as JSON: one line of `price`, till `discount`, `amount`.
 pub fn seed_cheque(amount: &str, discount: &str, price: &str) -> Value {
     let (amount, discount, price) = (number(amount), number(discount), number(price));
-    serde_json::json!({
+    json!({
         "number": "string",
         "date": "2019-04-09T07:24:26.628Z",
         "lines": [{
@@ -224,4 +224,32 @@ pub fn seed_cheque(amount: &str, discount: &str, price: &str) -> Value {
             "correction": 0
         }]
     })
+}
+
+/// A processing body's step fields: the seed's date and cashier, the card.
+pub fn step(operation: &str, card: &str) -> Value {
+    json!({
+        "operationId": operation,
+        "operationDate": "2019-04-09T07:24:26.628Z",
+        "cashier": "string",
+        "identifier": {"type": "Card", "value": card},
+    })
+}
+
+/// `base` with the fields of `extra` added (both JSON objects).
+pub fn with(mut base: Value, extra: Value) -> Value {
+    let (Value::Object(b), Value::Object(e)) = (&mut base, extra) else {
+        panic!("objects")
+    };
+    b.extend(e);
+    base
+}
+
+/// `data[0]` of a successful processing answer (HTTP 200, Success, Ok).
+pub fn success(a: &Answer) -> &Value {
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["result"]["state"], "Success", "{}", a.text);
+    let data = &a.json["data"][0];
+    assert_eq!(data["code"], "Ok", "{}", a.text);
+    data
 }

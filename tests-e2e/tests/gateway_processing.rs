@@ -7,36 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use loyalty_proto::identity::v1 as ipb;
-use serde_json::{Value, json};
-use tests_e2e::gateway::{Gateway, seed_cheque};
+use serde_json::json;
+use tests_e2e::gateway::{Gateway, seed_cheque, step, success, with};
 use tests_e2e::purchases::{bonus_balance, member_with_points, pan, world};
 
 const PURCHASE: &str = "/api/v1/Processing/Purchases";
-
-fn step(operation: &str, card: &str) -> Value {
-    json!({
-        "operationId": operation,
-        "operationDate": "2019-04-09T07:24:26.628Z",
-        "cashier": "string",
-        "identifier": {"type": "Card", "value": card},
-    })
-}
-
-fn with(mut base: Value, extra: Value) -> Value {
-    let (Value::Object(b), Value::Object(e)) = (&mut base, extra) else {
-        panic!("objects")
-    };
-    b.extend(e);
-    base
-}
-
-fn success(a: &tests_e2e::gateway::Answer) -> &Value {
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(a.json["result"]["state"], "Success", "{}", a.text);
-    let data = &a.json["data"][0];
-    assert_eq!(data["code"], "Ok", "{}", a.text);
-    data
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeds_purchase_over_http_gives_the_seeds_numbers() {
@@ -184,70 +159,6 @@ async fn the_seeds_purchase_over_http_gives_the_seeds_numbers() {
         )
         .await;
     assert_eq!(operator.status, 403, "{}", operator.text);
-}
-
-/// A device's token (OAuth2's client credentials) in the body of a form.
-async fn device_token(g: &Gateway, basic: &str) -> tests_e2e::gateway::Answer {
-    let auth = format!("Basic {basic}");
-    g.post_raw(
-        "/authorizationService/token",
-        "application/x-www-form-urlencoded",
-        "grant_type=client_credentials",
-        &[("authorization", auth.as_str())],
-    )
-    .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_acts_with_its_client_credentials_token_as_with_its_key() {
-    use base64::Engine as _;
-    let w = world(&[]).await;
-    let g = Gateway::start(&w).await;
-    let (card, _) = member_with_points(&w, "10").await;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let wrong = device_token(&g, &b64("eshop-1:not-the-key")).await;
-    assert_eq!(
-        (wrong.status, wrong.json["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
-    let issued = device_token(
-        &g,
-        &b64(&format!("eshop-1:{}", tests_e2e::gateway::DEVICE_KEY)),
-    )
-    .await;
-    assert_eq!(issued.status, 200, "{}", issued.text);
-    assert!(issued.json["expires_in"].as_i64().unwrap() > 3000);
-    assert!(
-        issued.json.get("refresh_token").is_none(),
-        "{}",
-        issued.text
-    );
-    let token = format!("Bearer {}", issued.json["access_token"].as_str().unwrap());
-    let as_token = [("authorization", token.as_str())];
-    let balance = json!({"identifier": {"type": "Card", "value": card}});
-    let answer = g
-        .post_with("/api/v1/Processing/Balance", &balance, &as_token)
-        .await;
-    assert_eq!(answer.json["result"]["state"], "Success", "{}", answer.text);
-    let by_key = g.post("/api/v1/Processing/Balance", &balance).await;
-    assert_eq!(answer.json["data"], by_key.json["data"]);
-    // The token is the device's: it opens no operator endpoint, is no
-    // member's token, and a changed one opens nothing.
-    let operator = g
-        .get_with("/api/v1/Certificates/Imports/none", &as_token)
-        .await;
-    assert_eq!(operator.status, 403, "{}", operator.text);
-    let member = g.get_with("/api/v1/User", &as_token).await;
-    assert_eq!(member.status, 401, "{}", member.text);
-    let forged = format!("{}x", token.trim_end_matches(|c: char| c != '.'));
-    let refused = g
-        .post_with(
-            "/api/v1/Processing/Balance",
-            &balance,
-            &[("authorization", forged.as_str())],
-        )
-        .await;
-    assert_eq!(refused.status, 401, "{}", refused.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -233,6 +233,7 @@ async fn too_little_money_refuses_the_step_and_a_cancel_gives_the_hold_back() {
     assert_eq!(money(&mut c).await, ("1000.00".into(), "950.00".into()));
     p.cancel(pb::CancelRequest {
         step: step("gc-3", "gc-3-cancel", ""),
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -192,6 +192,7 @@ async fn a_confirm_the_ledger_did_but_purchases_never_recorded_is_finished_by_th
     let refused = p
         .cancel(pb::CancelRequest {
             step: step("lost-1", "lost-1-cancel", ""),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -164,6 +164,7 @@ async fn a_single_use_coupon_serves_one_purchase_until_that_one_is_cancelled() {
     // Once the first purchase is cancelled, the coupon serves another.
     p.cancel(pb::CancelRequest {
         step: step("coupon-a", "a-cancel", ""),
+        ..Default::default()
     })
     .await
     .unwrap();

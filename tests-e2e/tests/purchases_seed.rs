@@ -122,6 +122,7 @@ async fn the_seeds_purchase_gives_the_seeds_numbers_and_moves_the_points() {
     let refused = p
         .cancel(pb::CancelRequest {
             step: step(purchase, "cancel-after-confirm", ""),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -197,11 +198,31 @@ async fn cancel_after_payment_gives_the_points_back_and_unknown_cards_are_refuse
     assert!(info["errorMessage"].contains("line 1"), "{info:?}");
     let b = bonus_balance(&w, &member).await;
     assert_eq!((b.held.as_str(), b.pending.as_str()), ("30.00", "0.00"));
-    p.cancel(pb::CancelRequest {
-        step: step("purchase-cancel-1", "cancel-1", ""),
-    })
-    .await
-    .unwrap();
+    // Cancelling one operation: one the purchase has not recorded (a
+    // refused one included) is refused and holds stay; one it has cancels
+    // the purchase, and the same step again answers the same.
+    let cancel_op = |op: &str, target: &str| pb::CancelRequest {
+        step: step("purchase-cancel-1", op, ""),
+        target_operation_id: target.to_owned(),
+    };
+    for (op, target) in [("cancel-x1", "no-such-op"), ("cancel-x2", "pay-1b")] {
+        let unknown = p.cancel(cancel_op(op, target)).await.unwrap_err();
+        assert_reason(&unknown, Code::NotFound, "OperationNotFound");
+    }
+    assert_eq!(bonus_balance(&w, &member).await.held, "30.00");
+    let by_op = p
+        .cancel(cancel_op("cancel-1", "pay-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = p
+        .cancel(cancel_op("cancel-1", "pay-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_op, again);
+    let whole = p.cancel(cancel_op("cancel-1b", "")).await.unwrap_err();
+    assert_reason(&whole, Code::FailedPrecondition, "OperationIsCanceled");
     let b = bonus_balance(&w, &member).await;
     assert_eq!((b.available.as_str(), b.held.as_str()), ("50.00", "0.00"));
 

@@ -100,7 +100,8 @@ impl Refusal for PurchaseError {
         match self {
             PurchaseError::NotFound(_)
             | PurchaseError::NotConfirmed(_)
-            | PurchaseError::CardNotFound(_) => Code::NotFound,
+            | PurchaseError::CardNotFound(_)
+            | PurchaseError::OperationNotFound { .. } => Code::NotFound,
             PurchaseError::Confirmed(_)
             | PurchaseError::Cancelled(_)
             | PurchaseError::TimedOut(_)
@@ -135,6 +136,7 @@ impl Refusal for PurchaseError {
             | PurchaseError::BelowMinimumPayment { .. } => "PaymentLimitExceeded",
             PurchaseError::CouponNotValid(_) => "CouponNotValid",
             PurchaseError::RefundExceedsPurchase(_) => "RefundExceedsPurchase",
+            PurchaseError::OperationNotFound { .. } => "OperationNotFound",
         }
     }
 
@@ -178,6 +180,7 @@ impl Refusal for PurchaseError {
             | PurchaseError::CouponNotValid(_)
             | PurchaseError::RefundExceedsPurchase(_)
             | PurchaseError::GiftCardNotValid { .. }
+            | PurchaseError::OperationNotFound { .. }
             | PurchaseError::DifferentCheque(_) => {}
         }
         m
@@ -203,6 +206,7 @@ fn cashier_message(e: &PurchaseError) -> &'static str {
         }
         PurchaseError::CouponNotValid(_) => "Coupon not valid",
         PurchaseError::RefundExceedsPurchase(_) => "More returned than was bought",
+        PurchaseError::OperationNotFound { .. } => "No such operation in this purchase",
     }
 }
 

@@ -141,3 +141,24 @@ fn a_refusal_handed_in_is_the_decision() {
         Err(PurchaseError::CardNotFound("****1234".into()))
     );
 }
+
+#[test]
+fn an_operation_to_cancel_must_be_one_the_open_purchase_recorded() {
+    let state = |commands: &[Command]| kit::aggregate::replay::<Purchase>(&events(commands));
+    let open = state(&[paid("p")]);
+    assert_eq!(open.operations.iter().collect::<Vec<_>>(), ["p"]);
+    assert_eq!(open.check_cancel_target("p"), Ok(()));
+    assert_eq!(
+        open.check_cancel_target("q"),
+        Err(PurchaseError::OperationNotFound {
+            purchase: "P".into(),
+            operation: "q".into()
+        })
+    );
+    // A purchase with no step, or a settled one, is refused by its status
+    // as a whole cancel would be, not by the operation.
+    assert_eq!(state(&[]).check_cancel_target("q"), Ok(()));
+    let confirmed = state(&[paid("p"), settle("c", true)]);
+    assert_eq!(confirmed.check_cancel_target("q"), Ok(()));
+    assert!(confirmed.operations.contains("c"));
+}

@@ -259,5 +259,6 @@ pub fn code_name(code: i32) -> Option<&'static str> {
         C::RefundExceedsPurchase => "RefundExceedsPurchase",
         C::OperationTimedOut => "OperationTimedOut",
         C::GiftCardNotValid => "GiftCardNotValid",
+        C::OperationNotFound => "OperationNotFound",
     })
 }

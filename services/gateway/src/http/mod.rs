@@ -252,6 +252,10 @@ fn api(app: &Arc<App>) -> Router<Arc<App>> {
         .route(&format!("{purchase}/Bonus"), post(processing::bonus))
         .route(&format!("{purchase}/Confirm"), post(processing::confirm))
         .route(&format!("{purchase}/Cancel"), post(processing::cancel))
+        .route(
+            &format!("{purchase}/Operations/{{operationId}}/Cancel"),
+            post(processing::cancel_operation),
+        )
         .route(&format!("{purchase}/Refund"), post(processing::refund))
         .route("/Batch/BalanceChanges", post(batch::balance_changes))
         .route("/Certificates/Types", post(certificates::define_type))

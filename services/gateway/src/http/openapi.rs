@@ -31,6 +31,7 @@ use super::{
         processing::bonus,
         processing::confirm,
         processing::cancel,
+        processing::cancel_operation,
         processing::refund,
         loyalty::balance,
         loyalty::possible_loyalty,

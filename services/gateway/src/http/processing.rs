@@ -107,7 +107,8 @@ pub struct ProcessingAnswer {
     /// `Ok`, `CardNotFound`, `NotEnoughMoney`, `NotUniqueOperationID`,
     /// `OperationIsConfirmed`, `OperationIsCanceled`, `PurchaseNotFound`,
     /// `DifferentCheque`, `PaymentLimitExceeded`, `CouponNotValid`,
-    /// `RefundExceedsPurchase`, `OperationTimedOut`, `GiftCardNotValid`.
+    /// `RefundExceedsPurchase`, `OperationTimedOut`, `GiftCardNotValid`,
+    /// `OperationNotFound`.
     pub code: String,
     /// Why the step was refused.
     pub error_message: Option<String>,
@@ -239,6 +240,8 @@ pub enum Method {
     Confirm,
     /// Cancel.
     Cancel,
+    /// Operations/{operationId}/Cancel.
+    CancelOperation,
     /// Refund.
     Refund,
 }
@@ -251,15 +254,27 @@ pub async fn run(
     body: ProcessingRequest,
     method: Method,
 ) -> Response {
+    run_on(app, headers, purchase, "", body, method).await
+}
+
+/// [`run`] on one operation of the purchase (`target`).
+async fn run_on(
+    app: Arc<App>,
+    headers: HeaderMap,
+    purchase: String,
+    target: &str,
+    body: ProcessingRequest,
+    method: Method,
+) -> Response {
     let operation_id = body.operation_id.clone();
-    let result = call(&app, &headers, &purchase, &body, method).await;
+    let result = call(&app, &headers, (&purchase, target), &body, method).await;
     answer(result, operation_id)
 }
 
 async fn call(
     app: &App,
     headers: &HeaderMap,
-    purchase: &str,
+    (purchase, target): (&str, &str),
     body: &ProcessingRequest,
     method: Method,
 ) -> Result<ProcessingAnswer, GatewayError> {
@@ -339,11 +354,12 @@ async fn call(
                 ..ProcessingAnswer::from_pb(r.answer.as_ref())?
             }
         }
-        Method::Cancel => {
-            let r = client
-                .cancel(up.request(pb::CancelRequest { step }))
-                .await?
-                .into_inner();
+        Method::Cancel | Method::CancelOperation => {
+            let r = pb::CancelRequest {
+                step,
+                target_operation_id: target.to_owned(),
+            };
+            let r = client.cancel(up.request(r)).await?.into_inner();
             ProcessingAnswer::from_pb(r.answer.as_ref())?
         }
         Method::Refund => {
@@ -433,6 +449,51 @@ processing_route!(
     "/api/v1/Processing/Purchases/{purchaseId}/Cancel",
     "Cancel: give back what the purchase held"
 );
+/// Cancel one operation of the purchase: the body's `operationId` is this
+/// step's own (its idempotency key), the path's the operation cancelled.
+/// Until Confirm a purchase's payments and accrual are one unit, so
+/// cancelling any of its operations cancels the purchase and gives back
+/// what it held; a confirmed purchase answers `OperationIsConfirmed`, an
+/// operation the purchase has not recorded `OperationNotFound`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/Processing/Purchases/{purchaseId}/Operations/{operationId}/Cancel",
+    tag = "Processing",
+    summary = "Cancel an operation of the purchase (and with it the purchase)",
+    params(
+        ("purchaseId" = String, Path, description = "The purchase (cheque) id"),
+        ("operationId" = String, Path, description = "The operation to cancel"),
+    ),
+    request_body = ProcessingRequest,
+    responses(
+        (status = 200, description = "The processing's answer; a refusal has its code in data[0].code and result.state Error", body = Envelope<Vec<ProcessingAnswer>>),
+        (status = 400, description = "Invalid fields (validationErrors)", body = Envelope<serde_json::Value>),
+        (status = 401, description = "No or unknown API key", body = Envelope<serde_json::Value>),
+        (status = 403, description = "An operator's key", body = Envelope<serde_json::Value>),
+        (status = 502, description = "A service failed (errorId in the log)", body = Envelope<serde_json::Value>),
+        (status = 503, description = "A service is unavailable or busy; retry with the same operationId", body = Envelope<serde_json::Value>),
+        (status = 504, description = "No answer in time; retry with the same operationId", body = Envelope<serde_json::Value>),
+        ErrorAnswer,
+    ),
+    security(("api_key" = []))
+)]
+pub async fn cancel_operation(
+    State(app): State<Arc<App>>,
+    Path((purchase, target)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ProcessingRequest>,
+) -> Response {
+    run_on(
+        app,
+        headers,
+        purchase,
+        &target,
+        body,
+        Method::CancelOperation,
+    )
+    .await
+}
+
 processing_route!(
     refund,
     Method::Refund,

@@ -39,6 +39,7 @@ mod refund;
 mod settle;
 
 pub use possible::{Possible, PossibleCode};
+pub use settle::Settle;
 
 /// Who the step names as the member.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 //! confirmed (then refunds) | cancelled | timed out. A settled purchase takes
 //! no further step but refunds (confirmed only).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use kit::aggregate::Aggregate;
@@ -333,6 +333,8 @@ pub struct Purchase {
     pub returned_points: Decimal,
     /// Money put back onto gift certificates by refunds so far.
     pub gift_card_returned: Decimal,
+    /// The operation ids of its recorded steps.
+    pub operations: BTreeSet<String>,
 }
 
 impl Purchase {
@@ -381,6 +383,21 @@ impl Purchase {
             return Err(PurchaseError::BonusExists(id()));
         }
         Ok(())
+    }
+
+    /// A cancel of one operation (`…/Operations/{operationId}/Cancel`):
+    /// an open purchase must have recorded it. Its payments and accrual are
+    /// one unit until Confirm, so cancelling any of its operations cancels
+    /// the purchase; a settled purchase is refused by [`Purchase::check`]
+    /// as a whole cancel would be.
+    pub fn check_cancel_target(&self, operation: &str) -> Result<(), PurchaseError> {
+        if self.status != Status::Open || self.operations.contains(operation) {
+            return Ok(());
+        }
+        Err(PurchaseError::OperationNotFound {
+            purchase: self.purchase_id.clone(),
+            operation: operation.to_owned(),
+        })
     }
 
     /// Seed 002's e-mail when a confirm loaded `charged` onto the card and
@@ -523,6 +540,9 @@ impl Aggregate for Purchase {
         if self.member_id.is_empty() {
             self.member_id = step.member_id.clone();
             self.card_masked = step.card_masked.clone();
+        }
+        if !self.operations.contains(&step.operation_id) {
+            self.operations.insert(step.operation_id.clone());
         }
         match event {
             Event::Calculated {

@@ -83,4 +83,13 @@ pub enum PurchaseError {
     /// The step differs from the purchase's cheque (`DifferentCheque`).
     #[error("{0}")]
     DifferentCheque(String),
+    /// An operation to cancel that the purchase has not recorded
+    /// (`OperationNotFound`).
+    #[error("purchase {purchase:?} has no operation {operation:?}")]
+    OperationNotFound {
+        /// The purchase.
+        purchase: String,
+        /// The operation asked for.
+        operation: String,
+    },
 }

@@ -10,7 +10,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::app::queries::Queries;
-use crate::app::steps::{BonusInput, Steps};
+use crate::app::steps::{self as app, BonusInput, Steps};
 use crate::error::ApiError;
 
 pub mod check;
@@ -42,16 +42,30 @@ impl PurchasesApi {
         &self,
         step: Option<&pb::Step>,
         hash: [u8; 32],
-        confirm: bool,
+        settle: Settle<'_>,
         render: fn(&[crate::domain::purchase::Event]) -> R,
     ) -> Result<Response<R>, Status> {
         let mut c = Check::default();
         let step = convert::step(&mut c, step, Identify::FromPurchase, hash, self.steps.now());
+        let settle = match settle {
+            Settle::Confirm => app::Settle::Confirm,
+            Settle::Cancel("") => app::Settle::Cancel(None),
+            Settle::Cancel(target) => {
+                app::Settle::Cancel(Some(c.id("target_operation_id", target)))
+            }
+        };
         c.done()?;
         let reply = move |_: &_, events: &[_]| render(events).encode_to_vec();
-        let bytes = self.steps.settle(&step, confirm, &reply).await?;
+        let bytes = self.steps.settle(&step, settle, &reply).await?;
         Ok(Response::new(stored(&bytes)?))
     }
+}
+
+/// Which settling a request asks for.
+enum Settle<'a> {
+    Confirm,
+    /// The operation to cancel, as sent ("": the whole purchase).
+    Cancel(&'a str),
 }
 
 /// Decodes a stored answer.
@@ -175,7 +189,7 @@ impl PurchasesService for PurchasesApi {
     ) -> Result<Response<pb::ConfirmResponse>, Status> {
         let r = request.into_inner();
         let hash = request_hash("Confirm", &r);
-        self.settle(r.step.as_ref(), hash, true, render::confirmed)
+        self.settle(r.step.as_ref(), hash, Settle::Confirm, render::confirmed)
             .await
     }
 
@@ -185,7 +199,8 @@ impl PurchasesService for PurchasesApi {
     ) -> Result<Response<pb::CancelResponse>, Status> {
         let r = request.into_inner();
         let hash = request_hash("Cancel", &r);
-        self.settle(r.step.as_ref(), hash, false, render::cancelled)
+        let settle = Settle::Cancel(&r.target_operation_id);
+        self.settle(r.step.as_ref(), hash, settle, render::cancelled)
             .await
     }
 

@@ -31,16 +31,32 @@ fn settled_by_ledger(state: &Purchase, bonus: bool) -> Settled {
     }
 }
 
+/// What a till asks of a purchase's holds and pending accruals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Confirm.
+    Confirm,
+    /// Cancel: the whole purchase (`None`), or by one of its operations,
+    /// which cancels the purchase too (see [`Purchase::check_cancel_target`]).
+    Cancel(Option<String>),
+}
+
 impl Steps {
-    /// Confirm (`confirm`) or cancel the purchase: one ledger command per
-    /// account settles its holds and pending accruals together.
+    /// Confirm or cancel the purchase: one ledger command per account
+    /// settles its holds and pending accruals together.
     pub async fn settle(
         &self,
         step: &Step,
-        confirm: bool,
+        settle: Settle,
         reply: Reply<'_>,
     ) -> Result<Vec<u8>, ApiError> {
         self.run(step, reply, async move |state, m, r| {
+            if let Settle::Cancel(Some(target)) = &settle
+                && let Err(e) = state.check_cancel_target(target)
+            {
+                return Ok(Record::Refused(e));
+            }
+            let confirm = settle == Settle::Confirm;
             self.settle_on_ledger(state, m, r, confirm, None).await
         })
         .await
