@@ -253,3 +253,50 @@ pub fn success(a: &Answer) -> &Value {
     assert_eq!(data["code"], "Ok", "{}", a.text);
     data
 }
+
+/// `data` of a successful envelope answer (HTTP 200, state Success).
+pub fn ok(a: &Answer) -> &Value {
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["result"]["state"], "Success", "{}", a.text);
+    &a.json["data"]
+}
+
+/// `Bearer <token>`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Answers for the questionnaire `nodes` (the seed's JSON): a name for
+/// text, a birth date for dates, the first option of choices.
+pub fn answers_for(nodes: &Value, out: &mut Vec<Value>) {
+    for n in nodes.as_array().into_iter().flatten() {
+        if n["nodeType"] == "Question" {
+            let id = n["id"].clone();
+            match n["fieldType"].as_str().unwrap_or_default() {
+                "Radio" | "Checkbox" => {
+                    let option = n["children"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|c| c["nodeType"] == "Answer")
+                        .unwrap();
+                    out.push(
+                        json!({"groupID": id, "id": option["id"], "value": null, "selected": true}),
+                    );
+                }
+                "Date" => out.push(
+                    json!({"groupID": null, "id": id, "value": "1990-05-01", "selected": false}),
+                ),
+                "Number" => {
+                    out.push(json!({"groupID": null, "id": id, "value": "42", "selected": false}))
+                }
+                "Boolean" => {
+                    out.push(json!({"groupID": null, "id": id, "value": "true", "selected": false}))
+                }
+                _ => out
+                    .push(json!({"groupID": null, "id": id, "value": "Иванов", "selected": false})),
+            }
+        }
+        answers_for(&n["children"], out);
+    }
+}

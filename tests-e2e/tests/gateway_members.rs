@@ -4,55 +4,10 @@
 //! with the seed's filter semantics, and the abuse limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use serde_json::{Value, json};
-use tests_e2e::gateway::{Answer, Gateway};
+use serde_json::json;
+use tests_e2e::gateway::{Gateway, answers_for, bearer, ok};
 use tests_e2e::identity::random_phone;
 use tests_e2e::purchases::world;
-
-fn ok(a: &Answer) -> &Value {
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(a.json["result"]["state"], "Success", "{}", a.text);
-    &a.json["data"]
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-/// Answers for the questionnaire `nodes` (the seed's JSON): a name for
-/// text, a birth date for dates, the first option of choices.
-fn answers_for(nodes: &Value, out: &mut Vec<Value>) {
-    for n in nodes.as_array().into_iter().flatten() {
-        if n["nodeType"] == "Question" {
-            let id = n["id"].clone();
-            match n["fieldType"].as_str().unwrap_or_default() {
-                "Radio" | "Checkbox" => {
-                    let option = n["children"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .find(|c| c["nodeType"] == "Answer")
-                        .unwrap();
-                    out.push(
-                        json!({"groupID": id, "id": option["id"], "value": null, "selected": true}),
-                    );
-                }
-                "Date" => out.push(
-                    json!({"groupID": null, "id": id, "value": "1990-05-01", "selected": false}),
-                ),
-                "Number" => {
-                    out.push(json!({"groupID": null, "id": id, "value": "42", "selected": false}))
-                }
-                "Boolean" => {
-                    out.push(json!({"groupID": null, "id": id, "value": "true", "selected": false}))
-                }
-                _ => out
-                    .push(json!({"groupID": null, "id": id, "value": "Иванов", "selected": false})),
-            }
-        }
-        answers_for(&n["children"], out);
-    }
-}
 
 fn form(username: &str, password: &str) -> String {
     format!("grant_type=password&username={username}&password={password}")
