@@ -41,9 +41,24 @@ async fn cancelling_an_operation_cancels_its_purchase_and_an_unknown_one_nothing
     assert_eq!(unknown.json["data"][0]["operationId"], "op-cancel-x");
     assert_eq!(bonus_balance(&w, &member).await.held, "30.00");
 
-    // The payment: the purchase is cancelled and its points come back; the
-    // same step again gets the same answer.
-    let body = json!({"operationId": "op-cancel-1", "operationDate": "2019-04-09T07:30:00Z"});
+    // A time that is no time names its field.
+    let bad = g
+        .post(
+            &cancel("op-pay-1"),
+            &json!({"operationId": "op-cancel-y", "operationDate": "2019-04-09 25:00:00"}),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(
+        bad.json["result"]["validationErrors"][0]["field"], "operationDate",
+        "{}",
+        bad.text
+    );
+
+    // The payment (the till's time without a zone, Moscow time as the
+    // seeds' clients send it): the purchase is cancelled and its points come
+    // back; the same step again gets the same answer.
+    let body = json!({"operationId": "op-cancel-1", "operationDate": "2019-04-09 10:30:00"});
     let cancelled = g.post(&cancel("op-pay-1"), &body).await;
     success(&cancelled);
     let b = bonus_balance(&w, &member).await;

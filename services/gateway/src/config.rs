@@ -27,6 +27,8 @@ pub const ENV_UPLOAD_TIMEOUT: &str = "GATEWAY_UPLOAD_TIMEOUT_SECS";
 pub const ENV_DEVICE_TOKEN_KEY_FILE: &str = "GATEWAY_DEVICE_TOKEN_KEY_FILE";
 /// Env: lifetime of a partner device's token, in seconds.
 pub const ENV_DEVICE_TOKEN_TTL: &str = "GATEWAY_DEVICE_TOKEN_TTL_SECS";
+/// Env: the offset at which zone-less times in bodies are read.
+pub const ENV_NAIVE_TIME_OFFSET: &str = "GATEWAY_NAIVE_TIME_OFFSET";
 /// Env: largest request body, in KiB.
 pub const ENV_MAX_BODY_KIB: &str = "GATEWAY_MAX_BODY_KIB";
 
@@ -76,6 +78,11 @@ pub struct GatewayArgs {
     /// Lifetime of a partner device's token, in seconds.
     #[arg(long, env = ENV_DEVICE_TOKEN_TTL, default_value_t = 3600)]
     pub device_token_ttl_secs: u64,
+    /// Offset from UTC at which a time sent without a zone (an
+    /// `operationDate` of `2019-04-09T10:24:26`) is read; the seeds' clients
+    /// send Moscow time.
+    #[arg(long, env = ENV_NAIVE_TIME_OFFSET, default_value = "+03:00", allow_hyphen_values = true)]
+    pub naive_time_offset: String,
     /// Longest time one request may take end to end, in seconds.
     #[arg(long, env = ENV_REQUEST_TIMEOUT, default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -96,6 +103,13 @@ pub struct GatewayArgs {
 }
 
 impl GatewayArgs {
+    /// The offset of zone-less times (UTC when the flag does not parse;
+    /// [`GatewayArgs::validate`] refuses that first).
+    pub fn naive_offset(&self) -> chrono::FixedOffset {
+        use chrono::Offset as _;
+        crate::when::parse_offset(&self.naive_time_offset).unwrap_or_else(|| chrono::Utc.fix())
+    }
+
     /// Checks the settings together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.http_addr.port() != 0 && self.http_addr == self.metrics_addr {
@@ -127,6 +141,15 @@ impl GatewayArgs {
             return Err(ConfigError::Invalid {
                 flag: "upload-timeout-secs",
                 reason: "must be between 1 and 86400".into(),
+            });
+        }
+        if crate::when::parse_offset(&self.naive_time_offset).is_none() {
+            return Err(ConfigError::Invalid {
+                flag: "naive-time-offset",
+                reason: format!(
+                    "{} is no offset such as +03:00 or Z",
+                    kit::status::quote(&self.naive_time_offset)
+                ),
             });
         }
         if !(60..=86_400).contains(&self.device_token_ttl_secs) {

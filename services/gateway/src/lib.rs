@@ -21,6 +21,7 @@ pub mod http;
 pub mod limits;
 pub mod soap;
 pub mod upstream;
+pub mod when;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +53,7 @@ pub async fn run(
         upstream: upstream::Upstream::new(&args)?,
         keys,
         limits: limits::Limits::new(limits::PER_ADDRESS_PER_MINUTE, limits::PER_LOGIN_PER_MINUTE),
+        naive_offset: args.naive_offset(),
     });
     let shrink = {
         let (app, stop) = (Arc::clone(&app), shutdown.clone());

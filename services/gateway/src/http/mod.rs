@@ -47,6 +47,8 @@ pub struct App {
     pub keys: ApiKeys,
     /// Abuse limits of registration, login and codes.
     pub limits: Limits,
+    /// The offset at which zone-less times in bodies are read.
+    pub naive_offset: chrono::FixedOffset,
 }
 
 /// A generated enum's name (`USER_ACTION_TYPE_ACCEPT_TENDER_OFFER`) in the

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use loyalty_proto::purchases::v1 as pb;
 use serde::{Deserialize, Serialize};
 use tonic::Code;
@@ -37,8 +36,10 @@ pub struct ProcessingRequest {
     /// The step's own id: unique per step; repeating it repeats the step
     /// (the first answer comes back).
     pub operation_id: Option<String>,
-    /// When the step happened at the till (RFC 3339).
-    pub operation_date: Option<DateTime<Utc>>,
+    /// When the step happened at the till: RFC 3339, or without a zone in
+    /// the gateway's local time (`--naive-time-offset`, Moscow by default).
+    #[schema(value_type = Option<String>, example = "2019-04-09T07:24:26.628Z")]
+    pub operation_date: Option<crate::when::When>,
     /// The cashier.
     pub cashier: Option<String>,
     /// Whose card: `{"type": "Card", "value": "…"}`. Without it, the
@@ -167,7 +168,7 @@ async fn step(
     Ok(pb::Step {
         purchase_id: scoped(&device.partner_id, purchase),
         operation_id: body.operation_id.clone().unwrap_or_default(),
-        operation_date: body.operation_date.map(Into::into),
+        operation_date: body.operation_date.map(|t| t.at(app.naive_offset).into()),
         identifier,
         device: Some(pb::Device {
             partner_id: device.partner_id.clone(),
