@@ -1,0 +1,130 @@
+//! The poll schedule: each active group is polled every interval (with
+//! jitter), sooner after `PollNow` wakes it, and later — exponentially —
+//! after a rate limit or a failure. Time comes from tokio's clock, so tests
+//! pause and advance it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kit::projection::ProjectionHandle;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::groups::{Groups, PollOutcome};
+use crate::domain::activity::GroupKey;
+use crate::domain::schedule::{Ended, next_pause};
+
+/// How often the list of groups is re-read when nothing else happens.
+const REFRESH: Duration = Duration::from_secs(60);
+
+/// The scheduler.
+pub struct Scheduler {
+    groups: Arc<Groups>,
+    list: ProjectionHandle,
+    jitter: f64,
+    /// Wakes the scheduler to re-read the groups (a group was connected).
+    pub wake: Arc<Notify>,
+}
+
+struct Due {
+    at: Instant,
+    failures: u32,
+    interval: Duration,
+}
+
+impl Scheduler {
+    /// Polls `groups` listed by the `groups` projection, spreading polls by
+    /// `jitter` of their interval.
+    pub fn new(groups: Arc<Groups>, list: ProjectionHandle, jitter: f64) -> Self {
+        Self {
+            groups,
+            list,
+            jitter,
+            wake: Arc::default(),
+        }
+    }
+
+    fn active(&self) -> Vec<(GroupKey, Duration)> {
+        let streams = crate::projections::groups::streams(self.list.tree()).unwrap_or_default();
+        streams
+            .iter()
+            .filter_map(|s| {
+                let (network, group_id) = s.strip_prefix("group/")?.split_once('/')?;
+                let key = GroupKey {
+                    network: crate::domain::activity::Network::from_name(network)?,
+                    group_id: group_id.to_owned(),
+                };
+                let view = self.groups.get(&key).ok()?;
+                let settings = view.group.settings?;
+                view.group.disabled.is_none().then(|| {
+                    (
+                        key,
+                        Duration::from_secs(u64::from(settings.poll_interval_secs)),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn random_jitter() -> f64 {
+        rand::random::<f64>() * 2.0 - 1.0
+    }
+
+    /// Polls until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut due: BTreeMap<GroupKey, Due> = BTreeMap::new();
+        loop {
+            let now = Instant::now();
+            let active = self.active();
+            due.retain(|k, _| active.iter().any(|(a, _)| a == k));
+            for (key, interval) in active {
+                let first = next_pause(interval, self.jitter, Self::random_jitter(), Ended::Polled);
+                let d = due.entry(key).or_insert(Due {
+                    at: now + first,
+                    failures: 0,
+                    interval,
+                });
+                if d.interval != interval {
+                    d.interval = interval;
+                    d.at = d.at.min(now + interval);
+                }
+            }
+            let next = due
+                .iter()
+                .min_by_key(|(_, d)| d.at)
+                .map(|(k, d)| (k.clone(), d.at));
+            let until = next
+                .as_ref()
+                .map_or(now + REFRESH, |(_, at)| (*at).min(now + REFRESH));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => continue,
+                _ = tokio::time::sleep_until(until) => {}
+            }
+            let Some((key, at)) = next else { continue };
+            if Instant::now() < at {
+                continue;
+            }
+            let outcome = self.groups.poll(&key).await;
+            if let Some(d) = due.get_mut(&key) {
+                let ended = match &outcome {
+                    Ok(PollOutcome::Polled(_)) => {
+                        d.failures = 0;
+                        Ended::Polled
+                    }
+                    Ok(_) | Err(_) => {
+                        d.failures += 1;
+                        Ended::Retry(d.failures)
+                    }
+                };
+                if let Err(e) = &outcome {
+                    tracing::warn!(group = %key, error = %e, "scheduled poll failed");
+                }
+                d.at = Instant::now()
+                    + next_pause(d.interval, self.jitter, Self::random_jitter(), ended);
+            }
+        }
+    }
+}
