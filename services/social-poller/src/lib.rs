@@ -91,7 +91,7 @@ pub async fn run(
     runtime.spawn(rewarder.run(runtime.tasks_token()));
     let scheduler = Scheduler::new(
         Arc::clone(&groups),
-        started.handle(projections::groups::NAME)?,
+        app::scheduler::listed(started.handle(projections::groups::NAME)?),
         args.poll_jitter,
     );
     let wake = Arc::clone(&scheduler.wake);

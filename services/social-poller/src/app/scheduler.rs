@@ -19,10 +19,18 @@ use crate::domain::schedule::{Ended, next_pause};
 /// How often the list of groups is re-read when nothing else happens.
 const REFRESH: Duration = Duration::from_secs(60);
 
+/// The streams of every connected group (the `groups` projection's rows).
+pub type GroupList = Box<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// The groups listed by the `groups` projection.
+pub fn listed(handle: ProjectionHandle) -> GroupList {
+    Box::new(move || crate::projections::groups::streams(handle.tree()).unwrap_or_default())
+}
+
 /// The scheduler.
 pub struct Scheduler {
     groups: Arc<Groups>,
-    list: ProjectionHandle,
+    list: GroupList,
     jitter: f64,
     /// Wakes the scheduler to re-read the groups (a group was connected).
     pub wake: Arc<Notify>,
@@ -35,9 +43,9 @@ struct Due {
 }
 
 impl Scheduler {
-    /// Polls `groups` listed by the `groups` projection, spreading polls by
-    /// `jitter` of their interval.
-    pub fn new(groups: Arc<Groups>, list: ProjectionHandle, jitter: f64) -> Self {
+    /// Polls `groups` that `list` names (see [`listed`]), spreading polls
+    /// by `jitter` of their interval.
+    pub fn new(groups: Arc<Groups>, list: GroupList, jitter: f64) -> Self {
         Self {
             groups,
             list,
@@ -47,7 +55,7 @@ impl Scheduler {
     }
 
     fn active(&self) -> Vec<(GroupKey, Duration)> {
-        let streams = crate::projections::groups::streams(self.list.tree()).unwrap_or_default();
+        let streams = (self.list)();
         streams
             .iter()
             .filter_map(|s| {
