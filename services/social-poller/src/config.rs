@@ -20,6 +20,8 @@ pub const ENV_POLL_INTERVAL: &str = "SOCIAL_POLL_INTERVAL_SECS";
 pub const ENV_POLL_JITTER: &str = "SOCIAL_POLL_JITTER";
 /// Env: default number of recent posts a poll reads.
 pub const ENV_RECENT_POSTS: &str = "SOCIAL_RECENT_POSTS";
+/// Env: address of the VK Callback API receiver.
+pub const ENV_CALLBACK_ADDR: &str = "SOCIAL_CALLBACK_ADDR";
 /// Env: whether activity of unlinked users is kept and credited later.
 pub const ENV_CREDIT_UNLINKED: &str = "SOCIAL_CREDIT_UNLINKED";
 
@@ -57,6 +59,10 @@ pub struct SocialArgs {
     /// Recent posts a poll reads when the group names no number (1..=100).
     #[arg(long, env = ENV_RECENT_POSTS, default_value_t = 20, global = true)]
     pub recent_posts: u32,
+    /// Address of the VK Callback API receiver (`POST /vk/callback`), for
+    /// groups that push their events; unset: no receiver.
+    #[arg(long, env = ENV_CALLBACK_ADDR, global = true)]
+    pub callback_addr: Option<std::net::SocketAddr>,
     /// Keep the activity of users linked to no member, and credit it when
     /// they link the account (identity's SocialAccountLinked); false drops
     /// it.

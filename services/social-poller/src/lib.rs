@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod callback;
 pub mod config;
 pub mod connector;
 pub mod consumers;
@@ -22,6 +23,8 @@ pub mod secrets;
 pub mod upstream;
 
 use std::sync::Arc;
+
+use anyhow::Context as _;
 use std::time::Duration;
 
 use kit::bootstrap::Runtime;
@@ -95,6 +98,21 @@ pub async fn run(
         args.poll_jitter,
     );
     let wake = Arc::clone(&scheduler.wake);
+    if let Some(addr) = args.callback_addr {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding --callback-addr {addr}"))?;
+        let app = callback::router(Arc::clone(&groups));
+        let stop = runtime.tasks_token();
+        runtime.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the Callback API receiver failed");
+            }
+        });
+    }
     runtime.spawn(scheduler.run(runtime.tasks_token()));
     let linked = Arc::new(consumers::Linked::new(Arc::clone(&log)));
     kit::service::consume(&mut runtime, consumers::LINKED, move |inbound| {

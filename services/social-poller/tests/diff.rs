@@ -28,6 +28,8 @@ fn settings(reward_existing: bool) -> Settings {
         poll_interval_secs: 900,
         recent_posts: 10,
         reward_existing,
+        callback_secret_ref: None,
+        callback_confirmation: String::new(),
     }
 }
 

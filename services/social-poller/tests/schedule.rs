@@ -88,6 +88,8 @@ async fn polls_keep_their_interval_back_off_after_rate_limits_and_stop_when_refu
             poll_interval_secs: 60,
             recent_posts: 10,
             reward_existing: false,
+            callback_secret_ref: None,
+            callback_confirmation: String::new(),
         })
         .await
         .unwrap();

@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use kit::aggregate::Idempotency;
 use kit::aggregate::Repository;
 use kit::clock::Clock;
-use kit::log::{EventLog, Metadata, RecordedEvent};
+use kit::log::{EventLog, Metadata, RecordedEvent, request_hash};
 
 use crate::connector::{Connector, ConnectorError};
 use crate::domain::activity::{Activity, GroupKey};
-use crate::domain::group::{Command, Event, Group, Settings};
+use crate::domain::group::{Change, Command, Event, Group, Settings};
 use crate::error::ApiError;
 use crate::secrets::Secrets;
 
@@ -174,6 +175,45 @@ impl Groups {
                 Ok(PollOutcome::Failed(reason))
             }
         }
+    }
+
+    /// The secrets file.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// Applies a change the network pushed, once per `event_id` (the
+    /// network's delivery id: a retried delivery changes nothing); how much
+    /// activity it detected.
+    pub async fn push(
+        &self,
+        key: &GroupKey,
+        change: Change,
+        event_id: &str,
+    ) -> Result<usize, ApiError> {
+        let idem = format!("vk-callback/{}/{event_id}", key.group_id);
+        let idempotency = Idempotency {
+            request_hash: request_hash(idem.as_bytes()),
+            key: idem,
+        };
+        let command = Command::Push {
+            change,
+            at: (self.clock)(),
+        };
+        let executed = self
+            .repo
+            .execute(
+                &key.stream(),
+                &command,
+                Some(idempotency),
+                Metadata::default(),
+                |_, _| Vec::new(),
+            )
+            .await?;
+        Ok(match executed {
+            kit::aggregate::Executed::Applied { events, .. } => events.len(),
+            kit::aggregate::Executed::Repeated { .. } => 0,
+        })
     }
 
     /// A group's activity after sequence `after`, at most `max`, oldest

@@ -30,6 +30,64 @@ pub struct Settings {
     pub recent_posts: u32,
     /// Whether the first poll's findings earn (else they are a baseline).
     pub reward_existing: bool,
+    /// Name of the Callback API secret (`None`: the group does not push).
+    pub callback_secret_ref: Option<String>,
+    /// What the Callback API's confirmation handshake answers.
+    pub callback_confirmation: String,
+}
+
+/// One change a network pushed (VK's Callback API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `group_join`.
+    Join {
+        /// The user.
+        user: String,
+    },
+    /// `group_leave`.
+    Leave {
+        /// The user.
+        user: String,
+    },
+    /// `like_add` on a post.
+    Like {
+        /// The post.
+        post: String,
+        /// The user.
+        user: String,
+    },
+    /// `like_remove` on a post.
+    Unlike {
+        /// The post.
+        post: String,
+        /// The user.
+        user: String,
+    },
+    /// `wall_reply_new`.
+    Comment {
+        /// The post.
+        post: String,
+        /// The comment.
+        comment: String,
+        /// The author.
+        user: String,
+    },
+    /// `wall_reply_delete` (the author is known from the snapshot).
+    CommentDelete {
+        /// The post.
+        post: String,
+        /// The comment.
+        comment: String,
+    },
+    /// `wall_repost`.
+    Repost {
+        /// The post reposted.
+        post: String,
+        /// The repost's id (`<owner>_<id>`).
+        repost: String,
+        /// The user.
+        user: String,
+    },
 }
 
 /// What one post looks like now.
@@ -66,6 +124,13 @@ pub enum Command {
     Observe {
         /// What the poll saw.
         observation: Observation,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A change the network pushed.
+    Push {
+        /// The change.
+        change: Change,
         /// When.
         at: DateTime<Utc>,
     },
@@ -258,6 +323,57 @@ impl Group {
         events
     }
 
+    /// The activity of one pushed change against the snapshot: nothing
+    /// when the snapshot has it already (a poll saw it first, or VK sent
+    /// it twice).
+    pub fn push(&self, key: &GroupKey, change: &Change, at: DateTime<Utc>) -> Vec<Event> {
+        let mut d = Detector {
+            key,
+            at,
+            baseline: false,
+            sequence: self.sequence,
+            events: Vec::new(),
+        };
+        let pair = |post: &str, other: &str| (post.to_owned(), other.to_owned());
+        match change {
+            Change::Join { user } if !self.members.contains_key(user) => {
+                d.push(ActivityKind::GroupJoin, user, "", "", None);
+            }
+            Change::Leave { user } => {
+                if let Some(joined) = self.members.get(user) {
+                    d.push(ActivityKind::GroupLeave, user, "", "", Some(joined));
+                }
+            }
+            Change::Like { post, user } if !self.likes.contains_key(&pair(post, user)) => {
+                d.push(ActivityKind::Like, user, post, "", None);
+            }
+            Change::Unlike { post, user } => {
+                if let Some(liked) = self.likes.get(&pair(post, user)) {
+                    d.push(ActivityKind::Unlike, user, post, "", Some(liked));
+                }
+            }
+            Change::Comment {
+                post,
+                comment,
+                user,
+            } if !self.comments.contains_key(&pair(post, comment)) => {
+                d.push(ActivityKind::Comment, user, post, comment, None);
+            }
+            Change::CommentDelete { post, comment } => {
+                if let Some((user, made)) = self.comments.get(&pair(post, comment)) {
+                    d.push(ActivityKind::CommentDelete, user, post, comment, Some(made));
+                }
+            }
+            Change::Repost { post, repost, user }
+                if !self.reposts.contains_key(&pair(post, repost)) =>
+            {
+                d.push(ActivityKind::Repost, user, post, repost, None);
+            }
+            _ => {}
+        }
+        d.events
+    }
+
     fn fold_activity(&mut self, a: &Activity) {
         self.sequence = self.sequence.max(a.sequence());
         let post = a.post_id.clone();
@@ -317,6 +433,10 @@ impl Aggregate for Group {
                     return Err(GroupError::TooLarge);
                 }
                 Ok(self.diff(settings, observation, *at))
+            }
+            Command::Push { change, at } => {
+                let settings = self.settings.as_ref().ok_or(GroupError::NotConnected)?;
+                Ok(self.push(&settings.key, change, *at))
             }
             Command::Disable { reason, at } => {
                 let settings = self.settings.as_ref().ok_or(GroupError::NotConnected)?;

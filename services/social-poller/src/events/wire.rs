@@ -85,6 +85,8 @@ pub fn settings_to_wire(s: &Settings) -> pb::GroupSettings {
         poll_interval_secs: s.poll_interval_secs,
         recent_posts: s.recent_posts,
         reward_existing: s.reward_existing,
+        callback_secret_ref: s.callback_secret_ref.clone().unwrap_or_default(),
+        callback_confirmation: s.callback_confirmation.clone(),
     }
 }
 
@@ -121,6 +123,19 @@ pub fn settings_from_wire(
             format!("must be 1..={MAX_RECENT_POSTS}"),
         ));
     }
+    if !m.callback_secret_ref.is_empty()
+        && let Err(e) = check_ref(&m.callback_secret_ref)
+    {
+        f.push(("settings.callback_secret_ref".into(), e));
+    }
+    if m.callback_confirmation.chars().count() > 64
+        || m.callback_confirmation.chars().any(|c| c.is_control())
+    {
+        f.push((
+            "settings.callback_confirmation".into(),
+            "at most 64 printable characters".into(),
+        ));
+    }
     match key {
         Some(key) if f.is_empty() => Ok(Settings {
             key,
@@ -128,6 +143,8 @@ pub fn settings_from_wire(
             poll_interval_secs: interval,
             recent_posts: posts,
             reward_existing: m.reward_existing,
+            callback_secret_ref: Some(m.callback_secret_ref.clone()).filter(|r| !r.is_empty()),
+            callback_confirmation: m.callback_confirmation.clone(),
         }),
         _ => Err(f),
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod identity;
+pub mod points;
 pub mod vk;
 
 use std::path::Path;
@@ -14,6 +15,9 @@ use kit::service::InProcess;
 use loyalty_proto::social::v1 as pb;
 use loyalty_proto::social::v1::social_poller_service_client::SocialPollerServiceClient;
 use tonic::transport::Channel;
+
+/// The Callback API secret of group 42 (`vk-callback` in the secrets file).
+pub const CALLBACK_SECRET: &str = "callback-secret-42";
 
 /// The token the stand-in VK accepts; it must never leave the service.
 pub const TOKEN: &str = "vk1.a.SECRET-token-never-logged";
@@ -33,8 +37,24 @@ pub async fn start(
     nats: Option<&str>,
     clock: &ManualClock,
 ) -> InProcess {
+    start_with(data, vk_url, identity_url, nats, clock, &[]).await
+}
+
+/// [`start`] with more flags.
+pub async fn start_with(
+    data: &Path,
+    vk_url: &str,
+    identity_url: &str,
+    nats: Option<&str>,
+    clock: &ManualClock,
+    extra: &[&str],
+) -> InProcess {
     let secrets = data.join("secrets");
-    std::fs::write(&secrets, format!("# tokens\nvk-main {TOKEN}\n")).unwrap();
+    std::fs::write(
+        &secrets,
+        format!("# tokens\nvk-main {TOKEN}\nvk-callback {CALLBACK_SECRET}\n"),
+    )
+    .unwrap();
     let mut argv: Vec<String> = [
         "social-poller",
         "--data-dir",
@@ -53,6 +73,7 @@ pub async fn start(
     if let Some(url) = nats {
         argv.extend(["--nats-url".to_owned(), url.to_owned()]);
     }
+    argv.extend(extra.iter().map(|s| s.to_string()));
     let cli: Cli = social_poller::SPEC.parse_from(argv);
     cli.args.validate().unwrap();
     let clock = clock.clock();
@@ -78,6 +99,7 @@ pub async fn connect(c: &mut SocialPollerServiceClient<Channel>, posts: u32) -> 
             poll_interval_secs: 0,
             recent_posts: posts,
             reward_existing: false,
+            ..Default::default()
         }),
     })
     .await
