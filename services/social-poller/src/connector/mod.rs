@@ -1,6 +1,7 @@
 //! Connectors: each speaks one network's real API over HTTP and answers
 //! what a group looks like now, as an [`Observation`].
 
+pub mod ok;
 pub mod vk;
 
 use futures::future::BoxFuture;
