@@ -126,7 +126,7 @@ fn a_reward_id_is_the_promotion_and_the_activity() {
     let Some(Event::Rewarded(p)) = events.iter().find(|e| matches!(e, Event::Rewarded(_))) else {
         panic!("no reward: {events:?}")
     };
-    assert_eq!(p.id, "likes/vk:42:9");
+    assert_eq!(p.id, "likes:vk:42:9");
     assert_eq!(p.member_id, "m-1");
     assert_eq!(p.reason, "likes promotion");
 }

@@ -111,7 +111,14 @@ impl Rewarder {
 
     /// Handles the next batch; false when there was nothing new.
     pub async fn step(&self) -> anyhow::Result<bool> {
-        let from = self.checkpoint()? + 1;
+        let mut checkpoint = self.checkpoint()?;
+        if checkpoint > self.log.head() {
+            // The log was cut back (`repair`): what was past its end is
+            // gone, and new events take those positions again.
+            checkpoint = self.log.head();
+            self.save(checkpoint)?;
+        }
+        let from = checkpoint + 1;
         let batch = self.log.read_all(from, BATCH)?;
         if batch.is_empty() {
             return Ok(false);

@@ -25,7 +25,8 @@ pub struct Counter {
 /// Points moved for the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Points {
-    /// `<promotion_id>/<activity_id>`: the ledger's operation is
+    /// `<promotion_id>:<activity_id>` (no `/`: the ledger refuses it in
+    /// ids; a promotion id has no `:`): the ledger's operation is
     /// `social/reward/<id>` (or `social/penalty/<id>`).
     pub id: String,
     /// The member.
@@ -47,7 +48,7 @@ pub struct Points {
 impl Points {
     fn new(p: &Promotion, member_id: &str, activity: &Activity, amount: Decimal) -> Self {
         Points {
-            id: format!("{}/{}", p.id, activity.id),
+            id: format!("{}:{}", p.id, activity.id),
             member_id: member_id.to_owned(),
             amount,
             currency: p.currency.clone(),
@@ -64,7 +65,7 @@ impl Points {
 
     /// The activity id part of [`Points::id`].
     pub fn activity_id(&self) -> &str {
-        self.id.split_once('/').map_or("", |(_, a)| a)
+        self.id.split_once(':').map_or("", |(_, a)| a)
     }
 }
 
