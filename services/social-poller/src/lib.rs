@@ -96,6 +96,7 @@ pub async fn run(
         Arc::clone(&groups),
         app::scheduler::listed(started.handle(projections::groups::NAME)?),
         args.poll_jitter,
+        Arc::clone(&clock),
     );
     let wake = Arc::clone(&scheduler.wake);
     if let Some(addr) = args.callback_addr {

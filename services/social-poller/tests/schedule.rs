@@ -98,6 +98,7 @@ async fn polls_keep_their_interval_back_off_after_rate_limits_and_stop_when_refu
         Arc::clone(&groups),
         Box::new(move || vec![stream.clone()]),
         0.0,
+        clock.clock(),
     );
     let start = Instant::now();
     let stop = CancellationToken::new();
@@ -124,6 +125,59 @@ async fn polls_keep_their_interval_back_off_after_rate_limits_and_stop_when_refu
     // A disabled group is not polled again, however long we wait.
     tokio::time::sleep(Duration::from_secs(7 * 24 * 3600)).await;
     assert!(calls.try_recv().is_err());
+    stop.cancel();
+    running.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_restart_the_next_poll_is_an_interval_after_the_last_one_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secrets"), "vk-main token\n").unwrap();
+    let log = kit::log::EventLog::open(dir.path().join("eventlog")).unwrap();
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let connector = Scripted {
+        answers: Mutex::new(VecDeque::new()),
+        calls: tx,
+    };
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
+    let groups = Arc::new(Groups::new(
+        log,
+        Arc::new(connector),
+        Secrets::new(Some(dir.path().join("secrets"))),
+        clock.clock(),
+    ));
+    let key = GroupKey {
+        network: Network::Vk,
+        group_id: "42".into(),
+    };
+    groups
+        .connect(Settings {
+            key: key.clone(),
+            credentials_ref: "vk-main".into(),
+            poll_interval_secs: 60,
+            recent_posts: 10,
+            reward_existing: false,
+            callback_secret_ref: None,
+            callback_confirmation: String::new(),
+        })
+        .await
+        .unwrap();
+    groups.poll(&key).await.unwrap();
+    calls.recv().await.unwrap();
+    // The service was down for 40 s: the next poll is due in 20 s.
+    clock.advance(chrono::Duration::seconds(40));
+    let stream = key.stream();
+    let scheduler = Scheduler::new(
+        Arc::clone(&groups),
+        Box::new(move || vec![stream.clone()]),
+        0.0,
+        clock.clock(),
+    );
+    let start = Instant::now();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(scheduler.run(stop.clone()));
+    let first = calls.recv().await.unwrap().duration_since(start).as_secs();
+    assert_eq!(first, 20);
     stop.cancel();
     running.await.unwrap();
 }

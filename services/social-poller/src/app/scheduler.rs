@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kit::clock::Clock;
 use kit::projection::ProjectionHandle;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -30,6 +31,7 @@ pub fn listed(handle: ProjectionHandle) -> GroupList {
 /// The scheduler.
 pub struct Scheduler {
     groups: Arc<Groups>,
+    clock: Clock,
     list: GroupList,
     jitter: f64,
     /// Wakes the scheduler to re-read the groups (a group was connected).
@@ -44,17 +46,23 @@ struct Due {
 
 impl Scheduler {
     /// Polls `groups` that `list` names (see [`listed`]), spreading polls
-    /// by `jitter` of their interval.
-    pub fn new(groups: Arc<Groups>, list: GroupList, jitter: f64) -> Self {
+    /// by `jitter` of their interval; `clock` says how long ago a group was
+    /// last polled.
+    pub fn new(groups: Arc<Groups>, list: GroupList, jitter: f64, clock: Clock) -> Self {
         Self {
             groups,
+            clock,
             list,
             jitter,
             wake: Arc::default(),
         }
     }
 
-    fn active(&self) -> Vec<(GroupKey, Duration)> {
+    /// Active groups with their interval and how long until their next
+    /// poll is due: an interval after the last poll recorded in the log (so
+    /// a restart does not push every poll back a whole interval), or after
+    /// now for a group never polled.
+    fn active(&self) -> Vec<(GroupKey, Duration, Option<Duration>)> {
         let streams = (self.list)();
         streams
             .iter()
@@ -66,12 +74,15 @@ impl Scheduler {
                 };
                 let view = self.groups.get(&key).ok()?;
                 let settings = view.group.settings?;
-                view.group.disabled.is_none().then(|| {
-                    (
-                        key,
-                        Duration::from_secs(u64::from(settings.poll_interval_secs)),
-                    )
-                })
+                let interval = Duration::from_secs(u64::from(settings.poll_interval_secs));
+                let until = view.group.last_polled_at.map(|last| {
+                    let since = ((self.clock)() - last).to_std().unwrap_or_default();
+                    interval.saturating_sub(since)
+                });
+                view.group
+                    .disabled
+                    .is_none()
+                    .then_some((key, interval, until))
             })
             .collect()
     }
@@ -86,9 +97,11 @@ impl Scheduler {
         loop {
             let now = Instant::now();
             let active = self.active();
-            due.retain(|k, _| active.iter().any(|(a, _)| a == k));
-            for (key, interval) in active {
-                let first = next_pause(interval, self.jitter, Self::random_jitter(), Ended::Polled);
+            due.retain(|k, _| active.iter().any(|(a, _, _)| a == k));
+            for (key, interval, until) in active {
+                let first = until.unwrap_or_else(|| {
+                    next_pause(interval, self.jitter, Self::random_jitter(), Ended::Polled)
+                });
                 let d = due.entry(key).or_insert(Due {
                     at: now + first,
                     failures: 0,
