@@ -206,6 +206,42 @@ fn joins_leaves_likes_comments_reposts_and_their_removal_are_detected() {
 }
 
 #[test]
+fn a_diff_larger_than_one_append_is_recorded_in_parts_and_the_last_ends_the_poll() {
+    use social_poller::domain::group::MAX_ACTIVITY_PER_APPEND;
+    let members: Vec<String> = (0..MAX_ACTIVITY_PER_APPEND * 2 + 10)
+        .map(|n| n.to_string())
+        .collect();
+    let everyone = Observation {
+        members: members.iter().cloned().collect(),
+        posts: BTreeMap::new(),
+    };
+    let mut events = connected(false);
+    let mut parts = Vec::new();
+    loop {
+        let part = given_when::<Group>(&events, &observe(everyone.clone())).unwrap();
+        let done = matches!(part.last(), Some(Event::Polled { .. }));
+        parts.push(activity(&part).len());
+        events.extend(part);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        parts,
+        [MAX_ACTIVITY_PER_APPEND, MAX_ACTIVITY_PER_APPEND, 10]
+    );
+    let g: Group = replay(&events);
+    assert_eq!(g.members.len(), members.len());
+    assert_eq!(g.polls, 1);
+    assert!(
+        activity(&events)
+            .iter()
+            .all(|(_, _, baseline, _)| *baseline),
+        "every part of the first poll is its baseline"
+    );
+}
+
+#[test]
 fn posts_not_read_by_a_poll_keep_their_snapshot() {
     let base = then(
         &connected(true),

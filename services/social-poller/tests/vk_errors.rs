@@ -16,7 +16,9 @@ use common::vk::FakeVk;
 #[tokio::test]
 async fn a_rate_limit_backs_off_and_an_auth_error_disables_the_group_with_its_reason() {
     let vk = FakeVk::start(common::TOKEN).await;
-    vk.set(|g| g.members = (1..=2500).collect());
+    // More members than the log takes in one append (10 000): a poll records
+    // its diff in parts.
+    vk.set(|g| g.members = (1..=12_000).collect());
     let (identity, _) = common::identity::start().await;
     let data = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
@@ -38,11 +40,11 @@ async fn a_rate_limit_backs_off_and_an_auth_error_disables_the_group_with_its_re
 
     let polled = common::poll(&mut c).await;
     assert_eq!(polled.outcome(), pb::PollOutcome::Polled, "{polled:?}");
-    assert_eq!(polled.detected, 2500);
-    // 2500 members in pages of at most 1000 (the rate-limited call first).
-    assert_eq!(vk.calls("groups.getMembers"), 1 + 3);
+    assert_eq!(polled.detected, 12_000);
+    // 12 000 members in pages of at most 1000 (the rate-limited call first).
+    assert_eq!(vk.calls("groups.getMembers"), 1 + 12);
     let g = common::group(&mut c).await;
-    assert_eq!((g.polls, g.members, g.last_error.as_str()), (1, 2500, ""));
+    assert_eq!((g.polls, g.members, g.last_error.as_str()), (1, 12_000, ""));
 
     vk.set(|g| {
         g.errors.push_back((

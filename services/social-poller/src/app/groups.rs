@@ -133,19 +133,29 @@ impl Groups {
                     observation,
                     at: (self.clock)(),
                 };
-                let executed = self
-                    .repo
-                    .execute(&stream, &command, None, Metadata::default(), |_, _| {
-                        Vec::new()
-                    })
-                    .await?;
-                self.forget_error(key);
-                let detected = match executed {
-                    kit::aggregate::Executed::Applied { events, .. } => {
-                        events.len().saturating_sub(1)
+                // A large diff is recorded in parts (see
+                // `MAX_ACTIVITY_PER_APPEND`); the last part ends with the
+                // poll's own event.
+                let mut detected = 0usize;
+                loop {
+                    let executed = self
+                        .repo
+                        .execute(&stream, &command, None, Metadata::default(), |_, _| {
+                            Vec::new()
+                        })
+                        .await?;
+                    let kit::aggregate::Executed::Applied { events, .. } = executed else {
+                        break;
+                    };
+                    let done = events
+                        .last()
+                        .is_none_or(|e| e.event_type == crate::events::types::GROUP_POLLED);
+                    detected += events.len() - usize::from(done && !events.is_empty());
+                    if done {
+                        break;
                     }
-                    kit::aggregate::Executed::Repeated { .. } => 0,
-                };
+                }
+                self.forget_error(key);
                 Ok(PollOutcome::Polled(
                     u32::try_from(detected).unwrap_or(u32::MAX),
                 ))

@@ -16,6 +16,11 @@ use super::activity::{Activity, ActivityKind, GroupKey};
 pub const MAX_MEMBERS: usize = 2_000_000;
 /// Most posts one poll reads.
 pub const MAX_RECENT_POSTS: u32 = 100;
+/// Most activity one append records (the event log takes at most 10 000
+/// events an append): a larger diff — a big group's baseline — is recorded
+/// in parts, each deciding on the snapshot the previous parts left; only
+/// the last part ends with [`Event::Polled`].
+pub const MAX_ACTIVITY_PER_APPEND: usize = 5_000;
 
 /// A group's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,7 +261,8 @@ impl Detector<'_> {
 
 impl Group {
     /// The activity events that turn the snapshot into `seen` (plus the
-    /// poll's own event).
+    /// poll's own event); at most [`MAX_ACTIVITY_PER_APPEND`] of them, and
+    /// then without the poll's event: observe the same again for the rest.
     pub fn diff(&self, settings: &Settings, seen: &Observation, at: DateTime<Utc>) -> Vec<Event> {
         let key = &settings.key;
         let mut d = Detector {
@@ -314,6 +320,10 @@ impl Group {
             }
         }
         let mut events = d.events;
+        if events.len() > MAX_ACTIVITY_PER_APPEND {
+            events.truncate(MAX_ACTIVITY_PER_APPEND);
+            return events;
+        }
         events.push(Event::Polled {
             key: key.clone(),
             members: seen.members.len() as u64,
