@@ -3,8 +3,9 @@
 //! VK's JSON): a member who linked their VK account in identity joins the
 //! program's group and likes a post, and the ledger's balance moves by
 //! exactly what the promotions say — once, across a restart of the poller;
-//! a user who links the account only after liking is credited then
-//! (identity's `SocialAccountLinked` → the poller → the ledger).
+//! linking the account earns at once, and a user who links only after
+//! liking is credited then (identity's `SocialAccountLinked` → the poller →
+//! the ledger).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 use std::sync::{Arc, Mutex};
@@ -237,10 +238,10 @@ async fn linked_members_activity_moves_the_ledger_balance_once() {
 
     let a = begin(&identity, &random_phone(), "").await;
     let b = begin(&identity, &random_phone(), "").await;
-    link(&identity, &a.auth_token, "1001").await;
     for (id, kind, tiers) in [
         ("join", pb::ActivityKind::GroupJoin, vec![(1, "10")]),
         ("likes", pb::ActivityKind::Like, vec![(1, "5"), (2, "1")]),
+        ("link", pb::ActivityKind::AccountLink, vec![(1, "20")]),
     ] {
         c.configure_promotion(pb::ConfigurePromotionRequest {
             promotion: Some(pb::Promotion {
@@ -259,7 +260,7 @@ async fn linked_members_activity_moves_the_ledger_balance_once() {
                     })
                     .collect(),
                 period: pb::Period::Month as i32,
-                max_points_per_period: "15".into(),
+                max_points_per_period: if id == "likes" { "15" } else { "" }.into(),
                 ..Default::default()
             }),
         })
@@ -279,23 +280,26 @@ async fn linked_members_activity_moves_the_ledger_balance_once() {
     .unwrap();
     assert_eq!(poll(&mut c).await, 300, "the baseline");
 
-    // A joins and likes: 10 + 5. 2002 (nobody yet) likes too.
+    // A links the account (20 at once), joins and likes (10 + 5); 2002
+    // (nobody yet) likes too.
+    link(&identity, &a.auth_token, "1001").await;
     {
         let mut g = group.lock().unwrap();
         g.members.push(1001);
         g.likes = vec![1001, 2002];
     }
     assert_eq!(poll(&mut c).await, 3);
-    balance_is(&ledger, &a.member_id, "15").await;
+    balance_is(&ledger, &a.member_id, "35").await;
 
     // A restart of the poller: the same group again detects nothing.
     poller.terminate().await.unwrap();
     let (_poller, mut c) = start_poller(poller_dir.path(), &nats.url(), &identity_url, &vk).await;
     assert_eq!(poll(&mut c).await, 0);
 
-    // B links 2002 now: its like is credited (5) through identity's event.
+    // B links 2002 now: 20 for the link, and its like credited (5), through
+    // identity's event.
     link(&identity, &b.auth_token, "2002").await;
-    balance_is(&ledger, &b.member_id, "5").await;
+    balance_is(&ledger, &b.member_id, "25").await;
     // A's balance never moved a second time.
-    assert_eq!(balance(&ledger, &a.member_id).await, Some(15.into()));
+    assert_eq!(balance(&ledger, &a.member_id).await, Some(35.into()));
 }

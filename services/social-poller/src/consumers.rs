@@ -11,6 +11,7 @@ use loyalty_proto::identity::v1 as identity;
 
 use crate::domain::activity::Network;
 use crate::domain::held::{Command, Held};
+use crate::domain::link::{self, Link, Record};
 
 /// The subscription to identity's linked accounts.
 pub const LINKED: Subscription = Subscription {
@@ -25,17 +26,22 @@ const MAX_ID: usize = 128;
 /// Handles `SocialAccountLinked`.
 pub struct Linked {
     held: Repository<Held>,
+    links: Repository<Link>,
+    clock: kit::clock::Clock,
 }
 
 impl Linked {
-    /// Over `log`.
-    pub fn new(log: Arc<EventLog>) -> Self {
+    /// Over `log`; `clock` dates a link whose message names no time.
+    pub fn new(log: Arc<EventLog>, clock: kit::clock::Clock) -> Self {
         Self {
-            held: Repository::new(log),
+            held: Repository::new(Arc::clone(&log)),
+            links: Repository::new(log),
+            clock,
         }
     }
 
-    /// Credits what the account's user did before linking.
+    /// Records the link as activity (once per account) and credits what
+    /// the account's user did before linking.
     pub async fn handle(&self, inbound: Inbound) -> Result<(), HandlerError> {
         let m: identity::SocialAccountLinked = decode_json(&inbound.payload).map_err(|e| {
             HandlerError::Reject(anyhow::anyhow!("malformed SocialAccountLinked: {e}"))
@@ -52,6 +58,28 @@ impl Linked {
             // A network the poller does not watch: nothing held.
             return Ok(());
         };
+        let at = m
+            .linked_at
+            .and_then(|t| chrono::DateTime::<chrono::Utc>::try_from(t).ok())
+            .unwrap_or_else(|| (self.clock)());
+        let record = Record {
+            network,
+            user: m.external_user_id.clone(),
+            at,
+        };
+        self.links
+            .execute(
+                &link::stream(network, &m.external_user_id),
+                &record,
+                None,
+                Metadata::default(),
+                |_, _| Vec::new(),
+            )
+            .await
+            .map_err(|e| match e {
+                kit::aggregate::RepositoryError::Log(l) => HandlerError::from_storage(l),
+                other => HandlerError::Retry(anyhow::anyhow!("{other}")),
+            })?;
         let key = inbound.idempotency_key(LINKED.name);
         let stream = format!("held/{}/{}", network.name(), m.external_user_id);
         self.held

@@ -379,3 +379,25 @@ impl DomainEvent for held::Event {
         })
     }
 }
+
+impl DomainEvent for crate::domain::link::Linked {
+    fn event_type(&self) -> &'static str {
+        types::ACTIVITY_DETECTED
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        pb::ActivityDetected {
+            activity: Some(activity_to_wire(&self.0)),
+        }
+        .encode_to_vec()
+    }
+
+    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError> {
+        let d = Decoder { event_type };
+        if event_type != types::ACTIVITY_DETECTED {
+            return d.unknown();
+        }
+        let m: pb::ActivityDetected = d.message(payload)?;
+        Ok(crate::domain::link::Linked(d.activity(m.activity)?))
+    }
+}

@@ -115,7 +115,7 @@ pub async fn run(
         });
     }
     runtime.spawn(scheduler.run(runtime.tasks_token()));
-    let linked = Arc::new(consumers::Linked::new(Arc::clone(&log)));
+    let linked = Arc::new(consumers::Linked::new(Arc::clone(&log), Arc::clone(&clock)));
     kit::service::consume(&mut runtime, consumers::LINKED, move |inbound| {
         let linked = Arc::clone(&linked);
         async move { linked.handle(inbound).await }

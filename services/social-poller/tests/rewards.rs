@@ -69,6 +69,26 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
         },
     )
     .await;
+    common::configure(
+        &mut c,
+        pb::Promotion {
+            promotion_id: "link".into(),
+            title: "Linked a VK account".into(),
+            condition: Some(pb::PromotionCondition {
+                network: pb::Network::Vk as i32,
+                kinds: vec![K::AccountLink as i32],
+                ..Default::default()
+            }),
+            action: pb::ActionKind::Accrue as i32,
+            tiers: vec![pb::Tier {
+                from_count: 1,
+                amount: "20".into(),
+            }],
+            period: pb::Period::AllTime as i32,
+            ..Default::default()
+        },
+    )
+    .await;
     common::connect(&mut c, 5).await;
 
     // The first poll is the baseline: 1200 members and 2 likes, no points.
@@ -186,25 +206,42 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
         ]
     );
 
-    // 77 links the account: the held like of November is credited.
+    // 77 links the account: the link earns 20 at once, and the held like of
+    // November is credited.
     let linked = serde_json::json!({
         "memberId": "m-c", "network": "vk", "externalUserId": "77", "linkedAt": "2026-12-01T00:00:02Z"
     });
-    stream::publish(
-        &js,
-        "loyalty.identity.social_account_linked",
-        "loyalty.identity.v1.SocialAccountLinked",
-        "link-77",
-        "link-77",
-        serde_json::to_vec(&linked).unwrap(),
-    )
-    .await
-    .unwrap();
-    let seen = points(&js, 9, 2).await;
+    links.link("77", "m-c"); // identity links, then publishes
+    let payload = serde_json::to_vec(&linked).unwrap();
+    let link = |id: &'static str| {
+        stream::publish(
+            &js,
+            "loyalty.identity.social_account_linked",
+            "loyalty.identity.v1.SocialAccountLinked",
+            id,
+            id,
+            payload.clone(),
+        )
+    };
+    link("link-77").await.unwrap();
+    let seen = points(&js, 10, 2).await;
     assert_eq!(
         balances(&seen),
-        expect(&[("m-a", "22"), ("m-b", "5"), ("m-c", "5")])
+        expect(&[("m-a", "22"), ("m-b", "5"), ("m-c", "25")])
     );
+    // The same link published again under another id: nothing more.
+    let again = link("link-77-again").await.unwrap();
+    stream::wait_handled(&js, "social-linked", again).await;
+    let rewarder_done = c
+        .get_counters(pb::GetCountersRequest {
+            member_id: "m-c".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .counters;
+    assert_eq!(rewarder_done.len(), 2, "{rewarder_done:?}");
+    assert_eq!(points(&js, 10, 2).await.len(), 12);
 
     // Every message the service published: none carries the token.
     let all = stream::count_on(&js, "loyalty.social.>").await.unwrap() as usize;

@@ -47,11 +47,13 @@ pub enum ActivityKind {
     Repost,
     /// A repost disappeared.
     RepostDelete,
+    /// The account was linked to a member (belongs to no group).
+    AccountLink,
 }
 
 impl ActivityKind {
     /// Every kind.
-    pub const ALL: [ActivityKind; 8] = [
+    pub const ALL: [ActivityKind; 9] = [
         ActivityKind::GroupJoin,
         ActivityKind::GroupLeave,
         ActivityKind::Like,
@@ -60,6 +62,7 @@ impl ActivityKind {
         ActivityKind::CommentDelete,
         ActivityKind::Repost,
         ActivityKind::RepostDelete,
+        ActivityKind::AccountLink,
     ];
 
     /// Snake-case name (the ledger's `activity` field).
@@ -73,6 +76,7 @@ impl ActivityKind {
             ActivityKind::CommentDelete => "comment_delete",
             ActivityKind::Repost => "repost",
             ActivityKind::RepostDelete => "repost_delete",
+            ActivityKind::AccountLink => "account_link",
         }
     }
 
@@ -121,6 +125,14 @@ pub struct GroupKey {
 }
 
 impl GroupKey {
+    /// The "group" of an account link: the network, no group id.
+    pub fn no_group(network: Network) -> Self {
+        GroupKey {
+            network,
+            group_id: String::new(),
+        }
+    }
+
     /// The group's stream in the log: `group/<network>/<group_id>`.
     pub fn stream(&self) -> String {
         format!("group/{}/{}", self.network.name(), self.group_id)

@@ -414,6 +414,7 @@ impl Group {
             ActivityKind::RepostDelete => {
                 self.reposts.remove(&(post, a.object_id.clone()));
             }
+            ActivityKind::AccountLink => {}
         }
     }
 }

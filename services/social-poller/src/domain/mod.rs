@@ -6,6 +6,7 @@ pub mod activity;
 pub mod catalog;
 pub mod group;
 pub mod held;
+pub mod link;
 pub mod member;
 pub mod promotion;
 pub mod schedule;

@@ -129,7 +129,10 @@ impl Promotion {
         kinds.sort();
         kinds.dedup();
         if self.kinds.is_empty() || kinds.len() != self.kinds.len() {
-            v.push(("promotion.condition.kinds", "1 to 8 distinct kinds".into()));
+            v.push((
+                "promotion.condition.kinds",
+                format!("1 to {} distinct kinds", ActivityKind::ALL.len()),
+            ));
         }
         if self.currency.len() > MAX_CURRENCY || self.currency.chars().any(char::is_control) {
             v.push((

@@ -40,6 +40,7 @@ pub fn kind_to_wire(k: ActivityKind) -> pb::ActivityKind {
         ActivityKind::CommentDelete => pb::ActivityKind::CommentDelete,
         ActivityKind::Repost => pb::ActivityKind::Repost,
         ActivityKind::RepostDelete => pb::ActivityKind::RepostDelete,
+        ActivityKind::AccountLink => pb::ActivityKind::AccountLink,
     }
 }
 
@@ -170,8 +171,12 @@ pub fn activity_to_wire(a: &Activity) -> pb::Activity {
 pub fn activity_from_wire(m: Option<pb::Activity>) -> Result<Activity, String> {
     let m = m.ok_or("activity is missing")?;
     let mut f = Faults::new();
-    let group = group_key(m.network, &m.group_id, &mut f, "");
     let kind = kind_from_wire(m.kind).ok_or("unknown activity kind")?;
+    let group = if kind == ActivityKind::AccountLink {
+        network_from_wire(m.network).map(GroupKey::no_group)
+    } else {
+        group_key(m.network, &m.group_id, &mut f, "")
+    };
     let detected_at = time_from_wire(m.detected_at).map_err(|e| format!("detected_at {e}"))?;
     Ok(Activity {
         id: m.activity_id,
@@ -258,19 +263,20 @@ pub fn promotion_from_wire(m: &pb::Promotion) -> Result<Promotion, Faults> {
             n
         }
     };
-    if c.kinds.len() > ActivityKind::ALL.len() {
+    let all = ActivityKind::ALL.len();
+    if c.kinds.len() > all {
         f.push((
             "promotion.condition.kinds".into(),
-            "1 to 8 distinct kinds".into(),
+            format!("1 to {all} distinct kinds"),
         ));
     }
     let kinds: Vec<ActivityKind> = c
         .kinds
         .iter()
-        .take(8)
+        .take(all)
         .filter_map(|k| kind_from_wire(*k))
         .collect();
-    if kinds.len() != c.kinds.len().min(8) {
+    if kinds.len() != c.kinds.len().min(all) {
         f.push((
             "promotion.condition.kinds".into(),
             "unknown activity kind".into(),
