@@ -335,6 +335,16 @@ cmd_start() {
 			http="http://127.0.0.1:$GATEWAY_HTTP_PORT"
 			main="$http"
 		fi
+		if [ "$name" = social-poller ]; then
+			# Groups name their access token in this file (`name token` per line);
+			# it starts empty: add a group's token before connecting it.
+			mkdir -p "$DATA/$name"
+			if [ ! -f "$DATA/$name/secrets" ]; then
+				printf '# access tokens of social-network groups: one "name token" per line\n' >"$DATA/$name/secrets"
+				chmod 600 "$DATA/$name/secrets"
+			fi
+			args+=(--secrets-file "$DATA/$name/secrets")
+		fi
 		local addrs="$main|http://127.0.0.1:${METRICS_PORT[$name]}/metrics|$http"
 		mkdir -p "$DATA/$name"
 		header "starting $name"

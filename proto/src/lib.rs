@@ -57,6 +57,16 @@ pub mod certificates {
     }
 }
 
+/// The social poller: groups in social networks, detected activity,
+/// promotions and their events.
+pub mod social {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("loyalty.social.v1");
+        include!(concat!(env!("OUT_DIR"), "/loyalty.social.v1.serde.rs"));
+    }
+}
+
 /// Diagnostic events of the event-sourcing kit's probe tool.
 pub mod kit {
     /// Version 1.

@@ -1,0 +1,151 @@
+//! The poll schedule: each active group is polled every interval (with
+//! jitter), sooner after `PollNow` wakes it, and later — exponentially —
+//! after a rate limit or a failure. Time comes from tokio's clock, so tests
+//! pause and advance it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kit::clock::Clock;
+use kit::projection::ProjectionHandle;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::groups::{Groups, PollOutcome};
+use crate::domain::activity::GroupKey;
+use crate::domain::schedule::{Ended, next_pause};
+
+/// How often the list of groups is re-read when nothing else happens.
+const REFRESH: Duration = Duration::from_secs(60);
+
+/// The streams of every connected group (the `groups` projection's rows).
+pub type GroupList = Box<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// The groups listed by the `groups` projection.
+pub fn listed(handle: ProjectionHandle) -> GroupList {
+    Box::new(move || crate::projections::groups::streams(handle.tree()).unwrap_or_default())
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    groups: Arc<Groups>,
+    clock: Clock,
+    list: GroupList,
+    jitter: f64,
+    /// Wakes the scheduler to re-read the groups (a group was connected).
+    pub wake: Arc<Notify>,
+}
+
+struct Due {
+    at: Instant,
+    failures: u32,
+    interval: Duration,
+}
+
+impl Scheduler {
+    /// Polls `groups` that `list` names (see [`listed`]), spreading polls
+    /// by `jitter` of their interval; `clock` says how long ago a group was
+    /// last polled.
+    pub fn new(groups: Arc<Groups>, list: GroupList, jitter: f64, clock: Clock) -> Self {
+        Self {
+            groups,
+            clock,
+            list,
+            jitter,
+            wake: Arc::default(),
+        }
+    }
+
+    /// Active groups with their interval and how long until their next
+    /// poll is due: an interval after the last poll recorded in the log (so
+    /// a restart does not push every poll back a whole interval), or after
+    /// now for a group never polled.
+    fn active(&self) -> Vec<(GroupKey, Duration, Option<Duration>)> {
+        let streams = (self.list)();
+        streams
+            .iter()
+            .filter_map(|s| {
+                let (network, group_id) = s.strip_prefix("group/")?.split_once('/')?;
+                let key = GroupKey {
+                    network: crate::domain::activity::Network::from_name(network)?,
+                    group_id: group_id.to_owned(),
+                };
+                let view = self.groups.get(&key).ok()?;
+                let settings = view.group.settings?;
+                let interval = Duration::from_secs(u64::from(settings.poll_interval_secs));
+                let until = view.group.last_polled_at.map(|last| {
+                    let since = ((self.clock)() - last).to_std().unwrap_or_default();
+                    interval.saturating_sub(since)
+                });
+                view.group
+                    .disabled
+                    .is_none()
+                    .then_some((key, interval, until))
+            })
+            .collect()
+    }
+
+    fn random_jitter() -> f64 {
+        rand::random::<f64>() * 2.0 - 1.0
+    }
+
+    /// Polls until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut due: BTreeMap<GroupKey, Due> = BTreeMap::new();
+        loop {
+            let now = Instant::now();
+            let active = self.active();
+            due.retain(|k, _| active.iter().any(|(a, _, _)| a == k));
+            for (key, interval, until) in active {
+                let first = until.unwrap_or_else(|| {
+                    next_pause(interval, self.jitter, Self::random_jitter(), Ended::Polled)
+                });
+                let d = due.entry(key).or_insert(Due {
+                    at: now + first,
+                    failures: 0,
+                    interval,
+                });
+                if d.interval != interval {
+                    d.interval = interval;
+                    d.at = d.at.min(now + interval);
+                }
+            }
+            let next = due
+                .iter()
+                .min_by_key(|(_, d)| d.at)
+                .map(|(k, d)| (k.clone(), d.at));
+            let until = next
+                .as_ref()
+                .map_or(now + REFRESH, |(_, at)| (*at).min(now + REFRESH));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => continue,
+                _ = tokio::time::sleep_until(until) => {}
+            }
+            let Some((key, at)) = next else { continue };
+            if Instant::now() < at {
+                continue;
+            }
+            let outcome = self.groups.poll(&key).await;
+            if let Some(d) = due.get_mut(&key) {
+                let ended = match &outcome {
+                    Ok(PollOutcome::Polled(_)) => {
+                        d.failures = 0;
+                        Ended::Polled
+                    }
+                    Ok(_) | Err(_) => {
+                        d.failures += 1;
+                        Ended::Retry(d.failures)
+                    }
+                };
+                if let Err(e) = &outcome {
+                    tracing::warn!(group = %key, error = %e, "scheduled poll failed");
+                }
+                d.at = Instant::now()
+                    + next_pause(d.interval, self.jitter, Self::random_jitter(), ended);
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Read models of the social poller.
+
+pub mod groups;

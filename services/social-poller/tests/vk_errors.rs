@@ -1,0 +1,114 @@
+//! VK's error objects, end to end through the real service on port 0 and
+//! the stand-in VK: a rate limit (6) is retried on the next poll without
+//! disabling anything; an authorization error (5) disables the group with
+//! VK's reason visible over gRPC, and nothing more is asked of VK until the
+//! group is connected again.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use kit::clock::ManualClock;
+use loyalty_proto::social::v1 as pb;
+
+use common::vk::FakeVk;
+
+#[tokio::test]
+async fn a_rate_limit_backs_off_and_an_auth_error_disables_the_group_with_its_reason() {
+    let vk = FakeVk::start(common::TOKEN).await;
+    // More members than the log takes in one append (10 000): a poll records
+    // its diff in parts.
+    vk.set(|g| g.members = (1..=12_000).collect());
+    let (identity, _) = common::identity::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
+    let service = common::start(data.path(), &vk.url, &identity, None, &clock).await;
+    let mut c = common::client(&service);
+    common::connect(&mut c, 10).await;
+
+    vk.set(|g| {
+        g.errors
+            .push_back((6, "Too many requests per second".into()))
+    });
+    let limited = common::poll(&mut c).await;
+    assert_eq!(limited.outcome(), pb::PollOutcome::RateLimited);
+    assert_eq!(limited.error, "VK error 6: Too many requests per second");
+    let g = common::group(&mut c).await;
+    assert_eq!(g.state(), pb::GroupState::Active);
+    assert_eq!(g.last_error, "VK error 6: Too many requests per second");
+    assert_eq!(g.polls, 0);
+
+    let polled = common::poll(&mut c).await;
+    assert_eq!(polled.outcome(), pb::PollOutcome::Polled, "{polled:?}");
+    assert_eq!(polled.detected, 12_000);
+    // 12 000 members in pages of at most 1000 (the rate-limited call first).
+    assert_eq!(vk.calls("groups.getMembers"), 1 + 12);
+    let g = common::group(&mut c).await;
+    assert_eq!((g.polls, g.members, g.last_error.as_str()), (1, 12_000, ""));
+
+    vk.set(|g| {
+        g.errors.push_back((
+            5,
+            "User authorization failed: access_token has expired.".into(),
+        ))
+    });
+    let refused = common::poll(&mut c).await;
+    assert_eq!(refused.outcome(), pb::PollOutcome::Disabled);
+    let g = common::group(&mut c).await;
+    assert_eq!(g.state(), pb::GroupState::Disabled);
+    assert_eq!(
+        g.disabled_reason,
+        "VK error 5: User authorization failed: access_token has expired."
+    );
+    let calls = vk.group.lock().unwrap().calls.len();
+    assert_eq!(
+        common::poll(&mut c).await.outcome(),
+        pb::PollOutcome::Disabled
+    );
+    assert_eq!(
+        vk.group.lock().unwrap().calls.len(),
+        calls,
+        "a disabled group is not polled"
+    );
+
+    let again = common::connect(&mut c, 10).await;
+    assert_eq!(again.state(), pb::GroupState::Active);
+    assert_eq!(again.disabled_reason, "");
+    assert_eq!(
+        common::poll(&mut c).await.outcome(),
+        pb::PollOutcome::Polled
+    );
+    service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_token_is_sent_only_in_the_form_and_a_wrong_token_disables_with_vks_reason() {
+    let vk = FakeVk::start("another-token").await;
+    let (identity, _) = common::identity::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
+    let service = common::start(data.path(), &vk.url, &identity, None, &clock).await;
+    let mut c = common::client(&service);
+    common::connect(&mut c, 10).await;
+    let refused = common::poll(&mut c).await;
+    assert_eq!(refused.outcome(), pb::PollOutcome::Disabled);
+    assert_eq!(
+        refused.error,
+        "VK error 5: User authorization failed: invalid access_token (4)."
+    );
+    let calls = vk.group.lock().unwrap().calls.clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "groups.getMembers");
+    assert_eq!(
+        calls[0].1.get("v").map(String::as_str),
+        Some(social_poller::connector::vk::DEFAULT_VERSION)
+    );
+    assert_eq!(calls[0].1.get("count").map(String::as_str), Some("1000"));
+    service.stop().await.unwrap();
+    // Nothing the service stored holds the token.
+    let log = kit::log::EventLog::open(data.path().join("eventlog")).unwrap();
+    for e in log.read_all(1, 10_000).unwrap() {
+        assert!(!String::from_utf8_lossy(&e.payload).contains("another-token"));
+        assert!(!String::from_utf8_lossy(&e.payload).contains(common::TOKEN));
+    }
+}
