@@ -235,9 +235,9 @@ def check_production(c, docs):
     hpas = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
     c.check(all(component(h) not in STATEFUL for h in hpas), "production: an autoscaler on a stateful service")
     gateway = workloads.get("gateway")
+    c.check(gateway is not None and gateway["kind"] == "Deployment", "production: the gateway is not a Deployment")
     if gateway is None:
         return
-    c.check(gateway["kind"] == "Deployment", "production: the gateway is not a Deployment")
     hpa = next((h for h in hpas if component(h) == "gateway"), None)
     c.check(hpa is not None and hpa["spec"]["minReplicas"] >= 2,
             "production: the gateway has no autoscaler with at least 2 replicas")
