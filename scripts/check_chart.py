@@ -8,20 +8,29 @@ Run by scripts/check-chart.sh, which renders the chart and puts PyYAML on PYTHON
       know (CRDs: ServiceMonitor), naming what it left out
   check_chart.py nats-conf IN OUT
       writes the bundled NATS config (nats.conf of the NATS ConfigMap) of IN to OUT
-  check_chart.py assert --dockerfile F --default F --production F --all-services F
+  check_chart.py assert --dockerfile F --default F --production F --all-services F \
+                        --values F --readme F --gateway-config F --kit-src DIR
       the assertions below; exit 1 with every failure listed
 
 Assertions:
   - every container of every pod (services, NATS, Jobs) runs as non-root, with a read-only
     root filesystem, no privilege escalation and all capabilities dropped;
   - every container of a Deployment or StatefulSet has readiness and liveness probes; the
-    services' probes are native gRPC probes on their gRPC port, with a startup probe;
-  - the default render holds no Secret with data (secrets come from existing Secrets only);
+    gRPC services' probes are native gRPC probes on their gRPC port, with a startup probe;
+    the gateway (HTTP only) has HTTP probes on its HTTP port at its health paths and no gRPC
+    port;
+  - the default render holds no Secret with data (secrets come from existing Secrets, or from
+    content the user gives);
   - the production render runs identity, ledger and purchases as StatefulSets (one replica,
-    a data volume), NATS as 3 servers with sync_interval "always" and a 3-replica stream;
-  - the services' data dir, user and binaries match deploy/Dockerfile;
+    a data volume), NATS as 3 servers with sync_interval "always" and a 3-replica stream, and
+    the gateway as a Deployment of 2+ pods with an autoscaler and a PodDisruptionBudget;
+  - the services' data dir, user and binaries match deploy/Dockerfile; the gateway (no data)
+    gets no data dir, and only environment variables its config.rs reads;
   - each service's upstream URLs name a Service of the render, on its gRPC port;
-  - the NetworkPolicies allow exactly the calls the architecture has;
+  - the NetworkPolicies allow exactly the calls the architecture has, both ways (ingress to
+    gRPC ports, egress to the services and NATS), and the gateway's HTTP port admits the
+    ingress controller and no service of the release;
+  - with every service on, the gateway mounts its API keys file and device-token key;
   - the chart README's values table covers every value of values.yaml.
 """
 
@@ -38,6 +47,13 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 POD_KINDS = WORKLOAD_KINDS | {"Job", "CronJob", "Pod"}
 SERVICES = ["identity", "ledger", "purchases", "certificates", "social-poller", "gateway"]
 STATEFUL = {"identity", "ledger", "purchases", "certificates"}
+# Services that serve HTTP, not gRPC: their probes' paths (services/gateway/src/http/mod.rs).
+HTTP_PROBES = {
+    "gateway": {"startupProbe": "/health/ready", "readinessProbe": "/health/ready", "livenessProbe": "/health/live"},
+}
+# Services that keep no data and use no NATS (no LOYALTY_DATA_DIR, no data volume, no NATS egress).
+NO_DATA = {"gateway"}
+NATS_PORT = 4222
 # Who may call whom (gRPC): the architecture's calls, as the chart wires them.
 EXPECTED_CALLERS = {
     "identity": {"ledger", "purchases", "social-poller", "gateway"},
@@ -142,8 +158,16 @@ def check_probes(c, render, docs):
             name = f"{where} container {ctr['name']}"
             c.check("readinessProbe" in ctr, f"{name}: no readinessProbe")
             c.check("livenessProbe" in ctr, f"{name}: no livenessProbe")
-            if component(doc) in SERVICES:
-                grpc_port = next((p["containerPort"] for p in ctr.get("ports", []) if p["name"] == "grpc"), None)
+            ports = {p["name"]: p["containerPort"] for p in ctr.get("ports", [])}
+            if component(doc) in HTTP_PROBES:
+                c.check("grpc" not in ports, f"{name}: has a gRPC port, but {component(doc)} serves no gRPC")
+                for probe, path in HTTP_PROBES[component(doc)].items():
+                    got = ctr.get(probe, {}).get("httpGet", {})
+                    c.check(ports.get("http") is not None and got.get("port") in (ports.get("http"), "http")
+                            and got.get("path") == path,
+                            f"{name}: {probe} is not an HTTP GET {path} on the HTTP port {ports.get('http')} (got {got!r})")
+            elif component(doc) in SERVICES:
+                grpc_port = ports.get("grpc")
                 for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                     got = ctr.get(probe, {}).get("grpc", {}).get("port")
                     c.check(grpc_port is not None and got == grpc_port,
@@ -173,10 +197,14 @@ def check_image_contract(c, render, docs, uid, data_dir, built):
                 f"{where}: runs as {sc.get('runAsUser', pod_sc.get('runAsUser'))!r}, the Dockerfile's USER is {uid}")
         c.check(pod_sc.get("fsGroup") == uid, f"{where}: fsGroup is not {uid} (the data volume would not be writable)")
         env = {e["name"]: e.get("value") for e in ctr.get("env", [])}
-        c.check(env.get("LOYALTY_DATA_DIR") == data_dir,
-                f"{where}: LOYALTY_DATA_DIR is {env.get('LOYALTY_DATA_DIR')!r}, the Dockerfile's is {data_dir!r}")
         mounts = {m["mountPath"]: m["name"] for m in ctr.get("volumeMounts", [])}
-        c.check(mounts.get(data_dir) == "data", f"{where}: no volume 'data' mounted at {data_dir}")
+        if name in NO_DATA:
+            c.check("LOYALTY_DATA_DIR" not in env and data_dir not in mounts,
+                    f"{where}: {name} keeps no data, yet gets a data dir")
+        else:
+            c.check(env.get("LOYALTY_DATA_DIR") == data_dir,
+                    f"{where}: LOYALTY_DATA_DIR is {env.get('LOYALTY_DATA_DIR')!r}, the Dockerfile's is {data_dir!r}")
+            c.check(mounts.get(data_dir) == "data", f"{where}: no volume 'data' mounted at {data_dir}")
         c.check(ctr.get("command") == [f"/usr/local/bin/{name}"],
                 f"{where}: command {ctr.get('command')!r} is not [/usr/local/bin/{name}]")
         if render == "default":
@@ -206,6 +234,17 @@ def check_production(c, docs):
     c.check({"identity", "ledger", "purchases"} <= monitors, "production: no ServiceMonitor for every service")
     hpas = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
     c.check(all(component(h) not in STATEFUL for h in hpas), "production: an autoscaler on a stateful service")
+    gateway = workloads.get("gateway")
+    c.check(gateway is not None and gateway["kind"] == "Deployment", "production: the gateway is not a Deployment")
+    if gateway is None:
+        return
+    hpa = next((h for h in hpas if component(h) == "gateway"), None)
+    c.check(hpa is not None and hpa["spec"]["minReplicas"] >= 2,
+            "production: the gateway has no autoscaler with at least 2 replicas")
+    c.check("replicas" not in gateway["spec"] or gateway["spec"]["replicas"] >= 2,
+            "production: the gateway runs fewer than 2 replicas")
+    pdbs = {component(d) for d in docs if d["kind"] == "PodDisruptionBudget"}
+    c.check("gateway" in pdbs, "production: the gateway has no PodDisruptionBudget")
 
 
 def check_upstreams(c, render, docs):
@@ -222,17 +261,29 @@ def check_upstreams(c, render, docs):
                     f"{render}: {name} {e['name']}={value} names no Service port of the render")
 
 
+def expected_upstreams(name, enabled):
+    """The services `name` calls, by EXPECTED_CALLERS."""
+    return {callee for callee, callers in EXPECTED_CALLERS.items() if name in callers} & enabled
+
+
+def container_ports(workload):
+    return {p["name"]: p["containerPort"] for p in pod_spec(workload)["containers"][0].get("ports", [])}
+
+
 def check_network_policies(c, render, docs):
     policies = {component(d): d for d in docs if d["kind"] == "NetworkPolicy" and component(d) in SERVICES}
-    enabled = set(service_workloads(docs))
+    workloads = service_workloads(docs)
+    enabled = set(workloads)
     c.check(enabled <= set(policies), f"{render}: services without a NetworkPolicy: {sorted(enabled - set(policies))}")
+    nats_bundled = any(d["kind"] == "StatefulSet" and component(d) == "nats" for d in docs)
     for name, policy in policies.items():
-        workload = service_workloads(docs)[name]
-        grpc_port = next(p["containerPort"] for p in pod_spec(workload)["containers"][0]["ports"] if p["name"] == "grpc")
+        ports_of = container_ports(workloads[name])
+        # The port the service is called on: gRPC, or HTTP for the gateway.
+        main_port = ports_of.get("grpc", ports_of.get("http"))
         callers, outside = set(), []
         for rule in policy["spec"].get("ingress", []):
             ports = {p.get("port") for p in rule.get("ports", [])}
-            if ports and grpc_port not in ports:
+            if ports and main_port not in ports:
                 continue
             if not rule.get("from"):
                 outside.append("everyone")
@@ -242,11 +293,83 @@ def check_network_policies(c, render, docs):
                 else:
                     outside.append(peer)
         expected = EXPECTED_CALLERS[name] & enabled
-        c.check(callers == expected, f"{render}: {name} accepts gRPC from {sorted(callers, key=str)}, "
+        c.check(callers == expected, f"{render}: {name} accepts calls from {sorted(callers, key=str)}, "
                 f"the architecture says {sorted(expected)}")
-        # Peers outside the release come only from a service's networkPolicy.extraIngress.
-        c.check(not outside or render == "all-services",
-                f"{render}: {name} accepts gRPC from outside the release: {outside}")
+        if name in HTTP_PROBES:
+            # The public API: the ingress controller (a namespace's pods) reaches it.
+            c.check(any(isinstance(p, dict) and "namespaceSelector" in p for p in outside),
+                    f"{render}: {name}'s HTTP port admits no ingress controller")
+        else:
+            # Peers outside the release come only from a service's networkPolicy.extraIngress.
+            c.check(not outside or render == "all-services",
+                    f"{render}: {name} accepts gRPC from outside the release: {outside}")
+        # Egress: to exactly its upstreams' gRPC ports (and NATS) inside the release.
+        reached = {}
+        for rule in policy["spec"].get("egress", []):
+            ports = {p.get("port") for p in rule.get("ports", [])}
+            c.check(bool(ports) or render == "all-services", f"{render}: {name} has an egress rule to any port")
+            if NATS_PORT in ports and name in NO_DATA:
+                c.check(False, f"{render}: {name} uses no NATS, yet may reach port {NATS_PORT}")
+            for peer in rule.get("to", []):
+                if set(peer) == {"podSelector"}:
+                    callee = peer["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component")
+                    reached.setdefault(callee, set()).update(ports)
+        want = expected_upstreams(name, enabled) | ({"nats"} if nats_bundled and name not in NO_DATA else set())
+        c.check(set(reached) == want, f"{render}: {name} may call {sorted(reached, key=str)}, "
+                f"the architecture says {sorted(want)}")
+        for callee, ports in reached.items():
+            port = NATS_PORT if callee == "nats" else container_ports(workloads[callee]).get("grpc") \
+                if callee in workloads else None
+            c.check(ports == {port}, f"{render}: {name} reaches {callee} on {sorted(ports)}, not its gRPC port {port}")
+
+
+def gateway_env_names(config_path, kit_src):
+    """The environment variables the gateway reads: the `env = ...` of its config.rs, resolved
+    through the constants of config.rs and the kit, and the log filter the kit reads."""
+    consts = {}
+    for path in (config_path, f"{kit_src}/bootstrap.rs", f"{kit_src}/telemetry.rs"):
+        with open(path, encoding="utf-8") as f:
+            consts.update(re.findall(r'pub const (ENV_\w+): &str = "([A-Z0-9_]+)";', f.read()))
+    with open(config_path, encoding="utf-8") as f:
+        used = re.findall(r"env = (?:[\w:]+::)?(ENV_\w+)", f.read())
+    return {consts[u] for u in used if u in consts} | {consts.get("ENV_LOG_FILTER", "RUST_LOG")}, \
+        [u for u in used if u not in consts]
+
+
+def check_gateway(c, renders, config_path, kit_src):
+    names, unresolved = gateway_env_names(config_path, kit_src)
+    c.check(not unresolved, f"{config_path}: env constants not found: {unresolved}")
+    c.check("GATEWAY_HTTP_ADDR" in names and "GATEWAY_API_KEYS_FILE" in names,
+            f"{config_path}: the gateway's env names were not read ({sorted(names)})")
+    for render, docs in renders.items():
+        gateway = service_workloads(docs).get("gateway")
+        if gateway is None:
+            continue
+        ctr = pod_spec(gateway)["containers"][0]
+        env = {e["name"]: e.get("value") for e in ctr.get("env", [])}
+        unknown = sorted(set(env) - names)
+        c.check(not unknown, f"{render}: the gateway gets env its config.rs does not read: {unknown}")
+        ports = container_ports(gateway)
+        c.check(env.get("GATEWAY_HTTP_ADDR") == f"0.0.0.0:{ports.get('http')}",
+                f"{render}: GATEWAY_HTTP_ADDR is {env.get('GATEWAY_HTTP_ADDR')!r}, not 0.0.0.0:<http port>")
+        c.check(env.get("LOYALTY_METRICS_ADDR") == f"0.0.0.0:{ports.get('metrics')}",
+                f"{render}: the gateway's LOYALTY_METRICS_ADDR is {env.get('LOYALTY_METRICS_ADDR')!r}")
+        services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service" and component(d) == "gateway"}
+        svc_ports = {p["name"] for s in services.values() for p in s["spec"]["ports"]}
+        c.check(svc_ports == {"http", "metrics"}, f"{render}: the gateway's Service ports are {sorted(svc_ports)}")
+        for ing in (d for d in docs if d["kind"] == "Ingress"):
+            for rule in ing["spec"].get("rules", []):
+                for path in rule.get("http", {}).get("paths", []):
+                    backend = path["backend"]["service"]
+                    c.check(backend["name"] in services and backend["port"].get("name") == "http",
+                            f"{render}: Ingress {ing['metadata']['name']} does not route to the gateway's http port")
+        mounted = {m["mountPath"] for m in ctr.get("volumeMounts", [])}
+        for var in ("GATEWAY_API_KEYS_FILE", "GATEWAY_DEVICE_TOKEN_KEY_FILE", "LOYALTY_SERVICE_TOKEN_FILE"):
+            if var in env:
+                c.check(env[var].rsplit("/", 1)[0] in mounted, f"{render}: the gateway's {var} is not mounted")
+        if render == "all-services":
+            for var in ("GATEWAY_API_KEYS_FILE", "GATEWAY_DEVICE_TOKEN_KEY_FILE", "LOYALTY_SERVICE_TOKEN_FILE"):
+                c.check(var in env, f"{render}: the gateway has no {var}")
 
 
 def readme_values(path):
@@ -301,7 +424,8 @@ def main():
     conf.add_argument("input")
     conf.add_argument("output")
     check = sub.add_parser("assert")
-    for flag in ("--dockerfile", "--default", "--production", "--all-services", "--values", "--readme"):
+    for flag in ("--dockerfile", "--default", "--production", "--all-services", "--values", "--readme",
+                 "--gateway-config", "--kit-src"):
         check.add_argument(flag, required=True)
     args = parser.parse_args()
 
@@ -337,6 +461,7 @@ def main():
         check_upstreams(c, render, docs)
         check_network_policies(c, render, docs)
     check_no_secret_data(c, "default", renders["default"])
+    check_gateway(c, renders, args.gateway_config, args.kit_src)
     check_production(c, renders["production"])
     check_readme(c, args.values, args.readme)
     c.check(set(service_workloads(renders["all-services"])) == set(SERVICES),

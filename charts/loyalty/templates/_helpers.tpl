@@ -70,6 +70,9 @@ app.kubernetes.io/component: {{ .component }}
 {{/* In-cluster gRPC URL of a service: (dict "root" $ "service" "identity"). */}}
 {{- define "loyalty.grpcUrl" -}}
 {{- $svc := index .root.Values.services .service -}}
+{{- if not $svc.ports.grpc -}}
+{{- fail (printf "%s serves no gRPC: it cannot be an upstream" .service) -}}
+{{- end -}}
 {{- printf "http://%s.%s.svc:%v" (include "loyalty.componentName" (dict "root" .root "component" .service)) .root.Release.Namespace $svc.ports.grpc -}}
 {{- end -}}
 
@@ -130,7 +133,55 @@ purchases:
   refundShortfall: PURCHASES_REFUND_SHORTFALL
 certificates: {}
 social-poller: {}
-gateway: {}
+gateway:
+  requestTimeoutSecs: GATEWAY_REQUEST_TIMEOUT_SECS
+  uploadTimeoutSecs: GATEWAY_UPLOAD_TIMEOUT_SECS
+  maxBodyKib: GATEWAY_MAX_BODY_KIB
+  naiveTimeOffset: GATEWAY_NAIVE_TIME_OFFSET
+  deviceTokenTtlSecs: GATEWAY_DEVICE_TOKEN_TTL_SECS
+{{- end -}}
+
+{{/*
+What each binary is, beyond its settings (its config.rs): the services built on the kit
+(services/kit/src/bootstrap.rs) serve gRPC with health on LOYALTY_GRPC_ADDR, keep an event
+log in LOYALTY_DATA_DIR, use NATS and read a callers file; the gateway (services/gateway/src/
+config.rs) does none of these: it serves HTTP on its own address, with /health/ready and
+/health/live (services/gateway/src/http/mod.rs), reads only the `common` settings listed, and
+has its shutdown bounded by its request timeout instead of LOYALTY_SHUTDOWN_GRACE_SECS.
+A service not listed here is a kit service.
+*/}}
+{{- define "loyalty.contracts" -}}
+kit:
+  grpc: true
+  dataDir: true
+  nats: true
+  common: [logFormat, logFilter, natsDuplicateWindowSecs, shutdownGraceSecs]
+gateway:
+  grpc: false
+  dataDir: false
+  nats: false
+  common: [logFormat, logFilter]
+  http:
+    addrEnv: GATEWAY_HTTP_ADDR
+    ready: /health/ready
+    live: /health/live
+{{- end -}}
+
+{{/* The contract of one service: (dict "root" $ "name" "gateway"). */}}
+{{- define "loyalty.contract" -}}
+{{- $contracts := fromYaml (include "loyalty.contracts" .root) -}}
+{{- toYaml (index $contracts .name | default $contracts.kit) -}}
+{{- end -}}
+
+{{/* A service's settings: its own over the `common` ones it reads: (dict "root" $ "svc" $svc "contract" $c). */}}
+{{- define "loyalty.settings" -}}
+{{- $common := dict -}}
+{{- range (.contract.common | default list) -}}
+{{- if hasKey $.root.Values.common . -}}
+{{- $_ := set $common . (index $.root.Values.common .) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (merge (deepCopy (.svc.settings | default dict)) (deepCopy $common)) -}}
 {{- end -}}
 
 {{/*
@@ -161,6 +212,19 @@ gateway: {}
 {{- define "loyalty.configDir" -}}/etc/loyalty/config{{- end -}}
 {{- define "loyalty.authDir" -}}/etc/loyalty/auth{{- end -}}
 {{- define "loyalty.serverKeyDir" -}}/etc/loyalty/server-key{{- end -}}
+{{- define "loyalty.apiKeysDir" -}}/etc/loyalty/api-keys{{- end -}}
+{{- define "loyalty.deviceTokenKeyDir" -}}/etc/loyalty/device-token-key{{- end -}}
+
+{{/* The Secret of the gateway's API keys file ("" when there is none): the existing one, or
+the chart's own when its content is given. */}}
+{{- define "loyalty.apiKeysSecret" -}}
+{{- $apiKeys := dig "secrets" "apiKeys" dict .Values.services.gateway -}}
+{{- if $apiKeys.existingSecret -}}
+{{- $apiKeys.existingSecret -}}
+{{- else if $apiKeys.content -}}
+{{- include "loyalty.componentName" (dict "root" . "component" "gateway") -}}-api-keys
+{{- end -}}
+{{- end -}}
 
 {{/* Pod-level security context of every pod. */}}
 {{- define "loyalty.podSecurityContext" -}}
