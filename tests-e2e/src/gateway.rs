@@ -57,6 +57,12 @@ impl Gateway {
 
     /// [`Gateway::start`] with the certificates service at `certificates_url`.
     pub async fn start_with(w: &World, certificates_url: &str) -> Self {
+        Self::start_with_args(w, certificates_url, &["--drain-secs", "0"]).await
+    }
+
+    /// [`Gateway::start_with`] with `extra` flags (after the defaults:
+    /// loopback is a trusted proxy, so `X-Forwarded-For` names the client).
+    pub async fn start_with_args(w: &World, certificates_url: &str, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("api-keys.toml");
         std::fs::write(
@@ -89,6 +95,8 @@ impl Gateway {
             .args(["--certificates-url", certificates_url])
             .args(["--api-keys-file", keys.to_str().unwrap()])
             .args(["--device-token-key-file", token_key.to_str().unwrap()])
+            .args(["--trusted-proxies", "127.0.0.1"])
+            .args(extra.iter().copied())
             .env("RUST_LIB_BACKTRACE", "0");
         let process = ServiceProcess::start(spec).await.unwrap();
         let gateway = Self {

@@ -139,6 +139,8 @@ gateway:
   maxBodyKib: GATEWAY_MAX_BODY_KIB
   naiveTimeOffset: GATEWAY_NAIVE_TIME_OFFSET
   deviceTokenTtlSecs: GATEWAY_DEVICE_TOKEN_TTL_SECS
+  trustedProxies: GATEWAY_TRUSTED_PROXIES
+  drainSecs: GATEWAY_DRAIN_SECS
 {{- end -}}
 
 {{/*

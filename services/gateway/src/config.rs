@@ -29,6 +29,10 @@ pub const ENV_DEVICE_TOKEN_KEY_FILE: &str = "GATEWAY_DEVICE_TOKEN_KEY_FILE";
 pub const ENV_DEVICE_TOKEN_TTL: &str = "GATEWAY_DEVICE_TOKEN_TTL_SECS";
 /// Env: the offset at which zone-less times in bodies are read.
 pub const ENV_NAIVE_TIME_OFFSET: &str = "GATEWAY_NAIVE_TIME_OFFSET";
+/// Env: proxies whose `X-Forwarded-For` names the client.
+pub const ENV_TRUSTED_PROXIES: &str = "GATEWAY_TRUSTED_PROXIES";
+/// Env: seconds between a stop signal and closing the listener.
+pub const ENV_DRAIN_SECS: &str = "GATEWAY_DRAIN_SECS";
 /// Env: largest request body, in KiB.
 pub const ENV_MAX_BODY_KIB: &str = "GATEWAY_MAX_BODY_KIB";
 
@@ -83,6 +87,18 @@ pub struct GatewayArgs {
     /// send Moscow time.
     #[arg(long, env = ENV_NAIVE_TIME_OFFSET, default_value = "+03:00", allow_hyphen_values = true)]
     pub naive_time_offset: String,
+    /// Reverse proxies (addresses and CIDR ranges, comma-separated; an
+    /// Ingress controller's pod network, say) whose `X-Forwarded-For` names
+    /// the client for the per-address abuse limits and the access log.
+    /// Empty: the TCP peer is the client.
+    #[arg(long, env = ENV_TRUSTED_PROXIES, default_value = "")]
+    pub trusted_proxies: String,
+    /// On a stop signal, seconds during which `/health/ready` answers 503
+    /// while requests are still served (so load balancers stop sending
+    /// new ones) before the listener closes; in-flight requests then get
+    /// at most `--request-timeout-secs` to finish.
+    #[arg(long, env = ENV_DRAIN_SECS, default_value_t = 5)]
+    pub drain_secs: u64,
     /// Longest time one request may take end to end, in seconds.
     #[arg(long, env = ENV_REQUEST_TIMEOUT, default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -141,6 +157,18 @@ impl GatewayArgs {
             return Err(ConfigError::Invalid {
                 flag: "upload-timeout-secs",
                 reason: "must be between 1 and 86400".into(),
+            });
+        }
+        if let Err(reason) = crate::proxies::TrustedProxies::parse(&self.trusted_proxies) {
+            return Err(ConfigError::Invalid {
+                flag: "trusted-proxies",
+                reason,
+            });
+        }
+        if self.drain_secs > 300 {
+            return Err(ConfigError::Invalid {
+                flag: "drain-secs",
+                reason: "must be at most 300".into(),
             });
         }
         if crate::when::parse_offset(&self.naive_time_offset).is_none() {

@@ -19,6 +19,7 @@ pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod proxies;
 pub mod soap;
 pub mod upstream;
 pub mod when;
@@ -54,6 +55,9 @@ pub async fn run(
         keys,
         limits: limits::Limits::new(limits::PER_ADDRESS_PER_MINUTE, limits::PER_LOGIN_PER_MINUTE),
         naive_offset: args.naive_offset(),
+        proxies: proxies::TrustedProxies::parse(&args.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
+        draining: std::sync::atomic::AtomicBool::new(false),
     });
     let shrink = {
         let (app, stop) = (Arc::clone(&app), shutdown.clone());
@@ -88,12 +92,36 @@ pub async fn run(
             .with_graceful_shutdown(metrics_stop.cancelled_owned())
             .await
     });
-    axum::serve(
+    // On a stop signal: answer not-ready for --drain-secs while serving,
+    // then close the listener and give in-flight requests at most the
+    // request timeout.
+    let close = CancellationToken::new();
+    let drain = {
+        let (app, stop, close) = (Arc::clone(&app), shutdown.clone(), close.clone());
+        let drain = Duration::from_secs(args.drain_secs);
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            app.draining
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(drain_secs = drain.as_secs(), "stopping: draining");
+            tokio::time::sleep(drain).await;
+            close.cancel();
+        })
+    };
+    let serve = axum::serve(
         http,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await?;
+    .with_graceful_shutdown(close.clone().cancelled_owned());
+    let grace = Duration::from_secs(args.request_timeout_secs);
+    tokio::select! {
+        served = serve => served?,
+        () = async {
+            close.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("requests still running after the request timeout: stopped"),
+    }
+    drain.abort();
     metrics_task.await??;
     shrink.await?;
     Ok(())

@@ -49,6 +49,26 @@ pub struct App {
     pub limits: Limits,
     /// The offset at which zone-less times in bodies are read.
     pub naive_offset: chrono::FixedOffset,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub proxies: crate::proxies::TrustedProxies,
+    /// Set on a stop signal: `/health/ready` answers 503.
+    pub draining: std::sync::atomic::AtomicBool,
+}
+
+impl App {
+    /// The client of a request from `peer`: see [`crate::proxies`].
+    pub fn client(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+        self.proxies.client(peer.ip(), headers)
+    }
+}
+
+/// Ready unless stopping (load balancers then send no new requests).
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+    } else {
+        "ok".into_response()
+    }
 }
 
 /// A generated enum's name (`USER_ACTION_TYPE_ACCEPT_TENDER_OFFER`) in the
@@ -111,7 +131,8 @@ async fn limited(
     request: Request,
     next: Next,
 ) -> Response {
-    let checked = app.limits.check_address(peer.ip()).and_then(|()| {
+    let client = app.client(peer, request.headers());
+    let checked = app.limits.check_address(client).and_then(|()| {
         crate::auth::bearer(request.headers()).map_or(Ok(()), |t| app.limits.check_login(t))
     });
     match checked {
@@ -298,7 +319,7 @@ pub fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi::json))
         .route("/docs", get(docs))
         .route("/health/live", get(|| async { "ok" }))
-        .route("/health/ready", get(|| async { "ok" }))
+        .route("/health/ready", get(ready))
         .fallback(|| async { GatewayError::NotFound("no such path; see /openapi.json") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(app)

@@ -208,7 +208,7 @@ pub async fn token(
     };
     if let Err(GatewayError::RateLimited { retry_after_secs }) = app
         .limits
-        .check_address(peer.ip())
+        .check_address(app.client(peer, &headers))
         .and_then(|()| app.limits.check_login(limited))
     {
         return too_many(retry_after_secs);
