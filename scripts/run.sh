@@ -331,6 +331,7 @@ cmd_start() {
 				--metrics-addr "127.0.0.1:${METRICS_PORT[$name]}"
 				--api-keys-file "$DATA/gateway/api-keys.toml"
 				--device-token-key-file "$DATA/gateway/device-token.key"
+				--drain-secs 0
 			)
 			http="http://127.0.0.1:$GATEWAY_HTTP_PORT"
 			main="$http"
