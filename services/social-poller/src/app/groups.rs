@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kit::aggregate::Idempotency;
 use kit::aggregate::Repository;
@@ -15,6 +16,10 @@ use crate::domain::activity::{Activity, GroupKey};
 use crate::domain::group::{Change, Command, Event, Group, Settings};
 use crate::error::ApiError;
 use crate::secrets::Secrets;
+
+/// Longest a poll may read its network; past it the poll fails (and is
+/// retried), so no group holds its slot forever.
+pub const MAX_POLL: Duration = Duration::from_secs(10 * 60);
 
 /// What a poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +50,8 @@ pub struct Groups {
     secrets: Secrets,
     clock: Clock,
     last_errors: Mutex<HashMap<GroupKey, String>>,
+    /// One poll per group at a time (scheduled or `PollNow`).
+    polling: Mutex<HashMap<GroupKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Groups {
@@ -61,6 +68,7 @@ impl Groups {
             secrets,
             clock,
             last_errors: Mutex::default(),
+            polling: Mutex::default(),
         }
     }
 
@@ -109,8 +117,19 @@ impl Groups {
         }
     }
 
-    /// Polls a group now.
+    /// The lock of a group's polls; locks no poll holds are dropped, so
+    /// the map holds at most the polls in flight plus one.
+    fn poll_lock(&self, key: &GroupKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        Arc::clone(locks.entry(key.clone()).or_default())
+    }
+
+    /// Polls a group now; waits for a poll of the same group in flight to
+    /// end first, so two polls never diff the same snapshot.
     pub async fn poll(&self, key: &GroupKey) -> Result<PollOutcome, ApiError> {
+        let lock = self.poll_lock(key);
+        let _polling = lock.lock().await;
         let view = self.get(key)?;
         let Some(settings) = view.group.settings else {
             return Err(ApiError::GroupNotFound(key.to_string()));
@@ -125,7 +144,14 @@ impl Groups {
                 return Ok(PollOutcome::Failed(e));
             }
         };
-        let observed = self.connector.observe(&settings, &token).await;
+        let observed = tokio::time::timeout(MAX_POLL, self.connector.observe(&settings, &token))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConnectorError::Failed(format!(
+                    "the poll took longer than {} s",
+                    MAX_POLL.as_secs()
+                )))
+            });
         let stream = key.stream();
         match observed {
             Ok(observation) => {
