@@ -40,7 +40,8 @@ pub struct SocialArgs {
     /// tokens are never logged nor put in events.
     #[arg(long, env = ENV_SECRETS_FILE, global = true)]
     pub secrets_file: Option<PathBuf>,
-    /// Base URL of VK's API (a stand-in server in tests).
+    /// Base URL of VK's API: https, or http to a loopback host only (a
+    /// stand-in server in tests).
     #[arg(long, env = ENV_VK_BASE_URL, default_value = crate::connector::vk::DEFAULT_BASE_URL, global = true)]
     pub vk_base_url: String,
     /// VK API version, sent as `v`.
@@ -92,8 +93,8 @@ impl SocialArgs {
         if !(1..=300).contains(&self.http_timeout_secs) {
             return invalid("http-timeout-secs", "must be 1..=300");
         }
-        if !self.vk_base_url.starts_with("http://") && !self.vk_base_url.starts_with("https://") {
-            return invalid("vk-base-url", "must be an http(s) URL");
+        if let Err(e) = crate::connector::vk::check_base_url(&self.vk_base_url) {
+            return invalid("vk-base-url", &e);
         }
         Ok(())
     }

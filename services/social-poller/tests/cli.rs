@@ -53,6 +53,7 @@ fn bad_settings_name_their_flag() {
         ("--recent-posts", "101"),
         ("--http-timeout-secs", "0"),
         ("--vk-base-url", "ftp://vk"),
+        ("--vk-base-url", "http://api.vk.com/method/"),
     ] {
         let error = parse(&[flag, value]).unwrap();
         assert!(

@@ -134,6 +134,26 @@ fn user(id: i64) -> Result<String, ConnectorError> {
     Ok(s)
 }
 
+/// Checks VK's base URL: `https`, or `http` to a loopback host only (a
+/// stand-in on this machine), so the token never crosses a network in
+/// clear.
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| "must be a URL".to_owned())?;
+    let Some(host) = parsed.host_str() else {
+        return Err("must name a host".into());
+    };
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("must be https (http only to a loopback host)".into()),
+    }
+}
+
 impl Vk {
     /// A client of the API at `base_url` (ending in `/method/`), version
     /// `version`, each call limited to `timeout`.
@@ -142,8 +162,14 @@ impl Vk {
         if !base_url.ends_with('/') {
             base_url.push('/');
         }
+        check_base_url(&base_url).map_err(|e| anyhow::anyhow!("VK base URL {e}"))?;
         Ok(Self {
-            http: reqwest::Client::builder().timeout(timeout).build()?,
+            // No redirects: a 307/308 would send the form, token and all,
+            // wherever the answer points.
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             base_url,
             version: version.to_owned(),
         })
@@ -175,19 +201,22 @@ impl Vk {
                 answer.status()
             )));
         }
+        let too_large = || ConnectorError::Failed(format!("{method}: answer too large"));
         if answer
             .content_length()
             .is_some_and(|l| l > MAX_ANSWER as u64)
         {
-            return Err(ConnectorError::Failed(format!(
-                "{method}: answer too large"
-            )));
+            return Err(too_large());
         }
-        let body = answer.bytes().await.map_err(|e| failed("answer", e))?;
-        if body.len() > MAX_ANSWER {
-            return Err(ConnectorError::Failed(format!(
-                "{method}: answer too large"
-            )));
+        // Read in chunks, never past the cap (a body without a length may
+        // be endless).
+        let mut answer = answer;
+        let mut body = Vec::new();
+        while let Some(chunk) = answer.chunk().await.map_err(|e| failed("answer", e))? {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
         let envelope: Envelope<T> = serde_json::from_slice(&body)
             .map_err(|e| ConnectorError::Failed(format!("{method}: unexpected answer: {e}")))?;
@@ -221,6 +250,7 @@ impl Vk {
                 )
                 .await?;
             offset += page.items.len();
+            let before = members.len();
             for id in page.items.iter().copied() {
                 members.insert(user(id)?);
             }
@@ -230,7 +260,13 @@ impl Vk {
                 )));
             }
             let total = page.count.unwrap_or(0) as usize;
-            if page.items.is_empty() || offset >= total {
+            // A page adding nobody new (VK repeating itself) ends the
+            // listing as surely as a short one.
+            if page.items.is_empty()
+                || offset >= total
+                || offset >= MAX_MEMBERS
+                || members.len() == before
+            {
                 return Ok(members);
             }
         }
@@ -259,10 +295,12 @@ impl Vk {
                 )
                 .await?;
             offset += page.items.len();
+            let before = likes.len();
             for id in page.items.iter().copied() {
                 likes.insert(user(id)?);
             }
             if page.items.is_empty()
+                || likes.len() == before
                 || offset >= page.count.unwrap_or(0) as usize
                 || offset >= MAX_PER_POST
             {
@@ -385,6 +423,27 @@ impl Connector for Vk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_goes_over_https_or_to_this_machine_only() {
+        for ok in [
+            DEFAULT_BASE_URL,
+            "http://127.0.0.1:8080/method/",
+            "http://localhost/method/",
+            "http://[::1]:80/method/",
+        ] {
+            assert_eq!(check_base_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://api.vk.com/method/",
+            "http://10.0.0.1/method/",
+            "http://127.0.0.1.example.com/method/",
+            "ftp://127.0.0.1/",
+            "not a url",
+        ] {
+            assert!(check_base_url(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn error_codes_are_classified() {

@@ -32,6 +32,9 @@ pub struct Group {
     pub members: Vec<i64>,
     /// Posts, newest first.
     pub posts: Vec<Post>,
+    /// When set, every `groups.getMembers` page answers this count and
+    /// these items, whatever the offset (VK repeating itself).
+    pub members_page: Option<(u64, Vec<i64>)>,
     /// Errors answered to the next calls, one each: (code, message).
     pub errors: VecDeque<(i64, String)>,
     /// Every call: method, and its parameters without the token.
@@ -107,6 +110,10 @@ async fn method(
         g.posts.iter().find(|p| p.id == id).cloned()
     };
     let answer = match name.as_str() {
+        "groups.getMembers" if g.members_page.is_some() => {
+            let (count, items) = g.members_page.clone().unwrap_or_default();
+            Ok(json!({"count": count, "items": items}))
+        }
         "groups.getMembers" => page(&g.members, &params, 1000)
             .map(|items| json!({"count": g.members.len(), "items": items})),
         "wall.get" => page(&g.posts, &params, 100).map(|items| {
