@@ -18,6 +18,10 @@ use tests_e2e::harness::stream;
 use common::points::{balances, expect, points};
 use common::vk::{FakeVk, Post};
 
+/// When the posts added after the first poll were published (2026-11-30
+/// 12:00 UTC, after it): their activity is new.
+const PUBLISHED: i64 = 1_796_040_000;
+
 #[tokio::test]
 async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months() {
     let nats = NatsServer::start().await.unwrap();
@@ -103,6 +107,7 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
             0,
             Post {
                 id: 2,
+                date: PUBLISHED,
                 likes: vec![1001],
                 comments: vec![(9, 1001)],
                 ..Default::default()
@@ -161,6 +166,7 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
             0,
             Post {
                 id: 3,
+                date: PUBLISHED,
                 likes: vec![1001],
                 ..Default::default()
             },
@@ -177,6 +183,7 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
             0,
             Post {
                 id: 4,
+                date: PUBLISHED,
                 likes: vec![1001],
                 ..Default::default()
             },

@@ -57,8 +57,38 @@ async fn a_member_listing_repeating_itself_ends() {
         .await
         .unwrap();
     assert_eq!(seen.members.len(), 1000);
+    // Fewer than VK counts: no leaves can be concluded from it.
+    assert!(!seen.members_complete);
     // The second page added nobody: the listing ended there.
     assert_eq!(fake.calls("groups.getMembers"), 2);
+}
+
+#[tokio::test]
+async fn listings_read_to_the_end_are_complete_and_posts_keep_their_date() {
+    let fake = FakeVk::start(common::TOKEN).await;
+    fake.set(|g| {
+        g.members = (1..=2500).collect();
+        g.posts = vec![common::vk::Post {
+            id: 7,
+            likes: (1..=1500).collect(),
+            comments: vec![(1, 1), (2, 2)],
+            reposts: vec![(3, 501)],
+            date: 1_796_040_000,
+        }];
+    });
+    let seen = vk(&fake.url)
+        .observe(&settings(), &Secret::new(common::TOKEN))
+        .await
+        .unwrap();
+    assert!(seen.members_complete);
+    assert_eq!(seen.members.len(), 2500);
+    let post = &seen.posts["7"];
+    assert!(post.complete);
+    assert_eq!(post.likes.len(), 1500);
+    assert_eq!(
+        post.date,
+        chrono::DateTime::from_timestamp(1_796_040_000, 0)
+    );
 }
 
 #[tokio::test]

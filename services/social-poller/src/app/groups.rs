@@ -157,6 +157,7 @@ impl Groups {
             Ok(observation) => {
                 let command = Command::Observe {
                     observation,
+                    since: view.group.sequence,
                     at: (self.clock)(),
                 };
                 // A large diff is recorded in parts (see

@@ -76,6 +76,8 @@ struct Ids {
 struct Post {
     id: i64,
     owner_id: i64,
+    #[serde(default)]
+    date: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -234,7 +236,7 @@ impl Vk {
         &self,
         group: &str,
         token: &Secret,
-    ) -> Result<BTreeSet<String>, ConnectorError> {
+    ) -> Result<(BTreeSet<String>, bool), ConnectorError> {
         let mut members = BTreeSet::new();
         let mut offset = 0usize;
         loop {
@@ -267,7 +269,9 @@ impl Vk {
                 || offset >= MAX_MEMBERS
                 || members.len() == before
             {
-                return Ok(members);
+                // Complete: as many as VK counts.
+                let complete = members.len() == total;
+                return Ok((members, complete));
             }
         }
     }
@@ -277,7 +281,7 @@ impl Vk {
         owner: i64,
         post: i64,
         token: &Secret,
-    ) -> Result<BTreeSet<String>, ConnectorError> {
+    ) -> Result<(BTreeSet<String>, bool), ConnectorError> {
         let mut likes = BTreeSet::new();
         let mut offset = 0usize;
         loop {
@@ -299,12 +303,14 @@ impl Vk {
             for id in page.items.iter().copied() {
                 likes.insert(user(id)?);
             }
+            let total = page.count.unwrap_or(0) as usize;
             if page.items.is_empty()
                 || likes.len() == before
-                || offset >= page.count.unwrap_or(0) as usize
+                || offset >= total
                 || offset >= MAX_PER_POST
             {
-                return Ok(likes);
+                let complete = likes.len() == total;
+                return Ok((likes, complete));
             }
         }
     }
@@ -314,7 +320,7 @@ impl Vk {
         owner: i64,
         post: i64,
         token: &Secret,
-    ) -> Result<BTreeMap<String, String>, ConnectorError> {
+    ) -> Result<(BTreeMap<String, String>, bool), ConnectorError> {
         let mut comments = BTreeMap::new();
         let mut offset = 0usize;
         loop {
@@ -337,11 +343,11 @@ impl Vk {
                     comments.insert(user(c.id)?, user(c.from_id)?);
                 }
             }
-            if page.items.is_empty()
-                || offset >= page.count.unwrap_or(0) as usize
-                || offset >= MAX_PER_POST
-            {
-                return Ok(comments);
+            let total = page.count.unwrap_or(0) as usize;
+            if page.items.is_empty() || offset >= total || offset >= MAX_PER_POST {
+                // Complete: the thread read to VK's count (deleted stubs
+                // included), not cut at the limit.
+                return Ok((comments, offset >= total));
             }
         }
     }
@@ -351,7 +357,7 @@ impl Vk {
         owner: i64,
         post: i64,
         token: &Secret,
-    ) -> Result<BTreeMap<String, String>, ConnectorError> {
+    ) -> Result<(BTreeMap<String, String>, bool), ConnectorError> {
         let mut reposts = BTreeMap::new();
         let mut offset = 0usize;
         loop {
@@ -376,7 +382,7 @@ impl Vk {
             }
             // wall.getReposts gives no total: a short page is the last.
             if page.items.len() < REPOSTS_PAGE || offset >= MAX_PER_POST {
-                return Ok(reposts);
+                return Ok((reposts, page.items.len() < REPOSTS_PAGE));
             }
         }
     }
@@ -387,7 +393,7 @@ impl Vk {
         token: &Secret,
     ) -> Result<Observation, ConnectorError> {
         let group = &settings.key.group_id;
-        let members = self.members(group, token).await?;
+        let (members, members_complete) = self.members(group, token).await?;
         let mut wall = vec![("count", settings.recent_posts.min(100).to_string())];
         match group.parse::<i64>() {
             Ok(id) => wall.push(("owner_id", (-id).to_string())),
@@ -396,15 +402,21 @@ impl Vk {
         let posts: Posts = self.call("wall.get", &wall, token).await?;
         let mut observed = BTreeMap::new();
         for p in posts.items.iter().take(settings.recent_posts as usize) {
+            let (likes, all_likes) = self.likes(p.owner_id, p.id, token).await?;
+            let (comments, all_comments) = self.comments(p.owner_id, p.id, token).await?;
+            let (reposts, all_reposts) = self.reposts(p.owner_id, p.id, token).await?;
             let seen = PostObservation {
-                likes: self.likes(p.owner_id, p.id, token).await?,
-                comments: self.comments(p.owner_id, p.id, token).await?,
-                reposts: self.reposts(p.owner_id, p.id, token).await?,
+                date: p.date.and_then(|d| chrono::DateTime::from_timestamp(d, 0)),
+                complete: all_likes && all_comments && all_reposts,
+                likes,
+                comments,
+                reposts,
             };
             observed.insert(user(p.id)?, seen);
         }
         Ok(Observation {
             members,
+            members_complete,
             posts: observed,
         })
     }

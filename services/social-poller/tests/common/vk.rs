@@ -23,6 +23,9 @@ pub struct Post {
     pub comments: Vec<(i64, i64)>,
     /// Reposts: (the user's wall = owner, the repost's id there).
     pub reposts: Vec<(i64, i64)>,
+    /// Published at (Unix seconds); 0: 2025-11-29 (before any test's
+    /// first poll).
+    pub date: i64,
 }
 
 /// What the group looks like and what VK answers next.
@@ -121,7 +124,8 @@ async fn method(
                 .iter()
                 .map(|p| {
                     json!({
-                        "id": p.id, "owner_id": -42, "from_id": -42, "date": 1764400000,
+                        "id": p.id, "owner_id": -42, "from_id": -42,
+                        "date": if p.date == 0 { 1764400000 } else { p.date },
                         "text": "post", "comments": {"count": p.comments.len()},
                         "likes": {"count": p.likes.len()}, "reposts": {"count": p.reposts.len()}
                     })
