@@ -67,6 +67,7 @@ impl Linked {
             user: m.external_user_id.clone(),
             at,
         };
+        let link_activity = link::activity(&record);
         self.links
             .execute(
                 &link::stream(network, &m.external_user_id),
@@ -87,6 +88,7 @@ impl Linked {
                 &stream,
                 &Command::Credit {
                     member_id: m.member_id,
+                    link: link_activity,
                 },
                 Some(Idempotency {
                     request_hash: request_hash(key.as_bytes()),
