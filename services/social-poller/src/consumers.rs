@@ -9,7 +9,7 @@ use kit::log::{EventLog, Metadata, request_hash};
 use kit::service::Subscription;
 use loyalty_proto::identity::v1 as identity;
 
-use crate::domain::activity::Network;
+use crate::domain::activity::{MAX_EXTERNAL_ID, Network};
 use crate::domain::held::{Command, Held};
 use crate::domain::link::{self, Link, Record};
 
@@ -49,7 +49,12 @@ impl Linked {
         let ok = |s: &str| {
             !s.is_empty() && s.len() <= MAX_ID && !s.chars().any(|c| c.is_control() || c == '/')
         };
-        if !ok(&m.member_id) || !ok(&m.external_user_id) {
+        // The user id becomes part of the link's activity id (and so of a
+        // reward id the ledger takes up to 128 bytes): a network's bound.
+        if !ok(&m.member_id)
+            || !ok(&m.external_user_id)
+            || m.external_user_id.len() > MAX_EXTERNAL_ID
+        {
             return Err(HandlerError::Reject(anyhow::anyhow!(
                 "member or user id missing or malformed"
             )));

@@ -168,14 +168,14 @@ fn joins_leaves_likes_comments_reposts_and_their_removal_are_detected() {
                 ActivityKind::Unlike,
                 "1".into(),
                 false,
-                Some("vk:42:3".into())
+                Some("vk:g:42:3".into())
             ),
             (ActivityKind::Comment, "3".into(), false, None),
             (
                 ActivityKind::CommentDelete,
                 "1".into(),
                 false,
-                Some("vk:42:4".into())
+                Some("vk:g:42:4".into())
             ),
             (ActivityKind::Repost, "3".into(), false, None),
         ]
@@ -189,7 +189,7 @@ fn joins_leaves_likes_comments_reposts_and_their_removal_are_detected() {
         .collect();
     assert_eq!(
         ids,
-        (5..=11).map(|n| format!("vk:42:{n}")).collect::<Vec<_>>()
+        (5..=11).map(|n| format!("vk:g:42:{n}")).collect::<Vec<_>>()
     );
     let mut all = base.clone();
     all.extend(later);
@@ -204,7 +204,7 @@ fn joins_leaves_likes_comments_reposts_and_their_removal_are_detected() {
             ActivityKind::RepostDelete,
             "3".into(),
             false,
-            Some("vk:42:11".into())
+            Some("vk:g:42:11".into())
         )]
     );
 }

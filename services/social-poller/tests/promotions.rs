@@ -15,7 +15,7 @@ fn at(month: u32, day: u32) -> DateTime<Utc> {
 
 fn activity(seq: u64, kind: ActivityKind, when: DateTime<Utc>, reverses: Option<u64>) -> Activity {
     Activity {
-        id: format!("vk:42:{seq}"),
+        id: format!("vk:g:42:{seq}"),
         group: GroupKey {
             network: Network::Vk,
             group_id: "42".into(),
@@ -25,7 +25,7 @@ fn activity(seq: u64, kind: ActivityKind, when: DateTime<Utc>, reverses: Option<
         post_id: "7".into(),
         object_id: String::new(),
         detected_at: when,
-        reverses: reverses.map(|r| format!("vk:42:{r}")),
+        reverses: reverses.map(|r| format!("vk:g:42:{r}")),
         baseline: false,
     }
 }
@@ -126,7 +126,7 @@ fn a_reward_id_is_the_promotion_and_the_activity() {
     let Some(Event::Rewarded(p)) = events.iter().find(|e| matches!(e, Event::Rewarded(_))) else {
         panic!("no reward: {events:?}")
     };
-    assert_eq!(p.id, "likes:vk:42:9");
+    assert_eq!(p.id, "likes:vk:g:42:9");
     assert_eq!(p.member_id, "m-1");
     assert_eq!(p.reason, "likes promotion");
 }

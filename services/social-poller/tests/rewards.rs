@@ -148,7 +148,7 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
     assert_eq!(balances(&seen), expect(&[("m-a", "19"), ("m-b", "15")]));
     assert!(
         seen.iter()
-            .any(|(m, _, id)| m == "m-a" && id.starts_with("likes:vk:42:"))
+            .any(|(m, _, id)| m == "m-a" && id.starts_with("likes:vk:g:42:"))
     );
 
     // A restart: the same group again detects nothing and pays nothing.

@@ -257,7 +257,7 @@ impl Detector<'_> {
     ) -> ControlFlow<()> {
         self.sequence += 1;
         let activity = Activity {
-            id: format!("{}:{}", self.key, self.sequence),
+            id: super::activity::group_activity_id(self.key, self.sequence),
             group: self.key.clone(),
             kind,
             user: user.to_owned(),

@@ -126,7 +126,7 @@ mod tests {
 
     fn like(seq: u64) -> Activity {
         Activity {
-            id: format!("vk:42:{seq}"),
+            id: format!("vk:g:42:{seq}"),
             group: GroupKey {
                 network: Network::Vk,
                 group_id: "42".into(),

@@ -43,7 +43,7 @@ pub fn stream(network: Network, user: &str) -> String {
 /// The account's `ACCOUNT_LINK` activity.
 pub fn activity(c: &Record) -> Activity {
     Activity {
-        id: format!("{}:link:{}", c.network.name(), c.user),
+        id: super::activity::link_activity_id(c.network, &c.user),
         group: GroupKey::no_group(c.network),
         kind: ActivityKind::AccountLink,
         user: c.user.clone(),
@@ -87,7 +87,7 @@ mod tests {
         };
         let first = given_when::<Link>(&[], &record).unwrap();
         assert!(
-            matches!(&first[..], [Linked(a)] if a.id == "vk:link:77" && a.kind == ActivityKind::AccountLink && a.group.group_id.is_empty())
+            matches!(&first[..], [Linked(a)] if a.id == "vk:l:77" && a.kind == ActivityKind::AccountLink && a.group.group_id.is_empty())
         );
         assert_eq!(given_when::<Link>(&first, &record), Ok(Vec::new()));
     }
