@@ -63,7 +63,9 @@ pub const SPEC: Spec = Spec {
 
 /// The service's projections, declared once.
 pub fn projections() -> Projections {
-    Projections::new().with(projections::groups::Groups)
+    Projections::new()
+        .with(projections::groups::Groups)
+        .with(projections::activity::ActivityIndex)
 }
 
 /// Runs the social poller on the given listeners until `shutdown`.
@@ -83,12 +85,15 @@ pub async fn run(
         &args.vk_api_version,
         Duration::from_secs(args.http_timeout_secs),
     )?;
-    let groups = Arc::new(Groups::new(
-        Arc::clone(&log),
-        Arc::new(vk),
-        Secrets::new(args.secrets_file.clone()),
-        Arc::clone(&clock),
-    ));
+    let groups = Arc::new(
+        Groups::new(
+            Arc::clone(&log),
+            Arc::new(vk),
+            Secrets::new(args.secrets_file.clone()),
+            Arc::clone(&clock),
+        )
+        .with_activity_index(started.handle(projections::activity::NAME)?),
+    );
     let identity = Identity::connect_lazy(&args.identity_url, args.service.service_token()?)?;
     let rewarder = Rewarder::new(Arc::clone(&log), identity, args.credit_unlinked)?;
     runtime.spawn(rewarder.run(runtime.tasks_token()));

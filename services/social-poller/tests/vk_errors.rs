@@ -45,6 +45,29 @@ async fn a_rate_limit_backs_off_and_an_auth_error_disables_the_group_with_its_re
     assert_eq!(vk.calls("groups.getMembers"), 1 + 12);
     let g = common::group(&mut c).await;
     assert_eq!((g.polls, g.members, g.last_error.as_str()), (1, 12_000, ""));
+    // A page from the middle of the group's activity.
+    let page = c
+        .list_activity(pb::ListActivityRequest {
+            network: pb::Network::Vk as i32,
+            group_id: "42".into(),
+            after_sequence: 11_990,
+            page_size: 5,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = page
+        .activity
+        .iter()
+        .map(|a| a.activity_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        (11_991..=11_995)
+            .map(|n| format!("vk:g:42:{n}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(page.last_sequence, 11_995);
 
     vk.set(|g| {
         g.errors.push_back((

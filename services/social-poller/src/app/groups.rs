@@ -10,6 +10,7 @@ use kit::aggregate::Idempotency;
 use kit::aggregate::Repository;
 use kit::clock::Clock;
 use kit::log::{EventLog, Metadata, RecordedEvent, request_hash};
+use kit::projection::ProjectionHandle;
 
 use crate::connector::{Connector, ConnectorError};
 use crate::domain::activity::{Activity, GroupKey};
@@ -20,6 +21,9 @@ use crate::secrets::Secrets;
 /// Longest a poll may read its network; past it the poll fails (and is
 /// retried), so no group holds its slot forever.
 pub const MAX_POLL: Duration = Duration::from_secs(10 * 60);
+
+/// Longest `ListActivity` waits for the activity index to catch up.
+pub const INDEX_WAIT: Duration = Duration::from_secs(2);
 
 /// What a poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +56,7 @@ pub struct Groups {
     last_errors: Mutex<HashMap<GroupKey, String>>,
     /// One poll per group at a time (scheduled or `PollNow`).
     polling: Mutex<HashMap<GroupKey, Arc<tokio::sync::Mutex<()>>>>,
+    activity_index: Option<ProjectionHandle>,
 }
 
 impl Groups {
@@ -69,7 +74,14 @@ impl Groups {
             clock,
             last_errors: Mutex::default(),
             polling: Mutex::default(),
+            activity_index: None,
         }
+    }
+
+    /// Answers [`Groups::activity`] from the `activity` projection.
+    pub fn with_activity_index(mut self, index: ProjectionHandle) -> Self {
+        self.activity_index = Some(index);
+        self
     }
 
     /// Connects or reconfigures a group (re-enabling a disabled one).
@@ -254,26 +266,29 @@ impl Groups {
     }
 
     /// A group's activity after sequence `after`, at most `max`, oldest
-    /// first.
-    pub fn activity(
+    /// first: one page of the `activity` index (caught up with what was
+    /// appended before the call, or after [`INDEX_WAIT`]).
+    pub async fn activity(
         &self,
         key: &GroupKey,
         after: u64,
         max: usize,
     ) -> Result<Vec<Activity>, ApiError> {
         self.get(key)?;
-        let mut out = Vec::new();
-        for e in self.repo.log().read_stream(&key.stream(), 0)? {
-            if let Some(a) = activity_of(&e)?
-                && a.sequence() > after
-            {
-                out.push(a);
-                if out.len() >= max {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        let Some(index) = &self.activity_index else {
+            return Err(ApiError::Unexpected(anyhow::anyhow!(
+                "the activity index is not running"
+            )));
+        };
+        let log = self.repo.log();
+        index.wait_for(log.head(), INDEX_WAIT).await;
+        Ok(crate::projections::activity::page(
+            index.tree(),
+            log,
+            &key.stream(),
+            after,
+            max,
+        )?)
     }
 }
 

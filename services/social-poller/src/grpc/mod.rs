@@ -161,7 +161,8 @@ impl SocialPollerService for SocialApi {
         };
         let activity = self
             .groups
-            .activity(&group, m.after_sequence, size as usize)?;
+            .activity(&group, m.after_sequence, size as usize)
+            .await?;
         Ok(Response::new(pb::ListActivityResponse {
             last_sequence: activity.last().map_or(m.after_sequence, |a| a.sequence()),
             activity: activity.iter().map(wire::activity_to_wire).collect(),

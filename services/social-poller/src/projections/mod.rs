@@ -1,3 +1,4 @@
 //! Read models of the social poller.
 
+pub mod activity;
 pub mod groups;
