@@ -66,6 +66,7 @@ pub fn projections() -> Projections {
     Projections::new()
         .with(projections::groups::Groups)
         .with(projections::activity::ActivityIndex)
+        .with(projections::settings::GroupSettings)
 }
 
 /// Runs the social poller on the given listeners until `shutdown`.
@@ -108,7 +109,13 @@ pub async fn run(
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding --callback-addr {addr}"))?;
-        let app = callback::router(Arc::clone(&groups));
+        let app = callback::router(
+            Arc::clone(&groups),
+            callback::settings_from(
+                started.handle(projections::settings::NAME)?,
+                Arc::clone(&log),
+            ),
+        );
         let stop = runtime.tasks_token();
         runtime.spawn(async move {
             let served = axum::serve(listener, app)
