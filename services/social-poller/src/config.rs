@@ -14,6 +14,8 @@ pub const ENV_VK_BASE_URL: &str = "SOCIAL_VK_BASE_URL";
 pub const ENV_VK_VERSION: &str = "SOCIAL_VK_API_VERSION";
 /// Env: seconds one call to a network may take.
 pub const ENV_HTTP_TIMEOUT: &str = "SOCIAL_HTTP_TIMEOUT_SECS";
+/// Env: VK requests a second per access token.
+pub const ENV_VK_RPS: &str = "SOCIAL_VK_REQUESTS_PER_SECOND";
 /// Env: default seconds between polls of a group.
 pub const ENV_POLL_INTERVAL: &str = "SOCIAL_POLL_INTERVAL_SECS";
 /// Env: the fraction of the interval polls are spread by.
@@ -47,6 +49,10 @@ pub struct SocialArgs {
     /// VK API version, sent as `v`.
     #[arg(long, env = ENV_VK_VERSION, default_value = crate::connector::vk::DEFAULT_VERSION, global = true)]
     pub vk_api_version: String,
+    /// VK requests a second per access token (VK allows 3; 1..=1000):
+    /// calls wait their turn rather than meet error 6.
+    #[arg(long, env = ENV_VK_RPS, default_value_t = crate::connector::vk::REQUESTS_PER_SECOND, global = true)]
+    pub vk_requests_per_second: u32,
     /// Seconds one HTTP call to a network may take.
     #[arg(long, env = ENV_HTTP_TIMEOUT, default_value_t = 20, global = true)]
     pub http_timeout_secs: u64,
@@ -89,6 +95,9 @@ impl SocialArgs {
         }
         if !(1..=100).contains(&self.recent_posts) {
             return invalid("recent-posts", "must be 1..=100");
+        }
+        if !(1..=1000).contains(&self.vk_requests_per_second) {
+            return invalid("vk-requests-per-second", "must be 1..=1000");
         }
         if !(1..=300).contains(&self.http_timeout_secs) {
             return invalid("http-timeout-secs", "must be 1..=300");

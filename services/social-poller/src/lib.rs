@@ -85,7 +85,8 @@ pub async fn run(
         &args.vk_base_url,
         &args.vk_api_version,
         Duration::from_secs(args.http_timeout_secs),
-    )?;
+    )?
+    .with_pacing(args.vk_requests_per_second);
     let groups = Arc::new(
         Groups::new(
             Arc::clone(&log),

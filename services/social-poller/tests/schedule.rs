@@ -328,3 +328,58 @@ async fn two_polls_of_one_group_run_one_after_the_other() {
     }
     assert_eq!(groups.get(&key).unwrap().group.polls, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn after_the_daily_limit_the_next_poll_is_the_next_day() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secrets"), "vk-main token\n").unwrap();
+    let log = kit::log::EventLog::open(dir.path().join("eventlog")).unwrap();
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let connector = Scripted {
+        answers: Mutex::new(VecDeque::from([Err(ConnectorError::DailyLimit(
+            "VK error 29: Rate limit reached".into(),
+        ))])),
+        calls: tx,
+    };
+    // 10:00 UTC: the next day starts in 14 hours.
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
+    let groups = Arc::new(Groups::new(
+        log,
+        Arc::new(connector),
+        Secrets::new(Some(dir.path().join("secrets"))),
+        clock.clock(),
+    ));
+    let key = GroupKey {
+        network: Network::Vk,
+        group_id: "42".into(),
+    };
+    groups
+        .connect(Settings {
+            key: key.clone(),
+            credentials_ref: "vk-main".into(),
+            poll_interval_secs: 60,
+            recent_posts: 10,
+            reward_existing: false,
+            callback_secret_ref: None,
+            callback_confirmation: String::new(),
+        })
+        .await
+        .unwrap();
+    let stream = key.stream();
+    let scheduler = Scheduler::new(
+        Arc::clone(&groups),
+        Box::new(move || vec![stream.clone()]),
+        0.0,
+        clock.clock(),
+    );
+    let start = Instant::now();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(scheduler.run(stop.clone()));
+    let mut at = Vec::new();
+    for _ in 0..2 {
+        at.push(calls.recv().await.unwrap().duration_since(start).as_secs());
+    }
+    assert_eq!(at, [60, 60 + 14 * 3600]);
+    stop.cancel();
+    running.await.unwrap();
+}

@@ -26,9 +26,13 @@ async fn a_rate_limit_backs_off_and_an_auth_error_disables_the_group_with_its_re
     let mut c = common::client(&service);
     common::connect(&mut c, 10).await;
 
+    // A 6 is retried within the poll (after 1 s, then 2 s): three in a row
+    // end it.
     vk.set(|g| {
-        g.errors
-            .push_back((6, "Too many requests per second".into()))
+        for _ in 0..3 {
+            g.errors
+                .push_back((6, "Too many requests per second".into()));
+        }
     });
     let limited = common::poll(&mut c).await;
     assert_eq!(limited.outcome(), pb::PollOutcome::RateLimited);
@@ -38,11 +42,14 @@ async fn a_rate_limit_backs_off_and_an_auth_error_disables_the_group_with_its_re
     assert_eq!(g.last_error, "VK error 6: Too many requests per second");
     assert_eq!(g.polls, 0);
 
+    // A single 9 (flood control) is retried within the poll: it succeeds.
+    vk.set(|g| g.errors.push_back((9, "Flood control".into())));
     let polled = common::poll(&mut c).await;
     assert_eq!(polled.outcome(), pb::PollOutcome::Polled, "{polled:?}");
     assert_eq!(polled.detected, 12_000);
-    // 12 000 members in pages of at most 1000 (the rate-limited call first).
-    assert_eq!(vk.calls("groups.getMembers"), 1 + 12);
+    // 12 000 members in pages of at most 1000 (after the 3 rate-limited
+    // calls and the one retried).
+    assert_eq!(vk.calls("groups.getMembers"), 3 + 1 + 12);
     let g = common::group(&mut c).await;
     assert_eq!((g.polls, g.members, g.last_error.as_str()), (1, 12_000, ""));
     // A page from the middle of the group's activity.

@@ -32,6 +32,8 @@ pub enum PollOutcome {
     Polled(u32),
     /// The network asked to slow down.
     RateLimited(String),
+    /// The network's daily limit is spent: retried the next day.
+    DailyLimit(String),
     /// The network refused the credentials: the group is disabled.
     Disabled(String),
     /// Unreachable, nonsense, or no token: retried later.
@@ -217,6 +219,11 @@ impl Groups {
                 tracing::info!(group = %key, %reason, "rate limited: backing off");
                 self.remember_error(key, &reason);
                 Ok(PollOutcome::RateLimited(reason))
+            }
+            Err(ConnectorError::DailyLimit(reason)) => {
+                tracing::warn!(group = %key, %reason, "daily limit reached: next poll tomorrow");
+                self.remember_error(key, &reason);
+                Ok(PollOutcome::DailyLimit(reason))
             }
             Err(ConnectorError::Failed(reason)) => {
                 tracing::warn!(group = %key, %reason, "poll failed: retried later");

@@ -184,6 +184,21 @@ impl Scheduler {
         outcome: &Result<PollOutcome, ApiError>,
     ) {
         let Some(d) = due.get_mut(key) else { return };
+        if let Ok(PollOutcome::DailyLimit(_)) = outcome {
+            // Spent for today: the next UTC day.
+            let now = (self.clock)();
+            let tomorrow = now
+                .date_naive()
+                .succ_opt()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            let wait = tomorrow
+                .and_then(|t| (t - now).to_std().ok())
+                .unwrap_or(d.interval);
+            d.failures += 1;
+            d.at = Instant::now() + wait;
+            return;
+        }
         let ended = match outcome {
             Ok(PollOutcome::Polled(_)) => {
                 d.failures = 0;

@@ -8,6 +8,7 @@
 //! or the access.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -15,6 +16,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::pace::Pacer;
 use super::{Connector, ConnectorError};
 use crate::domain::activity::MAX_EXTERNAL_ID;
 use crate::domain::group::{MAX_MEMBERS, Observation, PostObservation, Settings};
@@ -40,6 +42,12 @@ pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 /// Rate-limit codes: too many requests per second (6), flood control (9),
 /// the method's daily limit (29).
 pub const RATE_LIMIT_CODES: [i64; 3] = [6, 9, 29];
+/// The daily limit's code: no retry before the next day.
+pub const DAILY_LIMIT_CODE: i64 = 29;
+/// Requests a second per token (VK's limit).
+pub const REQUESTS_PER_SECOND: u32 = 3;
+/// Pauses before retrying a call VK refused with 6 or 9, within the poll.
+pub const RETRY_PAUSES: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
 /// Refusal codes: authorization failed (5), access denied (15), access to
 /// the group denied (203).
 pub const REFUSAL_CODES: [i64; 3] = [5, 15, 203];
@@ -48,6 +56,7 @@ pub const REFUSAL_CODES: [i64; 3] = [5, 15, 203];
 #[derive(Debug, Clone)]
 pub struct Vk {
     http: reqwest::Client,
+    pacer: Arc<Pacer>,
     base_url: String,
     version: String,
 }
@@ -119,7 +128,9 @@ pub fn classify(code: i64, message: &str) -> ConnectorError {
     let mut message: String = message.chars().take(200).collect();
     message = message.replace(char::is_control, " ");
     let reason = format!("VK error {code}: {message}");
-    if RATE_LIMIT_CODES.contains(&code) {
+    if code == DAILY_LIMIT_CODE {
+        ConnectorError::DailyLimit(reason)
+    } else if RATE_LIMIT_CODES.contains(&code) {
         ConnectorError::RateLimited(reason)
     } else if REFUSAL_CODES.contains(&code) {
         ConnectorError::Refused(reason)
@@ -172,12 +183,44 @@ impl Vk {
                 .timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
+            pacer: Pacer::new(REQUESTS_PER_SECOND),
             base_url,
             version: version.to_owned(),
         })
     }
 
+    /// Paces calls at `per_second` per token instead of
+    /// [`REQUESTS_PER_SECOND`].
+    pub fn with_pacing(mut self, per_second: u32) -> Self {
+        self.pacer = Pacer::new(per_second);
+        self
+    }
+
+    /// One method call, paced per token; VK's 6 and 9 are retried after
+    /// [`RETRY_PAUSES`].
     async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &[(&str, String)],
+        token: &Secret,
+    ) -> Result<T, ConnectorError> {
+        let mut pauses = RETRY_PAUSES.iter();
+        loop {
+            self.pacer.pace(token.expose()).await;
+            match self.call_once(method, params, token).await {
+                Err(ConnectorError::RateLimited(reason)) => match pauses.next() {
+                    Some(pause) => {
+                        tracing::debug!(%method, %reason, ?pause, "rate limited: retrying");
+                        tokio::time::sleep(*pause).await;
+                    }
+                    None => return Err(ConnectorError::RateLimited(reason)),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once<T: DeserializeOwned>(
         &self,
         method: &str,
         params: &[(&str, String)],
@@ -459,11 +502,15 @@ mod tests {
 
     #[test]
     fn error_codes_are_classified() {
-        for code in [6, 9, 29] {
+        for code in [6, 9] {
             assert!(
                 matches!(classify(code, "slow down"), ConnectorError::RateLimited(r) if r == format!("VK error {code}: slow down"))
             );
         }
+        assert!(matches!(
+            classify(29, "Rate limit reached"),
+            ConnectorError::DailyLimit(_)
+        ));
         for code in [5, 15, 203] {
             assert!(matches!(classify(code, "no"), ConnectorError::Refused(_)));
         }
