@@ -142,3 +142,49 @@ async fn the_token_is_sent_only_in_the_form_and_a_wrong_token_disables_with_vks_
         assert!(!String::from_utf8_lossy(&e.payload).contains(common::TOKEN));
     }
 }
+
+#[tokio::test]
+async fn a_post_vk_will_not_show_is_skipped_and_the_group_stays_enabled() {
+    let vk = FakeVk::start(common::TOKEN).await;
+    vk.set(|g| {
+        g.members = vec![1, 2];
+        g.posts = vec![common::vk::Post {
+            id: 7,
+            likes: vec![1, 2],
+            ..Default::default()
+        }];
+    });
+    let (identity, _) = common::identity::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
+    let service = common::start(data.path(), &vk.url, &identity, None, &clock).await;
+    let mut c = common::client(&service);
+    common::connect(&mut c, 10).await;
+    assert_eq!(common::poll(&mut c).await.detected, 4);
+
+    // Post 7's comments are refused (15) and its likes are gone: the post is
+    // skipped — no unlikes —, the new member is seen, the group stays
+    // enabled.
+    vk.set(|g| {
+        g.members.push(3);
+        g.posts[0].likes.clear();
+        g.failing
+            .insert("wall.getComments".into(), (15, "Access denied".into()));
+    });
+    let polled = common::poll(&mut c).await;
+    assert_eq!(polled.outcome(), pb::PollOutcome::Polled, "{polled:?}");
+    assert_eq!(polled.detected, 1);
+    let g = common::group(&mut c).await;
+    assert_eq!(g.state(), pb::GroupState::Active);
+
+    // At group level the same code disables the group.
+    vk.set(|g| {
+        g.failing
+            .insert("groups.getMembers".into(), (15, "Access denied".into()));
+    });
+    assert_eq!(
+        common::poll(&mut c).await.outcome(),
+        pb::PollOutcome::Disabled
+    );
+    service.stop().await.unwrap();
+}

@@ -438,22 +438,28 @@ impl Vk {
         let group = &settings.key.group_id;
         let (members, members_complete) = self.members(group, token).await?;
         let mut wall = vec![("count", settings.recent_posts.min(100).to_string())];
-        match group.parse::<i64>() {
-            Ok(id) => wall.push(("owner_id", (-id).to_string())),
-            Err(_) => wall.push(("domain", group.clone())),
+        // A numeric id is the group's (a wall's owner is its negation);
+        // anything else a screen name (ids are checked positive).
+        match group.parse::<i64>().ok().and_then(i64::checked_neg) {
+            Some(owner) if owner < 0 => wall.push(("owner_id", owner.to_string())),
+            _ => wall.push(("domain", group.clone())),
         }
         let posts: Posts = self.call("wall.get", &wall, token).await?;
         let mut observed = BTreeMap::new();
         for p in posts.items.iter().take(settings.recent_posts as usize) {
-            let (likes, all_likes) = self.likes(p.owner_id, p.id, token).await?;
-            let (comments, all_comments) = self.comments(p.owner_id, p.id, token).await?;
-            let (reposts, all_reposts) = self.reposts(p.owner_id, p.id, token).await?;
-            let seen = PostObservation {
-                date: p.date.and_then(|d| chrono::DateTime::from_timestamp(d, 0)),
-                complete: all_likes && all_comments && all_reposts,
-                likes,
-                comments,
-                reposts,
+            // A post VK will not show (deleted, hidden: 15, or any failure
+            // but a rate limit) is skipped: its snapshot stays, nothing is
+            // removed, and the group stays enabled — only the group-level
+            // calls above disable it.
+            let seen = match self.post(p, token).await {
+                Ok(seen) => seen,
+                Err(e @ (ConnectorError::RateLimited(_) | ConnectorError::DailyLimit(_))) => {
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::info!(group = %settings.key, post = p.id, error = %e, "post skipped");
+                    continue;
+                }
             };
             observed.insert(user(p.id)?, seen);
         }
@@ -461,6 +467,19 @@ impl Vk {
             members,
             members_complete,
             posts: observed,
+        })
+    }
+
+    async fn post(&self, p: &Post, token: &Secret) -> Result<PostObservation, ConnectorError> {
+        let (likes, all_likes) = self.likes(p.owner_id, p.id, token).await?;
+        let (comments, all_comments) = self.comments(p.owner_id, p.id, token).await?;
+        let (reposts, all_reposts) = self.reposts(p.owner_id, p.id, token).await?;
+        Ok(PostObservation {
+            date: p.date.and_then(|d| chrono::DateTime::from_timestamp(d, 0)),
+            complete: all_likes && all_comments && all_reposts,
+            likes,
+            comments,
+            reposts,
         })
     }
 }

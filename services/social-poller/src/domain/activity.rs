@@ -147,6 +147,22 @@ pub fn check_ref(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a group id: a reference ([`check_ref`]) that is a positive
+/// number (the group's id) or a screen name (not a number).
+pub fn check_group_id(value: &str) -> Result<(), String> {
+    check_ref(value)?;
+    let numeric = value.trim_start_matches('-');
+    if value.starts_with('-')
+        || (numeric.bytes().all(|b| b.is_ascii_digit()) && !numeric.is_empty())
+    {
+        match value.parse::<i64>() {
+            Ok(id) if id > 0 => {}
+            _ => return Err("must be a positive number or a screen name".into()),
+        }
+    }
+    Ok(())
+}
+
 /// A group of the program in a network.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupKey {
@@ -223,6 +239,23 @@ mod tests {
         assert!(check_ref(&"a".repeat(MAX_REF + 1)).is_err());
         assert!(check_ref("a/b").is_err());
         assert!(check_ref("я").is_err());
+    }
+
+    #[test]
+    fn group_ids_are_positive_numbers_or_screen_names() {
+        for ok in ["42", "club_shop", "a-b", "9223372036854775807"] {
+            assert_eq!(check_group_id(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "-42",
+            "-9223372036854775808",
+            "0",
+            "9223372036854775808",
+            "-abc",
+            "",
+        ] {
+            assert!(check_group_id(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

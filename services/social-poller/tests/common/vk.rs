@@ -38,6 +38,8 @@ pub struct Group {
     /// When set, every `groups.getMembers` page answers this count and
     /// these items, whatever the offset (VK repeating itself).
     pub members_page: Option<(u64, Vec<i64>)>,
+    /// Methods answering an error at every call: method → (code, message).
+    pub failing: HashMap<String, (i64, String)>,
     /// Errors answered to the next calls, one each: (code, message).
     pub errors: VecDeque<(i64, String)>,
     /// Every call: method, and its parameters without the token.
@@ -100,6 +102,9 @@ async fn method(
     }
     if params.get("v").is_none_or(|v| v.is_empty()) {
         return error(8, "Invalid request: v is required", &params);
+    }
+    if let Some((code, message)) = g.failing.get(&name).cloned() {
+        return error(code, &message, &params);
     }
     if let Some((code, message)) = g.errors.pop_front() {
         return error(code, &message, &params);
