@@ -217,3 +217,40 @@ fn a_post_first_seen_later_earns_only_if_published_after_the_first_poll() {
         [(ActivityKind::Like, "3".into(), "9".into(), false)]
     );
 }
+
+#[test]
+fn activity_pushed_away_while_a_poll_ran_is_not_added_back_by_it() {
+    let base = observe(
+        &connected(),
+        seen(&["1", "2"], true, &[("7", post(&["1"], true, None))]),
+        u64::MAX,
+        at(),
+    );
+    // The poll begins; then an unlike and a leave are pushed; then the
+    // poll's older observation (still with the like and the member)
+    // arrives.
+    let began = replay::<Group>(&base).sequence;
+    let mut pushed = base.clone();
+    for change in [
+        Change::Unlike {
+            post: "7".into(),
+            user: "1".into(),
+        },
+        Change::Leave { user: "2".into() },
+    ] {
+        let g: Group = replay(&pushed);
+        pushed.extend(g.push(&key(), &change, at()));
+    }
+    let stale = seen(&["1", "2"], true, &[("7", post(&["1"], true, None))]);
+    let polled = observe(&pushed, stale.clone(), began, at());
+    assert_eq!(new_since(&pushed, &polled), []);
+    // A later poll that sees them again adds them (they came back).
+    let again = observe(&polled, stale, u64::MAX, at());
+    assert_eq!(
+        new_since(&polled, &again),
+        [
+            (ActivityKind::GroupJoin, "".into(), "2".into(), false),
+            (ActivityKind::Like, "7".into(), "1".into(), false),
+        ]
+    );
+}

@@ -235,6 +235,9 @@ pub struct Group {
     pub comments: BTreeMap<(String, String), (String, String)>,
     /// Reposts: (post, repost) → (user, activity).
     pub reposts: BTreeMap<(String, String), (String, String)>,
+    /// Removals since the last poll: (removal kind, post, user or object)
+    /// → sequence; a poll that began before one does not add it back.
+    pub removed: BTreeMap<(ActivityKind, String, String), u64>,
 }
 
 /// Builds activity with consecutive ids.
@@ -348,10 +351,16 @@ impl Group {
         d: &mut Detector<'_>,
     ) -> ControlFlow<()> {
         let removable = |activity: &str| sequence_of(activity) <= since;
+        // Removed (pushed) after the poll began: the observation is older.
+        let gone = |kind, post: &str, other: &str| {
+            self.removed
+                .get(&(kind, post.to_owned(), other.to_owned()))
+                .is_some_and(|s| *s > since)
+        };
         for user in seen
             .members
             .iter()
-            .filter(|u| !self.members.contains_key(*u))
+            .filter(|u| !self.members.contains_key(*u) && !gone(ActivityKind::GroupLeave, "", u))
         {
             d.push(ActivityKind::GroupJoin, user, "", "", None)?;
         }
@@ -370,7 +379,9 @@ impl Group {
             // An incomplete post (cut at a limit) removes nothing.
             let known = |(p, _): &(String, String)| p == post && now.complete;
             for user in &now.likes {
-                if !self.likes.contains_key(&(post.clone(), user.clone())) {
+                if !self.likes.contains_key(&(post.clone(), user.clone()))
+                    && !gone(ActivityKind::Unlike, post, user)
+                {
                     d.push(ActivityKind::Like, user, post, "", None)?;
                 }
             }
@@ -380,7 +391,9 @@ impl Group {
                 }
             }
             for (comment, user) in &now.comments {
-                if !self.comments.contains_key(&(post.clone(), comment.clone())) {
+                if !self.comments.contains_key(&(post.clone(), comment.clone()))
+                    && !gone(ActivityKind::CommentDelete, post, comment)
+                {
                     d.push(ActivityKind::Comment, user, post, comment, None)?;
                 }
             }
@@ -390,7 +403,9 @@ impl Group {
                 }
             }
             for (repost, user) in &now.reposts {
-                if !self.reposts.contains_key(&(post.clone(), repost.clone())) {
+                if !self.reposts.contains_key(&(post.clone(), repost.clone()))
+                    && !gone(ActivityKind::RepostDelete, post, repost)
+                {
                     d.push(ActivityKind::Repost, user, post, repost, None)?;
                 }
             }
@@ -457,6 +472,15 @@ impl Group {
 
     fn fold_activity(&mut self, a: &Activity) {
         self.sequence = self.sequence.max(a.sequence());
+        if a.kind.is_removal() {
+            let other = if a.object_id.is_empty() {
+                &a.user
+            } else {
+                &a.object_id
+            };
+            self.removed
+                .insert((a.kind, a.post_id.clone(), other.clone()), a.sequence());
+        }
         let post = a.post_id.clone();
         match a.kind {
             ActivityKind::GroupJoin => {
@@ -550,6 +574,7 @@ impl Aggregate for Group {
                 self.polls += 1;
                 self.last_polled_at = Some(*at);
                 self.first_polled_at.get_or_insert(*at);
+                self.removed.clear();
                 self.posts.extend(posts.iter().cloned());
             }
         }
