@@ -16,6 +16,8 @@ pub const ENV_VK_VERSION: &str = "SOCIAL_VK_API_VERSION";
 pub const ENV_HTTP_TIMEOUT: &str = "SOCIAL_HTTP_TIMEOUT_SECS";
 /// Env: VK requests a second per access token.
 pub const ENV_VK_RPS: &str = "SOCIAL_VK_REQUESTS_PER_SECOND";
+/// Env: seconds a poll may read its network.
+pub const ENV_POLL_DEADLINE: &str = "SOCIAL_POLL_DEADLINE_SECS";
 /// Env: default seconds between polls of a group.
 pub const ENV_POLL_INTERVAL: &str = "SOCIAL_POLL_INTERVAL_SECS";
 /// Env: the fraction of the interval polls are spread by.
@@ -56,6 +58,11 @@ pub struct SocialArgs {
     /// Seconds one HTTP call to a network may take.
     #[arg(long, env = ENV_HTTP_TIMEOUT, default_value_t = 20, global = true)]
     pub http_timeout_secs: u64,
+    /// Seconds a poll may read its network (60..=86400); past it the poll
+    /// fails and is retried. Mind the pacing: a group of N members takes
+    /// N / 1000 / rate seconds for its members alone.
+    #[arg(long, env = ENV_POLL_DEADLINE, default_value_t = 1800, global = true)]
+    pub poll_deadline_secs: u64,
     /// Seconds between polls of a group that names none (60..=86400).
     #[arg(long, env = ENV_POLL_INTERVAL, default_value_t = 900, global = true)]
     pub poll_interval_secs: u32,
@@ -95,6 +102,9 @@ impl SocialArgs {
         }
         if !(1..=100).contains(&self.recent_posts) {
             return invalid("recent-posts", "must be 1..=100");
+        }
+        if !(60..=86_400).contains(&self.poll_deadline_secs) {
+            return invalid("poll-deadline-secs", "must be 60..=86400");
         }
         if !(1..=1000).contains(&self.vk_requests_per_second) {
             return invalid("vk-requests-per-second", "must be 1..=1000");

@@ -94,7 +94,8 @@ pub async fn run(
             Secrets::new(args.secrets_file.clone()),
             Arc::clone(&clock),
         )
-        .with_activity_index(started.handle(projections::activity::NAME)?),
+        .with_activity_index(started.handle(projections::activity::NAME)?)
+        .with_poll_deadline(Duration::from_secs(args.poll_deadline_secs)),
     );
     let identity = Identity::connect_lazy(&args.identity_url, args.service.service_token()?)?;
     let rewarder = Rewarder::new(Arc::clone(&log), identity, args.credit_unlinked)?;

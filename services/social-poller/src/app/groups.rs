@@ -18,9 +18,10 @@ use crate::domain::group::{Change, Command, Event, Group, Settings};
 use crate::error::ApiError;
 use crate::secrets::Secrets;
 
-/// Longest a poll may read its network; past it the poll fails (and is
+/// Longest a poll may read its network unless configured
+/// ([`Groups::with_poll_deadline`]); past it the poll fails (and is
 /// retried), so no group holds its slot forever.
-pub const MAX_POLL: Duration = Duration::from_secs(10 * 60);
+pub const MAX_POLL: Duration = Duration::from_secs(30 * 60);
 
 /// Longest `ListActivity` waits for the activity index to catch up.
 pub const INDEX_WAIT: Duration = Duration::from_secs(2);
@@ -59,6 +60,7 @@ pub struct Groups {
     /// One poll per group at a time (scheduled or `PollNow`).
     polling: Mutex<HashMap<GroupKey, Arc<tokio::sync::Mutex<()>>>>,
     activity_index: Option<ProjectionHandle>,
+    poll_deadline: Duration,
 }
 
 impl Groups {
@@ -77,7 +79,14 @@ impl Groups {
             last_errors: Mutex::default(),
             polling: Mutex::default(),
             activity_index: None,
+            poll_deadline: MAX_POLL,
         }
+    }
+
+    /// Polls read their network for at most `deadline`.
+    pub fn with_poll_deadline(mut self, deadline: Duration) -> Self {
+        self.poll_deadline = deadline;
+        self
     }
 
     /// Answers [`Groups::activity`] from the `activity` projection.
@@ -158,12 +167,13 @@ impl Groups {
                 return Ok(PollOutcome::Failed(e));
             }
         };
-        let observed = tokio::time::timeout(MAX_POLL, self.connector.observe(&settings, &token))
+        let deadline = self.poll_deadline;
+        let observed = tokio::time::timeout(deadline, self.connector.observe(&settings, &token))
             .await
             .unwrap_or_else(|_| {
                 Err(ConnectorError::Failed(format!(
                     "the poll took longer than {} s",
-                    MAX_POLL.as_secs()
+                    deadline.as_secs()
                 )))
             });
         let stream = key.stream();

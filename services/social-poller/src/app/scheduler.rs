@@ -100,7 +100,7 @@ impl Scheduler {
     /// Polls until `shutdown`: due groups concurrently, at most
     /// [`MAX_CONCURRENT_POLLS`] at once and each group once at a time, so
     /// a slow group delays no other (and a poll has a deadline, see
-    /// [`crate::app::groups::MAX_POLL`]).
+    /// `--poll-deadline-secs`).
     pub async fn run(self, shutdown: CancellationToken) {
         let mut due: BTreeMap<GroupKey, Due> = BTreeMap::new();
         let mut running: JoinSet<(GroupKey, Result<PollOutcome, ApiError>)> = JoinSet::new();
