@@ -23,6 +23,19 @@ pub const LINKED: Subscription = Subscription {
 /// Most bytes of an id in a consumed message.
 const MAX_ID: usize = 128;
 
+/// A failure to record: the log's by its storage class, an undecodable
+/// stored event for the dead letters, a contended stream retried.
+fn classify<E: std::error::Error + Send + Sync + 'static>(
+    e: kit::aggregate::RepositoryError<E>,
+) -> HandlerError {
+    use kit::aggregate::RepositoryError as R;
+    match e {
+        R::Log(l) => HandlerError::from_storage(l),
+        R::Decode { .. } => HandlerError::Reject(anyhow::anyhow!("{e}")),
+        R::TooManyConflicts { .. } | R::Domain(_) => HandlerError::Retry(anyhow::anyhow!("{e}")),
+    }
+}
+
 /// Handles `SocialAccountLinked`.
 pub struct Linked {
     held: Repository<Held>,
@@ -82,10 +95,7 @@ impl Linked {
                 |_, _| Vec::new(),
             )
             .await
-            .map_err(|e| match e {
-                kit::aggregate::RepositoryError::Log(l) => HandlerError::from_storage(l),
-                other => HandlerError::Retry(anyhow::anyhow!("{other}")),
-            })?;
+            .map_err(classify)?;
         let key = inbound.idempotency_key(LINKED.name);
         let stream = format!("held/{}/{}", network.name(), m.external_user_id);
         self.held
@@ -103,10 +113,7 @@ impl Linked {
                 |_, _| Vec::new(),
             )
             .await
-            .map_err(|e| match e {
-                kit::aggregate::RepositoryError::Log(l) => HandlerError::from_storage(l),
-                other => HandlerError::Retry(anyhow::anyhow!("{other}")),
-            })?;
+            .map_err(classify)?;
         Ok(())
     }
 }
