@@ -43,10 +43,13 @@ fn observation(members: u64, posts: u64, likes: u64, round: u64) -> Observation 
     let shift = members / 100 * round;
     Observation {
         members: (shift..members + shift).map(|m| m.to_string()).collect(),
+        members_complete: true,
         posts: (0..posts)
             .map(|p| {
                 let start = p * 7 + if p % 100 == 0 { round } else { 0 };
                 let post = PostObservation {
+                    date: None,
+                    complete: true,
                     likes: (start..start + likes)
                         .map(|u| u.to_string())
                         .collect::<BTreeSet<_>>(),
@@ -95,7 +98,11 @@ fn main() {
         for round in 0..=polls {
             let seen = observation(members, posts, likes, round);
             let started = Instant::now();
-            let command = Command::Observe { observation: seen, at };
+            let command = Command::Observe {
+                observation: seen,
+                since: u64::MAX,
+                at,
+            };
             // As the service does: a large diff in parts, until the
             // poll's own event.
             let mut detected = 0;

@@ -9,18 +9,26 @@
 //! posts), `wall_repost`; other types are answered `ok` and ignored.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use kit::log::EventLog;
+use kit::projection::ProjectionHandle;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 use crate::app::groups::Groups;
 use crate::domain::activity::{GroupKey, Network};
-use crate::domain::group::Change;
+use crate::domain::group::{Change, Settings};
 
 /// Path of the receiver.
 pub const PATH: &str = "/vk/callback";
@@ -29,12 +37,65 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Longest `event_id` accepted.
 pub const MAX_EVENT_ID: usize = 64;
 
+/// Most requests handled at once; more are answered 503 (VK delivers
+/// again).
+pub const MAX_CONCURRENT: usize = 64;
+
+/// A group's settings, looked up without loading its aggregate.
+pub type SettingsOf = Arc<dyn Fn(GroupKey) -> BoxFuture<'static, Option<Settings>> + Send + Sync>;
+
+/// Settings from the `group_settings` projection, waiting briefly for it
+/// to catch up with the log when a group is not found (just connected).
+pub fn settings_from(handle: ProjectionHandle, log: Arc<EventLog>) -> SettingsOf {
+    Arc::new(move |key: GroupKey| {
+        let (handle, log) = (handle.clone(), Arc::clone(&log));
+        async move {
+            let read = |h: &ProjectionHandle| {
+                crate::projections::settings::get(h.tree(), &key).unwrap_or_else(|e| {
+                    tracing::error!(group = %key, error = %e, "group settings unreadable");
+                    None
+                })
+            };
+            if let Some(s) = read(&handle) {
+                return Some(s);
+            }
+            handle.wait_for(log.head(), Duration::from_secs(1)).await;
+            read(&handle)
+        }
+        .boxed()
+    })
+}
+
+#[derive(Clone)]
+struct Receiver {
+    groups: Arc<Groups>,
+    settings_of: SettingsOf,
+}
+
 /// The receiver's routes.
-pub fn router(groups: Arc<Groups>) -> Router {
+pub fn router(groups: Arc<Groups>, settings_of: SettingsOf) -> Router {
+    router_with(groups, settings_of, MAX_CONCURRENT)
+}
+
+/// [`router`] handling at most `concurrent` requests at once.
+pub fn router_with(groups: Arc<Groups>, settings_of: SettingsOf, concurrent: usize) -> Router {
+    let permits = Arc::new(Semaphore::new(concurrent));
     Router::new()
         .route(PATH, post(receive))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(groups)
+        .layer(middleware::from_fn_with_state(permits, limit))
+        .with_state(Receiver {
+            groups,
+            settings_of,
+        })
+}
+
+/// Before the body is read: a permit, or 503.
+async fn limit(State(permits): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    let Ok(_permit) = permits.try_acquire_owned() else {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+    };
+    next.run(request).await
 }
 
 type Answer = (StatusCode, String);
@@ -97,7 +158,8 @@ pub fn change_of(kind: &str, object: &Value, group_id: i64) -> Option<Change> {
     }
 }
 
-async fn receive(State(groups): State<Arc<Groups>>, body: Bytes) -> Answer {
+async fn receive(State(receiver): State<Receiver>, body: Bytes) -> Answer {
+    let groups = &receiver.groups;
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {
         return answer(StatusCode::BAD_REQUEST, "not JSON");
     };
@@ -108,10 +170,9 @@ async fn receive(State(groups): State<Arc<Groups>>, body: Bytes) -> Answer {
         network: Network::Vk,
         group_id: group_id.to_string(),
     };
-    let Ok(view) = groups.get(&key) else {
-        return answer(StatusCode::NOT_FOUND, "unknown group");
-    };
-    let Some(settings) = view.group.settings else {
+    // The settings alone: the group's aggregate is loaded only for an
+    // authenticated change.
+    let Some(settings) = (receiver.settings_of)(key.clone()).await else {
         return answer(StatusCode::NOT_FOUND, "unknown group");
     };
     let Some(secret_ref) = settings.callback_secret_ref else {

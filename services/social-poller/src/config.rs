@@ -14,6 +14,10 @@ pub const ENV_VK_BASE_URL: &str = "SOCIAL_VK_BASE_URL";
 pub const ENV_VK_VERSION: &str = "SOCIAL_VK_API_VERSION";
 /// Env: seconds one call to a network may take.
 pub const ENV_HTTP_TIMEOUT: &str = "SOCIAL_HTTP_TIMEOUT_SECS";
+/// Env: VK requests a second per access token.
+pub const ENV_VK_RPS: &str = "SOCIAL_VK_REQUESTS_PER_SECOND";
+/// Env: seconds a poll may read its network.
+pub const ENV_POLL_DEADLINE: &str = "SOCIAL_POLL_DEADLINE_SECS";
 /// Env: default seconds between polls of a group.
 pub const ENV_POLL_INTERVAL: &str = "SOCIAL_POLL_INTERVAL_SECS";
 /// Env: the fraction of the interval polls are spread by.
@@ -40,15 +44,25 @@ pub struct SocialArgs {
     /// tokens are never logged nor put in events.
     #[arg(long, env = ENV_SECRETS_FILE, global = true)]
     pub secrets_file: Option<PathBuf>,
-    /// Base URL of VK's API (a stand-in server in tests).
+    /// Base URL of VK's API: https, or http to a loopback host only (a
+    /// stand-in server in tests).
     #[arg(long, env = ENV_VK_BASE_URL, default_value = crate::connector::vk::DEFAULT_BASE_URL, global = true)]
     pub vk_base_url: String,
     /// VK API version, sent as `v`.
     #[arg(long, env = ENV_VK_VERSION, default_value = crate::connector::vk::DEFAULT_VERSION, global = true)]
     pub vk_api_version: String,
+    /// VK requests a second per access token (VK allows 3; 1..=1000):
+    /// calls wait their turn rather than meet error 6.
+    #[arg(long, env = ENV_VK_RPS, default_value_t = crate::connector::vk::REQUESTS_PER_SECOND, global = true)]
+    pub vk_requests_per_second: u32,
     /// Seconds one HTTP call to a network may take.
     #[arg(long, env = ENV_HTTP_TIMEOUT, default_value_t = 20, global = true)]
     pub http_timeout_secs: u64,
+    /// Seconds a poll may read its network (60..=86400); past it the poll
+    /// fails and is retried. Mind the pacing: a group of N members takes
+    /// N / 1000 / rate seconds for its members alone.
+    #[arg(long, env = ENV_POLL_DEADLINE, default_value_t = 1800, global = true)]
+    pub poll_deadline_secs: u64,
     /// Seconds between polls of a group that names none (60..=86400).
     #[arg(long, env = ENV_POLL_INTERVAL, default_value_t = 900, global = true)]
     pub poll_interval_secs: u32,
@@ -89,11 +103,17 @@ impl SocialArgs {
         if !(1..=100).contains(&self.recent_posts) {
             return invalid("recent-posts", "must be 1..=100");
         }
+        if !(60..=86_400).contains(&self.poll_deadline_secs) {
+            return invalid("poll-deadline-secs", "must be 60..=86400");
+        }
+        if !(1..=1000).contains(&self.vk_requests_per_second) {
+            return invalid("vk-requests-per-second", "must be 1..=1000");
+        }
         if !(1..=300).contains(&self.http_timeout_secs) {
             return invalid("http-timeout-secs", "must be 1..=300");
         }
-        if !self.vk_base_url.starts_with("http://") && !self.vk_base_url.starts_with("https://") {
-            return invalid("vk-base-url", "must be an http(s) URL");
+        if let Err(e) = crate::connector::vk::check_base_url(&self.vk_base_url) {
+            return invalid("vk-base-url", &e);
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use kit::log::{EventLog, Metadata, request_hash};
 use kit::service::Subscription;
 use loyalty_proto::identity::v1 as identity;
 
-use crate::domain::activity::Network;
+use crate::domain::activity::{MAX_EXTERNAL_ID, Network};
 use crate::domain::held::{Command, Held};
 use crate::domain::link::{self, Link, Record};
 
@@ -22,6 +22,19 @@ pub const LINKED: Subscription = Subscription {
 
 /// Most bytes of an id in a consumed message.
 const MAX_ID: usize = 128;
+
+/// A failure to record: the log's by its storage class, an undecodable
+/// stored event for the dead letters, a contended stream retried.
+fn classify<E: std::error::Error + Send + Sync + 'static>(
+    e: kit::aggregate::RepositoryError<E>,
+) -> HandlerError {
+    use kit::aggregate::RepositoryError as R;
+    match e {
+        R::Log(l) => HandlerError::from_storage(l),
+        R::Decode { .. } => HandlerError::Reject(anyhow::anyhow!("{e}")),
+        R::TooManyConflicts { .. } | R::Domain(_) => HandlerError::Retry(anyhow::anyhow!("{e}")),
+    }
+}
 
 /// Handles `SocialAccountLinked`.
 pub struct Linked {
@@ -49,7 +62,12 @@ impl Linked {
         let ok = |s: &str| {
             !s.is_empty() && s.len() <= MAX_ID && !s.chars().any(|c| c.is_control() || c == '/')
         };
-        if !ok(&m.member_id) || !ok(&m.external_user_id) {
+        // The user id becomes part of the link's activity id (and so of a
+        // reward id the ledger takes up to 128 bytes): a network's bound.
+        if !ok(&m.member_id)
+            || !ok(&m.external_user_id)
+            || m.external_user_id.len() > MAX_EXTERNAL_ID
+        {
             return Err(HandlerError::Reject(anyhow::anyhow!(
                 "member or user id missing or malformed"
             )));
@@ -67,6 +85,7 @@ impl Linked {
             user: m.external_user_id.clone(),
             at,
         };
+        let link_activity = link::activity(&record);
         self.links
             .execute(
                 &link::stream(network, &m.external_user_id),
@@ -76,10 +95,7 @@ impl Linked {
                 |_, _| Vec::new(),
             )
             .await
-            .map_err(|e| match e {
-                kit::aggregate::RepositoryError::Log(l) => HandlerError::from_storage(l),
-                other => HandlerError::Retry(anyhow::anyhow!("{other}")),
-            })?;
+            .map_err(classify)?;
         let key = inbound.idempotency_key(LINKED.name);
         let stream = format!("held/{}/{}", network.name(), m.external_user_id);
         self.held
@@ -87,6 +103,7 @@ impl Linked {
                 &stream,
                 &Command::Credit {
                     member_id: m.member_id,
+                    link: link_activity,
                 },
                 Some(Idempotency {
                     request_hash: request_hash(key.as_bytes()),
@@ -96,10 +113,7 @@ impl Linked {
                 |_, _| Vec::new(),
             )
             .await
-            .map_err(|e| match e {
-                kit::aggregate::RepositoryError::Log(l) => HandlerError::from_storage(l),
-                other => HandlerError::Retry(anyhow::anyhow!("{other}")),
-            })?;
+            .map_err(classify)?;
         Ok(())
     }
 }

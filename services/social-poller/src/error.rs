@@ -31,6 +31,9 @@ pub enum ApiError {
     /// The event log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A stream kept changing under the command: try again.
+    #[error("{0}")]
+    Contended(String),
     /// Anything else.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -56,7 +59,12 @@ where
         match e {
             RepositoryError::Domain(d) => d.into(),
             RepositoryError::Log(l) => ApiError::Log(l),
-            other => ApiError::Unexpected(anyhow::anyhow!("{other}")),
+            RepositoryError::Decode { position, source } => {
+                ApiError::Unexpected(anyhow::anyhow!("event at position {position}: {source}"))
+            }
+            RepositoryError::TooManyConflicts { stream, attempts } => ApiError::Contended(format!(
+                "stream {stream:?} kept changing; gave up after {attempts} attempts"
+            )),
         }
     }
 }
@@ -113,6 +121,13 @@ impl From<ApiError> for tonic::Status {
             ApiError::Group(g) => kit::status::refused(&g, DOMAIN),
             ApiError::Catalog(c) => kit::status::refused(&c, DOMAIN),
             ApiError::Log(l) => kit::status::storage(&l, "", DOMAIN),
+            ApiError::Contended(_) => kit::status::status(
+                Code::Aborted,
+                e.to_string(),
+                "STREAM_CONTENDED",
+                DOMAIN,
+                Vec::new(),
+            ),
             ApiError::Unexpected(u) => {
                 kit::status::internal(AsRef::<dyn std::error::Error>::as_ref(&u), DOMAIN)
             }
@@ -123,5 +138,31 @@ impl From<ApiError> for tonic::Status {
 impl From<crate::domain::held::Never> for ApiError {
     fn from(_: crate::domain::held::Never) -> Self {
         ApiError::Unexpected(anyhow::anyhow!("held activity refused"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_repository_failure_has_its_own_status() {
+        let contended: ApiError = RepositoryError::<GroupError>::TooManyConflicts {
+            stream: "group/vk/42".into(),
+            attempts: 5,
+        }
+        .into();
+        assert_eq!(tonic::Status::from(contended).code(), Code::Aborted);
+        let refused: ApiError = RepositoryError::Domain(GroupError::TooLarge).into();
+        assert_eq!(tonic::Status::from(refused).code(), Code::ResourceExhausted);
+        let undecodable: ApiError = RepositoryError::<GroupError>::Decode {
+            position: 7,
+            source: kit::aggregate::DecodeError {
+                event_type: "x".into(),
+                reason: "y".into(),
+            },
+        }
+        .into();
+        assert_eq!(tonic::Status::from(undecodable).code(), Code::Internal);
     }
 }

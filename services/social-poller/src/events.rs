@@ -340,7 +340,7 @@ impl DomainEvent for held::Event {
     fn event_type(&self) -> &'static str {
         match self {
             held::Event::Held(_) => types::ACTIVITY_HELD,
-            held::Event::Credited { .. } => types::ACTIVITY_CREDITED,
+            held::Event::Credited { .. } | held::Event::Linked { .. } => types::ACTIVITY_CREDITED,
         }
     }
 
@@ -352,6 +352,10 @@ impl DomainEvent for held::Event {
             .encode_to_vec(),
             held::Event::Credited {
                 activity,
+                member_id,
+            }
+            | held::Event::Linked {
+                link: activity,
                 member_id,
             } => pb::ActivityCredited {
                 activity: Some(activity_to_wire(activity)),
@@ -370,9 +374,18 @@ impl DomainEvent for held::Event {
             }
             types::ACTIVITY_CREDITED => {
                 let m: pb::ActivityCredited = d.message(payload)?;
-                held::Event::Credited {
-                    activity: d.activity(m.activity)?,
-                    member_id: m.member_id,
+                let activity = d.activity(m.activity)?;
+                // The account link's own activity marks the link.
+                if activity.kind == ActivityKind::AccountLink {
+                    held::Event::Linked {
+                        link: activity,
+                        member_id: m.member_id,
+                    }
+                } else {
+                    held::Event::Credited {
+                        activity,
+                        member_id: m.member_id,
+                    }
                 }
             }
             _ => return d.unknown(),

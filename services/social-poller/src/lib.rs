@@ -63,7 +63,10 @@ pub const SPEC: Spec = Spec {
 
 /// The service's projections, declared once.
 pub fn projections() -> Projections {
-    Projections::new().with(projections::groups::Groups)
+    Projections::new()
+        .with(projections::groups::Groups)
+        .with(projections::activity::ActivityIndex)
+        .with(projections::settings::GroupSettings)
 }
 
 /// Runs the social poller on the given listeners until `shutdown`.
@@ -82,13 +85,18 @@ pub async fn run(
         &args.vk_base_url,
         &args.vk_api_version,
         Duration::from_secs(args.http_timeout_secs),
-    )?;
-    let groups = Arc::new(Groups::new(
-        Arc::clone(&log),
-        Arc::new(vk),
-        Secrets::new(args.secrets_file.clone()),
-        Arc::clone(&clock),
-    ));
+    )?
+    .with_pacing(args.vk_requests_per_second);
+    let groups = Arc::new(
+        Groups::new(
+            Arc::clone(&log),
+            Arc::new(vk),
+            Secrets::new(args.secrets_file.clone()),
+            Arc::clone(&clock),
+        )
+        .with_activity_index(started.handle(projections::activity::NAME)?)
+        .with_poll_deadline(Duration::from_secs(args.poll_deadline_secs)),
+    );
     let identity = Identity::connect_lazy(&args.identity_url, args.service.service_token()?)?;
     let rewarder = Rewarder::new(Arc::clone(&log), identity, args.credit_unlinked)?;
     runtime.spawn(rewarder.run(runtime.tasks_token()));
@@ -103,7 +111,13 @@ pub async fn run(
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding --callback-addr {addr}"))?;
-        let app = callback::router(Arc::clone(&groups));
+        let app = callback::router(
+            Arc::clone(&groups),
+            callback::settings_from(
+                started.handle(projections::settings::NAME)?,
+                Arc::clone(&log),
+            ),
+        );
         let stop = runtime.tasks_token();
         runtime.spawn(async move {
             let served = axum::serve(listener, app)

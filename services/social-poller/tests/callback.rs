@@ -189,3 +189,107 @@ async fn pushed_events_earn_what_polling_would_and_once() {
     );
     service.stop().await.unwrap();
 }
+
+/// The receiver alone on port 0, over a log where group 42 was never
+/// connected: only the settings lookup knows it.
+async fn receiver_alone(
+    dir: &std::path::Path,
+    concurrent: usize,
+) -> (Receiver, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use social_poller::domain::activity::{GroupKey, Network};
+    use social_poller::domain::group::Settings;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    std::fs::write(
+        dir.join("secrets"),
+        format!("vk-callback {}\n", common::CALLBACK_SECRET),
+    )
+    .unwrap();
+    let log = kit::log::EventLog::open(dir.join("eventlog")).unwrap();
+    let vk = social_poller::connector::vk::Vk::new(
+        "http://127.0.0.1:1/method/",
+        "5.199",
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap();
+    let groups = Arc::new(social_poller::app::groups::Groups::new(
+        log,
+        Arc::new(vk),
+        social_poller::secrets::Secrets::new(Some(dir.join("secrets"))),
+        ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap()).clock(),
+    ));
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&lookups);
+    let settings_of: social_poller::callback::SettingsOf = Arc::new(move |key: GroupKey| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        let known = key.group_id == "42";
+        Box::pin(async move {
+            known.then(|| Settings {
+                key: GroupKey {
+                    network: Network::Vk,
+                    group_id: "42".into(),
+                },
+                credentials_ref: "vk-main".into(),
+                poll_interval_secs: 900,
+                recent_posts: 10,
+                reward_existing: false,
+                callback_secret_ref: Some("vk-callback".into()),
+                callback_confirmation: "abc123".into(),
+            })
+        })
+    });
+    let app = social_poller::callback::router_with(groups, settings_of, concurrent);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}{}",
+        listener.local_addr().unwrap(),
+        social_poller::callback::PATH
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (
+        Receiver {
+            url,
+            http: reqwest::Client::new(),
+        },
+        lookups,
+    )
+}
+
+#[tokio::test]
+async fn the_secret_is_checked_from_the_settings_alone() {
+    let data = tempfile::tempdir().unwrap();
+    let (r, lookups) = receiver_alone(data.path(), 8).await;
+    assert_eq!(
+        r.send(json!({"type": "confirmation", "group_id": 42}))
+            .await,
+        (200, "abc123".into())
+    );
+    let forged = json!({
+        "type": "group_join", "event_id": "e1", "object": {"user_id": 7},
+        "group_id": 42, "secret": "guess"
+    });
+    assert_eq!(r.send(forged).await.0, 403);
+    assert_eq!(
+        r.send(json!({"type": "group_join", "group_id": 43}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(lookups.load(std::sync::atomic::Ordering::Relaxed), 3);
+    // Authenticated, the change reaches the group (never connected in this
+    // log: not applied, and VK is asked to deliver again).
+    let (code, _) = r.push("e2", "group_join", json!({"user_id": 7})).await;
+    assert_eq!(code, 503);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_limit_are_answered_busy() {
+    let data = tempfile::tempdir().unwrap();
+    let (r, lookups) = receiver_alone(data.path(), 0).await;
+    assert_eq!(
+        r.send(json!({"type": "confirmation", "group_id": 42}))
+            .await,
+        (503, "busy".into())
+    );
+    assert_eq!(lookups.load(std::sync::atomic::Ordering::Relaxed), 0);
+}

@@ -25,6 +25,8 @@ fn help_names_every_environment_variable_and_the_default_addresses() {
         config::ENV_VK_BASE_URL,
         config::ENV_VK_VERSION,
         config::ENV_HTTP_TIMEOUT,
+        config::ENV_VK_RPS,
+        config::ENV_POLL_DEADLINE,
         config::ENV_POLL_INTERVAL,
         config::ENV_POLL_JITTER,
         config::ENV_RECENT_POSTS,
@@ -52,7 +54,10 @@ fn bad_settings_name_their_flag() {
         ("--poll-jitter", "0.9"),
         ("--recent-posts", "101"),
         ("--http-timeout-secs", "0"),
+        ("--vk-requests-per-second", "0"),
+        ("--poll-deadline-secs", "10"),
         ("--vk-base-url", "ftp://vk"),
+        ("--vk-base-url", "http://api.vk.com/method/"),
     ] {
         let error = parse(&[flag, value]).unwrap();
         assert!(

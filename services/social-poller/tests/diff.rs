@@ -54,6 +54,8 @@ fn seen(members: &[&str], post: Option<Post<'_>>) -> Observation {
         posts.insert(
             id.to_owned(),
             PostObservation {
+                date: None,
+                complete: true,
                 likes: likes.iter().map(|s| s.to_string()).collect(),
                 comments: comments
                     .iter()
@@ -68,6 +70,7 @@ fn seen(members: &[&str], post: Option<Post<'_>>) -> Observation {
     }
     Observation {
         members: members.iter().map(|s| s.to_string()).collect(),
+        members_complete: true,
         posts,
     }
 }
@@ -75,6 +78,7 @@ fn seen(members: &[&str], post: Option<Post<'_>>) -> Observation {
 fn observe(o: Observation) -> Command {
     Command::Observe {
         observation: o,
+        since: u64::MAX,
         at: at(),
     }
 }
@@ -164,14 +168,14 @@ fn joins_leaves_likes_comments_reposts_and_their_removal_are_detected() {
                 ActivityKind::Unlike,
                 "1".into(),
                 false,
-                Some("vk:42:3".into())
+                Some("vk:g:42:3".into())
             ),
             (ActivityKind::Comment, "3".into(), false, None),
             (
                 ActivityKind::CommentDelete,
                 "1".into(),
                 false,
-                Some("vk:42:4".into())
+                Some("vk:g:42:4".into())
             ),
             (ActivityKind::Repost, "3".into(), false, None),
         ]
@@ -185,7 +189,7 @@ fn joins_leaves_likes_comments_reposts_and_their_removal_are_detected() {
         .collect();
     assert_eq!(
         ids,
-        (5..=11).map(|n| format!("vk:42:{n}")).collect::<Vec<_>>()
+        (5..=11).map(|n| format!("vk:g:42:{n}")).collect::<Vec<_>>()
     );
     let mut all = base.clone();
     all.extend(later);
@@ -200,7 +204,7 @@ fn joins_leaves_likes_comments_reposts_and_their_removal_are_detected() {
             ActivityKind::RepostDelete,
             "3".into(),
             false,
-            Some("vk:42:11".into())
+            Some("vk:g:42:11".into())
         )]
     );
 }
@@ -213,6 +217,7 @@ fn a_diff_larger_than_one_append_is_recorded_in_parts_and_the_last_ends_the_poll
         .collect();
     let everyone = Observation {
         members: members.iter().cloned().collect(),
+        members_complete: true,
         posts: BTreeMap::new(),
     };
     let mut events = connected(false);
@@ -294,6 +299,8 @@ fn observation() -> impl Strategy<Value = Observation> {
     )
         // A comment's or repost's author never changes: derive it from the id.
         .prop_map(|(likes, comments, reposts)| PostObservation {
+            date: None,
+            complete: true,
             likes,
             comments: comments
                 .into_iter()
@@ -304,8 +311,13 @@ fn observation() -> impl Strategy<Value = Observation> {
                 .map(|r| (r.clone(), author(&r)))
                 .collect(),
         });
-    (users, prop::collection::btree_map("[1-3]", post, 0..3))
-        .prop_map(|(members, posts)| Observation { members, posts })
+    (users, prop::collection::btree_map("[1-3]", post, 0..3)).prop_map(|(members, posts)| {
+        Observation {
+            members,
+            members_complete: true,
+            posts,
+        }
+    })
 }
 
 proptest! {

@@ -15,7 +15,7 @@ fn at(month: u32, day: u32) -> DateTime<Utc> {
 
 fn activity(seq: u64, kind: ActivityKind, when: DateTime<Utc>, reverses: Option<u64>) -> Activity {
     Activity {
-        id: format!("vk:42:{seq}"),
+        id: format!("vk:g:42:{seq}"),
         group: GroupKey {
             network: Network::Vk,
             group_id: "42".into(),
@@ -25,7 +25,7 @@ fn activity(seq: u64, kind: ActivityKind, when: DateTime<Utc>, reverses: Option<
         post_id: "7".into(),
         object_id: String::new(),
         detected_at: when,
-        reverses: reverses.map(|r| format!("vk:42:{r}")),
+        reverses: reverses.map(|r| format!("vk:g:42:{r}")),
         baseline: false,
     }
 }
@@ -126,7 +126,7 @@ fn a_reward_id_is_the_promotion_and_the_activity() {
     let Some(Event::Rewarded(p)) = events.iter().find(|e| matches!(e, Event::Rewarded(_))) else {
         panic!("no reward: {events:?}")
     };
-    assert_eq!(p.id, "likes:vk:42:9");
+    assert_eq!(p.id, "likes:vk:g:42:9");
     assert_eq!(p.member_id, "m-1");
     assert_eq!(p.reason, "likes promotion");
 }
@@ -168,7 +168,55 @@ fn leaving_the_group_and_deleting_a_repost_take_back_what_they_earned() {
         ],
         &all,
     );
-    assert_eq!(moved, ["+10", "+3", "-3", "-2", "-10"]);
+    // The unlike takes back a like that earned nothing: no fine.
+    assert_eq!(moved, ["+10", "+3", "-3", "-10"]);
+}
+
+#[test]
+fn penalties_never_take_more_than_the_reversed_activity_earned() {
+    let like = Promotion {
+        tiers: vec![Tier {
+            from_count: 1,
+            amount: Decimal::from(3),
+        }],
+        ..promotion("like", &[ActivityKind::Like], Action::Accrue)
+    };
+    let join = Promotion {
+        tiers: vec![Tier {
+            from_count: 1,
+            amount: Decimal::from(10),
+        }],
+        ..promotion("join", &[ActivityKind::GroupJoin], Action::Accrue)
+    };
+    let fine = Promotion {
+        amount: Some(Decimal::from(5)),
+        ..promotion(
+            "fine",
+            &[ActivityKind::Unlike, ActivityKind::GroupLeave],
+            Action::Withdraw,
+        )
+    };
+    let back = promotion("take-back", &[ActivityKind::GroupLeave], Action::Withdraw);
+    let fine_again = Promotion {
+        id: "fine-again".into(),
+        ..fine.clone()
+    };
+    let all = [like, join, fine, back, fine_again];
+    let (_, moved) = run(
+        vec![
+            activity(1, ActivityKind::Like, at(11, 2), None),
+            // A fixed fine of 5 on an unlike of a like that earned 3: 3.
+            activity(2, ActivityKind::Unlike, at(11, 3), Some(1)),
+            activity(3, ActivityKind::GroupJoin, at(11, 3), None),
+            // Three penalties on a leave of a join that earned 10: 5, the
+            // remaining 5, then nothing.
+            activity(4, ActivityKind::GroupLeave, at(11, 4), Some(3)),
+            // A leave reversing nothing earned: nothing.
+            activity(5, ActivityKind::GroupLeave, at(11, 4), None),
+        ],
+        &all,
+    );
+    assert_eq!(moved, ["+3", "-3", "+10", "-5", "-5"]);
 }
 
 #[test]

@@ -18,6 +18,10 @@ use tests_e2e::harness::stream;
 use common::points::{balances, expect, points};
 use common::vk::{FakeVk, Post};
 
+/// When the posts added after the first poll were published (2026-11-30
+/// 12:00 UTC, after it): their activity is new.
+const PUBLISHED: i64 = 1_796_040_000;
+
 #[tokio::test]
 async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months() {
     let nats = NatsServer::start().await.unwrap();
@@ -103,6 +107,7 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
             0,
             Post {
                 id: 2,
+                date: PUBLISHED,
                 likes: vec![1001],
                 comments: vec![(9, 1001)],
                 ..Default::default()
@@ -143,7 +148,7 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
     assert_eq!(balances(&seen), expect(&[("m-a", "19"), ("m-b", "15")]));
     assert!(
         seen.iter()
-            .any(|(m, _, id)| m == "m-a" && id.starts_with("likes:vk:42:"))
+            .any(|(m, _, id)| m == "m-a" && id.starts_with("likes:vk:g:42:"))
     );
 
     // A restart: the same group again detects nothing and pays nothing.
@@ -161,6 +166,7 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
             0,
             Post {
                 id: 3,
+                date: PUBLISHED,
                 likes: vec![1001],
                 ..Default::default()
             },
@@ -177,6 +183,7 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
             0,
             Post {
                 id: 4,
+                date: PUBLISHED,
                 likes: vec![1001],
                 ..Default::default()
             },
@@ -252,4 +259,59 @@ async fn activity_becomes_points_for_the_ledger_once_across_restarts_and_months(
         assert!(!String::from_utf8_lossy(&m.payload).contains(common::TOKEN));
     }
     service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_member_id_the_ledger_refuses_is_skipped_and_the_rest_still_earns() {
+    let vk = FakeVk::start(common::TOKEN).await;
+    let (identity, links) = common::identity::start().await;
+    // Identity answers ids the ledger refuses for 1 and 11 (a control
+    // character, a slash), handled before 2: they must not stop 2 from
+    // earning.
+    links.link("1", "bad\u{7}member");
+    links.link("11", "a/b");
+    links.link("2", "m-2");
+    let data = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap());
+    let service = common::start(data.path(), &vk.url, &identity, None, &clock).await;
+    let mut c = common::client(&service);
+    use pb::ActivityKind as K;
+    common::configure(
+        &mut c,
+        common::accrue("join", &[K::GroupJoin], &[(1, "10")], ""),
+    )
+    .await;
+    common::connect(&mut c, 5).await;
+    assert_eq!(common::poll(&mut c).await.detected, 0);
+    vk.set(|g| g.members = vec![1, 11, 2]);
+    assert_eq!(common::poll(&mut c).await.detected, 3);
+    let counted = tests_e2e::harness::eventually(
+        std::time::Duration::from_secs(20),
+        "m-2's join counted",
+        || {
+            let mut c = c.clone();
+            async move {
+                let counters = c
+                    .get_counters(pb::GetCountersRequest {
+                        member_id: "m-2".into(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .counters;
+                (!counters.is_empty()).then_some(counters)
+            }
+        },
+    )
+    .await;
+    assert_eq!(counted[0].count, 1);
+    assert_eq!(counted[0].granted.as_ref().unwrap().amount, "10");
+    service.stop().await.unwrap();
+    // Both refused ids were dead-lettered, with their reason.
+    let log = kit::log::EventLog::open(data.path().join("eventlog")).unwrap();
+    let dead = log
+        .db()
+        .open_tree(social_poller::app::rewarder::DEAD_LETTERS)
+        .unwrap();
+    assert_eq!(dead.len(), 2);
 }

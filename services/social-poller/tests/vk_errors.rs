@@ -26,9 +26,13 @@ async fn a_rate_limit_backs_off_and_an_auth_error_disables_the_group_with_its_re
     let mut c = common::client(&service);
     common::connect(&mut c, 10).await;
 
+    // A 6 is retried within the poll (after 1 s, then 2 s): three in a row
+    // end it.
     vk.set(|g| {
-        g.errors
-            .push_back((6, "Too many requests per second".into()))
+        for _ in 0..3 {
+            g.errors
+                .push_back((6, "Too many requests per second".into()));
+        }
     });
     let limited = common::poll(&mut c).await;
     assert_eq!(limited.outcome(), pb::PollOutcome::RateLimited);
@@ -38,13 +42,39 @@ async fn a_rate_limit_backs_off_and_an_auth_error_disables_the_group_with_its_re
     assert_eq!(g.last_error, "VK error 6: Too many requests per second");
     assert_eq!(g.polls, 0);
 
+    // A single 9 (flood control) is retried within the poll: it succeeds.
+    vk.set(|g| g.errors.push_back((9, "Flood control".into())));
     let polled = common::poll(&mut c).await;
     assert_eq!(polled.outcome(), pb::PollOutcome::Polled, "{polled:?}");
     assert_eq!(polled.detected, 12_000);
-    // 12 000 members in pages of at most 1000 (the rate-limited call first).
-    assert_eq!(vk.calls("groups.getMembers"), 1 + 12);
+    // 12 000 members in pages of at most 1000 (after the 3 rate-limited
+    // calls and the one retried).
+    assert_eq!(vk.calls("groups.getMembers"), 3 + 1 + 12);
     let g = common::group(&mut c).await;
     assert_eq!((g.polls, g.members, g.last_error.as_str()), (1, 12_000, ""));
+    // A page from the middle of the group's activity.
+    let page = c
+        .list_activity(pb::ListActivityRequest {
+            network: pb::Network::Vk as i32,
+            group_id: "42".into(),
+            after_sequence: 11_990,
+            page_size: 5,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = page
+        .activity
+        .iter()
+        .map(|a| a.activity_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        (11_991..=11_995)
+            .map(|n| format!("vk:g:42:{n}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(page.last_sequence, 11_995);
 
     vk.set(|g| {
         g.errors.push_back((
@@ -111,4 +141,50 @@ async fn the_token_is_sent_only_in_the_form_and_a_wrong_token_disables_with_vks_
         assert!(!String::from_utf8_lossy(&e.payload).contains("another-token"));
         assert!(!String::from_utf8_lossy(&e.payload).contains(common::TOKEN));
     }
+}
+
+#[tokio::test]
+async fn a_post_vk_will_not_show_is_skipped_and_the_group_stays_enabled() {
+    let vk = FakeVk::start(common::TOKEN).await;
+    vk.set(|g| {
+        g.members = vec![1, 2];
+        g.posts = vec![common::vk::Post {
+            id: 7,
+            likes: vec![1, 2],
+            ..Default::default()
+        }];
+    });
+    let (identity, _) = common::identity::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
+    let service = common::start(data.path(), &vk.url, &identity, None, &clock).await;
+    let mut c = common::client(&service);
+    common::connect(&mut c, 10).await;
+    assert_eq!(common::poll(&mut c).await.detected, 4);
+
+    // Post 7's comments are refused (15) and its likes are gone: the post is
+    // skipped — no unlikes —, the new member is seen, the group stays
+    // enabled.
+    vk.set(|g| {
+        g.members.push(3);
+        g.posts[0].likes.clear();
+        g.failing
+            .insert("wall.getComments".into(), (15, "Access denied".into()));
+    });
+    let polled = common::poll(&mut c).await;
+    assert_eq!(polled.outcome(), pb::PollOutcome::Polled, "{polled:?}");
+    assert_eq!(polled.detected, 1);
+    let g = common::group(&mut c).await;
+    assert_eq!(g.state(), pb::GroupState::Active);
+
+    // At group level the same code disables the group.
+    vk.set(|g| {
+        g.failing
+            .insert("groups.getMembers".into(), (15, "Access denied".into()));
+    });
+    assert_eq!(
+        common::poll(&mut c).await.outcome(),
+        pb::PollOutcome::Disabled
+    );
+    service.stop().await.unwrap();
 }

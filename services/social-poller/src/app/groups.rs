@@ -4,17 +4,27 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kit::aggregate::Idempotency;
 use kit::aggregate::Repository;
 use kit::clock::Clock;
 use kit::log::{EventLog, Metadata, RecordedEvent, request_hash};
+use kit::projection::ProjectionHandle;
 
 use crate::connector::{Connector, ConnectorError};
 use crate::domain::activity::{Activity, GroupKey};
 use crate::domain::group::{Change, Command, Event, Group, Settings};
 use crate::error::ApiError;
 use crate::secrets::Secrets;
+
+/// Longest a poll may read its network unless configured
+/// ([`Groups::with_poll_deadline`]); past it the poll fails (and is
+/// retried), so no group holds its slot forever.
+pub const MAX_POLL: Duration = Duration::from_secs(30 * 60);
+
+/// Longest `ListActivity` waits for the activity index to catch up.
+pub const INDEX_WAIT: Duration = Duration::from_secs(2);
 
 /// What a poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +33,8 @@ pub enum PollOutcome {
     Polled(u32),
     /// The network asked to slow down.
     RateLimited(String),
+    /// The network's daily limit is spent: retried the next day.
+    DailyLimit(String),
     /// The network refused the credentials: the group is disabled.
     Disabled(String),
     /// Unreachable, nonsense, or no token: retried later.
@@ -45,6 +57,10 @@ pub struct Groups {
     secrets: Secrets,
     clock: Clock,
     last_errors: Mutex<HashMap<GroupKey, String>>,
+    /// One poll per group at a time (scheduled or `PollNow`).
+    polling: Mutex<HashMap<GroupKey, Arc<tokio::sync::Mutex<()>>>>,
+    activity_index: Option<ProjectionHandle>,
+    poll_deadline: Duration,
 }
 
 impl Groups {
@@ -61,7 +77,22 @@ impl Groups {
             secrets,
             clock,
             last_errors: Mutex::default(),
+            polling: Mutex::default(),
+            activity_index: None,
+            poll_deadline: MAX_POLL,
         }
+    }
+
+    /// Polls read their network for at most `deadline`.
+    pub fn with_poll_deadline(mut self, deadline: Duration) -> Self {
+        self.poll_deadline = deadline;
+        self
+    }
+
+    /// Answers [`Groups::activity`] from the `activity` projection.
+    pub fn with_activity_index(mut self, index: ProjectionHandle) -> Self {
+        self.activity_index = Some(index);
+        self
     }
 
     /// Connects or reconfigures a group (re-enabling a disabled one).
@@ -109,8 +140,19 @@ impl Groups {
         }
     }
 
-    /// Polls a group now.
+    /// The lock of a group's polls; locks no poll holds are dropped, so
+    /// the map holds at most the polls in flight plus one.
+    fn poll_lock(&self, key: &GroupKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        Arc::clone(locks.entry(key.clone()).or_default())
+    }
+
+    /// Polls a group now; waits for a poll of the same group in flight to
+    /// end first, so two polls never diff the same snapshot.
     pub async fn poll(&self, key: &GroupKey) -> Result<PollOutcome, ApiError> {
+        let lock = self.poll_lock(key);
+        let _polling = lock.lock().await;
         let view = self.get(key)?;
         let Some(settings) = view.group.settings else {
             return Err(ApiError::GroupNotFound(key.to_string()));
@@ -125,12 +167,21 @@ impl Groups {
                 return Ok(PollOutcome::Failed(e));
             }
         };
-        let observed = self.connector.observe(&settings, &token).await;
+        let deadline = self.poll_deadline;
+        let observed = tokio::time::timeout(deadline, self.connector.observe(&settings, &token))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConnectorError::Failed(format!(
+                    "the poll took longer than {} s",
+                    deadline.as_secs()
+                )))
+            });
         let stream = key.stream();
         match observed {
             Ok(observation) => {
                 let command = Command::Observe {
                     observation,
+                    since: view.group.sequence,
                     at: (self.clock)(),
                 };
                 // A large diff is recorded in parts (see
@@ -178,6 +229,11 @@ impl Groups {
                 tracing::info!(group = %key, %reason, "rate limited: backing off");
                 self.remember_error(key, &reason);
                 Ok(PollOutcome::RateLimited(reason))
+            }
+            Err(ConnectorError::DailyLimit(reason)) => {
+                tracing::warn!(group = %key, %reason, "daily limit reached: next poll tomorrow");
+                self.remember_error(key, &reason);
+                Ok(PollOutcome::DailyLimit(reason))
             }
             Err(ConnectorError::Failed(reason)) => {
                 tracing::warn!(group = %key, %reason, "poll failed: retried later");
@@ -227,26 +283,29 @@ impl Groups {
     }
 
     /// A group's activity after sequence `after`, at most `max`, oldest
-    /// first.
-    pub fn activity(
+    /// first: one page of the `activity` index (caught up with what was
+    /// appended before the call, or after [`INDEX_WAIT`]).
+    pub async fn activity(
         &self,
         key: &GroupKey,
         after: u64,
         max: usize,
     ) -> Result<Vec<Activity>, ApiError> {
         self.get(key)?;
-        let mut out = Vec::new();
-        for e in self.repo.log().read_stream(&key.stream(), 0)? {
-            if let Some(a) = activity_of(&e)?
-                && a.sequence() > after
-            {
-                out.push(a);
-                if out.len() >= max {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        let Some(index) = &self.activity_index else {
+            return Err(ApiError::Unexpected(anyhow::anyhow!(
+                "the activity index is not running"
+            )));
+        };
+        let log = self.repo.log();
+        index.wait_for(log.head(), INDEX_WAIT).await;
+        Ok(crate::projections::activity::page(
+            index.tree(),
+            log,
+            &key.stream(),
+            after,
+            max,
+        )?)
     }
 }
 

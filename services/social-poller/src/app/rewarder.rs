@@ -25,6 +25,11 @@ use crate::upstream::Identity;
 
 /// Tree holding the checkpoint.
 const TREE: &str = "social-rewarder";
+/// Tree of the events the rewarder could never handle (position → why):
+/// undecodable, or naming a member id the ledger refuses.
+pub const DEAD_LETTERS: &str = "social-rewarder-dead-letters";
+/// Longest member id the ledger accepts.
+pub const MAX_MEMBER_ID: usize = 128;
 const CHECKPOINT: &[u8] = b"checkpoint";
 /// Events read at once.
 const BATCH: usize = 256;
@@ -45,6 +50,15 @@ pub struct Rewarder {
     identity: Identity,
     credit_unlinked: bool,
     tree: sled::Tree,
+    dead: sled::Tree,
+}
+
+/// Whether the ledger takes `id` as a member id (its id rule: present, at
+/// most 128 bytes, printable, no `/`).
+pub fn ledger_member_id(id: &str) -> bool {
+    !id.trim().is_empty()
+        && id.len() <= MAX_MEMBER_ID
+        && !id.chars().any(|c| c.is_control() || c == '/')
 }
 
 impl Rewarder {
@@ -55,7 +69,9 @@ impl Rewarder {
         credit_unlinked: bool,
     ) -> anyhow::Result<Self> {
         let tree = log.db().open_tree(TREE)?;
+        let dead = log.db().open_tree(DEAD_LETTERS)?;
         Ok(Self {
+            dead,
             members: Repository::new(Arc::clone(&log)),
             held: Repository::new(Arc::clone(&log)),
             catalog: Repository::new(Arc::clone(&log)),
@@ -73,6 +89,26 @@ impl Rewarder {
             .get(CHECKPOINT)?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map_or(0, u64::from_be_bytes))
+    }
+
+    /// How many events were dead-lettered.
+    pub fn dead_letters(&self) -> usize {
+        self.dead.len()
+    }
+
+    /// Skips an event the rewarder can never handle: logged, and kept in
+    /// [`DEAD_LETTERS`] for an operator.
+    fn dead_letter(&self, e: &RecordedEvent, reason: &str) -> anyhow::Result<()> {
+        let reason: String = reason.chars().take(300).collect();
+        tracing::error!(
+            position = e.position,
+            event_type = %e.event_type,
+            %reason,
+            "rewarder: event skipped (dead letter)"
+        );
+        self.dead
+            .insert(e.position.to_be_bytes(), reason.as_bytes())?;
+        Ok(())
     }
 
     fn save(&self, position: u64) -> anyhow::Result<()> {
@@ -132,17 +168,25 @@ impl Rewarder {
 
     async fn handle(&self, e: &RecordedEvent) -> anyhow::Result<()> {
         if e.event_type == types::ACTIVITY_CREDITED {
-            if let held::Event::Credited {
-                activity,
-                member_id,
-            } = held::Event::decode(&e.event_type, &e.payload)?
-            {
-                self.apply(&member_id, &activity).await?;
+            match held::Event::decode(&e.event_type, &e.payload) {
+                Ok(held::Event::Credited {
+                    activity,
+                    member_id,
+                }) => {
+                    if !ledger_member_id(&member_id) {
+                        return self.dead_letter(e, "a member id the ledger refuses");
+                    }
+                    self.apply(&member_id, &activity).await?;
+                }
+                Ok(_) => {}
+                Err(d) => return self.dead_letter(e, &d.to_string()),
             }
             return Ok(());
         }
-        let Some(activity) = activity_of(e).map_err(anyhow_of)? else {
-            return Ok(());
+        let activity = match activity_of(e) {
+            Ok(Some(a)) => a,
+            Ok(None) => return Ok(()),
+            Err(d) => return self.dead_letter(e, &d.to_string()),
         };
         if activity.baseline || !self.promotions()?.iter().any(|p| p.matches(&activity)) {
             return Ok(());
@@ -152,6 +196,9 @@ impl Rewarder {
             .member_of(activity.group.network, &activity.user)
             .await?
         {
+            Some(member) if !ledger_member_id(&member) => {
+                self.dead_letter(e, "identity named a member id the ledger refuses")
+            }
             Some(member) => self.apply(&member, &activity).await,
             None if self.credit_unlinked => {
                 self.held

@@ -3,22 +3,28 @@
 //! after a rate limit or a failure. Time comes from tokio's clock, so tests
 //! pause and advance it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use kit::clock::Clock;
 use kit::projection::ProjectionHandle;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::groups::{Groups, PollOutcome};
 use crate::domain::activity::GroupKey;
 use crate::domain::schedule::{Ended, next_pause};
+use crate::error::ApiError;
 
 /// How often the list of groups is re-read when nothing else happens.
 const REFRESH: Duration = Duration::from_secs(60);
+
+/// Most groups polled at once.
+pub const MAX_CONCURRENT_POLLS: usize = 4;
 
 /// The streams of every connected group (the `groups` projection's rows).
 pub type GroupList = Box<dyn Fn() -> Vec<String> + Send + Sync>;
@@ -91,9 +97,14 @@ impl Scheduler {
         rand::random::<f64>() * 2.0 - 1.0
     }
 
-    /// Polls until `shutdown`.
+    /// Polls until `shutdown`: due groups concurrently, at most
+    /// [`MAX_CONCURRENT_POLLS`] at once and each group once at a time, so
+    /// a slow group delays no other (and a poll has a deadline, see
+    /// `--poll-deadline-secs`).
     pub async fn run(self, shutdown: CancellationToken) {
         let mut due: BTreeMap<GroupKey, Due> = BTreeMap::new();
+        let mut running: JoinSet<(GroupKey, Result<PollOutcome, ApiError>)> = JoinSet::new();
+        let mut in_flight: BTreeSet<GroupKey> = BTreeSet::new();
         loop {
             let now = Instant::now();
             let active = self.active();
@@ -112,40 +123,95 @@ impl Scheduler {
                     d.at = d.at.min(now + interval);
                 }
             }
+            // Start every due group not being polled, up to the limit,
+            // the longest overdue first.
+            let mut ready: Vec<(Instant, GroupKey)> = due
+                .iter()
+                .filter(|(k, d)| d.at <= now && !in_flight.contains(*k))
+                .map(|(k, d)| (d.at, k.clone()))
+                .collect();
+            ready.sort();
+            for (_, key) in ready {
+                if in_flight.len() >= MAX_CONCURRENT_POLLS {
+                    break;
+                }
+                in_flight.insert(key.clone());
+                let groups = Arc::clone(&self.groups);
+                running.spawn(async move {
+                    // A panicking poll is a failed poll: its group stays
+                    // scheduled.
+                    let outcome = std::panic::AssertUnwindSafe(groups.poll(&key))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ApiError::Unexpected(anyhow::anyhow!("the poll panicked")))
+                        });
+                    (key, outcome)
+                });
+            }
             let next = due
                 .iter()
-                .min_by_key(|(_, d)| d.at)
-                .map(|(k, d)| (k.clone(), d.at));
-            let until = next
-                .as_ref()
-                .map_or(now + REFRESH, |(_, at)| (*at).min(now + REFRESH));
+                .filter(|(k, _)| !in_flight.contains(*k))
+                .map(|(_, d)| d.at)
+                .min();
+            let until = next.map_or(now + REFRESH, |at| at.min(now + REFRESH));
+            // With every slot taken, only a finished poll frees one; while
+            // polls run and nothing else is due, their end (or a wake) is
+            // what comes next.
+            let sleep =
+                in_flight.len() < MAX_CONCURRENT_POLLS && (next.is_some() || in_flight.is_empty());
             tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = self.wake.notified() => continue,
-                _ = tokio::time::sleep_until(until) => {}
-            }
-            let Some((key, at)) = next else { continue };
-            if Instant::now() < at {
-                continue;
-            }
-            let outcome = self.groups.poll(&key).await;
-            if let Some(d) = due.get_mut(&key) {
-                let ended = match &outcome {
-                    Ok(PollOutcome::Polled(_)) => {
-                        d.failures = 0;
-                        Ended::Polled
-                    }
-                    Ok(_) | Err(_) => {
-                        d.failures += 1;
-                        Ended::Retry(d.failures)
-                    }
-                };
-                if let Err(e) = &outcome {
-                    tracing::warn!(group = %key, error = %e, "scheduled poll failed");
+                _ = shutdown.cancelled() => {
+                    running.shutdown().await;
+                    return;
                 }
-                d.at = Instant::now()
-                    + next_pause(d.interval, self.jitter, Self::random_jitter(), ended);
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep_until(until), if sleep => {}
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    // Polls are only aborted at shutdown.
+                    let Ok((key, outcome)) = joined else { continue };
+                    in_flight.remove(&key);
+                    self.finished(&mut due, &key, &outcome);
+                }
             }
         }
+    }
+
+    fn finished(
+        &self,
+        due: &mut BTreeMap<GroupKey, Due>,
+        key: &GroupKey,
+        outcome: &Result<PollOutcome, ApiError>,
+    ) {
+        let Some(d) = due.get_mut(key) else { return };
+        if let Ok(PollOutcome::DailyLimit(_)) = outcome {
+            // Spent for today: the next UTC day.
+            let now = (self.clock)();
+            let tomorrow = now
+                .date_naive()
+                .succ_opt()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            let wait = tomorrow
+                .and_then(|t| (t - now).to_std().ok())
+                .unwrap_or(d.interval);
+            d.failures += 1;
+            d.at = Instant::now() + wait;
+            return;
+        }
+        let ended = match outcome {
+            Ok(PollOutcome::Polled(_)) => {
+                d.failures = 0;
+                Ended::Polled
+            }
+            Ok(_) | Err(_) => {
+                d.failures += 1;
+                Ended::Retry(d.failures)
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(group = %key, error = %e, "scheduled poll failed");
+        }
+        d.at = Instant::now() + next_pause(d.interval, self.jitter, Self::random_jitter(), ended);
     }
 }

@@ -2,6 +2,7 @@
 //! what a group looks like now, as an [`Observation`].
 
 pub mod ok;
+pub mod pace;
 pub mod vk;
 
 use futures::future::BoxFuture;
@@ -12,9 +13,13 @@ use crate::secrets::Secret;
 /// Why a poll failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectorError {
-    /// The network asks to slow down (VK 6, 9, 29): retry later.
+    /// The network asks to slow down (VK 6, 9 after the poll's own
+    /// retries): retry later.
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// The method's daily limit is spent (VK 29): retry the next day.
+    #[error("daily limit reached: {0}")]
+    DailyLimit(String),
     /// The network refused the credentials or the access (VK 5, 15, 203):
     /// the group is disabled until connected again.
     #[error("refused: {0}")]
@@ -29,6 +34,7 @@ impl ConnectorError {
     pub fn reason(&self) -> &str {
         match self {
             ConnectorError::RateLimited(r)
+            | ConnectorError::DailyLimit(r)
             | ConnectorError::Refused(r)
             | ConnectorError::Failed(r) => r,
         }

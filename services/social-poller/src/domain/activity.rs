@@ -7,6 +7,38 @@ pub const MAX_REF: usize = 32;
 /// Longest external user id, post id or object id a network may report.
 pub const MAX_EXTERNAL_ID: usize = 64;
 
+/// Longest activity id: `<network>:l:<user>` with the longest user, or
+/// `<network>:g:<group_id>:<sequence>` with the longest group and
+/// sequence; with a promotion id and `:` in front, a reward id stays within
+/// the ledger's 128 bytes (see [`reward_id_fits`]).
+pub const MAX_ACTIVITY_ID: usize = {
+    let link = 2 + 3 + MAX_EXTERNAL_ID;
+    let group = 2 + 3 + MAX_REF + 1 + 20;
+    if link > group { link } else { group }
+};
+
+/// The ledger's longest id.
+pub const LEDGER_MAX_ID: usize = 128;
+
+/// Whether `<promotion>:<activity>` fits the ledger's id rule for the
+/// longest promotion id and activity id.
+pub const fn reward_id_fits() -> bool {
+    MAX_REF + 1 + MAX_ACTIVITY_ID <= LEDGER_MAX_ID
+}
+
+const _: () = assert!(reward_id_fits());
+
+/// The id of a group's activity: `<network>:g:<group_id>:<sequence>` (its
+/// own namespace: no group id can make it another group's or a link's).
+pub fn group_activity_id(key: &GroupKey, sequence: u64) -> String {
+    format!("{}:g:{}:{sequence}", key.network.name(), key.group_id)
+}
+
+/// The id of an account link's activity: `<network>:l:<user>`.
+pub fn link_activity_id(network: Network, user: &str) -> String {
+    format!("{}:l:{user}", network.name())
+}
+
 /// A social network the poller speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Network {
@@ -115,6 +147,22 @@ pub fn check_ref(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a group id: a reference ([`check_ref`]) that is a positive
+/// number (the group's id) or a screen name (not a number).
+pub fn check_group_id(value: &str) -> Result<(), String> {
+    check_ref(value)?;
+    let numeric = value.trim_start_matches('-');
+    if value.starts_with('-')
+        || (numeric.bytes().all(|b| b.is_ascii_digit()) && !numeric.is_empty())
+    {
+        match value.parse::<i64>() {
+            Ok(id) if id > 0 => {}
+            _ => return Err("must be a positive number or a screen name".into()),
+        }
+    }
+    Ok(())
+}
+
 /// A group of the program in a network.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupKey {
@@ -148,7 +196,8 @@ impl std::fmt::Display for GroupKey {
 /// One piece of detected activity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activity {
-    /// `<network>:<group_id>:<sequence>`: unique, stable across restarts.
+    /// [`group_activity_id`] or [`link_activity_id`]: unique, stable across
+    /// restarts, at most [`MAX_ACTIVITY_ID`] bytes.
     pub id: String,
     /// Where.
     pub group: GroupKey,
@@ -190,5 +239,49 @@ mod tests {
         assert!(check_ref(&"a".repeat(MAX_REF + 1)).is_err());
         assert!(check_ref("a/b").is_err());
         assert!(check_ref("я").is_err());
+    }
+
+    #[test]
+    fn group_ids_are_positive_numbers_or_screen_names() {
+        for ok in ["42", "club_shop", "a-b", "9223372036854775807"] {
+            assert_eq!(check_group_id(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "-42",
+            "-9223372036854775808",
+            "0",
+            "9223372036854775808",
+            "-abc",
+            "",
+        ] {
+            assert!(check_group_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn group_and_link_ids_live_apart_and_fit_the_ledger() {
+        let link_group = GroupKey {
+            network: Network::Vk,
+            group_id: "link".into(),
+        };
+        assert_eq!(group_activity_id(&link_group, 5), "vk:g:link:5");
+        assert_eq!(link_activity_id(Network::Vk, "5"), "vk:l:5");
+        assert_ne!(
+            group_activity_id(&link_group, 5),
+            link_activity_id(Network::Vk, "link:5")
+        );
+        let longest_group = GroupKey {
+            network: Network::Vk,
+            group_id: "g".repeat(MAX_REF),
+        };
+        let ids = [
+            group_activity_id(&longest_group, u64::MAX),
+            link_activity_id(Network::Vk, &"9".repeat(MAX_EXTERNAL_ID)),
+        ];
+        for id in ids {
+            assert!(id.len() <= MAX_ACTIVITY_ID, "{id}");
+            let reward = format!("{}:{id}", "p".repeat(MAX_REF));
+            assert!(reward.len() <= LEDGER_MAX_ID && !reward.contains('/'));
+        }
     }
 }

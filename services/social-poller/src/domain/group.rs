@@ -6,6 +6,7 @@
 //! from the log without counting anything twice.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use kit::aggregate::Aggregate;
@@ -98,6 +99,11 @@ pub enum Change {
 /// What one post looks like now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PostObservation {
+    /// When it was published, if the network said.
+    pub date: Option<DateTime<Utc>>,
+    /// Whether its likes, comments and reposts were read to the end; an
+    /// incomplete post (cut at a limit) detects no removals.
+    pub complete: bool,
     /// Users who like it.
     pub likes: BTreeSet<String>,
     /// Comments: comment id → author.
@@ -111,6 +117,9 @@ pub struct PostObservation {
 pub struct Observation {
     /// Every member of the group.
     pub members: BTreeSet<String>,
+    /// Whether `members` is the whole listing (as many as the network
+    /// counts); else the poll detects no leaves.
+    pub members_complete: bool,
     /// The recent posts by id (others keep their snapshot).
     pub posts: BTreeMap<String, PostObservation>,
 }
@@ -129,6 +138,9 @@ pub enum Command {
     Observe {
         /// What the poll saw.
         observation: Observation,
+        /// The group's activity sequence when the poll began: later
+        /// activity (pushed meanwhile) is never removed by this poll.
+        since: u64,
         /// When.
         at: DateTime<Utc>,
     },
@@ -209,6 +221,10 @@ pub struct Group {
     pub polls: u64,
     /// When the last poll completed.
     pub last_polled_at: Option<DateTime<Utc>>,
+    /// When the first poll completed.
+    pub first_polled_at: Option<DateTime<Utc>>,
+    /// Posts some poll read.
+    pub posts: BTreeSet<String>,
     /// Activity events so far (the last activity's sequence).
     pub sequence: u64,
     /// Members: user → the activity that saw them join.
@@ -219,6 +235,9 @@ pub struct Group {
     pub comments: BTreeMap<(String, String), (String, String)>,
     /// Reposts: (post, repost) → (user, activity).
     pub reposts: BTreeMap<(String, String), (String, String)>,
+    /// Removals since the last poll: (removal kind, post, user or object)
+    /// → sequence; a poll that began before one does not add it back.
+    pub removed: BTreeMap<(ActivityKind, String, String), u64>,
 }
 
 /// Builds activity with consecutive ids.
@@ -238,10 +257,10 @@ impl Detector<'_> {
         post: &str,
         object: &str,
         reverses: Option<&String>,
-    ) {
+    ) -> ControlFlow<()> {
         self.sequence += 1;
         let activity = Activity {
-            id: format!("{}:{}", self.key, self.sequence),
+            id: super::activity::group_activity_id(self.key, self.sequence),
             group: self.key.clone(),
             kind,
             user: user.to_owned(),
@@ -256,14 +275,37 @@ impl Detector<'_> {
         } else {
             Event::Detected(activity)
         });
+        // One past the part's limit says there is more: stop generating.
+        if self.events.len() > MAX_ACTIVITY_PER_APPEND {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
+}
+
+/// The sequence at the end of an activity id.
+fn sequence_of(activity: &str) -> u64 {
+    activity
+        .rsplit(':')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Group {
     /// The activity events that turn the snapshot into `seen` (plus the
     /// poll's own event); at most [`MAX_ACTIVITY_PER_APPEND`] of them, and
     /// then without the poll's event: observe the same again for the rest.
-    pub fn diff(&self, settings: &Settings, seen: &Observation, at: DateTime<Utc>) -> Vec<Event> {
+    /// Removals only of what the poll could see whole (complete listings)
+    /// and of activity recorded before the poll began (`since`).
+    pub fn diff(
+        &self,
+        settings: &Settings,
+        seen: &Observation,
+        since: u64,
+        at: DateTime<Utc>,
+    ) -> Vec<Event> {
         let key = &settings.key;
         let mut d = Detector {
             key,
@@ -272,58 +314,12 @@ impl Group {
             sequence: self.sequence,
             events: Vec::new(),
         };
-        for user in seen
-            .members
-            .iter()
-            .filter(|u| !self.members.contains_key(*u))
-        {
-            d.push(ActivityKind::GroupJoin, user, "", "", None);
-        }
-        for (user, joined) in self
-            .members
-            .iter()
-            .filter(|(u, _)| !seen.members.contains(*u))
-        {
-            d.push(ActivityKind::GroupLeave, user, "", "", Some(joined));
-        }
-        for (post, now) in &seen.posts {
-            let known = |(p, _): &(String, String)| p == post;
-            for user in &now.likes {
-                if !self.likes.contains_key(&(post.clone(), user.clone())) {
-                    d.push(ActivityKind::Like, user, post, "", None);
-                }
-            }
-            for ((_, user), liked) in self.likes.iter().filter(|(k, _)| known(k)) {
-                if !now.likes.contains(user) {
-                    d.push(ActivityKind::Unlike, user, post, "", Some(liked));
-                }
-            }
-            for (comment, user) in &now.comments {
-                if !self.comments.contains_key(&(post.clone(), comment.clone())) {
-                    d.push(ActivityKind::Comment, user, post, comment, None);
-                }
-            }
-            for ((_, comment), (user, made)) in self.comments.iter().filter(|(k, _)| known(k)) {
-                if !now.comments.contains_key(comment) {
-                    d.push(ActivityKind::CommentDelete, user, post, comment, Some(made));
-                }
-            }
-            for (repost, user) in &now.reposts {
-                if !self.reposts.contains_key(&(post.clone(), repost.clone())) {
-                    d.push(ActivityKind::Repost, user, post, repost, None);
-                }
-            }
-            for ((_, repost), (user, made)) in self.reposts.iter().filter(|(k, _)| known(k)) {
-                if !now.reposts.contains_key(repost) {
-                    d.push(ActivityKind::RepostDelete, user, post, repost, Some(made));
-                }
-            }
-        }
-        let mut events = d.events;
-        if events.len() > MAX_ACTIVITY_PER_APPEND {
+        if self.detect(settings, seen, since, &mut d).is_break() {
+            let mut events = d.events;
             events.truncate(MAX_ACTIVITY_PER_APPEND);
             return events;
         }
+        let mut events = d.events;
         events.push(Event::Polled {
             key: key.clone(),
             members: seen.members.len() as u64,
@@ -331,6 +327,96 @@ impl Group {
             at,
         });
         events
+    }
+
+    /// Whether a post's current likes, comments and reposts are a
+    /// baseline: on the group's first poll (unless `reward_existing`), and
+    /// on the first sighting of a post published before the first poll
+    /// (pinned, or the window grew) — its activity is not new.
+    fn post_baseline(&self, settings: &Settings, post: &str, now: &PostObservation) -> bool {
+        if settings.reward_existing || self.posts.contains(post) {
+            return self.polls == 0 && !settings.reward_existing;
+        }
+        match self.first_polled_at {
+            None => true,
+            Some(first) => now.date.is_none_or(|d| d <= first),
+        }
+    }
+
+    fn detect(
+        &self,
+        settings: &Settings,
+        seen: &Observation,
+        since: u64,
+        d: &mut Detector<'_>,
+    ) -> ControlFlow<()> {
+        let removable = |activity: &str| sequence_of(activity) <= since;
+        // Removed (pushed) after the poll began: the observation is older.
+        let gone = |kind, post: &str, other: &str| {
+            self.removed
+                .get(&(kind, post.to_owned(), other.to_owned()))
+                .is_some_and(|s| *s > since)
+        };
+        for user in seen
+            .members
+            .iter()
+            .filter(|u| !self.members.contains_key(*u) && !gone(ActivityKind::GroupLeave, "", u))
+        {
+            d.push(ActivityKind::GroupJoin, user, "", "", None)?;
+        }
+        if seen.members_complete {
+            for (user, joined) in self
+                .members
+                .iter()
+                .filter(|(u, j)| !seen.members.contains(*u) && removable(j))
+            {
+                d.push(ActivityKind::GroupLeave, user, "", "", Some(joined))?;
+            }
+        }
+        let group_baseline = d.baseline;
+        for (post, now) in &seen.posts {
+            d.baseline = self.post_baseline(settings, post, now);
+            // An incomplete post (cut at a limit) removes nothing.
+            let known = |(p, _): &(String, String)| p == post && now.complete;
+            for user in &now.likes {
+                if !self.likes.contains_key(&(post.clone(), user.clone()))
+                    && !gone(ActivityKind::Unlike, post, user)
+                {
+                    d.push(ActivityKind::Like, user, post, "", None)?;
+                }
+            }
+            for ((_, user), liked) in self.likes.iter().filter(|(k, _)| known(k)) {
+                if !now.likes.contains(user) && removable(liked) {
+                    d.push(ActivityKind::Unlike, user, post, "", Some(liked))?;
+                }
+            }
+            for (comment, user) in &now.comments {
+                if !self.comments.contains_key(&(post.clone(), comment.clone()))
+                    && !gone(ActivityKind::CommentDelete, post, comment)
+                {
+                    d.push(ActivityKind::Comment, user, post, comment, None)?;
+                }
+            }
+            for ((_, comment), (user, made)) in self.comments.iter().filter(|(k, _)| known(k)) {
+                if !now.comments.contains_key(comment) && removable(made) {
+                    d.push(ActivityKind::CommentDelete, user, post, comment, Some(made))?;
+                }
+            }
+            for (repost, user) in &now.reposts {
+                if !self.reposts.contains_key(&(post.clone(), repost.clone()))
+                    && !gone(ActivityKind::RepostDelete, post, repost)
+                {
+                    d.push(ActivityKind::Repost, user, post, repost, None)?;
+                }
+            }
+            for ((_, repost), (user, made)) in self.reposts.iter().filter(|(k, _)| known(k)) {
+                if !now.reposts.contains_key(repost) && removable(made) {
+                    d.push(ActivityKind::RepostDelete, user, post, repost, Some(made))?;
+                }
+            }
+            d.baseline = group_baseline;
+        }
+        ControlFlow::Continue(())
     }
 
     /// The activity of one pushed change against the snapshot: nothing
@@ -347,19 +433,19 @@ impl Group {
         let pair = |post: &str, other: &str| (post.to_owned(), other.to_owned());
         match change {
             Change::Join { user } if !self.members.contains_key(user) => {
-                d.push(ActivityKind::GroupJoin, user, "", "", None);
+                let _ = d.push(ActivityKind::GroupJoin, user, "", "", None);
             }
             Change::Leave { user } => {
                 if let Some(joined) = self.members.get(user) {
-                    d.push(ActivityKind::GroupLeave, user, "", "", Some(joined));
+                    let _ = d.push(ActivityKind::GroupLeave, user, "", "", Some(joined));
                 }
             }
             Change::Like { post, user } if !self.likes.contains_key(&pair(post, user)) => {
-                d.push(ActivityKind::Like, user, post, "", None);
+                let _ = d.push(ActivityKind::Like, user, post, "", None);
             }
             Change::Unlike { post, user } => {
                 if let Some(liked) = self.likes.get(&pair(post, user)) {
-                    d.push(ActivityKind::Unlike, user, post, "", Some(liked));
+                    let _ = d.push(ActivityKind::Unlike, user, post, "", Some(liked));
                 }
             }
             Change::Comment {
@@ -367,17 +453,17 @@ impl Group {
                 comment,
                 user,
             } if !self.comments.contains_key(&pair(post, comment)) => {
-                d.push(ActivityKind::Comment, user, post, comment, None);
+                let _ = d.push(ActivityKind::Comment, user, post, comment, None);
             }
             Change::CommentDelete { post, comment } => {
                 if let Some((user, made)) = self.comments.get(&pair(post, comment)) {
-                    d.push(ActivityKind::CommentDelete, user, post, comment, Some(made));
+                    let _ = d.push(ActivityKind::CommentDelete, user, post, comment, Some(made));
                 }
             }
             Change::Repost { post, repost, user }
                 if !self.reposts.contains_key(&pair(post, repost)) =>
             {
-                d.push(ActivityKind::Repost, user, post, repost, None);
+                let _ = d.push(ActivityKind::Repost, user, post, repost, None);
             }
             _ => {}
         }
@@ -386,6 +472,15 @@ impl Group {
 
     fn fold_activity(&mut self, a: &Activity) {
         self.sequence = self.sequence.max(a.sequence());
+        if a.kind.is_removal() {
+            let other = if a.object_id.is_empty() {
+                &a.user
+            } else {
+                &a.object_id
+            };
+            self.removed
+                .insert((a.kind, a.post_id.clone(), other.clone()), a.sequence());
+        }
         let post = a.post_id.clone();
         match a.kind {
             ActivityKind::GroupJoin => {
@@ -435,7 +530,11 @@ impl Aggregate for Group {
                     at: *at,
                 }])
             }
-            Command::Observe { observation, at } => {
+            Command::Observe {
+                observation,
+                since,
+                at,
+            } => {
                 let settings = self.settings.as_ref().ok_or(GroupError::NotConnected)?;
                 if let Some(reason) = &self.disabled {
                     return Err(GroupError::Disabled(reason.clone()));
@@ -443,7 +542,7 @@ impl Aggregate for Group {
                 if observation.members.len() > MAX_MEMBERS {
                     return Err(GroupError::TooLarge);
                 }
-                Ok(self.diff(settings, observation, *at))
+                Ok(self.diff(settings, observation, *since, *at))
             }
             Command::Push { change, at } => {
                 let settings = self.settings.as_ref().ok_or(GroupError::NotConnected)?;
@@ -471,9 +570,12 @@ impl Aggregate for Group {
             }
             Event::Disabled { reason, .. } => self.disabled = Some(reason.clone()),
             Event::Detected(a) | Event::Removed(a) => self.fold_activity(a),
-            Event::Polled { at, .. } => {
+            Event::Polled { at, posts, .. } => {
                 self.polls += 1;
                 self.last_polled_at = Some(*at);
+                self.first_polled_at.get_or_insert(*at);
+                self.removed.clear();
+                self.posts.extend(posts.iter().cloned());
             }
         }
     }

@@ -40,6 +40,21 @@ pub fn stream(network: Network, user: &str) -> String {
     format!("link/{}/{user}", network.name())
 }
 
+/// The account's `ACCOUNT_LINK` activity.
+pub fn activity(c: &Record) -> Activity {
+    Activity {
+        id: super::activity::link_activity_id(c.network, &c.user),
+        group: GroupKey::no_group(c.network),
+        kind: ActivityKind::AccountLink,
+        user: c.user.clone(),
+        post_id: String::new(),
+        object_id: String::new(),
+        detected_at: c.at,
+        reverses: None,
+        baseline: false,
+    }
+}
+
 impl Aggregate for Link {
     type Command = Record;
     type Event = Linked;
@@ -49,17 +64,7 @@ impl Aggregate for Link {
         if self.recorded {
             return Ok(Vec::new());
         }
-        Ok(vec![Linked(Activity {
-            id: format!("{}:link:{}", c.network.name(), c.user),
-            group: GroupKey::no_group(c.network),
-            kind: ActivityKind::AccountLink,
-            user: c.user.clone(),
-            post_id: String::new(),
-            object_id: String::new(),
-            detected_at: c.at,
-            reverses: None,
-            baseline: false,
-        })])
+        Ok(vec![Linked(activity(c))])
     }
 
     fn apply(&mut self, _: &Linked) {
@@ -82,7 +87,7 @@ mod tests {
         };
         let first = given_when::<Link>(&[], &record).unwrap();
         assert!(
-            matches!(&first[..], [Linked(a)] if a.id == "vk:link:77" && a.kind == ActivityKind::AccountLink && a.group.group_id.is_empty())
+            matches!(&first[..], [Linked(a)] if a.id == "vk:l:77" && a.kind == ActivityKind::AccountLink && a.group.group_id.is_empty())
         );
         assert_eq!(given_when::<Link>(&first, &record), Ok(Vec::new()));
     }

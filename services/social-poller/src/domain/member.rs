@@ -129,6 +129,9 @@ impl Aggregate for Member {
             return Ok(Vec::new());
         }
         let mut events = Vec::new();
+        // What this activity's penalties took already, by currency: several
+        // WITHDRAW promotions share what the reversed activity earned.
+        let mut taken: BTreeMap<String, Decimal> = BTreeMap::new();
         for p in c.promotions.iter().filter(|p| p.matches(a)) {
             let period = p.period.key(a.detected_at);
             let before = self
@@ -148,14 +151,20 @@ impl Aggregate for Member {
                         .then(|| Event::Rewarded(Points::new(p, &c.member_id, a, amount)))
                 }
                 Action::Withdraw => {
-                    let amount = p.amount.unwrap_or_else(|| {
-                        a.reverses
-                            .as_ref()
-                            .and_then(|r| self.granted.get(r))
-                            .and_then(|by| by.get(&p.currency))
-                            .copied()
-                            .unwrap_or_default()
-                    });
+                    // Never more than the reversed activity earned (and
+                    // other penalties of this one left): nothing earned,
+                    // nothing taken.
+                    let earned = a
+                        .reverses
+                        .as_ref()
+                        .and_then(|r| self.granted.get(r))
+                        .and_then(|by| by.get(&p.currency))
+                        .copied()
+                        .unwrap_or_default();
+                    let took = taken.entry(p.currency.clone()).or_default();
+                    let remaining = (earned - *took).max(Decimal::ZERO);
+                    let amount = p.amount.map_or(remaining, |fixed| fixed.min(remaining));
+                    *took += amount.max(Decimal::ZERO);
                     (amount > Decimal::ZERO)
                         .then(|| Event::Penalised(Points::new(p, &c.member_id, a, amount)))
                 }

@@ -67,7 +67,7 @@ pub fn group_key(network: i32, group_id: &str, faults: &mut Faults, at: &str) ->
     if n.is_none() {
         faults.push((format!("{at}network"), "must be a known network".into()));
     }
-    if let Err(e) = check_ref(group_id) {
+    if let Err(e) = crate::domain::activity::check_group_id(group_id) {
         faults.push((format!("{at}group_id"), e));
         return None;
     }

@@ -130,7 +130,9 @@ impl SocialPollerService for SocialApi {
         let outcome = self.groups.poll(&key(m.network, &m.group_id)?).await?;
         let (outcome, detected, error) = match outcome {
             PollOutcome::Polled(n) => (pb::PollOutcome::Polled, n, String::new()),
-            PollOutcome::RateLimited(e) => (pb::PollOutcome::RateLimited, 0, e),
+            PollOutcome::RateLimited(e) | PollOutcome::DailyLimit(e) => {
+                (pb::PollOutcome::RateLimited, 0, e)
+            }
             PollOutcome::Disabled(e) => (pb::PollOutcome::Disabled, 0, e),
             PollOutcome::Failed(e) => (pb::PollOutcome::Failed, 0, e),
         };
@@ -161,7 +163,8 @@ impl SocialPollerService for SocialApi {
         };
         let activity = self
             .groups
-            .activity(&group, m.after_sequence, size as usize)?;
+            .activity(&group, m.after_sequence, size as usize)
+            .await?;
         Ok(Response::new(pb::ListActivityResponse {
             last_sequence: activity.last().map_or(m.after_sequence, |a| a.sequence()),
             activity: activity.iter().map(wire::activity_to_wire).collect(),

@@ -23,6 +23,9 @@ pub struct Post {
     pub comments: Vec<(i64, i64)>,
     /// Reposts: (the user's wall = owner, the repost's id there).
     pub reposts: Vec<(i64, i64)>,
+    /// Published at (Unix seconds); 0: 2025-11-29 (before any test's
+    /// first poll).
+    pub date: i64,
 }
 
 /// What the group looks like and what VK answers next.
@@ -32,6 +35,11 @@ pub struct Group {
     pub members: Vec<i64>,
     /// Posts, newest first.
     pub posts: Vec<Post>,
+    /// When set, every `groups.getMembers` page answers this count and
+    /// these items, whatever the offset (VK repeating itself).
+    pub members_page: Option<(u64, Vec<i64>)>,
+    /// Methods answering an error at every call: method → (code, message).
+    pub failing: HashMap<String, (i64, String)>,
     /// Errors answered to the next calls, one each: (code, message).
     pub errors: VecDeque<(i64, String)>,
     /// Every call: method, and its parameters without the token.
@@ -95,6 +103,9 @@ async fn method(
     if params.get("v").is_none_or(|v| v.is_empty()) {
         return error(8, "Invalid request: v is required", &params);
     }
+    if let Some((code, message)) = g.failing.get(&name).cloned() {
+        return error(code, &message, &params);
+    }
     if let Some((code, message)) = g.errors.pop_front() {
         return error(code, &message, &params);
     }
@@ -107,6 +118,10 @@ async fn method(
         g.posts.iter().find(|p| p.id == id).cloned()
     };
     let answer = match name.as_str() {
+        "groups.getMembers" if g.members_page.is_some() => {
+            let (count, items) = g.members_page.clone().unwrap_or_default();
+            Ok(json!({"count": count, "items": items}))
+        }
         "groups.getMembers" => page(&g.members, &params, 1000)
             .map(|items| json!({"count": g.members.len(), "items": items})),
         "wall.get" => page(&g.posts, &params, 100).map(|items| {
@@ -114,7 +129,8 @@ async fn method(
                 .iter()
                 .map(|p| {
                     json!({
-                        "id": p.id, "owner_id": -42, "from_id": -42, "date": 1764400000,
+                        "id": p.id, "owner_id": -42, "from_id": -42,
+                        "date": if p.date == 0 { 1764400000 } else { p.date },
                         "text": "post", "comments": {"count": p.comments.len()},
                         "likes": {"count": p.likes.len()}, "reposts": {"count": p.reposts.len()}
                     })
