@@ -162,7 +162,8 @@ fn row(r: &pb::HistoryRow) -> Value {
         "brandId": text_or_null(&context.brand_id),
         "location": if context.location_id.is_empty() { Value::Null } else { json!({"locationId": context.location_id}) },
         "data": {
-            "externalPurchaseId": text_or_null(&context.purchase_id),
+            // The partner's own id, as its till sent it.
+            "externalPurchaseId": text_or_null(super::processing::unscoped(&context.partner_id, &context.purchase_id)),
             "chequeItems": r.cheque_items.iter().map(|i| json!({
                 "description": i.description,
                 "count": Amount::from_wire(&i.count),

@@ -148,6 +148,16 @@ pub fn scoped(partner: &str, purchase: &str) -> String {
     format!("{partner}:{purchase}")
 }
 
+/// The partner's own purchase id of a scoped one (what [`scoped`] made);
+/// any other id as it is.
+pub fn unscoped<'a>(partner: &str, purchase: &'a str) -> &'a str {
+    purchase
+        .strip_prefix(partner)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .filter(|_| !partner.is_empty())
+        .unwrap_or(purchase)
+}
+
 /// The step of a body on `purchase`, made by `device`.
 async fn step(
     app: &App,
@@ -501,3 +511,16 @@ processing_route!(
     "/api/v1/Processing/Purchases/{purchaseId}/Refund",
     "Refund: return lines of a confirmed purchase"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scoped_purchase_id_reads_back_as_the_partners_own() {
+        assert_eq!(unscoped("shop", &scoped("shop", "p:1")), "p:1");
+        assert_eq!(unscoped("other", &scoped("shop", "p1")), "shop:p1");
+        assert_eq!(unscoped("", ":p1"), ":p1");
+        assert_eq!(unscoped("shop", "shop"), "shop");
+    }
+}
