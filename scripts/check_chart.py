@@ -9,7 +9,7 @@ Run by scripts/check-chart.sh, which renders the chart and puts PyYAML on PYTHON
   check_chart.py nats-conf IN OUT
       writes the bundled NATS config (nats.conf of the NATS ConfigMap) of IN to OUT
   check_chart.py assert --dockerfile F --default F --production F --all-services F \
-                        --values F --readme F --gateway-config F --kit-src DIR
+                        --values F --readme F --gateway-config F --social-config F --kit-src DIR
       the assertions below; exit 1 with every failure listed
 
 Assertions:
@@ -31,6 +31,11 @@ Assertions:
     gRPC ports, egress to the services and NATS), and the gateway's HTTP port admits the
     ingress controller and no service of the release;
   - with every service on, the gateway mounts its API keys file and device-token key;
+  - the social poller is a StatefulSet (one pod, a data volume) that gets only environment
+    variables its config.rs and the kit's ServiceArgs read, calls identity only (not the
+    ledger: it publishes to NATS), and, with every service on, mounts its secrets file and
+    serves the VK Callback API on a container port, a Service port and an ingress-controller
+    NetworkPolicy rule of its own;
   - the chart README's values table covers every value of values.yaml.
 """
 
@@ -46,7 +51,7 @@ CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 POD_KINDS = WORKLOAD_KINDS | {"Job", "CronJob", "Pod"}
 SERVICES = ["identity", "ledger", "purchases", "certificates", "social-poller", "gateway"]
-STATEFUL = {"identity", "ledger", "purchases", "certificates"}
+STATEFUL = {"identity", "ledger", "purchases", "certificates", "social-poller"}
 # Services that serve HTTP, not gRPC: their probes' paths (services/gateway/src/http/mod.rs).
 HTTP_PROBES = {
     "gateway": {"startupProbe": "/health/ready", "readinessProbe": "/health/ready", "livenessProbe": "/health/live"},
@@ -57,12 +62,15 @@ NATS_PORT = 4222
 # Who may call whom (gRPC): the architecture's calls, as the chart wires them.
 EXPECTED_CALLERS = {
     "identity": {"ledger", "purchases", "social-poller", "gateway"},
-    "ledger": {"purchases", "certificates", "social-poller", "gateway"},
+    "ledger": {"purchases", "certificates", "gateway"},
     "purchases": {"gateway"},
     "certificates": {"purchases", "gateway"},
     "social-poller": set(),
     "gateway": set(),
 }
+# The social poller's VK Callback API (SOCIAL_CALLBACK_ADDR): an HTTP port named "callback",
+# reached from the ingress controller only.
+CALLBACK_ENV = "SOCIAL_CALLBACK_ADDR"
 
 
 def load(path):
@@ -323,15 +331,19 @@ def check_network_policies(c, render, docs):
             c.check(ports == {port}, f"{render}: {name} reaches {callee} on {sorted(ports)}, not its gRPC port {port}")
 
 
-def gateway_env_names(config_path, kit_src):
+def gateway_env_names(config_path, kit_src, sources=None):
     """The environment variables the gateway reads: the `env = ...` of its config.rs, resolved
-    through the constants of config.rs and the kit, and the log filter the kit reads."""
+    through the constants of config.rs and the kit, and the log filter the kit reads. With
+    `sources`, the `env = ...` of those files instead (a kit service: its config.rs and the
+    kit's bootstrap.rs)."""
     consts = {}
     for path in (config_path, f"{kit_src}/bootstrap.rs", f"{kit_src}/telemetry.rs"):
         with open(path, encoding="utf-8") as f:
             consts.update(re.findall(r'pub const (ENV_\w+): &str = "([A-Z0-9_]+)";', f.read()))
-    with open(config_path, encoding="utf-8") as f:
-        used = re.findall(r"env = (?:[\w:]+::)?(ENV_\w+)", f.read())
+    used = []
+    for path in sources or [config_path]:
+        with open(path, encoding="utf-8") as f:
+            used += re.findall(r"env = (?:[\w:]+::)?(ENV_\w+)", f.read())
     return {consts[u] for u in used if u in consts} | {consts.get("ENV_LOG_FILTER", "RUST_LOG")}, \
         [u for u in used if u not in consts]
 
@@ -370,6 +382,49 @@ def check_gateway(c, renders, config_path, kit_src):
         if render == "all-services":
             for var in ("GATEWAY_API_KEYS_FILE", "GATEWAY_DEVICE_TOKEN_KEY_FILE", "LOYALTY_SERVICE_TOKEN_FILE"):
                 c.check(var in env, f"{render}: the gateway has no {var}")
+
+
+def check_social_poller(c, renders, config_path, kit_src):
+    names, unresolved = gateway_env_names(config_path, kit_src, [config_path, f"{kit_src}/bootstrap.rs"])
+    c.check(not unresolved, f"{config_path}: env constants not found: {unresolved}")
+    c.check({"SOCIAL_IDENTITY_URL", "SOCIAL_SECRETS_FILE", CALLBACK_ENV, "LOYALTY_DATA_DIR"} <= names,
+            f"{config_path}: the social poller's env names were not read ({sorted(names)})")
+    for render, docs in renders.items():
+        poller = service_workloads(docs).get("social-poller")
+        if poller is None:
+            continue
+        where = f"{render}: social-poller"
+        c.check(poller["kind"] == "StatefulSet" and poller["spec"]["replicas"] == 1
+                and [t["metadata"]["name"] for t in poller["spec"].get("volumeClaimTemplates", [])] == ["data"],
+                f"{where} is not a StatefulSet of 1 pod with a data volume")
+        ctr = pod_spec(poller)["containers"][0]
+        env = {e["name"]: e.get("value") for e in ctr.get("env", [])}
+        unknown = sorted(set(env) - names)
+        c.check(not unknown, f"{where} gets env its config.rs and the kit do not read: {unknown}")
+        ports = container_ports(poller)
+        services = [d for d in docs if d["kind"] == "Service" and component(d) == "social-poller"
+                    and d["spec"].get("clusterIP") != "None"]
+        svc_ports = {p["name"]: p["port"] for s in services for p in s["spec"]["ports"]}
+        policy = next((d for d in docs if d["kind"] == "NetworkPolicy" and component(d) == "social-poller"), None)
+        callback_peers = []
+        for rule in (policy or {}).get("spec", {}).get("ingress", []):
+            if ports.get("callback") in {p.get("port") for p in rule.get("ports", [])}:
+                callback_peers += rule.get("from", [{}])
+        if "callback" in ports:
+            c.check(env.get(CALLBACK_ENV) == f"0.0.0.0:{ports['callback']}",
+                    f"{where}: {CALLBACK_ENV} is {env.get(CALLBACK_ENV)!r}, not 0.0.0.0:<callback port>")
+            c.check(svc_ports.get("callback") == ports["callback"], f"{where}: no Service port callback")
+            c.check(bool(callback_peers) and all("namespaceSelector" in p for p in callback_peers),
+                    f"{where}: the callback port admits {callback_peers}, not the ingress controller")
+        else:
+            c.check(CALLBACK_ENV not in env and "callback" not in svc_ports,
+                    f"{where}: a callback address or Service port without a callback container port")
+        mounted = {m["mountPath"] for m in ctr.get("volumeMounts", [])}
+        if "SOCIAL_SECRETS_FILE" in env:
+            c.check(env["SOCIAL_SECRETS_FILE"].rsplit("/", 1)[0] in mounted, f"{where}: SOCIAL_SECRETS_FILE is not mounted")
+        if render == "all-services":
+            for var in ("SOCIAL_SECRETS_FILE", CALLBACK_ENV, "LOYALTY_SERVICE_TOKEN_FILE", "LOYALTY_NATS_URL"):
+                c.check(var in env, f"{where} has no {var}")
 
 
 def readme_values(path):
@@ -425,7 +480,7 @@ def main():
     conf.add_argument("output")
     check = sub.add_parser("assert")
     for flag in ("--dockerfile", "--default", "--production", "--all-services", "--values", "--readme",
-                 "--gateway-config", "--kit-src"):
+                 "--gateway-config", "--social-config", "--kit-src"):
         check.add_argument(flag, required=True)
     args = parser.parse_args()
 
@@ -462,6 +517,7 @@ def main():
         check_network_policies(c, render, docs)
     check_no_secret_data(c, "default", renders["default"])
     check_gateway(c, renders, args.gateway_config, args.kit_src)
+    check_social_poller(c, renders, args.social_config, args.kit_src)
     check_production(c, renders["production"])
     check_readme(c, args.values, args.readme)
     c.check(set(service_workloads(renders["all-services"])) == set(SERVICES),

@@ -132,7 +132,16 @@ purchases:
   sweepIntervalSecs: PURCHASES_SWEEP_INTERVAL_SECS
   refundShortfall: PURCHASES_REFUND_SHORTFALL
 certificates: {}
-social-poller: {}
+social-poller:
+  vkBaseUrl: SOCIAL_VK_BASE_URL
+  vkApiVersion: SOCIAL_VK_API_VERSION
+  vkRequestsPerSecond: SOCIAL_VK_REQUESTS_PER_SECOND
+  httpTimeoutSecs: SOCIAL_HTTP_TIMEOUT_SECS
+  pollDeadlineSecs: SOCIAL_POLL_DEADLINE_SECS
+  pollIntervalSecs: SOCIAL_POLL_INTERVAL_SECS
+  pollJitter: SOCIAL_POLL_JITTER
+  recentPosts: SOCIAL_RECENT_POSTS
+  creditUnlinked: SOCIAL_CREDIT_UNLINKED
 gateway:
   requestTimeoutSecs: GATEWAY_REQUEST_TIMEOUT_SECS
   uploadTimeoutSecs: GATEWAY_UPLOAD_TIMEOUT_SECS
@@ -150,6 +159,8 @@ log in LOYALTY_DATA_DIR, use NATS and read a callers file; the gateway (services
 config.rs) does none of these: it serves HTTP on its own address, with /health/ready and
 /health/live (services/gateway/src/http/mod.rs), reads only the `common` settings listed, and
 has its shutdown bounded by its request timeout instead of LOYALTY_SHUTDOWN_GRACE_SECS.
+The social poller (services/social-poller/src/config.rs) is a kit service that may also serve
+the VK Callback API over HTTP on `callback.addrEnv` (its `callback.enabled` value).
 A service not listed here is a kit service.
 */}}
 {{- define "loyalty.contracts" -}}
@@ -158,6 +169,13 @@ kit:
   dataDir: true
   nats: true
   common: [logFormat, logFilter, natsDuplicateWindowSecs, shutdownGraceSecs]
+social-poller:
+  grpc: true
+  dataDir: true
+  nats: true
+  common: [logFormat, logFilter, natsDuplicateWindowSecs, shutdownGraceSecs]
+  callback:
+    addrEnv: SOCIAL_CALLBACK_ADDR
 gateway:
   grpc: false
   dataDir: false
@@ -216,6 +234,17 @@ gateway: {}
 {{- define "loyalty.serverKeyDir" -}}/etc/loyalty/server-key{{- end -}}
 {{- define "loyalty.apiKeysDir" -}}/etc/loyalty/api-keys{{- end -}}
 {{- define "loyalty.deviceTokenKeyDir" -}}/etc/loyalty/device-token-key{{- end -}}
+{{- define "loyalty.socialSecretsDir" -}}/etc/loyalty/social-secrets{{- end -}}
+
+{{/* The VK Callback API port of a service, 0 when it serves none:
+(dict "svc" $svc "contract" $contract). */}}
+{{- define "loyalty.callbackPort" -}}
+{{- if and .contract.callback (dig "callback" "enabled" false .svc) -}}
+{{- .svc.callback.port | int -}}
+{{- else -}}
+0
+{{- end -}}
+{{- end -}}
 
 {{/* The Secret of the gateway's API keys file ("" when there is none): the existing one, or
 the chart's own when its content is given. */}}
