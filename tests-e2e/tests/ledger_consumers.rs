@@ -116,6 +116,7 @@ fn penalty(id: &str, member: &str, amount: &str) -> Vec<u8> {
         activity: "group_leave".into(),
         reason: "Left the brand's group".into(),
         occurred_at: None,
+        reverses_activity_id: String::new(),
     })
 }
 

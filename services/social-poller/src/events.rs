@@ -265,6 +265,7 @@ impl DomainEvent for member::Event {
                 activity: p.kind.name().to_owned(),
                 reason: p.reason.clone(),
                 occurred_at: time_to_wire(p.occurred_at),
+                reverses_activity_id: p.reverses.clone(),
             }
             .encode_to_vec(),
         }
@@ -291,6 +292,7 @@ impl DomainEvent for member::Event {
                 occurred_at: time_from_wire(at).map_err(|e| d.err(e))?,
                 reason,
                 id,
+                reverses: String::new(),
             })
         };
         Ok(match event_type {
@@ -321,15 +323,18 @@ impl DomainEvent for member::Event {
             }
             types::PENALTY_APPLIED => {
                 let m: ledger::SocialPenaltyApplied = d.message(payload)?;
-                member::Event::Penalised(points(
-                    m.penalty_id,
-                    m.member_id,
-                    m.amount,
-                    &m.network,
-                    &m.activity,
-                    m.occurred_at,
-                    m.reason,
-                )?)
+                member::Event::Penalised(member::Points {
+                    reverses: m.reverses_activity_id,
+                    ..points(
+                        m.penalty_id,
+                        m.member_id,
+                        m.amount,
+                        &m.network,
+                        &m.activity,
+                        m.occurred_at,
+                        m.reason,
+                    )?
+                })
             }
             _ => return d.unknown(),
         })

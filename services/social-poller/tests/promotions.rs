@@ -213,6 +213,8 @@ fn penalties_never_take_more_than_the_reversed_activity_earned() {
             activity(4, ActivityKind::GroupLeave, at(11, 4), Some(3)),
             // A leave reversing nothing earned: nothing.
             activity(5, ActivityKind::GroupLeave, at(11, 4), None),
+            // The same join reversed again: what was taken back is gone.
+            activity(6, ActivityKind::GroupLeave, at(11, 5), Some(3)),
         ],
         &all,
     );

@@ -43,6 +43,8 @@ pub struct Points {
     pub occurred_at: DateTime<Utc>,
     /// The history's description (the promotion's title).
     pub reason: String,
+    /// A penalty's reversed activity (empty: none, and for rewards).
+    pub reverses: String,
 }
 
 impl Points {
@@ -60,6 +62,7 @@ impl Points {
             } else {
                 p.title.clone()
             },
+            reverses: String::new(),
         }
     }
 
@@ -165,8 +168,12 @@ impl Aggregate for Member {
                     let remaining = (earned - *took).max(Decimal::ZERO);
                     let amount = p.amount.map_or(remaining, |fixed| fixed.min(remaining));
                     *took += amount.max(Decimal::ZERO);
-                    (amount > Decimal::ZERO)
-                        .then(|| Event::Penalised(Points::new(p, &c.member_id, a, amount)))
+                    (amount > Decimal::ZERO).then(|| {
+                        Event::Penalised(Points {
+                            reverses: a.reverses.clone().unwrap_or_default(),
+                            ..Points::new(p, &c.member_id, a, amount)
+                        })
+                    })
                 }
                 Action::Count => None,
             };
@@ -203,7 +210,16 @@ impl Aggregate for Member {
                     .entry(p.currency.clone())
                     .or_default() += p.amount;
             }
-            Event::Penalised(_) => {}
+            // What a penalty took back is no longer there to take.
+            Event::Penalised(p) => {
+                if let Some(left) = self
+                    .granted
+                    .get_mut(&p.reverses)
+                    .and_then(|by| by.get_mut(&p.currency))
+                {
+                    *left = (*left - p.amount).max(Decimal::ZERO);
+                }
+            }
         }
     }
 }
