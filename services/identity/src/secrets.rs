@@ -160,6 +160,12 @@ pub fn parse_token(token: &str) -> Option<(String, String, Vec<u8>)> {
     Some((id, member, Sha256::digest(&secret).to_vec()))
 }
 
+/// Whether two hashes are equal, in constant time.
+pub fn same_hash(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
+}
+
 /// What starts a refresh token, so it is never taken for a token.
 const REFRESH_PREFIX: &str = "rt.";
 

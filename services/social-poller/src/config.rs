@@ -68,8 +68,8 @@ pub struct SocialArgs {
     pub poll_interval_secs: u32,
     /// Polls are spread randomly by up to this fraction of their interval
     /// (0..=0.5), so many groups do not poll at once.
-    #[arg(long, env = ENV_POLL_JITTER, default_value_t = 0.1, global = true)]
-    pub poll_jitter: f64,
+    #[arg(long, env = ENV_POLL_JITTER, default_value = "0.1", global = true)]
+    pub poll_jitter: rust_decimal::Decimal,
     /// Recent posts a poll reads when the group names no number (1..=100).
     #[arg(long, env = ENV_RECENT_POSTS, default_value_t = 20, global = true)]
     pub recent_posts: u32,
@@ -97,7 +97,9 @@ impl SocialArgs {
         if !(60..=86_400).contains(&self.poll_interval_secs) {
             return invalid("poll-interval-secs", "must be 60..=86400");
         }
-        if !(0.0..=0.5).contains(&self.poll_jitter) {
+        if !(rust_decimal::Decimal::ZERO..=crate::domain::schedule::MAX_JITTER)
+            .contains(&self.poll_jitter)
+        {
             return invalid("poll-jitter", "must be 0..=0.5");
         }
         if !(1..=100).contains(&self.recent_posts) {

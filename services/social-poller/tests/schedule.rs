@@ -12,6 +12,7 @@ use chrono::{TimeZone, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use kit::clock::ManualClock;
+use rust_decimal::Decimal;
 use social_poller::app::groups::Groups;
 use social_poller::app::scheduler::Scheduler;
 use social_poller::connector::{Connector, ConnectorError};
@@ -42,6 +43,19 @@ impl Connector for Scripted {
             .unwrap_or(Ok(Observation::default()));
         self.calls.send(Instant::now()).unwrap();
         async move { answer }.boxed()
+    }
+}
+
+/// A group polled every minute, 10 posts, through the secret `vk-main`.
+fn settings(key: GroupKey) -> Settings {
+    Settings {
+        key,
+        credentials_ref: "vk-main".into(),
+        poll_interval_secs: 60,
+        recent_posts: 10,
+        reward_existing: false,
+        callback_secret_ref: None,
+        callback_confirmation: String::new(),
     }
 }
 
@@ -81,23 +95,12 @@ async fn polls_keep_their_interval_back_off_after_rate_limits_and_stop_when_refu
         network: Network::Vk,
         group_id: "42".into(),
     };
-    groups
-        .connect(Settings {
-            key: key.clone(),
-            credentials_ref: "vk-main".into(),
-            poll_interval_secs: 60,
-            recent_posts: 10,
-            reward_existing: false,
-            callback_secret_ref: None,
-            callback_confirmation: String::new(),
-        })
-        .await
-        .unwrap();
+    groups.connect(settings(key.clone())).await.unwrap();
     let stream = key.stream();
     let scheduler = Scheduler::new(
         Arc::clone(&groups),
         Box::new(move || vec![stream.clone()]),
-        0.0,
+        Decimal::ZERO,
         clock.clock(),
     );
     let start = Instant::now();
@@ -150,18 +153,7 @@ async fn after_a_restart_the_next_poll_is_an_interval_after_the_last_one_in_the_
         network: Network::Vk,
         group_id: "42".into(),
     };
-    groups
-        .connect(Settings {
-            key: key.clone(),
-            credentials_ref: "vk-main".into(),
-            poll_interval_secs: 60,
-            recent_posts: 10,
-            reward_existing: false,
-            callback_secret_ref: None,
-            callback_confirmation: String::new(),
-        })
-        .await
-        .unwrap();
+    groups.connect(settings(key.clone())).await.unwrap();
     groups.poll(&key).await.unwrap();
     calls.recv().await.unwrap();
     // The service was down for 40 s: the next poll is due in 20 s.
@@ -170,7 +162,7 @@ async fn after_a_restart_the_next_poll_is_an_interval_after_the_last_one_in_the_
     let scheduler = Scheduler::new(
         Arc::clone(&groups),
         Box::new(move || vec![stream.clone()]),
-        0.0,
+        Decimal::ZERO,
         clock.clock(),
     );
     let start = Instant::now();
@@ -233,18 +225,10 @@ async fn gated_groups(
     ));
     for id in ids {
         groups
-            .connect(Settings {
-                key: GroupKey {
-                    network: Network::Vk,
-                    group_id: (*id).into(),
-                },
-                credentials_ref: "vk-main".into(),
-                poll_interval_secs: 60,
-                recent_posts: 10,
-                reward_existing: false,
-                callback_secret_ref: None,
-                callback_confirmation: String::new(),
-            })
+            .connect(settings(GroupKey {
+                network: Network::Vk,
+                group_id: (*id).into(),
+            }))
             .await
             .unwrap();
     }
@@ -258,7 +242,7 @@ async fn a_hanging_group_delays_no_other_and_its_poll_fails_at_the_deadline() {
     let scheduler = Scheduler::new(
         Arc::clone(&groups),
         Box::new(|| vec!["group/vk/42".to_owned(), "group/vk/43".to_owned()]),
-        0.0,
+        Decimal::ZERO,
         ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap()).clock(),
     );
     let start = Instant::now();
@@ -353,23 +337,12 @@ async fn after_the_daily_limit_the_next_poll_is_the_next_day() {
         network: Network::Vk,
         group_id: "42".into(),
     };
-    groups
-        .connect(Settings {
-            key: key.clone(),
-            credentials_ref: "vk-main".into(),
-            poll_interval_secs: 60,
-            recent_posts: 10,
-            reward_existing: false,
-            callback_secret_ref: None,
-            callback_confirmation: String::new(),
-        })
-        .await
-        .unwrap();
+    groups.connect(settings(key.clone())).await.unwrap();
     let stream = key.stream();
     let scheduler = Scheduler::new(
         Arc::clone(&groups),
         Box::new(move || vec![stream.clone()]),
-        0.0,
+        Decimal::ZERO,
         clock.clock(),
     );
     let start = Instant::now();

@@ -173,7 +173,7 @@ fn too_many(retry_after_secs: u64) -> Response {
 }
 
 fn timestamp(t: Option<loyalty_proto::wkt::Timestamp>) -> Option<chrono::DateTime<chrono::Utc>> {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+    t.and_then(|t| t.try_into().ok())
 }
 
 /// Issues a token: to a member (password, refresh_token) or to a partner

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use kit::aggregate::{Aggregate, Executed, Repository};
 use kit::log::{EventLog, Metadata};
-use subtle::ConstantTimeEq;
 
 use crate::domain::card::{
     Allocate, Card, CardCommand, Claim, Take, VIRTUAL_STREAM, VirtualRange, card_stream,
@@ -214,7 +213,7 @@ impl Identity {
             .tokens
             .get(&token_id)
             .ok_or(ApiError::Unauthenticated("revoked or rotated token"))?;
-        if !bool::from(t.secret_hash.as_slice().ct_eq(&hash)) {
+        if !secrets::same_hash(&t.secret_hash, &hash) {
             return Err(ApiError::Unauthenticated("unknown token"));
         }
         if t.expires_at <= self.now() {
@@ -278,7 +277,7 @@ impl Identity {
         let genuine = member
             .tokens
             .get(&token_id)
-            .is_some_and(|t| bool::from(t.secret_hash.as_slice().ct_eq(&hash)));
+            .is_some_and(|t| secrets::same_hash(&t.secret_hash, &hash));
         if !genuine {
             return Ok(());
         }

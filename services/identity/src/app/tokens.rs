@@ -7,7 +7,6 @@
 //! way gets a fresh pair instead of losing its session.
 
 use chrono::{DateTime, Duration, Utc};
-use subtle::ConstantTimeEq;
 
 use super::{Identity, member_stream};
 use crate::domain::member::{Command, Member, MemberError, NewRefresh, NewToken};
@@ -39,10 +38,6 @@ impl std::fmt::Debug for TokenPair {
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
-}
-
-fn same(a: &[u8], b: &[u8]) -> bool {
-    bool::from(a.ct_eq(b))
 }
 
 impl Identity {
@@ -98,7 +93,7 @@ impl Identity {
         let now = self.now();
         if let Some(t) = member.tokens.get(&token_id) {
             let refresh = t.refresh.as_ref().ok_or(UNKNOWN)?;
-            if !same(&refresh.secret_hash, &hash) {
+            if !secrets::same_hash(&refresh.secret_hash, &hash) {
                 return Err(UNKNOWN);
             }
             if refresh.expires_at <= now {
@@ -109,7 +104,7 @@ impl Identity {
         let Some(retired) = member
             .retired
             .iter()
-            .find(|r| r.token_id == token_id && same(&r.refresh_hash, &hash))
+            .find(|r| r.token_id == token_id && secrets::same_hash(&r.refresh_hash, &hash))
         else {
             return Err(UNKNOWN);
         };

@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::groups::{Groups, PollOutcome};
 use crate::domain::activity::GroupKey;
-use crate::domain::schedule::{Ended, next_pause};
+use crate::domain::schedule::{Ended, JITTER_DRAW, next_pause};
 use crate::error::ApiError;
+use rust_decimal::Decimal;
 
 /// How often the list of groups is re-read when nothing else happens.
 const REFRESH: Duration = Duration::from_secs(60);
@@ -39,7 +40,7 @@ pub struct Scheduler {
     groups: Arc<Groups>,
     clock: Clock,
     list: GroupList,
-    jitter: f64,
+    jitter: Decimal,
     /// Wakes the scheduler to re-read the groups (a group was connected).
     pub wake: Arc<Notify>,
 }
@@ -54,7 +55,7 @@ impl Scheduler {
     /// Polls `groups` that `list` names (see [`listed`]), spreading polls
     /// by `jitter` of their interval; `clock` says how long ago a group was
     /// last polled.
-    pub fn new(groups: Arc<Groups>, list: GroupList, jitter: f64, clock: Clock) -> Self {
+    pub fn new(groups: Arc<Groups>, list: GroupList, jitter: Decimal, clock: Clock) -> Self {
         Self {
             groups,
             clock,
@@ -93,8 +94,8 @@ impl Scheduler {
             .collect()
     }
 
-    fn random_jitter() -> f64 {
-        rand::random::<f64>() * 2.0 - 1.0
+    fn random_jitter() -> i32 {
+        rand::random_range(-JITTER_DRAW..=JITTER_DRAW)
     }
 
     /// Polls until `shutdown`: due groups concurrently, at most

@@ -3,6 +3,16 @@
 
 use std::time::Duration;
 
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+/// The random draw of a jitter is in `[-JITTER_DRAW, JITTER_DRAW]`
+/// (thousandths: -1 to 1).
+pub const JITTER_DRAW: i32 = 1000;
+
+/// Most of an interval the jitter may spread a poll by.
+pub const MAX_JITTER: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
+
 /// First pause after a rate limit or failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
 
@@ -15,16 +25,27 @@ pub enum Ended {
     Retry(u32),
 }
 
-/// The pause before the next poll. `jitter` in `[-1, 1]` (random) spreads
-/// polls by up to `jitter_fraction` of the interval; a retry waits
-/// [`BACKOFF_BASE`] doubled per failure in a row, never longer than the
-/// interval.
-pub fn next_pause(interval: Duration, jitter_fraction: f64, jitter: f64, ended: Ended) -> Duration {
+/// The pause before the next poll. `draw` (random, in thousandths from
+/// `-JITTER_DRAW` to `JITTER_DRAW`) spreads polls by up to `jitter_fraction`
+/// of the interval, to the millisecond; a retry waits [`BACKOFF_BASE`]
+/// doubled per failure in a row, never longer than the interval.
+pub fn next_pause(
+    interval: Duration,
+    jitter_fraction: Decimal,
+    draw: i32,
+    ended: Ended,
+) -> Duration {
     match ended {
         Ended::Polled => {
-            let spread =
-                interval.as_secs_f64() * jitter_fraction.clamp(0.0, 0.5) * jitter.clamp(-1.0, 1.0);
-            Duration::from_secs_f64((interval.as_secs_f64() + spread).max(1.0))
+            let millis = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+            let spread = Decimal::from(millis)
+                .checked_mul(jitter_fraction.clamp(Decimal::ZERO, MAX_JITTER))
+                .and_then(|s| s.checked_mul(Decimal::from(draw.clamp(-JITTER_DRAW, JITTER_DRAW))))
+                .and_then(|s| s.checked_div(Decimal::from(JITTER_DRAW)))
+                .and_then(|s| s.round().to_i64())
+                .unwrap_or(0);
+            let total = millis.saturating_add(spread).max(1000);
+            Duration::from_millis(u64::try_from(total).unwrap_or(1000))
         }
         Ended::Retry(n) => {
             let factor = 2u32.saturating_pow(n.saturating_sub(1).min(16));
@@ -42,13 +63,14 @@ mod tests {
     #[test]
     fn polls_keep_their_interval_within_the_jitter() {
         let hour = Duration::from_secs(3600);
-        assert_eq!(next_pause(hour, 0.1, 0.0, Ended::Polled), hour);
+        let tenth = Decimal::new(1, 1);
+        assert_eq!(next_pause(hour, tenth, 0, Ended::Polled), hour);
         assert_eq!(
-            next_pause(hour, 0.1, 1.0, Ended::Polled),
+            next_pause(hour, tenth, JITTER_DRAW, Ended::Polled),
             Duration::from_secs(3960)
         );
         assert_eq!(
-            next_pause(hour, 0.1, -1.0, Ended::Polled),
+            next_pause(hour, tenth, -JITTER_DRAW, Ended::Polled),
             Duration::from_secs(3240)
         );
     }
@@ -57,7 +79,7 @@ mod tests {
     fn retries_back_off_exponentially_up_to_the_interval() {
         let hour = Duration::from_secs(3600);
         let pauses: Vec<u64> = (1..=12)
-            .map(|n| next_pause(hour, 0.1, 0.0, Ended::Retry(n)).as_secs())
+            .map(|n| next_pause(hour, Decimal::new(1, 1), 0, Ended::Retry(n)).as_secs())
             .collect();
         assert_eq!(
             pauses,
