@@ -2,26 +2,21 @@
 //! members is held by both, and a member who moves on leaves the other.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
+use common::append;
 use identity::domain::event as ev;
 use identity::domain::model::Channel;
 use identity::events::Event;
 use identity::projections::directory::{Directory, contact_prefix};
-use kit::aggregate::DomainEvent;
-use kit::log::{EventLog, ExpectedVersion, NewEvent};
+use kit::log::{EventLog, ExpectedVersion};
 
 async fn confirm(log: &EventLog, member: &str, email: &str) {
     let e = Event::ContactConfirmed(ev::ContactConfirmed {
         channel: Channel::Email,
         value: email.into(),
     });
-    let new = NewEvent {
-        event_type: e.event_type().to_owned(),
-        payload: e.encode(),
-        metadata: Default::default(),
-    };
-    log.append(&format!("member/{member}"), ExpectedVersion::Any, vec![new])
-        .await
-        .unwrap();
+    append(log, &format!("member/{member}"), ExpectedVersion::Any, e).await;
 }
 
 fn holders(log: &EventLog, tree: &sled::Tree, email: &str) -> Vec<String> {

@@ -3,16 +3,19 @@
 //! it yet. Runs on the real event log on disk.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use std::sync::Arc;
 
 use clap::Parser;
-use identity::app::{Identity, LoadCards};
+use common::append;
+use identity::app::{Identity, LoadCards, LoadedCards};
 use identity::config::IdentityArgs;
 use identity::domain::event as ev;
 use identity::domain::model::CardKind;
 use identity::events::Event;
-use kit::aggregate::DomainEvent;
-use kit::log::{EventLog, ExpectedVersion, NewEvent};
+use kit::log::EventLog;
+use kit::log::ExpectedVersion::Exact;
 
 #[derive(Parser)]
 struct Cli {
@@ -40,19 +43,22 @@ fn events_of(log: &EventLog, stream: &str) -> Vec<String> {
         .collect()
 }
 
+/// Loads `cards` into the stock.
+async fn load(id: &Identity, cards: &[&str]) -> LoadedCards {
+    let request = LoadCards {
+        card_numbers: cards.iter().map(|c| c.to_string()).collect(),
+        ranges: vec![],
+    };
+    id.load_cards(&request).await.unwrap()
+}
+
 #[tokio::test]
 async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
     let dir = tempfile::tempdir().unwrap();
     let (id, log) = identity(dir.path());
     // A registration by card (its login card is bound the normal way).
     let (login, card) = ("5000000000000076", "5000000000000077");
-    let loaded = id
-        .load_cards(&LoadCards {
-            card_numbers: vec![login.into(), card.into()],
-            ranges: vec![],
-        })
-        .await
-        .unwrap();
+    let loaded = load(&id, &[login, card]).await;
     assert_eq!(loaded.loaded, 2);
     let begun = id.begin(login, "").await.unwrap();
     let member_id = begun.member_id;
@@ -63,15 +69,7 @@ async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
     let assigned = Event::CardAssigned(ev::CardAssigned {
         member_id: member_id.clone(),
     });
-    let stream = format!("card/{card}");
-    let new = NewEvent {
-        event_type: assigned.event_type().to_owned(),
-        payload: assigned.encode(),
-        metadata: Default::default(),
-    };
-    log.append(&stream, ExpectedVersion::Exact(1), vec![new])
-        .await
-        .unwrap();
+    append(&log, &format!("card/{card}"), Exact(1), assigned).await;
     assert_eq!(id.member(&member_id).unwrap().cards, bound);
 
     // The reconciler catches up from the start of the log.
@@ -94,12 +92,7 @@ async fn a_card_bound_on_its_stream_only_is_listed_on_the_member_once() {
     let head = log.head();
     assert_eq!(identity::reconcile::catch_up(&id, &log).await.unwrap(), 0);
     let card2 = "5000000000000078";
-    id.load_cards(&LoadCards {
-        card_numbers: vec![card2.into()],
-        ranges: vec![],
-    })
-    .await
-    .unwrap();
+    load(&id, &[card2]).await;
     assert!(log.head() > head);
     while identity::reconcile::catch_up(&id, &log).await.unwrap() > 0 {}
     assert_eq!(
@@ -114,38 +107,26 @@ async fn links_whose_claims_are_written_are_finished_on_the_member() {
     let dir = tempfile::tempdir().unwrap();
     let (id, log) = identity(dir.path());
     let login = "5000000000000090";
-    id.load_cards(&LoadCards {
-        card_numbers: vec![login.into()],
-        ranges: vec![],
-    })
-    .await
-    .unwrap();
+    load(&id, &[login]).await;
     let member_id = id.begin(login, "").await.unwrap().member_id;
 
     // The crash: claims written, the member's stream not.
-    let append = |stream: String, e: Event| {
-        let log = Arc::clone(&log);
-        async move {
-            let new = NewEvent {
-                event_type: e.event_type().to_owned(),
-                payload: e.encode(),
-                metadata: Default::default(),
-            };
-            log.append(&stream, ExpectedVersion::Exact(0), vec![new])
-                .await
-                .unwrap();
-        }
-    };
     let social = Event::SocialClaimed(ev::SocialClaimed {
         member_id: member_id.clone(),
     });
-    append("social/vk/id12345".into(), social).await;
+    append(&log, "social/vk/id12345", Exact(0), social).await;
     let bank = ev::BankCardClaimed {
         member_id: member_id.clone(),
         binding_id: "bnd-1".into(),
         last4: "4242".into(),
     };
-    append("bankcard/00ff".into(), Event::BankCardClaimed(bank)).await;
+    append(
+        &log,
+        "bankcard/00ff",
+        Exact(0),
+        Event::BankCardClaimed(bank),
+    )
+    .await;
     let before = id.member(&member_id).unwrap();
     assert!(before.social.is_empty() && before.bank_cards.is_empty());
     let by_binding = identity::app::BankCardKey::BindingId("bnd-1".into());

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use rust_decimal::Decimal;
+
 use kit::aggregate::RepositoryError;
 use kit::log::LogError;
 use tonic::Code;
@@ -99,116 +101,7 @@ impl From<ApiError> for tonic::Status {
                 message,
                 ErrorDetails::with_bad_request(violations),
             ),
-            ApiError::Domain(d) => match d {
-                LedgerError::InsufficientFunds {
-                    available,
-                    requested,
-                } => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "INSUFFICIENT_FUNDS",
-                    &[
-                        ("available", available.to_string()),
-                        ("requested", requested.to_string()),
-                    ],
-                ),
-                LedgerError::UnknownHold(id) => {
-                    status(Code::NotFound, message, "UNKNOWN_HOLD", &[("hold_id", id)])
-                }
-                LedgerError::HoldClosed(id) => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "HOLD_CLOSED",
-                    &[("hold_id", id)],
-                ),
-                LedgerError::HoldExpired(id) => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "HOLD_EXPIRED",
-                    &[("hold_id", id)],
-                ),
-                LedgerError::HoldExists(id) => status(
-                    Code::AlreadyExists,
-                    message,
-                    "HOLD_EXISTS",
-                    &[("hold_id", id)],
-                ),
-                LedgerError::CaptureExceedsHold { held, requested } => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "CAPTURE_EXCEEDS_HOLD",
-                    &[
-                        ("held", held.to_string()),
-                        ("requested", requested.to_string()),
-                    ],
-                ),
-                LedgerError::UnknownOperation(id) => status(
-                    Code::NotFound,
-                    message,
-                    "UNKNOWN_OPERATION",
-                    &[("original_operation_id", id)],
-                ),
-                LedgerError::OperationExists(id) => status(
-                    Code::AlreadyExists,
-                    message,
-                    "OPERATION_EXISTS",
-                    &[("operation_id", id)],
-                ),
-                LedgerError::AlreadyRefunded(id) => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "ALREADY_REFUNDED",
-                    &[("original_operation_id", id)],
-                ),
-                LedgerError::NotRefundable(id) => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "NOT_REFUNDABLE",
-                    &[("original_operation_id", id)],
-                ),
-                LedgerError::RefundShortfall { left, requested } => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "REFUND_SHORTFALL",
-                    &[
-                        ("available", left.to_string()),
-                        ("requested", requested.to_string()),
-                    ],
-                ),
-                LedgerError::PurchaseConfirmed(id) => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "PURCHASE_CONFIRMED",
-                    &[("purchase_id", id)],
-                ),
-                LedgerError::PurchaseCancelled(id) => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "PURCHASE_CANCELLED",
-                    &[("purchase_id", id)],
-                ),
-                LedgerError::PurchaseLapsed(id) => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "PURCHASE_LAPSED",
-                    &[("purchase_id", id)],
-                ),
-                LedgerError::BalanceOutOfRange => {
-                    status(Code::OutOfRange, message, "BALANCE_OUT_OF_RANGE", &[])
-                }
-                LedgerError::RefundExceedsOriginal {
-                    remaining,
-                    requested,
-                } => status(
-                    Code::FailedPrecondition,
-                    message,
-                    "REFUND_EXCEEDS_ORIGINAL",
-                    &[
-                        ("remaining", remaining.to_string()),
-                        ("requested", requested.to_string()),
-                    ],
-                ),
-            },
+            ApiError::Domain(refusal) => kit::status::refused(&refusal, DOMAIN),
             ApiError::Catalog(refusal) => kit::status::refused(&refusal, DOMAIN),
             ApiError::IdempotencyConflict(id) => status(
                 Code::AlreadyExists,
@@ -228,6 +121,100 @@ impl From<ApiError> for tonic::Status {
             }
             ApiError::Unexpected(error) => kit::status::internal(error.as_ref(), DOMAIN),
         }
+    }
+}
+
+impl LedgerError {
+    /// The refusal's gRPC code, stable reason and `ErrorInfo` metadata: one
+    /// row a refusal.
+    fn refusal(&self) -> (Code, &'static str, Vec<(&'static str, String)>) {
+        use Code::{AlreadyExists, FailedPrecondition, NotFound, OutOfRange};
+        let id = |field: &'static str, id: &String| vec![(field, id.clone())];
+        let amounts = |field: &'static str, left: &Decimal, requested: &Decimal| {
+            vec![
+                (field, left.to_string()),
+                ("requested", requested.to_string()),
+            ]
+        };
+        match self {
+            LedgerError::InsufficientFunds {
+                available,
+                requested,
+            } => (
+                FailedPrecondition,
+                "INSUFFICIENT_FUNDS",
+                amounts("available", available, requested),
+            ),
+            LedgerError::UnknownHold(h) => (NotFound, "UNKNOWN_HOLD", id("hold_id", h)),
+            LedgerError::HoldClosed(h) => (FailedPrecondition, "HOLD_CLOSED", id("hold_id", h)),
+            LedgerError::HoldExpired(h) => (FailedPrecondition, "HOLD_EXPIRED", id("hold_id", h)),
+            LedgerError::HoldExists(h) => (AlreadyExists, "HOLD_EXISTS", id("hold_id", h)),
+            LedgerError::CaptureExceedsHold { held, requested } => (
+                FailedPrecondition,
+                "CAPTURE_EXCEEDS_HOLD",
+                amounts("held", held, requested),
+            ),
+            LedgerError::UnknownOperation(o) => (
+                NotFound,
+                "UNKNOWN_OPERATION",
+                id("original_operation_id", o),
+            ),
+            LedgerError::OperationExists(o) => {
+                (AlreadyExists, "OPERATION_EXISTS", id("operation_id", o))
+            }
+            LedgerError::AlreadyRefunded(o) => (
+                FailedPrecondition,
+                "ALREADY_REFUNDED",
+                id("original_operation_id", o),
+            ),
+            LedgerError::NotRefundable(o) => (
+                FailedPrecondition,
+                "NOT_REFUNDABLE",
+                id("original_operation_id", o),
+            ),
+            LedgerError::RefundShortfall { left, requested } => (
+                FailedPrecondition,
+                "REFUND_SHORTFALL",
+                amounts("available", left, requested),
+            ),
+            LedgerError::PurchaseConfirmed(p) => (
+                FailedPrecondition,
+                "PURCHASE_CONFIRMED",
+                id("purchase_id", p),
+            ),
+            LedgerError::PurchaseCancelled(p) => (
+                FailedPrecondition,
+                "PURCHASE_CANCELLED",
+                id("purchase_id", p),
+            ),
+            LedgerError::PurchaseLapsed(p) => {
+                (FailedPrecondition, "PURCHASE_LAPSED", id("purchase_id", p))
+            }
+            LedgerError::BalanceOutOfRange => (OutOfRange, "BALANCE_OUT_OF_RANGE", Vec::new()),
+            LedgerError::RefundExceedsOriginal {
+                remaining,
+                requested,
+            } => (
+                FailedPrecondition,
+                "REFUND_EXCEEDS_ORIGINAL",
+                amounts("remaining", remaining, requested),
+            ),
+        }
+    }
+}
+
+/// The account's refusals: what [`LedgerError::refusal`] says.
+impl kit::status::Refusal for LedgerError {
+    fn code(&self) -> Code {
+        self.refusal().0
+    }
+
+    fn reason(&self) -> &'static str {
+        self.refusal().1
+    }
+
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        self.refusal().2
     }
 }
 

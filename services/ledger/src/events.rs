@@ -12,6 +12,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 
 use crate::domain::account::{AccountKey, Balances, Bucket, Context, Draw, Event};
+use crate::domain::model::{Kind, RewardType};
 
 pub mod catalog;
 pub mod purchase;
@@ -397,6 +398,20 @@ impl Decoder<'_> {
             })
             .collect()
     }
+    /// A decimal field written empty by events older than the field: zero.
+    fn decimal_or_zero(&self, field: &str, s: &str) -> Result<Decimal, DecodeError> {
+        if s.is_empty() {
+            Ok(Decimal::ZERO)
+        } else {
+            self.decimal(field, s)
+        }
+    }
+    fn kind(&self, value: i32) -> Result<Kind, DecodeError> {
+        wire::kind(value).ok_or_else(|| self.err("unknown kind"))
+    }
+    fn reward_type(&self, value: i32) -> Result<RewardType, DecodeError> {
+        wire::reward_type(value).ok_or_else(|| self.err("unknown reward_type"))
+    }
     fn decode<M: Message + Default>(&self, payload: &[u8]) -> Result<M, DecodeError> {
         M::decode(payload).map_err(|e| self.err(e.to_string()))
     }
@@ -420,11 +435,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
             let b = m.bucket.ok_or_else(|| d.err("bucket is missing"))?;
             let amount = d.decimal("amount", &m.amount)?;
             // Events written before the field existed repaid nothing.
-            let debt_repaid = if m.debt_repaid.is_empty() {
-                Decimal::ZERO
-            } else {
-                d.decimal("debt_repaid", &m.debt_repaid)?
-            };
+            let debt_repaid = d.decimal_or_zero("debt_repaid", &m.debt_repaid)?;
             Event::Accrued {
                 key: d.key(m.account)?,
                 operation_id: m.operation_id,
@@ -436,9 +447,8 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                     expires_at: d.opt_time("bucket.expires_at", b.expires_at)?,
                     lifetime: b.lifetime,
                 },
-                kind: wire::kind(m.kind).ok_or_else(|| d.err("unknown kind"))?,
-                reward_type: wire::reward_type(m.reward_type)
-                    .ok_or_else(|| d.err("unknown reward_type"))?,
+                kind: d.kind(m.kind)?,
+                reward_type: d.reward_type(m.reward_type)?,
                 context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
             }
@@ -450,7 +460,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 operation_id: m.operation_id,
                 amount: d.decimal("amount", &m.amount)?,
                 draws: d.draws(m.draws)?,
-                kind: wire::kind(m.kind).ok_or_else(|| d.err("unknown kind"))?,
+                kind: d.kind(m.kind)?,
                 withdraw_type: wire::withdraw_type(m.withdraw_type)
                     .ok_or_else(|| d.err("unknown withdraw_type"))?,
                 context: d.context(m.context)?,
@@ -513,20 +523,12 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, DecodeError> {
                 original_operation_id: m.original_operation_id,
                 amount: d.decimal("amount", &m.amount)?,
                 // Events written before the field existed: nothing uncollected.
-                uncollected: if m.uncollected.is_empty() {
-                    Decimal::ZERO
-                } else {
-                    d.decimal("uncollected", &m.uncollected)?
-                },
+                uncollected: d.decimal_or_zero("uncollected", &m.uncollected)?,
                 draws: d.draws(m.draws)?,
                 credit: m.credit,
                 context: d.context(m.context)?,
                 after: d.after(m.balance_after)?,
-                debt: if m.debt.is_empty() {
-                    Decimal::ZERO
-                } else {
-                    d.decimal("debt", &m.debt)?
-                },
+                debt: d.decimal_or_zero("debt", &m.debt)?,
             }
         }
         types::EXPIRED => {

@@ -2,75 +2,33 @@
 //! error): the account's rules, without I/O.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::commands::{self as cmd, d, run, t0, then};
 use kit::aggregate::{Aggregate, given_when, replay};
 use ledger::domain::account::{Account, AccountKey, Command, Event, LedgerError};
-use ledger::domain::model::{Kind, RewardType, WithdrawType};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-/// Decimal from a literal string.
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
+/// The member every test here runs on.
+const M: &str = "m-1";
 
 fn key() -> AccountKey {
-    AccountKey {
-        member_id: "m-1".into(),
-        currency: "BONUS".into(),
-    }
-}
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap()
+    cmd::key(M)
 }
 
 fn accrue(op: &str, amount: &str, expires_in_days: Option<i64>, now: DateTime<Utc>) -> Command {
-    Command::Accrue {
-        key: key(),
-        operation_id: op.into(),
-        amount: d(amount),
-        lifetime: "test".into(),
-        expires_at: expires_in_days.map(|n| now + Duration::days(n)),
-        kind: Kind::Regular,
-        reward_type: RewardType::Bonus,
-        context: Default::default(),
-        now,
-    }
+    let expires_at = expires_in_days.map(|n| now + Duration::days(n));
+    cmd::accrue(M, op, amount, "test", expires_at, now)
 }
 
 fn withdraw(op: &str, amount: &str, now: DateTime<Utc>) -> Command {
-    Command::Withdraw {
-        key: key(),
-        operation_id: op.into(),
-        amount: d(amount),
-        kind: Kind::Regular,
-        withdraw_type: WithdrawType::Bonus,
-        context: Default::default(),
-        now,
-    }
+    cmd::withdraw(M, op, amount, now)
 }
 
 fn refund(op: &str, original: &str, amount: Option<&str>, now: DateTime<Utc>) -> Command {
-    Command::Refund {
-        key: key(),
-        operation_id: op.into(),
-        original_operation_id: original.into(),
-        amount: amount.map(d),
-        context: Default::default(),
-        now,
-        shortfall: Default::default(),
-    }
-}
-
-/// Runs commands in order, each on the state left by the previous ones.
-fn run(commands: &[Command]) -> (Account, Vec<Event>) {
-    let mut history = Vec::new();
-    for c in commands {
-        let events = given_when::<Account>(&history, c).unwrap_or_else(|e| panic!("{c:?}: {e}"));
-        history.extend(events);
-    }
-    (replay::<Account>(&history), history)
+    cmd::refund(M, op, original, amount, Default::default(), now)
 }
 
 fn draws_of(e: &Event) -> Vec<(u64, Decimal)> {
@@ -156,22 +114,8 @@ fn refund_of_an_accrual_takes_it_back_from_its_own_bucket_first() {
 #[test]
 fn hold_capture_partial_returns_the_rest_and_can_be_refunded() {
     let now = t0();
-    let hold = Command::Hold {
-        key: key(),
-        hold_id: "h1".into(),
-        amount: d("30"),
-        context: Default::default(),
-        now,
-        expires_at: None,
-    };
-    let capture = Command::Capture {
-        key: key(),
-        operation_id: "c1".into(),
-        hold_id: "h1".into(),
-        amount: Some(d("12.5")),
-        context: Default::default(),
-        now,
-    };
+    let hold = cmd::hold(M, "h1", "30", Default::default(), None, now);
+    let capture = cmd::capture(M, "c1", "h1", Some("12.5"), now);
     let (account, _) = run(&[accrue("a1", "100", None, now), hold.clone()]);
     assert_eq!(
         (account.available(now), account.held(now)),
@@ -195,13 +139,7 @@ fn hold_capture_partial_returns_the_rest_and_can_be_refunded() {
         account.decide(&capture),
         Err(LedgerError::OperationExists("c1".into()))
     );
-    let release = Command::Release {
-        key: key(),
-        operation_id: "rel-1".into(),
-        hold_id: "h1".into(),
-        context: Default::default(),
-        now,
-    };
+    let release = cmd::release(M, "rel-1", "h1", now);
     assert_eq!(
         account.decide(&release),
         Err(LedgerError::HoldClosed("h1".into()))
@@ -213,23 +151,9 @@ fn capture_beyond_the_hold_is_refused() {
     let now = t0();
     let (account, _) = run(&[
         accrue("a1", "10", None, now),
-        Command::Hold {
-            key: key(),
-            hold_id: "h1".into(),
-            amount: d("5"),
-            context: Default::default(),
-            now,
-            expires_at: None,
-        },
+        cmd::hold(M, "h1", "5", Default::default(), None, now),
     ]);
-    let capture = Command::Capture {
-        key: key(),
-        operation_id: "c1".into(),
-        hold_id: "h1".into(),
-        amount: Some(d("5.01")),
-        context: Default::default(),
-        now,
-    };
+    let capture = cmd::capture(M, "c1", "h1", Some("5.01"), now);
     assert_eq!(
         account.decide(&capture),
         Err(LedgerError::CaptureExceedsHold {
@@ -250,16 +174,12 @@ fn due_buckets_expire_exactly_once_before_anything_else() {
     // Not spendable once due, even before the expiry ran.
     assert_eq!(account.available(later), d("5"));
     assert_eq!(account.next_expiry(now), Some((later, d("30"))));
-    let expire = Command::Expire {
-        key: key(),
-        now: later,
-    };
+    let expire = cmd::expire(M, later);
     let events = given_when::<Account>(&history, &expire).unwrap();
     assert!(
         matches!(&events[..], [Event::Expired { bucket_id: 0, amount, .. }] if *amount == d("30"))
     );
-    let mut all = history.clone();
-    all.extend(events);
+    let all = then(&history, &events);
     assert!(
         given_when::<Account>(&all, &expire).unwrap().is_empty(),
         "never twice"
@@ -311,7 +231,7 @@ proptest! {
                     refund(&id, &original, a.map(|c| Decimal::new(i64::from(c), 2).to_string()).as_deref(), now)
                 }
                 Op::Refund(..) => continue,
-                Op::Advance(days) => { now += Duration::days(*days); Command::Expire { key: key(), now } }
+                Op::Advance(days) => { now += Duration::days(*days); cmd::expire(M, now) }
             };
             if let Ok(events) = given_when::<Account>(&history, &cmd) {
                 if matches!(o, Op::Accrue(..) | Op::Withdraw(_)) { op_ids.push(id); }
@@ -406,23 +326,10 @@ fn refund_ids_are_taken_and_next_expiry_ignores_empty_buckets() {
 #[test]
 fn amounts_returned_into_an_expired_bucket_expire_at_once() {
     let now = t0();
-    let hold = Command::Hold {
-        key: key(),
-        hold_id: "h1".into(),
-        amount: d("60"),
-        context: Default::default(),
-        now,
-        expires_at: None,
-    };
+    let hold = cmd::hold(M, "h1", "60", Default::default(), None, now);
     let (_, history) = run(&[accrue("a1", "100", Some(10), now), hold]);
     let later = now + Duration::days(11);
-    let release = Command::Release {
-        key: key(),
-        operation_id: "rel-1".into(),
-        hold_id: "h1".into(),
-        context: Default::default(),
-        now: later,
-    };
+    let release = cmd::release(M, "rel-1", "h1", later);
     let events = given_when::<Account>(&history, &release).unwrap();
     // The free 40 expire first, then the released 60 expire right after.
     let kinds: Vec<&str> = events
@@ -434,23 +341,16 @@ fn amounts_returned_into_an_expired_bucket_expire_at_once() {
         })
         .collect();
     assert_eq!(kinds, ["expired", "released", "expired"]);
-    let mut all = history.clone();
-    all.extend(events);
+    let all = then(&history, &events);
     let account = replay::<Account>(&all);
     assert_eq!(
         (account.available(later), account.held(later)),
         (d("0"), d("0"))
     );
     assert!(
-        given_when::<Account>(
-            &all,
-            &Command::Expire {
-                key: key(),
-                now: later
-            }
-        )
-        .unwrap()
-        .is_empty()
+        given_when::<Account>(&all, &cmd::expire(M, later))
+            .unwrap()
+            .is_empty()
     );
 }
 
@@ -487,8 +387,7 @@ fn refunding_an_accrual_takes_only_what_is_left_of_its_bucket_and_reports_the_re
         "{:?}",
         events[1]
     );
-    let mut all = history.clone();
-    all.extend(events);
+    let all = then(&history, &events);
     let account = replay::<Account>(&all);
     assert_eq!(
         account.available(later),
@@ -514,42 +413,25 @@ fn refunding_an_accrual_takes_only_what_is_left_of_its_bucket_and_reports_the_re
 fn a_capture_and_the_expiry_of_a_hold_never_both_take_effect() {
     let now = t0();
     let lapses = now + Duration::seconds(60);
-    let hold = Command::Hold {
-        key: key(),
-        hold_id: "h1".into(),
-        amount: d("30"),
-        context: Default::default(),
-        now,
-        expires_at: Some(lapses),
-    };
+    let hold = cmd::hold(M, "h1", "30", Default::default(), Some(lapses), now);
     let (_, history) = run(&[accrue("a1", "100", Some(10), now), hold]);
     // The capture read the clock a second before the hold lapsed.
-    let capture = Command::Capture {
-        key: key(),
-        operation_id: "c1".into(),
-        hold_id: "h1".into(),
-        amount: None,
-        context: Default::default(),
-        now: lapses - Duration::seconds(1),
-    };
-    let expire = Command::Expire {
-        key: key(),
-        now: lapses,
-    };
+    let capture = cmd::capture(M, "c1", "h1", None, lapses - Duration::seconds(1));
+    let expire = cmd::expire(M, lapses);
     // The expiry committed first: the capture is refused.
     let expired = given_when::<Account>(&history, &expire).unwrap();
     assert!(
         matches!(&expired[..], [Event::HoldExpired { amount, expired_at, .. }]
             if *amount == d("30") && *expired_at == lapses)
     );
-    let after_expiry: Vec<Event> = history.iter().chain(&expired).cloned().collect();
+    let after_expiry = then(&history, &expired);
     assert_eq!(
         given_when::<Account>(&after_expiry, &capture),
         Err(LedgerError::HoldExpired("h1".into()))
     );
     // The capture committed first: nothing expires.
     let captured = given_when::<Account>(&history, &capture).unwrap();
-    let after_capture: Vec<Event> = history.iter().chain(&captured).cloned().collect();
+    let after_capture = then(&history, &captured);
     assert!(
         given_when::<Account>(&after_capture, &expire)
             .unwrap()

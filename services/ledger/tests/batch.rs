@@ -5,6 +5,7 @@
 mod common;
 
 use common::Ledger;
+use common::requests::{accepted, account, available, counts, recent_history};
 use ledger::app::batch::BatchDigest;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
@@ -73,19 +74,6 @@ fn with_trailer(
     messages
 }
 
-async fn available(c: &mut LedgerServiceClient<Channel>, member: &str) -> String {
-    c.get_balance(pb::GetBalanceRequest {
-        member_id: member.into(),
-        currency: "BONUS".into(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .accounts[0]
-        .available
-        .clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_example_is_applied_and_reported() {
     let mut l = Ledger::start().await;
@@ -140,16 +128,7 @@ async fn the_seed_example_is_applied_and_reported() {
     assert_eq!(other.code(), Code::AlreadyExists);
     assert_eq!(available(c, "012345").await, "4567.38");
     // History shows the lines with their description.
-    let h = c
-        .get_history(pb::GetHistoryRequest {
-            member_id: "012345".into(),
-            to_date: Some(chrono::Utc::now().into()),
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let h = recent_history(c, "012345").await;
     assert_eq!(h.all_count, 3);
     assert!(h.rows.iter().all(|r| r.r#type == pb::HistoryRowType::RewardData as i32 && r.description == "string"));
     l.stop().await;
@@ -244,7 +223,7 @@ async fn bad_lines_are_reported_by_line_and_good_lines_applied() {
     )
     .await
     .unwrap();
-    assert_eq!((r.code, r.accepted_count, r.error_count), (0, 1, 1));
+    assert_eq!(counts(&r), (0, 1, 1));
     assert!(
         r.errors[0].comment.contains("insufficient funds"),
         "{}",
@@ -302,7 +281,7 @@ async fn lines_above_the_amount_bound_are_line_errors_on_every_retry() {
         let r = apply(c, "huge-1", pb::BatchType::Accrue, lines())
             .await
             .unwrap();
-        assert_eq!((r.code, r.accepted_count, r.error_count), (0, 1, 2));
+        assert_eq!(counts(&r), (0, 1, 2));
         assert_eq!(r.errors[0].line, 1);
         assert!(
             r.errors[0].comment.contains("pointsAmount"),
@@ -340,35 +319,15 @@ async fn batches_use_the_ledgers_clock_and_read_operation_dates_with_their_zone(
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        (r.code, r.accepted_count, r.error_count),
-        (0, 2, 1),
-        "{r:?}"
-    );
+    assert_eq!(counts(&r), (0, 2, 1), "{r:?}");
     assert!(r.errors[0].comment.contains("operationDate"), "{r:?}");
-    let b = c
-        .get_balance(pb::GetBalanceRequest {
-            member_id: "m1".into(),
-            currency: "BONUS".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let b = account(c, "m1").await;
     // 365 days after the ledger's clock, not after the wall clock.
     assert_eq!(
-        b.accounts[0].next_expiry,
+        b.next_expiry,
         Some((at + chrono::Duration::days(365)).into())
     );
-    let h = c
-        .get_history(pb::GetHistoryRequest {
-            member_id: "m1".into(),
-            to_date: Some(chrono::Utc::now().into()),
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let h = recent_history(c, "m1").await;
     let mut times: Vec<_> = h
         .rows
         .iter()
@@ -425,10 +384,7 @@ async fn an_upload_without_its_trailer_records_nothing_under_its_request_id() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        (r.code, r.accepted_count, r.accepted_sum.as_str()),
-        (0, 3, "7.00")
-    );
+    assert_eq!(accepted(&r), (0, 3, "7.00"));
     assert_eq!(available(c, "m1").await, "7.00");
     l.stop().await;
 }

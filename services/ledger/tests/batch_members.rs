@@ -8,13 +8,17 @@
 //! end elsewhere.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::batch::accruals;
+use common::requests::counts;
 use kit::aggregate::Repository;
 use kit::log::EventLog;
-use ledger::app::batch::{BATCH_CHUNK_ACCEPTED, BatchApplier, BatchDigest, BatchPart};
+use ledger::app::batch::{BATCH_CHUNK_ACCEPTED, BatchApplier, BatchPart};
 use ledger::app::catalog::CatalogHandle;
 use ledger::domain::account::Account;
 use ledger::error::ApiError;
@@ -84,27 +88,19 @@ fn header() -> pb::BatchHeader {
 fn upload(
     lines: Vec<pb::BatchLine>,
 ) -> impl futures::Stream<Item = Result<BatchPart, ApiError>> + Unpin {
-    let mut digest = BatchDigest::new(&header());
-    lines.iter().for_each(|l| digest.line(l));
-    futures::stream::iter(vec![
-        Ok(BatchPart::Lines(lines)),
-        Ok(BatchPart::End(digest.trailer())),
-    ])
+    common::batch::upload(&header(), lines)
 }
 
 /// Accrued amount per account stream, and the batch's chunk records.
 fn written(log: &EventLog) -> (HashMap<String, Decimal>, usize) {
     let mut sums = HashMap::new();
-    let mut chunks = 0;
-    for e in log.iter_from(1) {
-        let e = e.unwrap();
-        if e.event_type == "loyalty.ledger.v1.PointsAccrued" {
-            let m: pb::PointsAccrued = prost::Message::decode(e.payload.as_slice()).unwrap();
-            *sums.entry(e.stream.clone()).or_insert(Decimal::ZERO) +=
-                m.amount.parse::<Decimal>().unwrap();
-        }
-        chunks += usize::from(e.event_type == BATCH_CHUNK_ACCEPTED);
+    for (stream, amount) in accruals(log) {
+        *sums.entry(stream).or_insert(Decimal::ZERO) += amount;
     }
+    let chunks = log
+        .iter_from(1)
+        .filter(|e| e.as_ref().unwrap().event_type == BATCH_CHUNK_ACCEPTED)
+        .count();
     (sums, chunks)
 }
 
@@ -136,10 +132,7 @@ async fn unknown_member_numbers_are_line_errors_resolved_once_per_chunk() {
         .apply(header(), upload(lines))
         .await
         .unwrap();
-    assert_eq!(
-        (report.code, report.accepted_count, report.error_count),
-        (0, 4, 4)
-    );
+    assert_eq!(counts(&report), (0, 4, 4));
     assert_eq!(report.accepted_sum, "13.00");
     // Item 12: a refused value is quoted by a short prefix only.
     let long = format!("memberNo \"{}…\" is missing or malformed", "9".repeat(32));
@@ -207,10 +200,7 @@ async fn a_directory_that_cannot_answer_fails_the_batch_without_applying_the_chu
         .apply(header(), upload(lines()))
         .await
         .unwrap();
-    assert_eq!(
-        (report.code, report.accepted_count, report.error_count),
-        (0, 6, 0)
-    );
+    assert_eq!(counts(&report), (0, 6, 0));
     let (sums, chunks) = written(&log);
     assert_eq!(chunks, 2);
     assert_eq!(sums.len(), 6);

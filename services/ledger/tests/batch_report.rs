@@ -2,16 +2,18 @@
 //! the seed's own examples as text.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use std::sync::Arc;
 
+use common::batch::upload;
 use kit::aggregate::Repository;
 use kit::log::EventLog;
-use ledger::app::batch::{BatchApplier, BatchDigest, BatchPart};
+use ledger::app::batch::BatchApplier;
 use ledger::app::catalog::CatalogHandle;
 use ledger::batch_file::{report_csv, report_json};
 use ledger::domain::account::Account;
 use ledger::domain::catalog::Catalog;
-use ledger::error::ApiError;
 use ledger::members::MemberNoIsMemberId;
 use loyalty_proto::ledger::v1 as pb;
 
@@ -39,23 +41,38 @@ fn line(member: &str, points: &str) -> pb::BatchLine {
     }
 }
 
-fn upload(
-    header: &pb::BatchHeader,
-    lines: Vec<pb::BatchLine>,
-) -> impl futures::Stream<Item = Result<BatchPart, ApiError>> + Unpin {
-    let mut digest = BatchDigest::new(header);
-    lines.iter().for_each(|l| digest.line(l));
-    futures::stream::iter(vec![
-        Ok(BatchPart::Lines(lines)),
-        Ok(BatchPart::End(digest.trailer())),
-    ])
-}
-
 fn header(id: &str, currency: &str) -> pb::BatchHeader {
     pb::BatchHeader {
         request_id: id.into(),
         r#type: pb::BatchType::Accrue as i32,
         currency_external_id: currency.into(),
+        ..Default::default()
+    }
+}
+
+/// The report of a batch of `lines` in `currency`, applied under `id`.
+async fn run_batch(
+    a: &BatchApplier,
+    id: &str,
+    currency: &str,
+    lines: Vec<pb::BatchLine>,
+) -> pb::ApplyBatchResponse {
+    let h = header(id, currency);
+    a.apply(h.clone(), upload(&h, lines)).await.unwrap()
+}
+
+/// The seed's error example: a 185 with one line error, under `id`.
+fn seed_error(id: &str) -> pb::ApplyBatchResponse {
+    pb::ApplyBatchResponse {
+        request_id: id.into(),
+        code: 185,
+        status: 1,
+        message: SEED_185.into(),
+        error_count: 1,
+        errors: vec![pb::BatchLineError {
+            line: 1,
+            comment: "Неверно задано значение поля Card number".into(),
+        }],
         ..Default::default()
     }
 }
@@ -74,29 +91,20 @@ async fn the_csv_report_is_the_seeds_example() {
     let dir = tempfile::tempdir().unwrap();
     let a = applier(&dir);
     let id = "938059f7-3680-4836-8c5c-53d5912556b9";
-    let report = a
-        .apply(
-            header(id, "RUR"),
-            upload(&header(id, "RUR"), vec![line("m1", "1.20")]),
-        )
-        .await
-        .unwrap();
+    let report = run_batch(&a, id, "RUR", vec![line("m1", "1.20")]).await;
     assert_eq!(
         report_csv(&report),
         "0;938059f7-3680-4836-8c5c-53d5912556b9;1.20;0.00;0.00;0.00\n\
          errors;938059f7-3680-4836-8c5c-53d5912556b9;0\n"
     );
     // Every line rejected: 185 with the seed's message.
-    let report = a
-        .apply(
-            header("0839e09e-4651-4ccd-a222-e1975a93a33c", "RUR"),
-            upload(
-                &header("0839e09e-4651-4ccd-a222-e1975a93a33c", "RUR"),
-                vec![line("m1", "0"), line("", "1")],
-            ),
-        )
-        .await
-        .unwrap();
+    let report = run_batch(
+        &a,
+        "0839e09e-4651-4ccd-a222-e1975a93a33c",
+        "RUR",
+        vec![line("m1", "0"), line("", "1")],
+    )
+    .await;
     assert_eq!(report.code, 185);
     assert_eq!(report.message, SEED_185);
     assert_eq!(
@@ -107,13 +115,7 @@ async fn the_csv_report_is_the_seeds_example() {
         ]
     );
     // A single-line batch rejected: 188, the message gives the reason.
-    let report = a
-        .apply(
-            header("one", "RUR"),
-            upload(&header("one", "RUR"), vec![line("m1", "-1")]),
-        )
-        .await
-        .unwrap();
+    let report = run_batch(&a, "one", "RUR", vec![line("m1", "-1")]).await;
     assert_eq!(report.code, 188);
     assert_eq!(
         report.message,
@@ -123,18 +125,7 @@ async fn the_csv_report_is_the_seeds_example() {
         )
     );
     // The seed's error example, rendered from its values.
-    let seed = pb::ApplyBatchResponse {
-        request_id: "0839e09e-4651-4ccd-a222-e1975a93a33c".into(),
-        code: 185,
-        status: 1,
-        message: SEED_185.into(),
-        error_count: 1,
-        errors: vec![pb::BatchLineError {
-            line: 1,
-            comment: "Неверно задано значение поля Card number".into(),
-        }],
-        ..Default::default()
-    };
+    let seed = seed_error("0839e09e-4651-4ccd-a222-e1975a93a33c");
     assert_eq!(
         report_csv(&seed),
         "185;\"Ошибка импорта массового платежа. Сумма платежа равна нулю. Подробности в деталях платежа (см. также get_batch_info).\"\n\
@@ -147,16 +138,13 @@ async fn the_csv_report_is_the_seeds_example() {
 async fn the_json_report_is_the_seeds_example() {
     let dir = tempfile::tempdir().unwrap();
     let a = applier(&dir);
-    let report = a
-        .apply(
-            header("3e6131a6-f55e-4a54-92a8-198e114dc92a", "EUR"),
-            upload(
-                &header("3e6131a6-f55e-4a54-92a8-198e114dc92a", "EUR"),
-                vec![line("m1", "7.29")],
-            ),
-        )
-        .await
-        .unwrap();
+    let report = run_batch(
+        &a,
+        "3e6131a6-f55e-4a54-92a8-198e114dc92a",
+        "EUR",
+        vec![line("m1", "7.29")],
+    )
+    .await;
     // The seed's example without `fee` and `nettoSummary`: the ledger
     // charges no fees.
     let seed_ok = r#"{
@@ -174,7 +162,7 @@ async fn the_json_report_is_the_seeds_example() {
 }
 }"#;
     assert_eq!(unindented(&report_json(&report)), seed_ok);
-    let seed_error = r#"{
+    let seed_json = r#"{
 "code": 185,
 "message": "Ошибка импорта массового платежа. Сумма платежа равна нулю. Подробности в деталях платежа (см. также get_batch_info).",
 "data": {
@@ -187,17 +175,6 @@ async fn the_json_report_is_the_seeds_example() {
 ]
 }
 }"#;
-    let report = pb::ApplyBatchResponse {
-        request_id: "1318ee26-cc74-4dd5-a875-6c69957261e0".into(),
-        code: 185,
-        status: 1,
-        message: SEED_185.into(),
-        error_count: 1,
-        errors: vec![pb::BatchLineError {
-            line: 1,
-            comment: "Неверно задано значение поля Card number".into(),
-        }],
-        ..Default::default()
-    };
-    assert_eq!(unindented(&report_json(&report)), seed_error);
+    let report = seed_error("1318ee26-cc74-4dd5-a875-6c69957261e0");
+    assert_eq!(unindented(&report_json(&report)), seed_json);
 }

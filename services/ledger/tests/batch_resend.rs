@@ -3,8 +3,12 @@
 //! (shifted lines, another type) is refused before anything more is applied.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use std::sync::Arc;
 
+use common::batch::accruals;
+use common::requests::counts;
 use kit::aggregate::Repository;
 use kit::log::EventLog;
 use ledger::app::batch::{BatchApplier, BatchDigest, BatchPart};
@@ -61,18 +65,21 @@ fn upload(
     futures::stream::iter(messages)
 }
 
+/// The upload of [`upload`], applied under [`header`].
+async fn send(
+    applier: &BatchApplier,
+    kind: pb::BatchType,
+    lines: Vec<pb::BatchLine>,
+    fail_after: Option<usize>,
+) -> Result<pb::ApplyBatchResponse, ApiError> {
+    applier
+        .apply(header(kind), upload(kind, lines, fail_after))
+        .await
+}
+
 fn total(log: &EventLog) -> (usize, Decimal) {
-    let mut n = 0;
-    let mut sum = Decimal::ZERO;
-    for e in log.iter_from(1) {
-        let e = e.unwrap();
-        if e.event_type == "loyalty.ledger.v1.PointsAccrued" {
-            let m: pb::PointsAccrued = prost::Message::decode(e.payload.as_slice()).unwrap();
-            n += 1;
-            sum += m.amount.parse::<Decimal>().unwrap();
-        }
-    }
-    (n, sum)
+    let accrued = accruals(log);
+    (accrued.len(), accrued.iter().map(|(_, a)| *a).sum())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,11 +91,7 @@ async fn an_interrupted_batch_resent_completes_exactly_once_and_other_content_is
         .with_chunk_lines(10);
 
     // 30 lines; the upload breaks after 5 messages (15 lines): chunk 1 (lines 1-10) is applied.
-    let err = applier
-        .apply(
-            header(pb::BatchType::Accrue),
-            upload(pb::BatchType::Accrue, lines(30), Some(5)),
-        )
+    let err = send(&applier, pb::BatchType::Accrue, lines(30), Some(5))
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::Unexpected(_)));
@@ -97,48 +100,29 @@ async fn an_interrupted_batch_resent_completes_exactly_once_and_other_content_is
 
     // Shifted content (line 1 removed) under the same requestId: refused, nothing more applied.
     let shifted: Vec<_> = lines(30).into_iter().skip(1).collect();
-    let err = applier
-        .apply(
-            header(pb::BatchType::Accrue),
-            upload(pb::BatchType::Accrue, shifted, None),
-        )
+    let err = send(&applier, pb::BatchType::Accrue, shifted, None)
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::IdempotencyConflict(_)), "{err}");
     // Same lines as another type: refused too.
-    let err = applier
-        .apply(
-            header(pb::BatchType::ManualWithdraw),
-            upload(pb::BatchType::ManualWithdraw, lines(30), None),
-        )
+    let err = send(&applier, pb::BatchType::ManualWithdraw, lines(30), None)
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::IdempotencyConflict(_)), "{err}");
     assert_eq!(total(&log).0, 10);
 
     // The same content again: completes; every line exactly once.
-    let report = applier
-        .apply(
-            header(pb::BatchType::Accrue),
-            upload(pb::BatchType::Accrue, lines(30), None),
-        )
+    let report = send(&applier, pb::BatchType::Accrue, lines(30), None)
         .await
         .unwrap();
-    assert_eq!(
-        (report.code, report.accepted_count, report.error_count),
-        (0, 30, 0)
-    );
+    assert_eq!(counts(&report), (0, 30, 0));
     let expected: Decimal = (1..=30)
         .map(|i| format!("{i}.25").parse::<Decimal>().unwrap())
         .sum();
     assert_eq!(report.accepted_sum.parse::<Decimal>().unwrap(), expected);
     assert_eq!(total(&log), (30, expected));
     // And once more: the stored report, nothing applied.
-    let again = applier
-        .apply(
-            header(pb::BatchType::Accrue),
-            upload(pb::BatchType::Accrue, lines(30), None),
-        )
+    let again = send(&applier, pb::BatchType::Accrue, lines(30), None)
         .await
         .unwrap();
     assert_eq!(again, report);

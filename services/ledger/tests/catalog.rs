@@ -51,6 +51,17 @@ fn update(id: &str, catalog: pb::CatalogDefinition) -> pb::UpdateCatalogRequest 
     }
 }
 
+/// The catalog in effect.
+async fn current(l: &mut Ledger) -> pb::GetCatalogResponse {
+    let answer = l.catalog.get_catalog(pb::GetCatalogRequest {}).await;
+    answer.unwrap().into_inner()
+}
+
+/// The answer to an update that is accepted.
+async fn applied(l: &mut Ledger, r: pb::UpdateCatalogRequest) -> pb::UpdateCatalogResponse {
+    l.catalog.update_catalog(r).await.unwrap().into_inner()
+}
+
 async fn refused(l: &mut Ledger, r: pb::UpdateCatalogRequest) -> tonic::Status {
     match l.catalog.update_catalog(r).await {
         Ok(answer) => panic!("accepted: {answer:?}"),
@@ -83,12 +94,7 @@ async fn a_programs_own_currency_and_lifetime_are_accepted_once_configured_and_a
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
 
-    let answer = l
-        .catalog
-        .update_catalog(update("c1", with_points()))
-        .await
-        .unwrap()
-        .into_inner();
+    let answer = applied(&mut l, update("c1", with_points())).await;
     assert_eq!((answer.version, answer.changed), (1, true));
 
     let result = l
@@ -111,12 +117,7 @@ async fn a_programs_own_currency_and_lifetime_are_accepted_once_configured_and_a
     // The catalog is rebuilt from the log: still version 1 after a restart.
     let dir = l.stop_keeping_data().await;
     let mut l = Ledger::start_in(dir, &[], clock()).await.unwrap();
-    let current = l
-        .catalog
-        .get_catalog(pb::GetCatalogRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let current = current(&mut l).await;
     assert_eq!(current.version, 1);
     assert_eq!(current.catalog.unwrap(), answer.catalog.unwrap());
     l.client
@@ -186,12 +187,7 @@ days = 30
     .unwrap();
     let path = file.to_str().unwrap();
     let mut l = Ledger::start_with(&["--catalog-file", path]).await;
-    let current = l
-        .catalog
-        .get_catalog(pb::GetCatalogRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let current = current(&mut l).await;
     assert_eq!(current.version, 1);
     assert_eq!(current.catalog.unwrap().default_lifetime, "1y");
     // The file's bound: above it is refused.
@@ -276,12 +272,7 @@ async fn updates_follow_the_rules_and_answer_a_retry_with_the_first_outcome() {
     // Precision may grow, never shrink.
     let mut finer = builtin();
     finer.currencies[0].precision = 3; // BONUS
-    let first = l
-        .catalog
-        .update_catalog(update("c1", finer.clone()))
-        .await
-        .unwrap()
-        .into_inner();
+    let first = applied(&mut l, update("c1", finer.clone())).await;
     assert_eq!(first.version, 1);
     let status = refused(&mut l, update("c2", builtin())).await;
     assert_eq!(status.code(), Code::FailedPrecondition);
@@ -304,12 +295,7 @@ async fn updates_follow_the_rules_and_answer_a_retry_with_the_first_outcome() {
     assert_eq!(status.code(), Code::Aborted);
 
     // Same id, same request: the first answer, nothing new.
-    let again = l
-        .catalog
-        .update_catalog(update("c1", finer))
-        .await
-        .unwrap()
-        .into_inner();
+    let again = applied(&mut l, update("c1", finer)).await;
     assert_eq!(again, first);
     // A refusal is stored too: c2 stays refused.
     let status = refused(&mut l, update("c2", builtin())).await;
@@ -338,16 +324,9 @@ async fn history_rebuilt_from_the_log_renders_each_row_with_the_precision_of_its
     l.catalog.update_catalog(update("c1", finer)).await.unwrap();
     l.client.accrue(accrue("a2", "m1", "1.5")).await.unwrap();
     let history = |mut client: pb::ledger_service_client::LedgerServiceClient<_>| async move {
-        let rows = client
-            .get_history(pb::GetHistoryRequest {
-                member_id: "m1".into(),
-                to_date: Some((chrono::Utc::now() + chrono::Duration::days(1)).into()),
-                count: 10,
-                ..Default::default()
-            })
+        let tomorrow = Some((chrono::Utc::now() + chrono::Duration::days(1)).into());
+        let rows = history_of(&mut client, history_request("m1", tomorrow, 10))
             .await
-            .unwrap()
-            .into_inner()
             .rows;
         format!("{rows:?}")
     };

@@ -5,24 +5,16 @@
 
 mod common;
 
-use ledger::domain::model::{Kind, RewardType, WithdrawType};
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::clocked::{Ledger, TestClock, open_log};
-use ledger::domain::account::{AccountKey, Command};
+use common::commands as cmd;
+use ledger::domain::account::Command;
 use ledger::projections::expiry::ExpirySchedule;
 use loyalty_proto::ledger::v1 as pb;
 use rust_decimal::Decimal;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
-}
-
-fn key(member: &str) -> AccountKey {
-    AccountKey {
-        member_id: member.into(),
-        currency: "BONUS".into(),
-    }
 }
 
 /// (member, amount) of every `PointsExpired` in the log.
@@ -34,29 +26,12 @@ fn expired_of(l: &Ledger) -> Vec<(String, Decimal)> {
 }
 
 fn accrue(member: &str, op: &str, amount: i64, days: Option<i64>) -> Command {
-    Command::Accrue {
-        key: key(member),
-        operation_id: op.into(),
-        amount: Decimal::from(amount),
-        lifetime: "test".into(),
-        expires_at: days.map(|d| t0() + Duration::days(d)),
-        kind: Kind::Regular,
-        reward_type: RewardType::Bonus,
-        context: Default::default(),
-        now: t0(),
-    }
+    let expires_at = days.map(|d| t0() + Duration::days(d));
+    cmd::accrue(member, op, &amount.to_string(), "test", expires_at, t0())
 }
 
 fn withdraw(member: &str, op: &str, amount: i64) -> Command {
-    Command::Withdraw {
-        key: key(member),
-        operation_id: op.into(),
-        amount: Decimal::from(amount),
-        kind: Kind::Regular,
-        withdraw_type: WithdrawType::Bonus,
-        context: Default::default(),
-        now: t0(),
-    }
+    cmd::withdraw(member, op, &amount.to_string(), t0())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

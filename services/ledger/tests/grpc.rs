@@ -95,16 +95,9 @@ async fn amounts_above_the_bound_are_refused_and_later_accruals_still_work() {
         ("2000000000001.00".into(), "0.00".into())
     );
     // Refund and capture amounts are bounded too.
-    let status = c
-        .refund(pb::RefundRequest {
-            operation_id: "r1".into(),
-            member_id: "m1".into(),
-            original_operation_id: "a1".into(),
-            amount: "79228162514264337593543950335".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let mut huge = refund_of("r1", "m1", "a1");
+    huge.amount = "79228162514264337593543950335".into();
+    let status = c.refund(huge).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     l.stop().await;
 }
@@ -168,13 +161,7 @@ async fn every_mutating_call_is_idempotent_by_its_key() {
             .into_inner(),
         w
     );
-    let hold = pb::HoldRequest {
-        hold_id: "h1".into(),
-        member_id: "m1".into(),
-        amount: money("20", "BONUS"),
-        context: None,
-        ttl_seconds: 0,
-    };
+    let hold = hold("h1", "m1", "20");
     let h = c.hold(hold.clone()).await.unwrap().into_inner();
     assert_eq!(c.hold(hold).await.unwrap().into_inner(), h);
     let capture = pb::CaptureHoldRequest {
@@ -186,13 +173,8 @@ async fn every_mutating_call_is_idempotent_by_its_key() {
     };
     let cap = c.capture_hold(capture.clone()).await.unwrap().into_inner();
     assert_eq!(c.capture_hold(capture).await.unwrap().into_inner(), cap);
-    let refund = pb::RefundRequest {
-        operation_id: "r1".into(),
-        member_id: "m1".into(),
-        original_operation_id: "w1".into(),
-        amount: "10".into(),
-        ..Default::default()
-    };
+    let mut refund = refund_of("r1", "m1", "w1");
+    refund.amount = "10".into();
     let rf = c.refund(refund.clone()).await.unwrap().into_inner();
     assert_eq!(c.refund(refund).await.unwrap().into_inner(), rf);
     // 100 - 30 - 15 (captured) + 10 (refund) = 65.
@@ -241,12 +223,7 @@ async fn refunding_a_fully_refunded_operation_is_already_refunded() {
     c.accrue(accrue("a1", "m1", "30")).await.unwrap();
     c.accrue(accrue("a2", "m1", "40")).await.unwrap();
     c.withdraw(withdraw("w1", "m1", "35")).await.unwrap(); // 30 from a1's bucket, 5 from a2's
-    let refund = |op: &str, original: &str| pb::RefundRequest {
-        operation_id: op.into(),
-        member_id: "m1".into(),
-        original_operation_id: original.into(),
-        ..Default::default()
-    };
+    let refund = |op: &str, original: &str| refund_of(op, "m1", original);
     // a1's bucket is empty: the refund takes nothing and reports 30.
     let r = c.refund(refund("r1", "a1")).await.unwrap().into_inner();
     let result = r.result.unwrap();
@@ -297,13 +274,7 @@ async fn an_operation_id_is_unique_across_the_ledger() {
         assert_eq!(info.metadata["operation_id"], "op-1");
     }
     // A hold id is unique across the ledger too.
-    let hold = |member: &str| pb::HoldRequest {
-        hold_id: "h-1".into(),
-        member_id: member.into(),
-        amount: money("1", "BONUS"),
-        context: None,
-        ttl_seconds: 0,
-    };
+    let hold = |member: &str| hold("h-1", member, "1");
     c.accrue(accrue("a-m2", "m2", "10")).await.unwrap();
     c.hold(hold("m1")).await.unwrap();
     assert_eq!(
@@ -313,18 +284,7 @@ async fn an_operation_id_is_unique_across_the_ledger() {
     // The repeat of the first request is still its stored answer.
     c.accrue(accrue("op-1", "m1", "10")).await.unwrap();
     assert_eq!(balance(c, "m1").await, ("9.00".into(), "1.00".into()));
-    assert!(
-        c.get_balance(pb::GetBalanceRequest {
-            member_id: "m2".into(),
-            currency: "BONUS".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .accounts[0]
-            .available
-            == "10.00"
-    );
+    assert!(available(c, "m2").await == "10.00");
     l.stop().await;
 }
 

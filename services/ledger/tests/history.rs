@@ -26,14 +26,9 @@ async fn history(
     count: u32,
     tweak: impl FnOnce(&mut pb::GetHistoryRequest),
 ) -> (u64, Vec<String>) {
-    let mut r = pb::GetHistoryRequest {
-        member_id: "m1".into(),
-        to_date: to,
-        count,
-        ..Default::default()
-    };
+    let mut r = history_request("m1", to, count);
     tweak(&mut r);
-    let h = c.get_history(r).await.unwrap().into_inner();
+    let h = history_of(c, r).await;
     (h.all_count, h.rows.into_iter().map(|r| r.id).collect())
 }
 
@@ -65,16 +60,7 @@ async fn history_follows_the_seed_filters() {
     let (all, ids) = history(c, now, 2, |_| {}).await;
     assert_eq!(all, 3);
     assert_eq!(ids[0], "P-42");
-    let full = c
-        .get_history(pb::GetHistoryRequest {
-            member_id: "m1".into(),
-            to_date: now,
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let full = history_of(c, history_request("m1", now, 10)).await;
     let types: Vec<i32> = full.rows.iter().map(|r| r.r#type).collect();
     assert_eq!(
         types,
@@ -135,27 +121,12 @@ async fn history_rows_look_like_the_seed_and_refunds_are_rows_of_their_own() {
         ..Default::default()
     });
     c.withdraw(w2).await.unwrap();
-    c.refund(pb::RefundRequest {
-        operation_id: "r1".into(),
-        member_id: "m1".into(),
-        original_operation_id: "w1".into(),
-        amount: "10".into(),
-        context: purchase("Refund of cheque 123"),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let mut r1 = refund_of("r1", "m1", "w1");
+    r1.amount = "10".into();
+    r1.context = purchase("Refund of cheque 123");
+    c.refund(r1).await.unwrap();
     let now = Some(chrono::Utc::now().into());
-    let h = c
-        .get_history(pb::GetHistoryRequest {
-            member_id: "m1".into(),
-            to_date: now,
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let h = history_of(c, history_request("m1", now, 10)).await;
     assert_eq!(h.all_count, 3, "{h:?}");
     // Newest first: the refund, the manual withdrawal, the purchase.
     let (refund, manual, bought) = (&h.rows[0], &h.rows[1], &h.rows[2]);
@@ -176,17 +147,9 @@ async fn history_rows_look_like_the_seed_and_refunds_are_rows_of_their_own() {
     assert_eq!(refund.rewards[0].amount, "10.00");
     assert!(refund.date_time > manual.date_time);
     // A date filter finds the refund at its own date.
-    let since_refund = c
-        .get_history(pb::GetHistoryRequest {
-            member_id: "m1".into(),
-            to_date: now,
-            from_date: refund.date_time,
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut since = history_request("m1", now, 10);
+    since.from_date = refund.date_time;
+    let since_refund = history_of(c, since).await;
     assert_eq!(since_refund.all_count, 1);
     assert!(since_refund.rows[0].is_refund);
     // `count` is capped.
@@ -195,16 +158,8 @@ async fn history_rows_look_like_the_seed_and_refunds_are_rows_of_their_own() {
             .await
             .unwrap();
     }
-    let page = c
-        .get_history(pb::GetHistoryRequest {
-            member_id: "m1".into(),
-            to_date: Some(chrono::Utc::now().into()),
-            count: 1_000_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let all = Some(chrono::Utc::now().into());
+    let page = history_of(c, history_request("m1", all, 1_000_000)).await;
     assert_eq!(page.all_count, 123);
     assert_eq!(page.rows.len(), 100);
     l.stop().await;

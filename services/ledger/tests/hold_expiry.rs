@@ -9,9 +9,9 @@ mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::clocked::{Ledger, TestClock, open_log};
+use common::commands as cmd;
 use kit::log::Metadata;
 use ledger::config::HoldTtl;
-use ledger::domain::account::{AccountKey, Command};
 use ledger::projections::expiry::ExpirySchedule;
 use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
@@ -289,22 +289,17 @@ async fn capture_racing_expiry_never_both_take_effect() {
         let (l, m) = (std::sync::Arc::clone(&l), m.clone());
         // The capture read the clock just before the hold lapsed.
         tasks.push(tokio::spawn(async move {
-            let key = AccountKey {
-                member_id: m.clone(),
-                currency: "BONUS".into(),
-            };
-            let command = Command::Capture {
-                key: key.clone(),
-                operation_id: format!("{m}-capture"),
-                hold_id: format!("{m}-hold"),
-                amount: None,
-                context: Default::default(),
-                now: secs(59),
-            };
+            let command = cmd::capture(
+                &m,
+                &format!("{m}-capture"),
+                &format!("{m}-hold"),
+                None,
+                secs(59),
+            );
             let _ = l
                 .repo
                 .execute(
-                    &key.stream(),
+                    &cmd::key(&m).stream(),
                     &command,
                     None,
                     Metadata::default(),

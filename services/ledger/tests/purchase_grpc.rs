@@ -82,16 +82,19 @@ fn cancel(op: &str, member: &str, purchase: &str) -> pb::CancelPurchaseRequest {
     }
 }
 
-async fn account(c: &mut LedgerServiceClient<Channel>, member: &str) -> pb::AccountBalance {
-    c.get_balance(pb::GetBalanceRequest {
-        member_id: member.into(),
-        currency: "BONUS".into(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .accounts
-    .remove(0)
+/// [available, held, pending] of the member's BONUS account.
+async fn amounts(c: &mut LedgerServiceClient<Channel>, member: &str) -> [String; 3] {
+    let b = account(c, member).await;
+    [b.available, b.held, b.pending]
+}
+
+/// The settlement a confirm answers.
+async fn confirmed(
+    c: &mut LedgerServiceClient<Channel>,
+    r: pb::ConfirmPurchaseRequest,
+) -> pb::PurchaseSettlement {
+    let answer = c.confirm_purchase(r).await.unwrap().into_inner();
+    answer.settlement.unwrap()
 }
 
 fn reason(status: &tonic::Status) -> String {
@@ -112,19 +115,9 @@ async fn confirm_settles_the_hold_and_the_pending_accrual_together() {
         .result
         .unwrap();
     assert_eq!(r.balance_after.unwrap().available, "63.50");
-    let b = account(c, "m1").await;
-    assert_eq!(
-        (b.available.as_str(), b.held.as_str(), b.pending.as_str()),
-        ("63.50", "36.50", "2.00")
-    );
+    assert_eq!(amounts(c, "m1").await, ["63.50", "36.50", "2.00"]);
 
-    let s = c
-        .confirm_purchase(confirm("c1", "m1", "P1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .settlement
-        .unwrap();
+    let s = confirmed(c, confirm("c1", "m1", "P1")).await;
     assert_eq!(s.purchase_id, "P1");
     assert_eq!(s.holds.len(), 1);
     assert_eq!(
@@ -140,20 +133,10 @@ async fn confirm_settles_the_hold_and_the_pending_accrual_together() {
         ("p1", "2.00")
     );
     assert_eq!(s.balance_after.as_ref().unwrap().available, "65.50");
-    let b = account(c, "m1").await;
-    assert_eq!(
-        (b.available.as_str(), b.held.as_str(), b.pending.as_str()),
-        ("65.50", "0.00", "0.00")
-    );
+    assert_eq!(amounts(c, "m1").await, ["65.50", "0.00", "0.00"]);
 
     // The same confirm again answers the same; another one is refused.
-    let again = c
-        .confirm_purchase(confirm("c1", "m1", "P1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .settlement
-        .unwrap();
+    let again = confirmed(c, confirm("c1", "m1", "P1")).await;
     assert_eq!(again, s);
     let refused = c
         .confirm_purchase(confirm("c2", "m1", "P1"))
@@ -175,16 +158,7 @@ async fn confirm_settles_the_hold_and_the_pending_accrual_together() {
     assert_eq!(account(c, "m1").await.available, "73.50");
 
     // The purchase is one history row with its withdrawal and its reward.
-    let h = c
-        .get_history(pb::GetHistoryRequest {
-            member_id: "m1".into(),
-            to_date: Some(chrono::Utc::now().into()),
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let h = recent_history(c, "m1").await;
     let purchase_rows: Vec<&pb::HistoryRow> = h
         .rows
         .iter()
@@ -233,17 +207,7 @@ async fn a_confirms_gift_cards_show_on_the_row_and_replace_only_their_own() {
         "Gift certificate …1000",
     )];
     c.confirm_purchase(paid).await.unwrap();
-    let rows = c
-        .get_history(pb::GetHistoryRequest {
-            member_id: "m5".into(),
-            to_date: Some(chrono::Utc::now().into()),
-            count: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .rows;
+    let rows = recent_history(c, "m5").await.rows;
     let row = rows
         .iter()
         .find(|r| r.r#type == pb::HistoryRowType::Purchase as i32)
@@ -267,15 +231,6 @@ async fn a_confirms_gift_cards_show_on_the_row_and_replace_only_their_own() {
     l.stop().await;
 }
 
-fn refund_of(op: &str, member: &str, original: &str) -> pb::RefundRequest {
-    pb::RefundRequest {
-        operation_id: op.into(),
-        member_id: member.into(),
-        original_operation_id: original.into(),
-        ..Default::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_restores_the_hold_and_drops_the_pending_accrual() {
     let mut l = Ledger::start().await;
@@ -294,11 +249,7 @@ async fn cancel_restores_the_hold_and_drops_the_pending_accrual() {
         .unwrap();
     assert_eq!(s.holds[0].amount, "20.00");
     assert_eq!(s.accruals[0].amount, "1.50");
-    let b = account(c, "m2").await;
-    assert_eq!(
-        (b.available.as_str(), b.held.as_str(), b.pending.as_str()),
-        ("50.00", "0.00", "0.00")
-    );
+    assert_eq!(amounts(c, "m2").await, ["50.00", "0.00", "0.00"]);
     // Nothing more can join a cancelled purchase.
     let refused = c.hold(hold("h2", "m2", "1", "P2")).await.unwrap_err();
     assert_eq!(reason(&refused), "PURCHASE_CANCELLED");

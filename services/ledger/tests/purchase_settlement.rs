@@ -3,29 +3,20 @@
 //! rules, without I/O.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::commands::{self as cmd, d, key, run, t0, then};
 use kit::aggregate::{given_when, replay};
 use ledger::domain::account::{
-    Account, AccountKey, Command, Context, Event, LedgerError, Pending, hold_settlement_id,
+    Account, Command, Context, Event, LedgerError, Pending, hold_settlement_id,
 };
 use ledger::domain::model::{Kind, RewardType};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn key() -> AccountKey {
-    AccountKey {
-        member_id: "m-1".into(),
-        currency: "BONUS".into(),
-    }
-}
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap()
-}
+/// The member every test here runs on.
+const M: &str = "m-1";
 
 fn of(purchase: &str) -> Context {
     Context {
@@ -35,33 +26,17 @@ fn of(purchase: &str) -> Context {
 }
 
 fn accrue(op: &str, amount: &str, now: DateTime<Utc>) -> Command {
-    Command::Accrue {
-        key: key(),
-        operation_id: op.into(),
-        amount: d(amount),
-        lifetime: "forever".into(),
-        expires_at: None,
-        kind: Kind::Regular,
-        reward_type: RewardType::Bonus,
-        context: Default::default(),
-        now,
-    }
+    cmd::accrue(M, op, amount, "forever", None, now)
 }
 
 fn hold(id: &str, purchase: &str, amount: &str, now: DateTime<Utc>) -> Command {
-    Command::Hold {
-        key: key(),
-        hold_id: id.into(),
-        amount: d(amount),
-        context: of(purchase),
-        now,
-        expires_at: Some(now + Duration::minutes(30)),
-    }
+    let lapses_at = now + Duration::minutes(30);
+    cmd::hold(M, id, amount, of(purchase), Some(lapses_at), now)
 }
 
 fn pending(op: &str, purchase: &str, amount: &str, now: DateTime<Utc>) -> Command {
     Command::AccruePending {
-        key: key(),
+        key: key(M),
         pending: Pending {
             operation_id: op.into(),
             amount: d(amount),
@@ -78,7 +53,7 @@ fn pending(op: &str, purchase: &str, amount: &str, now: DateTime<Utc>) -> Comman
 
 fn confirm(op: &str, purchase: &str, now: DateTime<Utc>) -> Command {
     Command::ConfirmPurchase {
-        key: key(),
+        key: key(M),
         operation_id: op.into(),
         purchase_id: purchase.into(),
         context: of(purchase),
@@ -90,7 +65,7 @@ fn confirm(op: &str, purchase: &str, now: DateTime<Utc>) -> Command {
 
 fn cancel(op: &str, purchase: &str, now: DateTime<Utc>) -> Command {
     Command::CancelPurchase {
-        key: key(),
+        key: key(M),
         operation_id: op.into(),
         purchase_id: purchase.into(),
         context: of(purchase),
@@ -99,25 +74,7 @@ fn cancel(op: &str, purchase: &str, now: DateTime<Utc>) -> Command {
 }
 
 fn refund(op: &str, original: &str, now: DateTime<Utc>) -> Command {
-    Command::Refund {
-        key: key(),
-        operation_id: op.into(),
-        original_operation_id: original.into(),
-        amount: None,
-        context: Default::default(),
-        now,
-        shortfall: Default::default(),
-    }
-}
-
-/// Runs commands in order, each on the state left by the previous ones.
-fn run(commands: &[Command]) -> (Account, Vec<Event>) {
-    let mut history = Vec::new();
-    for c in commands {
-        let events = given_when::<Account>(&history, c).unwrap_or_else(|e| panic!("{c:?}: {e}"));
-        history.extend(events);
-    }
-    (replay::<Account>(&history), history)
+    cmd::refund(M, op, original, None, Default::default(), now)
 }
 
 fn refusal(given: &[Command], when: &Command) -> LedgerError {
@@ -192,8 +149,7 @@ fn confirm_captures_the_purchases_holds_and_commits_its_accruals_in_one_decision
     // 100 - 36.5 captured - 10 still held for Q + 2 accrued.
     assert_eq!(after.available, d("55.5"));
     assert_eq!(after.held, d("10"));
-    let mut all = history.clone();
-    all.extend(events);
+    let all = then(&history, &events);
     let account = replay::<Account>(&all);
     assert_eq!(account.pending(now), Decimal::ZERO);
     assert_eq!(

@@ -5,73 +5,33 @@
 //! never a negative balance.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use chrono::{DateTime, TimeZone, Utc};
+use common::commands::{self as cmd, d, run, then};
 use kit::aggregate::{given_when, replay};
-use ledger::domain::account::{Account, AccountKey, Command, Event, LedgerError};
-use ledger::domain::model::{Kind, RewardType, Shortfall, WithdrawType};
+use ledger::domain::account::{Account, Command, Event, LedgerError};
+use ledger::domain::model::Shortfall;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn key() -> AccountKey {
-    AccountKey {
-        member_id: "m".into(),
-        currency: "BONUS".into(),
-    }
-}
+/// The member every test here runs on.
+const M: &str = "m";
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
 }
 
 fn accrue(op: &str, amount: &str) -> Command {
-    Command::Accrue {
-        key: key(),
-        operation_id: op.into(),
-        amount: d(amount),
-        lifetime: "forever".into(),
-        expires_at: None,
-        kind: Kind::Regular,
-        reward_type: RewardType::Bonus,
-        context: Default::default(),
-        now: now(),
-    }
+    cmd::accrue(M, op, amount, "forever", None, now())
 }
 
 fn withdraw(op: &str, amount: &str) -> Command {
-    Command::Withdraw {
-        key: key(),
-        operation_id: op.into(),
-        amount: d(amount),
-        kind: Kind::Regular,
-        withdraw_type: WithdrawType::Bonus,
-        context: Default::default(),
-        now: now(),
-    }
+    cmd::withdraw(M, op, amount, now())
 }
 
 fn refund(op: &str, original: &str, shortfall: Shortfall) -> Command {
-    Command::Refund {
-        key: key(),
-        operation_id: op.into(),
-        original_operation_id: original.into(),
-        amount: None,
-        context: Default::default(),
-        now: now(),
-        shortfall,
-    }
-}
-
-fn run(commands: &[Command]) -> (Account, Vec<Event>) {
-    let mut history = Vec::new();
-    for c in commands {
-        let events = given_when::<Account>(&history, c).unwrap_or_else(|e| panic!("{c:?}: {e}"));
-        history.extend(events);
-    }
-    (replay::<Account>(&history), history)
+    cmd::refund(M, op, original, None, shortfall, now())
 }
 
 #[test]
@@ -170,9 +130,7 @@ proptest! {
         let (_, history) = run(&commands);
         match given_when::<Account>(&history, &refund("r", "a", shortfall)) {
             Ok(events) => {
-                let mut all = history.clone();
-                all.extend(events.clone());
-                let account = replay::<Account>(&all);
+                let account = replay::<Account>(&then(&history, &events));
                 prop_assert!(account.available(now()) >= Decimal::ZERO);
                 let Some(Event::Refunded { amount, uncollected, debt, .. }) = events.last() else {
                     return Err(TestCaseError::fail("no refund event"));

@@ -372,19 +372,16 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
     }
 
+    /// Every required answer: names, birth date, sex (option `sex` of 5).
+    fn complete(last: &str, first: &str, birth: &str, sex: i64) -> [Answer; 4] {
+        [text(2, last), text(3, first), text(4, birth), pick(5, sex)]
+    }
+
     #[test]
     fn complete_answers_are_accepted_into_a_profile() {
         let q = Questionnaire::default();
         let ok = q
-            .validate(
-                &[
-                    text(2, "Иванов"),
-                    text(3, "Иван"),
-                    text(4, "1990-05-01"),
-                    pick(5, 1),
-                ],
-                today(),
-            )
+            .validate(&complete("Иванов", "Иван", "1990-05-01", 1), today())
             .unwrap();
         assert_eq!(ok.profile["LastName"], "Иванов");
         assert_eq!(ok.profile["Sex"], "Мужской");
@@ -395,41 +392,17 @@ mod tests {
     fn under_18_is_refused_with_the_seed_message_and_question_id() {
         let q = Questionnaire::default();
         let err = q
-            .validate(
-                &[
-                    text(2, "Иванов"),
-                    text(3, "Иван"),
-                    text(4, "2010-01-01"),
-                    pick(5, 2),
-                ],
-                today(),
-            )
+            .validate(&complete("Иванов", "Иван", "2010-01-01", 2), today())
             .unwrap_err();
         assert_eq!(err, vec![(4, vec![UNDER_AGE.to_owned()])]);
         // 18 today is allowed; 18 tomorrow is not.
         assert!(
-            q.validate(
-                &[
-                    text(2, "a"),
-                    text(3, "b"),
-                    text(4, "2008-11-22"),
-                    pick(5, 1)
-                ],
-                today()
-            )
-            .is_ok()
+            q.validate(&complete("a", "b", "2008-11-22", 1), today())
+                .is_ok()
         );
         assert!(
-            q.validate(
-                &[
-                    text(2, "a"),
-                    text(3, "b"),
-                    text(4, "2008-11-23"),
-                    pick(5, 1)
-                ],
-                today()
-            )
-            .is_err()
+            q.validate(&complete("a", "b", "2008-11-23", 1), today())
+                .is_err()
         );
     }
 

@@ -7,9 +7,9 @@ use loyalty_proto::identity::v1::{
     self as pb, auth_service_server::AuthService, card_service_server::CardService,
     member_service_server::MemberService,
 };
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
-use super::{bearer, full_session, no_member_token};
+use super::{Answer, bearer, full_session, no_member_token, ok};
 use crate::app::{BankCardKey, Identity};
 use crate::domain::card::card_stream;
 use crate::domain::member::Member;
@@ -46,12 +46,6 @@ impl MembersApi {
         }
         self.identity.member(member_id)
     }
-}
-
-type Answer<T> = Result<Response<T>, Status>;
-
-fn ok<T>(t: T) -> Answer<T> {
-    Ok(Response::new(t))
 }
 
 #[tonic::async_trait]

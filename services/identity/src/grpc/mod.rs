@@ -7,10 +7,18 @@ pub mod messaging;
 pub mod registration;
 pub mod render;
 
-use tonic::Request;
+use tonic::{Request, Response, Status};
 
 use crate::app::{Identity, Session};
 use crate::error::ApiError;
+
+/// What a service method answers.
+type Answer<T> = Result<Response<T>, Status>;
+
+/// The answer `t`.
+fn ok<T>(t: T) -> Answer<T> {
+    Ok(Response::new(t))
+}
 
 /// The bearer token of a request (`authorization: Bearer <token>`).
 pub fn bearer<T>(request: &Request<T>) -> Option<&str> {

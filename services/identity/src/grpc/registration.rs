@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use loyalty_proto::identity::v1::{self as pb, registration_service_server::RegistrationService};
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
-use super::{full_session, session};
+use super::{Answer, full_session, ok, session};
 use crate::app::Identity;
 use crate::domain::model::{self, Channel};
 use crate::domain::values::mask_tail;
@@ -21,12 +21,6 @@ impl RegistrationApi {
     pub fn new(identity: Arc<Identity>) -> Self {
         Self { identity }
     }
-}
-
-type Answer<T> = Result<Response<T>, Status>;
-
-fn ok<T>(t: T) -> Answer<T> {
-    Ok(Response::new(t))
 }
 
 #[tonic::async_trait]

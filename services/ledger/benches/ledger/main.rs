@@ -23,15 +23,17 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures::StreamExt;
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
 mod pg;
 
 /// sled allocates heavily; mimalloc handles that far better than glibc's malloc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use common::Ledger;
+use common::requests::{accrue, withdraw};
 use kit::bench::{Figures, env};
-use kit::service::InProcess;
 use ledger::config::LedgerArgs;
-use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use rust_decimal::Decimal;
@@ -46,54 +48,19 @@ fn bench_root() -> PathBuf {
     kit::bench::root("ledger-bench")
 }
 
-fn money(amount: &str) -> Option<Money> {
-    Some(Money {
-        amount: amount.into(),
-        currency: "BONUS".into(),
-    })
-}
-
-/// A ledger served in-process on a fresh data dir on the target's disk.
-struct Server {
-    url: String,
-    service: InProcess,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(prefix: &str, nats: Option<&str>) -> Self {
-        std::fs::create_dir_all(bench_root()).unwrap();
-        let dir = tempfile::Builder::new()
-            .prefix(prefix)
-            .tempdir_in(bench_root())
-            .unwrap();
-        // Batch lines name member ids: no identity service in the bench.
-        let mut argv = vec![
-            "ledger",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--member-directory",
-            "member-id",
-        ];
-        if let Some(url) = nats {
-            argv.extend(["--nats-url", url]);
-        }
-        let args = Cli::parse_from(argv).args;
-        let service = InProcess::start(&ledger::SPEC, |grpc, metrics, shutdown| {
-            ledger::run(args, grpc, metrics, shutdown, Arc::new(chrono::Utc::now))
-        })
-        .await
+/// A ledger served in-process (the tests' harness) on a fresh data dir on
+/// the target's disk; batch lines name member ids (no identity service in
+/// the bench).
+async fn start_ledger(prefix: &str, nats: Option<&str>) -> Ledger {
+    std::fs::create_dir_all(bench_root()).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(bench_root())
         .unwrap();
-        Self {
-            url: service.url.clone(),
-            service,
-            _dir: dir,
-        }
-    }
-
-    async fn stop(self) {
-        self.service.stop().await.unwrap();
-    }
+    let extra: Vec<&str> = nats.map(|url| vec!["--nats-url", url]).unwrap_or_default();
+    Ledger::start_in(dir, &extra, Arc::new(chrono::Utc::now))
+        .await
+        .unwrap()
 }
 
 /// A workload: `clients` concurrent clients, each operation an accrue or a
@@ -169,7 +136,7 @@ async fn grpc_workload(
     duration: Duration,
     nats: Option<&str>,
 ) -> Figures {
-    let server = Server::start("grpc-", nats).await;
+    let server = start_ledger("grpc-", nats).await;
     // Like a fleet of tills: several connections (one HTTP/2 connection is
     // served by one task), 4 clients per connection.
     let connections: Vec<_> = (0..scenario.clients.div_ceil(4))
@@ -184,14 +151,8 @@ async fn grpc_workload(
         .map(|a| {
             let mut cl = client_for(a % scenario.clients);
             async move {
-                cl.accrue(pb::AccrueRequest {
-                    operation_id: format!("seed-{a}"),
-                    member_id: format!("bench-{a}"),
-                    amount: money("1000000"),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+                let seed = accrue(&format!("seed-{a}"), &format!("bench-{a}"), "1000000");
+                cl.accrue(seed).await.unwrap();
             }
         })
         .collect();
@@ -208,26 +169,13 @@ async fn grpc_workload(
             let mut latencies = Vec::new();
             while started.elapsed() < duration {
                 let op = ops.next_op();
-                let amount = money("1.00");
                 let t = Instant::now();
                 if op.delta > Decimal::ZERO {
-                    cl.accrue(pb::AccrueRequest {
-                        operation_id: op.id,
-                        member_id: op.member,
-                        amount,
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap();
+                    cl.accrue(accrue(&op.id, &op.member, "1.00")).await.unwrap();
                 } else {
-                    cl.withdraw(pb::WithdrawRequest {
-                        operation_id: op.id,
-                        member_id: op.member,
-                        amount,
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap();
+                    cl.withdraw(withdraw(&op.id, &op.member, "1.00"))
+                        .await
+                        .unwrap();
                 }
                 latencies.push(t.elapsed());
             }
@@ -308,7 +256,7 @@ fn side_by_side(
 
 async fn batch(lines: u64) -> (f64, pb::ApplyBatchResponse) {
     use pb::apply_batch_request::Part;
-    let server = Server::start("batch-", None).await;
+    let server = start_ledger("batch-", None).await;
     let mut client = LedgerServiceClient::connect(server.url.clone())
         .await
         .unwrap();

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
 
-use super::rules::{is_due, returns_into_due_bucket, set_after, shift, shift_folded, split_draws};
+use super::rules::{is_due, returns_into_due_bucket, shift, shift_folded, split_draws};
 
 pub use super::model::{
     AccountKey, Balances, Bucket, Command, Context, Draw, Event, Kind, LedgerError, Pending,
@@ -63,6 +63,32 @@ struct Refundable {
     refunded: Decimal,
     /// False for refunds and releases: their ids are taken, nothing to refund.
     refundable: bool,
+}
+
+impl Refundable {
+    /// An operation refundable up to `amount`: a credit taken back out of
+    /// `draws` (its bucket), or a debit paid back into them.
+    fn new(credit: bool, draws: Vec<Draw>, amount: Decimal) -> Self {
+        Self {
+            credit,
+            draws,
+            amount,
+            refunded: Decimal::ZERO,
+            refundable: true,
+        }
+    }
+
+    /// An id taken by an operation with nothing to refund (a release, a
+    /// purchase's settlement).
+    fn taken() -> Self {
+        Self {
+            credit: true,
+            draws: Vec::new(),
+            amount: Decimal::ZERO,
+            refunded: Decimal::ZERO,
+            refundable: false,
+        }
+    }
 }
 
 /// State of one account.
@@ -213,20 +239,26 @@ impl Account {
             .collect();
         due.sort();
         for (expires_at, bucket_id, amount) in due {
-            let mut e = Event::Expired {
+            // Taking what is in a bucket out of the balance cannot overflow.
+            events.push(self.book_folded(Event::Expired {
                 key: key.clone(),
                 bucket_id,
                 amount,
                 expired_at: expires_at.unwrap_or(now),
                 after: Balances::default(),
-            };
-            // Taking what is in a bucket out of the balance cannot overflow.
-            let after = shift_folded(self.booked, &e);
-            set_after(&mut e, after);
-            self.apply(&e);
-            events.push(e);
+            }));
         }
         events
+    }
+
+    /// Applies `e`, decided on this (scratch) state, with the balances
+    /// after it as folding the log computes them ([`shift_folded`]): for
+    /// events that cannot overflow. Returns it.
+    fn book_folded(&mut self, mut e: Event) -> Event {
+        let after = shift_folded(self.booked, &e);
+        e.set_after(after);
+        self.apply(&e);
+        e
     }
 
     fn ensure_new_operation(&self, id: &str) -> Result<(), LedgerError> {
@@ -411,7 +443,7 @@ impl Aggregate for Account {
                 return Ok(Vec::new());
             };
             let after = shift(self.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
-            set_after(&mut e, after);
+            e.set_after(after);
             if !returns_into_due_bucket(&e, now) {
                 return Ok(vec![e]);
             }
@@ -426,7 +458,7 @@ impl Aggregate for Account {
         let mut events = state.expire_due(key, now);
         if let Some(mut e) = state.decide_one(command)? {
             let after = shift(state.booked, &e).ok_or(LedgerError::BalanceOutOfRange)?;
-            set_after(&mut e, after);
+            e.set_after(after);
             let returns = returns_into_due_bucket(&e, now);
             state.apply(&e);
             events.push(e);
@@ -456,19 +488,14 @@ impl Aggregate for Account {
                 // A confirmed pending accrual becomes this accrual.
                 self.pending.remove(operation_id);
                 self.buckets.insert(bucket.id, bucket.clone());
+                let draw = Draw {
+                    bucket_id: bucket.id,
+                    amount: *amount,
+                    expires_at: bucket.expires_at,
+                };
                 self.operations.insert(
                     operation_id.clone(),
-                    Refundable {
-                        credit: true,
-                        draws: vec![Draw {
-                            bucket_id: bucket.id,
-                            amount: *amount,
-                            expires_at: bucket.expires_at,
-                        }],
-                        amount: *amount,
-                        refunded: Decimal::ZERO,
-                        refundable: true,
-                    },
+                    Refundable::new(true, vec![draw], *amount),
                 );
             }
             Event::Withdrawn {
@@ -480,13 +507,7 @@ impl Aggregate for Account {
                 self.take(draws);
                 self.operations.insert(
                     operation_id.clone(),
-                    Refundable {
-                        credit: false,
-                        draws: draws.clone(),
-                        amount: *amount,
-                        refunded: Decimal::ZERO,
-                        refundable: true,
-                    },
+                    Refundable::new(false, draws.clone(), *amount),
                 );
             }
             Event::Held { .. }

@@ -410,24 +410,41 @@ pub enum Event {
     },
 }
 
+/// The pattern of every event that carries the balances after it, binding
+/// them to `$after`: the one list [`Event::after`] and [`Event::set_after`]
+/// read.
+macro_rules! with_balances {
+    ($after:ident) => {
+        Event::Accrued { $after, .. }
+            | Event::Withdrawn { $after, .. }
+            | Event::Held { $after, .. }
+            | Event::Captured { $after, .. }
+            | Event::Released { $after, .. }
+            | Event::HoldExpired { $after, .. }
+            | Event::Refunded { $after, .. }
+            | Event::Expired { $after, .. }
+            | Event::PendingAccrued { $after, .. }
+            | Event::PendingDropped { $after, .. }
+            | Event::PurchaseConfirmed { $after, .. }
+            | Event::PurchaseCancelled { $after, .. }
+    };
+}
+
 impl Event {
     /// The balances after the event; `None` for an opening (it moves
     /// nothing and carries none).
     pub fn after(&self) -> Option<Balances> {
         match self {
-            Event::Accrued { after, .. }
-            | Event::Withdrawn { after, .. }
-            | Event::Held { after, .. }
-            | Event::Captured { after, .. }
-            | Event::Released { after, .. }
-            | Event::HoldExpired { after, .. }
-            | Event::Refunded { after, .. }
-            | Event::Expired { after, .. }
-            | Event::PendingAccrued { after, .. }
-            | Event::PendingDropped { after, .. }
-            | Event::PurchaseConfirmed { after, .. }
-            | Event::PurchaseCancelled { after, .. } => Some(*after),
+            with_balances!(after) => Some(*after),
             Event::Opened { .. } => None,
+        }
+    }
+
+    /// Sets the balances after the event (an opening carries none).
+    pub(super) fn set_after(&mut self, balances: Balances) {
+        match self {
+            with_balances!(after) => *after = balances,
+            Event::Opened { .. } => {}
         }
     }
 }

@@ -125,21 +125,3 @@ pub(super) fn returns_into_due_bucket(event: &Event, now: DateTime<Utc>) -> bool
 pub(super) fn is_due(bucket: &Bucket, now: DateTime<Utc>) -> bool {
     bucket.expires_at.is_some_and(|t| t <= now)
 }
-
-pub(super) fn set_after(event: &mut Event, balances: Balances) {
-    match event {
-        Event::Accrued { after, .. }
-        | Event::Withdrawn { after, .. }
-        | Event::Held { after, .. }
-        | Event::Captured { after, .. }
-        | Event::Released { after, .. }
-        | Event::HoldExpired { after, .. }
-        | Event::Refunded { after, .. }
-        | Event::Expired { after, .. }
-        | Event::PendingAccrued { after, .. }
-        | Event::PendingDropped { after, .. }
-        | Event::PurchaseConfirmed { after, .. }
-        | Event::PurchaseCancelled { after, .. } => *after = balances,
-        Event::Opened { .. } => {}
-    }
-}

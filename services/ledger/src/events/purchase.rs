@@ -201,9 +201,8 @@ fn pending_accrued_from(d: &Decoder<'_>, payload: &[u8]) -> Result<Event, Decode
             amount: d.decimal("amount", &m.amount)?,
             expires_at: d.opt_time("bucket.expires_at", b.expires_at)?,
             lifetime: b.lifetime,
-            kind: wire::kind(m.kind).ok_or_else(|| d.err("unknown kind"))?,
-            reward_type: wire::reward_type(m.reward_type)
-                .ok_or_else(|| d.err("unknown reward_type"))?,
+            kind: d.kind(m.kind)?,
+            reward_type: d.reward_type(m.reward_type)?,
             context: d.context(m.context)?,
             lapses_at: d.time("lapses_at", m.lapses_at)?,
         },

@@ -8,65 +8,49 @@ use loyalty_proto::ledger::v1 as pb;
 
 use crate::domain::model::{Context, GivenMoney, Kind, RewardType, WithdrawType};
 
-impl From<Kind> for pb::OperationKind {
-    fn from(k: Kind) -> Self {
-        match k {
-            Kind::Regular => pb::OperationKind::Regular,
-            Kind::Manual => pb::OperationKind::Manual,
-            Kind::Social => pb::OperationKind::Social,
-            Kind::Charging => pb::OperationKind::Charging,
+/// One table, both directions: `From<$domain>` for the message enum, and
+/// `$read`, the domain value of a message value (UNSPECIFIED reads as
+/// `$unset`; `None` outside the enum).
+macro_rules! wire_enum {
+    (
+        $(#[$doc:meta])*
+        fn $read:ident: $domain:ident <=> $msg:ident, unset $unset:ident,
+        { $($d:ident = $m:ident),+ $(,)? }
+    ) => {
+        impl From<$domain> for pb::$msg {
+            fn from(v: $domain) -> Self {
+                match v {
+                    $($domain::$d => pb::$msg::$m,)+
+                }
+            }
         }
-    }
-}
 
-impl From<RewardType> for pb::RewardType {
-    fn from(t: RewardType) -> Self {
-        match t {
-            RewardType::Bonus => pb::RewardType::Bonus,
-            RewardType::Discount => pb::RewardType::Discount,
-            RewardType::Gift => pb::RewardType::Gift,
-            RewardType::Charging => pb::RewardType::Charging,
+        $(#[$doc])*
+        pub fn $read(value: i32) -> Option<$domain> {
+            Some(match pb::$msg::try_from(value).ok()? {
+                pb::$msg::Unspecified => $domain::$unset,
+                $(pb::$msg::$m => $domain::$d,)+
+            })
         }
-    }
+    };
 }
 
-impl From<WithdrawType> for pb::WithdrawType {
-    fn from(t: WithdrawType) -> Self {
-        match t {
-            WithdrawType::Bonus => pb::WithdrawType::Bonus,
-            WithdrawType::GiftCard => pb::WithdrawType::GiftCard,
-            WithdrawType::Withdraw => pb::WithdrawType::Withdraw,
-        }
-    }
+wire_enum! {
+    /// The kind of a message value; unset is REGULAR; `None` outside the enum.
+    fn kind: Kind <=> OperationKind, unset Regular,
+    { Regular = Regular, Manual = Manual, Social = Social, Charging = Charging }
 }
 
-/// The kind of a message value; unset is REGULAR; `None` outside the enum.
-pub fn kind(value: i32) -> Option<Kind> {
-    Some(match pb::OperationKind::try_from(value).ok()? {
-        pb::OperationKind::Unspecified | pb::OperationKind::Regular => Kind::Regular,
-        pb::OperationKind::Manual => Kind::Manual,
-        pb::OperationKind::Social => Kind::Social,
-        pb::OperationKind::Charging => Kind::Charging,
-    })
+wire_enum! {
+    /// The reward type of a message value; unset is BONUS; `None` outside the enum.
+    fn reward_type: RewardType <=> RewardType, unset Bonus,
+    { Bonus = Bonus, Discount = Discount, Gift = Gift, Charging = Charging }
 }
 
-/// The reward type of a message value; unset is BONUS; `None` outside the enum.
-pub fn reward_type(value: i32) -> Option<RewardType> {
-    Some(match pb::RewardType::try_from(value).ok()? {
-        pb::RewardType::Unspecified | pb::RewardType::Bonus => RewardType::Bonus,
-        pb::RewardType::Discount => RewardType::Discount,
-        pb::RewardType::Gift => RewardType::Gift,
-        pb::RewardType::Charging => RewardType::Charging,
-    })
-}
-
-/// The withdraw type of a message value; unset is BONUS; `None` outside the enum.
-pub fn withdraw_type(value: i32) -> Option<WithdrawType> {
-    Some(match pb::WithdrawType::try_from(value).ok()? {
-        pb::WithdrawType::Unspecified | pb::WithdrawType::Bonus => WithdrawType::Bonus,
-        pb::WithdrawType::GiftCard => WithdrawType::GiftCard,
-        pb::WithdrawType::Withdraw => WithdrawType::Withdraw,
-    })
+wire_enum! {
+    /// The withdraw type of a message value; unset is BONUS; `None` outside the enum.
+    fn withdraw_type: WithdrawType <=> WithdrawType, unset Bonus,
+    { Bonus = Bonus, GiftCard = GiftCard, Withdraw = Withdraw }
 }
 
 /// An amount carried as given, as its message.

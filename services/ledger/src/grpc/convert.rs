@@ -3,13 +3,15 @@
 //! past this point.
 
 use chrono::{DateTime, Utc};
+use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
+use rust_decimal::Decimal;
 
 use super::check::Check;
 use crate::app::keys::IdempotencyKey;
 use crate::config::HoldTtl;
 use crate::domain::account::{AccountKey, ChequeItem, Command, Context, Kind, Pending, Tender};
-use crate::domain::catalog::{Catalog, Currency};
+use crate::domain::catalog::{Catalog, Currency, Lifetime};
 use crate::domain::model::Shortfall;
 use crate::domain::money;
 use crate::error::ApiError;
@@ -41,21 +43,37 @@ fn key(member_id: String, currency: &Currency) -> AccountKey {
     }
 }
 
+/// The checked currency and amount of a request's `amount` field.
+fn money_of(
+    c: &mut Check,
+    catalog: &Catalog,
+    money: Option<&Money>,
+) -> (Option<Currency>, Decimal) {
+    let money = money.cloned().unwrap_or_default();
+    let currency = c.currency(catalog, "amount.currency", &money.currency);
+    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
+    (currency, amount)
+}
+
+/// The checked lifetime definition `id` names (empty: the default).
+fn lifetime_of<'c>(c: &mut Check, catalog: &'c Catalog, id: &str) -> Option<(&'c str, Lifetime)> {
+    let lifetime = catalog.lifetime(id);
+    if lifetime.is_none() {
+        c.fail(
+            "lifetime",
+            format!("unknown lifetime definition {}", money::quote(id)),
+        );
+    }
+    lifetime
+}
+
 /// `Accrue`.
 pub(super) fn accrue(r: &pb::AccrueRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
     let mut c = Check::default();
     let op = c.operation_id("operation_id", &r.operation_id);
     let member = c.id("member_id", &r.member_id);
-    let money = r.amount.clone().unwrap_or_default();
-    let currency = c.currency(e.catalog, "amount.currency", &money.currency);
-    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
-    let lifetime = e.catalog.lifetime(&r.lifetime);
-    if lifetime.is_none() {
-        c.fail(
-            "lifetime",
-            format!("unknown lifetime definition {}", money::quote(&r.lifetime)),
-        );
-    }
+    let (currency, amount) = money_of(&mut c, e.catalog, r.amount.as_ref());
+    let lifetime = lifetime_of(&mut c, e.catalog, &r.lifetime);
     let kind = c.kind(
         r.kind,
         &[Kind::Regular, Kind::Manual, Kind::Social, Kind::Charging],
@@ -86,9 +104,7 @@ pub(super) fn withdraw(r: &pb::WithdrawRequest, e: &Edge<'_>) -> Result<Converte
     let mut c = Check::default();
     let op = c.operation_id("operation_id", &r.operation_id);
     let member = c.id("member_id", &r.member_id);
-    let money = r.amount.clone().unwrap_or_default();
-    let currency = c.currency(e.catalog, "amount.currency", &money.currency);
-    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
+    let (currency, amount) = money_of(&mut c, e.catalog, r.amount.as_ref());
     let kind = c.kind(r.kind, &[Kind::Regular, Kind::Manual, Kind::Social]);
     let withdraw_type = c.withdraw_type(r.withdraw_type);
     let context = c.context(r.context.as_ref());
@@ -114,9 +130,7 @@ pub(super) fn hold(r: &pb::HoldRequest, e: &Edge<'_>) -> Result<Converted, ApiEr
     let mut c = Check::default();
     let hold_id = c.id("hold_id", &r.hold_id);
     let member = c.id("member_id", &r.member_id);
-    let money = r.amount.clone().unwrap_or_default();
-    let currency = c.currency(e.catalog, "amount.currency", &money.currency);
-    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
+    let (currency, amount) = money_of(&mut c, e.catalog, r.amount.as_ref());
     let context = c.context(r.context.as_ref());
     let expires_at = c.hold_expiry("ttl_seconds", r.ttl_seconds, e.hold_ttl, e.now);
     let currency = c.done_with(currency)?;
@@ -148,6 +162,29 @@ struct FollowUp<'r> {
     items: &'r [pb::ChequeItem],
     /// Its payments besides points (a purchase's confirm; else empty).
     tenders: &'r [pb::Tender],
+}
+
+impl<'r> FollowUp<'r> {
+    /// An operation on `target` with no amount (all of it), items or
+    /// payments.
+    fn new(
+        operation_id: &'r str,
+        member_id: &'r str,
+        target: (&'static str, &'r str),
+        currency: &'r str,
+        context: Option<&'r pb::OperationContext>,
+    ) -> Self {
+        Self {
+            operation_id,
+            member_id,
+            target,
+            currency,
+            amount: None,
+            context,
+            items: &[],
+            tenders: &[],
+        }
+    }
 }
 
 /// The checked parts of a [`FollowUp`]: account, operation id, target,
@@ -205,14 +242,14 @@ fn follow_up(
 /// `CaptureHold`.
 pub(super) fn capture(r: &pb::CaptureHoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
     let f = FollowUp {
-        operation_id: &r.operation_id,
-        member_id: &r.member_id,
-        target: ("hold_id", &r.hold_id),
-        currency: &r.currency,
         amount: Some(&r.amount),
-        context: r.context.as_ref(),
-        items: &[],
-        tenders: &[],
+        ..FollowUp::new(
+            &r.operation_id,
+            &r.member_id,
+            ("hold_id", &r.hold_id),
+            &r.currency,
+            r.context.as_ref(),
+        )
     };
     follow_up(f, e, |(key, operation_id, hold_id, amount, context, _)| {
         Command::Capture {
@@ -228,16 +265,13 @@ pub(super) fn capture(r: &pb::CaptureHoldRequest, e: &Edge<'_>) -> Result<Conver
 
 /// `ReleaseHold`.
 pub(super) fn release(r: &pb::ReleaseHoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
-    let f = FollowUp {
-        operation_id: &r.operation_id,
-        member_id: &r.member_id,
-        target: ("hold_id", &r.hold_id),
-        currency: &r.currency,
-        amount: None,
-        context: r.context.as_ref(),
-        items: &[],
-        tenders: &[],
-    };
+    let f = FollowUp::new(
+        &r.operation_id,
+        &r.member_id,
+        ("hold_id", &r.hold_id),
+        &r.currency,
+        r.context.as_ref(),
+    );
     follow_up(f, e, |(key, operation_id, hold_id, _, context, _)| {
         Command::Release {
             key,
@@ -265,14 +299,14 @@ pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, A
         }
     };
     let f = FollowUp {
-        operation_id: &r.operation_id,
-        member_id: &r.member_id,
-        target: ("original_operation_id", &r.original_operation_id),
-        currency: &r.currency,
         amount: Some(&r.amount),
-        context: r.context.as_ref(),
-        items: &[],
-        tenders: &[],
+        ..FollowUp::new(
+            &r.operation_id,
+            &r.member_id,
+            ("original_operation_id", &r.original_operation_id),
+            &r.currency,
+            r.context.as_ref(),
+        )
     };
     follow_up(
         f,
@@ -297,16 +331,8 @@ pub(super) fn accrue_pending(
     let mut c = Check::default();
     let op = c.operation_id("operation_id", &r.operation_id);
     let member = c.id("member_id", &r.member_id);
-    let money = r.amount.clone().unwrap_or_default();
-    let currency = c.currency(e.catalog, "amount.currency", &money.currency);
-    let amount = c.amount("amount.amount", &money.amount, currency.as_ref());
-    let lifetime = e.catalog.lifetime(&r.lifetime);
-    if lifetime.is_none() {
-        c.fail(
-            "lifetime",
-            format!("unknown lifetime definition {}", money::quote(&r.lifetime)),
-        );
-    }
+    let (currency, amount) = money_of(&mut c, e.catalog, r.amount.as_ref());
+    let lifetime = lifetime_of(&mut c, e.catalog, &r.lifetime);
     let kind = c.kind(r.kind, &[Kind::Regular, Kind::Charging]);
     let reward_type = c.reward_type(r.reward_type);
     let context = c.context(r.context.as_ref());
@@ -348,14 +374,15 @@ pub(super) fn confirm_purchase(
     e: &Edge<'_>,
 ) -> Result<Converted, ApiError> {
     let f = FollowUp {
-        operation_id: &r.operation_id,
-        member_id: &r.member_id,
-        target: ("purchase_id", &r.purchase_id),
-        currency: &r.currency,
-        amount: None,
-        context: r.context.as_ref(),
         items: &r.cheque_items,
         tenders: &r.tenders,
+        ..FollowUp::new(
+            &r.operation_id,
+            &r.member_id,
+            ("purchase_id", &r.purchase_id),
+            &r.currency,
+            r.context.as_ref(),
+        )
     };
     follow_up(
         f,
@@ -377,16 +404,13 @@ pub(super) fn cancel_purchase(
     r: &pb::CancelPurchaseRequest,
     e: &Edge<'_>,
 ) -> Result<Converted, ApiError> {
-    let f = FollowUp {
-        operation_id: &r.operation_id,
-        member_id: &r.member_id,
-        target: ("purchase_id", &r.purchase_id),
-        currency: &r.currency,
-        amount: None,
-        context: r.context.as_ref(),
-        items: &[],
-        tenders: &[],
-    };
+    let f = FollowUp::new(
+        &r.operation_id,
+        &r.member_id,
+        ("purchase_id", &r.purchase_id),
+        &r.currency,
+        r.context.as_ref(),
+    );
     follow_up(f, e, |(key, operation_id, purchase_id, _, context, _)| {
         Command::CancelPurchase {
             key,

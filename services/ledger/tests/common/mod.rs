@@ -2,7 +2,9 @@
 //! and (see [`nats`]) a real nats-server.
 #![allow(dead_code)]
 
+pub mod batch;
 pub mod clocked;
+pub mod commands;
 pub mod requests;
 
 use std::sync::Arc;

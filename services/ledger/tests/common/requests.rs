@@ -3,6 +3,7 @@
 use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use loyalty_proto::wkt::Timestamp;
 use tonic::transport::Channel;
 
 pub fn money(amount: &str, currency: &str) -> Option<Money> {
@@ -30,16 +31,76 @@ pub fn withdraw(op: &str, member: &str, amount: &str) -> pb::WithdrawRequest {
     }
 }
 
-pub async fn balance(client: &mut LedgerServiceClient<Channel>, member: &str) -> (String, String) {
-    let b = client
-        .get_balance(pb::GetBalanceRequest {
-            member_id: member.into(),
-            currency: "BONUS".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    (b.accounts[0].available.clone(), b.accounts[0].held.clone())
+/// A hold of `amount` BONUS, with the default time-to-live.
+pub fn hold(id: &str, member: &str, amount: &str) -> pb::HoldRequest {
+    pb::HoldRequest {
+        hold_id: id.into(),
+        member_id: member.into(),
+        amount: money(amount, "BONUS"),
+        context: None,
+        ttl_seconds: 0,
+    }
+}
+
+/// A refund of all of `original`.
+pub fn refund_of(op: &str, member: &str, original: &str) -> pb::RefundRequest {
+    pb::RefundRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        original_operation_id: original.into(),
+        ..Default::default()
+    }
+}
+
+/// The member's BONUS account.
+pub async fn account(c: &mut LedgerServiceClient<Channel>, member: &str) -> pb::AccountBalance {
+    c.get_balance(pb::GetBalanceRequest {
+        member_id: member.into(),
+        currency: "BONUS".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .accounts
+    .remove(0)
+}
+
+/// What is available in the member's BONUS account.
+pub async fn available(c: &mut LedgerServiceClient<Channel>, member: &str) -> String {
+    account(c, member).await.available
+}
+
+/// (available, held) of the member's BONUS account.
+pub async fn balance(c: &mut LedgerServiceClient<Channel>, member: &str) -> (String, String) {
+    let a = account(c, member).await;
+    (a.available, a.held)
+}
+
+/// A `GetHistory` of the member up to `to`, at most `count` rows.
+pub fn history_request(member: &str, to: Option<Timestamp>, count: u32) -> pb::GetHistoryRequest {
+    pb::GetHistoryRequest {
+        member_id: member.into(),
+        to_date: to,
+        count,
+        ..Default::default()
+    }
+}
+
+/// The answer to `request`.
+pub async fn history_of(
+    c: &mut LedgerServiceClient<Channel>,
+    request: pb::GetHistoryRequest,
+) -> pb::GetHistoryResponse {
+    c.get_history(request).await.unwrap().into_inner()
+}
+
+/// The member's history up to now, at most 10 rows.
+pub async fn recent_history(
+    c: &mut LedgerServiceClient<Channel>,
+    member: &str,
+) -> pb::GetHistoryResponse {
+    let now = Some(chrono::Utc::now().into());
+    history_of(c, history_request(member, now, 10)).await
 }
 
 /// The fields an INVALID_ARGUMENT status names, in order.
@@ -52,4 +113,14 @@ pub fn fields(status: &tonic::Status) -> Vec<String> {
         .into_iter()
         .map(|v| v.field)
         .collect()
+}
+
+/// (code, accepted count, accepted sum) of a batch report.
+pub fn accepted(r: &pb::ApplyBatchResponse) -> (i32, u64, &str) {
+    (r.code, r.accepted_count, r.accepted_sum.as_str())
+}
+
+/// (code, accepted count, error count) of a batch report.
+pub fn counts(r: &pb::ApplyBatchResponse) -> (i32, u64, u64) {
+    (r.code, r.accepted_count, r.error_count)
 }

@@ -64,14 +64,9 @@ pub struct NewToken {
     pub issued_at: DateTime<Utc>,
 }
 
-/// A refresh token to record with its token (the SHA-256 of its secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewRefresh {
-    /// SHA-256 of the secret part.
-    pub secret_hash: Vec<u8>,
-    /// Expiry.
-    pub expires_at: DateTime<Utc>,
-}
+/// A refresh token to record with its token: recorded as it is kept (the
+/// SHA-256 of its secret, and its expiry).
+pub type NewRefresh = super::Refresh;
 
 /// A contact entered to be confirmed: a parsed phone number or e-mail.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,10 +8,8 @@
 //! release recorded before that closes the hold for good: it never expires.
 
 use chrono::{DateTime, Utc};
-use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
 
-use super::super::rules::{set_after, shift_folded};
 use super::{Account, AccountKey, Draw, Event, LedgerError, Refundable};
 
 /// How a hold stands.
@@ -89,7 +87,7 @@ impl Account {
             let Some(hold) = self.holds.get(&hold_id) else {
                 continue;
             };
-            let mut e = Event::HoldExpired {
+            let e = Event::HoldExpired {
                 key: key.clone(),
                 hold_id,
                 amount: hold.amount,
@@ -99,10 +97,7 @@ impl Account {
             };
             // The hold's amount moves from held back to available: it came
             // out of available when the hold was placed, so the sum stays.
-            let after = shift_folded(self.booked, &e);
-            set_after(&mut e, after);
-            self.apply(&e);
-            events.push(e);
+            events.push(self.book_folded(e));
         }
         events
     }
@@ -163,13 +158,7 @@ impl Account {
                 self.close_hold(hold_id, HoldStatus::Closed);
                 self.operations.insert(
                     operation_id.clone(),
-                    Refundable {
-                        credit: false,
-                        draws: captured.clone(),
-                        amount: *amount,
-                        refunded: Decimal::ZERO,
-                        refundable: true,
-                    },
+                    Refundable::new(false, captured.clone(), *amount),
                 );
             }
             Event::Released {
@@ -182,16 +171,8 @@ impl Account {
                 self.close_hold(hold_id, HoldStatus::Closed);
                 // The release's id is taken; a release is not refundable.
                 if !operation_id.is_empty() {
-                    self.operations.insert(
-                        operation_id.clone(),
-                        Refundable {
-                            credit: true,
-                            draws: Vec::new(),
-                            amount: Decimal::ZERO,
-                            refunded: Decimal::ZERO,
-                            refundable: false,
-                        },
-                    );
+                    self.operations
+                        .insert(operation_id.clone(), Refundable::taken());
                 }
             }
             Event::HoldExpired {

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use kit::aggregate::Aggregate;
 
-use super::super::rules::{set_after, shift};
+use super::super::rules::shift;
 use super::{Account, AccountKey, Command, Event, LedgerError, LineOutcome};
 
 impl Account {
@@ -59,7 +59,7 @@ impl Account {
                         ));
                         continue;
                     };
-                    set_after(&mut e, after);
+                    e.set_after(after);
                     state.apply(&e);
                     events.push(e);
                     outcomes.push(LineOutcome::Applied);

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use kit::aggregate::Aggregate;
 use rust_decimal::Decimal;
 
-use super::super::rules::{set_after, shift};
+use super::super::rules::shift;
 use super::holds::HoldStatus;
 use super::{Account, AccountKey, Bucket, Command, Context, Event, LedgerError, Refundable};
 use crate::domain::model::{Pending, WithdrawType};
@@ -298,7 +298,7 @@ impl Account {
     /// Sets the balances after `event` (checked), folds it, keeps it.
     fn record(&mut self, mut event: Event, events: &mut Vec<Event>) -> Result<(), LedgerError> {
         let after = shift(self.booked, &event).ok_or(LedgerError::BalanceOutOfRange)?;
-        set_after(&mut event, after);
+        event.set_after(after);
         self.apply(&event);
         events.push(event);
         Ok(())
@@ -332,16 +332,8 @@ impl Account {
             self.settled.entry(purchase_id.clone()).or_insert(how);
         }
         // The id is taken; nothing of it is refundable.
-        self.operations.insert(
-            operation_id.clone(),
-            Refundable {
-                credit: true,
-                draws: Vec::new(),
-                amount: Decimal::ZERO,
-                refunded: Decimal::ZERO,
-                refundable: false,
-            },
-        );
+        self.operations
+            .insert(operation_id.clone(), Refundable::taken());
         true
     }
 }

@@ -91,18 +91,23 @@ fn the_daily_cap_counts_every_code_of_a_channel() {
     assert!(s.when(&enter(SMS, third, 50, at(day))).is_ok());
 }
 
+/// What a member attaches after the phone, at `second`: a password (with
+/// the token `token`), an e-mail, answers, a physical card.
+fn attachments(second: i64, token: NewToken) -> [Command; 4] {
+    [
+        password("h", at(second), token),
+        enter(Channel::Email, EMAIL, 2, at(second)),
+        Command::SaveAnswers(accepted(), at(second)),
+        card(CARD, CardKind::Physical, at(second)),
+    ]
+}
+
 #[test]
 fn a_registration_by_phone_proves_the_phone_before_anything_is_attached() {
     let mut s = Stream::with_phone_code();
     s.run(&Command::Accept(at(1)));
     let first = Err(MemberError::StepRequired(Step::ChangePhone));
-    let attach = [
-        password("h", at(2), rot(2, "t1")),
-        enter(Channel::Email, EMAIL, 2, at(2)),
-        Command::SaveAnswers(accepted(), at(2)),
-        card(CARD, CardKind::Physical, at(2)),
-    ];
-    for c in &attach {
+    for c in &attachments(2, rot(2, "t1")) {
         assert_eq!(s.when(c), first, "{c:?}");
     }
     // A virtual card is the system's, not the caller's: it may come first.
@@ -112,13 +117,7 @@ fn a_registration_by_phone_proves_the_phone_before_anything_is_attached() {
     );
     // Once the phone is confirmed, all of it may follow.
     s.confirm(SMS, 1, at(3), Some(&rot(2, "t1"))).unwrap();
-    let attach = [
-        password("h", at(4), rot(3, "t2")),
-        enter(Channel::Email, EMAIL, 2, at(4)),
-        Command::SaveAnswers(accepted(), at(4)),
-        card(CARD, CardKind::Physical, at(4)),
-    ];
-    for c in &attach {
+    for c in &attachments(4, rot(3, "t2")) {
         assert!(s.when(c).is_ok(), "{c:?}");
     }
 }
