@@ -240,12 +240,7 @@ impl Inbox {
             expires_at: expiry.expires_at(now),
             kind: Kind::Social,
             reward_type: RewardType::Bonus,
-            context: Context {
-                description: describe("Social reward", &m.reason, &m.network, &m.activity),
-                reason: "social reward".into(),
-                operation_time: occurred_at(m.occurred_at)?,
-                ..Default::default()
-            },
+            context: social_context("reward", &m.reason, &m.network, &m.activity, m.occurred_at)?,
             now,
         };
         let outcome = self
@@ -276,12 +271,7 @@ impl Inbox {
             amount,
             kind: Kind::Social,
             withdraw_type: WithdrawType::Withdraw,
-            context: Context {
-                description: describe("Social penalty", &m.reason, &m.network, &m.activity),
-                reason: "social penalty".into(),
-                operation_time: occurred_at(m.occurred_at)?,
-                ..Default::default()
-            },
+            context: social_context("penalty", &m.reason, &m.network, &m.activity, m.occurred_at)?,
             now: (self.clock)(),
         };
         let outcome = self
@@ -338,6 +328,23 @@ pub fn start(runtime: &mut Runtime, inbox: Arc<Inbox>) {
 }
 
 /// The social event's time, refused when out of range.
+/// The context of a social `what` (reward, penalty): described by the
+/// poller's reason, else by its network and activity.
+fn social_context(
+    what: &str,
+    reason: &str,
+    network: &str,
+    activity: &str,
+    occurred: Option<loyalty_proto::wkt::Timestamp>,
+) -> Result<Context, HandlerError> {
+    Ok(Context {
+        description: describe(&format!("Social {what}"), reason, network, activity),
+        reason: format!("social {what}"),
+        operation_time: occurred_at(occurred)?,
+        ..Default::default()
+    })
+}
+
 fn occurred_at(
     t: Option<loyalty_proto::wkt::Timestamp>,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, HandlerError> {

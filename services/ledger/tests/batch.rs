@@ -25,6 +25,11 @@ fn line(member: &str, points: &str, date: &str) -> pb::BatchLine {
     }
 }
 
+/// Lines of (member, points), all at `date`.
+fn lines_at(date: &str, lines: &[(&str, &str)]) -> Vec<pb::BatchLine> {
+    lines.iter().map(|(m, p)| line(m, p, date)).collect()
+}
+
 fn seed_line() -> pb::BatchLine {
     line("012345", "1522.46", "2013-08-14 12:26:14")
 }
@@ -216,10 +221,7 @@ async fn bad_lines_are_reported_by_line_and_good_lines_applied() {
         c,
         "b-2",
         pb::BatchType::Withdraw,
-        vec![
-            line("m1", "4", "2026-01-02 10:00:00"),
-            line("m2", "8", "2026-01-02 10:00:00"),
-        ],
+        lines_at("2026-01-02 10:00:00", &[("m1", "4"), ("m2", "8")]),
     )
     .await
     .unwrap();
@@ -236,10 +238,7 @@ async fn bad_lines_are_reported_by_line_and_good_lines_applied() {
         c,
         "b-3",
         pb::BatchType::Accrue,
-        vec![
-            line("m1", "0", "2026-01-01 10:00:00"),
-            line("m1", "x", "2026-01-01 10:00:00"),
-        ],
+        lines_at("2026-01-01 10:00:00", &[("m1", "0"), ("m1", "x")]),
     )
     .await
     .unwrap();
@@ -271,11 +270,14 @@ async fn lines_above_the_amount_bound_are_line_errors_on_every_retry() {
     let mut l = Ledger::start().await;
     let c = &mut l.client;
     let lines = || {
-        vec![
-            line("m1", "79228162514264337593543950335", "2026-01-01 10:00:00"),
-            line("m1", "79228162514264337593543950335", "2026-01-01 10:00:00"),
-            line("m1", "5", "2026-01-01 10:00:00"),
-        ]
+        lines_at(
+            "2026-01-01 10:00:00",
+            &[
+                ("m1", "79228162514264337593543950335"),
+                ("m1", "79228162514264337593543950335"),
+                ("m1", "5"),
+            ],
+        )
     };
     for _ in 0..2 {
         let r = apply(c, "huge-1", pb::BatchType::Accrue, lines())
@@ -353,11 +355,10 @@ async fn an_upload_without_its_trailer_records_nothing_under_its_request_id() {
         })
     };
     let lines = || {
-        vec![
-            line("m1", "1", "2026-01-01 10:00:00"),
-            line("m1", "2", "2026-01-01 10:00:00"),
-            line("m1", "4", "2026-01-01 10:00:00"),
-        ]
+        lines_at(
+            "2026-01-01 10:00:00",
+            &[("m1", "1"), ("m1", "2"), ("m1", "4")],
+        )
     };
     // The stream ends after the first lines, without the trailer.
     let mut cut = with_trailer(header(), lines());

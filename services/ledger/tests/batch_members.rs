@@ -113,6 +113,19 @@ fn applier(log: &Arc<EventLog>, cards: &Cards, chunk: usize) -> BatchApplier {
     .with_chunk_lines(chunk)
 }
 
+/// The batch of `lines` applied in chunks of `chunk` lines, with the
+/// members `cards` resolves.
+async fn send(
+    log: &Arc<EventLog>,
+    cards: &Cards,
+    chunk: usize,
+    lines: Vec<pb::BatchLine>,
+) -> Result<pb::ApplyBatchResponse, ApiError> {
+    applier(log, cards, chunk)
+        .apply(header(), upload(lines))
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_member_numbers_are_line_errors_resolved_once_per_chunk() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,10 +141,7 @@ async fn unknown_member_numbers_are_line_errors_resolved_once_per_chunk() {
         line("ghost", "7"),
         line(&"9".repeat(129), "8"),
     ];
-    let report = applier(&log, &cards, 4)
-        .apply(header(), upload(lines))
-        .await
-        .unwrap();
+    let report = send(&log, &cards, 4, lines).await.unwrap();
     assert_eq!(counts(&report), (0, 4, 4));
     assert_eq!(report.accepted_sum, "13.00");
     // Item 12: a refused value is quoted by a short prefix only.
@@ -173,10 +183,7 @@ async fn a_directory_that_cannot_answer_fails_the_batch_without_applying_the_chu
 
     // Unreachable from the start: UNAVAILABLE, and nothing at all written.
     let down = Cards::new(0);
-    let err = applier(&log, &down, 3)
-        .apply(header(), upload(lines()))
-        .await
-        .unwrap_err();
+    let err = send(&log, &down, 3, lines()).await.unwrap_err();
     assert!(matches!(err, ApiError::Unavailable(_)), "{err}");
     let status = tonic::Status::from(err);
     assert_eq!(status.code(), tonic::Code::Unavailable);
@@ -186,20 +193,14 @@ async fn a_directory_that_cannot_answer_fails_the_batch_without_applying_the_chu
     // Down after the first chunk: that chunk stays applied, the second is
     // neither recorded nor applied.
     let flaky = Cards::new(1);
-    let err = applier(&log, &flaky, 3)
-        .apply(header(), upload(lines()))
-        .await
-        .unwrap_err();
+    let err = send(&log, &flaky, 3, lines()).await.unwrap_err();
     assert!(matches!(err, ApiError::Unavailable(_)), "{err}");
     let (sums, chunks) = written(&log);
     assert_eq!((sums.len(), chunks), (3, 1));
 
     // Back up: the retry under the same requestId completes, each line once.
     let up = Cards::new(usize::MAX);
-    let report = applier(&log, &up, 3)
-        .apply(header(), upload(lines()))
-        .await
-        .unwrap();
+    let report = send(&log, &up, 3, lines()).await.unwrap();
     assert_eq!(counts(&report), (0, 6, 0));
     let (sums, chunks) = written(&log);
     assert_eq!(chunks, 2);

@@ -62,6 +62,11 @@ async fn applied(l: &mut Ledger, r: pb::UpdateCatalogRequest) -> pb::UpdateCatal
     l.catalog.update_catalog(r).await.unwrap().into_inner()
 }
 
+/// The status an accrual is refused with.
+async fn accrual_refused(l: &mut Ledger, r: pb::AccrueRequest) -> tonic::Status {
+    l.client.accrue(r).await.unwrap_err()
+}
+
 async fn refused(l: &mut Ledger, r: pb::UpdateCatalogRequest) -> tonic::Status {
     match l.catalog.update_catalog(r).await {
         Ok(answer) => panic!("accepted: {answer:?}"),
@@ -87,31 +92,16 @@ fn events_of(dir: &std::path::Path, stream: &str) -> Vec<kit::log::RecordedEvent
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_programs_own_currency_and_lifetime_are_accepted_once_configured_and_after_a_restart() {
     let mut l = Ledger::start().await;
-    let status = l
-        .client
-        .accrue(accrue_in("p1", "PTS", "15", "90d"))
-        .await
-        .unwrap_err();
+    let status = accrual_refused(&mut l, accrue_in("p1", "PTS", "15", "90d")).await;
     assert_eq!(status.code(), Code::InvalidArgument);
 
     let answer = applied(&mut l, update("c1", with_points())).await;
     assert_eq!((answer.version, answer.changed), (1, true));
 
-    let result = l
-        .client
-        .accrue(accrue_in("p1", "PTS", "15", "90d"))
-        .await
-        .unwrap()
-        .into_inner()
-        .result
-        .unwrap();
+    let result = accrued(&mut l.client, accrue_in("p1", "PTS", "15", "90d")).await;
     assert_eq!(result.amount, "15");
     // Whole points: a fraction is refused by the configured precision.
-    let status = l
-        .client
-        .accrue(accrue_in("p2", "PTS", "1.5", ""))
-        .await
-        .unwrap_err();
+    let status = accrual_refused(&mut l, accrue_in("p2", "PTS", "1.5", "")).await;
     assert_eq!(status.code(), Code::InvalidArgument);
 
     // The catalog is rebuilt from the log: still version 1 after a restart.
@@ -191,11 +181,7 @@ days = 30
     assert_eq!(current.version, 1);
     assert_eq!(current.catalog.unwrap().default_lifetime, "1y");
     // The file's bound: above it is refused.
-    let status = l
-        .client
-        .accrue(accrue_in("m1", "MILES", "500001", ""))
-        .await
-        .unwrap_err();
+    let status = accrual_refused(&mut l, accrue_in("m1", "MILES", "500001", "")).await;
     assert_eq!(status.code(), Code::InvalidArgument);
     l.client
         .accrue(accrue_in("m2", "MILES", "500000", ""))
@@ -305,13 +291,8 @@ async fn updates_follow_the_rules_and_answer_a_retry_with_the_first_outcome() {
     assert_eq!(status.code(), Code::AlreadyExists);
 
     // The finer precision is in effect.
-    let r = l
-        .client
-        .accrue(accrue("a1", "m1", "1.125"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(r.result.unwrap().amount, "1.125");
+    let result = accrued(&mut l.client, accrue("a1", "m1", "1.125")).await;
+    assert_eq!(result.amount, "1.125");
     l.stop().await;
 }
 

@@ -12,13 +12,7 @@ use tonic_types::StatusExt;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accrue_withdraw_and_balance() {
     let mut l = Ledger::start().await;
-    let r = l
-        .client
-        .accrue(accrue("a1", "m1", "100.50"))
-        .await
-        .unwrap()
-        .into_inner();
-    let result = r.result.unwrap();
+    let result = accrued(&mut l.client, accrue("a1", "m1", "100.50")).await;
     assert_eq!(result.amount, "100.50");
     assert_eq!(result.balance_after.unwrap().available, "100.50");
     l.client

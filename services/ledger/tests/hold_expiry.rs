@@ -133,13 +133,29 @@ fn assert_hold_expired(status: Status, member: &str) {
     assert_eq!(info.metadata["hold_id"], format!("{member}-hold"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hold_left_alone_is_released_at_its_ttl() {
+/// A ledger on a fresh data dir, its clock at [`t0`], with hold TTL
+/// `settings`.
+fn fresh(settings: HoldTtl) -> (tempfile::TempDir, TestClock, Ledger) {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::at(t0());
-    let l = Ledger::open(dir.path(), &clock);
-    accrue(&l, "ann", "100").await;
-    hold(&l, "ann", "30", 0).await.unwrap();
+    let l = Ledger::open_with(dir.path(), &clock, settings);
+    (dir, clock, l)
+}
+
+/// [`fresh`] with the default TTLs, where each (member, balance, held,
+/// TTL in seconds) has the balance accrued and `held` of it on hold.
+async fn holding(holds: &[(&str, &str, &str, u32)]) -> (tempfile::TempDir, TestClock, Ledger) {
+    let (dir, clock, l) = fresh(HoldTtl::default());
+    for (member, balance, held, ttl) in holds {
+        accrue(&l, member, balance).await;
+        hold(&l, member, held, *ttl).await.unwrap();
+    }
+    (dir, clock, l)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_left_alone_is_released_at_its_ttl() {
+    let (_dir, clock, l) = holding(&[("ann", "100", "30", 0)]).await;
     assert_eq!(balance(&l, "ann").await, pair("70.00", "30.00"));
     // No TTL in the request: the default, 30 minutes, recorded in the event.
     assert_eq!(recorded_expiry(&l, "ann"), Some(secs(1800)));
@@ -172,13 +188,7 @@ async fn a_hold_left_alone_is_released_at_its_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_after_the_ttl_releases_the_hold_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::at(t0());
-    let l = Ledger::open(dir.path(), &clock);
-    accrue(&l, "bob", "50").await;
-    hold(&l, "bob", "20", 60).await.unwrap();
-    accrue(&l, "cat", "50").await;
-    hold(&l, "cat", "20", 3600).await.unwrap();
+    let (dir, clock, l) = holding(&[("bob", "50", "20", 60), ("cat", "50", "20", 3600)]).await;
     // Down from second 10 to one hour: bob's hold lapsed meanwhile.
     clock.set(secs(10));
     assert_eq!(l.expire().await, 0);
@@ -206,11 +216,7 @@ async fn a_restart_after_the_ttl_releases_the_hold_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_or_release_after_expiry_is_refused_with_hold_expired() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::at(t0());
-    let l = Ledger::open(dir.path(), &clock);
-    accrue(&l, "dan", "100").await;
-    hold(&l, "dan", "40", 60).await.unwrap();
+    let (_dir, clock, l) = holding(&[("dan", "100", "40", 60)]).await;
     clock.set(secs(60));
     // Lapsed, not yet released by the scheduler: refused all the same.
     assert_hold_expired(capture(&l, "dan", "c1", "").await.unwrap_err(), "dan");
@@ -227,11 +233,7 @@ async fn capture_or_release_after_expiry_is_refused_with_hold_expired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_before_expiry_works_and_the_hold_then_never_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::at(t0());
-    let l = Ledger::open(dir.path(), &clock);
-    accrue(&l, "eve", "100").await;
-    hold(&l, "eve", "30", 60).await.unwrap();
+    let (_dir, clock, l) = holding(&[("eve", "100", "30", 60)]).await;
     assert_eq!(recorded_expiry(&l, "eve"), Some(secs(60)));
     clock.set(secs(59));
     capture(&l, "eve", "c1", "20").await.unwrap();
@@ -251,13 +253,11 @@ async fn capture_before_expiry_works_and_the_hold_then_never_expires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ttl_above_the_maximum_is_invalid_argument() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::at(t0());
     let settings = HoldTtl {
         default_secs: 600,
         max_secs: 3600,
     };
-    let l = Ledger::open_with(dir.path(), &clock, settings);
+    let (_dir, _clock, l) = fresh(settings);
     accrue(&l, "fay", "100").await;
     let status = hold(&l, "fay", "10", 3601).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -275,14 +275,13 @@ async fn a_ttl_above_the_maximum_is_invalid_argument() {
 /// accounts: on each, exactly one of them takes effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_racing_expiry_never_both_take_effect() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::at(t0());
-    let l = std::sync::Arc::new(Ledger::open(dir.path(), &clock));
     let members: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
-    for m in &members {
-        accrue(&l, m, "10").await;
-        hold(&l, m, "10", 60).await.unwrap();
-    }
+    let holds: Vec<_> = members
+        .iter()
+        .map(|m| (m.as_str(), "10", "10", 60))
+        .collect();
+    let (_dir, clock, l) = holding(&holds).await;
+    let l = std::sync::Arc::new(l);
     clock.set(secs(60));
     let mut tasks = Vec::new();
     for m in &members {

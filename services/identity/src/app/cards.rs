@@ -76,8 +76,7 @@ impl Identity {
             kind,
             now: self.now(),
         };
-        self.run(&self.members, &member_stream(member_id), &add)
-            .await?;
+        self.run_member(member_id, &add).await?;
         Ok(())
     }
 

@@ -58,8 +58,7 @@ impl Identity {
             now: self.now(),
             limits: self.settings.limits,
         };
-        self.run(&self.members, &member_stream(&member.id), &c)
-            .await?;
+        self.run_member(&member.id, &c).await?;
         self.deliver(&member.id, channel, &value, &code).await
     }
 
@@ -77,8 +76,7 @@ impl Identity {
             now: self.now(),
             limits: self.settings.limits,
         };
-        self.run(&self.members, &member_stream(&member.id), &c)
-            .await?;
+        self.run_member(&member.id, &c).await?;
         self.deliver(&member.id, channel, &target, &code).await
     }
 

@@ -41,8 +41,7 @@ impl Identity {
     /// Sets the member's mailing consent.
     pub async fn set_consent(&self, member_id: &str, consent: bool) -> Result<(), ApiError> {
         let c = Command::SetConsent(consent, self.now());
-        self.run(&self.members, &member_stream(member_id), &c)
-            .await?;
+        self.run_member(member_id, &c).await?;
         Ok(())
     }
 
@@ -75,8 +74,7 @@ impl Identity {
             external_user_id: user,
             now: self.now(),
         };
-        self.run(&self.members, &member_stream(member_id), &c)
-            .await?;
+        self.run_member(member_id, &c).await?;
         Ok(())
     }
 
@@ -126,8 +124,7 @@ impl Identity {
             last4: last4.clone(),
             now: self.now(),
         };
-        self.run(&self.members, &member_stream(member_id), &c)
-            .await?;
+        self.run_member(member_id, &c).await?;
         Ok(BankCard { binding_id, last4 })
     }
 
@@ -169,8 +166,7 @@ impl Identity {
             external_user_id: external_user_id.to_owned(),
             now: self.now(),
         };
-        self.run(&self.members, &member_stream(member_id), &c)
-            .await?;
+        self.run_member(member_id, &c).await?;
         Ok(())
     }
 
@@ -191,8 +187,7 @@ impl Identity {
             last4: claimed.last4.clone(),
             now: self.now(),
         };
-        self.run(&self.members, &member_stream(member_id), &c)
-            .await?;
+        self.run_member(member_id, &c).await?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::card::{
 };
 use crate::domain::event::{self as ev, Event};
 use crate::domain::member::{
-    Command, ConfirmOutcome, Limits, Member, NewCode, NewContact, NewToken,
+    Command, ConfirmOutcome, Limits, Member, MemberError, NewCode, NewContact, NewToken,
 };
 use crate::domain::message::{Outcome, Template};
 use crate::domain::model::{CardKind, CardState, Channel, LoginKind};
@@ -190,6 +190,15 @@ impl Identity {
             .await
     }
 
+    /// Runs `c` on the member's stream.
+    pub(crate) async fn run_member(
+        &self,
+        member_id: &str,
+        c: &Command,
+    ) -> Result<Executed, kit::aggregate::RepositoryError<MemberError>> {
+        self.run(&self.members, &member_stream(member_id), c).await
+    }
+
     /// The member's current state.
     pub fn member(&self, member_id: &str) -> Result<Member, ApiError> {
         let (m, _) = self
@@ -255,12 +264,7 @@ impl Identity {
     ) -> Result<(String, DateTime<Utc>), ApiError> {
         let (token, t) = self.new_token(member, None, limited);
         let expires_at = t.expires_at;
-        self.run(
-            &self.members,
-            &member_stream(&member.id),
-            &Command::IssueToken(t),
-        )
-        .await?;
+        self.run_member(&member.id, &Command::IssueToken(t)).await?;
         Ok((token, expires_at))
     }
 
@@ -281,12 +285,8 @@ impl Identity {
         if !genuine {
             return Ok(());
         }
-        self.run(
-            &self.members,
-            &member_stream(&member_id),
-            &Command::RevokeToken(token_id),
-        )
-        .await?;
+        self.run_member(&member_id, &Command::RevokeToken(token_id))
+            .await?;
         Ok(())
     }
 

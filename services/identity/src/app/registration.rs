@@ -147,12 +147,8 @@ impl Identity {
                     .await
                     .map_err(anyhow::Error::from)?;
                 if !ok {
-                    self.run(
-                        &self.members,
-                        &member_stream(&member.id),
-                        &Command::FailLogin(now),
-                    )
-                    .await?;
+                    self.run_member(&member.id, &Command::FailLogin(now))
+                        .await?;
                     if member.registered {
                         return Err(ApiError::BadCredentials);
                     }
@@ -239,10 +235,7 @@ impl Identity {
             login: login.to_owned(),
             now: self.now(),
         };
-        match self
-            .run(&self.members, &member_stream(member_id), &open)
-            .await
-        {
+        match self.run_member(member_id, &open).await {
             Ok(_)
             | Err(kit::aggregate::RepositoryError::Domain(
                 crate::domain::member::MemberError::AlreadyOpen,
@@ -273,8 +266,7 @@ impl Identity {
             now: self.now(),
             rotate,
         };
-        self.run(&self.members, &member_stream(&s.member_id), &c)
-            .await?;
+        self.run_member(&s.member_id, &c).await?;
         Ok(token)
     }
 
@@ -303,19 +295,14 @@ impl Identity {
                 )
             })?;
         let c = Command::SaveAnswers(accepted, self.now());
-        self.run(&self.members, &member_stream(&s.member_id), &c)
-            .await?;
+        self.run_member(&s.member_id, &c).await?;
         Ok(())
     }
 
     /// `AcceptTenderOffer`, emitting a virtual card when the policy says so.
     pub async fn accept(&self, s: &Session) -> Result<String, ApiError> {
-        self.run(
-            &self.members,
-            &member_stream(&s.member_id),
-            &Command::Accept(self.now()),
-        )
-        .await?;
+        self.run_member(&s.member_id, &Command::Accept(self.now()))
+            .await?;
         let by_card = s.member.login_kind == Some(LoginKind::Card);
         if self.settings.policy.virtual_on_accept(by_card) && s.member.virtual_cards() == 0 {
             return match self.emit_virtual(&s.member).await {
@@ -336,8 +323,7 @@ impl Identity {
             now: self.now(),
             rotate,
         };
-        self.run(&self.members, &member_stream(&s.member_id), &c)
-            .await?;
+        self.run_member(&s.member_id, &c).await?;
         tracing::info!(member_id = %s.member_id, "registration completed");
         Ok(token)
     }

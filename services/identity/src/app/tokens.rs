@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Identity, member_stream};
+use super::Identity;
 use crate::domain::member::{Command, Member, MemberError, NewRefresh, NewToken};
 use crate::error::ApiError;
 use crate::secrets;
@@ -68,14 +68,7 @@ impl Identity {
         replaces: Option<&str>,
     ) -> Result<TokenPair, ApiError> {
         let (pair, t) = self.new_pair(member, replaces);
-        match self
-            .run(
-                &self.members,
-                &member_stream(&member.id),
-                &Command::IssueToken(t),
-            )
-            .await
-        {
+        match self.run_member(&member.id, &Command::IssueToken(t)).await {
             Ok(_) => Ok(pair),
             // Replaced meanwhile by a concurrent trade of the same token.
             Err(kit::aggregate::RepositoryError::Domain(MemberError::TokenInvalid)) => Err(
@@ -119,12 +112,8 @@ impl Identity {
                 member_id = %member.id,
                 "a traded refresh token was presented again: the session is ended"
             );
-            self.run(
-                &self.members,
-                &member_stream(&member.id),
-                &Command::RevokeToken(current.to_owned()),
-            )
-            .await?;
+            self.run_member(&member.id, &Command::RevokeToken(current.to_owned()))
+                .await?;
         }
         Err(ApiError::Unauthenticated(
             "refresh token already used; the session is ended, log in again",

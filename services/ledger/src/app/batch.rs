@@ -286,14 +286,7 @@ impl BatchApplier {
             .append_idempotent(
                 &batch_key,
                 ExpectedVersion::Any,
-                vec![NewEvent {
-                    event_type: BATCH_APPLIED.into(),
-                    payload: event.encode_to_vec(),
-                    metadata: Metadata {
-                        correlation_id: Some(h.request_id.clone()),
-                        ..Metadata::default()
-                    },
-                }],
+                vec![batch_record(BATCH_APPLIED, &event, &h.request_id)],
                 IdempotencyRecord {
                     key: batch_key.clone(),
                     request_hash: hash,
@@ -367,14 +360,7 @@ impl BatchApplier {
                     .append(
                         batch_key,
                         ExpectedVersion::Any,
-                        vec![NewEvent {
-                            event_type: BATCH_CHUNK_ACCEPTED.into(),
-                            payload: record.encode_to_vec(),
-                            metadata: Metadata {
-                                correlation_id: Some(h.request_id.clone()),
-                                ..Metadata::default()
-                            },
-                        }],
+                        vec![batch_record(BATCH_CHUNK_ACCEPTED, &record, &h.request_id)],
                     )
                     .await
                     .map_err(|e| ApiError::Unexpected(e.into()))?;
@@ -573,5 +559,18 @@ impl BatchApplier {
             outcomes.extend(done?);
         }
         Ok(outcomes)
+    }
+}
+
+/// A batch's own record (`event_type`, `message`) in its stream,
+/// correlated with the batch's request id.
+fn batch_record(event_type: &str, message: &impl Message, request_id: &str) -> NewEvent {
+    NewEvent {
+        event_type: event_type.into(),
+        payload: message.encode_to_vec(),
+        metadata: Metadata {
+            correlation_id: Some(request_id.to_owned()),
+            ..Metadata::default()
+        },
     }
 }

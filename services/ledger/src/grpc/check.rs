@@ -216,16 +216,21 @@ impl Check {
         }
     }
 
+    /// Whether a list of `len` `what`s is within `max`; records the
+    /// violation when not.
+    fn at_most(&mut self, field: &str, len: usize, max: usize, what: &str) -> bool {
+        if len > max {
+            self.fail(field, format!("has {len} {what}; at most {max}"));
+        }
+        len <= max
+    }
+
     /// A confirm's payments besides points: at most [`MAX_TENDERS`], each a
     /// gift card with a positive amount in a catalog currency, a
     /// description and a reference of at most [`MAX_ITEM_DESCRIPTION`]
     /// bytes.
     pub(super) fn tenders(&mut self, catalog: &Catalog, tenders: &[pb::Tender]) -> Vec<Tender> {
-        if tenders.len() > MAX_TENDERS {
-            self.fail(
-                "tenders",
-                format!("has {} payments; at most {MAX_TENDERS}", tenders.len()),
-            );
+        if !self.at_most("tenders", tenders.len(), MAX_TENDERS, "payments") {
             return Vec::new();
         }
         let mut out = Vec::with_capacity(tenders.len());
@@ -256,11 +261,7 @@ impl Check {
     /// negative; at most 6 decimals and 10^12), so the
     /// `PurchaseConfirmed` event stays well within the log's size limit.
     pub(super) fn cheque_items(&mut self, items: &[pb::ChequeItem]) -> Vec<ChequeItem> {
-        if items.len() > MAX_CHEQUE_ITEMS {
-            self.fail(
-                "cheque_items",
-                format!("has {} items; at most {MAX_CHEQUE_ITEMS}", items.len()),
-            );
+        if !self.at_most("cheque_items", items.len(), MAX_CHEQUE_ITEMS, "items") {
             return Vec::new();
         }
         let mut out = Vec::with_capacity(items.len());

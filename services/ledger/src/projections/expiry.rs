@@ -23,6 +23,7 @@ use kit::log::RecordedEvent;
 use kit::projection::{Projection, Rows};
 use rust_decimal::Decimal;
 
+use super::row_key;
 use crate::domain::account::{AccountKey, Draw, Event};
 
 /// Name of the projection (tree `proj/expiry`).
@@ -39,21 +40,11 @@ const HOLD_DUE: u8 = b't';
 pub const DUE: [u8; 2] = [BUCKET_DUE, HOLD_DUE];
 
 fn bucket_key(stream: &str, bucket: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.len() + 10);
-    k.push(b'b');
-    k.extend_from_slice(stream.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&bucket.to_be_bytes());
-    k
+    row_key(b'b', &[stream.as_bytes(), &bucket.to_be_bytes()])
 }
 
 fn hold_key(stream: &str, hold: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.len() + hold.len() + 2);
-    k.push(b'h');
-    k.extend_from_slice(stream.as_bytes());
-    k.push(0);
-    k.extend_from_slice(hold.as_bytes());
-    k
+    row_key(b'h', &[stream.as_bytes(), hold.as_bytes()])
 }
 
 /// A due row's key: `prefix`, the expiry, the stream, NUL, the `item`.

@@ -25,6 +25,7 @@ use kit::projection::{Projection, Rows};
 use loyalty_proto::ledger::v1 as pb;
 use prost::Message;
 
+use super::row_key;
 use crate::domain::account::{AccountKey, Context, Event};
 use crate::domain::catalog::{CatalogChanged, STREAM as CATALOG_STREAM};
 use crate::domain::money;
@@ -47,10 +48,7 @@ pub struct History;
 const BUILTIN_PRECISION: u32 = 2;
 
 fn precision_key(currency: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(currency.len() + 1);
-    k.push(b'x');
-    k.extend_from_slice(currency.as_bytes());
-    k
+    row_key(b'x', &[currency.as_bytes()])
 }
 
 /// The precision of `currency` as of the rows so far.
@@ -67,11 +65,7 @@ fn precision(rows: &Rows<'_>, currency: &str) -> anyhow::Result<u32> {
 
 /// Prefix of a member's rows.
 pub fn member_prefix(member: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(member.len() + 2);
-    k.push(b'r');
-    k.extend_from_slice(member.as_bytes());
-    k.push(0);
-    k
+    row_key(b'r', &[member.as_bytes(), b""])
 }
 
 /// Micros of a row key (after the member prefix).
@@ -83,21 +77,11 @@ pub fn row_time(key: &[u8], prefix_len: usize) -> Option<i64> {
 
 /// Prefix of a member's rows of one card.
 fn card_prefix(member: &str, card: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(member.len() + card.len() + 3);
-    k.push(b'c');
-    k.extend_from_slice(member.as_bytes());
-    k.push(0);
-    k.extend_from_slice(card.as_bytes());
-    k.push(0);
-    k
+    row_key(b'c', &[member.as_bytes(), card.as_bytes(), b""])
 }
 
 fn purchase_key(member: &str, purchase: &str) -> Vec<u8> {
-    let mut k = vec![b'p'];
-    k.extend_from_slice(member.as_bytes());
-    k.push(0);
-    k.extend_from_slice(purchase.as_bytes());
-    k
+    row_key(b'p', &[member.as_bytes(), purchase.as_bytes()])
 }
 
 /// What one event adds to the history.

@@ -124,3 +124,11 @@ pub fn accepted(r: &pb::ApplyBatchResponse) -> (i32, u64, &str) {
 pub fn counts(r: &pb::ApplyBatchResponse) -> (i32, u64, u64) {
     (r.code, r.accepted_count, r.error_count)
 }
+
+/// The outcome of an accrual that is accepted.
+pub async fn accrued(
+    c: &mut LedgerServiceClient<Channel>,
+    r: pb::AccrueRequest,
+) -> pb::OperationResult {
+    c.accrue(r).await.unwrap().into_inner().result.unwrap()
+}

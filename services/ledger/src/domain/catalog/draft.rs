@@ -224,23 +224,26 @@ impl TryFrom<&CatalogDraft> for Catalog {
                 );
             }
         }
-        if !currencies.contains_key(&d.default_currency) {
-            f.add(
-                "default_currency",
-                format!(
-                    "must name a listed currency, not {}",
-                    money::quote(&d.default_currency)
-                ),
-            );
-        }
-        if !lifetimes.contains_key(&d.default_lifetime) {
-            f.add(
-                "default_lifetime",
-                format!(
-                    "must name a listed lifetime, not {}",
-                    money::quote(&d.default_lifetime)
-                ),
-            );
+        let defaults = [
+            (
+                "currency",
+                &d.default_currency,
+                currencies.contains_key(&d.default_currency),
+            ),
+            (
+                "lifetime",
+                &d.default_lifetime,
+                lifetimes.contains_key(&d.default_lifetime),
+            ),
+        ];
+        for (what, id, listed) in defaults {
+            if !listed {
+                let not = money::quote(id);
+                f.add(
+                    format!("default_{what}"),
+                    format!("must name a listed {what}, not {not}"),
+                );
+            }
         }
         if !f.0.is_empty() {
             return Err(f.0);
