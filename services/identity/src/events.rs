@@ -92,31 +92,25 @@ impl Wire for Option<Channel> {
     }
 }
 
-impl Wire for CardKind {
-    type W = i32;
-    fn to_wire(&self) -> i32 {
-        pb::CardKind::from(*self) as i32
-    }
-    fn from_wire(w: i32) -> Result<Self, String> {
-        Ok(match pb::CardKind::try_from(w) {
-            Ok(pb::CardKind::Virtual) => CardKind::Virtual,
-            Ok(pb::CardKind::Physical | pb::CardKind::Unspecified) | Err(_) => CardKind::Physical,
-        })
-    }
+/// Two-valued enums, as their message enum of the same name: `$other` as
+/// such, anything else (UNSPECIFIED, an unknown value) as `$default`.
+macro_rules! two_valued {
+    ($($t:ident: $other:ident else $default:ident),*) => {$(
+        impl Wire for $t {
+            type W = i32;
+            fn to_wire(&self) -> i32 {
+                pb::$t::from(*self) as i32
+            }
+            fn from_wire(w: i32) -> Result<Self, String> {
+                Ok(match pb::$t::try_from(w) {
+                    Ok(pb::$t::$other) => $t::$other,
+                    Ok(pb::$t::$default | pb::$t::Unspecified) | Err(_) => $t::$default,
+                })
+            }
+        }
+    )*};
 }
-
-impl Wire for LoginKind {
-    type W = i32;
-    fn to_wire(&self) -> i32 {
-        pb::LoginKind::from(*self) as i32
-    }
-    fn from_wire(w: i32) -> Result<Self, String> {
-        Ok(match pb::LoginKind::try_from(w) {
-            Ok(pb::LoginKind::Card) => LoginKind::Card,
-            Ok(pb::LoginKind::Phone | pb::LoginKind::Unspecified) | Err(_) => LoginKind::Phone,
-        })
-    }
-}
+two_valued!(CardKind: Virtual else Physical, LoginKind: Card else Phone);
 
 impl Wire for Step {
     type W = i32;

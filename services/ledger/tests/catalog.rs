@@ -81,6 +81,23 @@ fn accrue_in(op: &str, currency: &str, amount: &str, lifetime: &str) -> pb::Accr
     r
 }
 
+/// A catalog file with `text`, in a directory of its own.
+fn catalog_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("catalog.toml");
+    std::fs::write(&file, text).unwrap();
+    (files, file)
+}
+
+/// Why a ledger on `dir` with the catalog file `path` does not start
+/// (`what`: the file, for the panic when it does).
+async fn start_fails(dir: tempfile::TempDir, path: &str, what: &str) -> String {
+    match Ledger::start_in(dir, &["--catalog-file", path], clock()).await {
+        Ok(_) => panic!("{what} was accepted"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
 /// Every event of `stream` in the log of a stopped ledger's data dir.
 fn events_of(dir: &std::path::Path, stream: &str) -> Vec<kit::log::RecordedEvent> {
     let log = EventLog::open(dir.join("eventlog")).unwrap();
@@ -138,10 +155,7 @@ async fn a_programs_own_currency_and_lifetime_are_accepted_once_configured_and_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_file_is_recorded_once_and_may_not_remove_a_currency() {
-    let files = tempfile::tempdir().unwrap();
-    let file = files.path().join("catalog.toml");
-    std::fs::write(
-        &file,
+    let (_files, file) = catalog_file(
         r#"
 default_currency = "BONUS"
 default_lifetime = "1y"
@@ -173,8 +187,7 @@ id = "eom+30"
 rule = "end_of_month_plus_days"
 days = 30
 "#,
-    )
-    .unwrap();
+    );
     let path = file.to_str().unwrap();
     let mut l = Ledger::start_with(&["--catalog-file", path]).await;
     let current = current(&mut l).await;
@@ -200,34 +213,19 @@ days = 30
     let text = std::fs::read_to_string(&file).unwrap();
     let without = text.replace("id = \"MILES\"", "id = \"KM\"");
     std::fs::write(&file, without).unwrap();
-    let err = match Ledger::start_in(dir, &["--catalog-file", path], clock()).await {
-        Ok(_) => panic!("a file removing a currency was accepted"),
-        Err(e) => format!("{e:#}"),
-    };
+    let err = start_fails(dir, path, "a file removing a currency").await;
     assert!(err.contains("MILES cannot be removed"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_catalog_file_names_every_fault() {
-    let files = tempfile::tempdir().unwrap();
-    let file = files.path().join("catalog.toml");
-    std::fs::write(
-        &file,
+    let (_files, file) = catalog_file(
         "default_currency = \"USD\"\ndefault_lifetime = \"x\"\n\
          [[currency]]\nid = \"BONUS\"\nprecision = 12\n\
          [[lifetime]]\nid = \"x\"\nrule = \"days\"\ndays = 0\n",
-    )
-    .unwrap();
-    let err = match Ledger::start_in(
-        tempfile::tempdir().unwrap(),
-        &["--catalog-file", file.to_str().unwrap()],
-        clock(),
-    )
-    .await
-    {
-        Ok(_) => panic!("a bad catalog file was accepted"),
-        Err(e) => format!("{e:#}"),
-    };
+    );
+    let path = file.to_str().unwrap();
+    let err = start_fails(tempfile::tempdir().unwrap(), path, "a bad catalog file").await;
     for field in [
         "currencies[0].precision",
         "lifetimes[0].days",
@@ -317,15 +315,7 @@ async fn history_rebuilt_from_the_log_renders_each_row_with_the_precision_of_its
     let dir = l.stop_keeping_data().await;
 
     // `ledger verify` replays the log into fresh projections: identical.
-    let args = {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: ledger::config::LedgerArgs,
-        }
-        Cli::parse_from(["ledger", "--data-dir", dir.path().to_str().unwrap()]).args
-    };
+    let args = common::parse_args(["ledger", "--data-dir", dir.path().to_str().unwrap()]);
     assert!(ledger::verify(&args).unwrap());
 }
 

@@ -158,13 +158,7 @@ async fn every_mutating_call_is_idempotent_by_its_key() {
     let hold = hold("h1", "m1", "20");
     let h = c.hold(hold.clone()).await.unwrap().into_inner();
     assert_eq!(c.hold(hold).await.unwrap().into_inner(), h);
-    let capture = pb::CaptureHoldRequest {
-        operation_id: "c1".into(),
-        member_id: "m1".into(),
-        hold_id: "h1".into(),
-        amount: "15".into(),
-        ..Default::default()
-    };
+    let capture = capture("c1", "m1", "h1", "15");
     let cap = c.capture_hold(capture.clone()).await.unwrap().into_inner();
     assert_eq!(c.capture_hold(capture).await.unwrap().into_inner(), cap);
     let mut refund = refund_of("r1", "m1", "w1");
@@ -252,14 +246,9 @@ async fn an_operation_id_is_unique_across_the_ledger() {
         c.accrue(accrue("op-1", "m2", "10")).await.unwrap_err(),
         c.accrue(other_currency).await.unwrap_err(),
         c.withdraw(withdraw("op-1", "m1", "10")).await.unwrap_err(),
-        c.release_hold(pb::ReleaseHoldRequest {
-            operation_id: "op-1".into(),
-            member_id: "m1".into(),
-            hold_id: "h-none".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err(),
+        c.release_hold(release("op-1", "m1", "h-none"))
+            .await
+            .unwrap_err(),
     ];
     for status in refused {
         assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");

@@ -10,10 +10,10 @@ mod common;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::clocked::{Ledger, TestClock, open_log};
 use common::commands as cmd;
+use common::requests;
 use kit::log::Metadata;
 use ledger::config::HoldTtl;
 use ledger::projections::expiry::ExpirySchedule;
-use loyalty_proto::common::v1::Money;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_server::LedgerService;
 use tonic::{Code, Request, Status};
@@ -31,69 +31,31 @@ fn secs(s: i64) -> DateTime<Utc> {
     t0() + Duration::seconds(s)
 }
 
-fn money(amount: &str) -> Option<Money> {
-    Some(Money {
-        amount: amount.into(),
-        currency: "BONUS".into(),
-    })
-}
-
 async fn accrue(l: &Ledger, member: &str, amount: &str) {
-    LedgerService::accrue(
-        &l.api,
-        Request::new(pb::AccrueRequest {
-            operation_id: format!("{member}-accrual"),
-            member_id: member.into(),
-            amount: money(amount),
-            ..Default::default()
-        }),
-    )
-    .await
-    .unwrap();
+    let r = requests::accrue(&format!("{member}-accrual"), member, amount);
+    LedgerService::accrue(&l.api, Request::new(r))
+        .await
+        .unwrap();
 }
 
 async fn hold(l: &Ledger, member: &str, amount: &str, ttl_seconds: u32) -> Result<(), Status> {
-    LedgerService::hold(
-        &l.api,
-        Request::new(pb::HoldRequest {
-            hold_id: format!("{member}-hold"),
-            member_id: member.into(),
-            amount: money(amount),
-            context: None,
-            ttl_seconds,
-        }),
-    )
-    .await
-    .map(drop)
+    let mut r = requests::hold(&format!("{member}-hold"), member, amount);
+    r.ttl_seconds = ttl_seconds;
+    LedgerService::hold(&l.api, Request::new(r)).await.map(drop)
 }
 
 async fn capture(l: &Ledger, member: &str, op: &str, amount: &str) -> Result<(), Status> {
-    LedgerService::capture_hold(
-        &l.api,
-        Request::new(pb::CaptureHoldRequest {
-            operation_id: op.into(),
-            member_id: member.into(),
-            hold_id: format!("{member}-hold"),
-            amount: amount.into(),
-            ..Default::default()
-        }),
-    )
-    .await
-    .map(drop)
+    let r = requests::capture(op, member, &format!("{member}-hold"), amount);
+    LedgerService::capture_hold(&l.api, Request::new(r))
+        .await
+        .map(drop)
 }
 
 async fn release(l: &Ledger, member: &str, op: &str) -> Result<(), Status> {
-    LedgerService::release_hold(
-        &l.api,
-        Request::new(pb::ReleaseHoldRequest {
-            operation_id: op.into(),
-            member_id: member.into(),
-            hold_id: format!("{member}-hold"),
-            ..Default::default()
-        }),
-    )
-    .await
-    .map(drop)
+    let r = requests::release(op, member, &format!("{member}-hold"));
+    LedgerService::release_hold(&l.api, Request::new(r))
+        .await
+        .map(drop)
 }
 
 /// (available, held) of the member's BONUS account.

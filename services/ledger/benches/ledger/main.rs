@@ -20,7 +20,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use futures::StreamExt;
 
 #[path = "../../tests/common/mod.rs"]
@@ -33,16 +32,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use common::Ledger;
 use common::requests::{accrue, withdraw};
 use kit::bench::{Figures, env};
-use ledger::config::LedgerArgs;
 use loyalty_proto::ledger::v1 as pb;
 use loyalty_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use rust_decimal::Decimal;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: LedgerArgs,
-}
 
 fn bench_root() -> PathBuf {
     kit::bench::root("ledger-bench")
@@ -314,14 +306,13 @@ async fn rebuild(events: u64) -> (u64, f64, Vec<(String, u64, u64)>) {
         .prefix("rebuild-")
         .tempdir_in(bench_root())
         .unwrap();
-    let args = Cli::parse_from([
+    let args = common::parse_args([
         "ledger",
         "--data-dir",
         dir.path().to_str().unwrap(),
         "--cache-mb",
         "1024",
-    ])
-    .args;
+    ]);
     let log =
         kit::log::EventLog::open_with(args.service.log_dir(), args.service.log_options()).unwrap();
     // Realistic events: accruals with expiry spread over 10 000 accounts.

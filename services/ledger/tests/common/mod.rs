@@ -22,6 +22,12 @@ struct Cli {
     args: LedgerArgs,
 }
 
+/// The ledger's flags in `argv` (its name first), parsed as the binary
+/// parses them.
+pub fn parse_args<'a>(argv: impl IntoIterator<Item = &'a str>) -> LedgerArgs {
+    Cli::parse_from(argv).args
+}
+
 pub struct Ledger {
     pub client: LedgerServiceClient<Channel>,
     /// The catalog service on the same port.
@@ -66,7 +72,7 @@ impl Ledger {
             "member-id",
         ];
         argv.extend_from_slice(extra);
-        let args = Cli::parse_from(argv).args;
+        let args = parse_args(argv);
         let service = InProcess::start(&ledger::SPEC, |grpc, metrics, shutdown| {
             ledger::run(args, grpc, metrics, shutdown, clock)
         })

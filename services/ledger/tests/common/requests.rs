@@ -42,6 +42,27 @@ pub fn hold(id: &str, member: &str, amount: &str) -> pb::HoldRequest {
     }
 }
 
+/// A capture of `amount` of the hold (empty: all of it).
+pub fn capture(op: &str, member: &str, hold_id: &str, amount: &str) -> pb::CaptureHoldRequest {
+    pb::CaptureHoldRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        hold_id: hold_id.into(),
+        amount: amount.into(),
+        ..Default::default()
+    }
+}
+
+/// A release of the hold.
+pub fn release(op: &str, member: &str, hold_id: &str) -> pb::ReleaseHoldRequest {
+    pb::ReleaseHoldRequest {
+        operation_id: op.into(),
+        member_id: member.into(),
+        hold_id: hold_id.into(),
+        ..Default::default()
+    }
+}
+
 /// A refund of all of `original`.
 pub fn refund_of(op: &str, member: &str, original: &str) -> pb::RefundRequest {
     pb::RefundRequest {
