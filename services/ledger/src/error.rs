@@ -128,8 +128,12 @@ impl LedgerError {
     /// The refusal's gRPC code, stable reason and `ErrorInfo` metadata: one
     /// row a refusal.
     fn refusal(&self) -> (Code, &'static str, Vec<(&'static str, String)>) {
-        use Code::{AlreadyExists, FailedPrecondition, NotFound, OutOfRange};
-        let id = |field: &'static str, id: &String| vec![(field, id.clone())];
+        use Code::{AlreadyExists as Exists, FailedPrecondition as Failed, NotFound, OutOfRange};
+        use LedgerError as E;
+        let hold = |id: &String| vec![("hold_id", id.clone())];
+        let operation = |id: &String| vec![("operation_id", id.clone())];
+        let original = |id: &String| vec![("original_operation_id", id.clone())];
+        let purchase = |id: &String| vec![("purchase_id", id.clone())];
         let amounts = |field: &'static str, left: &Decimal, requested: &Decimal| {
             vec![
                 (field, left.to_string()),
@@ -137,67 +141,35 @@ impl LedgerError {
             ]
         };
         match self {
-            LedgerError::InsufficientFunds {
-                available,
-                requested,
-            } => (
-                FailedPrecondition,
-                "INSUFFICIENT_FUNDS",
-                amounts("available", available, requested),
-            ),
-            LedgerError::UnknownHold(h) => (NotFound, "UNKNOWN_HOLD", id("hold_id", h)),
-            LedgerError::HoldClosed(h) => (FailedPrecondition, "HOLD_CLOSED", id("hold_id", h)),
-            LedgerError::HoldExpired(h) => (FailedPrecondition, "HOLD_EXPIRED", id("hold_id", h)),
-            LedgerError::HoldExists(h) => (AlreadyExists, "HOLD_EXISTS", id("hold_id", h)),
-            LedgerError::CaptureExceedsHold { held, requested } => (
-                FailedPrecondition,
-                "CAPTURE_EXCEEDS_HOLD",
-                amounts("held", held, requested),
-            ),
-            LedgerError::UnknownOperation(o) => (
-                NotFound,
-                "UNKNOWN_OPERATION",
-                id("original_operation_id", o),
-            ),
-            LedgerError::OperationExists(o) => {
-                (AlreadyExists, "OPERATION_EXISTS", id("operation_id", o))
+            E::InsufficientFunds {
+                available: a,
+                requested: r,
+            } => (Failed, "INSUFFICIENT_FUNDS", amounts("available", a, r)),
+            E::UnknownHold(h) => (NotFound, "UNKNOWN_HOLD", hold(h)),
+            E::HoldClosed(h) => (Failed, "HOLD_CLOSED", hold(h)),
+            E::HoldExpired(h) => (Failed, "HOLD_EXPIRED", hold(h)),
+            E::HoldExists(h) => (Exists, "HOLD_EXISTS", hold(h)),
+            E::CaptureExceedsHold { held, requested: r } => {
+                (Failed, "CAPTURE_EXCEEDS_HOLD", amounts("held", held, r))
             }
-            LedgerError::AlreadyRefunded(o) => (
-                FailedPrecondition,
-                "ALREADY_REFUNDED",
-                id("original_operation_id", o),
-            ),
-            LedgerError::NotRefundable(o) => (
-                FailedPrecondition,
-                "NOT_REFUNDABLE",
-                id("original_operation_id", o),
-            ),
-            LedgerError::RefundShortfall { left, requested } => (
-                FailedPrecondition,
-                "REFUND_SHORTFALL",
-                amounts("available", left, requested),
-            ),
-            LedgerError::PurchaseConfirmed(p) => (
-                FailedPrecondition,
-                "PURCHASE_CONFIRMED",
-                id("purchase_id", p),
-            ),
-            LedgerError::PurchaseCancelled(p) => (
-                FailedPrecondition,
-                "PURCHASE_CANCELLED",
-                id("purchase_id", p),
-            ),
-            LedgerError::PurchaseLapsed(p) => {
-                (FailedPrecondition, "PURCHASE_LAPSED", id("purchase_id", p))
+            E::UnknownOperation(o) => (NotFound, "UNKNOWN_OPERATION", original(o)),
+            E::OperationExists(o) => (Exists, "OPERATION_EXISTS", operation(o)),
+            E::AlreadyRefunded(o) => (Failed, "ALREADY_REFUNDED", original(o)),
+            E::NotRefundable(o) => (Failed, "NOT_REFUNDABLE", original(o)),
+            E::RefundShortfall { left, requested: r } => {
+                (Failed, "REFUND_SHORTFALL", amounts("available", left, r))
             }
-            LedgerError::BalanceOutOfRange => (OutOfRange, "BALANCE_OUT_OF_RANGE", Vec::new()),
-            LedgerError::RefundExceedsOriginal {
+            E::PurchaseConfirmed(p) => (Failed, "PURCHASE_CONFIRMED", purchase(p)),
+            E::PurchaseCancelled(p) => (Failed, "PURCHASE_CANCELLED", purchase(p)),
+            E::PurchaseLapsed(p) => (Failed, "PURCHASE_LAPSED", purchase(p)),
+            E::BalanceOutOfRange => (OutOfRange, "BALANCE_OUT_OF_RANGE", Vec::new()),
+            E::RefundExceedsOriginal {
                 remaining,
-                requested,
+                requested: r,
             } => (
-                FailedPrecondition,
+                Failed,
                 "REFUND_EXCEEDS_ORIGINAL",
-                amounts("remaining", remaining, requested),
+                amounts("remaining", remaining, r),
             ),
         }
     }

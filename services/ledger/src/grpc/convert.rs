@@ -187,6 +187,20 @@ impl<'r> FollowUp<'r> {
     }
 }
 
+/// The [`FollowUp`] of a request `r` with the usual fields (operation and
+/// member ids, currency, context) on its field `target`.
+macro_rules! follow_up_of {
+    ($r:expr, $target:ident) => {
+        FollowUp::new(
+            &$r.operation_id,
+            &$r.member_id,
+            (stringify!($target), &$r.$target),
+            &$r.currency,
+            $r.context.as_ref(),
+        )
+    };
+}
+
 /// The checked parts of a [`FollowUp`]: account, operation id, target,
 /// amount, context, the receipt (cheque items and payments).
 type FollowUpParts = (
@@ -243,13 +257,7 @@ fn follow_up(
 pub(super) fn capture(r: &pb::CaptureHoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
     let f = FollowUp {
         amount: Some(&r.amount),
-        ..FollowUp::new(
-            &r.operation_id,
-            &r.member_id,
-            ("hold_id", &r.hold_id),
-            &r.currency,
-            r.context.as_ref(),
-        )
+        ..follow_up_of!(r, hold_id)
     };
     follow_up(f, e, |(key, operation_id, hold_id, amount, context, _)| {
         Command::Capture {
@@ -265,13 +273,7 @@ pub(super) fn capture(r: &pb::CaptureHoldRequest, e: &Edge<'_>) -> Result<Conver
 
 /// `ReleaseHold`.
 pub(super) fn release(r: &pb::ReleaseHoldRequest, e: &Edge<'_>) -> Result<Converted, ApiError> {
-    let f = FollowUp::new(
-        &r.operation_id,
-        &r.member_id,
-        ("hold_id", &r.hold_id),
-        &r.currency,
-        r.context.as_ref(),
-    );
+    let f = follow_up_of!(r, hold_id);
     follow_up(f, e, |(key, operation_id, hold_id, _, context, _)| {
         Command::Release {
             key,
@@ -300,13 +302,7 @@ pub(super) fn refund(r: &pb::RefundRequest, e: &Edge<'_>) -> Result<Converted, A
     };
     let f = FollowUp {
         amount: Some(&r.amount),
-        ..FollowUp::new(
-            &r.operation_id,
-            &r.member_id,
-            ("original_operation_id", &r.original_operation_id),
-            &r.currency,
-            r.context.as_ref(),
-        )
+        ..follow_up_of!(r, original_operation_id)
     };
     follow_up(
         f,
@@ -376,13 +372,7 @@ pub(super) fn confirm_purchase(
     let f = FollowUp {
         items: &r.cheque_items,
         tenders: &r.tenders,
-        ..FollowUp::new(
-            &r.operation_id,
-            &r.member_id,
-            ("purchase_id", &r.purchase_id),
-            &r.currency,
-            r.context.as_ref(),
-        )
+        ..follow_up_of!(r, purchase_id)
     };
     follow_up(
         f,
@@ -404,13 +394,7 @@ pub(super) fn cancel_purchase(
     r: &pb::CancelPurchaseRequest,
     e: &Edge<'_>,
 ) -> Result<Converted, ApiError> {
-    let f = FollowUp::new(
-        &r.operation_id,
-        &r.member_id,
-        ("purchase_id", &r.purchase_id),
-        &r.currency,
-        r.context.as_ref(),
-    );
+    let f = follow_up_of!(r, purchase_id);
     follow_up(f, e, |(key, operation_id, purchase_id, _, context, _)| {
         Command::CancelPurchase {
             key,

@@ -75,15 +75,12 @@ pub fn refund_of(op: &str, member: &str, original: &str) -> pb::RefundRequest {
 
 /// The member's BONUS account.
 pub async fn account(c: &mut LedgerServiceClient<Channel>, member: &str) -> pb::AccountBalance {
-    c.get_balance(pb::GetBalanceRequest {
+    let request = pb::GetBalanceRequest {
         member_id: member.into(),
         currency: "BONUS".into(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .accounts
-    .remove(0)
+    };
+    let mut balances = c.get_balance(request).await.unwrap().into_inner();
+    balances.accounts.remove(0)
 }
 
 /// What is available in the member's BONUS account.
