@@ -98,6 +98,14 @@ fn id(field: &str, value: &str) -> Result<String, HandlerError> {
         .map_err(|fault| reject(format!("{field} {fault}: {}", money::quote(value))))
 }
 
+/// The inbound message, a `name` in proto3 JSON; refused when malformed.
+fn message<M: serde::de::DeserializeOwned>(
+    inbound: &Inbound,
+    name: &str,
+) -> Result<M, HandlerError> {
+    decode_json(&inbound.payload).map_err(|e| reject(format!("malformed {name}: {e}")))
+}
+
 /// The history description of a social operation.
 fn describe(what: &str, reason: &str, network: &str, activity: &str) -> String {
     if !reason.trim().is_empty() {
@@ -167,8 +175,7 @@ impl Inbox {
 
     /// `CardIssued`: opens the member's accounts that have no events yet.
     async fn card_issued(&self, inbound: &Inbound) -> Result<(), HandlerError> {
-        let m: identity::CardIssued = decode_json(&inbound.payload)
-            .map_err(|e| reject(format!("malformed CardIssued: {e}")))?;
+        let m: identity::CardIssued = message(inbound, "CardIssued")?;
         let member = id("memberId", &m.member_id)?;
         let opened_at = m
             .issued_at
@@ -222,8 +229,7 @@ impl Inbox {
 
     /// `SocialRewardGranted`: accrues the reward.
     async fn social_reward(&self, inbound: &Inbound) -> Result<(), HandlerError> {
-        let m: pb::SocialRewardGranted = decode_json(&inbound.payload)
-            .map_err(|e| reject(format!("malformed SocialRewardGranted: {e}")))?;
+        let m: pb::SocialRewardGranted = message(inbound, "SocialRewardGranted")?;
         let reward = id("rewardId", &m.reward_id)?;
         let member = id("memberId", &m.member_id)?;
         let (key, amount) = self.money(&member, m.amount)?;
@@ -260,8 +266,7 @@ impl Inbox {
 
     /// `SocialPenaltyApplied`: withdraws up to the available balance.
     async fn social_penalty(&self, inbound: &Inbound) -> Result<(), HandlerError> {
-        let m: pb::SocialPenaltyApplied = decode_json(&inbound.payload)
-            .map_err(|e| reject(format!("malformed SocialPenaltyApplied: {e}")))?;
+        let m: pb::SocialPenaltyApplied = message(inbound, "SocialPenaltyApplied")?;
         let penalty = id("penaltyId", &m.penalty_id)?;
         let member = id("memberId", &m.member_id)?;
         let (key, amount) = self.money(&member, m.amount)?;

@@ -19,10 +19,7 @@ async fn accrue_withdraw_and_balance() {
         .withdraw(withdraw("w1", "m1", "0.50"))
         .await
         .unwrap();
-    assert_eq!(
-        balance(&mut l.client, "m1").await,
-        ("100.00".into(), "0.00".into())
-    );
+    assert_eq!(balance(&mut l.client, "m1").await, pair("100.00", "0.00"));
     l.stop().await;
 }
 
@@ -84,10 +81,7 @@ async fn amounts_above_the_bound_are_refused_and_later_accruals_still_work() {
         .unwrap();
     c.accrue(accrue("a1", "m1", "1")).await.unwrap();
     c.accrue(accrue("a2", "m1", "1000000000000")).await.unwrap();
-    assert_eq!(
-        balance(c, "m1").await,
-        ("2000000000001.00".into(), "0.00".into())
-    );
+    assert_eq!(balance(c, "m1").await, pair("2000000000001.00", "0.00"));
     // Refund and capture amounts are bounded too.
     let mut huge = refund_of("r1", "m1", "a1");
     huge.amount = "79228162514264337593543950335".into();
@@ -131,30 +125,12 @@ async fn overdraw_is_failed_precondition_with_amounts() {
 async fn every_mutating_call_is_idempotent_by_its_key() {
     let mut l = Ledger::start().await;
     let c = &mut l.client;
-    let first = c
-        .accrue(accrue("a1", "m1", "100"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        c.accrue(accrue("a1", "m1", "100"))
-            .await
-            .unwrap()
-            .into_inner(),
-        first
-    );
-    let w = c
-        .withdraw(withdraw("w1", "m1", "30"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        c.withdraw(withdraw("w1", "m1", "30"))
-            .await
-            .unwrap()
-            .into_inner(),
-        w
-    );
+    let accrual = accrue("a1", "m1", "100");
+    let first = c.accrue(accrual.clone()).await.unwrap().into_inner();
+    assert_eq!(c.accrue(accrual).await.unwrap().into_inner(), first);
+    let withdrawal = withdraw("w1", "m1", "30");
+    let w = c.withdraw(withdrawal.clone()).await.unwrap().into_inner();
+    assert_eq!(c.withdraw(withdrawal).await.unwrap().into_inner(), w);
     let hold = hold("h1", "m1", "20");
     let h = c.hold(hold.clone()).await.unwrap().into_inner();
     assert_eq!(c.hold(hold).await.unwrap().into_inner(), h);
@@ -166,14 +142,14 @@ async fn every_mutating_call_is_idempotent_by_its_key() {
     let rf = c.refund(refund.clone()).await.unwrap().into_inner();
     assert_eq!(c.refund(refund).await.unwrap().into_inner(), rf);
     // 100 - 30 - 15 (captured) + 10 (refund) = 65.
-    assert_eq!(balance(c, "m1").await, ("65.00".into(), "0.00".into()));
+    assert_eq!(balance(c, "m1").await, pair("65.00", "0.00"));
     // The same key with another request is refused, never a second effect.
     let status = c.withdraw(withdraw("w1", "m1", "31")).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
     let info = status.get_details_error_info().unwrap();
     assert_eq!(info.reason, "IDEMPOTENCY_KEY_REUSED");
     assert_eq!(info.metadata["operation_id"], "w1");
-    assert_eq!(balance(c, "m1").await, ("65.00".into(), "0.00".into()));
+    assert_eq!(balance(c, "m1").await, pair("65.00", "0.00"));
     l.stop().await;
 }
 
@@ -197,10 +173,7 @@ async fn a_thousand_concurrent_withdrawals_never_overdraw() {
         }
     }
     assert_eq!((ok, refused), (500, 500));
-    assert_eq!(
-        balance(&mut l.client, "hot").await,
-        ("0.00".into(), "0.00".into())
-    );
+    assert_eq!(balance(&mut l.client, "hot").await, pair("0.00", "0.00"));
     l.stop().await;
 }
 
@@ -219,7 +192,7 @@ async fn refunding_a_fully_refunded_operation_is_already_refunded() {
         (result.amount.as_str(), result.uncollected.as_str()),
         ("0.00", "30.00")
     );
-    assert_eq!(balance(c, "m1").await, ("35.00".into(), "0.00".into()));
+    assert_eq!(balance(c, "m1").await, pair("35.00", "0.00"));
     for (op, original) in [("r2", "a1"), ("r3", "r1")] {
         let status = c.refund(refund(op, original)).await.unwrap_err();
         assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
@@ -266,7 +239,7 @@ async fn an_operation_id_is_unique_across_the_ledger() {
     );
     // The repeat of the first request is still its stored answer.
     c.accrue(accrue("op-1", "m1", "10")).await.unwrap();
-    assert_eq!(balance(c, "m1").await, ("9.00".into(), "1.00".into()));
+    assert_eq!(balance(c, "m1").await, pair("9.00", "1.00"));
     assert!(available(c, "m2").await == "10.00");
     l.stop().await;
 }
@@ -301,7 +274,7 @@ async fn unknown_enum_values_and_discounts_are_invalid_arguments() {
     a.kind = -1;
     assert_eq!(field(c.accrue(a).await.unwrap_err()), "kind");
     // Nothing was applied.
-    assert_eq!(balance(c, "m1").await, ("100.00".into(), "0.00".into()));
+    assert_eq!(balance(c, "m1").await, pair("100.00", "0.00"));
     l.stop().await;
 }
 

@@ -10,7 +10,7 @@ mod common;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::clocked::{Ledger, TestClock, open_log};
 use common::commands as cmd;
-use common::requests;
+use common::requests::{self, pair};
 use kit::log::Metadata;
 use ledger::config::HoldTtl;
 use ledger::projections::expiry::ExpirySchedule;
@@ -72,10 +72,6 @@ async fn balance(l: &Ledger, member: &str) -> (String, String) {
     .into_inner();
     let a = &r.accounts[0];
     (a.available.clone(), a.held.clone())
-}
-
-fn pair(available: &str, held: &str) -> (String, String) {
-    (available.into(), held.into())
 }
 
 /// The `expires_at` recorded in the member's `PointsHeld`.

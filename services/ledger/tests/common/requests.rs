@@ -94,6 +94,11 @@ pub async fn balance(c: &mut LedgerServiceClient<Channel>, member: &str) -> (Str
     (a.available, a.held)
 }
 
+/// An expected (available, held).
+pub fn pair(available: &str, held: &str) -> (String, String) {
+    (available.into(), held.into())
+}
+
 /// A `GetHistory` of the member up to `to`, at most `count` rows.
 pub fn history_request(member: &str, to: Option<Timestamp>, count: u32) -> pb::GetHistoryRequest {
     pb::GetHistoryRequest {
