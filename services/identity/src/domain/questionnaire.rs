@@ -372,6 +372,11 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
     }
 
+    /// The default questionnaire's verdict on `answers` today.
+    fn validate(answers: &[Answer]) -> Result<Accepted, QuestionErrors> {
+        Questionnaire::default().validate(answers, today())
+    }
+
     /// Every required answer: names, birth date, sex (option `sex` of 5).
     fn complete(last: &str, first: &str, birth: &str, sex: i64) -> [Answer; 4] {
         [text(2, last), text(3, first), text(4, birth), pick(5, sex)]
@@ -379,10 +384,7 @@ mod tests {
 
     #[test]
     fn complete_answers_are_accepted_into_a_profile() {
-        let q = Questionnaire::default();
-        let ok = q
-            .validate(&complete("Иванов", "Иван", "1990-05-01", 1), today())
-            .unwrap();
+        let ok = validate(&complete("Иванов", "Иван", "1990-05-01", 1)).unwrap();
         assert_eq!(ok.profile["LastName"], "Иванов");
         assert_eq!(ok.profile["Sex"], "Мужской");
         assert_eq!(ok.profile["BirthDate"], "1990-05-01");
@@ -390,51 +392,33 @@ mod tests {
 
     #[test]
     fn under_18_is_refused_with_the_seed_message_and_question_id() {
-        let q = Questionnaire::default();
-        let err = q
-            .validate(&complete("Иванов", "Иван", "2010-01-01", 2), today())
-            .unwrap_err();
+        let err = validate(&complete("Иванов", "Иван", "2010-01-01", 2)).unwrap_err();
         assert_eq!(err, vec![(4, vec![UNDER_AGE.to_owned()])]);
         // 18 today is allowed; 18 tomorrow is not.
-        assert!(
-            q.validate(&complete("a", "b", "2008-11-22", 1), today())
-                .is_ok()
-        );
-        assert!(
-            q.validate(&complete("a", "b", "2008-11-23", 1), today())
-                .is_err()
-        );
+        assert!(validate(&complete("a", "b", "2008-11-22", 1)).is_ok());
+        assert!(validate(&complete("a", "b", "2008-11-23", 1)).is_err());
     }
 
     #[test]
     fn missing_wrong_type_too_long_and_foreign_options_are_named() {
-        let q = Questionnaire::default();
         let long = "x".repeat(101);
-        let err = q
-            .validate(
-                &[
-                    text(2, &long),
-                    text(4, "not a date"),
-                    pick(5, 9),
-                    text(99, "?"),
-                ],
-                today(),
-            )
-            .unwrap_err();
+        let err = validate(&[
+            text(2, &long),
+            text(4, "not a date"),
+            pick(5, 9),
+            text(99, "?"),
+        ])
+        .unwrap_err();
         let ids: Vec<i64> = err.iter().map(|(id, _)| *id).collect();
         assert_eq!(ids, vec![2, 3, 4, 5, 99]);
-        let err = q
-            .validate(
-                &[
-                    text(2, "a"),
-                    text(3, "b"),
-                    text(4, "1990-01-01"),
-                    pick(5, 1),
-                    pick(5, 2),
-                ],
-                today(),
-            )
-            .unwrap_err();
+        let err = validate(&[
+            text(2, "a"),
+            text(3, "b"),
+            text(4, "1990-01-01"),
+            pick(5, 1),
+            pick(5, 2),
+        ])
+        .unwrap_err();
         assert_eq!(err, vec![(5, vec!["Choose only one option".to_owned()])]);
     }
 

@@ -2,6 +2,7 @@
 //! with the masked forms that are safe to show, log and publish.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 
 /// Why a value was refused (a machine-readable reason and a description).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +31,25 @@ fn digits_only(raw: &str) -> Option<String> {
     (!cleaned.is_empty() && cleaned.bytes().all(|b| b.is_ascii_digit())).then_some(cleaned)
 }
 
+/// `digits` (`None`: the value was not all digits) if there are `len` of
+/// them; refused with `not_digits` or `BAD_LENGTH`, described for `what`.
+fn digits_within(
+    digits: Option<String>,
+    what: &str,
+    not_digits: &'static str,
+    len: RangeInclusive<usize>,
+) -> Result<String, Invalid> {
+    let d = digits.ok_or_else(|| invalid(not_digits, format!("{what} has digits only")))?;
+    if !len.contains(&d.len()) {
+        let (min, max) = (len.start(), len.end());
+        return Err(invalid(
+            "BAD_LENGTH",
+            format!("{what} has {min} to {max} digits"),
+        ));
+    }
+    Ok(d)
+}
+
 /// `***` and the last 4 characters (the seed's `***1234`).
 pub fn mask_tail(value: &str) -> String {
     let tail: String = value
@@ -50,12 +70,7 @@ pub struct Phone(String);
 impl Phone {
     /// Parses `+7 (912) 348-79-79`, `79123487979`, ...
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let d = digits_only(raw)
-            .ok_or_else(|| invalid("NOT_A_PHONE", "a phone number has digits only"))?;
-        if !(10..=15).contains(&d.len()) {
-            return Err(invalid("BAD_LENGTH", "a phone number has 10 to 15 digits"));
-        }
-        Ok(Self(d))
+        digits_within(digits_only(raw), "a phone number", "NOT_A_PHONE", 10..=15).map(Self)
     }
 
     /// The digits.
@@ -131,13 +146,8 @@ pub struct CardNumber(String);
 impl CardNumber {
     /// Parses a card number (spaces and dashes allowed between digits).
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let d = digits_only(raw)
-            .filter(|_| !raw.trim().starts_with('+'))
-            .ok_or_else(|| invalid("NOT_DIGITS", "a card number has digits only"))?;
-        if !(6..=19).contains(&d.len()) {
-            return Err(invalid("BAD_LENGTH", "a card number has 6 to 19 digits"));
-        }
-        Ok(Self(d))
+        let digits = digits_only(raw).filter(|_| !raw.trim().starts_with('+'));
+        digits_within(digits, "a card number", "NOT_DIGITS", 6..=19).map(Self)
     }
 
     /// The digits.
@@ -179,10 +189,7 @@ pub struct Pan(String);
 impl Pan {
     /// Parses and Luhn-checks a PAN.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let d = digits_only(raw).ok_or_else(|| invalid("NOT_DIGITS", "a PAN has digits only"))?;
-        if !(13..=19).contains(&d.len()) {
-            return Err(invalid("BAD_LENGTH", "a PAN has 13 to 19 digits"));
-        }
+        let d = digits_within(digits_only(raw), "a PAN", "NOT_DIGITS", 13..=19)?;
         if !luhn(&d) {
             return Err(invalid("BAD_CHECK_DIGIT", "the PAN fails the Luhn check"));
         }
