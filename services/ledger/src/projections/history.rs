@@ -24,6 +24,7 @@ use kit::log::RecordedEvent;
 use kit::projection::{Projection, Rows};
 use loyalty_proto::ledger::v1 as pb;
 use prost::Message;
+use rust_decimal::Decimal;
 
 use super::row_key;
 use crate::domain::account::{AccountKey, Context, Event};
@@ -153,7 +154,7 @@ impl Projection for History {
         };
         let event = Event::decode(&recorded.event_type, &recorded.payload)?;
         let scale = precision(rows, &account.currency)?;
-        let precision = |_: &AccountKey| scale;
+        let render = |amount: &Decimal| money::render(*amount, scale);
         let expired_context = Context {
             description: "Points expired".into(),
             reason: "expired".into(),
@@ -216,7 +217,7 @@ impl Projection for History {
                 key,
                 reward(
                     key,
-                    money::render(*amount, precision(key)),
+                    render(amount),
                     pb::RewardType::from(*reward_type),
                     operation_id,
                     &context.description,
@@ -236,7 +237,7 @@ impl Projection for History {
                 key,
                 withdraw(
                     key,
-                    money::render(*amount, precision(key)),
+                    render(amount),
                     pb::WithdrawType::from(*withdraw_type),
                     operation_id,
                     &context.description,
@@ -254,7 +255,7 @@ impl Projection for History {
                 key,
                 withdraw(
                     key,
-                    money::render(*amount, precision(key)),
+                    render(amount),
                     pb::WithdrawType::Bonus,
                     operation_id,
                     &context.description,
@@ -273,7 +274,7 @@ impl Projection for History {
                 let entry = if *credit {
                     reward(
                         key,
-                        money::render(*amount, precision(key)),
+                        render(amount),
                         pb::RewardType::Bonus,
                         operation_id,
                         &context.description,
@@ -281,7 +282,7 @@ impl Projection for History {
                 } else {
                     withdraw(
                         key,
-                        money::render(*amount, precision(key)),
+                        render(amount),
                         pb::WithdrawType::Withdraw,
                         operation_id,
                         &context.description,
@@ -293,7 +294,7 @@ impl Projection for History {
                 key,
                 withdraw(
                     key,
-                    money::render(*amount, precision(key)),
+                    render(amount),
                     pb::WithdrawType::Bonus,
                     "",
                     "Points expired",
