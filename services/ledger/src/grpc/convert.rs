@@ -26,6 +26,23 @@ pub(super) struct Converted {
     pub currency: Currency,
 }
 
+impl Converted {
+    /// The operation `op` on the member's account in `currency`, under its
+    /// operation id; `command` builds it from the account and the id.
+    fn operation(
+        op: String,
+        member: String,
+        currency: Currency,
+        command: impl FnOnce(AccountKey, String) -> Command,
+    ) -> Self {
+        Self {
+            key: IdempotencyKey::Operation(op.clone()),
+            command: command(key(member, &currency), op),
+            currency,
+        }
+    }
+}
+
 /// What a conversion needs besides the request.
 pub(super) struct Edge<'a> {
     /// The catalog version in effect.
@@ -82,21 +99,18 @@ pub(super) fn accrue(r: &pb::AccrueRequest, e: &Edge<'_>) -> Result<Converted, A
     let context = c.context(r.context.as_ref());
     c.operator(kind, &context);
     let (currency, (lifetime_id, lifetime)) = c.done_with(currency.zip(lifetime))?;
-    Ok(Converted {
-        key: IdempotencyKey::Operation(op.clone()),
-        command: Command::Accrue {
-            key: key(member, &currency),
-            operation_id: op,
-            amount,
-            lifetime: lifetime_id.to_owned(),
-            expires_at: lifetime.expires_at(e.now),
-            kind,
-            reward_type,
-            context,
-            now: e.now,
-        },
-        currency,
-    })
+    let accrual = |account, op| Command::Accrue {
+        key: account,
+        operation_id: op,
+        amount,
+        lifetime: lifetime_id.to_owned(),
+        expires_at: lifetime.expires_at(e.now),
+        kind,
+        reward_type,
+        context,
+        now: e.now,
+    };
+    Ok(Converted::operation(op, member, currency, accrual))
 }
 
 /// `Withdraw`.
@@ -110,19 +124,16 @@ pub(super) fn withdraw(r: &pb::WithdrawRequest, e: &Edge<'_>) -> Result<Converte
     let context = c.context(r.context.as_ref());
     c.operator(kind, &context);
     let currency = c.done_with(currency)?;
-    Ok(Converted {
-        key: IdempotencyKey::Operation(op.clone()),
-        command: Command::Withdraw {
-            key: key(member, &currency),
-            operation_id: op,
-            amount,
-            kind,
-            withdraw_type,
-            context,
-            now: e.now,
-        },
-        currency,
-    })
+    let withdrawal = |account, op| Command::Withdraw {
+        key: account,
+        operation_id: op,
+        amount,
+        kind,
+        withdraw_type,
+        context,
+        now: e.now,
+    };
+    Ok(Converted::operation(op, member, currency, withdrawal))
 }
 
 /// `Hold`.
@@ -238,19 +249,9 @@ fn follow_up(
         tenders: c.tenders(e.catalog, f.tenders),
     };
     let currency = c.done_with(currency)?;
-    let command = build((
-        key(member, &currency),
-        op.clone(),
-        target,
-        amount,
-        context,
-        receipt,
-    ));
-    Ok(Converted {
-        key: IdempotencyKey::Operation(op),
-        command,
-        currency,
-    })
+    Ok(Converted::operation(op, member, currency, |key, op| {
+        build((key, op, target, amount, context, receipt))
+    }))
 }
 
 /// `CaptureHold`.
@@ -344,24 +345,21 @@ pub(super) fn accrue_pending(
         .operation_time
         .filter(|t| *t <= e.now)
         .unwrap_or(e.now);
-    Ok(Converted {
-        key: IdempotencyKey::Operation(op.clone()),
-        command: Command::AccruePending {
-            key: key(member, &currency),
-            pending: Pending {
-                operation_id: op,
-                amount,
-                expires_at: lifetime.expires_at(from),
-                lifetime: lifetime_id.to_owned(),
-                kind,
-                reward_type,
-                context,
-                lapses_at,
-            },
-            now: e.now,
+    let pending = |account, op| Command::AccruePending {
+        key: account,
+        pending: Pending {
+            operation_id: op,
+            amount,
+            expires_at: lifetime.expires_at(from),
+            lifetime: lifetime_id.to_owned(),
+            kind,
+            reward_type,
+            context,
+            lapses_at,
         },
-        currency,
-    })
+        now: e.now,
+    };
+    Ok(Converted::operation(op, member, currency, pending))
 }
 
 /// `ConfirmPurchase`.
