@@ -2,7 +2,7 @@
 //! unreadable blob directories, oversized events, a writer that panics.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use kit::log::{EventLog, ExpectedVersion, LogError, Metadata, NewEvent};
+use kit::log::{EventLog, ExpectedVersion, LogError, LogOptions, Metadata, NewEvent};
 
 fn event(n: usize) -> NewEvent {
     NewEvent {
@@ -91,9 +91,18 @@ async fn a_missing_position_is_an_error_when_reading_not_a_skip() {
 }
 
 #[tokio::test]
-async fn an_unreadable_blob_directory_fails_the_append_and_poisons_the_log() {
+async fn an_unreadable_blob_directory_fails_the_checkpoint_and_poisons_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path()).unwrap();
+    // Small journal segments: a checkpoint (sled flushed, its files and
+    // blobs fsynced) follows every few appends.
+    let log = EventLog::open_with(
+        dir.path(),
+        LogOptions {
+            journal_segment_bytes: 4096,
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
     log.append("s", ExpectedVersion::Any, vec![event(1)])
         .await
         .unwrap();
@@ -103,12 +112,25 @@ async fn an_unreadable_blob_directory_fails_the_append_and_poisons_the_log() {
         std::fs::remove_dir_all(&blobs).unwrap();
     }
     std::fs::write(&blobs, b"not a directory").unwrap();
-    let appended = log.append("s", ExpectedVersion::Any, vec![event(2)]).await;
+    let mut durable = log.subscribe();
+    // Fill segments until one is full and its checkpoint fails.
+    let mut n = 2;
+    while !durable.borrow().failed && n < 10_000 {
+        let _ = log.append("s", ExpectedVersion::Any, vec![event(n)]).await;
+        n += 1;
+    }
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        durable.wait_for(|d| d.failed),
+    )
+    .await
+    .expect("the failed checkpoint poisons the log")
+    .unwrap();
+    let appended = log.append("s", ExpectedVersion::Any, vec![event(0)]).await;
     assert!(
         matches!(appended, Err(LogError::FlushFailed)),
         "{appended:?}"
     );
-    assert!(log.subscribe().borrow().failed);
 }
 
 #[tokio::test]
