@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::files::SyncedFiles;
 use super::keys::{
     EVENT_PREFIX, HEAD_PREFIX, IDEMPOTENCY_PREFIX, STREAM_PREFIX, be_u64, head_key, head_value,
     stream_key,
 };
 use super::open::{open_sled, remove_torn_snapshots};
-use super::files::SyncedFiles;
 use super::{EventLog, LogError, VerifyReport, record};
 
 /// What [`EventLog::repair`] did to a data directory.

@@ -377,7 +377,9 @@ mod tests {
         let path = segment_path(dir.path(), 1);
         let mut bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len(), 4096, "preallocated");
-        let all: Vec<_> = records(&bytes).map(|(s, b)| (s, inserts(b).unwrap().len())).collect();
+        let all: Vec<_> = records(&bytes)
+            .map(|(s, b)| (s, inserts(b).unwrap().len()))
+            .collect();
         assert_eq!(all, vec![(1, 1), (2, 2)]);
         // Tear the second record: only the first is read.
         bytes[HEADER + 10 + HEADER + 3] ^= 0xFF;
@@ -390,9 +392,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::create(dir.path(), 7, 64).unwrap();
         assert_eq!(journal.append(1, &body(&[(b"k", &[0; 30])])).unwrap(), None);
-        assert_eq!(journal.append(2, &body(&[(b"k", &[1; 30])])).unwrap(), Some(7));
+        assert_eq!(
+            journal.append(2, &body(&[(b"k", &[1; 30])])).unwrap(),
+            Some(7)
+        );
         assert_eq!(journal.generation(), 8);
-        let names: Vec<u64> = segments(dir.path()).unwrap().into_iter().map(|s| s.0).collect();
+        let names: Vec<u64> = segments(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
         assert_eq!(names, vec![7, 8]);
     }
 
@@ -409,10 +418,14 @@ mod tests {
                 .unwrap();
         }
         // sled already holds cycle 2 (e.g. its background flush wrote it).
-        tree.insert(JOURNAL_SEQ_KEY, &2u64.to_be_bytes()[..]).unwrap();
+        tree.insert(JOURNAL_SEQ_KEY, &2u64.to_be_bytes()[..])
+            .unwrap();
         let r = recover(&tree, &jdir).unwrap();
         assert_eq!((r.seq, r.replayed, r.generation), (3, 1, 1));
-        assert_eq!(tree.get(b"k").unwrap().unwrap().as_ref(), &3u64.to_be_bytes());
+        assert_eq!(
+            tree.get(b"k").unwrap().unwrap().as_ref(),
+            &3u64.to_be_bytes()
+        );
         // A record missing between sled and the journal is corruption.
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("t").unwrap();

@@ -36,9 +36,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
+pub use journal::DEFAULT_SEGMENT_BYTES;
 pub use record::StoredIdempotency;
 pub use types::*;
-pub use journal::DEFAULT_SEGMENT_BYTES;
 pub use writer::{Durable, PendingAppend, WriterHold};
 
 pub use check::RepairReport;

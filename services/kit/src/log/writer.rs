@@ -425,9 +425,7 @@ impl WriterThread {
         if cycle.writes {
             let started = Instant::now();
             let seq = self.seq + 1;
-            cycle
-                .batch
-                .insert(JOURNAL_SEQ_KEY, &seq.to_be_bytes()[..]);
+            cycle.batch.insert(JOURNAL_SEQ_KEY, &seq.to_be_bytes()[..]);
             let result = self
                 .tree
                 .apply_batch(cycle.batch)
