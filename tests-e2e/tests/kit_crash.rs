@@ -33,6 +33,20 @@ fn parse_ack(line: &str) -> Option<(Uuid, Ack)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_sigkill_at_random_moments() {
+    survive_sigkills(&[]).await;
+}
+
+/// The same with journal segments of 64 KiB: checkpoints (sled flushed,
+/// full segments deleted) run all the time, so kills land before, during and
+/// after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_sigkill_during_journal_checkpoints() {
+    survive_sigkills(&["--journal-segment-kb", "64"]).await;
+}
+
+/// Kills a probe appending under load at random moments, reopening the log
+/// after each kill: every acknowledged event is there exactly once.
+async fn survive_sigkills(extra_args: &[&str]) {
     tests_e2e::harness::init_test_logging();
     let data = tempfile::tempdir().unwrap();
     let mut acked: HashMap<Uuid, Ack> = HashMap::new();
@@ -45,6 +59,7 @@ async fn acknowledged_events_survive_sigkill_at_random_moments() {
             .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
             .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
             .args(["--writers", "16", "--streams", "8", "--count", "0"])
+            .args(extra_args.iter().copied())
             .grpc_port(grpc);
         let (mut probe, mut lines) = ServiceProcess::start_with_stdout_lines(spec).await.unwrap();
         // Kill after a random number of acknowledgements, sometimes very early.

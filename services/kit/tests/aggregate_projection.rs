@@ -121,18 +121,7 @@ async fn repeated_command_returns_the_stored_reply_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_withdrawals_never_overdraw() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path()).unwrap();
-    let repo = Arc::new(Repository::<Wallet>::new(Arc::clone(&log)));
-    repo.execute(
-        "w",
-        &WalletCommand::Deposit(100),
-        None,
-        Metadata::default(),
-        no_reply,
-    )
-    .await
-    .unwrap();
+    let (_dir, log, repo) = funded::<Wallet>(100, no_reply).await;
     let mut tasks = Vec::new();
     for i in 0..64 {
         let repo = Arc::clone(&repo);
@@ -285,18 +274,7 @@ async fn rebuild_reports_a_live_projection_that_drifted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retry_racing_its_original_gets_the_original_reply() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path()).unwrap();
-    let repo = Arc::new(Repository::<Wallet>::new(Arc::clone(&log)));
-    repo.execute(
-        "w",
-        &WalletCommand::Deposit(50),
-        None,
-        Metadata::default(),
-        no_reply,
-    )
-    .await
-    .unwrap();
+    let (_dir, log, repo) = funded::<Wallet>(50, no_reply).await;
     let mut tasks = Vec::new();
     for i in 0..50 {
         for _copy in 0..2 {

@@ -48,18 +48,7 @@ async fn deposit(repo: &Repository<Wallet>, stream: &str, n: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_a_cancelled_request_gets_the_first_outcome() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path()).unwrap();
-    let repo = Arc::new(Repository::<ForgetfulWallet>::new(Arc::clone(&log)));
-    repo.execute(
-        "w",
-        &WalletCommand::Deposit(10),
-        None,
-        Metadata::default(),
-        forgetful_reply,
-    )
-    .await
-    .unwrap();
+    let (_dir, log, repo) = funded::<ForgetfulWallet>(10, forgetful_reply).await;
     let withdraw = |repo: Arc<Repository<ForgetfulWallet>>| async move {
         repo.execute(
             "w",

@@ -1,8 +1,10 @@
 //! The event log under faults: torn sled snapshots, missing positions,
-//! unreadable blob directories, oversized events, a writer that panics.
+//! unreadable blob directories, oversized events, a writer that panics, a
+//! crash between journal checkpoints (appends are durable once journalled,
+//! whether or not sled has written them).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use kit::log::{EventLog, ExpectedVersion, LogError, Metadata, NewEvent};
+use kit::log::{EventLog, ExpectedVersion, LogError, LogOptions, Metadata, NewEvent};
 
 fn event(n: usize) -> NewEvent {
     NewEvent {
@@ -91,9 +93,18 @@ async fn a_missing_position_is_an_error_when_reading_not_a_skip() {
 }
 
 #[tokio::test]
-async fn an_unreadable_blob_directory_fails_the_append_and_poisons_the_log() {
+async fn an_unreadable_blob_directory_fails_the_checkpoint_and_poisons_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path()).unwrap();
+    // Small journal segments: a checkpoint (sled flushed, its files and
+    // blobs fsynced) follows every few appends.
+    let log = EventLog::open_with(
+        dir.path(),
+        LogOptions {
+            journal_segment_bytes: 4096,
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
     log.append("s", ExpectedVersion::Any, vec![event(1)])
         .await
         .unwrap();
@@ -103,12 +114,25 @@ async fn an_unreadable_blob_directory_fails_the_append_and_poisons_the_log() {
         std::fs::remove_dir_all(&blobs).unwrap();
     }
     std::fs::write(&blobs, b"not a directory").unwrap();
-    let appended = log.append("s", ExpectedVersion::Any, vec![event(2)]).await;
+    let mut durable = log.subscribe();
+    // Fill segments until one is full and its checkpoint fails.
+    let mut n = 2;
+    while !durable.borrow().failed && n < 10_000 {
+        let _ = log.append("s", ExpectedVersion::Any, vec![event(n)]).await;
+        n += 1;
+    }
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        durable.wait_for(|d| d.failed),
+    )
+    .await
+    .expect("the failed checkpoint poisons the log")
+    .unwrap();
+    let appended = log.append("s", ExpectedVersion::Any, vec![event(0)]).await;
     assert!(
         matches!(appended, Err(LogError::FlushFailed)),
         "{appended:?}"
     );
-    assert!(log.subscribe().borrow().failed);
 }
 
 #[tokio::test]
@@ -257,4 +281,93 @@ async fn a_damaged_sled_snapshot_is_an_error_or_set_aside_by_repair() {
     assert_eq!((repaired.kept, repaired.removed), (50, 0));
     let log = EventLog::open(dir.path()).unwrap();
     assert_eq!(log.verify().unwrap().events, 50);
+}
+
+/// Copies a directory tree: what a crash at this moment would leave on disk
+/// (the page cache survives a killed process).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_appends_sled_never_wrote_come_back_from_the_journal() {
+    let root = tempfile::tempdir().unwrap();
+    let live = root.path().join("live");
+    // sled writes nothing in the background: between checkpoints only the
+    // journal holds the appends.
+    let log = EventLog::open_with(
+        &live,
+        LogOptions {
+            sled_flush_every_ms: None,
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
+    for n in 0..40 {
+        log.append(&format!("s{}", n % 3), ExpectedVersion::Any, vec![event(n)])
+            .await
+            .unwrap();
+    }
+    let crashed = root.path().join("crashed");
+    copy_dir(&live, &crashed);
+    let without_journal = root.path().join("without-journal");
+    copy_dir(&crashed, &without_journal);
+    std::fs::remove_dir_all(without_journal.join("journal")).unwrap();
+    log.close();
+
+    // sled alone lost the acknowledged appends ...
+    let bare = EventLog::open(&without_journal).unwrap();
+    assert!(bare.head() < 40, "sled alone holds {}", bare.head());
+    bare.close();
+    // ... the journal brings every one back, in order, checksums intact.
+    let reopened = EventLog::open(&crashed).unwrap();
+    assert_eq!(reopened.head(), 40);
+    assert_eq!(reopened.verify().unwrap().events, 40);
+    let payloads: Vec<_> = reopened.iter_from(1).map(|e| e.unwrap().payload).collect();
+    let expected: Vec<_> = (0..40).map(|n| event(n).payload).collect();
+    assert_eq!(payloads, expected);
+    // Appends continue after the replayed ones, and survive another reopen.
+    reopened
+        .append("s0", ExpectedVersion::Exact(14), vec![event(40)])
+        .await
+        .unwrap();
+    reopened.close();
+    drop(reopened);
+    let again = EventLog::open(&crashed).unwrap();
+    assert_eq!(again.head(), 41);
+    assert_eq!(again.stream_version("s0").unwrap(), 15);
+}
+
+#[tokio::test]
+async fn full_segments_are_checkpointed_and_a_clean_close_empties_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogOptions {
+        journal_segment_bytes: 2048,
+        sled_flush_every_ms: None,
+        ..LogOptions::default()
+    };
+    let log = EventLog::open_with(dir.path(), options.clone()).unwrap();
+    for n in 0..300 {
+        log.append("s", ExpectedVersion::Any, vec![event(n)])
+            .await
+            .unwrap();
+    }
+    log.close();
+    drop(log);
+    let left = std::fs::read_dir(dir.path().join("journal"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "sled holds everything after a clean close");
+    let reopened = EventLog::open_with(dir.path(), options).unwrap();
+    assert_eq!(reopened.head(), 300);
+    assert_eq!(reopened.verify().unwrap().events, 300);
 }

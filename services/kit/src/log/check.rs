@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::files::SyncedFiles;
 use super::keys::{
     EVENT_PREFIX, HEAD_PREFIX, IDEMPOTENCY_PREFIX, STREAM_PREFIX, be_u64, head_key, head_value,
     stream_key,
 };
 use super::open::{open_sled, remove_torn_snapshots};
-use super::writer::SyncedFiles;
 use super::{EventLog, LogError, VerifyReport, record};
 
 /// What [`EventLog::repair`] did to a data directory.
@@ -120,15 +120,23 @@ impl EventLog {
         let dir = dir.as_ref();
         let mut report = RepairReport::default();
         remove_torn_snapshots(dir)?;
-        let db = match open_sled(dir, 64 * 1024 * 1024) {
+        let options = super::LogOptions {
+            cache_capacity: 64 * 1024 * 1024,
+            ..super::LogOptions::default()
+        };
+        let db = match open_sled(dir, &options) {
             Ok(db) => db,
             Err(LogError::Unreadable { .. } | LogError::Storage(_)) => {
                 report.quarantined = Some(quarantine_snapshots(dir)?);
-                open_sled(dir, 64 * 1024 * 1024)?
+                open_sled(dir, &options)?
             }
             Err(e) => return Err(e),
         };
         let tree = db.open_tree("eventlog")?;
+        // Acknowledged appends sled had not made durable come back first, so
+        // the cut below keeps them when they are sound.
+        let journal_dir = super::journal::dir_of(dir);
+        super::journal::recover(&tree, &journal_dir)?;
         let (kept, reason) = consistent_prefix(&tree)?;
         report.kept = kept;
         report.cut_reason = reason;
@@ -190,6 +198,7 @@ impl EventLog {
         }
         db.flush()?;
         SyncedFiles::open(dir)?.sync().map_err(LogError::Io)?;
+        super::journal::clear(&journal_dir)?;
         Ok(report)
     }
 }

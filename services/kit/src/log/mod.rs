@@ -19,6 +19,8 @@
 //! confirms such state (see [`EventLog::barrier`]) before answering from it.
 
 mod check;
+mod files;
+mod journal;
 mod keys;
 mod open;
 mod record;
@@ -34,6 +36,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
+pub use journal::DEFAULT_SEGMENT_BYTES;
 pub use record::StoredIdempotency;
 pub use types::*;
 pub use writer::{Durable, PendingAppend, WriterHold};
@@ -54,6 +57,7 @@ pub(crate) struct LogMetrics {
     pub(crate) conflicts: Counter,
     pub(crate) flushes: Counter,
     pub(crate) flush_seconds: Histogram,
+    pub(crate) checkpoints: Counter,
     pub(crate) head: Gauge,
 }
 
@@ -67,6 +71,7 @@ impl LogMetrics {
             flush_seconds: Histogram::new([
                 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5,
             ]),
+            checkpoints: Counter::default(),
             head: Gauge::default(),
         }
     }
@@ -104,8 +109,15 @@ impl EventLog {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(LogError::Io)?;
         remove_torn_snapshots(&dir)?;
-        let db = open_sled(&dir, options.cache_capacity)?;
+        let db = open_sled(&dir, &options)?;
         let tree = db.open_tree("eventlog")?;
+        let recovered = journal::recover(&tree, &journal::dir_of(&dir))?;
+        if recovered.replayed > 0 {
+            tracing::info!(
+                cycles = recovered.replayed,
+                "replayed journalled appends sled had not yet made durable"
+            );
+        }
         let last_position = check_tail(&tree)?;
         let id = log_id(&db)?;
         let metrics = LogMetrics::new();
@@ -114,7 +126,11 @@ impl EventLog {
             db.clone(),
             tree.clone(),
             &dir,
-            last_position,
+            writer::Start {
+                last_position,
+                recovered,
+                segment_bytes: options.journal_segment_bytes,
+            },
             metrics.clone(),
         )?;
         let side_files = Arc::new(std::sync::Mutex::new(writer::SyncedFiles::open(&dir)?));
@@ -180,8 +196,13 @@ impl EventLog {
         );
         registry.register(
             "eventlog_flush_seconds",
-            "Duration of one flush + fsync",
+            "Duration of one group commit (apply, journal write and fdatasync)",
             m.flush_seconds.clone(),
+        );
+        registry.register(
+            "eventlog_checkpoints",
+            "Checkpoints: sled flushed and fsynced behind full journal segments",
+            m.checkpoints.clone(),
         );
         registry.register(
             "eventlog_head_position",

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::keys::{EVENT_PREFIX, be_u64};
-use super::{LogError, record};
+use super::{LogError, LogOptions, record};
 
 /// The log's id, stored in tree `meta` when the log is created.
 pub(crate) fn log_id(db: &sled::Db) -> Result<uuid::Uuid, LogError> {
@@ -47,10 +47,11 @@ const LOCK_ATTEMPTS: u32 = 100;
 /// Opens sled in `dir`. sled 0.34 panics on some damaged files (e.g. data
 /// that a lying disk dropped); that becomes [`LogError::Unreadable`] naming
 /// the directory, never a panic of the service.
-pub(crate) fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
+pub(crate) fn open_sled(dir: &Path, options: &LogOptions) -> Result<sled::Db, LogError> {
     let config = sled::Config::new()
         .path(dir)
-        .cache_capacity(cache_capacity)
+        .cache_capacity(options.cache_capacity)
+        .flush_every_ms(options.sled_flush_every_ms)
         .mode(sled::Mode::HighThroughput);
     // The process that had the directory before (a restart, an operator
     // command right after the service stopped) may hold sled's file lock a

@@ -239,6 +239,13 @@ pub struct LogOptions {
     pub max_events_per_append: usize,
     /// sled page cache size in bytes.
     pub cache_capacity: u64,
+    /// Size each journal segment is preallocated to; when one is full, sled
+    /// is checkpointed and the segment deleted.
+    pub journal_segment_bytes: u64,
+    /// How often sled writes its dirty pages in the background (`None`:
+    /// only at checkpoints). Not needed for durability — the journal gives
+    /// that — but it keeps checkpoints short.
+    pub sled_flush_every_ms: Option<u64>,
 }
 
 /// Default largest event payload: 64 KiB. Well under sled's blob threshold
@@ -254,6 +261,8 @@ impl Default for LogOptions {
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             max_events_per_append: 10_000,
             cache_capacity: 256 * 1024 * 1024,
+            journal_segment_bytes: super::DEFAULT_SEGMENT_BYTES,
+            sled_flush_every_ms: Some(500),
         }
     }
 }

@@ -3,18 +3,19 @@
 //! Appenders send their request over a channel and await the reply. The
 //! writer takes every request waiting (up to a cap), checks each against the
 //! stream heads and idempotency keys (including those earlier in the same
-//! cycle), writes all of them in one atomic sled batch, makes that batch
-//! durable — sled `flush()` and then `fdatasync` of sled's files, because
-//! sled 0.34's flush ends in `sync_file_range`, which is not durable (sled
-//! issue #1452) — and only then replies to every request of the cycle,
-//! refusals included, so a caller retrying a conflict always sees the state
-//! that beat it. While one cycle is on disk the next requests queue up, so
-//! concurrent appenders share one flush.
+//! cycle), applies all of them as one atomic sled batch, makes the cycle
+//! durable by writing the same inserts as one record to the journal (one
+//! `pwrite` and one `fdatasync`; see [`super::journal`]) and only then
+//! replies to every request of the cycle, refusals included, so a caller
+//! retrying a conflict always sees the state that beat it. While one cycle
+//! is on disk the next requests queue up, so concurrent appenders share one
+//! `fdatasync`. sled itself is flushed and fsynced by the checkpointer
+//! thread, off the appenders' path, each time a journal segment fills up.
 
-use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -22,6 +23,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+pub(crate) use super::files::SyncedFiles;
+use super::journal::{self, Body, Checkpointer, JOURNAL_SEQ_KEY, Journal};
 use super::keys::{decode_head, event_key, head_key, head_value, idempotency_key, stream_key};
 use super::record::{self, StoredIdempotency};
 use super::{
@@ -128,44 +131,79 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer for `tree` of `db` (stored in `dir`), whose last
-    /// event is at `last_position`.
+    /// event is at `last_position`, after [`journal::recover`] brought sled up
+    /// to journalled cycle `recovered`.
     pub(crate) fn start(
         db: sled::Db,
         tree: sled::Tree,
         dir: &Path,
-        last_position: u64,
+        start: Start,
         metrics: LogMetrics,
     ) -> Result<Self, LogError> {
         let mut files = SyncedFiles::open(dir)?;
-        // What sled recovered may sit only in the page cache (e.g. after a
-        // kill -9): make it durable before calling any of it durable.
+        // What sled recovered or replayed may sit only in memory or the page
+        // cache (e.g. after a kill -9): make it durable in sled before
+        // calling any of it durable, and before the journal that held it goes.
         db.flush()?;
         files.sync().map_err(LogError::Io)?;
+        let journal_dir = journal::dir_of(dir);
+        journal::clear(&journal_dir)?;
+        let journal = Journal::create(
+            &journal_dir,
+            start.recovered.generation + 1,
+            start.segment_bytes,
+        )
+        .map_err(LogError::Io)?;
         let (tx, rx) = mpsc::sync_channel(MAX_QUEUED_REQUESTS);
         let (durable_tx, durable) = watch::channel(Durable {
-            position: last_position,
+            position: start.last_position,
             failed: false,
         });
+        let failed = Arc::new(AtomicBool::new(false));
+        let (full_tx, full_rx) = mpsc::channel();
+        let checkpointer = Checkpointer {
+            db: db.clone(),
+            files,
+            dir: journal_dir,
+            durable: durable_tx.clone(),
+            failed: Arc::clone(&failed),
+            metrics: metrics.clone(),
+        };
+        let checkpoints = std::thread::Builder::new()
+            .name("eventlog-checkpoint".into())
+            .spawn(move || checkpointer.run(full_rx))
+            .map_err(LogError::Io)?;
         let on_panic = durable_tx.clone();
         let mut state = WriterThread {
-            db,
             tree,
-            files,
+            journal,
+            seq: start.recovered.seq,
+            full: full_tx,
+            failed,
             durable: durable_tx,
             metrics,
-            last_position,
+            last_position: start.last_position,
         };
         let thread = std::thread::Builder::new()
             .name("eventlog-writer".into())
             .spawn(move || {
                 let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.run(rx)));
-                if run.is_err() {
-                    // Whatever the cycle in progress wrote, its outcome is
-                    // unknown: poison the log like a failed flush, before the
-                    // last sender of the watch goes away.
-                    tracing::error!("event log writer panicked; refusing further writes");
-                    on_panic.send_modify(|d| d.failed = true);
+                match run {
+                    Ok(true) => {
+                        // Closed cleanly: sled takes over the journal's records.
+                        let _ = state.full.send(Segment::Close);
+                    }
+                    Ok(false) => {}
+                    Err(_) => {
+                        // Whatever the cycle in progress wrote, its outcome is
+                        // unknown: poison the log like a failed flush, before
+                        // the last sender of the watch goes away.
+                        tracing::error!("event log writer panicked; refusing further writes");
+                        on_panic.send_modify(|d| d.failed = true);
+                    }
                 }
+                drop(state);
+                let _ = checkpoints.join();
             })
             .map_err(LogError::Io)?;
         Ok(Self {
@@ -257,11 +295,34 @@ type Pending = (
     Result<AppendOutcome, LogError>,
 );
 
+/// Where the writer starts.
+pub(crate) struct Start {
+    /// Position of the log's last event.
+    pub(crate) last_position: u64,
+    /// What the journal's replay left (last cycle, last segment).
+    pub(crate) recovered: journal::Recovered,
+    /// Size of each new journal segment.
+    pub(crate) segment_bytes: u64,
+}
+
+/// What the writer tells the checkpointer.
+pub(crate) enum Segment {
+    /// This segment is full: delete it once sled durably holds its records.
+    Full(u64),
+    /// The writer stopped cleanly: make sled durable and delete every
+    /// segment.
+    Close,
+}
+
 /// State owned by the writer thread.
 struct WriterThread {
-    db: sled::Db,
     tree: sled::Tree,
-    files: SyncedFiles,
+    journal: Journal,
+    /// Sequence number of the last journalled cycle.
+    seq: u64,
+    full: mpsc::Sender<Segment>,
+    /// Set by the checkpointer when sled could not be made durable.
+    failed: Arc<AtomicBool>,
     durable: watch::Sender<Durable>,
     metrics: LogMetrics,
     last_position: u64,
@@ -271,21 +332,31 @@ struct WriterThread {
 #[derive(Default)]
 struct Cycle {
     batch: sled::Batch,
+    body: Body,
     heads: HashMap<String, (u64, Uuid)>,
     keys: HashMap<String, StoredIdempotency>,
     replies: Vec<Pending>,
     writes: bool,
 }
 
+impl Cycle {
+    /// Stages one insert into both the sled batch and the journal record.
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.body.insert(key, value);
+        self.batch.insert(key, value);
+    }
+}
+
 impl WriterThread {
-    fn run(&mut self, rx: mpsc::Receiver<Message>) {
+    /// Commits until every sender is gone (true) or the log is poisoned (false).
+    fn run(&mut self, rx: mpsc::Receiver<Message>) -> bool {
         let mut next = None;
         loop {
             let first = match next.take() {
                 Some(m) => m,
                 None => match rx.recv() {
                     Ok(m) => m,
-                    Err(_) => return,
+                    Err(_) => return true,
                 },
             };
             let first = match first {
@@ -320,13 +391,21 @@ impl WriterThread {
                         let _ = r.reply.send(Err(LogError::FlushFailed));
                     }
                 }
-                return;
+                return false;
             }
         }
     }
 
     /// Runs one group-commit cycle; false when the log must stop.
     fn cycle(&mut self, requests: Vec<Request>) -> bool {
+        if self.failed.load(Ordering::SeqCst) {
+            // The checkpointer could not make sled durable.
+            self.durable.send_modify(|d| d.failed = true);
+            for r in requests {
+                let _ = r.reply.send(Err(LogError::FlushFailed));
+            }
+            return false;
+        }
         let now = Utc::now();
         let time = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
         let mut cycle = Cycle::default();
@@ -345,12 +424,29 @@ impl WriterThread {
         }
         if cycle.writes {
             let started = Instant::now();
+            let seq = self.seq + 1;
+            cycle.batch.insert(JOURNAL_SEQ_KEY, &seq.to_be_bytes()[..]);
             let result = self
                 .tree
                 .apply_batch(cycle.batch)
-                .and_then(|_| self.db.flush().map(|_| ()))
                 .map_err(|e| e.to_string())
-                .and_then(|_| self.files.sync().map_err(|e| e.to_string()));
+                .and_then(|_| {
+                    self.journal
+                        .append(seq, &cycle.body)
+                        .map_err(|e| e.to_string())
+                });
+            let result = match result {
+                Ok(full) => {
+                    self.seq = seq;
+                    if let Some(generation) = full {
+                        // The checkpointer is gone only if it failed, which
+                        // the next cycle sees.
+                        let _ = self.full.send(Segment::Full(generation));
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
             if let Err(error) = result {
                 tracing::error!(%error, "event log flush failed; refusing further writes");
                 self.durable.send_modify(|d| d.failed = true);
@@ -367,10 +463,9 @@ impl WriterThread {
                 .events
                 .inc_by(self.last_position - start_position);
             self.metrics.head.set(self.last_position as i64);
-            self.durable.send_replace(Durable {
-                position: self.last_position,
-                failed: false,
-            });
+            // Only the position: the checkpointer may have set `failed`.
+            let position = self.last_position;
+            self.durable.send_modify(|d| d.position = position);
         }
         for (reply, result) in cycle.replies {
             match &result {
@@ -452,21 +547,14 @@ impl WriterThread {
                 payload: e.payload,
                 metadata: e.metadata,
             };
-            cycle
-                .batch
-                .insert(&event_key(r.position)[..], record::encode_event(&r));
-            cycle.batch.insert(
-                stream_key(&stream, r.version),
-                &r.position.to_be_bytes()[..],
-            );
+            cycle.put(&event_key(r.position), &record::encode_event(&r));
+            cycle.put(&stream_key(&stream, r.version), &r.position.to_be_bytes());
             recorded.push(r);
         }
         let stream_version = current + recorded.len() as u64;
         self.last_position += recorded.len() as u64;
         if let Some(last) = recorded.last() {
-            cycle
-                .batch
-                .insert(head_key(&stream), &head_value(stream_version, last.id)[..]);
+            cycle.put(&head_key(&stream), &head_value(stream_version, last.id));
             cycle
                 .heads
                 .insert(stream.clone(), (stream_version, last.id));
@@ -480,9 +568,9 @@ impl WriterThread {
                 result: idem.result,
                 refused: idem.refused,
             };
-            cycle.batch.insert(
-                idempotency_key(&idem.key),
-                record::encode_idempotency(&stored),
+            cycle.put(
+                &idempotency_key(&idem.key),
+                &record::encode_idempotency(&stored),
             );
             cycle.keys.insert(idem.key, stored);
         }
@@ -491,76 +579,5 @@ impl WriterThread {
             stream_version,
             events: recorded,
         }))
-    }
-}
-
-/// sled's files, kept open for `fdatasync`.
-pub(crate) struct SyncedFiles {
-    dir: PathBuf,
-    db_file: File,
-    blobs_dir: PathBuf,
-    synced_blobs: HashSet<(PathBuf, u64)>,
-}
-
-impl SyncedFiles {
-    pub(crate) fn open(dir: &Path) -> Result<Self, LogError> {
-        let db_file = File::open(dir.join("db")).map_err(LogError::Io)?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(LogError::Io)?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            db_file,
-            blobs_dir: dir.join("blobs"),
-            synced_blobs: HashSet::new(),
-        })
-    }
-
-    /// fsyncs any blob files written since the last call (and their
-    /// directory), then the data file that points at them. Any error but a
-    /// missing blob directory or a blob that sled's GC removed meanwhile fails
-    /// the sync (and so poisons the log): a blob is never skipped while the
-    /// append that needs it is acknowledged.
-    pub(crate) fn sync(&mut self) -> std::io::Result<()> {
-        self.sync_blobs()?;
-        self.db_file.sync_data()
-    }
-
-    fn sync_blobs(&mut self) -> std::io::Result<()> {
-        let entries = match std::fs::read_dir(&self.blobs_dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let mut new_files = false;
-        // Only blobs that still exist are remembered: the set stays bounded.
-        let mut seen = HashSet::with_capacity(self.synced_blobs.len());
-        for entry in entries {
-            let entry = entry?;
-            let path = entry.path();
-            let len = match entry.metadata() {
-                Ok(m) => m.len(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            // Keyed by length too: a blob still being written is synced again.
-            let key = (path, len);
-            if !self.synced_blobs.contains(&key) {
-                match File::open(&key.0) {
-                    Ok(f) => f.sync_all()?,
-                    // sled's GC removed it meanwhile.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                }
-                new_files = true;
-            }
-            seen.insert(key);
-        }
-        self.synced_blobs = seen;
-        if new_files {
-            File::open(&self.blobs_dir)?.sync_all()?;
-            File::open(&self.dir)?.sync_all()?;
-        }
-        Ok(())
     }
 }

@@ -1,8 +1,10 @@
 //! A small wallet domain shared by the kit's integration tests.
 #![allow(dead_code)]
 
-use kit::aggregate::{Aggregate, DecodeError, DomainEvent, Idempotency};
-use kit::log::request_hash;
+use std::sync::Arc;
+
+use kit::aggregate::{Aggregate, DecodeError, DomainEvent, Idempotency, Repository};
+use kit::log::{EventLog, Metadata, request_hash};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalletEvent {
@@ -118,4 +120,29 @@ pub fn idem(key: &str, request: &str) -> Option<Idempotency> {
         key: key.into(),
         request_hash: request_hash(request.as_bytes()),
     })
+}
+
+/// A repository of `A` over a fresh log in a temp dir (dropped with the
+/// returned guard), with `deposit` already on stream `w`.
+pub async fn funded<A>(
+    deposit: u64,
+    reply: impl Fn(&A, &[WalletEvent]) -> Vec<u8>,
+) -> (tempfile::TempDir, Arc<EventLog>, Arc<Repository<A>>)
+where
+    A: Aggregate<Command = WalletCommand, Event = WalletEvent>,
+    A::Error: std::fmt::Debug,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let repo = Arc::new(Repository::<A>::new(Arc::clone(&log)));
+    repo.execute(
+        "w",
+        &WalletCommand::Deposit(deposit),
+        None,
+        Metadata::default(),
+        reply,
+    )
+    .await
+    .unwrap();
+    (dir, log, repo)
 }
