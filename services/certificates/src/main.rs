@@ -108,12 +108,12 @@ fn main() -> anyhow::Result<()> {
             format,
         }) => (file, issue, import_id, format),
         None => {
-            return tokio::runtime::Runtime::new()?.block_on(async move {
-                let _telemetry = cli.args.service.init_telemetry("certificates")?;
-                let (grpc, metrics) = certificates::SPEC.bind(&cli.args.service).await?;
-                let shutdown = kit::bootstrap::shutdown_on_signals();
-                certificates::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
-            });
+            return certificates::SPEC.main(
+                &cli.args.service.clone(),
+                |grpc, metrics, shutdown| {
+                    certificates::run(cli.args, grpc, metrics, shutdown, kit::clock::system())
+                },
+            );
         }
     };
     let log_dir = cli.args.service.log_dir();

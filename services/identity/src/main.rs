@@ -74,10 +74,7 @@ fn main() -> anyhow::Result<()> {
         }
         None => {}
     }
-    tokio::runtime::Runtime::new()?.block_on(async move {
-        let _telemetry = cli.args.service.init_telemetry("identity")?;
-        let (grpc, metrics) = identity::SPEC.bind(&cli.args.service).await?;
-        let shutdown = kit::bootstrap::shutdown_on_signals();
-        identity::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
+    identity::SPEC.main(&cli.args.service.clone(), |grpc, metrics, shutdown| {
+        identity::run(cli.args, grpc, metrics, shutdown, kit::clock::system())
     })
 }

@@ -83,6 +83,21 @@ impl Spec {
         Ok((grpc, metrics))
     }
 
+    /// The serving part of a service's `main`: a tokio runtime, telemetry
+    /// under the service's name, the configured addresses bound, shutdown
+    /// on SIGTERM/SIGINT, then `run(grpc, metrics, shutdown)` until it ends.
+    pub fn main<F, Fut>(&self, args: &ServiceArgs, run: F) -> anyhow::Result<()>
+    where
+        F: FnOnce(TcpListener, TcpListener, CancellationToken) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        tokio::runtime::Runtime::new()?.block_on(async move {
+            let _telemetry = args.init_telemetry(self.name)?;
+            let (grpc, metrics) = self.bind(args).await?;
+            run(grpc, metrics, crate::bootstrap::shutdown_on_signals()).await
+        })
+    }
+
     /// Serves `routes` (the declared gRPC services) on `grpc`, plus health
     /// and reflection, and metrics on `metrics`, until shutdown.
     pub async fn serve(

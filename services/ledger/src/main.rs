@@ -111,10 +111,7 @@ fn main() -> anyhow::Result<()> {
         let code = m.run(&ledger::SPEC, &cli.args.service, &ledger::projections())?;
         std::process::exit(code);
     }
-    tokio::runtime::Runtime::new()?.block_on(async move {
-        let _telemetry = cli.args.service.init_telemetry("ledger")?;
-        let (grpc, metrics) = ledger::SPEC.bind(&cli.args.service).await?;
-        let shutdown = kit::bootstrap::shutdown_on_signals();
-        ledger::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
+    ledger::SPEC.main(&cli.args.service.clone(), |grpc, metrics, shutdown| {
+        ledger::run(cli.args, grpc, metrics, shutdown, kit::clock::system())
     })
 }

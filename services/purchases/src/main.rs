@@ -41,10 +41,7 @@ fn main() -> anyhow::Result<()> {
         )?;
         std::process::exit(code);
     }
-    tokio::runtime::Runtime::new()?.block_on(async move {
-        let _telemetry = cli.args.service.init_telemetry("purchases")?;
-        let (grpc, metrics) = purchases::SPEC.bind(&cli.args.service).await?;
-        let shutdown = kit::bootstrap::shutdown_on_signals();
-        purchases::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
+    purchases::SPEC.main(&cli.args.service.clone(), |grpc, metrics, shutdown| {
+        purchases::run(cli.args, grpc, metrics, shutdown, kit::clock::system())
     })
 }

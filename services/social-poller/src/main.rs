@@ -39,11 +39,8 @@ fn main() -> anyhow::Result<()> {
             )?;
             std::process::exit(code);
         }
-        None => tokio::runtime::Runtime::new()?.block_on(async move {
-            let _telemetry = cli.args.service.init_telemetry(social_poller::SPEC.name)?;
-            let (grpc, metrics) = social_poller::SPEC.bind(&cli.args.service).await?;
-            let shutdown = kit::bootstrap::shutdown_on_signals();
-            social_poller::run(cli.args, grpc, metrics, shutdown, kit::clock::system()).await
+        None => social_poller::SPEC.main(&cli.args.service.clone(), |grpc, metrics, shutdown| {
+            social_poller::run(cli.args, grpc, metrics, shutdown, kit::clock::system())
         }),
     }
 }
