@@ -215,9 +215,19 @@ pub struct OutboxRelay {
     codec: Arc<dyn EventCodec>,
     tree: sled::Tree,
     metrics: OutboxMetrics,
+    /// When the checkpoint was last made durable (`None`: not yet).
+    persisted: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+/// How often an advancing checkpoint is made durable. Between two such
+/// moments a crash only moves the checkpoint back: at the next start the
+/// relay resumes after the last event already on the stream
+/// (`last_on_stream`), and JetStream drops any re-publish inside its
+/// duplicate window, so nothing reaches the stream twice — while a durable
+/// write per batch (a sled flush and fsync) would compete with the appends
+/// for the disk.
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
 impl OutboxRelay {
     /// A relay for `log`, its checkpoint kept in the log's database.
@@ -233,6 +243,7 @@ impl OutboxRelay {
             codec,
             tree,
             metrics: OutboxMetrics::default(),
+            persisted: std::sync::Mutex::new(None),
         };
         relay.update_lag()?;
         Ok(relay)
@@ -277,12 +288,21 @@ impl OutboxRelay {
         }
     }
 
-    /// Stores `position` as the checkpoint, durably (sled's flush and an
-    /// fsync): a restart re-publishes at most the batch in flight.
-    async fn store_checkpoint(&self, position: u64) -> anyhow::Result<()> {
+    /// Stores `position` as the checkpoint; durably (sled's flush and an
+    /// fsync) when `durable` or when the last durable store is older than
+    /// [`PERSIST_EVERY`].
+    async fn store_checkpoint(&self, position: u64, durable: bool) -> anyhow::Result<()> {
         self.tree
             .insert(CHECKPOINT_KEY, &position.to_be_bytes()[..])?;
-        self.log.persist().await?;
+        let due = {
+            let persisted = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
+            durable || persisted.is_none_or(|at| at.elapsed() >= PERSIST_EVERY)
+        };
+        if due {
+            self.log.persist().await?;
+            *self.persisted.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(std::time::Instant::now());
+        }
         Ok(())
     }
 
@@ -414,7 +434,7 @@ impl OutboxRelay {
         for ack in acks {
             ack.await?;
         }
-        self.store_checkpoint(last).await?;
+        self.store_checkpoint(last, false).await?;
         let n = events.len() as u64;
         self.metrics.published.inc_by(n);
         Ok(n)
@@ -442,7 +462,7 @@ impl OutboxRelay {
                 on_stream,
                 "outbox resumes after the last event already on the stream"
             );
-            self.store_checkpoint(on_stream.min(self.log.head()))
+            self.store_checkpoint(on_stream.min(self.log.head()), true)
                 .await?;
         }
         Ok(js)
