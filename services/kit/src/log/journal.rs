@@ -4,18 +4,19 @@
 //! `sync_file_range` that waits for the device, a hand-off back, and then
 //! our `fdatasync` of sled's files (sled issue #1452) and a scan of its
 //! `blobs/` directory — about 35 times one `fdatasync` of the disk. So the
-//! writer makes each cycle durable differently: it applies the cycle's sled
-//! batch (in memory) and writes the same inserts as one checksummed record
-//! to the journal, a preallocated segment file, with one `pwrite` and one
-//! `fdatasync`. sled's data is made durable later, off the appenders' path:
+//! writer makes each cycle durable differently: it writes the cycle's
+//! inserts as one checksummed record to the journal, a preallocated segment
+//! file, with one `pwrite` and one `fdatasync`, and then applies them to
+//! sled (in memory). sled's data is made durable later, off the appenders' path:
 //! when a segment is full the writer moves to the next one and the
 //! checkpointer thread flushes and fsyncs sled, then deletes the full
 //! segment, whose records sled now holds.
 //!
 //! Every cycle also writes its sequence number into the log tree
-//! ([`JOURNAL_SEQ_KEY`], in the same sled batch), so at open
-//! [`recover`] replays exactly the records sled does not have: those after
-//! the sequence number sled recovered. A record torn by a crash fails its
+//! ([`JOURNAL_SEQ_KEY`], after its other inserts; sled recovers a prefix of
+//! its writes), so at open [`recover`] replays the records sled may lack:
+//! those after the sequence number sled recovered (a record sled holds part
+//! of is applied again whole; its inserts are idempotent). A record torn by a crash fails its
 //! checksum and ends the replay; it was never acknowledged.
 //!
 //! A record: magic (u32), body length (u32), sequence number (u64), CRC-32 of
@@ -94,6 +95,16 @@ impl Body {
             self.bytes.extend_from_slice(&len.to_be_bytes());
             self.bytes.extend_from_slice(part);
         }
+    }
+}
+
+impl Body {
+    /// Inserts every key and value into `tree`, in the order they were added.
+    pub(crate) fn apply(&self, tree: &sled::Tree) -> Result<(), sled::Error> {
+        for (key, value) in inserts(&self.bytes).unwrap_or_default() {
+            tree.insert(key, value)?;
+        }
+        Ok(())
     }
 }
 

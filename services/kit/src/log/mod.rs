@@ -8,15 +8,17 @@
 //! | `S`    | stream id, `0x00`, version BE | global position (u64 BE)       |
 //! | `H`    | stream id                     | head version (u64 BE), last event id |
 //! | `I`    | idempotency key               | idempotency record (checksummed) |
+//! | `W`    | (one key)                     | sequence number of the last journalled cycle |
 //!
-//! Appends go to one writer thread that commits every waiting append in one
-//! atomic sled batch and one flush + fsync (group commit), and answers each
-//! only once that batch is durable. The log-wide readers ([`EventLog::iter_from`],
-//! [`EventLog::read_all`], [`EventLog::subscribe`]) stop at the durable head,
-//! so projections and the outbox never act on an event a crash could take
-//! back. Stream reads ([`EventLog::read_stream`], [`EventLog::stream_head`])
-//! may also see the cycle being committed at that moment; the repository
-//! confirms such state (see [`EventLog::barrier`]) before answering from it.
+//! Appends go to one writer thread that commits every waiting append as one
+//! journal record (one `pwrite` and one `fdatasync`: group commit; see
+//! `journal`), then applies it to sled, and answers each append only then.
+//! The log-wide readers ([`EventLog::iter_from`], [`EventLog::read_all`],
+//! [`EventLog::subscribe`]) stop at the durable head, so projections and the
+//! outbox never act on an event a crash could take back. Stream reads
+//! ([`EventLog::read_stream`], [`EventLog::stream_head`]) see only durable
+//! appends; the repository still confirms what it reads (see
+//! [`EventLog::barrier`]) before answering from it.
 
 mod check;
 mod files;
@@ -425,14 +427,16 @@ impl EventLog {
         stream: &str,
         after_version: u64,
     ) -> Result<Vec<RecordedEvent>, LogError> {
-        validate_stream(stream)?;
-        if self.tree.get(head_key(stream))?.is_none() {
+        let Some((head, _)) = self.stream_head(stream)? else {
             return Err(LogError::StreamNotFound(stream.to_owned()));
-        }
+        };
         let prefix = stream_prefix(stream);
         let from = stream_key(stream, after_version + 1);
         let mut out = Vec::new();
-        for entry in self.tree.range(from..) {
+        // Up to the head read first: the writer applies a cycle's inserts to
+        // sled one by one and moves the head after its events, so versions up
+        // to the head are whole while a later append may be half applied.
+        for entry in self.tree.range(from..=stream_key(stream, head)) {
             let (key, value) = entry?;
             if !key.starts_with(&prefix) {
                 break;

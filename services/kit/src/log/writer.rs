@@ -3,10 +3,10 @@
 //! Appenders send their request over a channel and await the reply. The
 //! writer takes every request waiting (up to a cap), checks each against the
 //! stream heads and idempotency keys (including those earlier in the same
-//! cycle), applies all of them as one atomic sled batch, makes the cycle
-//! durable by writing the same inserts as one record to the journal (one
-//! `pwrite` and one `fdatasync`; see [`super::journal`]) and only then
-//! replies to every request of the cycle, refusals included, so a caller
+//! cycle), makes the cycle durable by writing their inserts as one record to
+//! the journal (one `pwrite` and one `fdatasync`; see [`super::journal`]),
+//! applies them to sled and only then replies to every request of the
+//! cycle, refusals included, so a caller
 //! retrying a conflict always sees the state that beat it. While one cycle
 //! is on disk the next requests queue up, so concurrent appenders share one
 //! `fdatasync`. sled itself is flushed and fsynced by the checkpointer
@@ -331,7 +331,6 @@ struct WriterThread {
 /// Decisions made so far within one cycle.
 #[derive(Default)]
 struct Cycle {
-    batch: sled::Batch,
     body: Body,
     heads: HashMap<String, (u64, Uuid)>,
     keys: HashMap<String, StoredIdempotency>,
@@ -340,10 +339,9 @@ struct Cycle {
 }
 
 impl Cycle {
-    /// Stages one insert into both the sled batch and the journal record.
+    /// Stages one insert (journalled, then applied to sled).
     fn put(&mut self, key: &[u8], value: &[u8]) {
         self.body.insert(key, value);
-        self.batch.insert(key, value);
     }
 }
 
@@ -425,14 +423,24 @@ impl WriterThread {
         if cycle.writes {
             let started = Instant::now();
             let seq = self.seq + 1;
-            cycle.batch.insert(JOURNAL_SEQ_KEY, &seq.to_be_bytes()[..]);
+            // Durable first: once the record is on disk the cycle survives a
+            // crash whatever sled holds of it (the replay at open applies
+            // every record after sled's sequence number). Then sled gets the
+            // inserts one by one, in staging order (an event before its index
+            // entry, the stream head after both, the idempotency record after
+            // the events), the sequence number last: a sled batch would roll
+            // sled's I/O buffer twice per cycle, each roll a write and a
+            // `sync_file_range` on sled's I/O threads.
             let result = self
-                .tree
-                .apply_batch(cycle.batch)
+                .journal
+                .append(seq, &cycle.body)
                 .map_err(|e| e.to_string())
-                .and_then(|_| {
-                    self.journal
-                        .append(seq, &cycle.body)
+                .and_then(|full| {
+                    cycle
+                        .body
+                        .apply(&self.tree)
+                        .and_then(|_| self.tree.insert(JOURNAL_SEQ_KEY, &seq.to_be_bytes()[..]))
+                        .map(|_| full)
                         .map_err(|e| e.to_string())
                 });
             let result = match result {
