@@ -68,28 +68,27 @@ if [ -n "${CI:-}" ]; then
 	export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 fi
 
-# prune_target: keeps only the newest build of each test and binary in the
-# shared target dir (every change leaves the old ones behind; they filled a
+# prune_target: keeps only the newest build of each test and binary (debug and
+# release) in the shared target dir (every change leaves the old ones behind; they filled a
 # disk once).
 prune_target() {
-	local deps
-	deps="$(target_dir)/debug/deps"
-	[ -d "$deps" ] || return 0
-	python3 - "$deps" <<'PY'
+	python3 - "$(target_dir)/debug/deps" "$(target_dir)/release/deps" <<'PY'
 import collections, os, re, sys
-deps = sys.argv[1]
-builds = collections.defaultdict(list)
-for name in os.listdir(deps):
-    path = os.path.join(deps, name)
-    m = re.match(r"^(.*)-[0-9a-f]{16}$", name)
-    if m and os.path.isfile(path) and os.access(path, os.X_OK):
-        builds[m.group(1)].append((os.path.getmtime(path), path))
 freed = 0
-for paths in builds.values():
-    for _, path in sorted(paths)[:-1]:
-        freed += os.path.getsize(path)
-        os.remove(path)
-print(f"pruned {freed / 1e9:.1f} GB of old test builds")
+for deps in sys.argv[1:]:
+    if not os.path.isdir(deps):
+        continue
+    builds = collections.defaultdict(list)
+    for name in os.listdir(deps):
+        path = os.path.join(deps, name)
+        m = re.match(r"^(.*)-[0-9a-f]{16}$", name)
+        if m and os.path.isfile(path) and os.access(path, os.X_OK):
+            builds[m.group(1)].append((os.path.getmtime(path), path))
+    for paths in builds.values():
+        for _, path in sorted(paths)[:-1]:
+            freed += os.path.getsize(path)
+            os.remove(path)
+print(f"pruned {freed / 1e9:.1f} GB of old test and release builds")
 PY
 }
 

@@ -59,4 +59,27 @@ step "chart" scripts/check-chart.sh
 step "cargo build --workspace --bins" cargo build --workspace --bins
 step "cargo nextest run --workspace --no-fail-fast $*" cargo nextest run --workspace --no-fail-fast "$@"
 
+# The container image's build stage, as far as this machine allows (no docker daemon
+# is assumed): deploy/Dockerfile's own `cargo build --release --locked` over the
+# services it names, then each binary answers --help.
+dockerfile_build() {
+	local services packages=() s
+	services="$(sed -n 's/^ARG SERVICES="\([^"]*\)"/\1/p' deploy/Dockerfile)"
+	if [ -z "$services" ]; then
+		echo "deploy/Dockerfile names no SERVICES" >&2
+		return 1
+	fi
+	for s in $services; do packages+=(-p "$s"); done
+	cargo build --release --locked "${packages[@]}"
+	for s in $services; do
+		"$(target_dir)/release/$s" --help >/dev/null || {
+			echo "release binary $s does not start" >&2
+			return 1
+		}
+	done
+}
+if [ $# -eq 0 ]; then
+	step "cargo build --release --locked (deploy/Dockerfile's build stage)" dockerfile_build
+fi
+
 header "all checks passed"
