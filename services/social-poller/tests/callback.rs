@@ -196,7 +196,7 @@ async fn receiver_alone(
     dir: &std::path::Path,
     concurrent: usize,
 ) -> (Receiver, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use social_poller::domain::activity::{GroupKey, Network};
+    use social_poller::domain::activity::GroupKey;
     use social_poller::domain::group::Settings;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -225,16 +225,9 @@ async fn receiver_alone(
         let known = key.group_id == "42";
         Box::pin(async move {
             known.then(|| Settings {
-                key: GroupKey {
-                    network: Network::Vk,
-                    group_id: "42".into(),
-                },
-                credentials_ref: "vk-main".into(),
-                poll_interval_secs: 900,
-                recent_posts: 10,
-                reward_existing: false,
                 callback_secret_ref: Some("vk-callback".into()),
                 callback_confirmation: "abc123".into(),
+                ..common::group_42()
             })
         })
     });

@@ -4,12 +4,14 @@
 //! same again detects nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeZone, Utc};
 use kit::aggregate::{Aggregate, given_when, replay};
 use proptest::prelude::*;
-use social_poller::domain::activity::{ActivityKind, GroupKey, Network};
+use social_poller::domain::activity::ActivityKind;
 use social_poller::domain::group::{
     Command, Event, Group, GroupError, Observation, PostObservation, Settings,
 };
@@ -20,16 +22,8 @@ fn at() -> DateTime<Utc> {
 
 fn settings(reward_existing: bool) -> Settings {
     Settings {
-        key: GroupKey {
-            network: Network::Vk,
-            group_id: "42".into(),
-        },
-        credentials_ref: "vk-main".into(),
-        poll_interval_secs: 900,
-        recent_posts: 10,
         reward_existing,
-        callback_secret_ref: None,
-        callback_confirmation: String::new(),
+        ..common::group_42()
     }
 }
 

@@ -4,14 +4,14 @@
 //! events, when an observation arrives, then the activity.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use kit::aggregate::{given_when, replay};
 use social_poller::domain::activity::{ActivityKind, GroupKey, Network};
-use social_poller::domain::group::{
-    Change, Command, Event, Group, Observation, PostObservation, Settings,
-};
+use social_poller::domain::group::{Change, Command, Event, Group, Observation, PostObservation};
 
 fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap()
@@ -26,15 +26,7 @@ fn key() -> GroupKey {
 
 fn connected() -> Vec<Event> {
     vec![Event::Connected {
-        settings: Settings {
-            key: key(),
-            credentials_ref: "vk-main".into(),
-            poll_interval_secs: 900,
-            recent_posts: 10,
-            reward_existing: false,
-            callback_secret_ref: None,
-            callback_confirmation: String::new(),
-        },
+        settings: common::group_42(),
         at: at(),
     }]
 }

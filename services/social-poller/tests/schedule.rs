@@ -4,6 +4,8 @@
 //! connector records the (virtual) instant of every poll.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,12 +52,8 @@ impl Connector for Scripted {
 fn settings(key: GroupKey) -> Settings {
     Settings {
         key,
-        credentials_ref: "vk-main".into(),
         poll_interval_secs: 60,
-        recent_posts: 10,
-        reward_existing: false,
-        callback_secret_ref: None,
-        callback_confirmation: String::new(),
+        ..common::group_42()
     }
 }
 

@@ -16,7 +16,6 @@ use axum::response::Response;
 use axum::routing::post;
 use social_poller::connector::vk::{MAX_ANSWER, Vk};
 use social_poller::connector::{Connector, ConnectorError};
-use social_poller::domain::activity::{GroupKey, Network};
 use social_poller::domain::group::Settings;
 use social_poller::secrets::Secret;
 
@@ -24,16 +23,8 @@ use common::vk::FakeVk;
 
 fn settings() -> Settings {
     Settings {
-        key: GroupKey {
-            network: Network::Vk,
-            group_id: "42".into(),
-        },
-        credentials_ref: "vk-main".into(),
         poll_interval_secs: 60,
-        recent_posts: 10,
-        reward_existing: false,
-        callback_secret_ref: None,
-        callback_confirmation: String::new(),
+        ..common::group_42()
     }
 }
 

@@ -27,14 +27,13 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use tokio::sync::watch;
 
+use super::files::SyncedFiles;
 use super::keys::be_u64;
-use super::writer::{Durable, Segment, SyncedFiles};
+use super::writer::{Durable, Segment};
 use super::{LogError, LogMetrics};
 
 /// Key of the last journalled cycle's sequence number in the log tree.
@@ -101,7 +100,9 @@ impl Body {
 impl Body {
     /// Inserts every key and value into `tree`, in the order they were added.
     pub(crate) fn apply(&self, tree: &sled::Tree) -> Result<(), sled::Error> {
-        for (key, value) in inserts(&self.bytes).unwrap_or_default() {
+        let inserts = inserts(&self.bytes)
+            .ok_or_else(|| sled::Error::ReportableBug("malformed journal body".into()))?;
+        for (key, value) in inserts {
             tree.insert(key, value)?;
         }
         Ok(())
@@ -307,7 +308,6 @@ pub(crate) struct Checkpointer {
     pub(crate) files: SyncedFiles,
     pub(crate) dir: PathBuf,
     pub(crate) durable: watch::Sender<Durable>,
-    pub(crate) failed: Arc<AtomicBool>,
     pub(crate) metrics: LogMetrics,
 }
 
@@ -322,7 +322,6 @@ impl Checkpointer {
             .and_then(|_| self.files.sync().map_err(LogError::Io));
         if let Err(error) = &result {
             tracing::error!(%error, "event log checkpoint failed; refusing further writes");
-            self.failed.store(true, Ordering::SeqCst);
             self.durable.send_modify(|d| d.failed = true);
         } else {
             self.metrics.checkpoints.inc();

@@ -86,7 +86,7 @@ pub struct EventLog {
     dir: PathBuf,
     id: uuid::Uuid,
     /// sled's files, for [`EventLog::persist`] (the writer has its own).
-    side_files: Arc<std::sync::Mutex<writer::SyncedFiles>>,
+    side_files: Arc<std::sync::Mutex<files::SyncedFiles>>,
     writer: Writer,
     options: LogOptions,
     metrics: LogMetrics,
@@ -135,7 +135,7 @@ impl EventLog {
             },
             metrics.clone(),
         )?;
-        let side_files = Arc::new(std::sync::Mutex::new(writer::SyncedFiles::open(&dir)?));
+        let side_files = Arc::new(std::sync::Mutex::new(files::SyncedFiles::open(&dir)?));
         Ok(Arc::new(Self {
             db,
             tree,
@@ -198,7 +198,7 @@ impl EventLog {
         );
         registry.register(
             "eventlog_flush_seconds",
-            "Duration of one group commit (apply, journal write and fdatasync)",
+            "Duration of one group commit (journal write, fdatasync, apply to sled)",
             m.flush_seconds.clone(),
         );
         registry.register(

@@ -6,16 +6,15 @@
 //! cycle), makes the cycle durable by writing their inserts as one record to
 //! the journal (one `pwrite` and one `fdatasync`; see [`super::journal`]),
 //! applies them to sled and only then replies to every request of the
-//! cycle, refusals included, so a caller
-//! retrying a conflict always sees the state that beat it. While one cycle
+//! cycle, refusals included, so a caller retrying a conflict always sees the
+//! state that beat it. While one cycle
 //! is on disk the next requests queue up, so concurrent appenders share one
 //! `fdatasync`. sled itself is flushed and fsynced by the checkpointer
 //! thread, off the appenders' path, each time a journal segment fills up.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -23,7 +22,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
-pub(crate) use super::files::SyncedFiles;
+use super::files::SyncedFiles;
 use super::journal::{self, Body, Checkpointer, JOURNAL_SEQ_KEY, Journal};
 use super::keys::{decode_head, event_key, head_key, head_value, idempotency_key, stream_key};
 use super::record::{self, StoredIdempotency};
@@ -159,14 +158,12 @@ impl Writer {
             position: start.last_position,
             failed: false,
         });
-        let failed = Arc::new(AtomicBool::new(false));
         let (full_tx, full_rx) = mpsc::channel();
         let checkpointer = Checkpointer {
             db: db.clone(),
             files,
             dir: journal_dir,
             durable: durable_tx.clone(),
-            failed: Arc::clone(&failed),
             metrics: metrics.clone(),
         };
         let checkpoints = std::thread::Builder::new()
@@ -179,7 +176,6 @@ impl Writer {
             journal,
             seq: start.recovered.seq,
             full: full_tx,
-            failed,
             durable: durable_tx,
             metrics,
             last_position: start.last_position,
@@ -321,8 +317,7 @@ struct WriterThread {
     /// Sequence number of the last journalled cycle.
     seq: u64,
     full: mpsc::Sender<Segment>,
-    /// Set by the checkpointer when sled could not be made durable.
-    failed: Arc<AtomicBool>,
+    /// Durability progress; the checkpointer sets `failed` too.
     durable: watch::Sender<Durable>,
     metrics: LogMetrics,
     last_position: u64,
@@ -331,18 +326,12 @@ struct WriterThread {
 /// Decisions made so far within one cycle.
 #[derive(Default)]
 struct Cycle {
+    /// The cycle's inserts: journalled, then applied to sled.
     body: Body,
     heads: HashMap<String, (u64, Uuid)>,
     keys: HashMap<String, StoredIdempotency>,
     replies: Vec<Pending>,
     writes: bool,
-}
-
-impl Cycle {
-    /// Stages one insert (journalled, then applied to sled).
-    fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.body.insert(key, value);
-    }
 }
 
 impl WriterThread {
@@ -396,9 +385,8 @@ impl WriterThread {
 
     /// Runs one group-commit cycle; false when the log must stop.
     fn cycle(&mut self, requests: Vec<Request>) -> bool {
-        if self.failed.load(Ordering::SeqCst) {
+        if self.durable.borrow().failed {
             // The checkpointer could not make sled durable.
-            self.durable.send_modify(|d| d.failed = true);
             for r in requests {
                 let _ = r.reply.send(Err(LogError::FlushFailed));
             }
@@ -440,11 +428,7 @@ impl WriterThread {
                         .body
                         .apply(&self.tree)
                         .and_then(|_| self.tree.insert(JOURNAL_SEQ_KEY, &seq.to_be_bytes()[..]))
-                        .map(|_| full)
-                        .map_err(|e| e.to_string())
-                });
-            let result = match result {
-                Ok(full) => {
+                        .map_err(|e| e.to_string())?;
                     self.seq = seq;
                     if let Some(generation) = full {
                         // The checkpointer is gone only if it failed, which
@@ -452,9 +436,7 @@ impl WriterThread {
                         let _ = self.full.send(Segment::Full(generation));
                     }
                     Ok(())
-                }
-                Err(e) => Err(e),
-            };
+                });
             if let Err(error) = result {
                 tracing::error!(%error, "event log flush failed; refusing further writes");
                 self.durable.send_modify(|d| d.failed = true);
@@ -555,14 +537,20 @@ impl WriterThread {
                 payload: e.payload,
                 metadata: e.metadata,
             };
-            cycle.put(&event_key(r.position), &record::encode_event(&r));
-            cycle.put(&stream_key(&stream, r.version), &r.position.to_be_bytes());
+            cycle
+                .body
+                .insert(&event_key(r.position), &record::encode_event(&r));
+            cycle
+                .body
+                .insert(&stream_key(&stream, r.version), &r.position.to_be_bytes());
             recorded.push(r);
         }
         let stream_version = current + recorded.len() as u64;
         self.last_position += recorded.len() as u64;
         if let Some(last) = recorded.last() {
-            cycle.put(&head_key(&stream), &head_value(stream_version, last.id));
+            cycle
+                .body
+                .insert(&head_key(&stream), &head_value(stream_version, last.id));
             cycle
                 .heads
                 .insert(stream.clone(), (stream_version, last.id));
@@ -576,7 +564,7 @@ impl WriterThread {
                 result: idem.result,
                 refused: idem.refused,
             };
-            cycle.put(
+            cycle.body.insert(
                 &idempotency_key(&idem.key),
                 &record::encode_idempotency(&stored),
             );

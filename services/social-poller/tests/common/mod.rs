@@ -14,6 +14,8 @@ use kit::clock::ManualClock;
 use kit::service::InProcess;
 use loyalty_proto::social::v1 as pb;
 use loyalty_proto::social::v1::social_poller_service_client::SocialPollerServiceClient;
+use social_poller::domain::activity::{GroupKey, Network};
+use social_poller::domain::group::Settings;
 use tonic::transport::Channel;
 
 /// The Callback API secret of group 42 (`vk-callback` in the secrets file).
@@ -85,6 +87,23 @@ pub async fn start_with(
     })
     .await
     .unwrap()
+}
+
+/// VK group 42 as the domain sees it: read with the token `vk-main`, polled
+/// every 15 minutes, its 10 newest posts, no Callback API.
+pub fn group_42() -> Settings {
+    Settings {
+        key: GroupKey {
+            network: Network::Vk,
+            group_id: "42".into(),
+        },
+        credentials_ref: "vk-main".into(),
+        poll_interval_secs: 900,
+        recent_posts: 10,
+        reward_existing: false,
+        callback_secret_ref: None,
+        callback_confirmation: String::new(),
+    }
 }
 
 /// A client of the service.
